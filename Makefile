@@ -1,0 +1,30 @@
+# The two commands: `make run` and `make test`. Everything they need is set up first.
+SHELL := /bin/bash
+PY := .venv/bin/python
+PORT ?= 8000
+HOST ?= 127.0.0.1
+export PASSLINE_PORT := $(PORT)
+export PASSLINE_HOST := $(HOST)
+
+.PHONY: run test setup setup-test demo bench clean
+
+setup:
+	@scripts/setup.sh run
+
+setup-test:
+	@scripts/setup.sh test
+
+demo: setup
+	@$(PY) manage.py migrate --noinput -v0
+	@$(PY) manage.py collectstatic --noinput -v0
+	@$(PY) manage.py seed_demo
+
+run: demo
+	@$(PY) manage.py banner --url http://$(HOST):$(PORT)/
+	@exec .venv/bin/honcho start -f Procfile
+
+test: setup-test
+	@PASSLINE_ENV=test $(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf .venv var .pytest_cache

@@ -1,0 +1,3 @@
+"""WebSocket routes. The order and kitchen sockets arrive with the live-tracking work."""
+
+websocket_urlpatterns: list = []

@@ -1,0 +1,109 @@
+"""The operator's view of restaurants, menus, staff and orders. Orders are read-only here:
+their status changes only through the status machine, never by editing a field."""
+
+from django.contrib import admin
+
+from ordering.models import CustomerProfile, MenuCategory, MenuItem, Order, OrderEvent, OrderLine, Restaurant
+from ordering.models import StaffMembership
+
+
+class MenuCategoryInline(admin.TabularInline):
+    model = MenuCategory
+    extra = 0
+
+
+class StaffInline(admin.TabularInline):
+    model = StaffMembership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Restaurant)
+class RestaurantAdmin(admin.ModelAdmin):
+    list_display = ["name", "cuisine", "is_open", "prep_time_minutes"]
+    list_filter = ["is_open", "cuisine"]
+    list_editable = ["is_open"]
+    search_fields = ["name", "cuisine"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MenuCategoryInline, StaffInline]
+
+
+@admin.register(MenuCategory)
+class MenuCategoryAdmin(admin.ModelAdmin):
+    list_display = ["name", "restaurant", "position"]
+    list_filter = ["restaurant"]
+
+
+@admin.register(MenuItem)
+class MenuItemAdmin(admin.ModelAdmin):
+    list_display = ["name", "restaurant", "category", "price", "is_available", "daily_stock", "remaining_today"]
+    list_filter = ["restaurant", "is_available"]
+    list_editable = ["price", "is_available"]
+    search_fields = ["name"]
+
+    @admin.display(description="left today")
+    def remaining_today(self, item: MenuItem) -> str:
+        remaining = item.remaining_today
+        return "no limit" if remaining is None else str(remaining)
+
+
+@admin.register(StaffMembership)
+class StaffMembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "restaurant", "created_at"]
+    list_filter = ["restaurant"]
+    autocomplete_fields = ["user"]
+
+
+@admin.register(CustomerProfile)
+class CustomerProfileAdmin(admin.ModelAdmin):
+    list_display = ["user", "phone", "notify_email", "notify_sms", "notify_push"]
+    search_fields = ["user__username", "user__email", "phone"]
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class OrderLineInline(ReadOnlyInline):
+    model = OrderLine
+    fields = ["name", "quantity", "unit_price", "menu_item"]
+    readonly_fields = fields
+
+
+class OrderEventInline(ReadOnlyInline):
+    """The order's timeline, oldest step first."""
+
+    model = OrderEvent
+    verbose_name = "timeline step"
+    verbose_name_plural = "timeline"
+    fields = ["version", "at", "from_status", "status", "actor_kind", "actor", "reason", "correlation_id"]
+    readonly_fields = fields
+    ordering = ["version"]
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ["id", "customer", "restaurant", "status", "version", "total", "created_at"]
+    list_filter = ["status", "restaurant"]
+    search_fields = ["id", "customer__username", "customer__email"]
+    date_hierarchy = "created_at"
+    list_select_related = ["customer", "restaurant"]
+    inlines = [OrderLineInline, OrderEventInline]
+    readonly_fields = [
+        "customer", "restaurant", "status", "version", "total", "currency", "delivery_address", "notes",
+        "idempotency_key", "stock_date", "created_at", "updated_at",
+    ]
+    exclude = ["request_fingerprint"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

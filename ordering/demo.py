@@ -1,0 +1,75 @@
+"""Demo restaurants, menus and logins of CONTRACT.md, for demonstration and tests only."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+DEMO_PASSWORD = "passline-demo"
+
+# (name, slug, cuisine, description, prep minutes, {category: [(dish, description, price, daily stock)]})
+RESTAURANTS = [
+    (
+        "Trattoria Nonna Lucia", "trattoria-nonna-lucia", "Italian",
+        "Wood-fired pizza and fresh pasta rolled every morning.", 18,
+        {
+            "Antipasti": [
+                ("Bruschetta al pomodoro", "Grilled sourdough, vine tomatoes, basil, garlic.", "6.50", None),
+                ("Burrata pugliese", "Creamy burrata, roasted cherry tomatoes, rocket.", "9.80", 20),
+            ],
+            "Pizza": [
+                ("Margherita", "San Marzano tomato, fior di latte, basil.", "10.50", None),
+                ("Diavola", "Spicy salami, tomato, mozzarella, chilli oil.", "12.90", None),
+                ("Quattro formaggi", "Mozzarella, gorgonzola, fontina, parmigiano.", "13.40", None),
+            ],
+            "Pasta": [
+                ("Tagliatelle al ragù", "Slow-cooked beef and pork ragù, six hours.", "14.20", 30),
+                ("Cacio e pepe", "Tonnarelli, pecorino romano, black pepper.", "12.60", None),
+            ],
+            "Dolci": [
+                ("Tiramisù della casa", "Mascarpone, espresso, savoiardi.", "6.90", 25),
+            ],
+        },
+    ),
+    (
+        "Sakura Ramen Bar", "sakura-ramen-bar", "Japanese",
+        "Rich broths simmered for eighteen hours, hand-pulled noodles.", 15,
+        {
+            "Small plates": [
+                ("Pork gyoza (6)", "Pan-fried dumplings, ponzu dip.", "7.20", None),
+                ("Edamame", "Steamed soy beans, sea salt.", "4.50", None),
+                ("Karaage", "Japanese fried chicken, yuzu mayo.", "8.40", None),
+            ],
+            "Ramen": [
+                ("Tonkotsu ramen", "Pork bone broth, chashu, ajitama egg, nori.", "15.50", 40),
+                ("Shoyu ramen", "Soy chicken broth, bamboo shoots, spring onion.", "14.00", None),
+                ("Miso vegan ramen", "White miso, roasted corn, tofu, sesame.", "13.80", None),
+            ],
+            "Drinks": [
+                ("Matcha iced tea", "Lightly sweetened.", "3.90", None),
+            ],
+        },
+    ),
+    (
+        "Green Bowl Kitchen", "green-bowl-kitchen", "Healthy",
+        "Seasonal bowls, salads and juices, nothing fried.", 10,
+        {
+            "Bowls": [
+                ("Falafel power bowl", "Quinoa, falafel, hummus, pickled cabbage, tahini.", "11.90", None),
+                ("Teriyaki salmon bowl", "Brown rice, salmon, avocado, edamame, sesame.", "14.50", 15),
+                ("Chicken shawarma bowl", "Spiced chicken, bulgur, cucumber, garlic yoghurt.", "12.80", None),
+            ],
+            "Salads": [
+                ("Greek salad", "Feta, olives, tomato, cucumber, red onion, oregano.", "9.40", None),
+                ("Caesar salad", "Romaine, parmesan, croutons, anchovy dressing.", "10.20", None),
+            ],
+            "Juices": [
+                ("Green detox", "Apple, celery, spinach, ginger, lime.", "5.60", None),
+                ("Sunrise", "Orange, carrot, turmeric.", "5.20", None),
+            ],
+        },
+    ),
+]
+
+
+def money(value: str) -> Decimal:
+    return Decimal(value)

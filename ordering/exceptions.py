@@ -1,0 +1,55 @@
+"""Domain errors of ordering. Each interface translates them: an API error body, a form
+error, a WebSocket close code, a dead letter."""
+
+from __future__ import annotations
+
+
+class OrderingError(Exception):
+    """Base of the domain errors; ``code`` is the machine code of CONTRACT.md's error body."""
+
+    code = "ordering_error"
+
+    def __init__(self, message: str, *, code: str | None = None, **details: object):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details = details
+
+
+class InvalidOrder(OrderingError):
+    """The order as asked for cannot be placed (empty, unknown items, bad quantities...)."""
+
+    code = "invalid_order"
+
+
+class RestaurantClosed(InvalidOrder):
+    code = "restaurant_closed"
+
+
+class ItemUnavailable(InvalidOrder):
+    code = "item_unavailable"
+
+
+class OutOfStock(InvalidOrder):
+    code = "out_of_stock"
+
+
+class InvalidTransition(OrderingError):
+    """The status change is not allowed from the order's current status, or not to this actor."""
+
+    code = "invalid_transition"
+
+
+class IdempotencyConflict(OrderingError):
+    """An idempotency key came back with a different request."""
+
+    code = "idempotency_conflict"
+
+
+class NotFound(OrderingError):
+    code = "not_found"
+
+
+class PermissionDenied(OrderingError):
+    code = "forbidden"

@@ -1,0 +1,37 @@
+"""Print the start-up banner: where Passline serves and how to log in."""
+
+from django.core.management.base import BaseCommand
+
+from ordering.demo import DEMO_PASSWORD
+
+
+class Command(BaseCommand):
+    help = "Print the URL and the demo logins."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--url", default="http://127.0.0.1:8000/")
+
+    def handle(self, *args, url: str, **options) -> None:
+        url = url.rstrip("/") + "/"
+        lines = [
+            "Passline is starting",
+            "",
+            f"  Site      {url}",
+            f"  API       {url}api/v1/",
+            f"  API docs  {url}api/v1/docs  (schema: /api/v1/openapi.json)",
+            f"  Admin     {url}admin/",
+            "",
+            f"  Logins (password: {DEMO_PASSWORD})",
+            "    admin      superuser (admin site)",
+            "    demo       customer",
+            "    kitchen1   staff of Trattoria Nonna Lucia",
+            "    kitchen2   staff of Sakura Ramen Bar",
+            "    kitchen3   staff of Green Bowl Kitchen",
+            "",
+            "  Ctrl-C stops every process.",
+        ]
+        width = max(len(line) for line in lines) + 4
+        self.stdout.write("+" + "-" * width + "+")
+        for line in lines:
+            self.stdout.write("|  " + line.ljust(width - 2) + "|")
+        self.stdout.write("+" + "-" * width + "+")

@@ -1,0 +1,53 @@
+"""Load the demo restaurants and logins (idempotently). Refused in production."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from ordering.demo import DEMO_PASSWORD, RESTAURANTS, money
+from ordering.models import CustomerProfile, MenuCategory, MenuItem, Restaurant, StaffMembership
+
+
+class Command(BaseCommand):
+    help = "Create the demo restaurants, menus and the admin/demo/kitchenN logins (idempotent)."
+
+    @transaction.atomic
+    def handle(self, *args, **options) -> None:
+        if settings.PRODUCTION:
+            raise CommandError("Demo data is never created with PASSLINE_ENV=production.")
+        User = get_user_model()
+        restaurants = []
+        for name, slug, cuisine, description, prep, menu in RESTAURANTS:
+            restaurant, _ = Restaurant.objects.update_or_create(
+                slug=slug,
+                defaults={"name": name, "cuisine": cuisine, "description": description,
+                          "prep_time_minutes": prep, "is_open": True},
+            )
+            restaurants.append(restaurant)
+            for position, (category_name, dishes) in enumerate(menu.items()):
+                category, _ = MenuCategory.objects.update_or_create(
+                    restaurant=restaurant, name=category_name, defaults={"position": position}
+                )
+                for dish_position, (dish, dish_description, price, stock) in enumerate(dishes):
+                    MenuItem.objects.update_or_create(
+                        restaurant=restaurant, name=dish,
+                        defaults={"category": category, "description": dish_description, "price": money(price),
+                                  "daily_stock": stock, "position": dish_position, "is_available": True},
+                    )
+
+        def login(username: str, **extra: object):
+            user, created = User.objects.get_or_create(username=username, defaults={"email": f"{username}@passline.example", **extra})
+            if created or not user.check_password(DEMO_PASSWORD):
+                user.set_password(DEMO_PASSWORD)
+                user.save()
+            CustomerProfile.objects.get_or_create(user=user, defaults={"default_address": "12 Market Street, Springfield"})
+            return user
+
+        login("admin", is_staff=True, is_superuser=True)
+        login("demo")
+        for number, restaurant in enumerate(restaurants, start=1):
+            StaffMembership.objects.get_or_create(user=login(f"kitchen{number}"), restaurant=restaurant)
+        self.stdout.write(f"Demo data ready: {len(restaurants)} restaurants, logins admin, demo, kitchen1-3.")

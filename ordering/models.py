@@ -1,0 +1,226 @@
+"""Restaurants, menus, customers and their orders. Fields, constraints and cheap properties
+only: every write goes through ``ordering.services``."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from ordering.status import STATUS_LABELS, Actor, OrderStatus
+
+MONEY = {"max_digits": 10, "decimal_places": 2}
+
+
+class Restaurant(models.Model):
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=140, unique=True)
+    description = models.TextField(blank=True)
+    cuisine = models.CharField(max_length=60, blank=True)
+    address = models.CharField(max_length=255, blank=True)
+    is_open = models.BooleanField(default=True, help_text="Closed restaurants take no orders.")
+    prep_time_minutes = models.PositiveSmallIntegerField(
+        default=20, help_text="Typical minutes from accepting an order to having it ready."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StaffMembership(models.Model):
+    """A user who works a restaurant's kitchen screen."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_memberships")
+    restaurant = models.ForeignKey(Restaurant, on_delete=models.CASCADE, related_name="staff")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "restaurant"], name="uniq_staff_membership")]
+
+    def __str__(self) -> str:
+        return f"{self.user} at {self.restaurant}"
+
+
+class MenuCategory(models.Model):
+    restaurant = models.ForeignKey(Restaurant, on_delete=models.CASCADE, related_name="categories")
+    name = models.CharField(max_length=80)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["restaurant", "position", "name"]
+        verbose_name_plural = "menu categories"
+        constraints = [models.UniqueConstraint(fields=["restaurant", "name"], name="uniq_category_name")]
+
+    def __str__(self) -> str:
+        return f"{self.restaurant} / {self.name}"
+
+
+class MenuItem(models.Model):
+    """A dish. ``daily_stock`` (optional) caps how many can be sold per day.
+
+    The count left today lives in ``stock_remaining`` for ``stock_date``; a new day starts
+    from ``daily_stock`` again without a reset job (see ``ordering.services.stock``).
+    """
+
+    restaurant = models.ForeignKey(Restaurant, on_delete=models.CASCADE, related_name="menu_items")
+    category = models.ForeignKey(MenuCategory, on_delete=models.PROTECT, related_name="items")
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    price = models.DecimalField(**MONEY, validators=[MinValueValidator(Decimal("0.00"))])
+    is_available = models.BooleanField(default=True)
+    daily_stock = models.PositiveIntegerField(null=True, blank=True, help_text="Leave empty for no daily limit.")
+    stock_remaining = models.IntegerField(null=True, blank=True, editable=False)
+    stock_date = models.DateField(null=True, blank=True, editable=False)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["category__position", "position", "name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(price__gte=0), name="menu_item_price_not_negative"),
+            models.CheckConstraint(
+                condition=Q(stock_remaining__isnull=True) | Q(stock_remaining__gte=0),
+                name="menu_item_stock_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def remaining_on(self, day: datetime.date) -> int | None:
+        """How many can still be sold on ``day``; None when there is no limit."""
+        if self.daily_stock is None:
+            return None
+        if self.stock_date == day and self.stock_remaining is not None:
+            return self.stock_remaining
+        return self.daily_stock
+
+    @property
+    def remaining_today(self) -> int | None:
+        return self.remaining_on(timezone.localdate())
+
+    @property
+    def sold_out(self) -> bool:
+        remaining = self.remaining_today
+        return remaining is not None and remaining <= 0
+
+    @property
+    def orderable(self) -> bool:
+        return self.is_available and not self.sold_out
+
+
+class CustomerProfile(models.Model):
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
+    phone = models.CharField(max_length=32, blank=True)
+    default_address = models.CharField(max_length=255, blank=True)
+    notify_email = models.BooleanField("Email me about my orders", default=True)
+    notify_sms = models.BooleanField("Text me about my orders", default=False)
+    notify_push = models.BooleanField("Show live notifications in my browser", default=True)
+
+    def __str__(self) -> str:
+        return f"Profile of {self.user}"
+
+
+class Order(models.Model):
+    STATUS_CHOICES = [(s.value, STATUS_LABELS[s]) for s in OrderStatus]
+
+    customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
+    restaurant = models.ForeignKey(Restaurant, on_delete=models.PROTECT, related_name="orders")
+    status = models.CharField(max_length=20, choices=STATUS_CHOICES, default=OrderStatus.PENDING_PAYMENT.value)
+    # Rises by one at every status change; live pages apply only newer versions.
+    version = models.PositiveIntegerField(default=1)
+    total = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3)
+    delivery_address = models.CharField(max_length=255)
+    notes = models.CharField(max_length=500, blank=True)
+    # The client's Idempotency-Key and a digest of the request it came with: the same key
+    # with the same request returns this order, with another request it is a conflict.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    request_fingerprint = models.CharField(max_length=64, blank=True)
+    # The business day whose stock this order reserved.
+    stock_date = models.DateField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "idempotency_key"], name="uniq_order_idempotency_key"),
+            models.CheckConstraint(condition=Q(total__gte=0), name="order_total_not_negative"),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "-created_at"], name="order_customer_recent"),
+            models.Index(fields=["restaurant", "status"], name="order_restaurant_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order #{self.pk}"
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS[OrderStatus(self.status)]
+
+
+class OrderLine(models.Model):
+    """One dish of an order, its name and price copied at order time."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    menu_item = models.ForeignKey(MenuItem, on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(max_length=120)
+    unit_price = models.DecimalField(**MONEY)
+    quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="order_line_quantity_positive"),
+            models.UniqueConstraint(fields=["order", "menu_item"], name="uniq_order_line_item"),
+        ]
+
+    @property
+    def line_total(self) -> Decimal:
+        return self.unit_price * self.quantity
+
+
+class OrderEvent(models.Model):
+    """One step of an order's life, append-only. ``version`` is the order's version after it."""
+
+    ACTOR_CHOICES = [(a.value, a.value) for a in Actor]
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    version = models.PositiveIntegerField()
+    status = models.CharField(max_length=20, choices=Order.STATUS_CHOICES)
+    from_status = models.CharField(max_length=20, choices=Order.STATUS_CHOICES, blank=True)
+    actor_kind = models.CharField(max_length=10, choices=ACTOR_CHOICES)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reason = models.CharField(max_length=255, blank=True)
+    correlation_id = models.CharField(max_length=128, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["order", "version"]
+        constraints = [models.UniqueConstraint(fields=["order", "version"], name="uniq_order_event_version")]
+
+    def __str__(self) -> str:
+        return f"{self.order} v{self.version} {self.status}"
+
+
+class ApiToken(models.Model):
+    """A bearer token of the JSON API. Only its SHA-256 digest is stored."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"API token of {self.user}"

@@ -1,0 +1,16 @@
+"""Every write of ordering: keyword-only, typed, atomic functions. Interfaces call these."""
+
+from ordering.services.accounts import api_token_issue, api_token_user, customer_register, profile_update
+from ordering.services.orders import OrderRequest, order_cancel, order_place, order_transition, order_transition_by_staff
+
+__all__ = [
+    "OrderRequest",
+    "api_token_issue",
+    "api_token_user",
+    "customer_register",
+    "order_cancel",
+    "order_place",
+    "order_transition",
+    "order_transition_by_staff",
+    "profile_update",
+]

@@ -1,0 +1,91 @@
+"""Customer accounts, profiles and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+
+from ordering.exceptions import OrderingError
+from ordering.models import ApiToken, CustomerProfile
+
+User = get_user_model()
+
+
+class InvalidAccount(OrderingError):
+    code = "invalid_account"
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transaction.atomic
+def customer_register(*, username: str, email: str, password: str) -> AbstractBaseUser:
+    """Create a customer with an empty profile. Raises InvalidAccount with a field-level reason."""
+    username = username.strip()
+    email = email.strip()
+    username_field = User._meta.get_field("username")
+    try:
+        username_field.run_validators(username)
+        if not username:
+            raise ValidationError("Choose a username.")
+        if len(username) > 150:
+            raise ValidationError("Usernames are at most 150 characters.")
+    except ValidationError as error:
+        raise InvalidAccount(" ".join(error.messages), code="invalid_username", field="username") from None
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise InvalidAccount("Enter a valid email address.", code="invalid_email", field="email") from None
+    if User.objects.filter(username__iexact=username).exists():
+        raise InvalidAccount("That username is taken.", code="username_taken", field="username")
+    candidate = User(username=username, email=email)
+    try:
+        validate_password(password, user=candidate)
+    except ValidationError as error:
+        raise InvalidAccount(" ".join(error.messages), code="weak_password", field="password") from None
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(username=username, email=email, password=password)
+    except IntegrityError:
+        raise InvalidAccount("That username is taken.", code="username_taken", field="username") from None
+    CustomerProfile.objects.create(user=user)
+    return user
+
+
+@transaction.atomic
+def profile_update(
+    *, user: AbstractBaseUser, phone: str, default_address: str, notify_email: bool, notify_sms: bool, notify_push: bool
+) -> CustomerProfile:
+    profile, _ = CustomerProfile.objects.select_for_update().get_or_create(user=user)
+    profile.phone = phone.strip()
+    profile.default_address = default_address.strip()
+    profile.notify_email = notify_email
+    profile.notify_sms = notify_sms
+    profile.notify_push = notify_push
+    profile.save()
+    return profile
+
+
+def api_token_issue(*, user: AbstractBaseUser) -> str:
+    """A new bearer token for ``user``; only its digest is kept, so it is shown once."""
+    token = secrets.token_urlsafe(32)
+    ApiToken.objects.create(user=user, digest=_digest(token))
+    return token
+
+
+def api_token_user(*, token: str) -> AbstractBaseUser | None:
+    """The active user a bearer token belongs to, or None."""
+    if not token or len(token) > 200:
+        return None
+    found = ApiToken.objects.select_related("user").filter(digest=_digest(token)).first()
+    if found is None or not found.user.is_active:
+        return None
+    return found.user

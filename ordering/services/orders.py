@@ -1,0 +1,215 @@
+"""Placing orders and moving them through their status machine."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from bus.correlation import get_correlation_id
+from ordering.exceptions import IdempotencyConflict, InvalidOrder, ItemUnavailable, NotFound, OutOfStock
+from ordering.exceptions import PermissionDenied, RestaurantClosed
+from ordering.models import MenuItem, Order, OrderEvent, OrderLine, Restaurant, StaffMembership
+from ordering.services.stock import stock_release, stock_reserve
+from ordering.status import RELEASES_STOCK, Actor, OrderStatus, check_transition
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """What a customer asks for. Prices are never part of it: the server looks them up."""
+
+    restaurant_id: int
+    items: list[tuple[int, int]]  # (menu_item_id, quantity)
+    delivery_address: str
+    notes: str = ""
+    lines: dict[int, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        merged: Counter[int] = Counter()
+        for menu_item_id, quantity in self.items:
+            merged[menu_item_id] += quantity
+        object.__setattr__(self, "lines", dict(sorted(merged.items())))
+
+    def fingerprint(self) -> str:
+        """A digest of the request, to tell a retry from a different request under one key."""
+        canonical = json.dumps(
+            [self.restaurant_id, sorted(self.lines.items()), self.delivery_address.strip(), self.notes.strip()],
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _validate(request: OrderRequest) -> None:
+    if not request.items:
+        raise InvalidOrder("The order has no items.", code="empty_order")
+    if len(request.lines) > settings.ORDER_MAX_LINES:
+        raise InvalidOrder(f"An order can hold at most {settings.ORDER_MAX_LINES} different dishes.", code="too_many_items")
+    limit = settings.ORDER_MAX_QUANTITY_PER_LINE
+    for _, quantity in request.items:
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+            raise InvalidOrder("Each quantity must be a whole number of at least 1.", code="invalid_quantity")
+    if any(quantity > limit for quantity in request.lines.values()):
+        raise InvalidOrder(f"At most {limit} of one dish per order.", code="invalid_quantity")
+    if not request.delivery_address.strip():
+        raise InvalidOrder("A delivery address is required.", code="missing_address")
+    if len(request.delivery_address) > 255:
+        raise InvalidOrder("The delivery address is too long (255 characters at most).", code="invalid_address")
+    if len(request.notes) > 500:
+        raise InvalidOrder("Notes are too long (500 characters at most).", code="invalid_notes")
+
+
+def _replay(*, customer: AbstractBaseUser, idempotency_key: str, fingerprint: str) -> Order | None:
+    existing = Order.objects.filter(customer=customer, idempotency_key=idempotency_key).first()
+    if existing is None:
+        return None
+    if existing.request_fingerprint != fingerprint:
+        raise IdempotencyConflict("This Idempotency-Key was already used for a different order.")
+    return existing
+
+
+def order_place(
+    *, customer: AbstractBaseUser, request: OrderRequest, idempotency_key: str | None = None
+) -> tuple[Order, bool]:
+    """Create an order in ``pending_payment``, its total computed from current prices and its
+    stock reserved, in one transaction. Returns ``(order, created)``: a retry under the same
+    idempotency key returns the first order with ``created`` False."""
+    _validate(request)
+    fingerprint = request.fingerprint()
+    if idempotency_key is not None:
+        if not 1 <= len(idempotency_key) <= 255:
+            raise InvalidOrder("The Idempotency-Key must be 1 to 255 characters.", code="invalid_idempotency_key")
+        replay = _replay(customer=customer, idempotency_key=idempotency_key, fingerprint=fingerprint)
+        if replay is not None:
+            return replay, False
+    try:
+        return _create(customer=customer, request=request, idempotency_key=idempotency_key, fingerprint=fingerprint), True
+    except IntegrityError:
+        # Another request with the same key committed first: answer as its retry.
+        if idempotency_key is None:
+            raise
+        replay = _replay(customer=customer, idempotency_key=idempotency_key, fingerprint=fingerprint)
+        if replay is None:
+            raise
+        return replay, False
+
+
+@transaction.atomic
+def _create(*, customer: AbstractBaseUser, request: OrderRequest, idempotency_key: str | None, fingerprint: str) -> Order:
+    restaurant = Restaurant.objects.filter(pk=request.restaurant_id).first()
+    if restaurant is None:
+        raise InvalidOrder("There is no such restaurant.", code="unknown_restaurant")
+    if not restaurant.is_open:
+        raise RestaurantClosed(f"{restaurant.name} is closed and takes no orders now.")
+    items = MenuItem.objects.in_bulk(list(request.lines), field_name="pk")
+    unknown = [pk for pk in request.lines if pk not in items or items[pk].restaurant_id != restaurant.pk]
+    if unknown:
+        raise InvalidOrder("Some dishes are not on this restaurant's menu.", code="unknown_menu_item", menu_item_ids=unknown)
+    unavailable = [items[pk].name for pk in request.lines if not items[pk].is_available]
+    if unavailable:
+        raise ItemUnavailable(f"Not available right now: {', '.join(unavailable)}.", items=unavailable)
+
+    day = timezone.localdate()
+    # Reserve in id order: concurrent checkouts lock the same rows in the same order, so
+    # they queue behind each other instead of deadlocking.
+    for pk, quantity in request.lines.items():
+        if not stock_reserve(menu_item_id=pk, quantity=quantity, day=day):
+            raise OutOfStock(f"Not enough {items[pk].name} left today.", items=[items[pk].name])
+
+    total = sum((items[pk].price * quantity for pk, quantity in request.lines.items()), Decimal("0.00"))
+    order = Order.objects.create(
+        customer=customer,
+        restaurant=restaurant,
+        status=OrderStatus.PENDING_PAYMENT.value,
+        version=1,
+        total=total,
+        currency=settings.CURRENCY,
+        delivery_address=request.delivery_address.strip(),
+        notes=request.notes.strip(),
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint,
+        stock_date=day,
+    )
+    OrderLine.objects.bulk_create(
+        OrderLine(order=order, menu_item_id=pk, name=items[pk].name, unit_price=items[pk].price, quantity=quantity)
+        for pk, quantity in request.lines.items()
+    )
+    OrderEvent.objects.create(
+        order=order,
+        version=1,
+        status=order.status,
+        actor_kind=Actor.CUSTOMER.value,
+        actor=customer,
+        correlation_id=get_correlation_id() or "",
+        at=order.created_at,
+    )
+    logger.info("order placed", extra={"order_id": order.pk, "restaurant_id": restaurant.pk, "total": str(total)})
+    return order
+
+
+@transaction.atomic
+def order_transition(
+    *,
+    order_id: int,
+    to: OrderStatus | str,
+    actor_kind: Actor,
+    actor: AbstractBaseUser | None = None,
+    reason: str = "",
+) -> Order:
+    """Move an order to ``to`` if the status machine allows it for ``actor_kind``.
+
+    Locks the order row, so concurrent changes of one order apply one after the other and
+    each sees the version the previous one wrote.
+    """
+    order = Order.objects.select_for_update().filter(pk=order_id).first()
+    if order is None:
+        raise NotFound("There is no such order.")
+    check_transition(order.status, to, actor_kind)
+    previous = order.status
+    order.status = OrderStatus(to).value
+    order.version += 1
+    order.save(update_fields=["status", "version", "updated_at"])
+    OrderEvent.objects.create(
+        order=order,
+        version=order.version,
+        status=order.status,
+        from_status=previous,
+        actor_kind=actor_kind.value,
+        actor=actor,
+        reason=reason[:255],
+        correlation_id=get_correlation_id() or "",
+    )
+    if order.status in RELEASES_STOCK:
+        for line in order.lines.all():
+            stock_release(menu_item_id=line.menu_item_id, quantity=line.quantity, day=order.stock_date)
+    logger.info(
+        "order status changed",
+        extra={"order_id": order.pk, "from": previous, "to": order.status, "version": order.version},
+    )
+    return order
+
+
+def order_cancel(*, order_id: int, customer: AbstractBaseUser, reason: str = "Cancelled by the customer") -> Order:
+    """The customer cancels their own order; another customer's order does not exist for them."""
+    if not Order.objects.filter(pk=order_id, customer=customer).exists():
+        raise NotFound("There is no such order.")
+    return order_transition(order_id=order_id, to=OrderStatus.CANCELLED, actor_kind=Actor.CUSTOMER, actor=customer, reason=reason)
+
+
+def order_transition_by_staff(*, order_id: int, user: AbstractBaseUser, to: str, reason: str = "") -> Order:
+    """A kitchen moves one of its restaurant's orders on."""
+    restaurant_id = Order.objects.filter(pk=order_id).values_list("restaurant_id", flat=True).first()
+    if restaurant_id is None:
+        raise NotFound("There is no such order.")
+    if not StaffMembership.objects.filter(user=user, restaurant_id=restaurant_id).exists():
+        raise PermissionDenied("Only staff of this order's restaurant can change it.")
+    return order_transition(order_id=order_id, to=to, actor_kind=Actor.STAFF, actor=user, reason=reason)
