@@ -31,7 +31,9 @@ def _load_dotenv(path: Path) -> None:
         os.environ.setdefault(key.strip(), value.strip().strip("'\""))
 
 
-_load_dotenv(BASE_DIR / ".env")
+# Production takes its configuration from the real environment only.
+if os.environ.get("PASSLINE_ENV") != "production":
+    _load_dotenv(BASE_DIR / ".env")
 
 
 def env(name: str, default: str | None = None) -> str:
