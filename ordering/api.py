@@ -1,5 +1,446 @@
-"""The JSON API of CONTRACT.md (placeholder until the API is built)."""
+"""The JSON API of CONTRACT.md, mounted at ``/api/v1/``.
 
-from ninja import NinjaAPI
+Views are thin: parse (ninja and ``api_schemas``), call one service or selector, serialize.
+Every failure leaves as ``{"error": {"code", "message"}}`` with its status: the exception
+handlers at the bottom translate ninja's errors and the domain errors of
+``ordering.exceptions``, and unknown URLs under ``/api/v1/`` answer in the same shape.
+"""
 
-api = NinjaAPI(title="Passline API", version="1", openapi_url="/openapi.json", docs_url="/docs")
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction
+from django.contrib.auth import authenticate
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import URLPattern, URLResolver, re_path
+from django.views.decorators.csrf import csrf_exempt
+from ninja import NinjaAPI, Status
+from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Throttled, ValidationError
+from ninja.parser import Parser
+
+from ordering import selectors, services
+from ordering.api_auth import CsrfFailed, api_auth
+from ordering.api_schemas import (
+    MAX_ID,
+    ErrorOut,
+    MenuItemOut,
+    OrderIn,
+    OrderOut,
+    RegisterIn,
+    RegisterOut,
+    RestaurantOut,
+    TokenIn,
+    TokenOut,
+    TransitionIn,
+    menu_item_out,
+    order_out,
+    restaurant_out,
+)
+from ordering.exceptions import IdempotencyConflict, InvalidTransition, NotFound, OrderingError, PermissionDenied
+from ordering.services.accounts import InvalidAccount
+
+logger = logging.getLogger(__name__)
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+DESCRIPTION = """
+Order food from Passline's restaurants and follow the orders through the kitchen.
+
+**Authentication.** `POST /auth/token` gives a token; send it as `Authorization: Bearer <token>`.
+The browser site's own session cookie is accepted too; session requests that change
+something must carry the `X-CSRFToken` header.
+
+**Errors.** Every error body is `{"error": {"code": "<machine_code>", "message": "<text>"}}`,
+sometimes with `field` or `details`. 400 malformed JSON (`malformed_json`), 401 not
+authenticated (`not_authenticated`, `invalid_credentials`), 403 not allowed (`forbidden`,
+`csrf_failed`), 404 not found (`not_found`, also for another customer's order), 409 conflict
+(`invalid_transition`, `idempotency_conflict`, `username_taken`), 415 body not JSON
+(`unsupported_media_type`), 422 invalid input (`invalid_request` with field `details` for a
+body that does not match the schema; domain codes such as `unknown_restaurant`,
+`unknown_menu_item`, `out_of_stock`, `item_unavailable`, `restaurant_closed`).
+
+**Money** is a decimal string with two places (`"12.50"`). Prices sent by a client are ignored:
+the server computes every total. **Ids** are opaque integers.
+
+**Idempotency.** `POST /orders` honours an `Idempotency-Key` header (1 to 255 characters,
+scoped to the caller): the same key with the same body answers `201` with the order the first
+request created (its current state) and the header `Idempotent-Replayed: true`, creating
+nothing; the same key with a different body is a `409 idempotency_conflict`.
+"""
+
+
+class JsonParser(Parser):
+    """JSON bodies only: another content type is a 415, and NaN/Infinity are not JSON."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        content_type = (request.content_type or "").lower()
+        if content_type != "application/json" and not content_type.endswith("+json"):
+            raise UnsupportedMediaType(content_type)
+        data = json.loads(request.body, parse_constant=_refuse_constant)
+        if not isinstance(data, dict):
+            # Every body of this API is an object; say so rather than list its missing fields.
+            raise NotAnObject()
+        return data
+
+
+class UnsupportedMediaType(Exception):
+    pass
+
+
+class NotAnObject(Exception):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON.")
+
+
+class PasslineAPI(NinjaAPI):
+    def _get_urls(self) -> list[URLPattern | URLResolver]:
+        """ninja's routes, each answering 404/405 in the error shape, then a JSON 404 for the rest."""
+        urls = super()._get_urls()
+        for pattern in urls:
+            # The wrapper is synchronous; an async ninja view would keep ninja's own 405 body.
+            if isinstance(pattern, URLPattern) and not iscoroutinefunction(pattern.callback):
+                pattern.callback = _json_fallbacks(pattern.callback, self)
+        urls.append(re_path(r"^.*$", csrf_exempt(functools.partial(_unknown_url, api=self)), name="api-unknown"))
+        return urls
+
+
+def _json_fallbacks(view: Callable[..., HttpResponse], api: NinjaAPI) -> Callable[..., HttpResponse]:
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            response = view(request, *args, **kwargs)
+        except Http404:
+            return _error(api, request, 404, "not_found", "Nothing here. See /api/v1/docs.")
+        if response.status_code == 405 and not response.get("Content-Type", "").startswith("application/json"):
+            allowed = response.get("Allow", "")
+            answer = _error(api, request, 405, "method_not_allowed", f"Use one of: {allowed}.")
+            answer["Allow"] = allowed
+            return answer
+        return response
+
+    return wrapped
+
+
+def _unknown_url(request: HttpRequest, api: NinjaAPI, **kwargs: Any) -> HttpResponse:
+    return _error(api, request, 404, "not_found", "There is no such API endpoint. See /api/v1/docs.")
+
+
+api = PasslineAPI(
+    title="Passline API",
+    version="1",
+    description=DESCRIPTION,
+    openapi_url="/openapi.json",
+    docs_url="/docs",
+    auth=api_auth,
+    parser=JsonParser(),
+)
+
+# Error responses every authenticated endpoint may give.
+AUTH_ERRORS = {401: ErrorOut, 403: ErrorOut}
+BODY_ERRORS = {400: ErrorOut, 415: ErrorOut, 422: ErrorOut}
+
+
+# --- accounts -------------------------------------------------------------------------
+
+
+class InvalidCredentials(HttpError):
+    def __init__(self) -> None:
+        super().__init__(401, "Wrong username or password.")
+
+
+@api.post(
+    "/auth/register",
+    auth=None,
+    response={201: RegisterOut, 409: ErrorOut, **BODY_ERRORS},
+    tags=["auth"],
+    summary="Create a customer account",
+    description="409 `username_taken` when the username exists; 422 with `field` for a bad username, "
+    "email (`invalid_email`) or a weak password (`weak_password`).",
+)
+def register(request: HttpRequest, payload: RegisterIn) -> Status[dict[str, Any]]:
+    user = services.customer_register(username=payload.username, email=payload.email, password=payload.password)
+    return Status(201, {"id": user.pk, "username": user.get_username()})
+
+
+@api.post(
+    "/auth/token",
+    auth=None,
+    response={200: TokenOut, 401: ErrorOut, **BODY_ERRORS},
+    tags=["auth"],
+    summary="Get a bearer token",
+    description="401 `invalid_credentials` for a wrong username or password or an inactive account.",
+)
+def token(request: HttpRequest, payload: TokenIn) -> dict[str, str]:
+    user = authenticate(request, username=payload.username, password=payload.password)
+    if user is None:
+        raise InvalidCredentials()
+    return {"token": services.api_token_issue(user=user)}
+
+
+# --- restaurants ----------------------------------------------------------------------
+
+
+@api.get(
+    "/restaurants", response={200: list[RestaurantOut], **AUTH_ERRORS}, tags=["restaurants"], summary="Restaurants"
+)
+def restaurants(request: HttpRequest) -> list[dict[str, Any]]:
+    return [restaurant_out(r) for r in selectors.restaurant_list()]
+
+
+@api.get(
+    "/restaurants/{int:restaurant_id}/menu",
+    response={200: list[MenuItemOut], 404: ErrorOut, **AUTH_ERRORS},
+    tags=["restaurants"],
+    summary="A restaurant's menu",
+)
+def menu(request: HttpRequest, restaurant_id: int) -> list[dict[str, Any]]:
+    _check_id(restaurant_id)
+    restaurant = selectors.restaurant_get(restaurant_id=restaurant_id)
+    return [menu_item_out(item) for item in selectors.menu_items(restaurant_id=restaurant.pk)]
+
+
+# --- orders ---------------------------------------------------------------------------
+
+
+@api.post(
+    "/orders",
+    response={201: OrderOut, 409: ErrorOut, **AUTH_ERRORS, **BODY_ERRORS},
+    tags=["orders"],
+    summary="Place an order",
+    description="Creates the order in `pending_payment`; the total is computed from the menu's prices. "
+    "Send an `Idempotency-Key` header to retry safely: a retry with the same body answers 201 with the "
+    "first order and `Idempotent-Replayed: true`; a different body under the same key is 409 "
+    "`idempotency_conflict`. 422 codes: `invalid_request`, `unknown_restaurant`, `restaurant_closed`, "
+    "`unknown_menu_item`, `item_unavailable`, `out_of_stock`, `invalid_quantity`, `invalid_idempotency_key`.",
+    openapi_extra={
+        "parameters": [
+            {
+                "in": "header",
+                "name": IDEMPOTENCY_HEADER,
+                "required": False,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                "description": "A unique key per intended order, e.g. a UUID.",
+            }
+        ]
+    },
+)
+def order_create(request: HttpRequest, payload: OrderIn, response: HttpResponse) -> Status[dict[str, Any]]:
+    customer = request.auth  # type: ignore[attr-defined]
+    order, created = services.order_place(
+        customer=customer,
+        request=services.OrderRequest(
+            restaurant_id=payload.restaurant_id,
+            items=[(line.menu_item_id, line.quantity) for line in payload.items],
+            delivery_address=payload.delivery_address,
+            notes=payload.notes or "",
+        ),
+        idempotency_key=request.headers.get(IDEMPOTENCY_HEADER),
+    )
+    if not created:
+        response[REPLAYED_HEADER] = "true"
+    return Status(201, order_out(selectors.customer_order(customer=customer, order_id=order.pk)))
+
+
+@api.get("/orders", response={200: list[OrderOut], **AUTH_ERRORS}, tags=["orders"], summary="My orders, newest first")
+def order_list(request: HttpRequest) -> list[dict[str, Any]]:
+    customer = request.auth  # type: ignore[attr-defined]
+    return [order_out(order) for order in selectors.customer_orders(customer=customer)]
+
+
+@api.get(
+    "/orders/{int:order_id}",
+    response={200: OrderOut, 404: ErrorOut, **AUTH_ERRORS},
+    tags=["orders"],
+    summary="One of my orders",
+    description="Another customer's order is a 404, exactly like an order that does not exist.",
+)
+def order_get(request: HttpRequest, order_id: int) -> dict[str, Any]:
+    _check_id(order_id)
+    return order_out(selectors.customer_order(customer=request.auth, order_id=order_id))  # type: ignore[attr-defined]
+
+
+@api.post(
+    "/orders/{int:order_id}/cancel",
+    response={200: OrderOut, 404: ErrorOut, 409: ErrorOut, **AUTH_ERRORS},
+    tags=["orders"],
+    summary="Cancel one of my orders",
+    description="Possible while `pending_payment` or `paid`; afterwards 409 `invalid_transition`. "
+    "A paid order is refunded in full.",
+)
+def order_cancel(request: HttpRequest, order_id: int) -> dict[str, Any]:
+    _check_id(order_id)
+    customer = request.auth  # type: ignore[attr-defined]
+    services.order_cancel(order_id=order_id, customer=customer)
+    return order_out(selectors.customer_order(customer=customer, order_id=order_id))
+
+
+# --- kitchen --------------------------------------------------------------------------
+
+
+@api.get(
+    "/kitchen/{int:restaurant_id}/orders",
+    response={200: list[OrderOut], 404: ErrorOut, **AUTH_ERRORS},
+    tags=["kitchen"],
+    summary="A kitchen's open tickets, oldest first",
+    description="Staff of the restaurant only (403 otherwise). Open: paid, accepted, preparing, ready, "
+    "out_for_delivery.",
+)
+def kitchen_orders(request: HttpRequest, restaurant_id: int) -> list[dict[str, Any]]:
+    _check_id(restaurant_id)
+    restaurant = selectors.restaurant_get(restaurant_id=restaurant_id)
+    if not selectors.is_restaurant_staff(user=request.auth, restaurant_id=restaurant.pk):  # type: ignore[attr-defined]
+        raise PermissionDenied("Only staff of this restaurant can see its kitchen.")
+    return [order_out(order) for order in selectors.kitchen_open_orders(restaurant_id=restaurant.pk)]
+
+
+@api.post(
+    "/kitchen/orders/{int:order_id}/transition",
+    response={200: OrderOut, 404: ErrorOut, 409: ErrorOut, **AUTH_ERRORS, **BODY_ERRORS},
+    tags=["kitchen"],
+    summary="Move an order on",
+    description="Staff of the order's restaurant only (403 otherwise). Allowed: paid→accepted, paid→rejected, "
+    "accepted→preparing, preparing→ready, ready→out_for_delivery, ready→delivered, "
+    "out_for_delivery→delivered; any other change is 409 `invalid_transition`. A `to` that is not an "
+    "order status at all is 422 `invalid_request`.",
+)
+def kitchen_transition(request: HttpRequest, order_id: int, payload: TransitionIn) -> dict[str, Any]:
+    _check_id(order_id)
+    order = services.order_transition_by_staff(
+        order_id=order_id,
+        user=request.auth,  # type: ignore[attr-defined]
+        to=payload.to.value,
+        reason=payload.reason,
+    )
+    return order_out(selectors.order_detail(order_id=order.pk))
+
+
+def _check_id(value: int) -> None:
+    # The path converter takes any run of digits; beyond BIGINT nothing can exist.
+    if not 1 <= value <= MAX_ID:
+        raise NotFound("Not found.")
+
+
+# --- errors ---------------------------------------------------------------------------
+
+
+def _error(
+    api: NinjaAPI, request: HttpRequest, status: int, code: str, message: str, **extra: Any
+) -> HttpResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    body.update({key: value for key, value in extra.items() if value not in (None, {}, [])})
+    return api.create_response(request, {"error": body}, status=status)
+
+
+@api.exception_handler(ValidationError)
+def _on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    details = [
+        {
+            # ("body", "payload", "items", 0, "quantity") -> ["body", "items", 0, "quantity"]
+            "loc": [part for part in error.get("loc", ()) if isinstance(part, (str, int)) and part != "payload"],
+            "msg": str(error.get("msg", "")),
+            "type": str(error.get("type", "")),
+        }
+        for error in exc.errors
+    ]
+    first = details[0] if details else None
+    where = ".".join(str(p) for p in first["loc"][1:]) if first else ""
+    message = f"Invalid request: {where + ': ' if where else ''}{first['msg'] if first else 'bad input'}."
+    return _error(api, request, 422, "invalid_request", message, field=where or None, details=details)
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+@api.exception_handler(HttpError)
+def _on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    cause = exc.__cause__
+    if isinstance(cause, UnsupportedMediaType):
+        message = "Send the body as JSON (Content-Type: application/json)."
+        return _error(api, request, 415, "unsupported_media_type", message)
+    if isinstance(cause, NotAnObject):
+        details = [{"loc": ["body"], "msg": "Input should be a JSON object", "type": "model_type"}]
+        return _error(api, request, 422, "invalid_request", "The body must be a JSON object.", details=details)
+    if exc.status_code == 400 and isinstance(cause, (ValueError, RecursionError)):
+        return _error(api, request, 400, "malformed_json", "The body is not valid JSON.")
+    if isinstance(exc, InvalidCredentials):
+        return _error(api, request, 401, "invalid_credentials", exc.message)
+    if isinstance(exc, CsrfFailed):
+        return _error(api, request, 403, "csrf_failed", exc.message)
+    if isinstance(exc, AuthenticationError):
+        message = "Authentication required: send Authorization: Bearer <token>."
+        return _error(api, request, 401, "not_authenticated", message)
+    if isinstance(exc, AuthorizationError):
+        return _error(api, request, 403, "forbidden", "You may not do this.")
+    if isinstance(exc, Throttled):
+        return _error(api, request, 429, "rate_limited", exc.message)
+    code = _HTTP_CODES.get(exc.status_code, "error")
+    return _error(api, request, exc.status_code, code, exc.message)
+
+
+@api.exception_handler(Http404)
+def _on_http404(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return _error(api, request, 404, "not_found", "Not found.")
+
+
+@api.exception_handler(OrderingError)
+def _on_domain_error(request: HttpRequest, exc: OrderingError) -> HttpResponse:
+    if isinstance(exc, NotFound):
+        status = 404
+    elif isinstance(exc, PermissionDenied):
+        status = 403
+    elif isinstance(exc, (InvalidTransition, IdempotencyConflict)):
+        status = 409
+    elif isinstance(exc, InvalidAccount) and exc.code == "username_taken":
+        status = 409
+    else:
+        status = 422
+    details = {key: value for key, value in exc.details.items() if key != "field"}
+    field = exc.details.get("field")
+    return _error(api, request, status, exc.code, exc.message, field=field, details=_jsonable(details))
+
+
+@api.exception_handler(RequestDataTooBig)
+def _on_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return _error(api, request, 413, "payload_too_large", "The request body is too large.")
+
+
+@api.exception_handler(SuspiciousOperation)
+def _on_suspicious(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
+    return _error(api, request, 400, "bad_request", "The request could not be understood.")
+
+
+@api.exception_handler(Exception)
+def _on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    logger.exception("unhandled API error on %s %s", request.method, request.path)
+    return _error(api, request, 500, "internal_error", "Something went wrong on our side; it has been logged.")
+
+
+def _jsonable(value: Any) -> Any:
+    """Domain error details hold ids, names and statuses; anything else becomes its text."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)

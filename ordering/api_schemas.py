@@ -1,0 +1,216 @@
+"""Request and response bodies of the JSON API (CONTRACT.md), and how models become them.
+
+Input is strict: ids and quantities must be JSON integers (no ``"2"``, ``true`` or ``1.5``),
+and unknown fields are ignored, so a client's ``price`` or ``total`` never reaches a service.
+Money leaves as a decimal string with two places, never a float.
+"""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from django.conf import settings
+from ninja import Schema
+from pydantic import AfterValidator, ConfigDict, Field, StrictInt
+
+from ordering.models import MenuItem, Order, Restaurant
+from ordering.status import OrderStatus
+
+# Ids are BIGINT columns: anything larger can only be unknown, so it is bad input.
+MAX_ID = 2**63 - 1
+MONEY_PATTERN = r"^-?\d+\.\d{2}$"
+
+Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
+Money = Annotated[str, Field(pattern=MONEY_PATTERN, examples=["12.50"], description="Decimal string, two places.")]
+
+
+def _storable(value: str) -> str:
+    """Refuse text MariaDB's utf8mb4 cannot store (lone surrogates) or that has no place in it (NUL)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("Text must be valid Unicode.") from None
+    if "\x00" in value:
+        raise ValueError("Text must not contain NUL characters.")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_storable)]
+
+
+def money(value: Decimal) -> str:
+    return f"{value.quantize(Decimal('0.01'))}"
+
+
+# --- errors ---------------------------------------------------------------------------
+
+
+class ErrorBody(Schema):
+    code: str = Field(examples=["invalid_request"], description="Machine-readable; stable across releases.")
+    message: str = Field(description="For humans; may change.")
+    field: str | None = Field(None, description="The input field at fault, when there is one.")
+    details: Any = Field(None, description="Extra facts, e.g. the failing fields of a validation error.")
+
+
+class ErrorOut(Schema):
+    error: ErrorBody
+
+
+# --- accounts -------------------------------------------------------------------------
+
+
+class RegisterIn(Schema):
+    username: Annotated[Text, Field(max_length=150)]
+    email: Annotated[Text, Field(max_length=254)]
+    password: Annotated[Text, Field(max_length=1024)]
+
+
+class RegisterOut(Schema):
+    id: int
+    username: str
+
+
+class TokenIn(Schema):
+    username: Annotated[Text, Field(max_length=150)]
+    password: Annotated[Text, Field(max_length=1024)]
+
+
+class TokenOut(Schema):
+    token: str = Field(description="Send as `Authorization: Bearer <token>`. Shown once.")
+
+
+# --- restaurants and menus ------------------------------------------------------------
+
+
+class RestaurantOut(Schema):
+    id: int
+    name: str
+    is_open: bool
+    slug: str
+    cuisine: str
+    description: str
+    address: str
+    prep_time_minutes: int
+
+
+class MenuItemOut(Schema):
+    id: int
+    name: str
+    price: Money
+    available: bool = Field(description="Can be ordered now: on the menu and not sold out today.")
+    description: str
+    category: str
+    remaining_today: int | None = Field(description="Left of today's stock; null when there is no limit.")
+
+
+def restaurant_out(restaurant: Restaurant) -> dict[str, Any]:
+    return {
+        "id": restaurant.pk,
+        "name": restaurant.name,
+        "is_open": restaurant.is_open,
+        "slug": restaurant.slug,
+        "cuisine": restaurant.cuisine,
+        "description": restaurant.description,
+        "address": restaurant.address,
+        "prep_time_minutes": restaurant.prep_time_minutes,
+    }
+
+
+def menu_item_out(item: MenuItem) -> dict[str, Any]:
+    remaining = item.remaining_today
+    return {
+        "id": item.pk,
+        "name": item.name,
+        "price": money(item.price),
+        "available": item.orderable,
+        "description": item.description,
+        "category": item.category.name,
+        "remaining_today": max(remaining, 0) if remaining is not None else None,
+    }
+
+
+# --- orders ---------------------------------------------------------------------------
+
+
+class OrderLineIn(Schema):
+    menu_item_id: Id
+    quantity: Annotated[StrictInt, Field(ge=1, le=settings.ORDER_MAX_QUANTITY_PER_LINE)]
+
+
+class OrderIn(Schema):
+    model_config = ConfigDict(extra="ignore")
+
+    restaurant_id: Id
+    items: list[OrderLineIn] = Field(min_length=1, max_length=settings.ORDER_MAX_LINES)
+    delivery_address: Annotated[Text, Field(min_length=1, max_length=255)]
+    notes: Annotated[Text, Field(max_length=500)] | None = None
+
+
+class OrderLineOut(Schema):
+    menu_item_id: int
+    name: str
+    quantity: int
+    unit_price: Money
+    line_total: Money
+
+
+class TimelineStepOut(Schema):
+    status: OrderStatus
+    version: int
+    at: datetime.datetime
+    reason: str
+
+
+class OrderOut(Schema):
+    id: int
+    restaurant_id: int
+    restaurant_name: str
+    status: OrderStatus
+    version: int = Field(description="Rises by one at every status change.")
+    total: Money
+    currency: str
+    delivery_address: str
+    notes: str
+    items: list[OrderLineOut]
+    created_at: datetime.datetime
+    timeline: list[TimelineStepOut] = Field(description="Every status the order went through, oldest first.")
+
+
+def order_out(order: Order) -> dict[str, Any]:
+    """Expects an order from ``ordering.selectors`` (restaurant, lines and events prefetched)."""
+    return {
+        "id": order.pk,
+        "restaurant_id": order.restaurant_id,
+        "restaurant_name": order.restaurant.name,
+        "status": order.status,
+        "version": order.version,
+        "total": money(order.total),
+        "currency": order.currency,
+        "delivery_address": order.delivery_address,
+        "notes": order.notes,
+        "items": [
+            {
+                "menu_item_id": line.menu_item_id,
+                "name": line.name,
+                "quantity": line.quantity,
+                "unit_price": money(line.unit_price),
+                "line_total": money(line.line_total),
+            }
+            for line in order.lines.all()
+        ],
+        "created_at": order.created_at,
+        "timeline": [
+            {"status": event.status, "version": event.version, "at": event.at, "reason": event.reason}
+            for event in order.events.all()
+        ],
+    }
+
+
+# --- kitchen --------------------------------------------------------------------------
+
+
+class TransitionIn(Schema):
+    to: OrderStatus = Field(description="The status to move the order to; a value outside the list is a 422.")
+    reason: Annotated[Text, Field(max_length=255)] = ""

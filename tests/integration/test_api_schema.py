@@ -1,0 +1,117 @@
+"""The OpenAPI document and the API's answers to URLs and methods it does not have."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from ordering import services
+
+pytestmark = pytest.mark.django_db
+
+CONTRACT = {
+    ("post", "/api/v1/auth/register"): "201",
+    ("post", "/api/v1/auth/token"): "200",
+    ("get", "/api/v1/restaurants"): "200",
+    ("get", "/api/v1/restaurants/{restaurant_id}/menu"): "200",
+    ("post", "/api/v1/orders"): "201",
+    ("get", "/api/v1/orders"): "200",
+    ("get", "/api/v1/orders/{order_id}"): "200",
+    ("post", "/api/v1/orders/{order_id}/cancel"): "200",
+    ("get", "/api/v1/kitchen/{restaurant_id}/orders"): "200",
+    ("post", "/api/v1/kitchen/orders/{order_id}/transition"): "200",
+}
+
+
+def test_openapi_document_describes_every_contract_endpoint():
+    response = Client().get("/api/v1/openapi.json")
+
+    assert response.status_code == 200
+    schema = response.json()
+    for (method, path), success in CONTRACT.items():
+        operation = schema["paths"][path][method]
+        assert success in operation["responses"], (method, path)
+        errors = [code for code in operation["responses"] if code.startswith("4")]
+        assert errors, (method, path)
+        for code in errors:
+            body = operation["responses"][code]["content"]["application/json"]["schema"]
+            assert body == {"$ref": "#/components/schemas/ErrorOut"}
+    assert schema["components"]["securitySchemes"]["BearerAuth"] == {"type": "http", "scheme": "bearer"}
+    assert "security" not in schema["paths"]["/api/v1/auth/token"]["post"]
+    assert schema["paths"]["/api/v1/orders"]["get"]["security"][0] == {"BearerAuth": []}
+    order = schema["components"]["schemas"]["OrderOut"]
+    contract_keys = {"id", "restaurant_id", "status", "version", "total", "items", "created_at", "timeline"}
+    assert contract_keys <= set(order["required"])
+    assert order["properties"]["total"]["type"] == "string"
+
+
+def test_swagger_docs_page():
+    response = Client().get("/api/v1/docs")
+
+    assert response.status_code == 200
+    assert b"openapi.json" in response.content
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "status", "code"),
+    [
+        ("get", "/api/v1/nothing-here", 404, "not_found"),
+        ("post", "/api/v1/nothing/here", 404, "not_found"),
+        ("get", "/api/v1/", 404, "not_found"),
+        ("get", "/api/v1/orders/abc", 404, "not_found"),
+        ("delete", "/api/v1/orders", 405, "method_not_allowed"),
+        ("get", "/api/v1/auth/token", 405, "method_not_allowed"),
+    ],
+)
+def test_unknown_urls_and_methods_answer_in_the_error_shape(method, url, status, code):
+    response = getattr(Client(enforce_csrf_checks=True), method)(url)
+
+    assert response.status_code == status
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["error"]["code"] == code
+
+
+JUNK_BODIES = [
+    "",
+    "{",
+    "[]",
+    "[{}]",
+    '"text"',
+    "123",
+    "true",
+    "null",
+    "{}",
+    '{"restaurant_id": {"nested": 1}, "items": "all", "delivery_address": 7, "to": [], "username": {}}',
+    '{"restaurant_id": 1e400, "items": [[1, 2]], "delivery_address": null, "to": 1.5, "password": false}',
+    '{"restaurant_id": -1, "items": [{"menu_item_id": -5, "quantity": 99999999999999999999999999}]}',
+    '{"items": [null, 1, "a", {"menu_item_id": [], "quantity": {}}], "delivery_address": "\\u0000"}',
+    '{"username": "\\ud800", "email": "\\udfff@x.io", "password": "x", "to": "\\ud800"}',
+    "\u00e9t\u00e9",
+]
+
+
+@pytest.mark.parametrize("body", JUNK_BODIES)
+def test_junk_never_causes_a_500(customer, body):
+    client = Client(headers={"Authorization": f"Bearer {services.api_token_issue(user=customer)}"})
+    for url in (
+        "/api/v1/auth/register",
+        "/api/v1/auth/token",
+        "/api/v1/orders",
+        "/api/v1/orders/1/cancel",
+        "/api/v1/kitchen/orders/1/transition",
+    ):
+        for content_type in ("application/json", "text/plain", "application/x-www-form-urlencoded"):
+            response = client.generic("POST", url, body.encode("utf-8", "surrogatepass"), content_type=content_type)
+
+            assert 400 <= response.status_code < 500, (url, content_type, response.content)
+            assert set(response.json()["error"]) >= {"code", "message"}
+
+
+def test_a_body_over_the_upload_limit_is_413(customer, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    client = Client(headers={"Authorization": f"Bearer {services.api_token_issue(user=customer)}"})
+
+    response = client.post("/api/v1/orders", {"delivery_address": "x" * 5000}, content_type="application/json")
+
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
