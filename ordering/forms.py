@@ -1,0 +1,130 @@
+"""Forms of the customer site. They only parse and validate input; views hand the clean
+values to a service, which has the last word on every business rule."""
+
+from __future__ import annotations
+
+import secrets
+
+from django import forms
+from django.conf import settings
+from django.core.validators import RegexValidator
+
+MAX_QUANTITY = settings.ORDER_MAX_QUANTITY_PER_LINE
+
+# A checkout token is a random URL-safe string made by :func:`new_checkout_token`.
+checkout_token_validator = RegexValidator(r"^[A-Za-z0-9_-]{16,64}$", "This checkout form has expired. Please try again.")
+
+
+def new_checkout_token() -> str:
+    """A fresh per-render token: the idempotency key of one checkout form."""
+    return secrets.token_urlsafe(24)
+
+
+def _quantity_field(*, min_value: int, label: str = "Quantity") -> forms.IntegerField:
+    return forms.IntegerField(
+        label=label,
+        min_value=min_value,
+        max_value=MAX_QUANTITY,
+        initial=1,
+        error_messages={
+            "required": "Enter a quantity.",
+            "invalid": "Enter a whole number.",
+            "min_value": f"Enter a quantity of at least {min_value}.",
+            "max_value": f"At most {MAX_QUANTITY} of one dish per order.",
+        },
+        widget=forms.NumberInput(attrs={"inputmode": "numeric", "class": "qty-input"}),
+    )
+
+
+class AddToCartForm(forms.Form):
+    item_id = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+    quantity = _quantity_field(min_value=1)
+
+
+class CartLineForm(forms.Form):
+    """Change one cart line: ``action`` is ``update`` (0 removes the dish) or ``remove``."""
+
+    ACTIONS = [("update", "Update"), ("remove", "Remove")]
+
+    item_id = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+    quantity = _quantity_field(min_value=0)
+    action = forms.ChoiceField(choices=ACTIONS, required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        # Removing needs no quantity.
+        if self.data.get("action") == "remove":
+            self.fields["quantity"].required = False
+
+    def clean_action(self) -> str:
+        return self.cleaned_data.get("action") or "update"
+
+
+class CheckoutForm(forms.Form):
+    delivery_address = forms.CharField(
+        label="Delivery address",
+        max_length=255,
+        error_messages={"required": "Enter the address we should deliver to."},
+        widget=forms.TextInput(attrs={"autocomplete": "street-address"}),
+    )
+    notes = forms.CharField(
+        label="Notes for the restaurant",
+        help_text="Allergies, a door code, how to find you.",
+        max_length=500,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    checkout_token = forms.CharField(
+        max_length=64,
+        validators=[checkout_token_validator],
+        error_messages={"required": "This checkout form has expired. Please try again."},
+        widget=forms.HiddenInput,
+    )
+
+
+class SignupForm(forms.Form):
+    username = forms.CharField(
+        label="Username",
+        max_length=150,
+        help_text="Letters, digits and @ . + - _ only.",
+        widget=forms.TextInput(attrs={"autocomplete": "username", "autocapitalize": "none"}),
+    )
+    email = forms.EmailField(label="Email", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        help_text="At least 8 characters, not too common, not all digits.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    password_confirm = forms.CharField(
+        label="Confirm password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self) -> dict[str, object]:
+        cleaned = super().clean() or {}
+        password, confirm = cleaned.get("password"), cleaned.get("password_confirm")
+        if password and confirm and password != confirm:
+            self.add_error("password_confirm", "The two passwords do not match.")
+        return cleaned
+
+
+class ProfileForm(forms.Form):
+    phone = forms.CharField(
+        label="Phone",
+        max_length=32,
+        required=False,
+        validators=[RegexValidator(r"^[0-9+()\-. ]*$", "Use digits, spaces and + ( ) - only.")],
+        widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),
+    )
+    default_address = forms.CharField(
+        label="Default delivery address",
+        max_length=255,
+        required=False,
+        help_text="Filled in for you at checkout.",
+        widget=forms.TextInput(attrs={"autocomplete": "street-address"}),
+    )
+    notify_email = forms.BooleanField(label="Email me about my orders", required=False)
+    notify_sms = forms.BooleanField(label="Text me about my orders", required=False)
+    notify_push = forms.BooleanField(label="Show live notifications in my browser", required=False)

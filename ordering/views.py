@@ -1,0 +1,348 @@
+"""The customer site: thin views that parse a form, call one service or selector and render."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ObjectDoesNotExist
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+
+from ordering import selectors, services
+from ordering.cart import Cart
+from ordering.exceptions import IdempotencyConflict, InvalidTransition, NotFound, OrderingError
+from ordering.forms import AddToCartForm, CartLineForm, CheckoutForm, ProfileForm, SignupForm, new_checkout_token
+from ordering.models import CustomerProfile, MenuItem, Order
+from ordering.services.accounts import InvalidAccount
+from ordering.status import STATUS_LABELS, Actor, OrderStatus, allowed_next
+
+logger = logging.getLogger(__name__)
+
+# Completed checkout tokens kept in the session, so a resubmitted form finds its order.
+CHECKOUT_DONE_KEY = "checkout_done"
+CHECKOUT_DONE_KEEP = 10
+
+
+# Restaurants and menus -------------------------------------------------------------------
+
+
+def restaurant_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "ordering/restaurant_list.html", {"restaurants": selectors.restaurant_list()})
+
+
+def _exceeds_stock(cart: Cart, item: MenuItem, quantity: int) -> bool:
+    """Would the cart then hold more of ``item`` than is left today? (Checkout checks again.)"""
+    remaining = item.remaining_today
+    if remaining is None:
+        return False
+    in_cart = cart.quantities.get(item.pk, 0) if cart.restaurant_id == item.restaurant_id else 0
+    return in_cart + quantity > remaining
+
+
+@require_http_methods(["GET", "POST"])
+def restaurant_menu(request: HttpRequest, slug: str) -> HttpResponse:
+    """The menu; a POST adds a dish to the session cart and comes back here."""
+    try:
+        restaurant = selectors.restaurant_get_by_slug(slug=slug)
+    except NotFound:
+        raise Http404("There is no such restaurant.") from None
+
+    form = None
+    if request.method == "POST":
+        form = AddToCartForm(request.POST)
+        if form.is_valid():
+            item = selectors.menu_items(restaurant_id=restaurant.pk).filter(pk=form.cleaned_data["item_id"]).first()
+            if item is None:
+                form.add_error(None, "That dish is not on this menu.")
+            elif not restaurant.is_open:
+                form.add_error(None, f"{restaurant.name} is closed and takes no orders now.")
+            elif not item.is_available:
+                form.add_error(None, f"{item.name} is not available right now.")
+            elif item.sold_out:
+                form.add_error(None, f"{item.name} is sold out for today.")
+            elif _exceeds_stock(Cart(request.session), item, form.cleaned_data["quantity"]):
+                form.add_error(None, f"Only {item.remaining_today} {item.name} left today.")
+            else:
+                cart = Cart(request.session)
+                previous = cart.restaurant() if not cart.is_empty else None
+                quantity = form.cleaned_data["quantity"]
+                if cart.add(item, quantity):
+                    messages.info(
+                        request,
+                        f"Your cart held dishes from {previous.name if previous else 'another restaurant'}. "
+                        f"A cart holds one restaurant's dishes, so it now starts fresh with {item.name}.",
+                    )
+                messages.success(request, f"Added {quantity} × {item.name} to your cart.")
+                return redirect(reverse("restaurant_menu", args=[restaurant.slug]) + f"#item-{item.pk}")
+
+    context = {
+        "restaurant": restaurant,
+        "sections": selectors.menu_by_category(restaurant=restaurant),
+        "add_form": form,
+        "add_item_id": form.data.get("item_id") if form is not None else None,
+        "max_quantity": settings.ORDER_MAX_QUANTITY_PER_LINE,
+    }
+    return render(request, "ordering/restaurant_menu.html", context, status=400 if form is not None else 200)
+
+
+# Cart and checkout -----------------------------------------------------------------------
+
+
+def _cart_context(cart: Cart) -> dict[str, object]:
+    lines = cart.lines()
+    return {
+        "cart": cart,
+        "lines": lines,
+        "total": Cart.total(lines),
+        "restaurant": cart.restaurant(),
+        "max_quantity": settings.ORDER_MAX_QUANTITY_PER_LINE,
+        "has_unorderable": any(not line.item.orderable for line in lines),
+    }
+
+
+@require_http_methods(["GET", "POST"])
+def cart(request: HttpRequest) -> HttpResponse:
+    """The cart at current prices; a POST updates or removes one line."""
+    cart = Cart(request.session)
+    form = None
+    if request.method == "POST":
+        form = CartLineForm(request.POST)
+        if form.is_valid():
+            item_id = form.cleaned_data["item_id"]
+            if item_id not in cart.quantities:
+                messages.info(request, "That dish is no longer in your cart.")
+                return redirect("cart")
+            quantity = 0 if form.cleaned_data["action"] == "remove" else form.cleaned_data["quantity"]
+            cart.set(item_id, quantity)
+            messages.success(request, "Removed from your cart." if quantity == 0 else "Cart updated.")
+            return redirect("cart")
+    context = _cart_context(cart)
+    context["line_form"] = form
+    context["line_item_id"] = form.data.get("item_id") if form is not None else None
+    return render(request, "ordering/cart.html", context, status=400 if form is not None else 200)
+
+
+def _remember_checkout(request: HttpRequest, token: str, order: Order) -> None:
+    done = dict(request.session.get(CHECKOUT_DONE_KEY) or {})
+    done[token] = order.pk
+    request.session[CHECKOUT_DONE_KEY] = dict(list(done.items())[-CHECKOUT_DONE_KEEP:])
+
+
+def _default_address(user: object) -> str:
+    try:
+        return user.profile.default_address  # type: ignore[attr-defined]
+    except ObjectDoesNotExist:
+        return ""
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def checkout(request: HttpRequest) -> HttpResponse:
+    """Place the cart as an order. The hidden per-render token is the order's idempotency key,
+    so a form submitted twice places one order."""
+    cart = Cart(request.session)
+    if request.method == "POST":
+        form = CheckoutForm(request.POST)
+        token = request.POST.get("checkout_token", "")
+        done = request.session.get(CHECKOUT_DONE_KEY) or {}
+        if cart.is_empty and token in done:
+            # The same form again after it was placed (a double click, a resend): same order.
+            return redirect("order_detail", order_id=done[token])
+    else:
+        form = CheckoutForm(initial={"delivery_address": _default_address(request.user)})
+
+    if cart.is_empty:
+        messages.info(request, "Your cart is empty. Add a few dishes before checking out.")
+        return redirect("cart")
+
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            data = form.cleaned_data
+            order_request = services.OrderRequest(
+                restaurant_id=cart.restaurant_id,  # type: ignore[arg-type]
+                items=cart.as_items(),
+                delivery_address=data["delivery_address"],
+                notes=data["notes"],
+            )
+            try:
+                order, created = services.order_place(
+                    customer=request.user,
+                    request=order_request,
+                    idempotency_key=f"site-checkout:{data['checkout_token']}",
+                )
+            except IdempotencyConflict:
+                status = 409
+                form.add_error(None, "This checkout form was already used for another order. Check your order and place it again.")
+            except OrderingError as error:
+                status = 409
+                form.add_error(None, error.message)
+            else:
+                cart.clear()
+                _remember_checkout(request, data["checkout_token"], order)
+                if created:
+                    messages.success(request, f"Thank you! Order #{order.pk} is placed.")
+                return redirect("order_detail", order_id=order.pk)
+
+    context = _cart_context(cart)
+    # A fresh token on every render: a form shown again after an error is a new attempt.
+    context.update({"form": form, "checkout_token": new_checkout_token()})
+    return render(request, "ordering/checkout.html", context, status=status)
+
+
+# Orders ----------------------------------------------------------------------------------
+
+HAPPY_PATH = [
+    OrderStatus.PENDING_PAYMENT,
+    OrderStatus.PAID,
+    OrderStatus.ACCEPTED,
+    OrderStatus.PREPARING,
+    OrderStatus.READY,
+    OrderStatus.OUT_FOR_DELIVERY,
+    OrderStatus.DELIVERED,
+]
+STEP_LABELS = {
+    OrderStatus.PENDING_PAYMENT: "Placed",
+    OrderStatus.PAID: "Paid",
+    OrderStatus.ACCEPTED: "Accepted",
+    OrderStatus.PREPARING: "Preparing",
+    OrderStatus.READY: "Ready",
+    OrderStatus.OUT_FOR_DELIVERY: "On its way",
+    OrderStatus.DELIVERED: "Delivered",
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    status: str
+    label: str
+    state: str  # done | current | upcoming | skipped | exit
+
+
+def order_progress(order: Order) -> list[Step]:
+    """The stepper: the happy path up to where the order is, or up to where it left it."""
+    current = OrderStatus(order.status)
+    reached = {event.status for event in order.events.all()} | {order.status}
+    if current in HAPPY_PATH:
+        at = HAPPY_PATH.index(current)
+        steps = []
+        for index, status in enumerate(HAPPY_PATH):
+            if index == at:
+                state = "done" if current == OrderStatus.DELIVERED else "current"
+            elif index < at:
+                state = "done" if status in reached else "skipped"
+            else:
+                state = "upcoming"
+            steps.append(Step(status.value, STEP_LABELS[status], state))
+        return steps
+    # An exit: the steps it got through, then the exit itself.
+    last = max((HAPPY_PATH.index(OrderStatus(s)) for s in reached if s in {h.value for h in HAPPY_PATH}), default=0)
+    steps = [Step(s.value, STEP_LABELS[s], "done") for s in HAPPY_PATH[: last + 1]]
+    steps.append(Step(current.value, STATUS_LABELS[current], "exit"))
+    return steps
+
+
+def _customer_order(request: HttpRequest, order_id: int) -> Order:
+    try:
+        return selectors.customer_order(customer=request.user, order_id=order_id)
+    except NotFound:
+        raise Http404("There is no such order.") from None
+
+
+@login_required
+def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
+    order = _customer_order(request, order_id)
+    context = {
+        "order": order,
+        "steps": order_progress(order),
+        "is_exit": OrderStatus(order.status) not in HAPPY_PATH,
+        "can_cancel": OrderStatus.CANCELLED in allowed_next(order.status, Actor.CUSTOMER),
+        "events": list(order.events.all()),
+        "lines": list(order.lines.all()),
+    }
+    return render(request, "ordering/order_detail.html", context)
+
+
+@login_required
+@require_POST
+def order_cancel(request: HttpRequest, order_id: int) -> HttpResponse:
+    try:
+        services.order_cancel(order_id=order_id, customer=request.user)
+    except NotFound:
+        raise Http404("There is no such order.") from None
+    except InvalidTransition:
+        messages.error(request, "This order can no longer be cancelled: the kitchen has it, or it has already ended.")
+    else:
+        messages.success(request, "Your order is cancelled. Anything you paid goes back to your wallet.")
+    return redirect("order_detail", order_id=order_id)
+
+
+@login_required
+def order_history(request: HttpRequest) -> HttpResponse:
+    page = Paginator(selectors.customer_orders(customer=request.user), 20).get_page(request.GET.get("page"))
+    return render(request, "ordering/order_history.html", {"page": page, "orders": page.object_list})
+
+
+# Accounts --------------------------------------------------------------------------------
+
+
+def _safe_next(request: HttpRequest, candidate: str | None) -> str | None:
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return None
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            user = services.customer_register(username=data["username"], email=data["email"], password=data["password"])
+        except InvalidAccount as error:
+            field = error.details.get("field")
+            form.add_error(field if field in form.fields else None, error.message)  # type: ignore[arg-type]
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, f"Welcome to Passline, {user.get_username()}!")
+            return redirect(_safe_next(request, next_url) or "restaurant_list")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "registration/signup.html", {"form": form, "next": _safe_next(request, next_url) or ""}, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def profile(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = ProfileForm(request.POST)
+        if form.is_valid():
+            services.profile_update(user=request.user, **form.cleaned_data)
+            messages.success(request, "Your account details are saved.")
+            return redirect("profile")
+        status = 400
+    else:
+        current = CustomerProfile.objects.filter(user=request.user).first() or CustomerProfile(user=request.user)
+        form = ProfileForm(
+            initial={
+                "phone": current.phone,
+                "default_address": current.default_address,
+                "notify_email": current.notify_email,
+                "notify_sms": current.notify_sms,
+                "notify_push": current.notify_push,
+            }
+        )
+        status = 200
+    return render(request, "ordering/profile.html", {"form": form}, status=status)

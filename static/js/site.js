@@ -1,0 +1,35 @@
+/* Passline: small progressive enhancements. Every page works without this file. */
+(function () {
+  "use strict";
+
+  // Forms marked data-submit-once disable their buttons after the first submit, so a
+  // double click sends one request. (The server is idempotent either way.)
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement)) return;
+    if (form.hasAttribute("data-submit-once")) {
+      if (form.dataset.submitted === "true") {
+        event.preventDefault();
+        return;
+      }
+      form.dataset.submitted = "true";
+      form.setAttribute("aria-busy", "true");
+    }
+  });
+
+  // Coming back with the Back button (bfcache) must not leave a form locked.
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) return;
+    document.querySelectorAll("form[data-submitted]").forEach(function (form) {
+      delete form.dataset.submitted;
+      form.removeAttribute("aria-busy");
+    });
+  });
+
+  // Messages after a redirect: move focus to the first alert so screen readers hear it.
+  var alert = document.querySelector(".alerts [role='alert']");
+  if (alert) {
+    alert.setAttribute("tabindex", "-1");
+    alert.focus({ preventScroll: true });
+  }
+})();
