@@ -13,22 +13,72 @@ class OutboxMessage(models.Model):
     the broker confirmed the message; a rolled-back transaction leaves no row, so no message.
     """
 
-    message_id = models.CharField(max_length=64, unique=True)
+    # Not unique: an operator's replay of a dead letter goes out again under its own id.
+    message_id = models.CharField(max_length=64, db_index=True)
     type = models.CharField(max_length=100)
     exchange = models.CharField(max_length=100)
     routing_key = models.CharField(max_length=255)
     # "order:42": messages of one aggregate leave in the order they were written.
-    aggregate = models.CharField(max_length=100, db_index=True)
+    aggregate = models.CharField(max_length=100)
+    correlation_id = models.CharField(max_length=128)
     body = models.TextField()
     priority = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
+    # Not before this time: unroutable or refused messages wait here, growing between tries.
+    available_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["sent_at", "id"], name="outbox_unsent")]
+        indexes = [
+            models.Index(fields=["sent_at", "id"], name="outbox_unsent"),
+            models.Index(fields=["aggregate", "sent_at", "id"], name="outbox_aggregate_unsent"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.type} {self.message_id}"
+
+
+class ProcessedMessage(models.Model):
+    """A message a consumer has handled, recorded in the handler's own transaction.
+
+    A redelivered or duplicated message finds its row and has no second effect.
+    """
+
+    consumer = models.CharField(max_length=100)
+    message_id = models.CharField(max_length=64)
+    processed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["consumer", "message_id"], name="uniq_processed_message")]
+        indexes = [models.Index(fields=["processed_at"], name="processed_message_age")]
+
+
+class DeadLetter(models.Model):
+    """A message that failed for good, kept for an operator to inspect, replay or discard."""
+
+    class State(models.TextChoices):
+        DEAD = "dead", "dead"
+        REPLAYED = "replayed", "replayed"
+        DISCARDED = "discarded", "discarded"
+
+    message_id = models.CharField(max_length=64, blank=True)
+    queue = models.CharField(max_length=255)
+    type = models.CharField(max_length=100, blank=True)
+    reason = models.TextField()
+    attempts = models.PositiveIntegerField(default=0)
+    correlation_id = models.CharField(max_length=128, blank=True)
+    body = models.TextField()
+    headers = models.JSONField(default=dict)
+    dead_at = models.DateTimeField(default=timezone.now)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.DEAD)
+    handled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-dead_at"]
+        indexes = [models.Index(fields=["state", "-dead_at"], name="dead_letter_state")]
+
+    def __str__(self) -> str:
+        return f"{self.type or 'message'} {self.message_id} from {self.queue}"

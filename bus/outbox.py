@@ -40,6 +40,7 @@ def outbox_write(
         exchange=event.exchange,
         routing_key=routing_key_for(event, data),
         aggregate=aggregate,
+        correlation_id=envelope.correlation_id,
         body=envelope.to_json().decode(),
         priority=priority,
         created_at=envelope.occurred_at,

@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "channels",
+    "ninja",  # serves the API docs' assets locally (no CDN)
     "bus",
     "ordering",
     "live",
@@ -135,7 +136,16 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Modules whose import registers consumers (bus/consumer.py) for `manage.py consume`.
+PASSLINE_CONSUMER_MODULES = ["bus.deadletters"]
+if PASSLINE_ENV == "test":
+    # Consumers and a table of observable effects that the bus tests drive.
+    INSTALLED_APPS.append("tests.busapp")
+    PASSLINE_CONSUMER_MODULES.append("tests.busapp.consumers")
+
 RABBITMQ_URL = env("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+# Seconds between AMQP heartbeats: a dead peer is noticed within two of them.
+RABBITMQ_HEARTBEAT = int(env("RABBITMQ_HEARTBEAT", "30"))
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 CHANNEL_LAYERS = {
@@ -231,5 +241,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "daphne": {"level": "WARNING"},
+        # pika narrates every socket event at INFO; our own lines say what matters.
+        "pika": {"level": "WARNING"},
     },
 }

@@ -1,0 +1,111 @@
+"""Declaring a consumer: a queue, what it is bound to, a handler, and its retry policy.
+
+    audit_events = Consumer(
+        queue="audit.events",
+        events=[ORDER_PLACED, ORDER_STATUS_CHANGED],
+        handler=store_event,
+    )
+
+The runner (bus/runner.py) owns everything else: connection, prefetch, decoding and payload
+validation, correlation context, idempotency, ack after commit, retries, dead letters,
+heartbeats and graceful shutdown. A handler receives a :class:`Message` and runs inside the
+database transaction that also records the message id, so its effect happens once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from pydantic import BaseModel
+
+from bus.catalog import EventType
+from bus.envelope import Envelope
+
+
+@dataclass(frozen=True)
+class Message:
+    """What a handler gets: the envelope, its validated payload, and delivery facts."""
+
+    envelope: Envelope
+    payload: BaseModel
+    event: EventType
+    attempt: int
+    redelivered: bool
+
+    @property
+    def message_id(self) -> str:
+        return self.envelope.message_id
+
+
+class Permanent(Exception):
+    """Raised by a handler for a message that can never succeed: dead-lettered at once."""
+
+
+@dataclass(frozen=True)
+class Consumer:
+    queue: str
+    events: Sequence[EventType]
+    handler: Callable[[Message], Any]
+    # Extra bindings beyond the events' own: (exchange, binding key).
+    bindings: Sequence[tuple[str, str]] = ()
+    # Messages in flight per consumer copy: enough to hide the broker round trip, few enough
+    # that a slow copy does not hoard work its siblings could do.
+    prefetch: int = 50
+    # Delays before the 2nd, 3rd, … attempt; then the message is dead-lettered.
+    retry_delays: Sequence[float] = (1, 5, 30)
+    # Broker-side guard for crash loops (a handler that kills the process never reaches the
+    # runner's own retry logic): after this many deliveries the broker dead-letters it.
+    delivery_limit: int = 20
+    # Seconds a handler may take before the process gives the message back and restarts.
+    timeout: float = 300.0
+    # Non-zero makes a classic priority queue (quorum queues have no priorities on 3.10).
+    max_priority: int = 0
+    # RPC servers answer every request (their handlers are idempotent by business key), so
+    # the runner does not skip duplicates by message id for them.
+    rpc: bool = False
+    consume_from: Callable[[], list[str]] | None = field(default=None, compare=False)
+
+    @property
+    def max_attempts(self) -> int:
+        return len(self.retry_delays) + 1
+
+    @property
+    def dead_letter_queue(self) -> str:
+        return f"{self.queue}.dead"
+
+    def retry_queue(self, attempt: int) -> str:
+        return f"{self.queue}.retry.{attempt}"
+
+    def all_bindings(self) -> list[tuple[str, str]]:
+        own = [(e.exchange, re.sub(r"\{[^}]*\}", "*", e.routing_key)) for e in self.events]
+        return list(dict.fromkeys([*own, *self.bindings]))
+
+    def accepts(self, type_name: str) -> EventType | None:
+        for event in self.events:
+            if event.name == type_name:
+                return event
+        return None
+
+
+_registry: dict[str, Consumer] = {}
+
+
+def register(consumer: Consumer) -> Consumer:
+    """Make a consumer known to ``manage.py consume`` and to the topology."""
+    existing = _registry.get(consumer.queue)
+    if existing is not None and existing is not consumer:
+        raise ValueError(f"two consumers declare the queue {consumer.queue!r}")
+    _registry[consumer.queue] = consumer
+    return consumer
+
+
+def registered() -> dict[str, Consumer]:
+    """Every consumer of the modules in settings.PASSLINE_CONSUMER_MODULES, by queue name."""
+    for module in getattr(settings, "PASSLINE_CONSUMER_MODULES", []):
+        importlib.import_module(module)  # importing the module registers its consumers
+    return dict(_registry)

@@ -1,0 +1,26 @@
+"""Run one or more consumers in this process until SIGTERM."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from bus.consumer import registered
+from bus.runner import ConsumerRunner
+
+
+class Command(BaseCommand):
+    help = "Consume the named queues (see `manage.py consume --list`)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("names", nargs="*", help="consumer queue names, e.g. billing.order_placed")
+        parser.add_argument("--list", action="store_true", help="list the consumers and exit")
+
+    def handle(self, *args, names: list[str], list: bool, **options) -> None:
+        consumers = registered()
+        if list or not names:
+            for name in sorted(consumers):
+                self.stdout.write(name)
+            if not names:
+                return
+        unknown = [name for name in names if name not in consumers]
+        if unknown:
+            raise CommandError(f"unknown consumer(s): {', '.join(unknown)}; known: {', '.join(sorted(consumers))}")
+        ConsumerRunner([consumers[name] for name in names]).run()

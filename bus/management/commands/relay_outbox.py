@@ -1,0 +1,16 @@
+"""Run the outbox relay until SIGTERM."""
+
+from django.core.management.base import BaseCommand
+
+from bus.relay import OutboxRelay
+
+
+class Command(BaseCommand):
+    help = "Publish committed outbox rows to RabbitMQ with publisher confirms."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--batch-size", type=int, default=500)
+        parser.add_argument("--idle-interval", type=float, default=0.02, help="seconds between polls when idle")
+
+    def handle(self, *args, batch_size: int, idle_interval: float, **options) -> None:
+        OutboxRelay(batch_size=batch_size, idle_interval=idle_interval).run()

@@ -1,0 +1,322 @@
+"""The consumer runner: everything about consuming except the business.
+
+Per message: decode and validate the envelope and payload, restore the correlation id, run the
+handler inside a transaction that also records the message id (a duplicate has no second
+effect), then ack — only after that transaction committed, and only on the channel the
+message came from. A handler that raises is retried through the consumer's delay queues and
+dead-lettered after its last attempt; a message that can never succeed (not an envelope, an
+unexpected type, an invalid payload, a ``Permanent`` error) is dead-lettered at once, so a
+poison message never blocks the messages behind it.
+
+pika's BlockingConnection is single-threaded: while a handler works, nothing would answer the
+broker's heartbeats. So handlers run on one worker thread and the connection's thread keeps
+pumping I/O (heartbeats, new deliveries into a local inbox) until the handler is done; only
+the connection's thread touches the channel.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+import time
+import traceback
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import pika
+from django.db import close_old_connections, connection, transaction
+from pika.exceptions import AMQPError
+from pydantic import ValidationError
+
+from bus.catalog import InvalidPayload
+from bus.connection import connection_parameters
+from bus.consumer import Consumer, Message, Permanent
+from bus.correlation import correlation_context, new_correlation_id
+from bus.envelope import Envelope, EnvelopeError
+from bus.topology import DEAD_LETTER_EXCHANGE, declare_topology
+
+logger = logging.getLogger(__name__)
+
+ATTEMPT_HEADER = "x-passline-attempt"
+# Exit status when a handler overran its timeout: the supervisor restarts the process, the
+# broker hands the message out again, and its delivery limit ends a crash loop.
+EXIT_HANDLER_TIMEOUT = 75
+
+
+@dataclass
+class Delivery:
+    consumer: Consumer
+    channel: Any
+    method: Any
+    properties: pika.BasicProperties
+    body: bytes
+
+    @property
+    def queue(self) -> str:
+        return self.consumer.queue
+
+    @property
+    def headers(self) -> dict[str, Any]:
+        return dict(self.properties.headers or {})
+
+
+@dataclass
+class Outcome:
+    status: str  # "ok", "duplicate", "retry", "dead"
+    reason: str = ""
+    result: Any = None
+    error_code: str = ""
+
+
+def _record_processed(consumer: str, message_id: str) -> bool:
+    """Record the message in the current transaction; False when it was handled before.
+
+    INSERT IGNORE answers in one statement; a concurrent copy handling the same message
+    waits here on the unique key until the first commits (then finds it) or rolls back.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT IGNORE INTO bus_processedmessage (consumer, message_id, processed_at) VALUES (%s, %s, %s)",
+            [consumer, message_id, datetime.now(timezone.utc).replace(tzinfo=None)],
+        )
+        return cursor.rowcount == 1
+
+
+class ConsumerRunner:
+    def __init__(self, consumers: list[Consumer], *, declare: bool = True):
+        if not consumers:
+            raise ValueError("nothing to consume")
+        self.consumers = consumers
+        self.declare = declare
+        self.handled = 0
+        self._stopping = threading.Event()
+        self._inbox: deque[Delivery] = deque()
+        self._connection: pika.BlockingConnection | None = None
+        self._channel = None
+        # One worker thread: handlers run in order, each with the thread's own DB connection.
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="handler")
+
+    @property
+    def name(self) -> str:
+        return "+".join(c.queue for c in self.consumers)
+
+    # --- life cycle --------------------------------------------------------------------------
+
+    def run(self, *, install_signal_handlers: bool = True) -> None:
+        """Consume until SIGTERM/SIGINT, reconnecting with back-off after broker loss."""
+        if install_signal_handlers:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self.stop())
+        delay = 0.5
+        while not self._stopping.is_set():
+            opened = False
+            try:
+                if self.declare:
+                    declare_topology(self.consumers)
+                self._connect()
+                opened = True
+                logger.info("consuming", extra={"queues": self.name})
+                self._loop()
+            except AMQPError as error:
+                if not self._stopping.is_set():
+                    logger.warning("consumer %s lost RabbitMQ: %r", self.name, error)
+            finally:
+                self._inbox.clear()  # unacked: the broker hands them out again
+                self._disconnect()
+            if self._stopping.is_set():
+                break
+            if opened:
+                delay = 0.5
+            logger.warning("consumer %s reconnecting in %.1f s", self.name, delay)
+            self._stopping.wait(delay)
+            delay = min(delay * 2, 10.0)
+        self._worker.shutdown(wait=True)
+        logger.info("consumer stopped", extra={"queues": self.name, "handled": self.handled})
+
+    def stop(self) -> None:
+        """Finish the message in hand, then stop. Safe from a signal handler or another thread."""
+        self._stopping.set()
+
+    def _connect(self) -> None:
+        self._connection = pika.BlockingConnection(connection_parameters(f"consume:{self.name}"))
+        channel = self._connection.channel()
+        # Retry and dead-letter copies are confirmed by the broker before the original is acked.
+        channel.confirm_delivery()
+        for consumer in self.consumers:
+            channel.basic_qos(prefetch_count=consumer.prefetch)
+            for queue in consumer.consume_from() if consumer.consume_from else [consumer.queue]:
+                channel.basic_consume(
+                    queue=queue,
+                    on_message_callback=lambda ch, method, props, body, c=consumer: self._inbox.append(
+                        Delivery(c, ch, method, props, body)
+                    ),
+                )
+        self._channel = channel
+
+    def _disconnect(self) -> None:
+        connection_, self._connection, self._channel = self._connection, None, None
+        if connection_ is not None and connection_.is_open:
+            try:
+                connection_.close()
+            except AMQPError:
+                pass
+
+    def _loop(self) -> None:
+        assert self._connection is not None
+        while not self._stopping.is_set():
+            if self._inbox:
+                self._handle(self._inbox.popleft())
+            else:
+                self._connection.process_data_events(time_limit=0.2)
+
+    # --- one message ---------------------------------------------------------------------------
+
+    def _handle(self, delivery: Delivery) -> None:
+        started = time.monotonic()
+        consumer = delivery.consumer
+        attempt = int(delivery.headers.get(ATTEMPT_HEADER, 1))
+        correlation_id = delivery.properties.correlation_id or new_correlation_id()
+        logger.debug("handling %s %s from %s", delivery.properties.type, delivery.properties.message_id, consumer.queue)
+        if consumer.consume_from is not None:
+            # Raw consumers (the dead-letter collector) take the delivery as it is.
+            outcome = self._run_handler(lambda: consumer.handler(delivery), consumer, None)
+            message_type = delivery.properties.type or "-"
+        else:
+            try:
+                message = self._decode(delivery, attempt)
+            except (EnvelopeError, InvalidPayload, LookupError) as error:
+                message, outcome = None, Outcome("dead", reason=f"undecodable: {error}")
+            else:
+                correlation_id = message.envelope.correlation_id
+                outcome = self._run_handler(lambda: consumer.handler(message), consumer, message)
+            message_type = message.envelope.type if message else (delivery.properties.type or "-")
+        with correlation_context(correlation_id):
+            self._settle(delivery, outcome, attempt)
+            self.handled += 1
+            log = logger.info if outcome.status in {"ok", "duplicate"} else logger.warning
+            log(
+                "handled %s", message_type,
+                extra={"queue": consumer.queue, "type": message_type, "message_id": delivery.properties.message_id,
+                       "outcome": outcome.status, "attempt": attempt,
+                       "ms": round((time.monotonic() - started) * 1000, 1)},
+            )
+
+    def _decode(self, delivery: Delivery, attempt: int) -> Message:
+        envelope = Envelope.from_json(delivery.body)
+        if len(envelope.message_id) > 64:
+            raise EnvelopeError("message_id longer than 64 characters")
+        event = delivery.consumer.accepts(envelope.type)
+        if event is None:
+            raise LookupError(f"{delivery.queue} does not take {envelope.type!r} messages")
+        try:
+            payload = event.schema.model_validate(envelope.payload)
+        except ValidationError as error:
+            raise InvalidPayload(event.name, error) from None
+        return Message(
+            envelope=envelope, payload=payload, event=event, attempt=attempt,
+            redelivered=bool(delivery.method.redelivered),
+        )
+
+    def _run_handler(self, call, consumer: Consumer, message: Message | None) -> Outcome:  # type: ignore[no-untyped-def]
+        future: Future[Outcome] = self._worker.submit(self._in_transaction, call, consumer, message)
+        deadline = time.monotonic() + consumer.timeout
+        try:
+            while not future.done():
+                if time.monotonic() > deadline:
+                    logger.error(
+                        "handler of %s overran its %.0f s timeout; exiting so the message is handed out again",
+                        consumer.queue, consumer.timeout,
+                    )
+                    logging.shutdown()
+                    os._exit(EXIT_HANDLER_TIMEOUT)
+                # Keep heartbeats flowing (and take in new deliveries) while the handler works.
+                self._connection.process_data_events(time_limit=0.05)
+        except AMQPError:
+            future.result()  # let the handler finish; its message comes back and is deduplicated
+            raise
+        return future.result()
+
+    @staticmethod
+    def _in_transaction(call, consumer: Consumer, message: Message | None) -> Outcome:  # type: ignore[no-untyped-def]
+        correlation_id = message.envelope.correlation_id if message else new_correlation_id()
+        with correlation_context(correlation_id):
+            close_old_connections()
+            try:
+                with transaction.atomic():
+                    if message is not None and not consumer.rpc:
+                        if not _record_processed(consumer.queue, message.message_id):
+                            return Outcome("duplicate")
+                    return Outcome("ok", result=call())
+            except Permanent as error:
+                return Outcome("dead", reason=f"permanent: {error}")
+            except Exception as error:  # noqa: BLE001 - any handler failure is retried, then dead-lettered
+                code = getattr(error, "code", "")
+                if consumer.rpc and code:
+                    # A business answer ("insufficient_funds"), not a failure of the consumer.
+                    return Outcome("ok", error_code=code, reason=str(error))
+                logger.warning("handler of %s failed: %r", consumer.queue, error, exc_info=True)
+                return Outcome("retry", reason="".join(traceback.format_exception_only(error)).strip())
+            finally:
+                close_old_connections()
+
+    # --- settling: reply, retry, dead-letter, ack --------------------------------------------
+
+    def _settle(self, delivery: Delivery, outcome: Outcome, attempt: int) -> None:
+        consumer = delivery.consumer
+        if consumer.rpc and delivery.properties.reply_to:
+            if outcome.status == "retry":
+                # The caller is waiting: answer now rather than retry behind its timeout.
+                outcome = Outcome("dead", reason=outcome.reason, error_code="internal_error")
+                self._reply(delivery, outcome)
+            elif outcome.status == "ok":
+                self._reply(delivery, outcome)
+        if outcome.status == "retry" and attempt < consumer.max_attempts:
+            self._republish(delivery, exchange="", routing_key=consumer.retry_queue(attempt),
+                            headers={ATTEMPT_HEADER: attempt + 1, "x-passline-last-error": outcome.reason[:1000]})
+        elif outcome.status in {"retry", "dead"}:
+            logger.error(
+                "dead-lettering %s from %s after %d attempt(s): %s",
+                delivery.properties.message_id, consumer.queue, attempt, outcome.reason,
+            )
+            self._republish(delivery, exchange=DEAD_LETTER_EXCHANGE, routing_key=consumer.queue, headers={
+                "x-passline-reason": outcome.reason[:2000],
+                "x-passline-queue": consumer.queue,
+                "x-passline-attempts": attempt,
+            })
+        self._ack(delivery)
+
+    def _republish(self, delivery: Delivery, *, exchange: str, routing_key: str, headers: dict[str, Any]) -> None:
+        props = delivery.properties
+        properties = pika.BasicProperties(
+            message_id=props.message_id, correlation_id=props.correlation_id, type=props.type,
+            timestamp=props.timestamp, content_type=props.content_type, priority=props.priority,
+            delivery_mode=pika.DeliveryMode.Persistent, headers={**delivery.headers, **headers},
+        )
+        # Blocks until the broker confirms (the channel is in confirm mode).
+        delivery.channel.basic_publish(exchange=exchange, routing_key=routing_key, body=delivery.body, properties=properties)
+
+    def _reply(self, delivery: Delivery, outcome: Outcome) -> None:
+        if outcome.error_code:
+            body = {"ok": False, "error": {"code": outcome.error_code, "message": outcome.reason}}
+        else:
+            body = {"ok": True, "result": outcome.result}
+        delivery.channel.basic_publish(
+            exchange="", routing_key=delivery.properties.reply_to,
+            body=json.dumps(body, default=str).encode(),
+            properties=pika.BasicProperties(correlation_id=delivery.properties.correlation_id,
+                                            content_type="application/json"),
+        )
+
+    def _ack(self, delivery: Delivery) -> None:
+        # A tag belongs to its channel: after a reconnect the old tag means nothing (or
+        # another message), so a delivery from a dead channel is left to be redelivered.
+        if delivery.channel is not self._channel or not delivery.channel.is_open:
+            logger.warning("not acking %s: its channel is gone", delivery.properties.message_id)
+            return
+        delivery.channel.basic_ack(delivery_tag=delivery.method.delivery_tag)

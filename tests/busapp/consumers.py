@@ -1,0 +1,67 @@
+"""Consumers the bus tests run, in-process or as `manage.py consume` subprocesses.
+
+``test.happened`` payloads steer the handler: ``sleep`` seconds of work, ``fail_times``
+failures before succeeding (``-1``: always), ``permanent`` to give up at once.
+"""
+
+from __future__ import annotations
+
+import time
+
+from bus.catalog import EventType, Exchange, Payload
+from bus.consumer import Consumer, Message, Permanent, register
+from bus.correlation import get_correlation_id
+from tests.busapp.models import Effect
+
+
+class Happened(Payload):
+    key: str
+    seq: int = 0
+    aggregate: str = ""
+    sleep: float = 0.0
+    fail_times: int = 0
+    permanent: bool = False
+
+
+class Add(Payload):
+    a: int
+    b: int
+    fail: str = ""
+    sleep: float = 0.0
+
+
+TEST_HAPPENED = EventType("test.happened", Exchange.CUSTOMER, "test.happened", Happened)
+TEST_ADD = EventType("test.add", Exchange.BALANCE, "test.add", Add)
+
+
+def record(message: Message) -> None:
+    payload = message.payload
+    if payload.permanent:
+        raise Permanent("this message can never succeed")
+    if payload.sleep:
+        time.sleep(payload.sleep)
+    if payload.fail_times:
+        # Attempts are counted through the retry header, which survives the rollback.
+        if payload.fail_times < 0 or message.attempt <= payload.fail_times:
+            raise RuntimeError(f"failing attempt {message.attempt} on purpose")
+    Effect.objects.create(
+        consumer="test.effects", key=payload.key, message_id=message.message_id, seq=payload.seq,
+        aggregate=payload.aggregate, correlation_id=get_correlation_id() or "",
+    )
+
+
+def add(message: Message) -> int:
+    payload = message.payload
+    if payload.sleep:
+        time.sleep(payload.sleep)
+    if payload.fail == "business":
+        error = ValueError("the numbers do not add up")
+        error.code = "does_not_add_up"  # type: ignore[attr-defined]
+        raise error
+    if payload.fail == "crash":
+        raise RuntimeError("unexpected")
+    return payload.a + payload.b
+
+
+test_effects = register(Consumer(queue="test.effects", events=[TEST_HAPPENED], handler=record, retry_delays=(0.2, 0.4)))
+test_rpc = register(Consumer(queue="test.rpc", events=[TEST_ADD], handler=add, rpc=True, prefetch=10))

@@ -1,0 +1,155 @@
+"""Fixtures for tests on the real RabbitMQ: a private vhost per test session, clean queues per test,
+and a private broker node for tests that stop it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+import pika
+import pytest
+from django.conf import settings
+
+from bus.consumer import registered
+from bus.topology import declare_topology
+from tests.support import free_port, wait_until
+
+RABBITMQCTL = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
+
+
+def _ctl(*args: str) -> None:
+    subprocess.run([RABBITMQCTL, *args], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def rabbit_vhost():
+    """A vhost of its own for this test session on the machine's RabbitMQ, deleted after."""
+    vhost = f"passline-test-{uuid.uuid4().hex[:8]}"
+    _ctl("add_vhost", vhost)
+    _ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    yield f"amqp://guest:guest@127.0.0.1:5672/{quote(vhost, safe='')}"
+    _ctl("delete_vhost", vhost)
+
+
+def _purge_all(url: str) -> None:
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        channel = connection.channel()
+        for consumer in registered().values():
+            if consumer.consume_from is not None:
+                continue
+            queues = [consumer.queue, consumer.dead_letter_queue]
+            queues += [consumer.retry_queue(i) for i in range(1, len(consumer.retry_delays) + 1)]
+            for queue in queues:
+                channel.queue_purge(queue)
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def bus(rabbit_vhost, settings, transactional_db, tmp_path):
+    """The broker (private vhost) with the topology declared and every test queue empty.
+
+    Uses transactional_db: the relay and the consumers commit, and child processes must see it.
+    """
+    settings.RABBITMQ_URL = rabbit_vhost
+    settings.RABBITMQ_HEARTBEAT = 5
+    declare_topology()
+    _purge_all(rabbit_vhost)
+    return rabbit_vhost
+
+
+def queue_depth(url: str, queue: str) -> tuple[int, int]:
+    """(ready messages, consumers) of ``queue``."""
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        result = connection.channel().queue_declare(queue=queue, passive=True)
+        return result.method.message_count, result.method.consumer_count
+    finally:
+        connection.close()
+
+
+class PrivateBroker:
+    """A RabbitMQ node of its own (name, ports, data directory, cookie) that a test may stop.
+
+    The machine's shared broker is never touched, so a failing test leaves it running.
+    """
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="passline-rabbit-"))
+        self.port = free_port()
+        self.node = f"passline-test-{uuid.uuid4().hex[:8]}@localhost"
+        cookie = self.dir / ".erlang.cookie"
+        cookie.write_text(uuid.uuid4().hex.upper())
+        cookie.chmod(0o400)
+        (self.dir / "enabled_plugins").write_text("[].\n")
+        (self.dir / "rabbitmq.conf").write_text(f"listeners.tcp.local = 127.0.0.1:{self.port}\nloopback_users = none\n")
+        (self.dir / "rabbitmq-env.conf").write_text("")
+        self.env = {
+            **os.environ,
+            "HOME": str(self.dir),
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(free_port()),
+            "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.dir / "log"),
+            "RABBITMQ_PID_FILE": str(self.dir / "pid"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),
+            "RABBITMQ_CONFIG_FILE": str(self.dir / "rabbitmq.conf"),
+            "RABBITMQ_CONF_ENV_FILE": str(self.dir / "rabbitmq-env.conf"),
+            "RABBITMQ_ADVANCED_CONFIG_FILE": str(self.dir / "advanced.config"),
+        }
+        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}/%2F"
+
+    def _bin(self, name: str) -> str:
+        # Debian's /usr/sbin wrappers switch to the rabbitmq user and its cookie; the real
+        # scripts run as us, with this node's own HOME and cookie.
+        return f"/usr/lib/rabbitmq/bin/{name}"
+
+    def ctl(self, *args: str, timeout: float = 60) -> None:
+        subprocess.run([self._bin("rabbitmqctl"), "-n", self.node, *args], env=self.env, check=True,
+                       capture_output=True, timeout=timeout)
+
+    def answers(self) -> bool:
+        try:
+            pika.BlockingConnection(pika.URLParameters(self.url + "?connection_attempts=1&socket_timeout=1")).close()
+            return True
+        except pika.exceptions.AMQPError:
+            return False
+
+    def start(self) -> None:
+        subprocess.run([self._bin("rabbitmq-server"), "-detached"], env=self.env, check=True, capture_output=True, timeout=60)
+        wait_until(self.answers, timeout=90, interval=0.25, what=f"private RabbitMQ node {self.node}")
+
+    def stop_app(self) -> None:
+        self.ctl("stop_app")
+
+    def start_app(self) -> None:
+        self.ctl("start_app")
+        wait_until(self.answers, timeout=60, interval=0.25, what="the private node's app to start")
+
+    def shutdown(self) -> None:
+        try:
+            self.ctl("stop", timeout=60)
+        except (subprocess.SubprocessError, OSError):
+            pid = (self.dir / "pid").read_text().strip() if (self.dir / "pid").exists() else ""
+            if pid:
+                subprocess.run(["kill", "-9", pid], check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def private_broker():
+    if not Path("/usr/lib/rabbitmq/bin/rabbitmq-server").exists():
+        pytest.fail("RabbitMQ's server scripts are missing: install Debian's rabbitmq-server (scripts/setup.sh does).")
+    broker = PrivateBroker()
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.shutdown()

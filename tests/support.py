@@ -1,0 +1,108 @@
+"""Helpers for tests that wait on asynchronous effects or run the project's processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from django.conf import settings
+from django.db import connections
+
+ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+def wait_until(predicate: Callable[[], T], *, timeout: float = 20.0, interval: float = 0.05, what: str = "") -> T:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or predicate!r}")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def process_env(**overrides: str) -> dict[str, str]:
+    """The environment for a project process that works on this test run's database and broker."""
+    db = settings.DATABASES["default"]
+    env = {k: v for k, v in os.environ.items() if k not in {"DB_TEST_NAME", "DJANGO_ALLOW_ASYNC_UNSAFE"}}
+    env.update(
+        PASSLINE_ENV="test", DB_NAME=db["NAME"], DB_USER=db["USER"], DB_PASSWORD=db["PASSWORD"],
+        DB_HOST=db["HOST"] or "127.0.0.1", DB_PORT=str(db["PORT"] or 3306), RABBITMQ_URL=settings.RABBITMQ_URL,
+        RABBITMQ_HEARTBEAT=str(settings.RABBITMQ_HEARTBEAT), LOG_FORMAT="text", PYTHONUNBUFFERED="1",
+    )
+    env.update(overrides)
+    return env
+
+
+class ManagedProcess:
+    """A ``manage.py`` command in a child process, its output in a log file."""
+
+    def __init__(self, *args: str, log_dir: Path, **env: str):
+        self.args = args
+        self.log_path = log_dir / f"{'-'.join(args).replace('/', '_')}-{time.monotonic_ns()}.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=process_env(**env),
+            stdout=self._log, stderr=subprocess.STDOUT,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up of any kind, as when a machine dies."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._log.close()
+        return self.proc.returncode
+
+
+class InThread:
+    """Run a relay or consumer runner (anything with run()/stop()) in a thread of this process."""
+
+    def __init__(self, worker):  # type: ignore[no-untyped-def]
+        self.worker = worker
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.worker.run(install_signal_handlers=False)
+        except BaseException as error:  # noqa: BLE001 - reported by stop()
+            self.error = error
+        finally:
+            connections.close_all()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.worker.stop()
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), f"{self.worker!r} did not stop within {timeout:g} s"
+        if self.error is not None:
+            raise self.error
