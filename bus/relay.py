@@ -28,6 +28,7 @@ import pika
 from django.db import DatabaseError, close_old_connections, transaction
 from django.db.models import Min
 from django.utils import timezone
+from pika.exceptions import AMQPError
 from pika.spec import Basic
 
 from bus.connection import connection_parameters, message_properties
@@ -95,6 +96,8 @@ class OutboxRelay:
                     on_close_callback=self._on_connection_closed,
                 )
                 self._connection.ioloop.start()
+            except AMQPError as error:
+                logger.warning("relay cannot reach RabbitMQ: %r", error)
             except Exception:  # noqa: BLE001 - whatever broke, the relay must come back
                 logger.exception("relay connection failed")
             self._abort_batch()

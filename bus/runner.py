@@ -88,6 +88,13 @@ def _record_processed(consumer: str, message_id: str) -> bool:
         return cursor.rowcount == 1
 
 
+def _wake(connection_: pika.BlockingConnection) -> None:
+    try:
+        connection_.add_callback_threadsafe(lambda: None)
+    except Exception:  # noqa: BLE001 - a closed connection has nobody to wake
+        pass
+
+
 class ConsumerRunner:
     def __init__(self, consumers: list[Consumer], *, declare: bool = True):
         if not consumers:
@@ -225,6 +232,9 @@ class ConsumerRunner:
 
     def _run_handler(self, call, consumer: Consumer, message: Message | None) -> Outcome:  # type: ignore[no-untyped-def]
         future: Future[Outcome] = self._worker.submit(self._in_transaction, call, consumer, message)
+        connection_ = self._connection
+        # Wake the pump below the moment the handler is done, instead of at its next tick.
+        future.add_done_callback(lambda _: _wake(connection_))
         deadline = time.monotonic() + consumer.timeout
         try:
             while not future.done():
@@ -236,7 +246,7 @@ class ConsumerRunner:
                     logging.shutdown()
                     os._exit(EXIT_HANDLER_TIMEOUT)
                 # Keep heartbeats flowing (and take in new deliveries) while the handler works.
-                self._connection.process_data_events(time_limit=0.05)
+                self._connection.process_data_events(time_limit=1.0)
         except AMQPError:
             future.result()  # let the handler finish; its message comes back and is deduplicated
             raise

@@ -241,7 +241,8 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "daphne": {"level": "WARNING"},
-        # pika narrates every socket event at INFO; our own lines say what matters.
-        "pika": {"level": "WARNING"},
+        # pika narrates every socket event, and logs each refused reconnect as an ERROR; the
+        # relay and the runner log what matters (lost connection, reconnecting) themselves.
+        "pika": {"level": "CRITICAL"},
     },
 }

@@ -14,7 +14,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from bus.catalog import ORDER_PLACED, ORDER_STATUS_CHANGED
 from bus.correlation import get_correlation_id
+from bus.outbox import outbox_write
 from ordering.exceptions import IdempotencyConflict, InvalidOrder, ItemUnavailable, NotFound, OutOfStock
 from ordering.exceptions import PermissionDenied, RestaurantClosed
 from ordering.models import MenuItem, Order, OrderEvent, OrderLine, Restaurant, StaffMembership
@@ -152,6 +154,12 @@ def _create(*, customer: AbstractBaseUser, request: OrderRequest, idempotency_ke
         correlation_id=get_correlation_id() or "",
         at=order.created_at,
     )
+    outbox_write(
+        event=ORDER_PLACED,
+        aggregate=f"order:{order.pk}",
+        payload={"order_id": order.pk, "customer_id": customer.pk, "restaurant_id": restaurant.pk,
+                 "total": total, "currency": order.currency, "version": order.version},
+    )
     logger.info("order placed", extra={"order_id": order.pk, "restaurant_id": restaurant.pk, "total": str(total)})
     return order
 
@@ -178,7 +186,7 @@ def order_transition(
     order.status = OrderStatus(to).value
     order.version += 1
     order.save(update_fields=["status", "version", "updated_at"])
-    OrderEvent.objects.create(
+    step = OrderEvent.objects.create(
         order=order,
         version=order.version,
         status=order.status,
@@ -187,6 +195,13 @@ def order_transition(
         actor=actor,
         reason=reason[:255],
         correlation_id=get_correlation_id() or "",
+    )
+    outbox_write(
+        event=ORDER_STATUS_CHANGED,
+        aggregate=f"order:{order.pk}",
+        payload={"order_id": order.pk, "customer_id": order.customer_id, "restaurant_id": order.restaurant_id,
+                 "status": order.status, "from_status": previous, "version": order.version, "at": step.at,
+                 "reason": step.reason},
     )
     if order.status in RELEASES_STOCK:
         for line in order.lines.all():

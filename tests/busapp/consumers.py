@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from bus.catalog import EventType, Exchange, Payload
+from bus.catalog import ORDER_PLACED, EventType, Exchange, Payload
 from bus.consumer import Consumer, Message, Permanent, register
 from bus.correlation import get_correlation_id
 from tests.busapp.models import Effect
@@ -65,3 +65,13 @@ def add(message: Message) -> int:
 
 test_effects = register(Consumer(queue="test.effects", events=[TEST_HAPPENED], handler=record, retry_delays=(0.2, 0.4)))
 test_rpc = register(Consumer(queue="test.rpc", events=[TEST_ADD], handler=add, rpc=True, prefetch=10))
+
+
+def record_order_placed(message: Message) -> None:
+    Effect.objects.create(
+        consumer="test.order_placed", key=f"order:{message.payload.order_id}", message_id=message.message_id,
+        correlation_id=get_correlation_id() or "",
+    )
+
+
+test_order_placed = register(Consumer(queue="test.order_placed", events=[ORDER_PLACED], handler=record_order_placed))

@@ -379,3 +379,23 @@ def test_cancel_once_accepted_is_409(customer, restaurant, menu):
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "invalid_transition"
     assert Order.objects.get(pk=order["id"]).status == "accepted"
+
+
+def test_the_http_request_id_travels_into_the_orders_messages(customer, menu, restaurant):
+    from django.test import Client
+
+    from bus.models import OutboxMessage
+    from ordering.services import api_token_issue
+
+    token = api_token_issue(user=customer)
+    response = Client().post(
+        "/api/v1/orders",
+        data={"restaurant_id": restaurant.pk, "items": [{"menu_item_id": menu["pizza"].pk, "quantity": 1}],
+              "delivery_address": "1 Test Lane"},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}", "X-Request-ID": "client-request-0042"},
+    )
+    assert response.status_code == 201
+    assert response.headers["X-Request-ID"] == "client-request-0042"
+    row = OutboxMessage.objects.get(type="order.placed")
+    assert row.correlation_id == "client-request-0042"

@@ -19,7 +19,7 @@ from bus.relay import OutboxRelay
 from bus.rpc import RemoteError, RpcClient, RpcTimeout
 from bus.runner import ConsumerRunner
 from bus.services import dead_letter_replay
-from tests.busapp.consumers import TEST_ADD, TEST_HAPPENED, test_effects, test_rpc
+from tests.busapp.consumers import TEST_ADD, TEST_HAPPENED, test_effects, test_order_placed, test_rpc
 from tests.busapp.models import Effect
 from tests.integration.conftest import queue_depth
 from tests.support import InThread, ManagedProcess, wait_until
@@ -314,3 +314,26 @@ def test_rpc_without_a_server_times_out(bus):
 def test_every_registered_consumer_has_a_queue_name_saying_who_consumes_what():
     for name, consumer in registered().items():
         assert name == consumer.queue and "." in name
+
+
+def test_the_http_request_id_reaches_the_consumer_of_the_orders_event(bus, relay, customer, restaurant, menu):
+    from django.test import Client
+
+    from ordering.services import api_token_issue
+
+    token = api_token_issue(user=customer)
+    running = InThread(ConsumerRunner([test_order_placed]))
+    try:
+        response = Client().post(
+            "/api/v1/orders",
+            data={"restaurant_id": restaurant.pk, "items": [{"menu_item_id": menu["pasta"].pk, "quantity": 2}],
+                  "delivery_address": "1 Test Lane"},
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {token}", "X-Request-ID": "checkout-req-777"},
+        )
+        assert response.status_code == 201
+        order_id = response.json()["id"]
+        effect = wait_until(lambda: Effect.objects.filter(key=f"order:{order_id}").first())
+    finally:
+        running.stop()
+    assert effect.correlation_id == "checkout-req-777"

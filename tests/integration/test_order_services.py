@@ -255,3 +255,28 @@ def test_order_events_carry_the_correlation_id_of_the_work_that_caused_them(cust
     with correlation_context("http-req-0002"):
         order_cancel(order_id=order.pk, customer=customer)
     assert list(order.events.values_list("correlation_id", flat=True)) == ["http-req-0001", "http-req-0002"]
+
+
+def test_placing_and_moving_an_order_writes_its_events_to_the_outbox_in_the_same_transaction(customer, restaurant, menu):
+    from bus.models import OutboxMessage
+
+    order, _ = place(customer, restaurant, [(menu["pizza"].pk, 2)])
+    order_cancel(order_id=order.pk, customer=customer)
+    rows = list(OutboxMessage.objects.filter(aggregate=f"order:{order.pk}").order_by("id"))
+    assert [(r.type, r.exchange, r.routing_key) for r in rows] == [
+        ("order.placed", "billing", "order.placed"),
+        ("order.status_changed", "notification", "order.status.cancelled"),
+    ]
+    import json
+
+    placed, cancelled = (json.loads(r.body)["payload"] for r in rows)
+    assert placed["total"] == "23.00" and placed["version"] == 1
+    assert (cancelled["status"], cancelled["from_status"], cancelled["version"]) == ("cancelled", "pending_payment", 2)
+
+
+def test_a_refused_order_leaves_no_event(customer, restaurant, menu):
+    from bus.models import OutboxMessage
+
+    with pytest.raises(OutOfStock):
+        place(customer, restaurant, [(menu["soup"].pk, 6)])
+    assert not OutboxMessage.objects.exists()
