@@ -190,8 +190,9 @@ def token(request: HttpRequest, payload: TokenIn) -> dict[str, str]:
 # --- restaurants ----------------------------------------------------------------------
 
 
+# Browsing is public, as on the site: a visitor sees restaurants and menus before signing in.
 @api.get(
-    "/restaurants", response={200: list[RestaurantOut], **AUTH_ERRORS}, tags=["restaurants"], summary="Restaurants"
+    "/restaurants", auth=None, response={200: list[RestaurantOut]}, tags=["restaurants"], summary="Restaurants"
 )
 def restaurants(request: HttpRequest) -> list[dict[str, Any]]:
     return [restaurant_out(r) for r in selectors.restaurant_list()]
@@ -199,7 +200,8 @@ def restaurants(request: HttpRequest) -> list[dict[str, Any]]:
 
 @api.get(
     "/restaurants/{int:restaurant_id}/menu",
-    response={200: list[MenuItemOut], 404: ErrorOut, **AUTH_ERRORS},
+    auth=None,
+    response={200: list[MenuItemOut], 404: ErrorOut},
     tags=["restaurants"],
     summary="A restaurant's menu",
 )

@@ -120,7 +120,6 @@ def test_without_a_valid_token_every_protected_endpoint_is_401(headers, customer
     client = Client(headers=headers)
 
     answers = [
-        client.get("/api/v1/restaurants"),
         client.get("/api/v1/orders"),
         client.get("/api/v1/orders/1"),
         client.post("/api/v1/orders", {"restaurant_id": 1}, content_type=JSON),
@@ -182,3 +181,13 @@ def test_bearer_writes_need_no_csrf(customer, menu, restaurant):
     )
 
     assert response.status_code == 201
+
+
+def test_restaurants_and_menus_are_public_like_the_site(restaurant, menu):
+    from django.test import Client
+
+    anonymous = Client()
+    assert anonymous.get("/api/v1/restaurants").status_code == 200
+    listed = anonymous.get(f"/api/v1/restaurants/{restaurant.pk}/menu").json()
+    assert {item["name"] for item in listed} == {"Pizza", "Pasta", "Soup"}
+    assert anonymous.get("/api/v1/orders").status_code == 401
