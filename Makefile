@@ -27,5 +27,9 @@ run: demo
 test: setup-test
 	@PASSLINE_ENV=test $(PY) -m pytest $(PYTEST_ARGS)
 
+bench: setup
+	@$(PY) manage.py migrate --noinput -v0
+	@$(PY) -m bench.bus $(BENCH_ARGS)
+
 clean:
 	rm -rf .venv var .pytest_cache

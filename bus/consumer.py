@@ -55,12 +55,16 @@ class Consumer:
     bindings: Sequence[tuple[str, str]] = ()
     # Messages in flight per consumer copy: enough to hide the broker round trip, few enough
     # that a slow copy does not hoard work its siblings could do.
-    prefetch: int = 50
+    prefetch: int = 200
     # Delays before the 2nd, 3rd, … attempt; then the message is dead-lettered.
     retry_delays: Sequence[float] = (1, 5, 30)
     # Broker-side guard for crash loops (a handler that kills the process never reaches the
     # runner's own retry logic): after this many deliveries the broker dead-letters it.
     delivery_limit: int = 20
+    # Messages already waiting are handled in one transaction, up to this many (one commit,
+    # one disk flush). Set 1 for handlers with effects outside the database (an email sent
+    # by a batch that then rolls back would be sent again on the one-by-one retry).
+    max_batch: int = 100
     # Seconds a handler may take before the process gives the message back and restarts.
     timeout: float = 300.0
     # Non-zero makes a classic priority queue (quorum queues have no priorities on 3.10).

@@ -88,6 +88,10 @@ def _record_processed(consumer: str, message_id: str) -> bool:
         return cursor.rowcount == 1
 
 
+def _attempt(delivery: Delivery) -> int:
+    return int(delivery.headers.get(ATTEMPT_HEADER, 1))
+
+
 def _wake(connection_: pika.BlockingConnection) -> None:
     try:
         connection_.add_callback_threadsafe(lambda: None)
@@ -178,41 +182,58 @@ class ConsumerRunner:
         assert self._connection is not None
         while not self._stopping.is_set():
             if self._inbox:
-                self._handle(self._inbox.popleft())
+                self._handle(self._take_batch())
             else:
                 self._connection.process_data_events(time_limit=0.2)
 
-    # --- one message ---------------------------------------------------------------------------
+    def _take_batch(self) -> list[Delivery]:
+        """The next delivery, plus those already waiting behind it for the same consumer.
 
-    def _handle(self, delivery: Delivery) -> None:
+        Under load one transaction commits many messages (a commit costs a disk flush);
+        when idle, a batch is one message, so nothing waits for a batch to fill.
+        """
+        batch = [self._inbox.popleft()]
+        consumer = batch[0].consumer
+        limit = 1 if consumer.rpc or consumer.consume_from else consumer.max_batch
+        while self._inbox and len(batch) < limit and self._inbox[0].consumer is consumer:
+            batch.append(self._inbox.popleft())
+        return batch
+
+    # --- handling ------------------------------------------------------------------------------
+
+    def _handle(self, deliveries: list[Delivery]) -> None:
         started = time.monotonic()
-        consumer = delivery.consumer
-        attempt = int(delivery.headers.get(ATTEMPT_HEADER, 1))
-        correlation_id = delivery.properties.correlation_id or new_correlation_id()
-        logger.debug("handling %s %s from %s", delivery.properties.type, delivery.properties.message_id, consumer.queue)
-        if consumer.consume_from is not None:
-            # Raw consumers (the dead-letter collector) take the delivery as it is.
-            outcome = self._run_handler(lambda: consumer.handler(delivery), consumer, None)
-            message_type = delivery.properties.type or "-"
-        else:
+        consumer = deliveries[0].consumer
+        items: list[tuple[Delivery, Message | None]] = []
+        outcomes: dict[int, Outcome] = {}
+        for index, delivery in enumerate(deliveries):
+            logger.debug("handling %s %s from %s", delivery.properties.type, delivery.properties.message_id, consumer.queue)
+            if consumer.consume_from is not None:
+                items.append((delivery, None))  # raw consumers take the delivery as it is
+                continue
             try:
-                message = self._decode(delivery, attempt)
+                items.append((delivery, self._decode(delivery, _attempt(delivery))))
             except (EnvelopeError, InvalidPayload, LookupError) as error:
-                message, outcome = None, Outcome("dead", reason=f"undecodable: {error}")
-            else:
-                correlation_id = message.envelope.correlation_id
-                outcome = self._run_handler(lambda: consumer.handler(message), consumer, message)
-            message_type = message.envelope.type if message else (delivery.properties.type or "-")
-        with correlation_context(correlation_id):
-            self._settle(delivery, outcome, attempt)
-            self.handled += 1
-            log = logger.info if outcome.status in {"ok", "duplicate"} else logger.warning
-            log(
-                "handled %s", message_type,
-                extra={"queue": consumer.queue, "type": message_type, "message_id": delivery.properties.message_id,
-                       "outcome": outcome.status, "attempt": attempt,
-                       "ms": round((time.monotonic() - started) * 1000, 1)},
-            )
+                outcomes[index] = Outcome("dead", reason=f"undecodable: {error}")
+        if items:
+            results = iter(self._run(consumer, items))
+            for index in range(len(deliveries)):
+                if index not in outcomes:
+                    outcomes[index] = next(results)
+        elapsed = round((time.monotonic() - started) * 1000, 1)
+        for index, delivery in enumerate(deliveries):
+            outcome = outcomes[index]
+            message_type = delivery.properties.type or "-"
+            with correlation_context(delivery.properties.correlation_id or new_correlation_id()):
+                self._settle(delivery, outcome, _attempt(delivery))
+                self.handled += 1
+                log = logger.info if outcome.status in {"ok", "duplicate"} else logger.warning
+                log(
+                    "handled %s", message_type,
+                    extra={"queue": consumer.queue, "type": message_type, "message_id": delivery.properties.message_id,
+                           "outcome": outcome.status, "attempt": _attempt(delivery), "batch": len(deliveries),
+                           "ms": elapsed},
+                )
 
     def _decode(self, delivery: Delivery, attempt: int) -> Message:
         envelope = Envelope.from_json(delivery.body)
@@ -230,12 +251,13 @@ class ConsumerRunner:
             redelivered=bool(delivery.method.redelivered),
         )
 
-    def _run_handler(self, call, consumer: Consumer, message: Message | None) -> Outcome:  # type: ignore[no-untyped-def]
-        future: Future[Outcome] = self._worker.submit(self._in_transaction, call, consumer, message)
+    def _run(self, consumer: Consumer, items: list[tuple[Delivery, Message | None]]) -> list[Outcome]:
+        """Run the handlers on the worker thread while this thread keeps the connection alive."""
+        future: Future[list[Outcome]] = self._worker.submit(self._in_transactions, consumer, items)
         connection_ = self._connection
         # Wake the pump below the moment the handler is done, instead of at its next tick.
         future.add_done_callback(lambda _: _wake(connection_))
-        deadline = time.monotonic() + consumer.timeout
+        deadline = time.monotonic() + consumer.timeout * len(items)
         try:
             while not future.done():
                 if time.monotonic() > deadline:
@@ -248,32 +270,51 @@ class ConsumerRunner:
                 # Keep heartbeats flowing (and take in new deliveries) while the handler works.
                 self._connection.process_data_events(time_limit=1.0)
         except AMQPError:
-            future.result()  # let the handler finish; its message comes back and is deduplicated
+            future.result()  # let the handler finish; its messages come back and are deduplicated
             raise
         return future.result()
 
+    @classmethod
+    def _in_transactions(cls, consumer: Consumer, items: list[tuple[Delivery, Message | None]]) -> list[Outcome]:
+        """All messages in one transaction; if any fails, each again in its own, so one bad
+        message costs the others only a second try, never their effect."""
+        close_old_connections()
+        try:
+            if len(items) > 1:
+                try:
+                    with transaction.atomic():
+                        return [cls._handle_one(consumer, delivery, message, raise_errors=True)
+                                for delivery, message in items]
+                except Exception:  # noqa: BLE001 - retried one by one just below
+                    pass
+            return [cls._handle_one(consumer, delivery, message, raise_errors=False) for delivery, message in items]
+        finally:
+            close_old_connections()
+
     @staticmethod
-    def _in_transaction(call, consumer: Consumer, message: Message | None) -> Outcome:  # type: ignore[no-untyped-def]
+    def _handle_one(consumer: Consumer, delivery: Delivery, message: Message | None, *, raise_errors: bool) -> Outcome:
+        """Record the message id and run the handler, both in one transaction (a savepoint
+        inside a batch's): if the handler fails, the record goes with its effects."""
         correlation_id = message.envelope.correlation_id if message else new_correlation_id()
         with correlation_context(correlation_id):
-            close_old_connections()
             try:
-                with transaction.atomic():
+                # Inside a batch no savepoint: any failure rolls the whole batch back anyway.
+                with transaction.atomic(savepoint=not raise_errors):
                     if message is not None and not consumer.rpc:
                         if not _record_processed(consumer.queue, message.message_id):
                             return Outcome("duplicate")
-                    return Outcome("ok", result=call())
-            except Permanent as error:
-                return Outcome("dead", reason=f"permanent: {error}")
-            except Exception as error:  # noqa: BLE001 - any handler failure is retried, then dead-lettered
+                    return Outcome("ok", result=consumer.handler(message if message is not None else delivery))
+            except Exception as error:
+                if raise_errors:
+                    raise
+                if isinstance(error, Permanent):
+                    return Outcome("dead", reason=f"permanent: {error}")
                 code = getattr(error, "code", "")
                 if consumer.rpc and code:
                     # A business answer ("insufficient_funds"), not a failure of the consumer.
                     return Outcome("ok", error_code=code, reason=str(error))
                 logger.warning("handler of %s failed: %r", consumer.queue, error, exc_info=True)
                 return Outcome("retry", reason="".join(traceback.format_exception_only(error)).strip())
-            finally:
-                close_old_connections()
 
     # --- settling: reply, retry, dead-letter, ack --------------------------------------------
 

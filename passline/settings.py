@@ -137,7 +137,7 @@ DATABASES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Modules whose import registers consumers (bus/consumer.py) for `manage.py consume`.
-PASSLINE_CONSUMER_MODULES = ["bus.deadletters"]
+PASSLINE_CONSUMER_MODULES = ["bus.deadletters", *env_list("PASSLINE_EXTRA_CONSUMER_MODULES", "")]
 if PASSLINE_ENV == "test":
     # Consumers and a table of observable effects that the bus tests drive.
     INSTALLED_APPS.append("tests.busapp")

@@ -337,3 +337,22 @@ def test_the_http_request_id_reaches_the_consumer_of_the_orders_event(bus, relay
     finally:
         running.stop()
     assert effect.correlation_id == "checkout-req-777"
+
+
+def test_a_failing_message_inside_a_batch_costs_the_others_nothing(bus, relay):
+    # given 40 messages waiting (so the consumer takes them in batches), one failing once
+    with transaction.atomic():
+        for seq in range(40):
+            outbox_write(event=TEST_HAPPENED, payload={"key": "batched", "seq": seq, "fail_times": 1 if seq == 17 else 0},
+                         aggregate=f"batch:{seq}")
+    wait_until(lambda: unsent() == 0 and queue_depth(bus, "test.effects")[0] == 40, what="a full queue")
+    # when a consumer starts on the full queue
+    running = InThread(ConsumerRunner([test_effects]))
+    try:
+        wait_until(lambda: effects("batched") == 40, timeout=30)
+    finally:
+        running.stop()
+    # then every message took effect exactly once, the failing one after its retry
+    seqs = list(Effect.objects.filter(key="batched").values_list("seq", flat=True))
+    assert sorted(seqs) == list(range(40))
+    assert seqs[-1] == 17

@@ -1,0 +1,136 @@
+"""Shared plumbing of the benchmarks: an isolated database and vhost, child processes, results."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+BENCH_DB = "test_passline_bench"  # inside the app user's test_passline* grant
+BENCH_VHOST = "passline-bench"
+
+
+def bench_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "DB_TEST_NAME"}
+    env.update(PASSLINE_ENV="development", DB_NAME=BENCH_DB, LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1",
+               PASSLINE_EXTRA_CONSUMER_MODULES="bench.consumers", RABBITMQ_URL=bench_rabbitmq_url())
+    env.update(extra)
+    return env
+
+
+def bench_rabbitmq_url() -> str:
+    return f"amqp://guest:guest@127.0.0.1:5672/{BENCH_VHOST}"
+
+
+def prepare() -> None:
+    """Create the bench vhost and database (idempotent) and point this process at them."""
+    ctl = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
+    subprocess.run([ctl, "add_vhost", BENCH_VHOST], capture_output=True, timeout=60)
+    subprocess.run([ctl, "set_permissions", "-p", BENCH_VHOST, "guest", ".*", ".*", ".*"], check=True,
+                   capture_output=True, timeout=60)
+    os.environ.update(bench_env())
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "passline.settings")
+    import django
+
+    _create_database()
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def _create_database() -> None:
+    import MySQLdb
+
+    from passline import settings as s
+
+    db = s.DATABASES["default"]
+    connection = MySQLdb.connect(host=db["HOST"], port=int(db["PORT"]), user=db["USER"], password=db["PASSWORD"])
+    try:
+        connection.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{BENCH_DB}` CHARACTER SET utf8mb4")
+    finally:
+        connection.close()
+
+
+def spawn(*args: str, **env: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "manage.py", *args], cwd=ROOT, env=bench_env(**env),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.02):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise SystemExit(f"benchmark gave up waiting for {what} after {timeout:g} s")
+        time.sleep(interval)
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def machine() -> dict[str, object]:
+    import django
+    import pika
+
+    return {
+        "python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
+        "django": django.get_version(), "pika": pika.__version__,
+        "mariadb": _version(["mariadb", "--version"]), "rabbitmq": _rabbit_version(),
+    }
+
+
+def _version(cmd: list[str]) -> str:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.strip()
+    except OSError:
+        return "unknown"
+
+
+def _rabbit_version() -> str:
+    out = _version([shutil.which("rabbitmqctl") or "rabbitmqctl", "version"])
+    return out.splitlines()[-1] if out else "unknown"
+
+
+def save(name: str, figures: dict[str, object], settings: dict[str, object]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    path = RESULTS / f"{stamp}-{name}.json"
+    path.write_text(json.dumps({"benchmark": name, "at": datetime.now(timezone.utc).isoformat(),
+                                "machine": machine(), "settings": settings, "figures": figures}, indent=2))
+    return path
+
+
+def table(rows: list[tuple[str, str]]) -> str:
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in rows)
+
+
+median = statistics.median
+new_id = lambda: uuid.uuid4().hex  # noqa: E731

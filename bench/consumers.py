@@ -1,0 +1,20 @@
+"""The benchmark's own event and consumer: a sink whose handler does no work of its own, so
+what is measured is the bus — outbox, relay, broker, runner, deduplication, ack."""
+
+from bus.catalog import EventType, Exchange, Payload
+from bus.consumer import Consumer, Message, register
+
+
+class Ping(Payload):
+    seq: int
+    padding: str = ""
+
+
+BENCH_PING = EventType("bench.ping", Exchange.CUSTOMER, "bench.ping", Ping)
+
+
+def sink(message: Message) -> None:
+    """Nothing: the runner's transaction (recording the message id) is the whole effect."""
+
+
+bench_sink = register(Consumer(queue="bench.sink", events=[BENCH_PING], handler=sink, prefetch=200))
