@@ -1,15 +1,20 @@
 """The outbox relay: publishes committed outbox rows with pipelined publisher confirms.
 
-One cycle: claim up to ``batch_size`` unsent rows with ``SELECT … FOR UPDATE SKIP LOCKED``
-(other relay copies skip them), publish them all on one confirm-mode channel without waiting
-in between, and when the broker has confirmed every one, mark the confirmed rows sent and
-commit. The claim's transaction stays open while the batch is in flight, so the row locks
-keep other copies off it; if anything fails the transaction rolls back and the rows go out
-again later (at-least-once: consumers deduplicate by message id).
+The relay works in epochs, each one database transaction. In an epoch it takes up to
+``batches_per_epoch`` batches of up to ``batch_size`` unsent rows with
+``SELECT … FOR UPDATE SKIP LOCKED`` (other relay copies skip the rows it holds), publishes
+each batch with ``mandatory`` on one confirm-mode channel without waiting in between, and
+claims the next batch while the broker confirms the last (persisting and confirming a burst
+takes the broker tens of milliseconds: quorum queues confirm after their log is flushed).
+As each batch is confirmed its rows are marked sent; when nothing is in flight the epoch
+commits. Row locks are held only by the open transaction, so a relay that dies releases
+them the moment its database connection drops, and its unsent rows go out again at once
+(at-least-once: consumers deduplicate by message id). A rolled-back transaction never wrote
+its rows, so it never publishes.
 
 Per-aggregate order: an order's messages leave in the order they were written. One channel
-keeps publish order; across copies, a batch drops every aggregate that has an earlier unsent
-row it did not claim (held by another copy, or waiting after a failure).
+keeps publish order; a batch drops every aggregate whose earliest unsent row is neither in it
+nor already in flight on this relay (held by another copy, or waiting after a failure).
 
 pika's SelectConnection drives the cycle from callbacks; all database work happens on the
 same (only) thread, between I/O events, so Django's connection is used safely.
@@ -21,6 +26,7 @@ import logging
 import signal
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -43,18 +49,7 @@ RETRY_BASE_SECONDS = 2
 RETRY_MAX_SECONDS = 300
 # Rows with this many failed tries are shown to operators as stuck (admin filter).
 STUCK_AFTER_ATTEMPTS = 10
-
-
-def _mark_sent(ids: list[int], now: datetime) -> None:
-    # Plain SQL: the ORM's per-parameter preparation of a 500-id IN list shows in profiles.
-    table = OutboxMessage._meta.db_table
-    with connection.cursor() as cursor:
-        for start in range(0, len(ids), 1000):
-            chunk = ids[start : start + 1000]
-            cursor.execute(
-                f"UPDATE {table} SET sent_at = %s WHERE id IN ({', '.join(['%s'] * len(chunk))})",
-                [now.replace(tzinfo=None), *chunk],
-            )
+TABLE = OutboxMessage._meta.db_table
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -81,18 +76,30 @@ class Row(NamedTuple):
 class Batch:
     rows: list[Row]
     started: float = field(default_factory=time.monotonic)
-    pending: dict[int, Row] = field(default_factory=dict)  # delivery tag -> row
-    acked: list[Row] = field(default_factory=list)
+    pending: set[int] = field(default_factory=set)  # delivery tags not yet confirmed
+    sent: list[int] = field(default_factory=list)  # row ids confirmed
     failed: dict[int, str] = field(default_factory=dict)  # row id -> reason
-    returned: dict[str, str] = field(default_factory=dict)  # message id -> reason
+
+
+def _naive(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=None)  # the database keeps UTC without a zone
+
+
+def _execute_in(sql: str, head: list[object], ids: list[int]) -> None:
+    # Plain SQL: the ORM's per-parameter preparation of a 500-id IN list shows in profiles.
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start : start + 1000]
+            cursor.execute(sql.format(ids=", ".join(["%s"] * len(chunk))), [*head, *chunk])
 
 
 class OutboxRelay:
     def __init__(
-        self, *, batch_size: int = 500, idle_interval: float = 0.02, confirm_timeout: float = 30.0,
-        max_reconnect_delay: float = 10.0,
+        self, *, batch_size: int = 500, batches_per_epoch: int = 4, idle_interval: float = 0.01,
+        confirm_timeout: float = 10.0, max_reconnect_delay: float = 10.0,
     ):
         self.batch_size = batch_size
+        self.batches_per_epoch = batches_per_epoch
         self.idle_interval = idle_interval
         self.confirm_timeout = confirm_timeout
         self.max_reconnect_delay = max_reconnect_delay
@@ -100,7 +107,10 @@ class OutboxRelay:
         self._stopping = threading.Event()
         self._connection: pika.SelectConnection | None = None
         self._channel = None
-        self._batch: Batch | None = None
+        self._in_flight: deque[Batch] = deque()
+        self._epoch_batches = 0  # batches claimed in the open transaction; 0: none open
+        self._tags: dict[int, tuple[Batch, Row]] = {}  # delivery tag -> its batch and row
+        self._returned: dict[str, str] = {}  # message id -> why the broker returned it
         self._next_tag = 0
         self._timer = None
         self._confirm_timer = None
@@ -129,7 +139,7 @@ class OutboxRelay:
                 logger.warning("relay cannot reach RabbitMQ: %r", error)
             except Exception:  # noqa: BLE001 - whatever broke, the relay must come back
                 logger.exception("relay connection failed")
-            self._abort_batch()
+            self._abandon_in_flight()
             if self._stopping.is_set():
                 break
             if self._was_open:
@@ -140,40 +150,42 @@ class OutboxRelay:
         logger.info("relay stopped", extra={"published": self.published})
 
     def stop(self) -> None:
-        """Finish the batch in flight, then close. Safe from a signal handler or another thread."""
+        """Finish the batches in flight, then close. Safe from a signal handler or another thread."""
         self._stopping.set()
-        connection = self._connection
-        if connection is not None:
-            connection.ioloop.add_callback_threadsafe(self._stop_if_idle)
+        connection_ = self._connection
+        if connection_ is not None:
+            connection_.ioloop.add_callback_threadsafe(self._stop_if_idle)
 
     def _stop_if_idle(self) -> None:
-        if self._batch is None:
+        if not self._in_flight:
             self._close()
 
     def _close(self) -> None:
-        if self._timer is not None and self._connection is not None:
-            self._connection.ioloop.remove_timeout(self._timer)
-            self._timer = None
-        if self._connection is not None and self._connection.is_open:
+        if self._connection is None:
+            return
+        for timer in (self._timer, self._confirm_timer):
+            if timer is not None:
+                self._connection.ioloop.remove_timeout(timer)
+        self._timer = self._confirm_timer = None
+        if self._connection.is_open:
             self._connection.close()
-        elif self._connection is not None and not self._connection.is_closing:
+        elif not self._connection.is_closing:
             self._connection.ioloop.stop()
 
     # --- connection callbacks --------------------------------------------------------------
 
-    def _on_connection_open(self, connection: pika.SelectConnection) -> None:
+    def _on_connection_open(self, connection_: pika.SelectConnection) -> None:
         self._was_open = True
-        connection.channel(on_open_callback=self._on_channel_open)
+        connection_.channel(on_open_callback=self._on_channel_open)
 
-    def _on_connection_error(self, connection: pika.SelectConnection, error: BaseException) -> None:
-        self._was_open = False
+    def _on_connection_error(self, connection_: pika.SelectConnection, error: BaseException) -> None:
         logger.warning("relay cannot connect to RabbitMQ: %s", error)
-        connection.ioloop.stop()
+        connection_.ioloop.stop()
 
-    def _on_connection_closed(self, connection: pika.SelectConnection, reason: BaseException) -> None:
+    def _on_connection_closed(self, connection_: pika.SelectConnection, reason: BaseException) -> None:
         if not self._stopping.is_set():
             logger.warning("relay lost its RabbitMQ connection: %s", reason)
-        connection.ioloop.stop()
+        connection_.ioloop.stop()
 
     def _on_channel_open(self, channel) -> None:  # type: ignore[no-untyped-def]
         self._channel = channel
@@ -190,64 +202,65 @@ class OutboxRelay:
     # --- the cycle ---------------------------------------------------------------------------
 
     def _schedule(self, delay: float) -> None:
-        if self._connection is not None and self._connection.is_open:
+        if self._connection is not None and self._connection.is_open and self._timer is None:
             self._timer = self._connection.ioloop.call_later(delay, self._tick)
 
     def _tick(self) -> None:
         self._timer = None
         if self._stopping.is_set():
-            self._close()
+            self._stop_if_idle()
             return
+        if self._epoch_batches >= self.batches_per_epoch:
+            return  # the epoch drains; its commit schedules the next tick
         try:
             rows = self._claim()
         except DatabaseError:
             logger.exception("relay cannot read the outbox")
-            self._abort_batch()
+            self._end_epoch(commit=False)
             self._schedule(1.0)
             return
-        if not rows:
+        if rows:
+            self._publish(rows)
+            # Claim the next batch while the broker confirms this one.
+            self._schedule(0 if len(rows) >= self.batch_size else self.idle_interval)
+        elif not self._in_flight:
+            self._end_epoch(commit=True)
             self._schedule(self.idle_interval)
-            return
-        self._publish(rows)
 
     def _claim(self) -> list[Row]:
-        close_old_connections()
-        transaction.set_autocommit(False)
-        try:
-            rows = [
-                Row._make(values)
-                for values in OutboxMessage.objects.select_for_update(skip_locked=True)
-                .filter(sent_at__isnull=True, available_at__lte=timezone.now())
-                .order_by("id")
-                .values_list(*Row._fields)[: self.batch_size]
-            ]
-            rows = self._in_aggregate_order(rows)
-        except BaseException:
-            transaction.rollback()
-            transaction.set_autocommit(True)
-            raise
-        if not rows:
-            transaction.commit()
-            transaction.set_autocommit(True)
-        return rows
+        """Lock the next unsent rows in the epoch's transaction (opening it if need be)."""
+        if not self._epoch_batches:
+            close_old_connections()
+            transaction.set_autocommit(False)
+        self._epoch_batches += 1
+        unsent = OutboxMessage.objects.select_for_update(skip_locked=True).filter(
+            sent_at__isnull=True, available_at__lte=timezone.now()
+        )
+        if self._in_flight:
+            # Rows this transaction already holds are not skipped by SKIP LOCKED: leave out
+            # the ones in flight (a lower id that commits late is taken in a later epoch).
+            unsent = unsent.filter(id__gt=self._in_flight[-1].rows[-1].id)
+        rows = [Row._make(values) for values in unsent.order_by("id").values_list(*Row._fields)[: self.batch_size]]
+        return self._in_aggregate_order(rows)
 
-    @staticmethod
-    def _in_aggregate_order(rows: list[Row]) -> list[Row]:
-        """Drop aggregates whose earliest unsent message is not in this batch."""
+    def _in_aggregate_order(self, rows: list[Row]) -> list[Row]:
+        """Drop aggregates whose earliest unsent row is neither in this batch nor in flight here."""
         first_claimed: dict[str, int] = {}
         for row in rows:
             first_claimed.setdefault(row.aggregate, row.id)
-        earliest = dict(
-            OutboxMessage.objects.filter(aggregate__in=list(first_claimed), sent_at__isnull=True)
-            .values("aggregate")
-            .annotate(first=Min("id"))
-            .values_list("aggregate", "first")
-        )
+        if not first_claimed:
+            return rows
+        unsent = OutboxMessage.objects.filter(aggregate__in=list(first_claimed), sent_at__isnull=True)
+        in_flight = [row.id for batch in self._in_flight for row in batch.rows]
+        if in_flight:
+            unsent = unsent.exclude(id__in=in_flight)
+        earliest = dict(unsent.values("aggregate").annotate(first=Min("id")).values_list("aggregate", "first"))
         blocked = {agg for agg, first in first_claimed.items() if earliest.get(agg, first) < first}
         return [row for row in rows if row.aggregate not in blocked]
 
     def _publish(self, rows: list[Row]) -> None:
-        batch = self._batch = Batch(rows=rows)
+        batch = Batch(rows=rows)
+        self._in_flight.append(batch)
         for row in rows:
             if row.exchange not in EXCHANGE_NAMES:
                 # Publishing to an undeclared exchange would close the channel and stall the
@@ -255,7 +268,8 @@ class OutboxRelay:
                 batch.failed[row.id] = f"unknown exchange {row.exchange!r}"
                 continue
             self._next_tag += 1
-            batch.pending[self._next_tag] = row
+            batch.pending.add(self._next_tag)
+            self._tags[self._next_tag] = (batch, row)
             self._channel.basic_publish(
                 exchange=row.exchange,
                 routing_key=row.routing_key,
@@ -266,96 +280,110 @@ class OutboxRelay:
                 ),
                 mandatory=True,
             )
-        if not batch.pending:
-            self._finish()
-            return
-        self._confirm_timer = self._connection.ioloop.call_later(self.confirm_timeout, self._on_confirm_timeout)
+        if self._confirm_timer is None:
+            self._confirm_timer = self._connection.ioloop.call_later(self.confirm_timeout, self._on_confirm_timeout)
+        self._finish_confirmed()
 
     def _on_return(self, channel, method: Basic.Return, properties: pika.BasicProperties, body: bytes) -> None:  # type: ignore[no-untyped-def]
         # The broker returns an unroutable mandatory message before it confirms it.
-        if self._batch is not None and properties.message_id:
-            self._batch.returned[properties.message_id] = (
+        if properties.message_id:
+            self._returned[properties.message_id] = (
                 f"unroutable: {method.reply_text} (exchange {method.exchange!r}, key {method.routing_key!r})"
             )
 
     def _on_confirm(self, frame) -> None:  # type: ignore[no-untyped-def]
-        batch = self._batch
-        if batch is None:
-            return
         method = frame.method
-        tags = [t for t in batch.pending if t <= method.delivery_tag] if method.multiple else [method.delivery_tag]
+        tags = [t for t in self._tags if t <= method.delivery_tag] if method.multiple else [method.delivery_tag]
         for tag in tags:
-            row = batch.pending.pop(tag, None)
-            if row is None:
+            entry = self._tags.pop(tag, None)
+            if entry is None:
                 continue
-            if isinstance(method, Basic.Ack):
-                batch.acked.append(row)
+            batch, row = entry
+            batch.pending.discard(tag)
+            reason = self._returned.pop(row.message_id, None)
+            if reason is None and not isinstance(method, Basic.Ack):
+                reason = "refused by the broker (nack)"
+            if reason is None:
+                batch.sent.append(row.id)
             else:
-                batch.failed[row.id] = "refused by the broker (nack)"
-        if not batch.pending:
-            self._finish()
+                batch.failed[row.id] = reason
+        self._finish_confirmed()
 
     def _on_confirm_timeout(self) -> None:
         self._confirm_timer = None
-        logger.warning("relay: the broker did not confirm a batch within %.0f s; reconnecting", self.confirm_timeout)
-        self._close()
+        if self._in_flight:
+            logger.warning("relay: the broker did not confirm within %.0f s; reconnecting", self.confirm_timeout)
+            self._close()
 
-    def _finish(self) -> None:
-        batch = self._batch
-        assert batch is not None
+    def _finish_confirmed(self) -> None:
+        """Record every fully confirmed batch at the head of the queue, oldest first."""
+        while self._in_flight and not self._in_flight[0].pending:
+            batch = self._in_flight.popleft()
+            try:
+                self._record(batch)
+            except DatabaseError:
+                logger.exception("relay could not mark a confirmed batch sent; it will be published again")
+                self._abandon_in_flight()
+                return
+        if not self._in_flight and self._epoch_batches:
+            try:
+                self._end_epoch(commit=True)
+            except DatabaseError:
+                logger.exception("relay could not commit; the epoch's messages will be published again")
         if self._confirm_timer is not None:
             self._connection.ioloop.remove_timeout(self._confirm_timer)
             self._confirm_timer = None
+        if self._in_flight:
+            self._confirm_timer = self._connection.ioloop.call_later(self.confirm_timeout, self._on_confirm_timeout)
+        if self._stopping.is_set():
+            self._stop_if_idle()
+        else:
+            self._schedule(0)
+
+    def _record(self, batch: Batch) -> None:
+        """Mark a confirmed batch, inside the epoch's transaction."""
         now = timezone.now()
-        sent = [row.id for row in batch.acked if row.message_id not in batch.returned]
-        for row in batch.acked:
-            if row.message_id in batch.returned:
-                batch.failed[row.id] = batch.returned[row.message_id]
-        try:
-            _mark_sent(sent, now)
-            by_id = {row.id: row for row in batch.rows}
-            for row_id, reason in batch.failed.items():
-                row = by_id[row_id]
-                logger.error(
-                    "relay could not deliver %s %s: %s", row.type, row.message_id, reason,
-                    extra={"attempts": row.attempts + 1, "correlation_id": row.correlation_id},
-                )
-                OutboxMessage.objects.filter(id=row_id).update(
-                    attempts=row.attempts + 1, last_error=reason[:2000], available_at=now + retry_delay(row.attempts + 1)
-                )
-            transaction.commit()
-        except DatabaseError:
-            logger.exception("relay could not mark a confirmed batch sent; it will be published again")
-            self._abort_batch()
-            self._schedule(1.0)
-            return
-        transaction.set_autocommit(True)
-        self.published += len(sent)
-        full = len(batch.rows) >= self.batch_size
+        if batch.sent:
+            _execute_in(f"UPDATE {TABLE} SET sent_at = %s WHERE id IN ({{ids}})", [_naive(now)], batch.sent)
+        by_id = {row.id: row for row in batch.rows}
+        for row_id, reason in batch.failed.items():
+            row = by_id[row_id]
+            logger.error(
+                "relay could not deliver %s %s: %s", row.type, row.message_id, reason,
+                extra={"attempts": row.attempts + 1, "correlation_id": row.correlation_id},
+            )
+            OutboxMessage.objects.filter(id=row_id).update(
+                attempts=row.attempts + 1, last_error=reason[:2000], available_at=now + retry_delay(row.attempts + 1)
+            )
+        self.published += len(batch.sent)
         logger.info(
-            "relay published %d messages", len(sent),
-            extra={"published": len(sent), "failed": len(batch.failed),
+            "relay published %d messages", len(batch.sent),
+            extra={"published": len(batch.sent), "failed": len(batch.failed),
                    "ms": round((time.monotonic() - batch.started) * 1000, 1)},
         )
-        self._batch = None
-        if self._stopping.is_set():
-            self._close()
-        else:
-            self._schedule(0 if full else self.idle_interval)
 
-    def _abort_batch(self) -> None:
-        """Forget the batch in flight and roll back its claim: its rows go out again later."""
-        self._batch = None
-        if self._confirm_timer is not None and self._connection is not None:
-            try:
-                self._connection.ioloop.remove_timeout(self._confirm_timer)
-            except Exception:  # noqa: BLE001 - the loop may be gone already
-                pass
-        self._confirm_timer = None
+    def _end_epoch(self, *, commit: bool) -> None:
+        if not self._epoch_batches:
+            return
+        self._epoch_batches = 0
         try:
-            if not transaction.get_autocommit():
+            if commit:
+                transaction.commit()
+            else:
                 transaction.rollback()
-                transaction.set_autocommit(True)
+            transaction.set_autocommit(True)
         except DatabaseError:
-            logger.warning("relay: rollback failed; closing the database connection")
-            connection.close()
+            connection.close()  # the next epoch starts on a new connection
+            raise
+
+    def _abandon_in_flight(self) -> None:
+        """Forget what is in flight and roll the epoch back: its rows go out again."""
+        self._in_flight.clear()
+        self._tags.clear()
+        self._returned.clear()
+        self._confirm_timer = None
+        self._timer = None
+        try:
+            self._end_epoch(commit=False)
+        except DatabaseError:
+            logger.warning("relay: rollback failed; the connection was closed")

@@ -88,6 +88,22 @@ def _record_processed(consumer: str, message_id: str) -> bool:
         return cursor.rowcount == 1
 
 
+class _Duplicate(Exception):
+    """A batch holds a message handled before: the batch is handled one message at a time."""
+
+
+def _record_processed_many(consumer: str, message_ids: list[str]) -> int:
+    """Record a batch in one statement; the count of new rows (fewer: a duplicate among them)."""
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT IGNORE INTO bus_processedmessage (consumer, message_id, processed_at) VALUES "
+            + ", ".join(["(%s, %s, %s)"] * len(message_ids)),
+            [value for message_id in message_ids for value in (consumer, message_id, now)],
+        )
+        return cursor.rowcount
+
+
 def _attempt(delivery: Delivery) -> int:
     return int(delivery.headers.get(ATTEMPT_HEADER, 1))
 
@@ -283,7 +299,11 @@ class ConsumerRunner:
             if len(items) > 1:
                 try:
                     with transaction.atomic():
-                        return [cls._handle_one(consumer, delivery, message, raise_errors=True)
+                        if not consumer.rpc and consumer.consume_from is None:
+                            ids = [message.message_id for _, message in items]
+                            if _record_processed_many(consumer.queue, ids) != len(ids):
+                                raise _Duplicate  # sorted out one by one below
+                        return [cls._handle_one(consumer, delivery, message, raise_errors=True, recorded=True)
                                 for delivery, message in items]
                 except Exception:  # noqa: BLE001 - retried one by one just below
                     pass
@@ -292,7 +312,9 @@ class ConsumerRunner:
             close_old_connections()
 
     @staticmethod
-    def _handle_one(consumer: Consumer, delivery: Delivery, message: Message | None, *, raise_errors: bool) -> Outcome:
+    def _handle_one(
+        consumer: Consumer, delivery: Delivery, message: Message | None, *, raise_errors: bool, recorded: bool = False
+    ) -> Outcome:
         """Record the message id and run the handler, both in one transaction (a savepoint
         inside a batch's): if the handler fails, the record goes with its effects."""
         correlation_id = message.envelope.correlation_id if message else new_correlation_id()
@@ -300,7 +322,7 @@ class ConsumerRunner:
             try:
                 # Inside a batch no savepoint: any failure rolls the whole batch back anyway.
                 with transaction.atomic(savepoint=not raise_errors):
-                    if message is not None and not consumer.rpc:
+                    if message is not None and not consumer.rpc and not recorded:
                         if not _record_processed(consumer.queue, message.message_id):
                             return Outcome("duplicate")
                     return Outcome("ok", result=consumer.handler(message if message is not None else delivery))

@@ -128,17 +128,20 @@ def test_a_crash_before_publishing_leaves_rows_for_the_next_relay(bus, consumer)
 class CrashBeforeMarkingSent(OutboxRelay):
     """Publishes and gets confirms, then dies before it can mark the rows sent."""
 
-    def _finish(self) -> None:
-        self._abort_batch()
-        self.stop()
-        self._close()
+    def _finish_confirmed(self) -> None:
+        if self._in_flight and not self._in_flight[0].pending:  # a batch is fully confirmed
+            self._abandon_in_flight()  # as a crash would: the transaction never commits
+            self._stopping.set()
+            self._close()
 
 
 def test_a_crash_between_publish_and_mark_sent_republishes_and_is_consumed_once(bus, consumer):
     emit("twice", 10)
     crashed = InThread(CrashBeforeMarkingSent(idle_interval=0.01))
     crashed.thread.join(timeout=30)
+    assert not crashed.thread.is_alive()
     assert unsent() == 10  # published, but not marked
+    wait_until(lambda: queue_depth(bus, "test.effects")[0] + effects("twice") >= 10, what="the first copies")
     running = InThread(OutboxRelay(idle_interval=0.01))
     try:
         wait_until(lambda: unsent() == 0)
@@ -356,3 +359,17 @@ def test_a_failing_message_inside_a_batch_costs_the_others_nothing(bus, relay):
     seqs = list(Effect.objects.filter(key="batched").values_list("seq", flat=True))
     assert sorted(seqs) == list(range(40))
     assert seqs[-1] == 17
+
+
+def test_a_duplicate_inside_a_batch_has_one_effect_and_the_batch_still_goes_through(bus):
+    envelopes = [Envelope(type="test.happened", version=1, payload={"key": "batch-dup", "seq": i},
+                          correlation_id="c-batch-dup") for i in range(12)]
+    for envelope in [*envelopes, envelopes[3]]:
+        publish_raw(bus, envelope.to_json(), message_id=envelope.message_id)
+    wait_until(lambda: queue_depth(bus, "test.effects")[0] == 13)
+    running = InThread(ConsumerRunner([test_effects]))
+    try:
+        wait_until(lambda: running.worker.handled == 13, what="all 13 deliveries handled")
+    finally:
+        running.stop()
+    assert sorted(Effect.objects.filter(key="batch-dup").values_list("seq", flat=True)) == list(range(12))
