@@ -373,3 +373,34 @@ def test_a_duplicate_inside_a_batch_has_one_effect_and_the_batch_still_goes_thro
     finally:
         running.stop()
     assert sorted(Effect.objects.filter(key="batch-dup").values_list("seq", flat=True)) == list(range(12))
+
+
+def test_published_messages_carry_the_envelope_and_amqp_properties(bus, relay):
+    # a queue of the test's own, bound to the billing exchange
+    connection = pika.BlockingConnection(pika.URLParameters(bus))
+    channel = connection.channel()
+    queue = channel.queue_declare("", exclusive=True).method.queue
+    channel.queue_bind(queue, "billing", "order.placed")
+    from bus.catalog import ORDER_PLACED
+
+    with correlation_context("props-corr-0001"), transaction.atomic():
+        envelope = outbox_write(event=ORDER_PLACED, aggregate="order:9", payload={
+            "order_id": 9, "customer_id": 1, "restaurant_id": 2, "total": "12.50", "currency": "EUR", "version": 1})
+    got: list = []
+
+    def fetch():
+        method, properties, body = channel.basic_get(queue, auto_ack=True)
+        if method is not None:
+            got.append((properties, body))
+        return got
+
+    properties, body = wait_until(fetch, what="the message")[0]
+    connection.close()
+    assert properties.message_id == envelope.message_id
+    assert properties.correlation_id == "props-corr-0001"
+    assert properties.type == "order.placed"
+    assert properties.content_type == "application/json"
+    assert properties.delivery_mode == 2
+    assert abs(properties.timestamp - int(envelope.occurred_at.timestamp())) <= 1
+    decoded = Envelope.from_json(body)
+    assert (decoded.type, decoded.version, decoded.payload["total"]) == ("order.placed", 1, "12.50")
