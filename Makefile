@@ -25,7 +25,7 @@ run: demo
 	@exec .venv/bin/honcho start -f Procfile
 
 test: setup-test
-	@PASSLINE_ENV=test $(PY) -m pytest $(PYTEST_ARGS)
+	@PASSLINE_ENV=test $(PY) -m pytest --create-db $(PYTEST_ARGS)
 
 bench: setup
 	@$(PY) manage.py migrate --noinput -v0

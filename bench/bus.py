@@ -38,7 +38,9 @@ def _reset() -> None:
     OutboxMessage.objects.all().delete()
     ProcessedMessage.objects.filter(consumer="bench.sink").delete()
     connection = pika.BlockingConnection(pika.URLParameters(common.bench_rabbitmq_url()))
-    connection.channel().queue_purge("bench.sink")
+    channel = connection.channel()
+    for queue in ("bench.sink", "audit.events"):
+        channel.queue_purge(queue)
     connection.close()
 
 

@@ -104,3 +104,58 @@ def routing_key_for(event: EventType, payload: dict[str, Any]) -> str:
         return event.routing_key.format(**payload)
     except KeyError as missing:
         raise InvalidPayload(event.name, f"routing key needs {missing}") from None
+
+
+# --- money: commands (imperative) and events --------------------------------------------------
+
+
+class WalletMove(Payload):
+    user_id: int
+    amount: Decimal
+    key: str
+    kind: str
+    description: str
+    order_id: int | None = None
+
+
+class WalletQuery(Payload):
+    user_id: int
+
+
+class BalanceChanged(Payload):
+    user_id: int
+    entry_id: int
+    kind: str
+    amount: Decimal
+    balance: Decimal
+    order_id: int | None = None
+
+
+class PaymentSettled(Payload):
+    order_id: int
+    customer_id: int
+    amount: Decimal
+    reason: str = ""
+
+
+class AcceptanceTimer(Payload):
+    order_id: int
+    paid_version: int
+
+
+# RPC commands, served by the balance worker.
+BALANCE_DEBIT = EventType("balance.debit", Exchange.BALANCE, "balance.debit", WalletMove)
+BALANCE_CREDIT = EventType("balance.credit", Exchange.BALANCE, "balance.credit", WalletMove)
+BALANCE_GET = EventType("balance.get", Exchange.BALANCE, "balance.get", WalletQuery)
+# Events.
+BALANCE_CHANGED = EventType("balance.changed", Exchange.BALANCE, "balance.changed.{kind}", BalanceChanged)
+PAYMENT_SUCCEEDED = EventType("payment.succeeded", Exchange.BILLING, "payment.succeeded", PaymentSettled)
+PAYMENT_FAILED = EventType("payment.failed", Exchange.BILLING, "payment.failed", PaymentSettled)
+PAYMENT_REFUNDED = EventType("payment.refunded", Exchange.BILLING, "payment.refunded", PaymentSettled)
+# Started when an order is paid; arrives after the acceptance time-out (a delay queue).
+ORDER_ACCEPTANCE_TIMER = EventType("order.acceptance_timer", Exchange.BILLING, "order.acceptance_timer", AcceptanceTimer)
+
+EVENTS.update({e.name: e for e in [
+    BALANCE_DEBIT, BALANCE_CREDIT, BALANCE_GET, BALANCE_CHANGED, PAYMENT_SUCCEEDED, PAYMENT_FAILED,
+    PAYMENT_REFUNDED, ORDER_ACCEPTANCE_TIMER,
+]})

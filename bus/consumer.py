@@ -36,6 +36,8 @@ class Message:
     event: EventType
     attempt: int
     redelivered: bool
+    exchange: str = ""
+    routing_key: str = ""
 
     @property
     def message_id(self) -> str:
@@ -53,6 +55,11 @@ class Consumer:
     handler: Callable[[Message], Any]
     # Extra bindings beyond the events' own: (exchange, binding key).
     bindings: Sequence[tuple[str, str]] = ()
+    # False: bind only ``bindings`` (e.g. two of an event's routing keys, not all of them).
+    bind_events: bool = True
+    # Non-zero: messages wait this long in ``<queue>.delay.<n>s`` before they reach the queue
+    # (a TTL and a dead-letter route: a timer without a polling loop).
+    delay_seconds: int = 0
     # Messages in flight per consumer copy: enough to hide the broker round trip, few enough
     # that a slow copy does not hoard work its siblings could do.
     prefetch: int = 200
@@ -73,6 +80,9 @@ class Consumer:
     # the runner does not skip duplicates by message id for them.
     rpc: bool = False
     consume_from: Callable[[], list[str]] | None = field(default=None, compare=False)
+    # Takes every message type, validated against the catalog when the type is known there
+    # (the audit trail records what it does not know yet, too).
+    any_type: bool = False
 
     @property
     def max_attempts(self) -> int:
@@ -85,14 +95,23 @@ class Consumer:
     def retry_queue(self, attempt: int) -> str:
         return f"{self.queue}.retry.{attempt}"
 
+    @property
+    def delay_queue(self) -> str:
+        # The delay is in the name: a queue's TTL cannot change once declared.
+        return f"{self.queue}.delay.{self.delay_seconds}s"
+
     def all_bindings(self) -> list[tuple[str, str]]:
-        own = [(e.exchange, re.sub(r"\{[^}]*\}", "*", e.routing_key)) for e in self.events]
+        own = [(e.exchange, re.sub(r"\{[^}]*\}", "*", e.routing_key)) for e in self.events] if self.bind_events else []
         return list(dict.fromkeys([*own, *self.bindings]))
 
     def accepts(self, type_name: str) -> EventType | None:
         for event in self.events:
             if event.name == type_name:
                 return event
+        if self.any_type:
+            from bus.catalog import EVENTS, Payload
+
+            return EVENTS.get(type_name) or EventType(type_name, "", "", Payload)
         return None
 
 

@@ -265,6 +265,7 @@ class ConsumerRunner:
         return Message(
             envelope=envelope, payload=payload, event=event, attempt=attempt,
             redelivered=bool(delivery.method.redelivered),
+            exchange=delivery.method.exchange, routing_key=delivery.method.routing_key,
         )
 
     def _run(self, consumer: Consumer, items: list[tuple[Delivery, Message | None]]) -> list[Outcome]:

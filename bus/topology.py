@@ -16,6 +16,8 @@ Per consumer (bus/consumer.py):
   and are dead-lettered back into ``<queue>`` through the default exchange. One queue per
   delay, because a per-message TTL expires only at the head of a queue.
 * ``<queue>.dead`` — quorum; what failed for good, with the reason in its headers.
+* ``<queue>.delay.<n>s`` — for a consumer with ``delay_seconds``: takes the bindings, holds
+  each message for n seconds (queue TTL), then dead-letters it into ``<queue>``.
 """
 
 from __future__ import annotations
@@ -70,8 +72,17 @@ def declare_consumer(channel, consumer: Consumer) -> None:  # type: ignore[no-un
     if consumer.consume_from is not None:
         return  # reads queues declared by others
     channel.queue_declare(queue=consumer.queue, durable=True, arguments=work_queue_arguments(consumer))
+    bound = consumer.queue
+    if consumer.delay_seconds:
+        # Bindings go to the delay queue; its messages expire into the work queue.
+        bound = consumer.delay_queue
+        channel.queue_declare(queue=bound, durable=True, arguments=_quorum(**{
+            "x-message-ttl": consumer.delay_seconds * 1000,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": consumer.queue,
+        }))
     for exchange, key in consumer.all_bindings():
-        channel.queue_bind(queue=consumer.queue, exchange=exchange, routing_key=key)
+        channel.queue_bind(queue=bound, exchange=exchange, routing_key=key)
     for attempt, delay in enumerate(consumer.retry_delays, start=1):
         channel.queue_declare(
             queue=consumer.retry_queue(attempt),

@@ -74,6 +74,8 @@ INSTALLED_APPS = [
     "ninja",  # serves the API docs' assets locally (no CDN)
     "bus",
     "ordering",
+    "billing",
+    "audit",
     "live",
 ]
 
@@ -137,7 +139,13 @@ DATABASES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Modules whose import registers consumers (bus/consumer.py) for `manage.py consume`.
-PASSLINE_CONSUMER_MODULES = ["bus.deadletters", *env_list("PASSLINE_EXTRA_CONSUMER_MODULES", "")]
+PASSLINE_CONSUMER_MODULES = [
+    "bus.deadletters",
+    "consumers.balance",
+    "consumers.billing",
+    "consumers.audit",
+    *env_list("PASSLINE_EXTRA_CONSUMER_MODULES", ""),
+]
 if PASSLINE_ENV == "test":
     # Consumers and a table of observable effects that the bus tests drive.
     INSTALLED_APPS.append("tests.busapp")
@@ -177,6 +185,10 @@ USE_TZ = True
 # One currency per deployment.
 CURRENCY = env("CURRENCY", "EUR")
 CURRENCY_SYMBOL = env("CURRENCY_SYMBOL", "€")
+# Where wallet top-ups are charged; the simulated provider honours CONTRACT.md's test cards.
+PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", "billing.provider.SimulatedProvider")
+# A paid order the kitchen has not accepted within this many seconds is rejected and refunded.
+ORDER_ACCEPT_TIMEOUT_SECONDS = int(env("ORDER_ACCEPT_TIMEOUT_SECONDS", "600"))
 # Upper bounds that keep a single order sane; larger input is refused as bad input.
 ORDER_MAX_QUANTITY_PER_LINE = int(env("ORDER_MAX_QUANTITY_PER_LINE", "50"))
 ORDER_MAX_LINES = int(env("ORDER_MAX_LINES", "30"))

@@ -44,6 +44,8 @@ def _purge_all(url: str) -> None:
             if consumer.consume_from is not None:
                 continue
             queues = [consumer.queue, consumer.dead_letter_queue]
+            if consumer.delay_seconds:
+                queues.append(consumer.delay_queue)
             queues += [consumer.retry_queue(i) for i in range(1, len(consumer.retry_delays) + 1)]
             for queue in queues:
                 channel.queue_purge(queue)

@@ -7,6 +7,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from billing.models import LedgerEntry
+from billing.services.wallets import wallet_credit
 from ordering.demo import DEMO_PASSWORD, RESTAURANTS, money
 from ordering.models import CustomerProfile, MenuCategory, MenuItem, Restaurant, StaffMembership
 
@@ -47,7 +49,12 @@ class Command(BaseCommand):
             return user
 
         login("admin", is_staff=True, is_superuser=True)
-        login("demo")
+        demo = login("demo")
+        # Money to order with; the key makes it once, however often the demo is loaded.
+        wallet_credit(user_id=demo.pk, amount="100.00", kind=LedgerEntry.Kind.TOP_UP, key="demo:welcome-credit",
+                      description="Welcome credit")
         for number, restaurant in enumerate(restaurants, start=1):
             StaffMembership.objects.get_or_create(user=login(f"kitchen{number}"), restaurant=restaurant)
-        self.stdout.write(f"Demo data ready: {len(restaurants)} restaurants, logins admin, demo, kitchen1-3.")
+        self.stdout.write(
+            f"Demo data ready: {len(restaurants)} restaurants, logins admin, demo (wallet {demo.wallet.balance}), kitchen1-3."
+        )

@@ -1,0 +1,115 @@
+"""Order payments: the charge when an order is placed, and the refund (the saga's
+compensation) when a paid order is rejected, cancelled or not accepted in time.
+
+Money moves through the balance worker over RPC, idempotently by a key derived from the
+order; the order's state changes in the caller's transaction (the consumer runner's, which
+also records the message), with the order row locked first so a customer's cancel and the
+charge never cross. A crash anywhere leaves the order to be charged (or refunded) again under
+the same key: never charged twice, never charged without being marked.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from billing.models import LedgerEntry, Payment
+from bus.catalog import BALANCE_CREDIT, BALANCE_DEBIT, ORDER_ACCEPTANCE_TIMER, PAYMENT_FAILED, PAYMENT_REFUNDED
+from bus.catalog import PAYMENT_SUCCEEDED
+from bus.outbox import outbox_write
+from bus.rpc import RemoteError, rpc_client
+from ordering.models import Order
+from ordering.services import order_transition
+from ordering.status import Actor, OrderStatus
+
+logger = logging.getLogger(__name__)
+
+# The balance worker answers within milliseconds; past this the runner retries the message.
+RPC_TIMEOUT_SECONDS = 5.0
+
+
+def charge_key(order_id: int) -> str:
+    return f"order:{order_id}:charge"
+
+
+def refund_key(order_id: int) -> str:
+    return f"order:{order_id}:refund"
+
+
+def _settled(event, order: Order, reason: str = "") -> None:  # type: ignore[no-untyped-def]
+    outbox_write(event=event, aggregate=f"order:{order.pk}", payload={
+        "order_id": order.pk, "customer_id": order.customer_id, "amount": order.total, "reason": reason})
+
+
+@transaction.atomic
+def order_charge(*, order_id: int) -> Payment | None:
+    """Charge a placed order's total to the customer's wallet and mark it paid, or mark it
+    payment_failed. Does nothing for an order that is no longer waiting for payment."""
+    order = Order.objects.select_for_update().filter(pk=order_id).first()
+    if order is None or order.status != OrderStatus.PENDING_PAYMENT:
+        return None  # cancelled before payment, or settled by an earlier delivery
+    try:
+        result = rpc_client().call(BALANCE_DEBIT, {
+            "user_id": order.customer_id, "amount": order.total, "key": charge_key(order.pk),
+            "kind": LedgerEntry.Kind.CHARGE, "description": f"Order #{order.pk} at {order.restaurant.name}",
+            "order_id": order.pk,
+        }, timeout=RPC_TIMEOUT_SECONDS)
+    except RemoteError as error:
+        if error.code not in {"insufficient_funds", "invalid_amount"}:
+            raise  # not an answer about this order: try again later
+        reason = "Not enough money in the wallet" if error.code == "insufficient_funds" else error.message
+        payment = Payment.objects.create(order=order, amount=order.total, status=Payment.Status.FAILED,
+                                         failure_reason=reason)
+        order_transition(order_id=order.pk, to=OrderStatus.PAYMENT_FAILED, actor_kind=Actor.SYSTEM, reason=reason)
+        _settled(PAYMENT_FAILED, order, reason)
+        return payment
+    payment = Payment.objects.create(order=order, amount=order.total, status=Payment.Status.CHARGED,
+                                     charge_entry_id=result["entry_id"])
+    order = order_transition(order_id=order.pk, to=OrderStatus.PAID, actor_kind=Actor.SYSTEM,
+                             reason="Paid from the wallet")
+    _settled(PAYMENT_SUCCEEDED, order)
+    outbox_write(event=ORDER_ACCEPTANCE_TIMER, aggregate=f"order:{order.pk}",
+                 payload={"order_id": order.pk, "paid_version": order.version})
+    return payment
+
+
+@transaction.atomic
+def order_refund(*, order_id: int, reason: str) -> Payment | None:
+    """Give a charged order's money back, once. Does nothing for an order never charged."""
+    payment = Payment.objects.select_for_update().filter(order_id=order_id).first()
+    if payment is None or payment.status != Payment.Status.CHARGED:
+        return None  # never charged, or refunded already
+    order = Order.objects.get(pk=order_id)
+    result = rpc_client().call(BALANCE_CREDIT, {
+        "user_id": order.customer_id, "amount": payment.amount, "key": refund_key(order.pk),
+        "kind": LedgerEntry.Kind.REFUND, "description": f"Order #{order.pk} — refund: {reason}", "order_id": order.pk,
+    }, timeout=RPC_TIMEOUT_SECONDS)
+    payment.status = Payment.Status.REFUNDED
+    payment.refund_entry_id = result["entry_id"]
+    payment.refund_reason = reason[:255]
+    payment.refunded_at = timezone.now()
+    payment.save(update_fields=["status", "refund_entry", "refund_reason", "refunded_at"])
+    _settled(PAYMENT_REFUNDED, order, reason)
+    return payment
+
+
+def order_expire_unaccepted(*, order_id: int, paid_version: int) -> Order | None:
+    """The acceptance time-out: a paid order still untouched by the kitchen is rejected (and
+    so refunded). Anything that happened to the order since it was paid cancels the timer."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().filter(pk=order_id).first()
+        if order is None or order.status != OrderStatus.PAID or order.version != paid_version:
+            return None
+        minutes = timedelta(seconds=settings.ORDER_ACCEPT_TIMEOUT_SECONDS).total_seconds() / 60
+        return order_transition(order_id=order_id, to=OrderStatus.REJECTED, actor_kind=Actor.SYSTEM,
+                                reason=f"Not accepted by the kitchen within {minutes:g} minutes")
+
+
+REFUND_REASONS = {
+    OrderStatus.REJECTED.value: "rejected by the kitchen",
+    OrderStatus.CANCELLED.value: "cancelled",
+}

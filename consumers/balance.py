@@ -1,0 +1,26 @@
+"""The balance worker: serves wallet commands over RPC (debit, credit, balance)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from billing.services.wallets import wallet_balance, wallet_credit, wallet_debit
+from bus.catalog import BALANCE_CREDIT, BALANCE_DEBIT, BALANCE_GET
+from bus.consumer import Consumer, Message, register
+
+
+def serve(message: Message) -> dict[str, Any]:
+    """Debit, credit or read a wallet; idempotent by the command's key."""
+    p = message.payload
+    if message.event is BALANCE_GET:
+        return {"user_id": p.user_id, "balance": str(wallet_balance(user_id=p.user_id))}
+    move = wallet_debit if message.event is BALANCE_DEBIT else wallet_credit
+    entry = move(user_id=p.user_id, amount=p.amount, kind=p.kind, key=p.key, description=p.description,
+                 order_id=p.order_id)
+    return {"entry_id": entry.pk, "amount": str(entry.amount), "balance": str(entry.balance_after)}
+
+
+balance_commands = register(Consumer(
+    queue="balance.commands", events=[BALANCE_DEBIT, BALANCE_CREDIT, BALANCE_GET], handler=serve, rpc=True,
+    prefetch=50,
+))
