@@ -30,6 +30,7 @@ test: setup-test
 bench: setup
 	@$(PY) manage.py migrate --noinput -v0
 	@$(PY) -m bench.bus $(BENCH_ARGS)
+	@$(PY) -m bench.billing
 
 clean:
 	rm -rf .venv var .pytest_cache
