@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,9 @@ from ninja import NinjaAPI, Status
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Throttled, ValidationError
 from ninja.parser import Parser
 
+from billing import selectors as billing_selectors
+from billing.exceptions import CardDeclined, InvalidAmount, InvalidCard, KeyReused
+from billing.services.topups import wallet_top_up
 from ordering import selectors, services
 from ordering.api_auth import CsrfFailed, api_auth
 from ordering.api_schemas import (
@@ -37,12 +41,24 @@ from ordering.api_schemas import (
     RestaurantOut,
     TokenIn,
     TokenOut,
+    TopUpIn,
+    TopUpOut,
     TransitionIn,
+    WalletOut,
     menu_item_out,
+    money,
     order_out,
     restaurant_out,
+    wallet_out,
 )
-from ordering.exceptions import IdempotencyConflict, InvalidTransition, NotFound, OrderingError, PermissionDenied
+from ordering.exceptions import (
+    IdempotencyConflict,
+    InvalidOrder,
+    InvalidTransition,
+    NotFound,
+    OrderingError,
+    PermissionDenied,
+)
 from ordering.services.accounts import InvalidAccount
 
 logger = logging.getLogger(__name__)
@@ -61,18 +77,26 @@ something must carry the `X-CSRFToken` header.
 sometimes with `field` or `details`. 400 malformed JSON (`malformed_json`), 401 not
 authenticated (`not_authenticated`, `invalid_credentials`), 403 not allowed (`forbidden`,
 `csrf_failed`), 404 not found (`not_found`, also for another customer's order), 409 conflict
-(`invalid_transition`, `idempotency_conflict`, `username_taken`), 415 body not JSON
+(`invalid_transition`, `idempotency_conflict`, `username_taken`), 402 payment refused
+(`card_declined`), 415 body not JSON
 (`unsupported_media_type`), 422 invalid input (`invalid_request` with field `details` for a
 body that does not match the schema; domain codes such as `unknown_restaurant`,
-`unknown_menu_item`, `out_of_stock`, `item_unavailable`, `restaurant_closed`).
+`unknown_menu_item`, `out_of_stock`, `item_unavailable`, `restaurant_closed`, `invalid_amount`,
+`invalid_card`).
 
 **Money** is a decimal string with two places (`"12.50"`). Prices sent by a client are ignored:
 the server computes every total. **Ids** are opaque integers.
 
-**Idempotency.** `POST /orders` honours an `Idempotency-Key` header (1 to 255 characters,
-scoped to the caller): the same key with the same body answers `201` with the order the first
-request created (its current state) and the header `Idempotent-Replayed: true`, creating
-nothing; the same key with a different body is a `409 idempotency_conflict`.
+**Idempotency.** `POST /orders` and `POST /wallet/top-up` honour an `Idempotency-Key` header
+(1 to 255 characters, scoped to the caller): the same key with the same body answers as the
+first request did (the order or the balance in its current state) with the header
+`Idempotent-Replayed: true`, creating nothing and moving no money; the same key with a
+different body is a `409 idempotency_conflict`.
+
+**Wallet.** Orders are paid from the wallet. `POST /wallet/top-up` charges a card (simulated
+provider: `4242424242424242` succeeds, `4000000000000002` is declined) and credits the
+wallet; a declined card is `402 card_declined` and changes nothing. Amounts sent by a client
+must be decimal strings (`"20.00"`); a JSON number is `422 invalid_amount`.
 """
 
 
@@ -286,6 +310,84 @@ def order_cancel(request: HttpRequest, order_id: int) -> dict[str, Any]:
     return order_out(selectors.customer_order(customer=customer, order_id=order_id))
 
 
+# --- wallet ---------------------------------------------------------------------------
+
+# A plain decimal: digits, an optional point and decimals, an optional sign (so that "-5"
+# is told it must be more than zero). money() then applies the rules on the value.
+AMOUNT_TEXT = re.compile(r"-?\d{1,20}(\.\d{1,20})?")
+
+
+def _amount_text(value: object) -> str:
+    """The amount exactly as the contract has it: a decimal string, never a JSON number."""
+    if not isinstance(value, str):
+        raise InvalidAmount('Send the amount as a decimal string such as "20.00", not as a JSON number.')
+    if not AMOUNT_TEXT.fullmatch(value):
+        raise InvalidAmount(f'{value[:40]!r} is not an amount: send a decimal string such as "20.00".')
+    return value
+
+
+def _card_text(value: object) -> str:
+    if not isinstance(value, str) or len(value) > 64:
+        raise InvalidCard("Send the card number as a string of 12 to 19 digits.")
+    return value
+
+
+def _idempotency_key(request: HttpRequest) -> str | None:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is not None and not 1 <= len(key) <= 255:
+        raise InvalidOrder("The Idempotency-Key must be 1 to 255 characters.", code="invalid_idempotency_key")
+    return key
+
+
+@api.get("/wallet", response={200: WalletOut, **AUTH_ERRORS}, tags=["wallet"], summary="My wallet's balance")
+def wallet(request: HttpRequest) -> dict[str, Any]:
+    return wallet_out(billing_selectors.wallet_summary(user=request.auth))  # type: ignore[attr-defined]
+
+
+@api.post(
+    "/wallet/top-up",
+    response={200: TopUpOut, 402: ErrorOut, 409: ErrorOut, **AUTH_ERRORS, **BODY_ERRORS},
+    tags=["wallet"],
+    summary="Top up my wallet by card",
+    description="Charges the card and credits the wallet; answers with the new balance. "
+    "402 `card_declined` when the card is declined (nothing changes). 422 `invalid_amount` for an amount "
+    "that is not a decimal string, is 0 or less, has more than two decimals or is over 10000.00; 422 "
+    "`invalid_card` for a card number that is not 12 to 19 digits or fails the Luhn check; 422 "
+    "`invalid_idempotency_key`. Send an `Idempotency-Key` header to retry safely: a retry with the same body "
+    "answers as the first request did (200 with the balance as it is now and `Idempotent-Replayed: true`, or "
+    "402 again) and charges nothing; a different body under the same key is 409 `idempotency_conflict`.",
+    openapi_extra={
+        "parameters": [
+            {
+                "in": "header",
+                "name": IDEMPOTENCY_HEADER,
+                "required": False,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                "description": "A unique key per intended top-up, e.g. a UUID.",
+            }
+        ]
+    },
+)
+def wallet_top_up_view(request: HttpRequest, payload: TopUpIn, response: HttpResponse) -> dict[str, Any]:
+    user = request.auth  # type: ignore[attr-defined]
+    amount, card_number = _amount_text(payload.amount), _card_text(payload.card_number)
+    key = _idempotency_key(request)
+    # Seen before the call: a replay. (A concurrent first use is answered the same way but
+    # without the header; the service does not say which of the two it was.)
+    replayed = key is not None and billing_selectors.top_up_by_key(user=user, idempotency_key=key) is not None
+    top_up = wallet_top_up(user=user, amount=amount, card_number=card_number, idempotency_key=key)
+    if replayed:
+        response[REPLAYED_HEADER] = "true"
+    entry = billing_selectors.top_up_entry(top_up=top_up)
+    return {
+        **wallet_out(billing_selectors.wallet_summary(user=user)),
+        "top_up_id": top_up.pk,
+        "ledger_entry_id": entry.pk if entry is not None else None,
+        "amount": money(top_up.amount),
+        "card_last4": top_up.card_last4,
+    }
+
+
 # --- kitchen --------------------------------------------------------------------------
 
 
@@ -410,7 +512,9 @@ def _on_domain_error(request: HttpRequest, exc: OrderingError) -> HttpResponse:
         status = 404
     elif isinstance(exc, PermissionDenied):
         status = 403
-    elif isinstance(exc, (InvalidTransition, IdempotencyConflict)):
+    elif isinstance(exc, CardDeclined):
+        status = 402
+    elif isinstance(exc, (InvalidTransition, IdempotencyConflict, KeyReused)):
         status = 409
     elif isinstance(exc, InvalidAccount) and exc.code == "username_taken":
         status = 409

@@ -9,5 +9,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("api/v1/", include("ordering.api_urls")),
+    path("", include("billing.urls")),
     path("", include("ordering.urls")),
 ]

@@ -83,10 +83,11 @@ def order_refund(*, order_id: int, reason: str) -> Payment | None:
     payment = Payment.objects.select_for_update().filter(order_id=order_id).first()
     if payment is None or payment.status != Payment.Status.CHARGED:
         return None  # never charged, or refunded already
-    order = Order.objects.get(pk=order_id)
+    order = Order.objects.select_related("restaurant").get(pk=order_id)
     result = rpc_client().call(BALANCE_CREDIT, {
         "user_id": order.customer_id, "amount": payment.amount, "key": refund_key(order.pk),
-        "kind": LedgerEntry.Kind.REFUND, "description": f"Order #{order.pk} — refund: {reason}", "order_id": order.pk,
+        "kind": LedgerEntry.Kind.REFUND, "description": f"Order #{order.pk} at {order.restaurant.name} — refund: {reason}",
+        "order_id": order.pk,
     }, timeout=RPC_TIMEOUT_SECONDS)
     payment.status = Payment.Status.REFUNDED
     payment.refund_entry_id = result["entry_id"]

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import uuid
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
-from billing.exceptions import CardDeclined, KeyReused
+from billing.exceptions import CardDeclined, InvalidAmount, KeyReused
 from billing.models import LedgerEntry, TopUp
 from billing.provider import clean_card_number, payment_provider
 from billing.services.wallets import money, wallet_credit
 
 
 def _fingerprint(amount: object, card_number: str) -> str:
-    return hashlib.sha256(f"{amount}:{card_number}".encode()).hexdigest()
+    # Keyed: a plain hash of a card number could be reversed by trying every number.
+    return hmac.new(settings.SECRET_KEY.encode(), f"{amount}:{card_number}".encode(), hashlib.sha256).hexdigest()
 
 
 def wallet_top_up(*, user: AbstractBaseUser, amount: object, card_number: str,
@@ -25,6 +27,8 @@ def wallet_top_up(*, user: AbstractBaseUser, amount: object, card_number: str,
     the same Idempotency-Key with the same request returns the first top-up."""
     amount = money(amount)
     number = clean_card_number(card_number)
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
+        raise InvalidAmount("The Idempotency-Key must be 1 to 255 characters.", code="invalid_idempotency_key")
     fingerprint = _fingerprint(amount, number)
     if idempotency_key is not None:
         previous = TopUp.objects.filter(user=user, idempotency_key=idempotency_key).first()

@@ -126,6 +126,8 @@ def test_without_a_valid_token_every_protected_endpoint_is_401(headers, customer
         client.post("/api/v1/orders/1/cancel"),
         client.get("/api/v1/kitchen/1/orders"),
         client.post("/api/v1/kitchen/orders/1/transition", {"to": "accepted"}, content_type=JSON),
+        client.get("/api/v1/wallet"),
+        client.post("/api/v1/wallet/top-up", {"amount": "20.00", "card_number": "4242424242424242"}, content_type=JSON),
     ]
 
     for response in answers:

@@ -14,6 +14,8 @@ CONTRACT = {
     ("post", "/api/v1/auth/token"): "200",
     ("get", "/api/v1/restaurants"): "200",
     ("get", "/api/v1/restaurants/{restaurant_id}/menu"): "200",
+    ("get", "/api/v1/wallet"): "200",
+    ("post", "/api/v1/wallet/top-up"): "200",
     ("post", "/api/v1/orders"): "201",
     ("get", "/api/v1/orders"): "200",
     ("get", "/api/v1/orders/{order_id}"): "200",
@@ -62,6 +64,8 @@ def test_swagger_docs_page():
         ("get", "/api/v1/orders/abc", 404, "not_found"),
         ("delete", "/api/v1/orders", 405, "method_not_allowed"),
         ("get", "/api/v1/auth/token", 405, "method_not_allowed"),
+        ("get", "/api/v1/wallet/top-up", 405, "method_not_allowed"),
+        ("post", "/api/v1/wallet", 405, "method_not_allowed"),
     ],
 )
 def test_unknown_urls_and_methods_answer_in_the_error_shape(method, url, status, code):
@@ -87,6 +91,9 @@ JUNK_BODIES = [
     '{"restaurant_id": -1, "items": [{"menu_item_id": -5, "quantity": 99999999999999999999999999}]}',
     '{"items": [null, 1, "a", {"menu_item_id": [], "quantity": {}}], "delivery_address": "\\u0000"}',
     '{"username": "\\ud800", "email": "\\udfff@x.io", "password": "x", "to": "\\ud800"}',
+    '{"amount": "\\ud800", "card_number": "\\u0000"}',
+    '{"amount": 1e400, "card_number": 4242424242424242}',
+    '{"amount": "1' + '0' * 5000 + '", "card_number": "' + '4' * 5000 + '"}',
     "\u00e9t\u00e9",
 ]
 
@@ -100,6 +107,7 @@ def test_junk_never_causes_a_500(customer, body):
         "/api/v1/orders",
         "/api/v1/orders/1/cancel",
         "/api/v1/kitchen/orders/1/transition",
+        "/api/v1/wallet/top-up",
     ):
         for content_type in ("application/json", "text/plain", "application/x-www-form-urlencoded"):
             response = client.generic("POST", url, body.encode("utf-8", "surrogatepass"), content_type=content_type)

@@ -1,0 +1,56 @@
+"""Forms of the wallet page. They parse input; the top-up service has the last word on
+amounts and card numbers."""
+
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+
+from django import forms
+from django.conf import settings
+from django.core.validators import RegexValidator
+
+from billing.services.wallets import MAX_MOVEMENT
+
+# A form token is a random URL-safe string made by :func:`new_form_token`.
+form_token_validator = RegexValidator(r"^[A-Za-z0-9_-]{16,64}$", "This form has expired. Please try again.")
+
+
+def new_form_token() -> str:
+    """A fresh per-render token: the idempotency key of one top-up form."""
+    return secrets.token_urlsafe(24)
+
+
+class TopUpForm(forms.Form):
+    amount = forms.DecimalField(
+        label="Amount",
+        help_text=f"Up to {settings.CURRENCY_SYMBOL}{MAX_MOVEMENT:,.2f} at a time.",
+        min_value=Decimal("0.01"),
+        max_value=MAX_MOVEMENT,
+        max_digits=7,
+        decimal_places=2,
+        error_messages={
+            "required": "Enter the amount to add.",
+            "invalid": "Enter an amount such as 20 or 12.50.",
+            "min_value": "Enter an amount of more than zero.",
+            "max_value": f"At most {MAX_MOVEMENT:,.2f} at a time.",
+            "max_digits": f"At most {MAX_MOVEMENT:,.2f} at a time.",
+            "max_whole_digits": f"At most {MAX_MOVEMENT:,.2f} at a time.",
+            "max_decimal_places": "Use at most two decimals (cents).",
+        },
+        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "0.01", "min": "0.01",
+                                        "class": "amount-input", "autocomplete": "transaction-amount"}),
+    )
+    card_number = forms.CharField(
+        label="Card number",
+        max_length=23,
+        error_messages={"required": "Enter your card number.", "max_length": "A card number has at most 19 digits."},
+        widget=forms.TextInput(attrs={"autocomplete": "cc-number", "inputmode": "numeric",
+                                      "autocorrect": "off", "spellcheck": "false"}),
+    )
+    top_up_token = forms.CharField(
+        max_length=64,
+        validators=[form_token_validator],
+        error_messages={"required": "This form has expired. Please try again."},
+        widget=forms.HiddenInput,
+    )

@@ -1,0 +1,46 @@
+"""Reads of billing: a customer's wallet, its ledger, top-ups and an order's payment.
+Writes live in ``billing.services``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+
+from billing.models import LedgerEntry, Payment, TopUp, Wallet
+
+ZERO = Decimal("0.00")
+
+
+@dataclass(frozen=True)
+class WalletSummary:
+    balance: Decimal
+    currency: str
+
+
+def wallet_summary(*, user: AbstractBaseUser) -> WalletSummary:
+    """The balance (0.00 before the first top-up creates the wallet) and the currency."""
+    balance = Wallet.objects.filter(user_id=user.pk).values_list("balance", flat=True).first()
+    return WalletSummary(balance=balance if balance is not None else ZERO, currency=settings.CURRENCY)
+
+
+def ledger_entries(*, user: AbstractBaseUser, limit: int = 50) -> list[LedgerEntry]:
+    """The wallet's movements, newest first. Ids follow the order in which entries applied
+    (each is written under the wallet's lock), so they order the history exactly."""
+    return list(LedgerEntry.objects.filter(wallet__user_id=user.pk).order_by("-id")[:limit])
+
+
+def top_up_by_key(*, user: AbstractBaseUser, idempotency_key: str) -> TopUp | None:
+    return TopUp.objects.filter(user_id=user.pk, idempotency_key=idempotency_key).first()
+
+
+def top_up_entry(*, top_up: TopUp) -> LedgerEntry | None:
+    """The ledger entry that credited a succeeded top-up (None for a declined one)."""
+    return LedgerEntry.objects.filter(top_up_id=top_up.pk).first()
+
+
+def order_payment(*, order_id: int) -> Payment | None:
+    """What billing did about the order, or None while it has not got to it (or never will)."""
+    return Payment.objects.select_related("charge_entry", "refund_entry").filter(order_id=order_id).first()
