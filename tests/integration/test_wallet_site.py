@@ -332,6 +332,8 @@ def test_the_order_page_shows_a_refund(client, customer, menu):
     assert 'data-payment-status="refunded"' in response.content.decode()
     assert "Paid €11.50 from your wallet" in page
     assert "Refunded €11.50 to your wallet on 14 Mar 2025, 12:30 (rejected by the kitchen)" in page
+    # and the refund is a step of the order's timeline, after the rejection
+    assert 'data-kind="refund"' in response.content.decode()
     # and the wallet's history tells the same story
     history = text(client.get(reverse("wallet")))
     assert f"Order #{order.pk} — refund: rejected by the kitchen" in history and "+€11.50" in history
