@@ -54,7 +54,7 @@ def rpc_round_trip(calls: int) -> dict[str, float]:
     try:
         common.wait_for(lambda: _consumers("balance.commands") == 1, 60, "the balance worker")
         timings = []
-        for i in range(calls):
+        for _ in range(calls):
             started = time.perf_counter()
             client.call(BALANCE_CREDIT, {"user_id": users[0].pk, "amount": "0.01", "key": f"rtt:{uuid.uuid4().hex}",
                                          "kind": LedgerEntry.Kind.TOP_UP, "description": "bench"})

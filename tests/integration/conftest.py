@@ -13,7 +13,6 @@ from urllib.parse import quote
 
 import pika
 import pytest
-from django.conf import settings
 
 from bus.consumer import registered
 from bus.topology import declare_topology
