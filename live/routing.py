@@ -1,3 +1,9 @@
-"""WebSocket routes. The order and kitchen sockets arrive with the live-tracking work."""
+"""WebSocket routes."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from live.consumers import OrderConsumer
+
+websocket_urlpatterns = [
+    path("ws/orders/<int:order_id>/", OrderConsumer.as_asgi()),
+]

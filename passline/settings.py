@@ -144,6 +144,7 @@ PASSLINE_CONSUMER_MODULES = [
     "consumers.balance",
     "consumers.billing",
     "consumers.audit",
+    "consumers.bridge",
     *env_list("PASSLINE_EXTRA_CONSUMER_MODULES", ""),
 ]
 if PASSLINE_ENV == "test":
@@ -159,7 +160,8 @@ REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": env("CHANNELS_PREFIX", "passline")},
+        "CONFIG": {"hosts": [REDIS_URL],
+                   "prefix": env("CHANNELS_PREFIX", "passline-test" if PASSLINE_ENV == "test" else "passline")},
     }
 }
 

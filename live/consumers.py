@@ -1,0 +1,116 @@
+"""WebSocket consumers of CONTRACT.md: ``/ws/orders/{id}/``.
+
+The page is a view of the database: on connect the socket joins the order's group first and
+then sends a snapshot read after joining, so no change between the two is lost; changes are
+applied only when their version is newer than the last one sent, so a duplicate or late
+group message never shows an older state; a client that reconnects sends
+``{"type": "resume", "after_version": N}`` and gets every change after N from the database, in
+order (the group layer may drop messages; the database does not).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.core.serializers.json import DjangoJSONEncoder
+
+from live.groups import order_group
+from ordering.api_schemas import order_out
+from ordering.exceptions import NotFound
+from ordering.models import OrderEvent
+from ordering.selectors import is_restaurant_staff, order_detail
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+
+
+def update_frame(*, order_id: int, status: str, version: int, at: object) -> dict[str, Any]:
+    return {"type": "order.update", "order_id": order_id, "status": status, "version": version, "at": at}
+
+
+@database_sync_to_async
+def _allowed_order(user, order_id: int):  # type: ignore[no-untyped-def]
+    """The order if ``user`` owns it or works at its restaurant, else None."""
+    try:
+        order = order_detail(order_id=order_id)
+    except NotFound:
+        return None
+    if order.customer_id == user.pk or is_restaurant_staff(user=user, restaurant_id=order.restaurant_id):
+        return order
+    return None
+
+
+@database_sync_to_async
+def _snapshot(order_id: int) -> dict[str, Any]:
+    return order_out(order_detail(order_id=order_id))
+
+
+@database_sync_to_async
+def _events_after(order_id: int, version: int) -> list[dict[str, Any]]:
+    return [
+        update_frame(order_id=order_id, status=e.status, version=e.version, at=e.at)
+        for e in OrderEvent.objects.filter(order_id=order_id, version__gt=version).order_by("version")
+    ]
+
+
+class OrderConsumer(AsyncJsonWebsocketConsumer):
+    """One order's live updates, for its customer or its restaurant's staff."""
+
+    order_id: int
+    last_version = 0
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.order_id = int(self.scope["url_route"]["kwargs"]["order_id"])
+        # Another customer's order looks exactly like a missing one.
+        if await _allowed_order(user, self.order_id) is None:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        # Join first, then read: a change committed in between arrives as a group message
+        # and is dropped by version if the snapshot already has it.
+        self.group = order_group(self.order_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        snapshot = await _snapshot(self.order_id)
+        self.last_version = snapshot["version"]
+        await self.send_json({"type": "order.snapshot", "order": snapshot})
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if isinstance(content, dict) and content.get("type") == "resume":
+            after = content.get("after_version")
+            if isinstance(after, int) and not isinstance(after, bool) and after >= 0:
+                for frame in await _events_after(self.order_id, after):
+                    await self._send_update(frame)
+                return
+        await self.send_json({"type": "error", "error": {"code": "invalid_message",
+                                                         "message": 'Send {"type": "resume", "after_version": N}.'}})
+
+    async def order_update(self, event: dict[str, Any]) -> None:
+        """A group message from the bridge."""
+        await self._send_update(update_frame(order_id=event["order_id"], status=event["status"],
+                                             version=event["version"], at=event["at"]))
+
+    async def _send_update(self, frame: dict[str, Any]) -> None:
+        if frame["version"] <= self.last_version:
+            return  # already shown: a duplicate, or older than what the page has
+        if frame["version"] > self.last_version + 1:
+            # A gap (a dropped group message): fill it from the database, in order.
+            for missing in await _events_after(self.order_id, self.last_version):
+                if missing["version"] < frame["version"]:
+                    await self._send_update(missing)
+        self.last_version = frame["version"]
+        await self.send_json(frame)
+
+    @classmethod
+    async def encode_json(cls, content: Any) -> str:
+        return json.dumps(content, cls=DjangoJSONEncoder)

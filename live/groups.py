@@ -1,0 +1,13 @@
+"""Channels group names, from one place."""
+
+
+def order_group(order_id: int) -> str:
+    return f"order.{order_id}"
+
+
+def customer_group(user_id: int) -> str:
+    return f"customer.{user_id}"
+
+
+def kitchen_group(restaurant_id: int) -> str:
+    return f"kitchen.{restaurant_id}"

@@ -1,0 +1,145 @@
+"""/ws/orders/{id}/ on the real application, channel layer (Redis), broker and database:
+outbox → relay → RabbitMQ → bridge → Redis → the order's socket."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.testing import WebsocketCommunicator
+
+from bus.relay import OutboxRelay
+from bus.runner import ConsumerRunner
+from consumers.bridge import bridge_notification
+from ordering.services import OrderRequest, api_token_issue, order_place, order_transition, order_transition_by_staff
+from ordering.status import Actor
+from passline.asgi import application
+from tests.factories import StaffMembershipFactory
+from tests.support import InThread
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def socket(order_id: int, token: str | None) -> WebsocketCommunicator:
+    headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
+    if token:
+        headers.append((b"authorization", f"Bearer {token}".encode()))
+    return WebsocketCommunicator(application, f"/ws/orders/{order_id}/", headers=headers)
+
+
+def place(customer, restaurant, menu):
+    order, _ = order_place(customer=customer, request=OrderRequest(
+        restaurant_id=restaurant.pk, items=[(menu["pizza"].pk, 1)], delivery_address="1 Test Lane"))
+    return order
+
+
+async def receive_until_version(ws: WebsocketCommunicator, version: int, timeout: float = 10) -> list[dict]:
+    frames = []
+    while not frames or frames[-1].get("version", frames[-1].get("order", {}).get("version")) < version:
+        frames.append(await ws.receive_json_from(timeout=timeout))
+    return frames
+
+
+def test_without_auth_the_socket_is_closed_4401(customer, restaurant, menu):
+    order = place(customer, restaurant, menu)
+
+    async def scenario():
+        ws = socket(order.pk, None)
+        connected, code = await ws.connect()
+        assert (connected, code) == (False, 4401)
+
+    async_to_sync(scenario)()
+
+
+def test_another_customer_is_refused_4403_and_so_is_a_missing_order(customer, other_customer, restaurant, menu):
+    order = place(customer, restaurant, menu)
+    token = api_token_issue(user=other_customer)
+
+    async def scenario():
+        for order_id in (order.pk, 10**9):
+            connected, code = await socket(order_id, token).connect()
+            assert (connected, code) == (False, 4403)
+
+    async_to_sync(scenario)()
+
+
+def test_the_owner_gets_a_snapshot_then_every_change_in_order_through_the_bridge(bus, customer, other_customer,
+                                                                                  restaurant, menu):
+    order = place(customer, restaurant, menu)
+    cook = StaffMembershipFactory(restaurant=restaurant).user
+    owner_token, cook_token = api_token_issue(user=customer), api_token_issue(user=cook)
+    relay = InThread(OutboxRelay(idle_interval=0.005))
+    bridge = InThread(ConsumerRunner([bridge_notification]))
+    try:
+        async def scenario():
+            owner, kitchen = socket(order.pk, owner_token), socket(order.pk, cook_token)
+            assert (await owner.connect())[0] and (await kitchen.connect())[0]
+            snapshot = await owner.receive_json_from(timeout=5)
+            assert snapshot["type"] == "order.snapshot"
+            assert (snapshot["order"]["id"], snapshot["order"]["version"]) == (order.pk, 1)
+            await kitchen.receive_json_from(timeout=5)
+
+            # when the order moves on three times (committed, relayed, bridged)
+            await asyncio.get_running_loop().run_in_executor(None, move_along, order.pk, cook)
+
+            # then both sockets get versions 2, 3, 4 in order
+            for ws in (owner, kitchen):
+                frames = await receive_until_version(ws, 4)
+                assert [(f["type"], f["status"], f["version"]) for f in frames] == [
+                    ("order.update", "paid", 2), ("order.update", "accepted", 3), ("order.update", "preparing", 4)]
+
+            # and a reconnecting client resumes after the version it saw
+            again = socket(order.pk, owner_token)
+            await again.connect()
+            await again.receive_json_from(timeout=5)  # snapshot at version 4
+            await again.send_json_to({"type": "resume", "after_version": 2})
+            assert await again.receive_nothing(timeout=0.3)  # the snapshot already had 3 and 4
+            for ws in (owner, kitchen, again):
+                await ws.disconnect()
+
+        async_to_sync(scenario)()
+    finally:
+        relay.stop()
+        bridge.stop()
+
+
+def move_along(order_id: int, cook) -> None:
+    from django.db import connection
+
+    order_transition(order_id=order_id, to="paid", actor_kind=Actor.SYSTEM)
+    order_transition_by_staff(order_id=order_id, user=cook, to="accepted")
+    order_transition_by_staff(order_id=order_id, user=cook, to="preparing")
+    connection.close()
+
+
+def test_resume_sends_exactly_the_missing_updates_in_order(customer, restaurant, menu):
+    order = place(customer, restaurant, menu)
+    token = api_token_issue(user=customer)
+
+    async def scenario():
+        ws = socket(order.pk, token)
+        await ws.connect()
+        await ws.receive_json_from(timeout=5)  # snapshot at version 1
+        # changes happen while no bridge runs (as if its group messages were dropped)
+        await asyncio.get_running_loop().run_in_executor(None, pay_and_cancel, order.pk, customer)
+        await ws.send_json_to({"type": "resume", "after_version": 1})
+        frames = [await ws.receive_json_from(timeout=5) for _ in range(2)]
+        assert [(f["status"], f["version"]) for f in frames] == [("paid", 2), ("cancelled", 3)]
+        await ws.send_json_to({"type": "resume", "after_version": 1})
+        assert await ws.receive_nothing(timeout=0.3)  # already sent: never twice
+        await ws.send_json_to({"type": "resume", "after_version": "x"})
+        assert (await ws.receive_json_from(timeout=5))["error"]["code"] == "invalid_message"
+        await ws.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def pay_and_cancel(order_id: int, customer) -> None:
+    from django.db import connection
+
+    from ordering.services import order_cancel
+
+    order_transition(order_id=order_id, to="paid", actor_kind=Actor.SYSTEM)
+    order_cancel(order_id=order_id, customer=customer)
+    connection.close()
