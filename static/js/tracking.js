@@ -1,0 +1,90 @@
+// Live tracking of one order. The server renders the page; this script keeps it current:
+// it listens on /ws/orders/<id>/, and when a newer version arrives it fetches the page again
+// and swaps the main content, so the browser always shows what the server would render.
+// After a network drop it reconnects with growing back-off and resumes after the last
+// version it showed, so nothing is missed and nothing is shown twice or out of order.
+(function () {
+  "use strict";
+  var main = document.getElementById("main");
+  if (!main || !main.dataset.orderId || !("WebSocket" in window)) return;
+
+  var orderId = main.dataset.orderId;
+  var shown = parseInt(main.dataset.orderVersion, 10) || 0;
+  var wanted = shown;
+  var delay = 1000;
+  var refreshing = false;
+  var socket = null;
+
+  var badge = document.createElement("p");
+  badge.className = "live-state";
+  badge.setAttribute("role", "status");
+  badge.setAttribute("aria-live", "polite");
+  badge.id = "live-state";
+  var header = main.querySelector(".order-header") || main.firstElementChild;
+  if (header && header.parentNode) header.parentNode.insertBefore(badge, header.nextSibling);
+
+  function setState(state, text) {
+    badge.dataset.state = state;
+    badge.textContent = text;
+  }
+
+  function refresh() {
+    // One fetch at a time; if more changes arrive meanwhile, fetch again after.
+    if (refreshing || wanted <= shown) return;
+    refreshing = true;
+    fetch(window.location.href, { credentials: "same-origin", headers: { "X-Requested-With": "live" } })
+      .then(function (response) { return response.ok ? response.text() : Promise.reject(response.status); })
+      .then(function (html) {
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var fresh = doc.getElementById("main");
+        var version = fresh ? parseInt(fresh.dataset.orderVersion, 10) || 0 : 0;
+        if (fresh && version > shown) {
+          main.innerHTML = fresh.innerHTML;
+          main.dataset.orderVersion = String(version);
+          main.dataset.status = fresh.dataset.status;
+          var anchor = main.querySelector(".order-header") || main.firstElementChild;
+          if (anchor && anchor.parentNode) anchor.parentNode.insertBefore(badge, anchor.nextSibling);
+          shown = version;
+        }
+      })
+      .catch(function () { /* the next update or reconnect tries again */ })
+      .then(function () {
+        refreshing = false;
+        if (wanted > shown) window.setTimeout(refresh, 250);
+      });
+  }
+
+  function connect() {
+    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    socket = new WebSocket(scheme + window.location.host + "/ws/orders/" + orderId + "/");
+    setState("connecting", "Connecting to live updates…");
+    socket.onopen = function () {
+      delay = 1000;
+      setState("live", "Live: this page updates by itself");
+      socket.send(JSON.stringify({ type: "resume", after_version: shown }));
+    };
+    socket.onmessage = function (event) {
+      var frame;
+      try { frame = JSON.parse(event.data); } catch (e) { return; }
+      var version = frame.type === "order.snapshot" ? frame.order.version : frame.version;
+      if (typeof version === "number" && version > wanted) {
+        wanted = version;
+        refresh();
+      }
+    };
+    socket.onclose = function (event) {
+      if (event.code === 4401 || event.code === 4403) {
+        setState("off", "Live updates are off for this page. Reload to try again.");
+        return;
+      }
+      setState("reconnecting", "Connection lost: reconnecting…");
+      window.setTimeout(connect, delay);
+      delay = Math.min(delay * 2, 15000);
+    };
+  }
+
+  window.addEventListener("online", function () {
+    if (socket && socket.readyState === WebSocket.CLOSED) { delay = 1000; connect(); }
+  });
+  connect();
+})();

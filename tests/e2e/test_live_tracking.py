@@ -1,0 +1,60 @@
+"""The tracking page follows the order live, without reloading, and catches up after the
+network drops: real daphne, relay, bridge, RabbitMQ, Redis and Chromium."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+from ordering.services import OrderRequest, order_place, order_transition, order_transition_by_staff
+from ordering.status import Actor
+from tests.factories import StaffMembershipFactory
+from tests.integration.conftest import bus, rabbit_vhost  # noqa: F401 - fixtures for this module
+from tests.support import InThread
+
+
+def test_the_tracking_page_updates_live_and_catches_up_after_a_drop(e2e_db, bus, live_url: str, page: Page,  # noqa: F811
+                                                                    customer, password, restaurant, menu) -> None:
+    from bus.relay import OutboxRelay
+    from bus.runner import ConsumerRunner
+    from consumers.bridge import bridge_notification
+
+    cook = StaffMembershipFactory(restaurant=restaurant).user
+    order, _ = order_place(customer=customer, request=OrderRequest(
+        restaurant_id=restaurant.pk, items=[(menu["pizza"].pk, 1)], delivery_address="1 Test Lane"))
+    running = [InThread(OutboxRelay(idle_interval=0.005)), InThread(ConsumerRunner([bridge_notification]))]
+    try:
+        page.goto(f"{live_url}/login/?next=/orders/{order.pk}/")
+        page.get_by_label("Username").fill(customer.username)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Log in").click()
+        main = page.locator("main#main")
+        expect(main).to_have_attribute("data-status", "pending_payment")
+        expect(page.locator("#live-state")).to_have_attribute("data-state", "live")
+        page.evaluate("window.__sameDocument = true")
+
+        # when the order is paid and accepted
+        order_transition(order_id=order.pk, to="paid", actor_kind=Actor.SYSTEM)
+        order_transition_by_staff(order_id=order.pk, user=cook, to="accepted")
+
+        # then the page shows it without a reload
+        expect(main).to_have_attribute("data-status", "accepted", timeout=10_000)
+        expect(page.locator("#order-status")).to_have_text("Accepted by the kitchen")
+        assert page.evaluate("window.__sameDocument === true")
+
+        # when the network drops while the kitchen moves on, and comes back
+        page.context.set_offline(True)
+        expect(page.locator("#live-state")).to_have_attribute("data-state", "reconnecting", timeout=10_000)
+        order_transition_by_staff(order_id=order.pk, user=cook, to="preparing")
+        order_transition_by_staff(order_id=order.pk, user=cook, to="ready")
+        page.context.set_offline(False)
+
+        # then it catches up, still without a reload
+        expect(main).to_have_attribute("data-status", "ready", timeout=20_000)
+        expect(page.locator("#live-state")).to_have_attribute("data-state", "live")
+        assert page.evaluate("window.__sameDocument === true")
+        assert list(main.locator("ol[data-timeline] li[data-version]").evaluate_all(
+            "items => items.map(i => Number(i.dataset.version))")) == [1, 2, 3, 4, 5]
+        page.screenshot(path="test-artifacts/live-tracking.png", full_page=True)
+    finally:
+        for worker in running:
+            worker.stop()
