@@ -1,4 +1,4 @@
-"""WebSocket consumers of CONTRACT.md: ``/ws/orders/{id}/``.
+"""WebSocket consumers of CONTRACT.md: ``/ws/orders/{id}/`` and ``/ws/kitchen/{restaurant_id}/``.
 
 The page is a view of the database: on connect the socket joins the order's group first and
 then sends a snapshot read after joining, so no change between the two is lost; changes are
@@ -17,11 +17,11 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.serializers.json import DjangoJSONEncoder
 
-from live.groups import order_group
+from live.groups import kitchen_group, order_group
 from ordering.api_schemas import order_out
 from ordering.exceptions import NotFound
 from ordering.models import OrderEvent
-from ordering.selectors import is_restaurant_staff, order_detail
+from ordering.selectors import is_restaurant_staff, kitchen_open_orders, order_detail
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -110,6 +110,61 @@ class OrderConsumer(AsyncJsonWebsocketConsumer):
                     await self._send_update(missing)
         self.last_version = frame["version"]
         await self.send_json(frame)
+
+    @classmethod
+    async def encode_json(cls, content: Any) -> str:
+        return json.dumps(content, cls=DjangoJSONEncoder)
+
+
+@database_sync_to_async
+def _is_staff(user, restaurant_id: int) -> bool:  # type: ignore[no-untyped-def]
+    return is_restaurant_staff(user=user, restaurant_id=restaurant_id)
+
+
+@database_sync_to_async
+def _kitchen_snapshot(restaurant_id: int) -> list[dict[str, Any]]:
+    return [order_out(order) for order in kitchen_open_orders(restaurant_id=restaurant_id)]
+
+
+class KitchenConsumer(AsyncJsonWebsocketConsumer):
+    """A restaurant's open tickets and every change of its orders, for its staff only."""
+
+    restaurant_id: int
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.restaurant_id = int(self.scope["url_route"]["kwargs"]["restaurant_id"])
+        if not await _is_staff(user, self.restaurant_id):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.versions: dict[int, int] = {}
+        # Join first, then read, as for the order socket.
+        self.group = kitchen_group(self.restaurant_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        orders = await _kitchen_snapshot(self.restaurant_id)
+        self.versions = {order["id"]: order["version"] for order in orders}
+        await self.send_json({"type": "kitchen.snapshot", "orders": orders})
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def order_update(self, event: dict[str, Any]) -> None:
+        """A group message from the bridge: newer versions only, gaps filled in order."""
+        order_id, version = event["order_id"], event["version"]
+        last = self.versions.get(order_id)
+        if last is not None and version <= last:
+            return
+        frames = [update_frame(order_id=order_id, status=event["status"], version=version, at=event["at"])]
+        if last is not None and version > last + 1:
+            frames = [f for f in await _events_after(order_id, last) if f["version"] <= version]
+        for frame in frames:
+            self.versions[order_id] = frame["version"]
+            await self.send_json(frame)
 
     @classmethod
     async def encode_json(cls, content: Any) -> str:

@@ -2,8 +2,9 @@
 
 from django.urls import path
 
-from live.consumers import OrderConsumer
+from live.consumers import KitchenConsumer, OrderConsumer
 
 websocket_urlpatterns = [
     path("ws/orders/<int:order_id>/", OrderConsumer.as_asgi()),
+    path("ws/kitchen/<int:restaurant_id>/", KitchenConsumer.as_asgi()),
 ]

@@ -143,3 +143,69 @@ def pay_and_cancel(order_id: int, customer) -> None:
     order_transition(order_id=order_id, to="paid", actor_kind=Actor.SYSTEM)
     order_cancel(order_id=order_id, customer=customer)
     connection.close()
+
+
+def kitchen_socket(restaurant_id: int, token: str | None) -> WebsocketCommunicator:
+    headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
+    if token:
+        headers.append((b"authorization", f"Bearer {token}".encode()))
+    return WebsocketCommunicator(application, f"/ws/kitchen/{restaurant_id}/", headers=headers)
+
+
+def test_the_kitchen_socket_is_for_that_restaurants_staff_only(customer, restaurant, menu):
+    cook = StaffMembershipFactory(restaurant=restaurant).user
+    stranger = StaffMembershipFactory().user
+    tokens = {"customer": api_token_issue(user=customer), "stranger": api_token_issue(user=stranger)}
+
+    async def scenario():
+        assert await kitchen_socket(restaurant.pk, None).connect() == (False, 4401)
+        for who in ("customer", "stranger"):
+            assert await kitchen_socket(restaurant.pk, tokens[who]).connect() == (False, 4403)
+
+    async_to_sync(scenario)()
+    assert cook  # the restaurant has staff; only they may connect (next test)
+
+
+def test_the_kitchen_gets_open_tickets_then_new_paid_orders_and_changes(bus, customer, restaurant, menu):
+    cook = StaffMembershipFactory(restaurant=restaurant).user
+    open_ticket = place(customer, restaurant, menu)
+    order_transition(order_id=open_ticket.pk, to="paid", actor_kind=Actor.SYSTEM)
+    place(customer, restaurant, menu)  # still pending payment: not a ticket yet
+    token = api_token_issue(user=cook)
+    relay = InThread(OutboxRelay(idle_interval=0.005))
+    bridge = InThread(ConsumerRunner([bridge_notification]))
+    try:
+        async def scenario():
+            ws = kitchen_socket(restaurant.pk, token)
+            assert (await ws.connect())[0]
+            snapshot = await ws.receive_json_from(timeout=5)
+            assert snapshot["type"] == "kitchen.snapshot"
+            assert [(o["id"], o["status"]) for o in snapshot["orders"]] == [(open_ticket.pk, "paid")]
+
+            new = await asyncio.get_running_loop().run_in_executor(None, place_and_pay, customer, restaurant, menu)
+            await asyncio.get_running_loop().run_in_executor(None, accept, open_ticket.pk, cook)
+            frames = [await ws.receive_json_from(timeout=10) for _ in range(2)]
+            assert sorted((f["order_id"], f["status"], f["version"]) for f in frames) == sorted([
+                (new, "paid", 2), (open_ticket.pk, "accepted", 3)])
+            await ws.disconnect()
+
+        async_to_sync(scenario)()
+    finally:
+        relay.stop()
+        bridge.stop()
+
+
+def place_and_pay(customer, restaurant, menu) -> int:
+    from django.db import connection
+
+    order = place(customer, restaurant, menu)
+    order_transition(order_id=order.pk, to="paid", actor_kind=Actor.SYSTEM)
+    connection.close()
+    return order.pk
+
+
+def accept(order_id: int, cook) -> None:
+    from django.db import connection
+
+    order_transition_by_staff(order_id=order_id, user=cook, to="accepted")
+    connection.close()
