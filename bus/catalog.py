@@ -159,3 +159,17 @@ EVENTS.update({e.name: e for e in [
     BALANCE_DEBIT, BALANCE_CREDIT, BALANCE_GET, BALANCE_CHANGED, PAYMENT_SUCCEEDED, PAYMENT_FAILED,
     PAYMENT_REFUNDED, ORDER_ACCEPTANCE_TIMER,
 ]})
+
+
+# --- menus -------------------------------------------------------------------------------------
+
+
+class StockChanged(Payload):
+    restaurant_id: int
+    menu_item_id: int
+    remaining: int  # left today; 0 is sold out
+
+
+# A dish with a daily limit was reserved or released: open menu pages show it live.
+MENU_STOCK_CHANGED = EventType("menu.stock_changed", Exchange.NOTIFICATION, "menu.stock_changed", StockChanged)
+EVENTS[MENU_STOCK_CHANGED.name] = MENU_STOCK_CHANGED

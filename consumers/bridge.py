@@ -1,5 +1,6 @@
-"""The bridge: forwards order status changes from the notification exchange into Channels
-groups (the order's page, the customer, the restaurant's kitchen) through channels-redis.
+"""The bridge: forwards the notification exchange into Channels groups through
+channels-redis — order status changes to the order's page, the customer and the restaurant's
+kitchen; stock changes to the restaurant's open menu pages.
 
 Group messages may be dropped by the layer; pages recover from the database by version, so a
 lost or duplicated forward costs a catch-up, never a wrong state.
@@ -10,20 +11,26 @@ from __future__ import annotations
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from bus.catalog import ORDER_STATUS_CHANGED
+from bus.catalog import MENU_STOCK_CHANGED, ORDER_STATUS_CHANGED
 from bus.consumer import Consumer, Message, register
-from live.groups import customer_group, kitchen_group, order_group
+from live.groups import customer_group, kitchen_group, menu_group, order_group
 
 
 def forward(message: Message) -> None:
-    """Send the change to every group that shows this order."""
+    """Send the change to every group that shows it."""
     p = message.payload
+    layer = get_channel_layer()
+    if message.event is MENU_STOCK_CHANGED:
+        async_to_sync(layer.group_send)(menu_group(p.restaurant_id), {
+            "type": "menu.stock", "menu_item_id": p.menu_item_id, "remaining": p.remaining})
+        return
     event = {"type": "order.update", "order_id": p.order_id, "status": p.status, "version": p.version,
              "at": p.at.isoformat(), "restaurant_id": p.restaurant_id,
              "correlation_id": message.envelope.correlation_id}
-    layer = get_channel_layer()
     for group in (order_group(p.order_id), customer_group(p.customer_id), kitchen_group(p.restaurant_id)):
         async_to_sync(layer.group_send)(group, event)
 
 
-bridge_notification = register(Consumer(queue="bridge.notification", events=[ORDER_STATUS_CHANGED], handler=forward))
+bridge_notification = register(Consumer(
+    queue="bridge.notification", events=[ORDER_STATUS_CHANGED, MENU_STOCK_CHANGED], handler=forward,
+))

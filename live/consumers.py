@@ -17,7 +17,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.serializers.json import DjangoJSONEncoder
 
-from live.groups import kitchen_group, order_group
+from live.groups import kitchen_group, menu_group, order_group
 from ordering.api_schemas import order_out
 from ordering.exceptions import NotFound
 from ordering.models import OrderEvent
@@ -169,3 +169,19 @@ class KitchenConsumer(AsyncJsonWebsocketConsumer):
     @classmethod
     async def encode_json(cls, content: Any) -> str:
         return json.dumps(content, cls=DjangoJSONEncoder)
+
+
+class MenuConsumer(AsyncJsonWebsocketConsumer):
+    """A restaurant's stock changes, for anyone looking at its menu (public, as the menu is)."""
+
+    async def connect(self) -> None:
+        self.group = menu_group(int(self.scope["url_route"]["kwargs"]["restaurant_id"]))
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def menu_stock(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "menu.stock", "menu_item_id": event["menu_item_id"],
+                              "remaining": event["remaining"]})

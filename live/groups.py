@@ -11,3 +11,7 @@ def customer_group(user_id: int) -> str:
 
 def kitchen_group(restaurant_id: int) -> str:
     return f"kitchen.{restaurant_id}"
+
+
+def menu_group(restaurant_id: int) -> str:
+    return f"menu.{restaurant_id}"

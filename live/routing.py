@@ -2,9 +2,10 @@
 
 from django.urls import path
 
-from live.consumers import KitchenConsumer, OrderConsumer
+from live.consumers import KitchenConsumer, MenuConsumer, OrderConsumer
 
 websocket_urlpatterns = [
     path("ws/orders/<int:order_id>/", OrderConsumer.as_asgi()),
     path("ws/kitchen/<int:restaurant_id>/", KitchenConsumer.as_asgi()),
+    path("ws/menus/<int:restaurant_id>/", MenuConsumer.as_asgi()),
 ]

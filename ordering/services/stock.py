@@ -12,7 +12,18 @@ import datetime
 
 from django.db.models import Case, F, Q, When
 
+from bus.catalog import MENU_STOCK_CHANGED
+from bus.outbox import outbox_write
 from ordering.models import MenuItem
+
+
+def _announce(menu_item_id: int) -> None:
+    """Tell open menu pages what is left of a limited dish (in the caller's transaction)."""
+    item = MenuItem.objects.filter(pk=menu_item_id).values("restaurant_id", "stock_remaining").first()
+    if item is not None and item["stock_remaining"] is not None:
+        outbox_write(event=MENU_STOCK_CHANGED, aggregate=f"menu_item:{menu_item_id}", payload={
+            "restaurant_id": item["restaurant_id"], "menu_item_id": menu_item_id,
+            "remaining": max(item["stock_remaining"], 0)})
 
 
 def stock_reserve(*, menu_item_id: int, quantity: int, day: datetime.date) -> bool:
@@ -36,6 +47,7 @@ def stock_reserve(*, menu_item_id: int, quantity: int, day: datetime.date) -> bo
         )
     )
     if updated:
+        _announce(menu_item_id)
         return True
     # Nothing updated: either the item has no limit (fine) or there is not enough.
     return not MenuItem.objects.filter(pk=menu_item_id, daily_stock__isnull=False).exists()
@@ -43,6 +55,7 @@ def stock_reserve(*, menu_item_id: int, quantity: int, day: datetime.date) -> bo
 
 def stock_release(*, menu_item_id: int, quantity: int, day: datetime.date) -> None:
     """Give back what an order of ``day`` reserved. A past day's stock is gone with the day."""
-    MenuItem.objects.filter(
+    if MenuItem.objects.filter(
         pk=menu_item_id, daily_stock__isnull=False, stock_date=day, stock_remaining__isnull=False
-    ).update(stock_remaining=F("stock_remaining") + quantity)
+    ).update(stock_remaining=F("stock_remaining") + quantity):
+        _announce(menu_item_id)

@@ -209,3 +209,32 @@ def accept(order_id: int, cook) -> None:
 
     order_transition_by_staff(order_id=order_id, user=cook, to="accepted")
     connection.close()
+
+
+def test_menu_pages_hear_when_a_dish_sells_out(bus, customer, restaurant, menu):
+    relay = InThread(OutboxRelay(idle_interval=0.005))
+    bridge = InThread(ConsumerRunner([bridge_notification]))
+    try:
+        async def scenario():
+            # anyone may watch a menu, as anyone may read it
+            ws = WebsocketCommunicator(application, f"/ws/menus/{restaurant.pk}/",
+                                       headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")])
+            assert (await ws.connect())[0]
+            # when a customer orders the last 5 bowls of soup (daily stock 5)
+            await asyncio.get_running_loop().run_in_executor(None, order_soup, customer, restaurant, menu, 5)
+            frame = await ws.receive_json_from(timeout=10)
+            assert frame == {"type": "menu.stock", "menu_item_id": menu["soup"].pk, "remaining": 0}
+            await ws.disconnect()
+
+        async_to_sync(scenario)()
+    finally:
+        relay.stop()
+        bridge.stop()
+
+
+def order_soup(customer, restaurant, menu, quantity: int) -> None:
+    from django.db import connection
+
+    order_place(customer=customer, request=OrderRequest(
+        restaurant_id=restaurant.pk, items=[(menu["soup"].pk, quantity)], delivery_address="1 Test Lane"))
+    connection.close()

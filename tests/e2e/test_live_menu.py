@@ -1,0 +1,34 @@
+"""An open menu page shows a dish as sold out the moment someone else buys the last one."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+from ordering.services import OrderRequest, order_place
+from tests.factories import UserFactory
+from tests.integration.conftest import bus, rabbit_vhost  # noqa: F401 - fixtures for this module
+from tests.support import InThread
+
+
+def test_a_dish_shows_sold_out_live(e2e_db, bus, live_url: str, page: Page, restaurant, menu) -> None:  # noqa: F811
+    from bus.relay import OutboxRelay
+    from bus.runner import ConsumerRunner
+    from consumers.bridge import bridge_notification
+
+    running = [InThread(OutboxRelay(idle_interval=0.005)), InThread(ConsumerRunner([bridge_notification]))]
+    try:
+        page.goto(f"{live_url}/r/{restaurant.slug}/")
+        soup = page.locator(f"#item-{menu['soup'].pk}")
+        expect(soup.get_by_role("button", name="Add to cart")).to_be_visible()
+        expect(page.locator("main#main")).to_have_attribute("data-live", "on")
+
+        # when another customer buys the last five
+        order_place(customer=UserFactory(), request=OrderRequest(
+            restaurant_id=restaurant.pk, items=[(menu["soup"].pk, 5)], delivery_address="2 Elsewhere"))
+
+        # then this page shows it sold out, without a reload
+        expect(soup.locator(".badge-soldout")).to_have_text("Sold out", timeout=5_000)
+        expect(page.locator(f"#item-{menu['soup'].pk}").get_by_role("button", name="Add to cart")).to_have_count(0)
+    finally:
+        for worker in running:
+            worker.stop()
