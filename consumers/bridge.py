@@ -13,7 +13,12 @@ from channels.layers import get_channel_layer
 
 from bus.catalog import MENU_STOCK_CHANGED, ORDER_STATUS_CHANGED
 from bus.consumer import Consumer, Message, register
-from live.groups import customer_group, kitchen_group, menu_group, order_group
+from live.groups import board_group, customer_group, kitchen_group, menu_group, order_group
+from ordering.status import OrderStatus
+
+# The statuses that put an order on, move it across, or take it off the pick-up board.
+BOARD_STATUSES = {s.value for s in (OrderStatus.ACCEPTED, OrderStatus.PREPARING, OrderStatus.READY,
+                                    OrderStatus.OUT_FOR_DELIVERY, OrderStatus.DELIVERED)}
 
 
 def forward(message: Message) -> None:
@@ -29,6 +34,10 @@ def forward(message: Message) -> None:
              "correlation_id": message.envelope.correlation_id}
     for group in (order_group(p.order_id), customer_group(p.customer_id), kitchen_group(p.restaurant_id)):
         async_to_sync(layer.group_send)(group, event)
+    if p.status in BOARD_STATUSES:
+        # The public board gets the number and the status, nothing personal.
+        async_to_sync(layer.group_send)(board_group(p.restaurant_id),
+                                        {"type": "board.update", "order_id": p.order_id, "status": p.status})
 
 
 bridge_notification = register(Consumer(

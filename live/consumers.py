@@ -17,7 +17,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.serializers.json import DjangoJSONEncoder
 
-from live.groups import kitchen_group, menu_group, order_group
+from live.groups import board_group, kitchen_group, menu_group, order_group
 from ordering.api_schemas import order_out
 from ordering.exceptions import NotFound
 from ordering.models import OrderEvent
@@ -185,3 +185,18 @@ class MenuConsumer(AsyncJsonWebsocketConsumer):
     async def menu_stock(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "menu.stock", "menu_item_id": event["menu_item_id"],
                               "remaining": event["remaining"]})
+
+
+class BoardConsumer(AsyncJsonWebsocketConsumer):
+    """A restaurant's pick-up board: order numbers and statuses only, public."""
+
+    async def connect(self) -> None:
+        self.group = board_group(int(self.scope["url_route"]["kwargs"]["restaurant_id"]))
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def board_update(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "board.update", "order_id": event["order_id"], "status": event["status"]})

@@ -15,3 +15,7 @@ def kitchen_group(restaurant_id: int) -> str:
 
 def menu_group(restaurant_id: int) -> str:
     return f"menu.{restaurant_id}"
+
+
+def board_group(restaurant_id: int) -> str:
+    return f"board.{restaurant_id}"

@@ -9,7 +9,7 @@ from django.db.models import Prefetch, QuerySet
 
 from ordering.exceptions import NotFound
 from ordering.models import MenuCategory, MenuItem, Order, OrderEvent, Restaurant, StaffMembership
-from ordering.status import KITCHEN_OPEN
+from ordering.status import KITCHEN_OPEN, OrderStatus
 
 
 def restaurant_list() -> QuerySet[Restaurant]:
@@ -85,3 +85,14 @@ def kitchen_open_orders(*, restaurant_id: int) -> QuerySet[Order]:
         .filter(restaurant_id=restaurant_id, status__in=[s.value for s in KITCHEN_OPEN])
         .order_by("created_at", "id")
     )
+
+
+def pickup_board(*, restaurant_id: int) -> dict[str, list[int]]:
+    """Order numbers only (a public screen shows no personal data): being prepared, and ready."""
+    rows = Order.objects.filter(
+        restaurant_id=restaurant_id, status__in=[OrderStatus.ACCEPTED, OrderStatus.PREPARING, OrderStatus.READY]
+    ).order_by("created_at", "id").values_list("id", "status")
+    board: dict[str, list[int]] = {"preparing": [], "ready": []}
+    for order_id, status in rows:
+        board["ready" if status == OrderStatus.READY else "preparing"].append(order_id)
+    return board

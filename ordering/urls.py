@@ -8,6 +8,7 @@ from ordering import views
 urlpatterns = [
     path("", views.restaurant_list, name="restaurant_list"),
     path("r/<slug:slug>/", views.restaurant_menu, name="restaurant_menu"),
+    path("r/<slug:slug>/board/", views.pickup_board, name="pickup_board"),
     path("cart/", views.cart, name="cart"),
     path("checkout/", views.checkout, name="checkout"),
     path("orders/", views.order_history, name="order_history"),

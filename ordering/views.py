@@ -354,3 +354,13 @@ def profile(request: HttpRequest) -> HttpResponse:
         )
         status = 200
     return render(request, "ordering/profile.html", {"form": form}, status=status)
+
+
+def pickup_board(request: HttpRequest, slug: str) -> HttpResponse:
+    """A public screen at the counter: order numbers being prepared and ready for pick-up."""
+    try:
+        restaurant = selectors.restaurant_get_by_slug(slug=slug)
+    except NotFound:
+        raise Http404("No such restaurant") from None
+    board = selectors.pickup_board(restaurant_id=restaurant.pk)
+    return render(request, "ordering/pickup_board.html", {"restaurant": restaurant, "board": board})

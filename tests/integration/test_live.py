@@ -238,3 +238,48 @@ def order_soup(customer, restaurant, menu, quantity: int) -> None:
     order_place(customer=customer, request=OrderRequest(
         restaurant_id=restaurant.pk, items=[(menu["soup"].pk, quantity)], delivery_address="1 Test Lane"))
     connection.close()
+
+
+def test_the_pickup_board_shows_numbers_only_and_hears_changes(bus, client, customer, restaurant, menu):
+    cook = StaffMembershipFactory(restaurant=restaurant).user
+    cooking, waiting, pending = (place(customer, restaurant, menu) for _ in range(3))
+    for order in (cooking, waiting):
+        order_transition(order_id=order.pk, to="paid", actor_kind=Actor.SYSTEM)
+        order_transition_by_staff(order_id=order.pk, user=cook, to="accepted")
+    for status in ("preparing", "ready"):
+        order_transition_by_staff(order_id=waiting.pk, user=cook, to=status)
+
+    # the board page: order numbers in their columns, nothing personal
+    page = client.get(f"/r/{restaurant.slug}/board/").content.decode()
+    preparing, ready = page.split('data-column="preparing"')[1].split('data-column="ready"')
+    assert f"#{cooking.pk}<" in preparing and f"#{waiting.pk}<" in ready
+    assert f"#{pending.pk}<" not in page
+    assert customer.username not in page and "1 Test Lane" not in page
+
+    relay = InThread(OutboxRelay(idle_interval=0.005))
+    bridge = InThread(ConsumerRunner([bridge_notification]))
+    try:
+        async def scenario():
+            ws = WebsocketCommunicator(application, f"/ws/boards/{restaurant.pk}/",
+                                       headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")])
+            assert (await ws.connect())[0]
+            # the events already written (accepted, preparing, ready) reach the board too
+            frames = [await ws.receive_json_from(timeout=10) for _ in range(4)]
+            assert all(set(f) == {"type", "order_id", "status"} for f in frames)
+            await asyncio.get_running_loop().run_in_executor(None, hand_over, waiting.pk, cook)
+            while (frame := await ws.receive_json_from(timeout=10))["status"] != "delivered":
+                pass
+            assert frame == {"type": "board.update", "order_id": waiting.pk, "status": "delivered"}
+            await ws.disconnect()
+
+        async_to_sync(scenario)()
+    finally:
+        relay.stop()
+        bridge.stop()
+
+
+def hand_over(order_id: int, cook) -> None:
+    from django.db import connection
+
+    order_transition_by_staff(order_id=order_id, user=cook, to="delivered")
+    connection.close()
