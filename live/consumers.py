@@ -17,11 +17,12 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.serializers.json import DjangoJSONEncoder
 
-from live.groups import board_group, kitchen_group, menu_group, order_group
+from live.groups import board_group, customer_group, kitchen_group, menu_group, order_group
 from ordering.api_schemas import order_out
 from ordering.exceptions import NotFound
 from ordering.models import OrderEvent
 from ordering.selectors import is_restaurant_staff, kitchen_open_orders, order_detail
+from ordering.status import STATUS_LABELS, OrderStatus
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -200,3 +201,26 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
 
     async def board_update(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "board.update", "order_id": event["order_id"], "status": event["status"]})
+
+
+class CustomerConsumer(AsyncJsonWebsocketConsumer):
+    """The signed-in customer's own orders, for notifications on any page of the site."""
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.group = customer_group(user.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def order_update(self, event: dict[str, Any]) -> None:
+        frame = update_frame(order_id=event["order_id"], status=event["status"], version=event["version"],
+                             at=event["at"])
+        frame["label"] = STATUS_LABELS[OrderStatus(event["status"])]
+        await self.send_json(frame)

@@ -2,11 +2,12 @@
 
 from django.urls import path
 
-from live.consumers import BoardConsumer, KitchenConsumer, MenuConsumer, OrderConsumer
+from live.consumers import BoardConsumer, CustomerConsumer, KitchenConsumer, MenuConsumer, OrderConsumer
 
 websocket_urlpatterns = [
     path("ws/orders/<int:order_id>/", OrderConsumer.as_asgi()),
     path("ws/kitchen/<int:restaurant_id>/", KitchenConsumer.as_asgi()),
     path("ws/menus/<int:restaurant_id>/", MenuConsumer.as_asgi()),
     path("ws/boards/<int:restaurant_id>/", BoardConsumer.as_asgi()),
+    path("ws/me/", CustomerConsumer.as_asgi()),
 ]

@@ -283,3 +283,39 @@ def hand_over(order_id: int, cook) -> None:
 
     order_transition_by_staff(order_id=order_id, user=cook, to="delivered")
     connection.close()
+
+
+def test_the_customer_socket_carries_their_own_orders_with_a_label(bus, customer, other_customer, restaurant, menu):
+    order = place(customer, restaurant, menu)
+    mine, theirs = api_token_issue(user=customer), api_token_issue(user=other_customer)
+    relay = InThread(OutboxRelay(idle_interval=0.005))
+    bridge = InThread(ConsumerRunner([bridge_notification]))
+    try:
+        async def scenario():
+            def me(token):
+                headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
+                if token:
+                    headers.append((b"authorization", f"Bearer {token}".encode()))
+                return WebsocketCommunicator(application, "/ws/me/", headers=headers)
+
+            assert await me(None).connect() == (False, 4401)
+            owner, stranger = me(mine), me(theirs)
+            assert (await owner.connect())[0] and (await stranger.connect())[0]
+            await asyncio.get_running_loop().run_in_executor(None, pay, order.pk)
+            frame = await owner.receive_json_from(timeout=10)
+            assert (frame["order_id"], frame["status"], frame["label"]) == (order.pk, "paid", "Paid, waiting for the kitchen")
+            assert await stranger.receive_nothing(timeout=0.5)
+            await owner.disconnect()
+            await stranger.disconnect()
+
+        async_to_sync(scenario)()
+    finally:
+        relay.stop()
+        bridge.stop()
+
+
+def pay(order_id: int) -> None:
+    from django.db import connection
+
+    order_transition(order_id=order_id, to="paid", actor_kind=Actor.SYSTEM)
+    connection.close()
