@@ -87,14 +87,19 @@ class OrderConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if isinstance(content, dict) and content.get("type") == "ping":
+            # The application-level heartbeat: a client that hears no pong reconnects (a
+            # half-open connection behind a proxy or a sleeping tablet is otherwise silent).
+            await self.send_json({"type": "pong"})
+            return
         if isinstance(content, dict) and content.get("type") == "resume":
             after = content.get("after_version")
             if isinstance(after, int) and not isinstance(after, bool) and after >= 0:
                 for frame in await _events_after(self.order_id, after):
                     await self._send_update(frame)
                 return
-        await self.send_json({"type": "error", "error": {"code": "invalid_message",
-                                                         "message": 'Send {"type": "resume", "after_version": N}.'}})
+        await self.send_json({"type": "error", "error": {
+            "code": "invalid_message", "message": 'Send {"type": "resume", "after_version": N} or {"type": "ping"}.'}})
 
     async def order_update(self, event: dict[str, Any]) -> None:
         """A group message from the bridge."""
@@ -153,6 +158,10 @@ class KitchenConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
 
     async def order_update(self, event: dict[str, Any]) -> None:
         """A group message from the bridge: newer versions only, gaps filled in order."""

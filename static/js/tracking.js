@@ -58,6 +58,17 @@
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
     socket = new WebSocket(scheme + window.location.host + "/ws/orders/" + orderId + "/");
     setState("connecting", "Connecting to live updates…");
+    var current = socket;
+    var lastHeard = Date.now();
+    // Heartbeat: a ping every 20 s; no answer within 30 s means a dead connection (a proxy
+    // or a sleeping device can leave it half-open), so close it and reconnect.
+    var heartbeat = window.setInterval(function () {
+      if (current.readyState !== WebSocket.OPEN) return;
+      if (Date.now() - lastHeard > 30000) { current.close(); return; }
+      current.send(JSON.stringify({ type: "ping" }));
+    }, 20000);
+    socket.addEventListener("message", function () { lastHeard = Date.now(); });
+    socket.addEventListener("close", function () { window.clearInterval(heartbeat); });
     socket.onopen = function () {
       delay = 1000;
       setState("live", "Live: this page updates by itself");

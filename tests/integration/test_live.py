@@ -130,6 +130,8 @@ def test_resume_sends_exactly_the_missing_updates_in_order(customer, restaurant,
         assert await ws.receive_nothing(timeout=0.3)  # already sent: never twice
         await ws.send_json_to({"type": "resume", "after_version": "x"})
         assert (await ws.receive_json_from(timeout=5))["error"]["code"] == "invalid_message"
+        await ws.send_json_to({"type": "ping"})
+        assert await ws.receive_json_from(timeout=5) == {"type": "pong"}
         await ws.disconnect()
 
     async_to_sync(scenario)()
