@@ -17,7 +17,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.serializers.json import DjangoJSONEncoder
 
-from live.groups import board_group, customer_group, kitchen_group, menu_group, order_group
+from live.groups import board_group, customer_group, kitchen_group, menu_group, order_group, session_group
 from ordering.api_schemas import order_out
 from ordering.exceptions import NotFound
 from ordering.models import OrderEvent
@@ -26,6 +26,24 @@ from ordering.status import STATUS_LABELS, OrderStatus
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+
+
+class SessionBound:
+    """Mixin: a socket opened with a browser session closes (4401) when that session logs out."""
+
+    async def join_session(self) -> None:
+        key = getattr(self.scope.get("session"), "session_key", None)  # type: ignore[attr-defined]
+        bearer = b"authorization" in dict(self.scope.get("headers") or [])  # type: ignore[attr-defined]
+        if key and not bearer:
+            self.session_group = session_group(key)
+            await self.channel_layer.group_add(self.session_group, self.channel_name)  # type: ignore[attr-defined]
+
+    async def leave_session(self) -> None:
+        if hasattr(self, "session_group"):
+            await self.channel_layer.group_discard(self.session_group, self.channel_name)  # type: ignore[attr-defined]
+
+    async def session_ended(self, event: dict[str, Any]) -> None:
+        await self.close(code=CLOSE_UNAUTHENTICATED)  # type: ignore[attr-defined]
 
 
 def update_frame(*, order_id: int, status: str, version: int, at: object) -> dict[str, Any]:
@@ -57,7 +75,7 @@ def _events_after(order_id: int, version: int) -> list[dict[str, Any]]:
     ]
 
 
-class OrderConsumer(AsyncJsonWebsocketConsumer):
+class OrderConsumer(SessionBound, AsyncJsonWebsocketConsumer):
     """One order's live updates, for its customer or its restaurant's staff."""
 
     order_id: int
@@ -77,6 +95,7 @@ class OrderConsumer(AsyncJsonWebsocketConsumer):
         # and is dropped by version if the snapshot already has it.
         self.group = order_group(self.order_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.join_session()
         await self.accept()
         snapshot = await _snapshot(self.order_id)
         self.last_version = snapshot["version"]
@@ -85,6 +104,7 @@ class OrderConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.leave_session()
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":
@@ -132,7 +152,7 @@ def _kitchen_snapshot(restaurant_id: int) -> list[dict[str, Any]]:
     return [order_out(order) for order in kitchen_open_orders(restaurant_id=restaurant_id)]
 
 
-class KitchenConsumer(AsyncJsonWebsocketConsumer):
+class KitchenConsumer(SessionBound, AsyncJsonWebsocketConsumer):
     """A restaurant's open tickets and every change of its orders, for its staff only."""
 
     restaurant_id: int
@@ -150,6 +170,7 @@ class KitchenConsumer(AsyncJsonWebsocketConsumer):
         # Join first, then read, as for the order socket.
         self.group = kitchen_group(self.restaurant_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.join_session()
         await self.accept()
         orders = await _kitchen_snapshot(self.restaurant_id)
         self.versions = {order["id"]: order["version"] for order in orders}
@@ -158,6 +179,7 @@ class KitchenConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.leave_session()
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":
@@ -212,7 +234,7 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "board.update", "order_id": event["order_id"], "status": event["status"]})
 
 
-class CustomerConsumer(AsyncJsonWebsocketConsumer):
+class CustomerConsumer(SessionBound, AsyncJsonWebsocketConsumer):
     """The signed-in customer's own orders, for notifications on any page of the site."""
 
     async def connect(self) -> None:
@@ -222,11 +244,13 @@ class CustomerConsumer(AsyncJsonWebsocketConsumer):
             return
         self.group = customer_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.join_session()
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.leave_session()
 
     async def order_update(self, event: dict[str, Any]) -> None:
         frame = update_frame(order_id=event["order_id"], status=event["status"], version=event["version"],

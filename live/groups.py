@@ -19,3 +19,8 @@ def menu_group(restaurant_id: int) -> str:
 
 def board_group(restaurant_id: int) -> str:
     return f"board.{restaurant_id}"
+
+
+def session_group(session_key: str) -> str:
+    """Every socket opened under one browser session: told to close when it logs out."""
+    return f"session.{session_key}"

@@ -16,6 +16,5 @@ urlpatterns = [
     path("orders/<int:order_id>/cancel/", views.order_cancel, name="order_cancel"),
     path("signup/", views.signup, name="signup"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/", views.profile, name="profile"),
 ]

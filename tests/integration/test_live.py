@@ -321,3 +321,19 @@ def pay(order_id: int) -> None:
 
     order_transition(order_id=order_id, to="paid", actor_kind=Actor.SYSTEM)
     connection.close()
+
+
+def test_logging_out_closes_the_sessions_sockets(client, customer, password, restaurant, menu):
+    order = place(customer, restaurant, menu)
+    assert client.login(username=customer.username, password=password)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+
+    async def scenario():
+        ws = WebsocketCommunicator(application, f"/ws/orders/{order.pk}/", headers=[
+            (b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1"), (b"cookie", cookie)])
+        assert (await ws.connect())[0]
+        assert (await ws.receive_json_from(timeout=5))["type"] == "order.snapshot"
+        await asyncio.get_running_loop().run_in_executor(None, lambda: client.post("/logout/"))
+        assert await ws.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
+
+    async_to_sync(scenario)()
