@@ -94,6 +94,9 @@
     };
   }
 
+  // Drop the connection and go through the reconnect path (as a network drop would).
+  document.addEventListener("passline:reconnect", function () { if (socket) socket.close(); });
+
   window.addEventListener("online", function () {
     if (socket && socket.readyState === WebSocket.CLOSED) { delay = 1000; connect(); }
   });

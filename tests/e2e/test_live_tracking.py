@@ -42,7 +42,10 @@ def test_the_tracking_page_updates_live_and_catches_up_after_a_drop(e2e_db, bus,
         assert page.evaluate("window.__sameDocument === true")
 
         # when the network drops while the kitchen moves on, and comes back
+        # (Chromium's offline emulation blocks new connections but may leave an open
+        # WebSocket up, so the test also drops the open one, as a real network loss would.)
         page.context.set_offline(True)
+        page.evaluate("document.dispatchEvent(new Event('passline:reconnect'))")
         expect(page.locator("#live-state")).to_have_attribute("data-state", "reconnecting", timeout=10_000)
         order_transition_by_staff(order_id=order.pk, user=cook, to="preparing")
         order_transition_by_staff(order_id=order.pk, user=cook, to="ready")
