@@ -54,27 +54,47 @@
       });
   }
 
+  var timer = null;
+
+  function scheduleReconnect() {
+    setState("reconnecting", "Connection lost: reconnecting…");
+    if (timer) window.clearTimeout(timer);
+    timer = window.setTimeout(function () { timer = null; connect(); }, delay);
+    delay = Math.min(delay * 2, 15000);
+  }
+
+  function drop() {
+    // Give up on the current socket at once: without a network its closing handshake may
+    // never finish, so waiting for its close event could leave the page silently stale.
+    if (!socket) return;
+    var old = socket;
+    socket = null;
+    old.onopen = old.onmessage = old.onclose = null;
+    try { old.close(); } catch (e) { /* already closed */ }
+    scheduleReconnect();
+  }
+
   function connect() {
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    socket = new WebSocket(scheme + window.location.host + "/ws/orders/" + orderId + "/");
+    var current = new WebSocket(scheme + window.location.host + "/ws/orders/" + orderId + "/");
+    socket = current;
     setState("connecting", "Connecting to live updates…");
-    var current = socket;
     var lastHeard = Date.now();
     // Heartbeat: a ping every 20 s; no answer within 30 s means a dead connection (a proxy
-    // or a sleeping device can leave it half-open), so close it and reconnect.
+    // or a sleeping device can leave it half-open), so drop it and reconnect.
     var heartbeat = window.setInterval(function () {
+      if (socket !== current) { window.clearInterval(heartbeat); return; }
       if (current.readyState !== WebSocket.OPEN) return;
-      if (Date.now() - lastHeard > 30000) { current.close(); return; }
+      if (Date.now() - lastHeard > 30000) { window.clearInterval(heartbeat); drop(); return; }
       current.send(JSON.stringify({ type: "ping" }));
     }, 20000);
-    socket.addEventListener("message", function () { lastHeard = Date.now(); });
-    socket.addEventListener("close", function () { window.clearInterval(heartbeat); });
-    socket.onopen = function () {
+    current.onopen = function () {
       delay = 1000;
       setState("live", "Live: this page updates by itself");
-      socket.send(JSON.stringify({ type: "resume", after_version: shown }));
+      current.send(JSON.stringify({ type: "resume", after_version: shown }));
     };
-    socket.onmessage = function (event) {
+    current.onmessage = function (event) {
+      lastHeard = Date.now();
       var frame;
       try { frame = JSON.parse(event.data); } catch (e) { return; }
       var version = frame.type === "order.snapshot" ? frame.order.version : frame.version;
@@ -83,22 +103,33 @@
         refresh();
       }
     };
-    socket.onclose = function (event) {
+    current.onclose = function (event) {
+      window.clearInterval(heartbeat);
+      if (socket !== current) return;
+      socket = null;
       if (event.code === 4401 || event.code === 4403) {
         setState("off", "Live updates are off for this page. Reload to try again.");
         return;
       }
-      setState("reconnecting", "Connection lost: reconnecting…");
-      window.setTimeout(connect, delay);
-      delay = Math.min(delay * 2, 15000);
+      scheduleReconnect();
     };
   }
 
   // Drop the connection and go through the reconnect path (as a network drop would).
-  document.addEventListener("passline:reconnect", function () { if (socket) socket.close(); });
+  document.addEventListener("passline:reconnect", drop);
 
   window.addEventListener("online", function () {
-    if (socket && socket.readyState === WebSocket.CLOSED) { delay = 1000; connect(); }
+    // Back online: try now rather than at the end of the back-off.
+    if (socket && socket.readyState === WebSocket.OPEN) return;
+    if (socket) {
+      var stale = socket;
+      socket = null;
+      stale.onopen = stale.onmessage = stale.onclose = null;
+      try { stale.close(); } catch (e) { /* never opened */ }
+    }
+    delay = 1000;
+    if (timer) { window.clearTimeout(timer); timer = null; }
+    connect();
   });
   connect();
 })();
