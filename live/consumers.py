@@ -28,22 +28,48 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 
 
-class SessionBound:
-    """Mixin: a socket opened with a browser session closes (4401) when that session logs out."""
+class LiveConsumer(AsyncJsonWebsocketConsumer):
+    """Base of the live sockets: the groups a socket joined (left on disconnect), the browser
+    session's group (a socket opened with a session closes with 4401 when it logs out), the
+    application-level heartbeat and JSON with dates and decimals."""
+
+    async def join(self, group: str) -> None:
+        self.__dict__.setdefault("groups_joined", []).append(group)
+        await self.channel_layer.group_add(group, self.channel_name)
 
     async def join_session(self) -> None:
-        key = getattr(self.scope.get("session"), "session_key", None)  # type: ignore[attr-defined]
-        bearer = b"authorization" in dict(self.scope.get("headers") or [])  # type: ignore[attr-defined]
+        key = getattr(self.scope.get("session"), "session_key", None)
+        bearer = b"authorization" in dict(self.scope.get("headers") or [])
         if key and not bearer:
-            self.session_group = session_group(key)
-            await self.channel_layer.group_add(self.session_group, self.channel_name)  # type: ignore[attr-defined]
+            await self.join(session_group(key))
 
-    async def leave_session(self) -> None:
-        if hasattr(self, "session_group"):
-            await self.channel_layer.group_discard(self.session_group, self.channel_name)  # type: ignore[attr-defined]
+    async def disconnect(self, code: int) -> None:
+        for group in self.__dict__.get("groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     async def session_ended(self, event: dict[str, Any]) -> None:
-        await self.close(code=CLOSE_UNAUTHENTICATED)  # type: ignore[attr-defined]
+        await self.close(code=CLOSE_UNAUTHENTICATED)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if not await self.on_client_message(content) and self.client_message_hint:
+            await self.send_json({"type": "error", "error": {
+                "code": "invalid_message", "message": self.client_message_hint}})
+
+    # Sockets that take client frames say what they take when they get something else.
+    client_message_hint = ""
+
+    async def on_client_message(self, content: Any) -> bool:
+        """Handle a client frame; False when it is not understood."""
+        if isinstance(content, dict) and content.get("type") == "ping":
+            # A client that hears no pong reconnects (a half-open connection behind a proxy
+            # or a sleeping tablet is otherwise silent).
+            await self.send_json({"type": "pong"})
+            return True
+        return False
+
+    @classmethod
+    async def encode_json(cls, content: Any) -> str:
+        return json.dumps(content, cls=DjangoJSONEncoder)
 
 
 def update_frame(*, order_id: int, status: str, version: int, at: object) -> dict[str, Any]:
@@ -75,7 +101,7 @@ def _events_after(order_id: int, version: int) -> list[dict[str, Any]]:
     ]
 
 
-class OrderConsumer(SessionBound, AsyncJsonWebsocketConsumer):
+class OrderConsumer(LiveConsumer):
     """One order's live updates, for its customer or its restaurant's staff."""
 
     order_id: int
@@ -93,33 +119,24 @@ class OrderConsumer(SessionBound, AsyncJsonWebsocketConsumer):
             return
         # Join first, then read: a change committed in between arrives as a group message
         # and is dropped by version if the snapshot already has it.
-        self.group = order_group(self.order_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.join(order_group(self.order_id))
         await self.join_session()
         await self.accept()
         snapshot = await _snapshot(self.order_id)
         self.last_version = snapshot["version"]
         await self.send_json({"type": "order.snapshot", "order": snapshot})
 
-    async def disconnect(self, code: int) -> None:
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-        await self.leave_session()
+    client_message_hint = 'Send {"type": "resume", "after_version": N} or {"type": "ping"}.'
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        if isinstance(content, dict) and content.get("type") == "ping":
-            # The application-level heartbeat: a client that hears no pong reconnects (a
-            # half-open connection behind a proxy or a sleeping tablet is otherwise silent).
-            await self.send_json({"type": "pong"})
-            return
+    async def on_client_message(self, content: Any) -> bool:
         if isinstance(content, dict) and content.get("type") == "resume":
             after = content.get("after_version")
             if isinstance(after, int) and not isinstance(after, bool) and after >= 0:
                 for frame in await _events_after(self.order_id, after):
                     await self._send_update(frame)
-                return
-        await self.send_json({"type": "error", "error": {
-            "code": "invalid_message", "message": 'Send {"type": "resume", "after_version": N} or {"type": "ping"}.'}})
+                return True
+            return False
+        return await super().on_client_message(content)
 
     async def order_update(self, event: dict[str, Any]) -> None:
         """A group message from the bridge."""
@@ -137,9 +154,6 @@ class OrderConsumer(SessionBound, AsyncJsonWebsocketConsumer):
         self.last_version = frame["version"]
         await self.send_json(frame)
 
-    @classmethod
-    async def encode_json(cls, content: Any) -> str:
-        return json.dumps(content, cls=DjangoJSONEncoder)
 
 
 @database_sync_to_async
@@ -152,7 +166,7 @@ def _kitchen_snapshot(restaurant_id: int) -> list[dict[str, Any]]:
     return [order_out(order) for order in kitchen_open_orders(restaurant_id=restaurant_id)]
 
 
-class KitchenConsumer(SessionBound, AsyncJsonWebsocketConsumer):
+class KitchenConsumer(LiveConsumer):
     """A restaurant's open tickets and every change of its orders, for its staff only."""
 
     restaurant_id: int
@@ -168,22 +182,12 @@ class KitchenConsumer(SessionBound, AsyncJsonWebsocketConsumer):
             return
         self.versions: dict[int, int] = {}
         # Join first, then read, as for the order socket.
-        self.group = kitchen_group(self.restaurant_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.join(kitchen_group(self.restaurant_id))
         await self.join_session()
         await self.accept()
         orders = await _kitchen_snapshot(self.restaurant_id)
         self.versions = {order["id"]: order["version"] for order in orders}
         await self.send_json({"type": "kitchen.snapshot", "orders": orders})
-
-    async def disconnect(self, code: int) -> None:
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-        await self.leave_session()
-
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        if isinstance(content, dict) and content.get("type") == "ping":
-            await self.send_json({"type": "pong"})
 
     async def order_update(self, event: dict[str, Any]) -> None:
         """A group message from the bridge: newer versions only, gaps filled in order."""
@@ -198,43 +202,32 @@ class KitchenConsumer(SessionBound, AsyncJsonWebsocketConsumer):
             self.versions[order_id] = frame["version"]
             await self.send_json(frame)
 
-    @classmethod
-    async def encode_json(cls, content: Any) -> str:
-        return json.dumps(content, cls=DjangoJSONEncoder)
 
 
-class MenuConsumer(AsyncJsonWebsocketConsumer):
+class MenuConsumer(LiveConsumer):
     """A restaurant's stock changes, for anyone looking at its menu (public, as the menu is)."""
 
     async def connect(self) -> None:
-        self.group = menu_group(int(self.scope["url_route"]["kwargs"]["restaurant_id"]))
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.join(menu_group(int(self.scope["url_route"]["kwargs"]["restaurant_id"])))
         await self.accept()
-
-    async def disconnect(self, code: int) -> None:
-        await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def menu_stock(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "menu.stock", "menu_item_id": event["menu_item_id"],
                               "remaining": event["remaining"]})
 
 
-class BoardConsumer(AsyncJsonWebsocketConsumer):
+class BoardConsumer(LiveConsumer):
     """A restaurant's pick-up board: order numbers and statuses only, public."""
 
     async def connect(self) -> None:
-        self.group = board_group(int(self.scope["url_route"]["kwargs"]["restaurant_id"]))
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.join(board_group(int(self.scope["url_route"]["kwargs"]["restaurant_id"])))
         await self.accept()
-
-    async def disconnect(self, code: int) -> None:
-        await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def board_update(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "board.update", "order_id": event["order_id"], "status": event["status"]})
 
 
-class CustomerConsumer(SessionBound, AsyncJsonWebsocketConsumer):
+class CustomerConsumer(LiveConsumer):
     """The signed-in customer's own orders, for notifications on any page of the site."""
 
     async def connect(self) -> None:
@@ -242,15 +235,9 @@ class CustomerConsumer(SessionBound, AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        self.group = customer_group(user.pk)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.join(customer_group(user.pk))
         await self.join_session()
         await self.accept()
-
-    async def disconnect(self, code: int) -> None:
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-        await self.leave_session()
 
     async def order_update(self, event: dict[str, Any]) -> None:
         frame = update_frame(order_id=event["order_id"], status=event["status"], version=event["version"],

@@ -21,11 +21,18 @@ from tests.support import InThread
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def socket(order_id: int, token: str | None) -> WebsocketCommunicator:
+def ws(path: str, token: str | None = None, cookie: bytes | None = None) -> WebsocketCommunicator:
+    """A WebSocket client from an allowed origin, with a bearer token or a session cookie."""
     headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
     if token:
         headers.append((b"authorization", f"Bearer {token}".encode()))
-    return WebsocketCommunicator(application, f"/ws/orders/{order_id}/", headers=headers)
+    if cookie:
+        headers.append((b"cookie", cookie))
+    return WebsocketCommunicator(application, path, headers=headers)
+
+
+def socket(order_id: int, token: str | None) -> WebsocketCommunicator:
+    return ws(f"/ws/orders/{order_id}/", token)
 
 
 def place(customer, restaurant, menu):
@@ -148,10 +155,7 @@ def pay_and_cancel(order_id: int, customer) -> None:
 
 
 def kitchen_socket(restaurant_id: int, token: str | None) -> WebsocketCommunicator:
-    headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
-    if token:
-        headers.append((b"authorization", f"Bearer {token}".encode()))
-    return WebsocketCommunicator(application, f"/ws/kitchen/{restaurant_id}/", headers=headers)
+    return ws(f"/ws/kitchen/{restaurant_id}/", token)
 
 
 def test_the_kitchen_socket_is_for_that_restaurants_staff_only(customer, restaurant, menu):
@@ -219,14 +223,13 @@ def test_menu_pages_hear_when_a_dish_sells_out(bus, customer, restaurant, menu):
     try:
         async def scenario():
             # anyone may watch a menu, as anyone may read it
-            ws = WebsocketCommunicator(application, f"/ws/menus/{restaurant.pk}/",
-                                       headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")])
-            assert (await ws.connect())[0]
+            menu_ws = ws(f"/ws/menus/{restaurant.pk}/")
+            assert (await menu_ws.connect())[0]
             # when a customer orders the last 5 bowls of soup (daily stock 5)
             await asyncio.get_running_loop().run_in_executor(None, order_soup, customer, restaurant, menu, 5)
-            frame = await ws.receive_json_from(timeout=10)
+            frame = await menu_ws.receive_json_from(timeout=10)
             assert frame == {"type": "menu.stock", "menu_item_id": menu["soup"].pk, "remaining": 0}
-            await ws.disconnect()
+            await menu_ws.disconnect()
 
         async_to_sync(scenario)()
     finally:
@@ -262,17 +265,16 @@ def test_the_pickup_board_shows_numbers_only_and_hears_changes(bus, client, cust
     bridge = InThread(ConsumerRunner([bridge_notification]))
     try:
         async def scenario():
-            ws = WebsocketCommunicator(application, f"/ws/boards/{restaurant.pk}/",
-                                       headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")])
-            assert (await ws.connect())[0]
+            board = ws(f"/ws/boards/{restaurant.pk}/")
+            assert (await board.connect())[0]
             # the events already written (accepted, preparing, ready) reach the board too
-            frames = [await ws.receive_json_from(timeout=10) for _ in range(4)]
+            frames = [await board.receive_json_from(timeout=10) for _ in range(4)]
             assert all(set(f) == {"type", "order_id", "status"} for f in frames)
             await asyncio.get_running_loop().run_in_executor(None, hand_over, waiting.pk, cook)
-            while (frame := await ws.receive_json_from(timeout=10))["status"] != "delivered":
+            while (frame := await board.receive_json_from(timeout=10))["status"] != "delivered":
                 pass
             assert frame == {"type": "board.update", "order_id": waiting.pk, "status": "delivered"}
-            await ws.disconnect()
+            await board.disconnect()
 
         async_to_sync(scenario)()
     finally:
@@ -295,10 +297,7 @@ def test_the_customer_socket_carries_their_own_orders_with_a_label(bus, customer
     try:
         async def scenario():
             def me(token):
-                headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
-                if token:
-                    headers.append((b"authorization", f"Bearer {token}".encode()))
-                return WebsocketCommunicator(application, "/ws/me/", headers=headers)
+                return ws("/ws/me/", token)
 
             assert await me(None).connect() == (False, 4401)
             owner, stranger = me(mine), me(theirs)
@@ -329,11 +328,10 @@ def test_logging_out_closes_the_sessions_sockets(client, customer, password, res
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
 
     async def scenario():
-        ws = WebsocketCommunicator(application, f"/ws/orders/{order.pk}/", headers=[
-            (b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1"), (b"cookie", cookie)])
-        assert (await ws.connect())[0]
-        assert (await ws.receive_json_from(timeout=5))["type"] == "order.snapshot"
+        page = ws(f"/ws/orders/{order.pk}/", cookie=cookie)
+        assert (await page.connect())[0]
+        assert (await page.receive_json_from(timeout=5))["type"] == "order.snapshot"
         await asyncio.get_running_loop().run_in_executor(None, lambda: client.post("/logout/"))
-        assert await ws.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
+        assert await page.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
 
     async_to_sync(scenario)()
