@@ -89,6 +89,7 @@ def restaurant_menu(request: HttpRequest, slug: str) -> HttpResponse:
     context = {
         "restaurant": restaurant,
         "sections": selectors.menu_by_category(restaurant=restaurant),
+        "prep_time": selectors.restaurant_prep_time(restaurant=restaurant),
         "add_form": form,
         "add_item_id": form.data.get("item_id") if form is not None else None,
         "max_quantity": settings.ORDER_MAX_QUANTITY_PER_LINE,
@@ -277,6 +278,7 @@ def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
         "events": list(order.events.all()),
         "lines": list(order.lines.all()),
         "payment": billing_selectors.order_payment(order_id=order.pk),
+        "ready_time": selectors.order_ready_time(order=order),
     }
     return render(request, "ordering/order_detail.html", context)
 
