@@ -31,6 +31,7 @@ bench: setup
 	@$(PY) manage.py migrate --noinput -v0
 	@$(PY) -m bench.bus $(BENCH_ARGS)
 	@$(PY) -m bench.billing
+	@$(PY) -m bench.live $(LIVE_BENCH_ARGS)
 
 clean:
 	rm -rf .venv var .pytest_cache

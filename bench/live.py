@@ -1,0 +1,549 @@
+"""Live benchmark: status changes from commit to the browser's socket, through the real chain
+(``order_transition`` → outbox → relay → RabbitMQ → bridge → channels-redis → daphne →
+WebSocket), fan-out to a kitchen's screens, and idle sockets per daphne process.
+
+Real processes on the benchmark's own database, vhost and Redis prefixes: daphne (DEBUG off),
+the outbox relay, the bridge; WebSocket clients (``bench/live_clients.py``) and the driver
+(``bench/live_driver.py``) in processes of their own. Usage: ``make bench`` or
+``python -m bench.live [--trackers N] [--seconds S] [--kitchen-sockets K] [--idle M]``;
+small numbers for a quick look: ``--trackers 100 --seconds 5 --kitchen-sockets 100 --idle 1000``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from bench import common
+
+# Redis keys of its own: never mixed with `make run` ("passline") or the tests ("passline-test").
+PREFIX = "passline-bench-live"
+HOST = "127.0.0.1"
+# Settings read from the environment that shape the live path; shown with the figures.
+PASSED_THROUGH = ("CHANNELS_", "REDIS_URL", "DB_CONN_MAX_AGE")
+# An order's life after payment, one change each: versions 2 to 7.
+LIFE = [("paid", "system"), ("accepted", "staff"), ("preparing", "staff"), ("ready", "staff"),
+        ("out_for_delivery", "staff"), ("delivered", "staff")]
+TARGETS = {"p50_ms": 25, "p99_ms": 100, "fanout_ms": 300, "idle_sockets": 10000}
+SOCKETS_PER_CLIENT_PROCESS = 2500
+
+
+def live_env() -> dict[str, str]:
+    return common.bench_env(CHANNELS_PREFIX=PREFIX, CACHE_PREFIX=PREFIX, DEBUG="0")
+
+
+# --- processes -------------------------------------------------------------------------------
+
+
+class Processes:
+    """Every child of the run, with its log; all of them are stopped when the run ends."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="passline-bench-live-"))
+        self.children: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, args: list[str], **popen: Any) -> subprocess.Popen:
+        log = open(self.dir / f"{name}.log", "ab")
+        popen.setdefault("stdout", log)
+        process = subprocess.Popen(args, cwd=common.ROOT, env=live_env(), stderr=log, **popen)
+        self.children.append((name, process))
+        return process
+
+    def daphne(self, port: int) -> subprocess.Popen:
+        daphne = str(Path(sys.executable).parent / "daphne")
+        process = self.start(f"daphne-{port}", [daphne, "-b", HOST, "-p", str(port), "passline.asgi:application"],
+                             preexec_fn=_raise_open_files)
+        common.wait_for(lambda: _port_open(port) or process.poll() is not None, 60, f"daphne on port {port}", 0.1)
+        if process.poll() is not None:
+            raise SystemExit(f"daphne on port {port} exited; see {self.dir}/daphne-{port}.log")
+        return process
+
+    def manage(self, name: str, *args: str) -> subprocess.Popen:
+        return self.start(name, [sys.executable, "manage.py", *args], stdout=subprocess.DEVNULL)
+
+    def stop(self, process: subprocess.Popen) -> None:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def stop_all(self) -> None:
+        for _, process in reversed(self.children):
+            if process.poll() is None:
+                process.terminate()
+        for _, process in reversed(self.children):
+            self.stop(process)
+
+    def problems(self) -> dict[str, dict[str, int]]:
+        """Lines in the servers' logs that say the layer or a process struggled."""
+        patterns = ("Too many connections", "TimeoutError", "Traceback", "over capacity", "ERROR", "CRITICAL")
+        found: dict[str, dict[str, int]] = {}
+        for log in sorted(self.dir.glob("*.log")):
+            text = log.read_text(errors="replace")
+            counts = {p: text.count(p) for p in patterns if p in text}
+            if counts:
+                found[log.stem] = counts
+        return found
+
+
+def _raise_open_files() -> None:
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # one socket a file; 10,000 sockets
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex((HOST, port)) == 0
+
+
+class ClientProcess:
+    """A ``bench.live_clients`` process: a plan in, one answer line per command out."""
+
+    def __init__(self, processes: Processes, name: str, plan: dict[str, Any]) -> None:
+        path = processes.dir / f"{name}.json"
+        path.write_text(json.dumps(plan))
+        self.process = processes.start(name, [sys.executable, "-m", "bench.live_clients", str(path)],
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line.decode())
+        self.lines.put("")
+
+    def send(self, command: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(command.encode() + b"\n")
+        self.process.stdin.flush()
+
+    def expect(self, kind: str, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise SystemExit(f"a client process gave no {kind!r} within {timeout:g} s") from None
+            if not line:
+                raise SystemExit(f"a client process exited before {kind!r}")
+            head, _, body = line.partition(" ")
+            if head == kind:
+                return json.loads(body)
+
+    def quit(self) -> None:
+        try:
+            self.send("quit")
+            self.process.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.process.kill()
+
+
+def ask_all(clients: list[ClientProcess], command: str, kind: str, timeout: float) -> list[dict[str, Any]]:
+    for client in clients:
+        client.send(command)
+    return [client.expect(kind, timeout) for client in clients]
+
+
+def open_clients(processes: Processes, name: str, mode: str, targets: list[tuple[int, str, str]], ports: list[int],
+                 per_process: int, timeout: float) -> tuple[list[ClientProcess], dict[str, Any]]:
+    """Spread the sockets over client processes (and over the daphne ports); wait for all to open."""
+    count = max(1, math.ceil(len(targets) / per_process))
+    clients = []
+    for index in range(count):
+        mine = targets[index::count]
+        port = ports[index % len(ports)]
+        clients.append(ClientProcess(processes, f"{name}-{index}", {
+            "mode": mode, "base": f"ws://{HOST}:{port}", "targets": mine,
+            "connect_concurrency": 50}))
+    started = time.monotonic()
+    ready = [client.expect("ready", timeout) for client in clients]
+    errors: dict[str, int] = {}
+    for r in ready:
+        for error, n in r["errors"].items():
+            errors[error] = errors.get(error, 0) + n
+    return clients, {"opened": sum(r["opened"] for r in ready), "failed": sum(r["failed"] for r in ready),
+                     "errors": errors, "seconds": round(time.monotonic() - started, 1)}
+
+
+# --- data ------------------------------------------------------------------------------------
+
+
+def _clean_redis() -> None:
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=f"{PREFIX}*", count=1000))
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start : start + 1000])
+    finally:
+        client.close()
+
+
+def _purge_queues() -> None:
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(common.bench_rabbitmq_url()))
+    channel = connection.channel()
+    for name in ("bridge.notification", "audit.events", "billing.refunds"):
+        channel.queue_purge(name)
+    connection.close()
+
+
+def _forget_previous_runs() -> None:
+    """The last run's shops, customers and orders: the database does not grow run after run."""
+    from django.contrib.auth import get_user_model
+
+    from bus.models import OutboxMessage
+    from ordering.models import Order, OrderEvent, OrderLine, Restaurant
+
+    restaurants = Restaurant.objects.filter(slug__startswith="bench-live-")
+    orders = Order.objects.filter(restaurant__in=restaurants)
+    OrderEvent.objects.filter(order__in=orders)._raw_delete(OrderEvent.objects.db)
+    OrderLine.objects.filter(order__in=orders)._raw_delete(OrderLine.objects.db)
+    orders.delete()
+    get_user_model().objects.filter(username__startswith="bench-live-").delete()
+    restaurants.delete()
+    # Nothing old in the outbox may be published while this run measures.
+    OutboxMessage.objects.filter(sent_at__isnull=True).delete()
+
+
+def _tokens(users: list[Any]) -> list[str]:
+    """A bearer token per user, stored as api_token_issue stores it: only its digest."""
+    import secrets
+
+    from ordering.models import ApiToken
+    from ordering.services.accounts import _digest  # the one definition of the stored digest
+
+    tokens = [secrets.token_urlsafe(32) for _ in users]
+    ApiToken.objects.bulk_create([ApiToken(user=u, digest=_digest(t)) for u, t in zip(users, tokens)], batch_size=2000)
+    return tokens
+
+
+def _orders(restaurant: Any, dish: Any, customers: list[Any]) -> list[Any]:
+    """Placed orders as order_place leaves them: pending_payment, version 1, one line, event v1."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    from ordering.models import Order, OrderEvent, OrderLine
+
+    now, day = timezone.now(), timezone.localdate()
+    orders = Order.objects.bulk_create([
+        Order(customer=c, restaurant=restaurant, status="pending_payment", version=1, total=dish.price,
+              currency=settings.CURRENCY, delivery_address="1 Bench Road", stock_date=day, created_at=now)
+        for c in customers], batch_size=2000)
+    OrderLine.objects.bulk_create([OrderLine(order=o, menu_item=dish, name=dish.name, unit_price=dish.price, quantity=1)
+                                   for o in orders], batch_size=2000)
+    OrderEvent.objects.bulk_create([OrderEvent(order=o, version=1, status="pending_payment", actor_kind="customer",
+                                               actor=o.customer, at=now) for o in orders], batch_size=2000)
+    return orders
+
+
+def _shop(tag: str, name: str) -> tuple[Any, Any, Any, str]:
+    """A restaurant with one dish and one staff member; the staff member's token."""
+    from django.contrib.auth import get_user_model
+
+    from ordering.models import MenuCategory, MenuItem, Restaurant, StaffMembership
+
+    restaurant = Restaurant.objects.create(name=f"Bench live {name} {tag}", slug=f"bench-live-{name}-{tag}")
+    category = MenuCategory.objects.create(restaurant=restaurant, name="Mains")
+    dish = MenuItem.objects.create(restaurant=restaurant, category=category, name="Bench bowl", price=Decimal("9.50"))
+    staff = get_user_model().objects.create(username=f"bench-live-{tag}-{name}-staff", password="!")
+    StaffMembership.objects.create(user=staff, restaurant=restaurant)
+    return restaurant, dish, staff, _tokens([staff])[0]
+
+
+def _customers(tag: str, name: str, count: int) -> list[Any]:
+    from django.contrib.auth import get_user_model
+
+    model = get_user_model()
+    # "!": an unusable password, as set_unusable_password() leaves it; these only use tokens.
+    return model.objects.bulk_create([model(username=f"bench-live-{tag}-{name}-{i}", password="!")
+                                      for i in range(count)], batch_size=2000)
+
+
+# --- the three measures ------------------------------------------------------------------------
+
+
+def tracking(processes: Processes, ports: list[int], trackers: int, rate: float, seconds: float,
+             per_process: int) -> dict[str, Any]:
+    """Each tracker watches its own order; a driver moves the orders on at ``rate`` per second."""
+    tag = uuid.uuid4().hex[:8]
+    restaurant, dish, staff, _ = _shop(tag, "track")
+    customers = _customers(tag, "track", trackers)
+    tokens = _tokens(customers)
+    orders = _orders(restaurant, dish, customers)
+    targets = [(o.pk, f"/ws/orders/{o.pk}/", t) for o, t in zip(orders, tokens)]
+    clients, opened = open_clients(processes, "track", "track", targets, ports, per_process, 600)
+    try:
+        if opened["opened"] < trackers:
+            print(f"  trackers: only {opened['opened']} of {trackers} connected ({opened['errors']})")
+        changes = min(len(LIFE), max(1, math.ceil(rate * seconds / trackers)))
+        steps = [[o.pk, status, actor, None if actor == "system" else staff.pk]
+                 for status, actor in LIFE[:changes] for o in orders]
+        plan, out = processes.dir / "driver-plan.json", processes.dir / "driver-out.json"
+        plan.write_text(json.dumps({"rate": rate, "steps": steps}))
+        driver = processes.start("driver", [sys.executable, "-m", "bench.live_driver", str(plan), str(out)],
+                                 stdout=subprocess.DEVNULL)
+        driver.wait(timeout=len(steps) / rate * 3 + 120)
+        if driver.returncode != 0:
+            raise SystemExit(f"the driver failed; see {processes.dir}/driver.log")
+        driven = json.loads(out.read_text())
+        expected = len(steps)
+        # Everything live should be there within a few seconds of the last commit.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if sum(c["updates"] for c in ask_all(clients, "count", "count", 30)) >= expected:
+                break
+            time.sleep(0.2)
+        final = 1 + changes
+        resumed = ask_all(clients, f"resume {final} 15", "resume", 60)
+        seen = [row for report in ask_all(clients, "report", "report", 120) for row in report["seen"]]
+    finally:
+        for client in clients:
+            client.quit()
+    arrivals: dict[tuple[int, int], tuple[float, str]] = {}
+    for order_id, version, at, phase in seen:
+        key = (order_id, version)
+        if key not in arrivals or arrivals[key][1] == "resume" and phase == "live":
+            arrivals[key] = (at, phase)
+    latencies, live, recovered, never = [], 0, 0, 0
+    for order_id, version, committed in driven["commits"]:
+        got = arrivals.get((order_id, version))
+        if got is None:
+            never += 1
+        elif got[1] == "live":
+            live += 1
+            latencies.append((got[0] - committed) * 1000)
+        else:
+            recovered += 1
+    return {
+        "trackers": trackers, "connected": opened["opened"], "connect_errors": opened["errors"],
+        "connect_seconds": opened["seconds"], "changes": expected, "changes_per_order": changes,
+        "driver_rate": driven["rate"], "driver_seconds": driven["seconds"], "driver_max_behind_ms": driven["max_behind_ms"],
+        "p50_ms": round(common.percentile(latencies, 50), 1), "p90_ms": round(common.percentile(latencies, 90), 1),
+        "p99_ms": round(common.percentile(latencies, 99), 1),
+        "max_ms": round(max(latencies), 1) if latencies else None,
+        "delivered_live": live, "recovered_by_resume": recovered, "never_received": never,
+        "live_share_pct": round(100 * live / expected, 2) if expected else None,
+        "resume_sent": sum(r["sent"] for r in resumed), "complete_after_resume": sum(r["complete"] for r in resumed),
+    }
+
+
+def fan_out(processes: Processes, ports: list[int], sockets: int, per_process: int, pause: float) -> dict[str, Any]:
+    """One kitchen group of ``sockets`` screens; one order moved through its life, one change
+    at a time; commit → ``order.update`` on the last screen."""
+    from ordering.services import order_transition
+    from ordering.status import Actor
+
+    tag = uuid.uuid4().hex[:8]
+    restaurant, dish, staff, token = _shop(tag, "kitchen")
+    customer = _customers(tag, "kitchen", 1)[0]
+    order = _orders(restaurant, dish, [customer])[0]
+    targets = [(i, f"/ws/kitchen/{restaurant.pk}/", token) for i in range(sockets)]
+    clients, opened = open_clients(processes, "kitchen", "kitchen", targets, ports,
+                                   min(per_process, max(1, math.ceil(sockets / 2))), 600)
+    reps = []
+    try:
+        if opened["opened"] < sockets:
+            print(f"  kitchen: only {opened['opened']} of {sockets} connected ({opened['errors']})")
+        for status, actor in LIFE:
+            time.sleep(pause)  # the screens are idle again
+            changed = order_transition(order_id=order.pk, to=status, actor_kind=Actor(actor),
+                                       actor=None if actor == "system" else staff)
+            committed = time.time()
+            answers = ask_all(clients, f"wait {order.pk} {changed.version} 15", "wait", 60)
+            delays = sorted((at - committed) * 1000 for a in answers for at in a["arrivals"])
+            reps.append({"status": status, "received": len(delays), "missing": sum(a["missing"] for a in answers),
+                         "last_ms": round(delays[-1], 1) if delays else None,
+                         "p50_ms": round(common.percentile(delays, 50), 1) if delays else None,
+                         "first_ms": round(delays[0], 1) if delays else None})
+    finally:
+        for client in clients:
+            client.quit()
+    complete = [r for r in reps if r["last_ms"] is not None]
+    return {"sockets": sockets, "connected": opened["opened"], "connect_errors": opened["errors"],
+            "connect_seconds": opened["seconds"], "repetitions": reps,
+            "last_socket_median_ms": round(common.median([r["last_ms"] for r in complete]), 1) if complete else None,
+            "p50_over_sockets_median_ms": round(common.median([r["p50_ms"] for r in complete]), 1) if complete else None,
+            "missing": sum(r["missing"] for r in reps)}
+
+
+def idle(processes: Processes, port: int, sockets: int, endpoint: str, hold: float) -> dict[str, Any]:
+    """``sockets`` idle sockets on one fresh daphne: how many it holds, and its memory."""
+    import psutil
+
+    tag = uuid.uuid4().hex[:8]
+    restaurant, dish, _, _ = _shop(tag, "idle")
+    if endpoint == "orders":
+        customers = _customers(tag, "idle", sockets)
+        tokens = _tokens(customers)
+        orders = _orders(restaurant, dish, customers)
+        targets = [(o.pk, f"/ws/orders/{o.pk}/", t) for o, t in zip(orders, tokens)]
+    else:
+        targets = [(i, f"/ws/boards/{restaurant.pk}/", "") for i in range(sockets)]
+    daphne = processes.daphne(port)
+    server = psutil.Process(daphne.pid)
+    time.sleep(2)
+    rss_before = server.memory_info().rss
+    clients, opened = open_clients(processes, "idle", "idle" if endpoint == "boards" else "track", targets, [port],
+                                   SOCKETS_PER_CLIENT_PROCESS, 900)
+    try:
+        time.sleep(hold)  # past daphne's 20 s ping: the sockets have answered a ping round
+        rss_with = server.memory_info().rss
+        established = sum(1 for c in server.net_connections(kind="tcp")
+                          if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port)
+        answers = ask_all(clients, "ping 120", "ping", 300)
+        alive = daphne.poll() is None
+    finally:
+        for client in clients:
+            client.quit()
+    closed: dict[str, int] = {}
+    for a in answers:
+        for code, n in a["closed"].items():
+            closed[code] = closed.get(code, 0) + n
+    held = sum(a["answered"] for a in answers)
+    return {"endpoint": f"/ws/{endpoint}/", "sockets": sockets, "connected": opened["opened"],
+            "connect_errors": opened["errors"], "connect_seconds": opened["seconds"], "hold_seconds": hold,
+            "established_at_server": established, "answered_ping": held, "closed_by_server": closed,
+            "daphne_alive": alive, "rss_idle_mb": round(rss_before / 2**20, 1), "rss_with_sockets_mb": round(rss_with / 2**20, 1),
+            "kb_per_socket": round((rss_with - rss_before) / 1024 / max(held, 1), 1)}
+
+
+# --- the run -----------------------------------------------------------------------------------
+
+
+def _bridge_ready() -> bool:
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(common.bench_rabbitmq_url()))
+    try:
+        return connection.channel().queue_declare("bridge.notification", passive=True).method.consumer_count >= 1
+    finally:
+        connection.close()
+
+
+def _layer_settings() -> dict[str, Any]:
+    from django.conf import settings
+
+    layer = settings.CHANNEL_LAYERS["default"]
+    return {"backend": layer["BACKEND"], "config": {k: v for k, v in layer.get("CONFIG", {}).items()},
+            "env": {k: v for k, v in sorted(os.environ.items()) if k.startswith(PASSED_THROUGH)}}
+
+
+def _ms(value: object, target: float) -> str:
+    return f"{value} ms" + (f"   (target < {target:g} ms{'' if isinstance(value, (int, float)) and value < target else ', MISSED'})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trackers", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=200, help="status changes per second")
+    parser.add_argument("--seconds", type=float, default=30, help="how long the steady rate lasts (at most six changes an order)")
+    parser.add_argument("--kitchen-sockets", type=int, default=1000)
+    parser.add_argument("--idle", type=int, default=10000, help="idle sockets on one daphne")
+    parser.add_argument("--idle-endpoint", choices=["orders", "boards"], default="orders")
+    parser.add_argument("--idle-hold", type=float, default=30, help="seconds the idle sockets stay before the count")
+    parser.add_argument("--daphnes", type=int, default=1, help="daphne processes for trackers and kitchen screens")
+    parser.add_argument("--port", type=int, default=8470, help="first port of the benchmark's daphnes")
+    parser.add_argument("--client-sockets", type=int, default=500, help="tracker sockets per client process")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["tracking", "fanout", "idle"])
+    args = parser.parse_args()
+
+    os.environ.update(CHANNELS_PREFIX=PREFIX, CACHE_PREFIX=PREFIX)
+    common.prepare()
+    from bus.topology import declare_topology
+
+    declare_topology()
+    _forget_previous_runs()
+    _purge_queues()
+    _clean_redis()
+    layer = _layer_settings()
+    print(f"Live benchmark: channel layer {json.dumps(layer['config'])}, env {json.dumps(layer['env']) or '{}'}")
+
+    processes = Processes()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the children on the way out
+    figures: dict[str, Any] = {}
+    try:
+        ports = [args.port + i for i in range(args.daphnes)]
+        servers = [processes.daphne(port) for port in ports]
+        processes.manage("relay", "relay_outbox")
+        processes.manage("bridge", "consume", "bridge.notification")
+        common.wait_for(_bridge_ready, 60, "the bridge", 0.2)
+        if "tracking" not in args.skip:
+            figures["tracking"] = tracking(processes, ports, args.trackers, args.rate, args.seconds, args.client_sockets)
+        if "fanout" not in args.skip:
+            figures["fan_out"] = fan_out(processes, ports, args.kitchen_sockets, args.client_sockets, pause=1.0)
+        for server in servers:
+            processes.stop(server)  # the idle count has a daphne of its own
+        if "idle" not in args.skip:
+            figures["idle"] = idle(processes, args.port + args.daphnes, args.idle, args.idle_endpoint, args.idle_hold)
+    finally:
+        processes.stop_all()
+        problems = processes.problems()
+        _clean_redis()
+        _purge_queues()
+    figures["server_log_problems"] = problems
+    path = common.save("live", figures, {
+        "trackers": args.trackers, "rate": args.rate, "seconds": args.seconds, "kitchen_sockets": args.kitchen_sockets,
+        "idle_sockets": args.idle, "idle_endpoint": args.idle_endpoint, "daphnes": args.daphnes,
+        "channel_layer": layer, "targets": TARGETS})
+    print("Live benchmark (commit → relay → RabbitMQ → bridge → Redis → daphne → WebSocket)\n"
+          + common.table(_rows(figures)) + f"\n  results: {path.relative_to(common.ROOT)}")
+    if problems:
+        print(f"  server logs ({processes.dir}): {json.dumps(problems)}")
+
+
+def _rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
+    rows = []
+    t = figures.get("tracking")
+    if t:
+        rows += [
+            (f"{t['connected']:,} trackers, {t['driver_rate']:g} changes/s", f"{t['changes']:,} changes in {t['driver_seconds']:g} s"),
+            ("  commit -> socket, p50", _ms(t["p50_ms"], TARGETS["p50_ms"])),
+            ("  commit -> socket, p99", _ms(t["p99_ms"], TARGETS["p99_ms"]) + f"; max {t['max_ms']} ms"),
+            ("  delivered live", f"{t['live_share_pct']} % ({t['delivered_live']:,})   (target 100 %"
+             + ("" if t["delivered_live"] == t["changes"] else ", MISSED") + ")"),
+            ("  recovered by resume / never", f"{t['recovered_by_resume']:,} / {t['never_received']:,}   (target 0 never)"),
+        ]
+    f = figures.get("fan_out")
+    if f:
+        rows += [
+            (f"fan-out to {f['connected']:,} kitchen sockets, last", _ms(f["last_socket_median_ms"], TARGETS["fanout_ms"])
+             + " (median of 6 changes)"),
+            ("  p50 over sockets", f"{f['p50_over_sockets_median_ms']} ms; missing {f['missing']}"),
+        ]
+    i = figures.get("idle")
+    if i:
+        rows += [
+            (f"idle sockets on one daphne ({i['endpoint']})", f"{i['answered_ping']:,} of {i['sockets']:,} held"
+             f"   (target {TARGETS['idle_sockets']:,}{'' if i['answered_ping'] >= TARGETS['idle_sockets'] else ', MISSED'})"),
+            ("  daphne RSS", f"{i['rss_idle_mb']} MB idle, {i['rss_with_sockets_mb']} MB with them "
+             f"({i['kb_per_socket']} KB a socket; a bare Channels app: ~420 MB)"),
+        ]
+    return rows
+
+
+if __name__ == "__main__":
+    main()
