@@ -157,11 +157,36 @@ RABBITMQ_URL = env("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 RABBITMQ_HEARTBEAT = int(env("RABBITMQ_HEARTBEAT", "30"))
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 
+# channels-redis through live/layer.py (per-process capacity, counted drops; see there).
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL],
-                   "prefix": env("CHANNELS_PREFIX", "passline-test" if PASSLINE_ENV == "test" else "passline")},
+        "BACKEND": "live.layer.PasslineChannelLayer",
+        "CONFIG": {
+            "hosts": [{
+                "address": REDIS_URL,
+                # redis-py 8 gives every read a 5 s socket timeout by default, the very length of
+                # channels-redis's blocking pop (BZPOPMIN, 5 s): an idle process's receive then
+                # fails with TimeoutError (channels_redis#422). The read must outlast the pop.
+                "socket_timeout": 15,
+                "socket_connect_timeout": 5,
+                "socket_keepalive": True,
+                # A connection idle this long is PINGed before reuse: one that Redis or a NAT
+                # closed is replaced, not failed on.
+                "health_check_interval": 30,
+                # Per process and event loop. A burst beyond it waits up to pool_timeout seconds
+                # for a free connection (live/layer.py uses a blocking pool) instead of failing.
+                "max_connections": int(env("CHANNELS_MAX_CONNECTIONS", "200")),
+                "pool_timeout": 20,
+            }],
+            "prefix": env("CHANNELS_PREFIX", "passline-test" if PASSLINE_ENV == "test" else "passline"),
+            # Messages a process's inbox may hold (all its sockets share it; the default 100
+            # drops a burst to a thousand sockets) and a socket's own buffer: size it for the
+            # sockets one daphne serves. Drops are logged and counted (live.dropped).
+            "capacity": int(env("CHANNELS_CAPACITY", "5000")),
+            # A socket's group membership lapses this long after it joined, however alive the
+            # socket is; live sockets re-join on a client ping after half of it.
+            "group_expiry": int(env("CHANNELS_GROUP_EXPIRY", "86400")),
+        },
     }
 }
 

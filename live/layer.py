@@ -1,0 +1,133 @@
+"""The channel layer: channels-redis, sized per process, and counting what it drops.
+
+channels-redis counts ``capacity`` per Redis key, and all the sockets of one daphne process
+share one inbox key (``<prefix>specific.<process>!``): the limit bounds a whole process's
+backlog, not one socket's. It is also applied by the *sending* process (the bridge), with the
+sender's own setting. Here each process writes its capacity into its channel names, so the
+limit on a daphne's inbox is the daphne's ``CHANNELS_CAPACITY`` whoever sends to it.
+
+A message over capacity is dropped, by design: pages recover from the database by version. The
+library says so only in an INFO line; this layer logs a WARNING (``live.dropped``, with the
+group and the count) and adds the count to the Redis counter ``<prefix>:live:dropped``, which
+``dropped_total()`` reads (benchmarks, alerts). A drop from a socket's in-process buffer (a
+consumer that stopped reading) is logged and counted the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import functools
+import logging
+import re
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from channels_redis.core import BoundedQueue, RedisChannelLayer
+from redis.asyncio import BlockingConnectionPool
+
+logger = logging.getLogger(__name__)
+
+# channels-redis 4.3's group_send reports its drops with exactly this INFO line, and nothing else.
+OVER_CAPACITY = "%s of %s channels over capacity in group %s"
+DROPPED_KEY = ":live:dropped"
+# "<uuid hex>-c<capacity>!": the capacity a process declares in its channel names.
+_DECLARED_CAPACITY = re.compile(r"-c(\d+)!")
+
+_over_capacity: ContextVar[list[int] | None] = ContextVar("live_layer_over_capacity", default=None)
+
+
+class _CatchOverCapacity(logging.Filter):
+    """Take channels-redis's over-capacity line out of the log into the running group_send."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        sink = _over_capacity.get()
+        if sink is not None and record.msg == OVER_CAPACITY and record.args:
+            sink.append(int(record.args[0]))  # type: ignore[index]
+            return False
+        return True
+
+
+_core_logger = logging.getLogger("channels_redis.core")
+_core_logger.addFilter(_CatchOverCapacity())
+# The line is emitted at INFO: below that level the filter would never see it. It is the
+# module's only INFO line, and the filter swallows it.
+_core_logger.setLevel(logging.INFO)
+
+
+class _CountingQueue(BoundedQueue):
+    """A socket's in-process buffer (drops its oldest message when full), reporting each drop."""
+
+    def __init__(self, maxsize: int, on_drop: Callable[[], None]) -> None:
+        super().__init__(maxsize)
+        self.on_drop = on_drop
+
+    def put_nowait(self, item: Any) -> None:
+        if self.full():
+            self.on_drop()
+        super().put_nowait(item)
+
+
+class PasslineChannelLayer(RedisChannelLayer):
+    """RedisChannelLayer with per-process capacity, a blocking connection pool and counted drops."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.client_prefix = f"{self.client_prefix}-c{self.capacity}"
+        self.receive_buffer = collections.defaultdict(
+            functools.partial(_CountingQueue, self.capacity, self._dropped_in_process))
+        self.dropped_key = f"{self.prefix}{DROPPED_KEY}"
+        self._counting: set[asyncio.Task[None]] = set()
+
+    def create_pool(self, index: int) -> BlockingConnectionPool:
+        # A burst (a thousand sockets joining at once) waits for a free connection instead of
+        # failing with "Too many connections", as the default pool does.
+        host = dict(self.hosts[index])
+        if "address" not in host:
+            return super().create_pool(index)
+        return BlockingConnectionPool.from_url(host.pop("address"), timeout=host.pop("pool_timeout", 20), **host)
+
+    def get_capacity(self, channel: str) -> int:
+        for pattern, capacity in self.channel_capacity:
+            if pattern.match(channel):
+                return capacity
+        declared = _DECLARED_CAPACITY.search(channel)
+        return int(declared[1]) if declared else self.capacity
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        sink: list[int] = []
+        token = _over_capacity.set(sink)
+        try:
+            await super().group_send(group, message)
+        finally:
+            _over_capacity.reset(token)
+        if sink:
+            # One count per process inbox that was full: all its sockets in the group missed it.
+            dropped = sum(sink)
+            logger.warning("live.dropped: %s process inbox(es) over capacity in group %s", dropped, group,
+                           extra={"group": group, "dropped": dropped, "message_type": message.get("type"),
+                                  "where": "inbox"})
+            await self._count(dropped)
+
+    def _dropped_in_process(self) -> None:
+        logger.warning("live.dropped: a socket's buffer is full (%s), its oldest message dropped", self.capacity,
+                       extra={"dropped": 1, "where": "buffer"})
+        task = asyncio.get_running_loop().create_task(self._count(1))
+        self._counting.add(task)
+        task.add_done_callback(self._counting.discard)
+
+    async def _count(self, dropped: int) -> None:
+        await self.connection(self.consistent_hash(self.dropped_key)).incrby(self.dropped_key, dropped)
+
+    async def dropped(self) -> int:
+        """Messages dropped so far, by every process on this prefix."""
+        value = await self.connection(self.consistent_hash(self.dropped_key)).get(self.dropped_key)
+        return int(value or 0)
+
+
+def dropped_total(alias: str = "default") -> int:
+    """The layer's drop counter, from synchronous code (a benchmark, a health check)."""
+    return async_to_sync(get_channel_layer(alias).dropped)()
