@@ -11,6 +11,7 @@ order (the group layer may drop messages; the database does not).
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -36,6 +37,21 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def join(self, group: str) -> None:
         self.__dict__.setdefault("groups_joined", []).append(group)
         await self.channel_layer.group_add(group, self.channel_name)
+        self.joined_at = time.monotonic()
+
+    async def rejoin_if_due(self) -> None:
+        """Join the socket's groups again once half the layer's group expiry has passed.
+
+        channels-redis forgets a member ``group_expiry`` seconds after it joined (a day by
+        default), however alive the socket: a kitchen tablet left open would go silently deaf.
+        """
+        expiry = getattr(self.channel_layer, "group_expiry", None)
+        joined_at = self.__dict__.get("joined_at")
+        if expiry is None or joined_at is None or time.monotonic() - joined_at < expiry / 2:
+            return
+        for group in self.__dict__.get("groups_joined", []):
+            await self.channel_layer.group_add(group, self.channel_name)
+        self.joined_at = time.monotonic()
 
     async def join_session(self) -> None:
         key = getattr(self.scope.get("session"), "session_key", None)
@@ -64,6 +80,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             # A client that hears no pong reconnects (a half-open connection behind a proxy
             # or a sleeping tablet is otherwise silent).
             await self.send_json({"type": "pong"})
+            await self.rejoin_if_due()
             return True
         return False
 
@@ -132,7 +149,10 @@ class OrderConsumer(LiveConsumer):
         if isinstance(content, dict) and content.get("type") == "resume":
             after = content.get("after_version")
             if isinstance(after, int) and not isinstance(after, bool) and after >= 0:
-                for frame in await _events_after(self.order_id, after):
+                # The page has everything up to N: only what it lacks is read and sent (pages
+                # send this with every heartbeat, and usually lack nothing).
+                self.last_version = max(self.last_version, after)
+                for frame in await _events_after(self.order_id, self.last_version):
                     await self._send_update(frame)
                 return True
             return False

@@ -81,12 +81,15 @@
     setState("connecting", "Connecting to live updates…");
     var lastHeard = Date.now();
     // Heartbeat: a ping every 20 s; no answer within 30 s means a dead connection (a proxy
-    // or a sleeping device can leave it half-open), so drop it and reconnect.
+    // or a sleeping device can leave it half-open), so drop it and reconnect. Each beat also
+    // resumes after the version shown: the live layer may drop any update, the last one
+    // included, and the server answers with only what this page is missing (usually nothing).
     var heartbeat = window.setInterval(function () {
       if (socket !== current) { window.clearInterval(heartbeat); return; }
       if (current.readyState !== WebSocket.OPEN) return;
       if (Date.now() - lastHeard > 30000) { window.clearInterval(heartbeat); drop(); return; }
       current.send(JSON.stringify({ type: "ping" }));
+      current.send(JSON.stringify({ type: "resume", after_version: shown }));
     }, 20000);
     current.onopen = function () {
       delay = 1000;
