@@ -81,6 +81,14 @@ class OrderStatusChanged(Payload):
     reason: str = ""
 
 
+class KitchenTicketChanged(Payload):
+    order_id: int
+    restaurant_id: int
+    revision: int
+    change: str  # "item_done", "item_undone", "priority"
+    menu_item_id: int | None = None
+
+
 # --- the catalog ---------------------------------------------------------------------------
 
 ORDER_PLACED = EventType("order.placed", Exchange.BILLING, "order.placed", OrderPlaced)
@@ -88,7 +96,12 @@ ORDER_PLACED = EventType("order.placed", Exchange.BILLING, "order.placed", Order
 # bind to just the statuses it cares about ("order.status.paid") or to all ("order.status.*").
 ORDER_STATUS_CHANGED = EventType("order.status_changed", Exchange.NOTIFICATION, "order.status.{status}", OrderStatusChanged)
 
-EVENTS: dict[str, EventType] = {e.name: e for e in [ORDER_PLACED, ORDER_STATUS_CHANGED]}
+# A change of a ticket that is not a status change (a dish crossed off, the priority flag):
+# every kitchen screen of the restaurant shows it.
+KITCHEN_TICKET_CHANGED = EventType("kitchen.ticket_changed", Exchange.NOTIFICATION, "kitchen.ticket_changed",
+                                   KitchenTicketChanged)
+
+EVENTS: dict[str, EventType] = {e.name: e for e in [ORDER_PLACED, ORDER_STATUS_CHANGED, KITCHEN_TICKET_CHANGED]}
 
 
 def event_type(name: str) -> EventType:

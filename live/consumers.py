@@ -17,12 +17,13 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.serializers.json import DjangoJSONEncoder
+from django.utils import timezone
 
 from live.groups import board_group, customer_group, kitchen_group, menu_group, order_group, session_group
-from ordering.api_schemas import order_out
+from ordering.api_schemas import kitchen_ticket_out, order_out
 from ordering.exceptions import NotFound
 from ordering.models import OrderEvent
-from ordering.selectors import is_restaurant_staff, kitchen_open_orders, order_detail
+from ordering.selectors import is_restaurant_staff, kitchen_open_orders, kitchen_recent_orders, order_detail
 from ordering.status import STATUS_LABELS, OrderStatus
 
 CLOSE_UNAUTHENTICATED = 4401
@@ -182,12 +183,24 @@ def _is_staff(user, restaurant_id: int) -> bool:  # type: ignore[no-untyped-def]
 
 
 @database_sync_to_async
-def _kitchen_snapshot(restaurant_id: int) -> list[dict[str, Any]]:
-    return [order_out(order) for order in kitchen_open_orders(restaurant_id=restaurant_id)]
+def _kitchen_snapshot(restaurant_id: int) -> dict[str, Any]:
+    return {
+        "type": "kitchen.snapshot",
+        "orders": [kitchen_ticket_out(order) for order in kitchen_open_orders(restaurant_id=restaurant_id)],
+        # Closed in the last minutes: still on screen, where a mistaken move can be recalled.
+        "recent": [kitchen_ticket_out(order) for order in kitchen_recent_orders(restaurant_id=restaurant_id)],
+        # Screens time tickets against the server's clock, not the tablet's.
+        "server_time": timezone.now(),
+    }
 
 
 class KitchenConsumer(LiveConsumer):
-    """A restaurant's open tickets and every change of its orders, for its staff only."""
+    """A restaurant's open tickets and every change of its orders, for its staff only.
+
+    Frames: the contract's ``kitchen.snapshot`` and ``order.update``, and ``kitchen.ticket``
+    with the whole ticket whenever anything on it changes (status, a dish crossed off, the
+    priority flag). A screen can ask for a fresh snapshot with ``{"type": "sync"}``.
+    """
 
     restaurant_id: int
 
@@ -201,17 +214,45 @@ class KitchenConsumer(LiveConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.versions: dict[int, int] = {}
+        self.revisions: dict[int, int] = {}
         # Join first, then read, as for the order socket.
         await self.join(kitchen_group(self.restaurant_id))
         await self.join_session()
         await self.accept()
-        orders = await _kitchen_snapshot(self.restaurant_id)
-        self.versions = {order["id"]: order["version"] for order in orders}
-        await self.send_json({"type": "kitchen.snapshot", "orders": orders})
+        await self._send_snapshot()
 
-    async def order_update(self, event: dict[str, Any]) -> None:
-        """A group message from the bridge: newer versions only, gaps filled in order."""
-        order_id, version = event["order_id"], event["version"]
+    async def _send_snapshot(self) -> None:
+        snapshot = await _kitchen_snapshot(self.restaurant_id)
+        for ticket in snapshot["orders"] + snapshot["recent"]:
+            self.versions[ticket["id"]] = max(self.versions.get(ticket["id"], 0), ticket["version"])
+            self.revisions[ticket["id"]] = max(self.revisions.get(ticket["id"], 0), ticket["revision"])
+        await self.send_json(snapshot)
+
+    client_message_hint = 'Send {"type": "sync"} or {"type": "ping"}.'
+
+    async def on_client_message(self, content: Any) -> bool:
+        if isinstance(content, dict) and content.get("type") == "sync":
+            # Someone who no longer works here stops seeing the tickets.
+            if not await _is_staff(self.scope["user"], self.restaurant_id):
+                await self.close(code=CLOSE_FORBIDDEN)
+                return True
+            await self._send_snapshot()
+            return True
+        return await super().on_client_message(content)
+
+    async def kitchen_ticket(self, event: dict[str, Any]) -> None:
+        """A group message from the bridge: a status change (with its version) and/or the ticket."""
+        order_id = event["order_id"]
+        if "version" in event:
+            await self._send_updates(order_id, event)
+        ticket = event.get("ticket")
+        if ticket is not None and ticket["revision"] > self.revisions.get(order_id, 0):
+            self.revisions[order_id] = ticket["revision"]
+            await self.send_json({"type": "kitchen.ticket", "ticket": ticket})
+
+    async def _send_updates(self, order_id: int, event: dict[str, Any]) -> None:
+        """Newer versions only, gaps filled from the database in order."""
+        version = event["version"]
         last = self.versions.get(order_id)
         if last is not None and version <= last:
             return
@@ -221,7 +262,6 @@ class KitchenConsumer(LiveConsumer):
         for frame in frames:
             self.versions[order_id] = frame["version"]
             await self.send_json(frame)
-
 
 
 class MenuConsumer(LiveConsumer):

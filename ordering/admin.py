@@ -30,8 +30,8 @@ class RestaurantAdmin(admin.ModelAdmin):
 
 @admin.register(MenuCategory)
 class MenuCategoryAdmin(admin.ModelAdmin):
-    list_display = ["name", "restaurant", "position"]
-    list_filter = ["restaurant"]
+    list_display = ["name", "restaurant", "station", "position"]
+    list_filter = ["restaurant", "station"]
 
 
 @admin.register(MenuItem)
@@ -73,7 +73,7 @@ class ReadOnlyInline(admin.TabularInline):
 
 class OrderLineInline(ReadOnlyInline):
     model = OrderLine
-    fields = ["name", "quantity", "unit_price", "menu_item"]
+    fields = ["name", "quantity", "unit_price", "menu_item", "done_at"]
     readonly_fields = fields
 
 
@@ -97,8 +97,8 @@ class OrderAdmin(admin.ModelAdmin):
     list_select_related = ["customer", "restaurant"]
     inlines = [OrderLineInline, OrderEventInline]
     readonly_fields = [
-        "customer", "restaurant", "status", "version", "total", "currency", "delivery_address", "notes",
-        "idempotency_key", "stock_date", "created_at", "updated_at",
+        "customer", "restaurant", "status", "version", "ticket_revision", "priority", "total", "currency",
+        "delivery_address", "notes", "idempotency_key", "stock_date", "created_at", "updated_at",
     ]
     exclude = ["request_fingerprint"]
 

@@ -33,9 +33,12 @@ from ordering.api_auth import CsrfFailed, api_auth
 from ordering.api_schemas import (
     MAX_ID,
     ErrorOut,
+    ItemDoneIn,
+    KitchenTicketOut,
     MenuItemOut,
     OrderIn,
     OrderOut,
+    PriorityIn,
     RegisterIn,
     RegisterOut,
     RestaurantOut,
@@ -45,6 +48,7 @@ from ordering.api_schemas import (
     TopUpOut,
     TransitionIn,
     WalletOut,
+    kitchen_ticket_out,
     menu_item_out,
     money,
     order_out,
@@ -393,23 +397,24 @@ def wallet_top_up_view(request: HttpRequest, payload: TopUpIn, response: HttpRes
 
 @api.get(
     "/kitchen/{int:restaurant_id}/orders",
-    response={200: list[OrderOut], 404: ErrorOut, **AUTH_ERRORS},
+    response={200: list[KitchenTicketOut], 404: ErrorOut, **AUTH_ERRORS},
     tags=["kitchen"],
     summary="A kitchen's open tickets, oldest first",
     description="Staff of the restaurant only (403 otherwise). Open: paid, accepted, preparing, ready, "
-    "out_for_delivery.",
+    "out_for_delivery. Each order also carries the kitchen's own fields (stations, dishes crossed off, "
+    "priority, what it can be moved to, a recall while one is possible).",
 )
 def kitchen_orders(request: HttpRequest, restaurant_id: int) -> list[dict[str, Any]]:
     _check_id(restaurant_id)
     restaurant = selectors.restaurant_get(restaurant_id=restaurant_id)
     if not selectors.is_restaurant_staff(user=request.auth, restaurant_id=restaurant.pk):  # type: ignore[attr-defined]
         raise PermissionDenied("Only staff of this restaurant can see its kitchen.")
-    return [order_out(order) for order in selectors.kitchen_open_orders(restaurant_id=restaurant.pk)]
+    return [kitchen_ticket_out(order) for order in selectors.kitchen_open_orders(restaurant_id=restaurant.pk)]
 
 
 @api.post(
     "/kitchen/orders/{int:order_id}/transition",
-    response={200: OrderOut, 404: ErrorOut, 409: ErrorOut, **AUTH_ERRORS, **BODY_ERRORS},
+    response={200: KitchenTicketOut, 404: ErrorOut, 409: ErrorOut, **AUTH_ERRORS, **BODY_ERRORS},
     tags=["kitchen"],
     summary="Move an order on",
     description="Staff of the order's restaurant only (403 otherwise). Allowed: paid→accepted, paid→rejected, "
@@ -425,7 +430,61 @@ def kitchen_transition(request: HttpRequest, order_id: int, payload: TransitionI
         to=payload.to.value,
         reason=payload.reason,
     )
-    return order_out(selectors.order_detail(order_id=order.pk))
+    return _ticket(order.pk)
+
+
+@api.post(
+    "/kitchen/orders/{int:order_id}/recall",
+    response={200: KitchenTicketOut, 404: ErrorOut, 409: ErrorOut, **AUTH_ERRORS},
+    tags=["kitchen"],
+    summary="Undo the kitchen's last move of an order",
+    description="Staff of the order's restaurant only. Takes the order back to the status its last kitchen move "
+    "came from (preparing→accepted, ready→preparing, out_for_delivery→ready, delivered→ready or "
+    "out_for_delivery), as a new version, within a few minutes of the move (the ticket's `recall.until`). "
+    "Otherwise 409 `invalid_transition`.",
+)
+def kitchen_recall(request: HttpRequest, order_id: int) -> dict[str, Any]:
+    _check_id(order_id)
+    order = services.order_recall(order_id=order_id, user=request.auth)  # type: ignore[attr-defined]
+    return _ticket(order.pk)
+
+
+@api.post(
+    "/kitchen/orders/{int:order_id}/priority",
+    response={200: KitchenTicketOut, 404: ErrorOut, 409: ErrorOut, **AUTH_ERRORS, **BODY_ERRORS},
+    tags=["kitchen"],
+    summary="Flag a ticket to go first, or take the flag off",
+    description="Staff of the order's restaurant only; open tickets only (409 otherwise). Setting the flag it "
+    "already has changes nothing.",
+)
+def kitchen_priority(request: HttpRequest, order_id: int, payload: PriorityIn) -> dict[str, Any]:
+    _check_id(order_id)
+    order = services.order_set_priority(order_id=order_id, user=request.auth,  # type: ignore[attr-defined]
+                                        priority=payload.priority)
+    return _ticket(order.pk)
+
+
+@api.post(
+    "/kitchen/orders/{int:order_id}/items/{int:menu_item_id}/done",
+    response={200: KitchenTicketOut, 404: ErrorOut, 409: ErrorOut, **AUTH_ERRORS, **BODY_ERRORS},
+    tags=["kitchen"],
+    summary="Cross a dish off a ticket, or put it back",
+    description="Staff of the order's restaurant only, while the order is accepted or being prepared (409 "
+    "otherwise); 404 when the order has no such dish. Repeating it changes nothing.",
+)
+def kitchen_item_done(request: HttpRequest, order_id: int, menu_item_id: int, payload: ItemDoneIn) -> dict[str, Any]:
+    _check_id(order_id)
+    _check_id(menu_item_id)
+    order = services.order_item_mark_done(order_id=order_id, menu_item_id=menu_item_id,
+                                          user=request.auth, done=payload.done)  # type: ignore[attr-defined]
+    return _ticket(order.pk)
+
+
+def _ticket(order_id: int) -> dict[str, Any]:
+    ticket = selectors.kitchen_ticket(order_id=order_id)
+    if ticket is None:
+        raise NotFound("There is no such order.")
+    return kitchen_ticket_out(ticket)
 
 
 def _check_id(value: int) -> None:

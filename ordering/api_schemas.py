@@ -17,7 +17,8 @@ from pydantic import AfterValidator, ConfigDict, Field, StrictInt, WithJsonSchem
 
 from billing.selectors import WalletSummary
 from ordering.models import MenuItem, Order, Restaurant
-from ordering.status import OrderStatus
+from ordering.services.kitchen import recall_of, recall_window
+from ordering.status import Actor, OrderStatus, allowed_next
 
 # Ids are BIGINT columns: anything larger can only be unknown, so it is bad input.
 MAX_ID = 2**63 - 1
@@ -215,6 +216,66 @@ def order_out(order: Order) -> dict[str, Any]:
 class TransitionIn(Schema):
     to: OrderStatus = Field(description="The status to move the order to; a value outside the list is a 422.")
     reason: Annotated[Text, Field(max_length=255)] = ""
+
+
+class PriorityIn(Schema):
+    priority: bool = Field(description="True flags the ticket to go first.")
+
+
+class ItemDoneIn(Schema):
+    done: bool = Field(True, description="True crosses the dish off; false puts it back.")
+
+
+class KitchenLineOut(OrderLineOut):
+    category: str
+    station: str = Field(description="The kitchen station that makes this dish.")
+    done: bool = Field(description="Crossed off by the kitchen.")
+
+
+class RecallOut(Schema):
+    to: OrderStatus = Field(description="The status a recall goes back to.")
+    until: datetime.datetime = Field(description="After this the move can no longer be recalled.")
+
+
+class KitchenTicketOut(OrderOut):
+    """An order as the kitchen screen shows it: the contract's order and the kitchen's own fields."""
+
+    items: list[KitchenLineOut]  # type: ignore[assignment]
+    revision: int = Field(description="Rises at every change a kitchen screen shows; apply only newer ones.")
+    priority: bool
+    paid_at: datetime.datetime | None
+    target_minutes: int = Field(description="The restaurant's target from payment to ready.")
+    next: list[OrderStatus] = Field(description="The statuses the kitchen can move it to now.")
+    recall: RecallOut | None = Field(description="The kitchen's last move, while it can still be undone.")
+
+
+def kitchen_ticket_out(order: Order, *, now: datetime.datetime | None = None) -> dict[str, Any]:
+    """Expects an order from ``selectors.kitchen_*`` (lines with their category, events prefetched)."""
+    events = list(order.events.all())
+    last = events[-1] if events else None
+    target = recall_of(last, now=now)
+    return {
+        **order_out(order),
+        "items": [
+            {
+                "menu_item_id": line.menu_item_id,
+                "name": line.name,
+                "quantity": line.quantity,
+                "unit_price": money(line.unit_price),
+                "line_total": money(line.line_total),
+                "category": line.menu_item.category.name,
+                "station": line.menu_item.category.station,
+                "done": line.done_at is not None,
+            }
+            for line in order.lines.all()
+        ],
+        "revision": order.ticket_revision,
+        "priority": order.priority,
+        "paid_at": next((e.at for e in events if e.status == OrderStatus.PAID), None),
+        "target_minutes": order.restaurant.prep_time_minutes,
+        "next": [s.value for s in allowed_next(order.status, Actor.STAFF)],
+        "recall": {"to": target.value, "until": last.at + recall_window()} if target and last else None,
+    }
 
 
 # --- wallet ---------------------------------------------------------------------------

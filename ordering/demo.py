@@ -71,5 +71,13 @@ RESTAURANTS = [
 ]
 
 
+# Which kitchen station makes each demo category (a kitchen screen can show only some).
+STATIONS = {
+    "Antipasti": "cold", "Pizza": "oven", "Pasta": "stove", "Dolci": "cold",
+    "Small plates": "fryer", "Ramen": "stove", "Drinks": "bar",
+    "Bowls": "hot", "Salads": "cold", "Juices": "bar",
+}
+
+
 def money(value: str) -> Decimal:
     return Decimal(value)

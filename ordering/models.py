@@ -54,6 +54,9 @@ class MenuCategory(models.Model):
     restaurant = models.ForeignKey(Restaurant, on_delete=models.CASCADE, related_name="categories")
     name = models.CharField(max_length=80)
     position = models.PositiveSmallIntegerField(default=0)
+    # Which station of the kitchen prepares this category; a kitchen screen can show just
+    # some stations (the grill, the cold side, drinks).
+    station = models.SlugField(max_length=40, default="kitchen", help_text="Kitchen station, e.g. grill, cold, drinks.")
 
     class Meta:
         ordering = ["restaurant", "position", "name"]
@@ -137,6 +140,10 @@ class Order(models.Model):
     status = models.CharField(max_length=20, choices=STATUS_CHOICES, default=OrderStatus.PENDING_PAYMENT.value)
     # Rises by one at every status change; live pages apply only newer versions.
     version = models.PositiveIntegerField(default=1)
+    # Rises at every change the kitchen screen shows (status, a dish crossed off, priority);
+    # screens apply only newer revisions of a ticket.
+    ticket_revision = models.PositiveIntegerField(default=1)
+    priority = models.BooleanField(default=False, help_text="Flagged by the kitchen to go first.")
     total = models.DecimalField(**MONEY)
     currency = models.CharField(max_length=3)
     delivery_address = models.CharField(max_length=255)
@@ -177,6 +184,8 @@ class OrderLine(models.Model):
     name = models.CharField(max_length=120)
     unit_price = models.DecimalField(**MONEY)
     quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    # When the kitchen crossed this dish off ("bumped" it); None while still to make.
+    done_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]

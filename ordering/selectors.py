@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from ordering import eta
 from ordering.exceptions import NotFound
-from ordering.models import MenuCategory, MenuItem, Order, OrderEvent, Restaurant, StaffMembership
+from ordering.models import MenuCategory, MenuItem, Order, OrderEvent, OrderLine, Restaurant, StaffMembership
 from ordering.status import KITCHEN_OPEN, OrderStatus
 
 
@@ -81,13 +81,57 @@ def is_restaurant_staff(*, user: AbstractBaseUser, restaurant_id: int) -> bool:
     return bool(user.is_authenticated) and StaffMembership.objects.filter(user=user, restaurant_id=restaurant_id).exists()
 
 
+def _kitchen_tickets() -> QuerySet[Order]:
+    """Orders with what a kitchen ticket shows: lines with their category (the station), events."""
+    return Order.objects.select_related("restaurant").prefetch_related(
+        Prefetch("lines", queryset=OrderLine.objects.select_related("menu_item__category").order_by("id")),
+        Prefetch("events", queryset=OrderEvent.objects.order_by("version")),
+    )
+
+
 def kitchen_open_orders(*, restaurant_id: int) -> QuerySet[Order]:
     """Tickets the kitchen still has to act on, oldest first."""
     return (
-        _orders_with_details()
+        _kitchen_tickets()
         .filter(restaurant_id=restaurant_id, status__in=[s.value for s in KITCHEN_OPEN])
         .order_by("created_at", "id")
     )
+
+
+def kitchen_ticket(*, order_id: int) -> Order | None:
+    """One order as a kitchen ticket, or None."""
+    return _kitchen_tickets().filter(pk=order_id).first()
+
+
+# Closed tickets stay on the kitchen screen this long, where a mistaken "delivered" can be
+# recalled; a screen shows at most this many of them.
+KITCHEN_RECENT = datetime.timedelta(minutes=15)
+KITCHEN_RECENT_LIMIT = 12
+
+
+def kitchen_recent_orders(*, restaurant_id: int) -> list[Order]:
+    """Tickets the kitchen closed in the last minutes (delivered, rejected, cancelled), newest first."""
+    since = timezone.now() - KITCHEN_RECENT
+    closed = [s.value for s in (OrderStatus.DELIVERED, OrderStatus.REJECTED, OrderStatus.CANCELLED)]
+    return list(
+        _kitchen_tickets()
+        .filter(restaurant_id=restaurant_id, status__in=closed, updated_at__gte=since)
+        .order_by("-updated_at", "-id")[:KITCHEN_RECENT_LIMIT]
+    )
+
+
+def kitchen_stations(*, restaurant_id: int) -> list[str]:
+    """The stations of a restaurant's menu, in menu order."""
+    stations: list[str] = []
+    for station in MenuCategory.objects.filter(restaurant_id=restaurant_id).values_list("station", flat=True):
+        if station not in stations:
+            stations.append(station)
+    return stations
+
+
+def staff_restaurants(*, user: AbstractBaseUser) -> QuerySet[Restaurant]:
+    """The restaurants whose kitchen ``user`` works."""
+    return Restaurant.objects.filter(staff__user=user).order_by("name") if user.is_authenticated else Restaurant.objects.none()
 
 
 def pickup_board(*, restaurant_id: int) -> dict[str, list[int]]:
@@ -99,6 +143,7 @@ def pickup_board(*, restaurant_id: int) -> dict[str, list[int]]:
     for order_id, status in rows:
         board["ready" if status == OrderStatus.READY else "preparing"].append(order_id)
     return board
+
 
 # How long the kitchen takes to prepare an order: the median over its most recent orders.
 PREP_SAMPLE_SIZE = 50

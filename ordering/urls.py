@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from ordering import views
+from ordering import kitchen_views, views
 
 urlpatterns = [
     path("", views.restaurant_list, name="restaurant_list"),
@@ -17,4 +17,6 @@ urlpatterns = [
     path("signup/", views.signup, name="signup"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("account/", views.profile, name="profile"),
+    path("kitchen/", kitchen_views.kitchen_index, name="kitchen_index"),
+    path("kitchen/<int:restaurant_id>/", kitchen_views.kitchen_screen, name="kitchen_screen"),
 ]

@@ -216,6 +216,8 @@ CURRENCY_SYMBOL = env("CURRENCY_SYMBOL", "€")
 PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", "billing.provider.SimulatedProvider")
 # A paid order the kitchen has not accepted within this many seconds is rejected and refunded.
 ORDER_ACCEPT_TIMEOUT_SECONDS = int(env("ORDER_ACCEPT_TIMEOUT_SECONDS", "600"))
+# How long after a kitchen move the kitchen screen can still recall it (undo a mistaken tap).
+KITCHEN_RECALL_SECONDS = int(env("KITCHEN_RECALL_SECONDS", "300"))
 # Upper bounds that keep a single order sane; larger input is refused as bad input.
 ORDER_MAX_QUANTITY_PER_LINE = int(env("ORDER_MAX_QUANTITY_PER_LINE", "50"))
 ORDER_MAX_LINES = int(env("ORDER_MAX_LINES", "30"))

@@ -1,6 +1,7 @@
 """Every write of ordering: keyword-only, typed, atomic functions. Interfaces call these."""
 
 from ordering.services.accounts import api_token_issue, api_token_user, customer_register, profile_update
+from ordering.services.kitchen import order_item_mark_done, order_recall, order_set_priority
 from ordering.services.orders import OrderRequest, order_cancel, order_place, order_transition, order_transition_by_staff
 
 __all__ = [
@@ -9,7 +10,10 @@ __all__ = [
     "api_token_user",
     "customer_register",
     "order_cancel",
+    "order_item_mark_done",
     "order_place",
+    "order_recall",
+    "order_set_priority",
     "order_transition",
     "order_transition_by_staff",
     "profile_update",

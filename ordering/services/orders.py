@@ -182,10 +182,19 @@ def order_transition(
     if order is None:
         raise NotFound("There is no such order.")
     check_transition(order.status, to, actor_kind)
+    return order_move(order=order, to=OrderStatus(to), actor_kind=actor_kind, actor=actor, reason=reason)
+
+
+def order_move(
+    *, order: Order, to: OrderStatus, actor_kind: Actor, actor: AbstractBaseUser | None, reason: str
+) -> Order:
+    """Write a status change the caller has checked, on an order it holds locked: the new
+    version, its event row and its outbox event; stock goes back on the exits that release it."""
     previous = order.status
-    order.status = OrderStatus(to).value
+    order.status = to.value
     order.version += 1
-    order.save(update_fields=["status", "version", "updated_at"])
+    order.ticket_revision += 1
+    order.save(update_fields=["status", "version", "ticket_revision", "updated_at"])
     step = OrderEvent.objects.create(
         order=order,
         version=order.version,

@@ -190,9 +190,15 @@ def test_the_kitchen_gets_open_tickets_then_new_paid_orders_and_changes(bus, cus
 
             new = await asyncio.get_running_loop().run_in_executor(None, place_and_pay, customer, restaurant, menu)
             await asyncio.get_running_loop().run_in_executor(None, accept, open_ticket.pk, cook)
-            frames = [await ws.receive_json_from(timeout=10) for _ in range(2)]
-            assert sorted((f["order_id"], f["status"], f["version"]) for f in frames) == sorted([
+            frames = [await ws.receive_json_from(timeout=10) for _ in range(4)]
+            updates = [f for f in frames if f["type"] == "order.update"]
+            assert sorted((f["order_id"], f["status"], f["version"]) for f in updates) == sorted([
                 (new, "paid", 2), (open_ticket.pk, "accepted", 3)])
+            # each update is followed by the whole ticket as it is now
+            tickets = {f["ticket"]["id"]: f["ticket"] for f in frames if f["type"] == "kitchen.ticket"}
+            assert {i: (t["status"], t["next"]) for i, t in tickets.items()} == {
+                new: ("paid", ["accepted", "rejected"]), open_ticket.pk: ("accepted", ["preparing"])}
+            assert tickets[new]["items"][0]["name"] == "Pizza" and tickets[new]["paid_at"]
             await ws.disconnect()
 
         async_to_sync(scenario)()

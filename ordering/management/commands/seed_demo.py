@@ -9,7 +9,7 @@ from django.db import transaction
 
 from billing.models import LedgerEntry
 from billing.services.wallets import wallet_credit
-from ordering.demo import DEMO_PASSWORD, RESTAURANTS, money
+from ordering.demo import DEMO_PASSWORD, RESTAURANTS, STATIONS, money
 from ordering.models import CustomerProfile, MenuCategory, MenuItem, Restaurant, StaffMembership
 
 
@@ -31,7 +31,7 @@ class Command(BaseCommand):
             restaurants.append(restaurant)
             for position, (category_name, dishes) in enumerate(menu.items()):
                 category, _ = MenuCategory.objects.update_or_create(
-                    restaurant=restaurant, name=category_name, defaults={"position": position}
+                    restaurant=restaurant, name=category_name, defaults={"position": position, "station": STATIONS.get(category_name, "kitchen")}
                 )
                 for dish_position, (dish, dish_description, price, stock) in enumerate(dishes):
                     MenuItem.objects.update_or_create(
