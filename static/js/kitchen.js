@@ -1,0 +1,507 @@
+// The kitchen screen. Everything on it comes from /ws/kitchen/<restaurant>/: a snapshot of
+// the open tickets on connect (and on every {"type": "sync"}), then the whole ticket whenever
+// anything on it changes. A ticket is replaced only by a newer revision, so a late or
+// duplicated frame never shows an older state. Taps go to the kitchen API; its answer is
+// applied at once and every other screen follows through the socket.
+//
+// Built for a wall tablet that runs all day: it reconnects with back-off, pings to notice a
+// dead connection, asks for a fresh snapshot every minute and when it wakes up, keeps the
+// screen awake where the browser allows, and chimes until someone acknowledges a new ticket.
+(function () {
+  "use strict";
+  var body = document.body;
+  var restaurantId = body.dataset.restaurantId;
+  if (!restaurantId || !("WebSocket" in window)) return;
+
+  var LABELS = JSON.parse(document.getElementById("status-labels").textContent);
+  var OPEN = ["paid", "accepted", "preparing", "ready", "out_for_delivery"];
+  var BUMPABLE = ["accepted", "preparing"];
+  var RECENT_MS = 15 * 60 * 1000;
+  var CHIME_EVERY_MS = 4000;
+  var ACTIONS = {  // what a tap moves an order to, and the button's words
+    accepted: "Accept", preparing: "Start", ready: "Ready", out_for_delivery: "Hand to courier",
+    delivered: "Delivered", rejected: "Reject…"
+  };
+  var targetMinutes = parseInt(body.dataset.targetMinutes, 10) || 20;
+  var stations = (body.dataset.stations || "").split(",").filter(Boolean);
+  var csrf = document.querySelector('meta[name="csrf-token"]').content;
+  var ackKey = "passline:kitchen:" + restaurantId + ":acknowledged";
+
+  var tickets = {};      // id -> ticket (open and recently closed)
+  var clockOffset = 0;   // server time minus this device's time
+  var acknowledged = loadAcknowledged();
+  var screen = window.kitchenScreen = { chimes: 0, tickets: tickets };
+
+  // --- rendering --------------------------------------------------------------------------
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function now() { return Date.now() + clockOffset; }
+
+  function isOpen(ticket) { return OPEN.indexOf(ticket.status) !== -1; }
+
+  function stepAt(ticket, status) {
+    for (var i = ticket.timeline.length - 1; i >= 0; i--) {
+      if (ticket.timeline[i].status === status) return Date.parse(ticket.timeline[i].at);
+    }
+    return null;
+  }
+
+  function closedAt(ticket) {
+    var last = ticket.timeline[ticket.timeline.length - 1];
+    return last ? Date.parse(last.at) : Date.parse(ticket.created_at);
+  }
+
+  function visibleItems(ticket) {
+    if (!stations.length) return ticket.items;
+    return ticket.items.filter(function (item) { return stations.indexOf(item.station) !== -1; });
+  }
+
+  function formatElapsed(ms) {
+    var total = Math.max(0, Math.floor(ms / 1000));
+    var minutes = Math.floor(total / 60), seconds = total % 60;
+    return minutes + ":" + (seconds < 10 ? "0" : "") + seconds;
+  }
+
+  function timerState(ticket) {
+    // From payment until ready, against the restaurant's target: amber from three quarters
+    // of it, red past it. Once ready the clock stops at the time it took.
+    var start = ticket.paid_at ? Date.parse(ticket.paid_at) : Date.parse(ticket.created_at);
+    var readyAt = stepAt(ticket, "ready");
+    var running = ["paid", "accepted", "preparing"].indexOf(ticket.status) !== -1;
+    var end = running ? now() : (readyAt || closedAt(ticket));
+    var elapsed = end - start;
+    var share = elapsed / (targetMinutes * 60000);
+    return {
+      text: formatElapsed(elapsed),
+      tone: !running ? "stopped" : share >= 1 ? "red" : share >= 0.75 ? "amber" : "ok"
+    };
+  }
+
+  function renderTicket(ticket) {
+    var card = el("article", "ticket");
+    var isNew = ticket.status === "paid" && !acknowledged[ticket.id];
+    card.dataset.orderId = ticket.id;
+    card.dataset.status = ticket.status;
+    card.dataset.version = ticket.version;
+    card.dataset.revision = ticket.revision;
+    if (isNew) card.classList.add("is-new");
+    if (ticket.priority) card.classList.add("is-priority");
+    if (!isOpen(ticket)) card.classList.add("is-closed", "is-" + ticket.status);
+    card.setAttribute("aria-label", "Order " + ticket.id + ", " + LABELS[ticket.status]);
+
+    var head = el("header", "ticket-head");
+    head.appendChild(el("span", "ticket-number", "#" + ticket.id));
+    var timer = el("span", "ticket-timer");
+    timer.dataset.timer = "";
+    head.appendChild(timer);
+    if (isOpen(ticket)) {
+      var flag = el("button", "ticket-flag", ticket.priority ? "★ Rush" : "☆");
+      flag.type = "button";
+      flag.title = ticket.priority ? "Take the rush flag off" : "Flag to go first";
+      flag.setAttribute("aria-pressed", ticket.priority ? "true" : "false");
+      flag.setAttribute("aria-label", "Rush");
+      flag.addEventListener("click", function () {
+        act(flag, ticket, "/priority", { priority: !ticket.priority });
+      });
+      head.appendChild(flag);
+    }
+    card.appendChild(head);
+    if (!isOpen(ticket)) card.appendChild(el("p", "ticket-outcome", LABELS[ticket.status]));
+
+    var items = visibleItems(ticket);
+    var list = el("ul", "ticket-items");
+    var bumpable = BUMPABLE.indexOf(ticket.status) !== -1;
+    items.forEach(function (item) {
+      var li = el("li", "ticket-item" + (item.done ? " is-done" : ""));
+      li.dataset.menuItemId = item.menu_item_id;
+      var content = bumpable ? el("button", "item-bump") : el("span", "item-line");
+      if (bumpable) {
+        content.type = "button";
+        content.setAttribute("aria-pressed", item.done ? "true" : "false");
+        content.title = item.done ? "Put back" : "Cross off";
+        content.addEventListener("click", function () {
+          act(content, ticket, "/items/" + item.menu_item_id + "/done", { done: !item.done });
+        });
+      }
+      content.appendChild(el("span", "item-qty", item.quantity + "×"));
+      content.appendChild(el("span", "item-name", item.name));
+      if (!stations.length || stations.length > 1) content.appendChild(el("span", "item-station", item.station));
+      li.appendChild(content);
+      list.appendChild(li);
+    });
+    card.appendChild(list);
+    var elsewhere = ticket.items.length - items.length;
+    if (elsewhere > 0) card.appendChild(el("p", "ticket-elsewhere", "+ " + elsewhere + " at other stations"));
+    if (ticket.notes) card.appendChild(el("p", "ticket-notes", ticket.notes));
+
+    var actions = el("footer", "ticket-actions");
+    ticket.next.forEach(function (to, index) {
+      var button = el("button", "kds-button" + (to === "rejected" ? " kds-button-danger" : index === 0 ? " kds-button-primary" : ""),
+        to === "delivered" && ticket.status === "ready" ? "Picked up" : ACTIONS[to] || LABELS[to]);
+      button.type = "button";
+      button.dataset.action = to;
+      button.addEventListener("click", function () {
+        if (to === "rejected") { askReject(ticket); return; }
+        acknowledge(ticket.id);
+        act(button, ticket, "/transition", { to: to });
+      });
+      actions.appendChild(button);
+    });
+    if (ticket.recall && Date.parse(ticket.recall.until) > now()) {
+      var recall = el("button", "kds-button kds-button-quiet", "↶ Back to " + LABELS[ticket.recall.to].toLowerCase());
+      recall.type = "button";
+      recall.dataset.action = "recall";
+      recall.addEventListener("click", function () { act(recall, ticket, "/recall", null); });
+      actions.appendChild(recall);
+    }
+    if (isNew) {
+      var seen = el("button", "kds-button kds-button-quiet", "Seen");
+      seen.type = "button";
+      seen.dataset.action = "acknowledge";
+      seen.addEventListener("click", function () { acknowledge(ticket.id); render(); });
+      actions.appendChild(seen);
+    }
+    if (actions.childNodes.length) card.appendChild(actions);
+    return card;
+  }
+
+  function byUrgency(a, b) {
+    if (a.priority !== b.priority) return a.priority ? -1 : 1;
+    return Date.parse(a.paid_at || a.created_at) - Date.parse(b.paid_at || b.created_at);
+  }
+
+  function render() {
+    var columns = {};
+    Array.prototype.forEach.call(document.querySelectorAll("[data-column]"), function (column) {
+      columns[column.dataset.column] = [];
+    });
+    var hidden = 0;
+    Object.keys(tickets).forEach(function (id) {
+      var ticket = tickets[id];
+      if (!isOpen(ticket) && now() - closedAt(ticket) > RECENT_MS) { delete tickets[id]; return; }
+      if (stations.length && !visibleItems(ticket).length) { hidden += 1; return; }
+      columns[isOpen(ticket) ? ticket.status : "done"].push(ticket);
+    });
+    Object.keys(columns).forEach(function (name) {
+      var column = document.querySelector('[data-column="' + name + '"]');
+      var list = columns[name];
+      if (name === "done") list.sort(function (a, b) { return closedAt(b) - closedAt(a); });
+      else list.sort(byUrgency);
+      var holder = column.querySelector("[data-tickets]");
+      var fragment = document.createDocumentFragment();
+      list.forEach(function (ticket) { fragment.appendChild(renderTicket(ticket)); });
+      holder.replaceChildren(fragment);
+      column.querySelector("[data-count]").textContent = String(list.length);
+    });
+    var note = document.getElementById("kds-hidden");
+    note.hidden = hidden === 0;
+    note.textContent = hidden + " ticket" + (hidden === 1 ? "" : "s") + " only for other stations";
+    tick();
+    updateAlert();
+  }
+
+  function tick() {
+    Array.prototype.forEach.call(document.querySelectorAll(".ticket"), function (card) {
+      var ticket = tickets[card.dataset.orderId];
+      if (!ticket) return;
+      var state = timerState(ticket);
+      var timer = card.querySelector("[data-timer]");
+      timer.textContent = state.text;
+      card.dataset.timer = state.tone;
+      var recall = card.querySelector('[data-action="recall"]');
+      if (recall && !(ticket.recall && Date.parse(ticket.recall.until) > now())) recall.remove();
+    });
+    document.getElementById("kds-clock").textContent = new Date(now()).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+
+  // --- state ------------------------------------------------------------------------------
+
+  function apply(ticket) {
+    var known = tickets[ticket.id];
+    if (known && known.revision >= ticket.revision) return false;
+    tickets[ticket.id] = ticket;
+    return true;
+  }
+
+  function applySnapshot(frame) {
+    if (frame.server_time) clockOffset = Date.parse(frame.server_time) - Date.now();
+    var fresh = {};
+    frame.orders.concat(frame.recent || []).forEach(function (ticket) { fresh[ticket.id] = ticket; });
+    // A snapshot is the whole truth, but a newer ticket already applied stays.
+    Object.keys(tickets).forEach(function (id) {
+      if (fresh[id] && tickets[id].revision > fresh[id].revision) fresh[id] = tickets[id];
+    });
+    Object.keys(tickets).forEach(function (id) { delete tickets[id]; });
+    Object.keys(fresh).forEach(function (id) { tickets[id] = fresh[id]; });
+    pruneAcknowledged();
+    render();
+  }
+
+  // --- new tickets: highlight and a chime until acknowledged --------------------------------
+
+  function loadAcknowledged() {
+    try { return JSON.parse(window.localStorage.getItem(ackKey)) || {}; } catch (e) { return {}; }
+  }
+
+  function saveAcknowledged() {
+    try { window.localStorage.setItem(ackKey, JSON.stringify(acknowledged)); } catch (e) { /* private mode */ }
+  }
+
+  function pruneAcknowledged() {
+    Object.keys(acknowledged).forEach(function (id) {
+      if (!tickets[id] || tickets[id].status !== "paid") delete acknowledged[id];
+    });
+    saveAcknowledged();
+  }
+
+  function acknowledge(id) {
+    acknowledged[id] = true;
+    saveAcknowledged();
+  }
+
+  function unacknowledged() {
+    return Object.keys(tickets).filter(function (id) {
+      var ticket = tickets[id];
+      return ticket.status === "paid" && !acknowledged[id] && (!stations.length || visibleItems(ticket).length);
+    });
+  }
+
+  function updateAlert() {
+    var waiting = unacknowledged();
+    var alert = document.getElementById("kds-alert");
+    alert.hidden = waiting.length === 0;
+    body.dataset.alerting = waiting.length ? "true" : "false";
+    document.getElementById("kds-alert-text").textContent = waiting.length === 1
+      ? "New order #" + waiting[0] : waiting.length + " new orders";
+  }
+
+  document.getElementById("kds-ack").addEventListener("click", function () {
+    unacknowledged().forEach(acknowledge);
+    render();
+  });
+
+  var audio = null;
+  var soundWanted = window.localStorage.getItem("passline:kitchen:sound") !== "off";
+  var soundButton = document.getElementById("kds-sound");
+
+  function showSound() {
+    var state = !soundWanted ? "off" : audio && audio.state === "running" ? "on" : "blocked";
+    body.dataset.sound = state;
+    soundButton.setAttribute("aria-pressed", state === "on" ? "true" : "false");
+    soundButton.textContent = state === "on" ? "Sound on" : state === "off" ? "Sound off" : "Tap to turn sound on";
+  }
+
+  function unlockSound() {
+    // Browsers let a page make sound only after a tap on it.
+    var Context = window.AudioContext || window.webkitAudioContext;
+    if (!Context) return;
+    if (!audio) audio = new Context();
+    if (audio.state !== "running") audio.resume().then(showSound, showSound);
+    requestWakeLock();
+    showSound();
+  }
+
+  soundButton.addEventListener("click", function () {
+    // The tap toggles what the button shows: on becomes off; off or blocked becomes on.
+    soundWanted = body.dataset.sound !== "on";
+    window.localStorage.setItem("passline:kitchen:sound", soundWanted ? "on" : "off");
+    if (soundWanted) unlockSound();
+    showSound();
+  });
+  // Any first tap on the screen also unlocks the sound (not the sound button's own: it
+  // decides). On click, not pointerdown: the header changing under a finger between press
+  // and release would turn the tap into a click on something else.
+  document.addEventListener("click", function (event) {
+    if (soundWanted && event.target !== soundButton) unlockSound();
+  }, { once: true });
+
+  function chime() {
+    screen.chimes += 1;
+    body.dataset.chimes = String(screen.chimes);
+    if (!soundWanted || !audio || audio.state !== "running") return;
+    var start = audio.currentTime;
+    [[880, 0], [1320, 0.18], [880, 0.36]].forEach(function (tone) {
+      var oscillator = audio.createOscillator(), gain = audio.createGain();
+      oscillator.frequency.value = tone[0];
+      gain.gain.setValueAtTime(0.0001, start + tone[1]);
+      gain.gain.exponentialRampToValueAtTime(0.4, start + tone[1] + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, start + tone[1] + 0.16);
+      oscillator.connect(gain).connect(audio.destination);
+      oscillator.start(start + tone[1]);
+      oscillator.stop(start + tone[1] + 0.17);
+    });
+  }
+
+  var lastChime = 0;
+  window.setInterval(function () {
+    tick();
+    if (unacknowledged().length && Date.now() - lastChime >= CHIME_EVERY_MS) {
+      lastChime = Date.now();
+      chime();
+    }
+  }, 1000);
+
+  var wakeLock = null;
+  function requestWakeLock() {
+    if (!("wakeLock" in navigator) || wakeLock) return;
+    navigator.wakeLock.request("screen").then(function (lock) {
+      wakeLock = lock;
+      lock.addEventListener("release", function () { wakeLock = null; });
+    }, function () { /* not allowed here: the tablet's own settings decide */ });
+  }
+
+  // --- taps -------------------------------------------------------------------------------
+
+  var toastTimer = null;
+  function toast(message) {
+    var box = document.getElementById("kds-toast");
+    box.textContent = message;
+    box.hidden = false;
+    if (toastTimer) window.clearTimeout(toastTimer);
+    toastTimer = window.setTimeout(function () { box.hidden = true; }, 5000);
+  }
+
+  function act(button, ticket, path, payload) {
+    if (button.disabled) return;
+    button.disabled = true;
+    fetch("/api/v1/kitchen/orders/" + ticket.id + path, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+      body: payload ? JSON.stringify(payload) : "{}"
+    }).then(function (response) {
+      return response.json().then(function (data) { return { ok: response.ok, data: data }; });
+    }).then(function (result) {
+      if (result.ok) {
+        if (apply(result.data)) render();
+        return;
+      }
+      toast((result.data.error && result.data.error.message) || "That did not work; the screen is up to date again.");
+      sync();
+    }).catch(function () {
+      toast("No connection: nothing was changed. Try again when the screen says Live.");
+    }).then(function () { button.disabled = false; });
+  }
+
+  var rejecting = null;
+  var dialog = document.getElementById("kds-reject");
+  function askReject(ticket) {
+    rejecting = ticket;
+    dialog.querySelector("[data-reject-number]").textContent = "#" + ticket.id;
+    if (typeof dialog.showModal === "function") dialog.showModal();
+  }
+  dialog.addEventListener("close", function () {
+    var ticket = rejecting;
+    rejecting = null;
+    if (!ticket || dialog.returnValue !== "reject") return;
+    var form = dialog.querySelector("form");
+    var reason = form.elements.reason.value;
+    if (reason === "other") reason = form.elements.other.value.trim() || "Rejected by the kitchen";
+    acknowledge(ticket.id);
+    var card = document.querySelector('.ticket[data-order-id="' + ticket.id + '"] [data-action="rejected"]');
+    act(card || document.createElement("button"), ticket, "/transition", { to: "rejected", reason: reason });
+  });
+
+  // --- the socket -------------------------------------------------------------------------
+
+  var connection = document.getElementById("kds-connection");
+  var socket = null, delay = 1000, retry = null;
+
+  function setConnection(state, text) {
+    connection.dataset.state = state;
+    connection.textContent = text;
+    body.dataset.connection = state;
+  }
+
+  function send(frame) {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
+  }
+
+  function sync() { send({ type: "sync" }); }
+
+  function scheduleReconnect() {
+    setConnection("reconnecting", "Offline: reconnecting…");
+    if (retry) window.clearTimeout(retry);
+    retry = window.setTimeout(function () { retry = null; connect(); }, delay);
+    delay = Math.min(delay * 2, 15000);
+  }
+
+  function drop() {
+    // Give up on this socket at once: without a network its close may never come.
+    if (!socket) return;
+    var old = socket;
+    socket = null;
+    old.onopen = old.onmessage = old.onclose = null;
+    try { old.close(); } catch (e) { /* already closed */ }
+    scheduleReconnect();
+  }
+
+  function connect() {
+    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    var current = new WebSocket(scheme + window.location.host + "/ws/kitchen/" + restaurantId + "/");
+    socket = current;
+    setConnection("connecting", "Connecting…");
+    var lastHeard = Date.now();
+    var heartbeat = window.setInterval(function () {
+      if (socket !== current) { window.clearInterval(heartbeat); return; }
+      if (current.readyState !== WebSocket.OPEN) return;
+      if (Date.now() - lastHeard > 30000) { window.clearInterval(heartbeat); drop(); return; }
+      current.send(JSON.stringify({ type: "ping" }));
+    }, 20000);
+    // A fresh snapshot every minute catches anything the live path lost.
+    var resync = window.setInterval(function () {
+      if (socket !== current) { window.clearInterval(resync); return; }
+      sync();
+    }, 60000);
+    current.onmessage = function (event) {
+      lastHeard = Date.now();
+      var frame;
+      try { frame = JSON.parse(event.data); } catch (e) { return; }
+      if (frame.type === "kitchen.snapshot") {
+        delay = 1000;
+        setConnection("live", "Live");
+        applySnapshot(frame);
+      } else if (frame.type === "kitchen.ticket") {
+        if (apply(frame.ticket)) render();
+      } else if (frame.type === "order.update") {
+        var known = tickets[frame.order_id];
+        // The whole ticket follows; an order this screen has never seen is fetched whole.
+        if (!known) sync();
+      }
+    };
+    current.onclose = function (event) {
+      window.clearInterval(heartbeat);
+      window.clearInterval(resync);
+      if (socket !== current) return;
+      socket = null;
+      if (event.code === 4401 || event.code === 4403) {
+        setConnection("off", event.code === 4401 ? "Signed out: log in again" : "Not allowed: this kitchen is not yours");
+        return;
+      }
+      scheduleReconnect();
+    };
+  }
+
+  document.addEventListener("passline:reconnect", drop);
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState !== "visible") return;
+    if (socket && socket.readyState === WebSocket.OPEN) sync(); else if (!socket) { delay = 1000; connect(); }
+    requestWakeLock();
+  });
+  window.addEventListener("online", function () {
+    if (socket && socket.readyState === WebSocket.OPEN) return;
+    if (socket) { var stale = socket; socket = null; stale.onopen = stale.onmessage = stale.onclose = null; try { stale.close(); } catch (e) { /* never opened */ } }
+    delay = 1000;
+    if (retry) { window.clearTimeout(retry); retry = null; }
+    connect();
+  });
+
+  showSound();
+  connect();
+})();
