@@ -64,6 +64,16 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         for group in self.__dict__.get("groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
+    async def refuse(self, code: int) -> None:
+        """Refuse the socket with the contract's close code (4401, 4403).
+
+        Accepted first, then closed: a close before accept() reaches a real client as a bare
+        HTTP 403 on the upgrade (daphne), so it could not tell "log in" from "not yours". By
+        then no group has been joined and nothing is sent but the close.
+        """
+        await self.accept()
+        await self.close(code=code)
+
     async def session_ended(self, event: dict[str, Any]) -> None:
         await self.close(code=CLOSE_UNAUTHENTICATED)
 
@@ -128,12 +138,12 @@ class OrderConsumer(LiveConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await self.refuse(CLOSE_UNAUTHENTICATED)
             return
         self.order_id = int(self.scope["url_route"]["kwargs"]["order_id"])
         # Another customer's order looks exactly like a missing one.
         if await _allowed_order(user, self.order_id) is None:
-            await self.close(code=CLOSE_FORBIDDEN)
+            await self.refuse(CLOSE_FORBIDDEN)
             return
         # Join first, then read: a change committed in between arrives as a group message
         # and is dropped by version if the snapshot already has it.
@@ -207,11 +217,11 @@ class KitchenConsumer(LiveConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await self.refuse(CLOSE_UNAUTHENTICATED)
             return
         self.restaurant_id = int(self.scope["url_route"]["kwargs"]["restaurant_id"])
         if not await _is_staff(user, self.restaurant_id):
-            await self.close(code=CLOSE_FORBIDDEN)
+            await self.refuse(CLOSE_FORBIDDEN)
             return
         self.versions: dict[int, int] = {}
         self.revisions: dict[int, int] = {}
@@ -293,7 +303,7 @@ class CustomerConsumer(LiveConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await self.refuse(CLOSE_UNAUTHENTICATED)
             return
         await self.join(customer_group(user.pk))
         await self.join_session()
