@@ -398,6 +398,25 @@ def _hops(commits: list[list[Any]], arrivals: dict[tuple[int, int], float]) -> d
             "bridge_to_socket": summary(bridge_to_socket)}
 
 
+def _order_hops(order_id: int, commits: list[tuple[int, float]]) -> list[tuple[float | None, float | None]]:
+    """Per (version, commit time) of one order: ms to the relay's sent mark and to the bridge."""
+    from bus.models import OutboxMessage, ProcessedMessage
+
+    rows = {json.loads(body)["payload"]["version"]: (message_id, sent_at) for message_id, body, sent_at in
+            OutboxMessage.objects.filter(type="order.status_changed", aggregate=f"order:{order_id}")
+            .values_list("message_id", "body", "sent_at")}
+    taken = dict(ProcessedMessage.objects.filter(consumer="bridge.notification",
+                                                 message_id__in=[m for m, _ in rows.values()])
+                 .values_list("message_id", "processed_at"))
+    hops: list[tuple[float | None, float | None]] = []
+    for version, committed in commits:
+        message_id, sent_at = rows.get(version, (None, None))
+        bridged = taken.get(message_id)
+        hops.append((round((sent_at.timestamp() - committed) * 1000, 1) if sent_at else None,
+                     round((bridged.timestamp() - committed) * 1000, 1) if bridged else None))
+    return hops
+
+
 def fan_out(processes: Processes, ports: list[int], sockets: int, per_process: int, pause: float) -> dict[str, Any]:
     """One kitchen group of ``sockets`` screens; one order moved through its life, one change
     at a time; commit → ``order.update`` on the last screen."""
@@ -411,7 +430,8 @@ def fan_out(processes: Processes, ports: list[int], sockets: int, per_process: i
     targets = [(i, f"/ws/kitchen/{restaurant.pk}/", token) for i in range(sockets)]
     clients, opened = open_clients(processes, "kitchen", "kitchen", targets, ports,
                                    min(per_process, max(1, math.ceil(sockets / 2))), 600)
-    reps = []
+    reps: list[dict[str, Any]] = []
+    commits: list[tuple[int, float]] = []
     try:
         if opened["opened"] < sockets:
             print(f"  kitchen: only {opened['opened']} of {sockets} connected ({opened['errors']})")
@@ -420,6 +440,7 @@ def fan_out(processes: Processes, ports: list[int], sockets: int, per_process: i
             changed = order_transition(order_id=order.pk, to=status, actor_kind=Actor(actor),
                                        actor=None if actor == "system" else staff)
             committed = time.time()
+            commits.append((changed.version, committed))
             answers = ask_all(clients, f"wait {order.pk} {changed.version} 15", "wait", 60)
             delays = sorted((at - committed) * 1000 for a in answers for at in a["arrivals"])
             reps.append({"status": status, "received": len(delays), "missing": sum(a["missing"] for a in answers),
@@ -429,6 +450,8 @@ def fan_out(processes: Processes, ports: list[int], sockets: int, per_process: i
     finally:
         for client in clients:
             client.quit()
+    for rep, (sent, taken) in zip(reps, _order_hops(order.pk, commits)):
+        rep["relay_sent_ms"], rep["bridge_taken_ms"] = sent, taken
     complete = [r for r in reps if r["last_ms"] is not None]
     return {"sockets": sockets, "connected": opened["opened"], "connect_errors": opened["errors"],
             "connect_seconds": opened["seconds"], "repetitions": reps,
