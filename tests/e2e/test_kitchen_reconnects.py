@@ -1,0 +1,120 @@
+"""A kitchen tablet on bad Wi-Fi: the screen loses its connection again and again while orders
+keep coming, and each time it comes back it shows exactly the database's tickets, with one
+socket open, never a pile of half-dead ones. Also the public pick-up board, live."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+from ordering.models import Order
+from ordering.services import OrderRequest, order_place, order_transition, order_transition_by_staff
+from ordering.status import KITCHEN_OPEN, Actor
+from tests.factories import StaffMembershipFactory, UserFactory
+from tests.integration.conftest import bus, rabbit_vhost  # noqa: F401 - fixtures for this module
+from tests.support import InThread
+
+# Counts the sockets the page opens, to show it keeps one, not one more per reconnect.
+COUNT_SOCKETS = """
+(() => {
+  const Native = window.WebSocket;
+  const opened = window.__sockets = [];
+  function Counted(url, protocols) {
+    const socket = protocols === undefined ? new Native(url) : new Native(url, protocols);
+    opened.push(socket);
+    return socket;
+  }
+  Counted.prototype = Native.prototype;
+  ["CONNECTING", "OPEN", "CLOSING", "CLOSED"].forEach((name) => { Counted[name] = Native[name]; });
+  window.WebSocket = Counted;
+})();
+"""
+DROPS = 12
+
+
+def paid_order(restaurant, menu) -> Order:
+    order, _ = order_place(customer=UserFactory(), request=OrderRequest(
+        restaurant_id=restaurant.pk, items=[(menu["pizza"].pk, 1)], delivery_address="1 Test Lane"))
+    return order_transition(order_id=order.pk, to="paid", actor_kind=Actor.SYSTEM)
+
+
+def test_the_kitchen_screen_survives_many_drops_with_one_socket(e2e_db, bus, live_url: str, page: Page,  # noqa: F811
+                                                                 password, restaurant, menu) -> None:
+    from bus.relay import OutboxRelay
+    from bus.runner import ConsumerRunner
+    from consumers.bridge import bridge_notification
+
+    cook = StaffMembershipFactory(restaurant=restaurant).user
+    running = [InThread(OutboxRelay(idle_interval=0.005)), InThread(ConsumerRunner([bridge_notification]))]
+    try:
+        page.add_init_script(COUNT_SOCKETS)
+        page.goto(f"{live_url}/login/?next=/kitchen/{restaurant.pk}/")
+        page.get_by_label("Username").fill(cook.username)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Log in").click()
+        state = page.locator("#kds-connection")
+        expect(state).to_have_attribute("data-state", "live")
+        page.evaluate("window.__sameDocument = true")
+        orders = [paid_order(restaurant, menu)]
+
+        for drop in range(DROPS):
+            # when the Wi-Fi goes while the kitchen's other screen and the customers move on
+            page.context.set_offline(True)
+            page.evaluate("document.dispatchEvent(new Event('passline:reconnect'))")
+            expect(state).to_have_attribute("data-state", "reconnecting")
+            orders.append(paid_order(restaurant, menu))
+            order_transition_by_staff(order_id=orders[drop].pk, user=cook,
+                                      to="accepted" if drop % 2 == 0 else "rejected")
+            page.context.set_offline(False)
+
+            # then it comes back and shows exactly the open tickets, in their columns
+            expect(state).to_have_attribute("data-state", "live", timeout=20_000)
+            expected = {(o.pk, o.status) for o in Order.objects.filter(
+                restaurant=restaurant, status__in=[s.value for s in KITCHEN_OPEN])}
+            shown = page.locator("[data-column]:not([data-column='done']) .ticket")
+            expect(shown).to_have_count(len(expected))
+            assert {(int(i), s) for i, s in shown.evaluate_all(
+                "cards => cards.map(c => [c.dataset.orderId, c.dataset.status])")} == expected
+
+        # one socket open, every earlier one closed; the page never reloaded
+        assert page.evaluate("window.__sockets.filter(s => s.readyState === WebSocket.OPEN).length") == 1
+        assert page.evaluate("window.__sockets.length") >= DROPS + 1  # (more if a retry fell in a drop)
+        assert page.evaluate("window.__sameDocument === true")
+        # the rejected ones sit in Done, where the kitchen sees what it closed
+        expect(page.locator("[data-column='done'] .ticket.is-rejected")).to_have_count(DROPS // 2)
+    finally:
+        for worker in running:
+            worker.stop()
+
+
+def test_the_pickup_board_shows_numbers_moving_live(e2e_db, bus, live_url: str, page: Page,  # noqa: F811
+                                                    restaurant, menu) -> None:
+    from bus.relay import OutboxRelay
+    from bus.runner import ConsumerRunner
+    from consumers.bridge import bridge_notification
+
+    cook = StaffMembershipFactory(restaurant=restaurant).user
+    order = paid_order(restaurant, menu)
+    running = [InThread(OutboxRelay(idle_interval=0.005)), InThread(ConsumerRunner([bridge_notification]))]
+    try:
+        # a public screen, nobody logged in
+        page.goto(f"{live_url}/r/{restaurant.slug}/board/")
+        preparing = page.locator('[data-column="preparing"]')
+        ready = page.locator('[data-column="ready"]')
+        number = f'[data-order-id="{order.pk}"]'
+        expect(preparing.locator(number)).to_have_count(0)
+
+        order_transition_by_staff(order_id=order.pk, user=cook, to="accepted")
+        expect(preparing.locator(number)).to_have_text(f"#{order.pk}", timeout=10_000)
+        order_transition_by_staff(order_id=order.pk, user=cook, to="preparing")
+        order_transition_by_staff(order_id=order.pk, user=cook, to="ready")
+        expect(ready.locator(number)).to_have_text(f"#{order.pk}", timeout=10_000)
+        expect(preparing.locator(number)).to_have_count(0)
+        page.screenshot(path="test-artifacts/pickup-board.png", full_page=True)
+        # no personal data on a public screen
+        assert order.customer.username not in page.content() and "Test Lane" not in page.content()
+
+        order_transition_by_staff(order_id=order.pk, user=cook, to="delivered")
+        expect(ready.locator(number)).to_have_count(0, timeout=10_000)
+    finally:
+        for worker in running:
+            worker.stop()
