@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, WebSocketException
 
 ORIGIN = "http://127.0.0.1"  # in ALLOWED_HOSTS, as a browser on the site would send it
 
@@ -59,6 +59,7 @@ class Clients:
         self.sockets = [Socket(plan["base"] + path, token, key) for key, path, token in plan["targets"]]
         self.connect_concurrency: int = plan.get("connect_concurrency", 50)
         self.phase = "live"
+        self.retries = 0
 
     async def open_all(self) -> None:
         gate = asyncio.Semaphore(self.connect_concurrency)
@@ -70,25 +71,35 @@ class Clients:
             if s.error:
                 errors[s.error] = errors.get(s.error, 0) + 1
         _say("ready", {"opened": len(opened), "failed": len(self.sockets) - len(opened), "errors": errors,
+                       "retries": self.retries,
                        "seconds": round(time.monotonic() - started, 2)})
 
     async def _open(self, s: Socket, gate: asyncio.Semaphore) -> None:
-        async with gate:
-            try:
-                # No client-side keepalive (daphne pings and the library answers); no
-                # compression (daphne does not offer it): the frames are what a page gets.
-                s.ws = await connect(s.url, origin=ORIGIN, additional_headers={"Authorization": f"Bearer {s.token}"},
-                                     compression=None, ping_interval=None, open_timeout=120, close_timeout=5,
-                                     max_queue=None)
-                if self.mode != "idle":
-                    first = json.loads(await asyncio.wait_for(s.ws.recv(), 60))
-                    if self.mode == "track":
-                        s.last_seen = s.last_live = first["order"]["version"]
-            except (OSError, ConnectionClosed, asyncio.TimeoutError) as error:
-                s.error = type(error).__name__ + (f" {error.rcvd.code}" if getattr(error, "rcvd", None) else "")
-                s.ws = None
-                return
-        asyncio.ensure_future(self._read(s))
+        # A refused handshake (daphne drops one the application has not accepted within its
+        # 5 s handshake timeout) is tried again, as the pages' own reconnect would.
+        for attempt in range(3):
+            async with gate:
+                try:
+                    await self._handshake(s)
+                    break
+                except (OSError, WebSocketException, asyncio.TimeoutError) as error:
+                    s.error = type(error).__name__ + (f" {error.rcvd.code}" if getattr(error, "rcvd", None) else "")
+                    s.ws = None
+                    self.retries += 1
+            await asyncio.sleep(1 + attempt)
+        if s.ws is not None:
+            s.error = ""
+            asyncio.ensure_future(self._read(s))
+
+    async def _handshake(self, s: Socket) -> None:
+        # No client-side keepalive (daphne pings and the library answers); no compression
+        # (daphne does not offer it): the frames are what a page gets.
+        s.ws = await connect(s.url, origin=ORIGIN, additional_headers={"Authorization": f"Bearer {s.token}"},
+                             compression=None, ping_interval=None, open_timeout=120, close_timeout=5, max_queue=None)
+        if self.mode != "idle":
+            first = json.loads(await asyncio.wait_for(s.ws.recv(), 60))
+            if self.mode == "track":
+                s.last_seen = s.last_live = first["order"]["version"]
 
     async def _read(self, s: Socket) -> None:
         assert s.ws is not None
