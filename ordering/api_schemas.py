@@ -16,7 +16,7 @@ from ninja import Schema
 from pydantic import AfterValidator, ConfigDict, Field, StrictInt, WithJsonSchema
 
 from billing.selectors import WalletSummary
-from ordering.models import MenuItem, Order, Restaurant
+from ordering.models import MenuItem, Order, OrderLine, Restaurant
 from ordering.services.kitchen import recall_of, recall_window
 from ordering.status import Actor, OrderStatus, allowed_next
 
@@ -180,6 +180,16 @@ class OrderOut(Schema):
     timeline: list[TimelineStepOut] = Field(description="Every status the order went through, oldest first.")
 
 
+def _line_out(line: OrderLine) -> dict[str, Any]:
+    return {
+        "menu_item_id": line.menu_item_id,
+        "name": line.name,
+        "quantity": line.quantity,
+        "unit_price": money(line.unit_price),
+        "line_total": money(line.line_total),
+    }
+
+
 def order_out(order: Order) -> dict[str, Any]:
     """Expects an order from ``ordering.selectors`` (restaurant, lines and events prefetched)."""
     return {
@@ -192,16 +202,7 @@ def order_out(order: Order) -> dict[str, Any]:
         "currency": order.currency,
         "delivery_address": order.delivery_address,
         "notes": order.notes,
-        "items": [
-            {
-                "menu_item_id": line.menu_item_id,
-                "name": line.name,
-                "quantity": line.quantity,
-                "unit_price": money(line.unit_price),
-                "line_total": money(line.line_total),
-            }
-            for line in order.lines.all()
-        ],
+        "items": [_line_out(line) for line in order.lines.all()],
         "created_at": order.created_at,
         "timeline": [
             {"status": event.status, "version": event.version, "at": event.at, "reason": event.reason}
@@ -257,16 +258,8 @@ def kitchen_ticket_out(order: Order, *, now: datetime.datetime | None = None) ->
     return {
         **order_out(order),
         "items": [
-            {
-                "menu_item_id": line.menu_item_id,
-                "name": line.name,
-                "quantity": line.quantity,
-                "unit_price": money(line.unit_price),
-                "line_total": money(line.line_total),
-                "category": line.menu_item.category.name,
-                "station": line.menu_item.category.station,
-                "done": line.done_at is not None,
-            }
+            {**_line_out(line), "category": line.menu_item.category.name,
+             "station": line.menu_item.category.station, "done": line.done_at is not None}
             for line in order.lines.all()
         ],
         "revision": order.ticket_revision,

@@ -1,10 +1,9 @@
-// The pick-up board follows the restaurant's orders live: on every change it fetches the
-// board again and swaps the columns (server-rendered); a dropped connection reconnects.
+// The pick-up board follows the restaurant's orders live: on every change, and on every
+// (re)connect, it fetches the board again and swaps the columns (server-rendered).
 (function () {
   "use strict";
   var main = document.getElementById("main");
-  if (!main || !main.dataset.restaurantId || !("WebSocket" in window)) return;
-  var delay = 1000;
+  if (!main || !main.dataset.restaurantId || !window.PasslineLive) return;
   var busy = false;
   var again = false;
 
@@ -22,16 +21,9 @@
       .then(function () { busy = false; if (again) { again = false; refresh(); } });
   }
 
-  function connect() {
-    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    var socket = new WebSocket(scheme + window.location.host + "/ws/boards/" + main.dataset.restaurantId + "/");
-    socket.onopen = function () { delay = 1000; main.dataset.live = "on"; refresh(); };
-    socket.onmessage = refresh;
-    socket.onclose = function () {
-      main.dataset.live = "off";
-      window.setTimeout(connect, delay);
-      delay = Math.min(delay * 2, 15000);
-    };
-  }
-  connect();
+  window.PasslineLive.open("/ws/boards/" + main.dataset.restaurantId + "/", {
+    state: function (state) { main.dataset.live = state === "open" ? "on" : "off"; },
+    opened: refresh,
+    frame: refresh
+  });
 })();

@@ -4,14 +4,15 @@
 // duplicated frame never shows an older state. Taps go to the kitchen API; its answer is
 // applied at once and every other screen follows through the socket.
 //
-// Built for a wall tablet that runs all day: it reconnects with back-off, pings to notice a
-// dead connection, asks for a fresh snapshot every minute and when it wakes up, keeps the
-// screen awake where the browser allows, and chimes until someone acknowledges a new ticket.
+// Built for a wall tablet that runs all day: it reconnects with back-off and pings to notice
+// a dead connection (live-socket.js), asks for a fresh snapshot every minute and when it
+// wakes up, keeps the screen awake where the browser allows, and chimes until someone
+// acknowledges a new ticket.
 (function () {
   "use strict";
   var body = document.body;
   var restaurantId = body.dataset.restaurantId;
-  if (!restaurantId || !("WebSocket" in window)) return;
+  if (!restaurantId || !window.PasslineLive) return;
 
   var LABELS = JSON.parse(document.getElementById("status-labels").textContent);
   var OPEN = ["paid", "accepted", "preparing", "ready", "out_for_delivery"];
@@ -408,100 +409,44 @@
     act(card || document.createElement("button"), ticket, "/transition", { to: "rejected", reason: reason });
   });
 
-  // --- the socket -------------------------------------------------------------------------
+  // --- the socket (the connection itself is live-socket.js's) -------------------------------
 
   var connection = document.getElementById("kds-connection");
-  var socket = null, delay = 1000, retry = null;
+  var STATES = {
+    connecting: "Connecting…", reconnecting: "Offline: reconnecting…", live: "Live",
+    4401: "Signed out: log in again", 4403: "Not allowed: this kitchen is not yours"
+  };
 
-  function setConnection(state, text) {
+  function setConnection(state, code) {
     connection.dataset.state = state;
-    connection.textContent = text;
+    connection.textContent = STATES[code || state] || STATES.connecting;
     body.dataset.connection = state;
   }
 
-  function send(frame) {
-    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
-  }
+  function sync() { live.send({ type: "sync" }); }
 
-  function sync() { send({ type: "sync" }); }
-
-  function scheduleReconnect() {
-    setConnection("reconnecting", "Offline: reconnecting…");
-    if (retry) window.clearTimeout(retry);
-    retry = window.setTimeout(function () { retry = null; connect(); }, delay);
-    delay = Math.min(delay * 2, 15000);
-  }
-
-  function drop() {
-    // Give up on this socket at once: without a network its close may never come.
-    if (!socket) return;
-    var old = socket;
-    socket = null;
-    old.onopen = old.onmessage = old.onclose = null;
-    try { old.close(); } catch (e) { /* already closed */ }
-    scheduleReconnect();
-  }
-
-  function connect() {
-    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    var current = new WebSocket(scheme + window.location.host + "/ws/kitchen/" + restaurantId + "/");
-    socket = current;
-    setConnection("connecting", "Connecting…");
-    var lastHeard = Date.now();
-    var heartbeat = window.setInterval(function () {
-      if (socket !== current) { window.clearInterval(heartbeat); return; }
-      if (current.readyState !== WebSocket.OPEN) return;
-      if (Date.now() - lastHeard > 30000) { window.clearInterval(heartbeat); drop(); return; }
-      current.send(JSON.stringify({ type: "ping" }));
-    }, 20000);
-    // A fresh snapshot every minute catches anything the live path lost.
-    var resync = window.setInterval(function () {
-      if (socket !== current) { window.clearInterval(resync); return; }
-      sync();
-    }, 60000);
-    current.onmessage = function (event) {
-      lastHeard = Date.now();
-      var frame;
-      try { frame = JSON.parse(event.data); } catch (e) { return; }
+  var live = window.PasslineLive.open("/ws/kitchen/" + restaurantId + "/", {
+    // "Live" only once the snapshot is in: an open socket with an old board is not live.
+    state: function (state, code) { if (state !== "open") setConnection(state, code); },
+    frame: function (frame) {
       if (frame.type === "kitchen.snapshot") {
-        delay = 1000;
-        setConnection("live", "Live");
+        setConnection("live");
         applySnapshot(frame);
       } else if (frame.type === "kitchen.ticket") {
         if (apply(frame.ticket)) render();
-      } else if (frame.type === "order.update") {
-        var known = tickets[frame.order_id];
-        // The whole ticket follows; an order this screen has never seen is fetched whole.
-        if (!known) sync();
+      } else if (frame.type === "order.update" && !tickets[frame.order_id]) {
+        // The whole ticket follows an update; an order this screen has never seen is fetched.
+        sync();
       }
-    };
-    current.onclose = function (event) {
-      window.clearInterval(heartbeat);
-      window.clearInterval(resync);
-      if (socket !== current) return;
-      socket = null;
-      if (event.code === 4401 || event.code === 4403) {
-        setConnection("off", event.code === 4401 ? "Signed out: log in again" : "Not allowed: this kitchen is not yours");
-        return;
-      }
-      scheduleReconnect();
-    };
-  }
-
-  document.addEventListener("passline:reconnect", drop);
-  document.addEventListener("visibilitychange", function () {
-    if (document.visibilityState !== "visible") return;
-    if (socket && socket.readyState === WebSocket.OPEN) sync(); else if (!socket) { delay = 1000; connect(); }
-    requestWakeLock();
+    }
   });
-  window.addEventListener("online", function () {
-    if (socket && socket.readyState === WebSocket.OPEN) return;
-    if (socket) { var stale = socket; socket = null; stale.onopen = stale.onmessage = stale.onclose = null; try { stale.close(); } catch (e) { /* never opened */ } }
-    delay = 1000;
-    if (retry) { window.clearTimeout(retry); retry = null; }
-    connect();
+
+  // A fresh snapshot every minute, and when the tablet wakes, catches anything the live
+  // path lost.
+  window.setInterval(sync, 60000);
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") { sync(); requestWakeLock(); }
   });
 
   showSound();
-  connect();
 })();

@@ -4,11 +4,10 @@
 (function () {
   "use strict";
   var box = document.getElementById("notifications");
-  if (!box || !("WebSocket" in window)) return;
+  if (!box || !window.PasslineLive) return;
   var main = document.getElementById("main");
   var base = box.dataset.ordersUrl || "/orders/";
   var seen = {};
-  var delay = 2000;
 
   function toast(frame) {
     var item = document.createElement("a");
@@ -19,24 +18,13 @@
     window.setTimeout(function () { item.remove(); }, 8000);
   }
 
-  function connect() {
-    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    var socket = new WebSocket(scheme + window.location.host + "/ws/me/");
-    socket.onopen = function () { delay = 2000; };
-    socket.onmessage = function (event) {
-      var frame;
-      try { frame = JSON.parse(event.data); } catch (e) { return; }
+  window.PasslineLive.open("/ws/me/", {
+    frame: function (frame) {
       if (frame.type !== "order.update") return;
       if ((seen[frame.order_id] || 0) >= frame.version) return;  // duplicate or older
       seen[frame.order_id] = frame.version;
       if (main && main.dataset.orderId === String(frame.order_id)) return;
       toast(frame);
-    };
-    socket.onclose = function (event) {
-      if (event.code === 4401) return;  // signed out
-      window.setTimeout(connect, delay);
-      delay = Math.min(delay * 2, 30000);
-    };
-  }
-  connect();
+    }
+  });
 })();

@@ -32,3 +32,32 @@ def test_a_dish_shows_sold_out_live(e2e_db, bus, live_url: str, page: Page, rest
     finally:
         for worker in running:
             worker.stop()
+
+
+def test_a_menu_page_that_was_offline_catches_up_on_stock(e2e_db, bus, live_url: str, page: Page,  # noqa: F811
+                                                          restaurant, menu) -> None:
+    from bus.relay import OutboxRelay
+    from bus.runner import ConsumerRunner
+    from consumers.bridge import bridge_notification
+
+    running = [InThread(OutboxRelay(idle_interval=0.005)), InThread(ConsumerRunner([bridge_notification]))]
+    try:
+        page.goto(f"{live_url}/r/{restaurant.slug}/")
+        main = page.locator("main#main")
+        expect(main).to_have_attribute("data-live", "on")
+
+        # when the page loses its connection while the last soups are sold
+        page.context.set_offline(True)
+        page.evaluate("document.dispatchEvent(new Event('passline:reconnect'))")
+        expect(main).to_have_attribute("data-live", "off")
+        order_place(customer=UserFactory(), request=OrderRequest(
+            restaurant_id=restaurant.pk, items=[(menu["soup"].pk, 5)], delivery_address="2 Elsewhere"))
+        page.context.set_offline(False)
+
+        # then, back online, it shows the soup sold out without a reload
+        soup = page.locator(f"#item-{menu['soup'].pk}")
+        expect(soup.locator(".badge-soldout")).to_have_text("Sold out", timeout=15_000)
+        expect(main).to_have_attribute("data-live", "on")
+    finally:
+        for worker in running:
+            worker.stop()
