@@ -200,11 +200,37 @@
       holder.replaceChildren(fragment);
       column.querySelector("[data-count]").textContent = String(list.length);
     });
+    renderToMake();
     var note = document.getElementById("kds-hidden");
     note.hidden = hidden === 0;
     note.textContent = hidden + " ticket" + (hidden === 1 ? "" : "s") + " only for other stations";
     tick();
     updateAlert();
+  }
+
+  function renderToMake() {
+    // The "all day" count: how many of each dish are still to make on this screen's
+    // accepted and cooking tickets, so a cook can fire five of the same at once.
+    var counts = {}, order = [];
+    Object.keys(tickets).forEach(function (id) {
+      var ticket = tickets[id];
+      if (BUMPABLE.indexOf(ticket.status) === -1) return;
+      visibleItems(ticket).forEach(function (item) {
+        if (item.done) return;
+        if (!(item.name in counts)) { counts[item.name] = 0; order.push(item.name); }
+        counts[item.name] += item.quantity;
+      });
+    });
+    var list = document.getElementById("kds-to-make");
+    var fragment = document.createDocumentFragment();
+    order.sort(function (a, b) { return counts[b] - counts[a] || a.localeCompare(b); }).forEach(function (name) {
+      var entry = el("li", "kds-to-make-item");
+      entry.appendChild(el("strong", "", counts[name] + "×"));
+      entry.appendChild(document.createTextNode(" " + name));
+      fragment.appendChild(entry);
+    });
+    list.replaceChildren(fragment);
+    list.parentNode.hidden = order.length === 0;
   }
 
   function tick() {
@@ -226,6 +252,10 @@
   function apply(ticket) {
     var known = tickets[ticket.id];
     if (known && known.revision >= ticket.revision) return false;
+    if (known && isOpen(known) && ticket.status === "cancelled") {
+      // The customer called it off: say so, it may already be on the stove.
+      toast("Order #" + ticket.id + " was cancelled by the customer.");
+    }
     tickets[ticket.id] = ticket;
     return true;
   }

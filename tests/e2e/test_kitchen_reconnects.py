@@ -7,7 +7,7 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 
 from ordering.models import Order
-from ordering.services import OrderRequest, order_place, order_transition, order_transition_by_staff
+from ordering.services import OrderRequest, order_cancel, order_place, order_transition, order_transition_by_staff
 from ordering.status import KITCHEN_OPEN, Actor
 from tests.factories import StaffMembershipFactory, UserFactory
 from tests.integration.conftest import bus, rabbit_vhost  # noqa: F401 - fixtures for this module
@@ -115,6 +115,34 @@ def test_the_pickup_board_shows_numbers_moving_live(e2e_db, bus, live_url: str, 
 
         order_transition_by_staff(order_id=order.pk, user=cook, to="delivered")
         expect(ready.locator(number)).to_have_count(0, timeout=10_000)
+    finally:
+        for worker in running:
+            worker.stop()
+
+
+def test_a_ticket_the_customer_cancels_leaves_with_a_notice(e2e_db, bus, live_url: str, page: Page,  # noqa: F811
+                                                           password, restaurant, menu) -> None:
+    from bus.relay import OutboxRelay
+    from bus.runner import ConsumerRunner
+    from consumers.bridge import bridge_notification
+
+    cook = StaffMembershipFactory(restaurant=restaurant).user
+    order = paid_order(restaurant, menu)
+    running = [InThread(OutboxRelay(idle_interval=0.005)), InThread(ConsumerRunner([bridge_notification]))]
+    try:
+        page.goto(f"{live_url}/login/?next=/kitchen/{restaurant.pk}/")
+        page.get_by_label("Username").fill(cook.username)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Log in").click()
+        expect(page.locator(f'[data-column="paid"] [data-order-id="{order.pk}"]')).to_be_visible()
+        expect(page.locator("body")).to_have_attribute("data-alerting", "true")
+
+        order_cancel(order_id=order.pk, customer=order.customer)
+
+        expect(page.locator("#kds-toast")).to_have_text(f"Order #{order.pk} was cancelled by the customer.",
+                                                        timeout=10_000)
+        expect(page.locator(f'[data-column="done"] .ticket.is-cancelled[data-order-id="{order.pk}"]')).to_be_visible()
+        expect(page.locator("body")).to_have_attribute("data-alerting", "false")  # nothing left to acknowledge
     finally:
         for worker in running:
             worker.stop()

@@ -87,11 +87,16 @@ def test_an_order_goes_from_checkout_to_delivered_live_on_both_screens(  # noqa:
         expect(bar.locator(f'[data-column="accepted"] [data-order-id="{order_id}"]')).to_be_visible(timeout=LIVE)
         expect(main).to_have_attribute("data-status", "accepted", timeout=LIVE)
 
+        # the kitchen's "to make" count has both dishes; the bar's only its lemonade
+        expect(kitchen.locator("#kds-to-make li")).to_have_text(["1× Lemonade", "1× Pizza"])
+        expect(bar.locator("#kds-to-make li")).to_have_text(["1× Lemonade"])
+
         # the bar crosses the lemonade off; the kitchen's screen shows it crossed off too
         bar.locator(f'.ticket[data-order-id="{order_id}"]').get_by_role("button", name=re.compile("Lemonade")).click()
         card = kitchen.locator(f'.ticket[data-order-id="{order_id}"]')
         expect(card.locator(f'[data-menu-item-id="{lemonade.pk}"]')).to_have_class(re.compile(r"\bis-done\b"),
                                                                                   timeout=LIVE)
+        expect(kitchen.locator("#kds-to-make li")).to_have_text(["1× Pizza"])
         # the kitchen flags it as a rush, then starts cooking
         card.get_by_role("button", name="Rush").click()
         expect(card).to_have_class(re.compile(r"\bis-priority\b"))
