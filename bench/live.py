@@ -424,6 +424,8 @@ def fan_out(processes: Processes, ports: list[int], sockets: int, per_process: i
     from ordering.services import order_transition
     from ordering.status import Actor
 
+    # The bridge may still be working through the tracking run's changes: measure on a quiet chain.
+    common.wait_for(lambda: _bridge_backlog() == 0, 600, "the bridge to catch up", 0.5)
     tag = uuid.uuid4().hex[:8]
     restaurant, dish, staff, token = _shop(tag, "kitchen")
     customer = _customers(tag, "kitchen", 1)[0]
@@ -513,6 +515,16 @@ def _bridge_ready() -> bool:
     connection = pika.BlockingConnection(pika.URLParameters(common.bench_rabbitmq_url()))
     try:
         return connection.channel().queue_declare("bridge.notification", passive=True).method.consumer_count >= 1
+    finally:
+        connection.close()
+
+
+def _bridge_backlog() -> int:
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(common.bench_rabbitmq_url()))
+    try:
+        return connection.channel().queue_declare("bridge.notification", passive=True).method.message_count
     finally:
         connection.close()
 
