@@ -68,6 +68,11 @@ class Consumer:
     # Broker-side guard for crash loops (a handler that kills the process never reaches the
     # runner's own retry logic): after this many deliveries the broker dead-letters it.
     delivery_limit: int = 20
+    # Optional: handles a whole batch in one call (inside the batch's transaction), one result
+    # per message, for handlers whose work is cheaper together (one query for the batch, one
+    # round of sends). When a batch fails, the runner retries its messages one by one through
+    # ``handler``.
+    batch_handler: Callable[[list[Message]], list[Any]] | None = None
     # Messages already waiting are handled in one transaction, up to this many (one commit,
     # one disk flush). Set 1 for handlers with effects outside the database (an email sent
     # by a batch that then rolls back would be sent again on the one-by-one retry).

@@ -304,6 +304,9 @@ class ConsumerRunner:
                             ids = [message.message_id for _, message in items]
                             if _record_processed_many(consumer.queue, ids) != len(ids):
                                 raise _Duplicate  # sorted out one by one below
+                        if consumer.batch_handler is not None:
+                            results = consumer.batch_handler([message for _, message in items])
+                            return [Outcome("ok", result=result) for result in results]
                         return [cls._handle_one(consumer, delivery, message, raise_errors=True, recorded=True)
                                 for delivery, message in items]
                 except Exception:  # noqa: BLE001 - retried one by one just below

@@ -16,6 +16,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.consumer import get_handler_name
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
@@ -34,6 +35,17 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     """Base of the live sockets: the groups a socket joined (left on disconnect), the browser
     session's group (a socket opened with a session closes with 4401 when it logs out), the
     application-level heartbeat and JSON with dates and decimals."""
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels 4.2+ runs close_old_connections() through sync_to_async before *every*
+        # message: a hop through the one thread-sensitive executor per socket per frame, which
+        # serialises a fan-out to a thousand screens behind a single thread. Every database
+        # call of these consumers goes through database_sync_to_async, which closes stale
+        # connections around itself, so the hop buys nothing here.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def join(self, group: str) -> None:
         self.__dict__.setdefault("groups_joined", []).append(group)
@@ -251,14 +263,15 @@ class KitchenConsumer(LiveConsumer):
         return await super().on_client_message(content)
 
     async def kitchen_ticket(self, event: dict[str, Any]) -> None:
-        """A group message from the bridge: a status change (with its version) and/or the ticket."""
+        """A group message from the bridge: a status change (with its version) and/or the ticket,
+        encoded once by the bridge for every screen."""
         order_id = event["order_id"]
         if "version" in event:
             await self._send_updates(order_id, event)
-        ticket = event.get("ticket")
-        if ticket is not None and ticket["revision"] > self.revisions.get(order_id, 0):
-            self.revisions[order_id] = ticket["revision"]
-            await self.send_json({"type": "kitchen.ticket", "ticket": ticket})
+        revision = event.get("ticket_revision")
+        if revision is not None and revision > self.revisions.get(order_id, 0):
+            self.revisions[order_id] = revision
+            await self.send(text_data='{"type": "kitchen.ticket", "ticket": ' + event["ticket_json"] + "}")
 
     async def _send_updates(self, order_id: int, event: dict[str, Any]) -> None:
         """Newer versions only, gaps filled from the database in order."""

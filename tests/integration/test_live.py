@@ -347,3 +347,55 @@ def test_logging_out_closes_the_sessions_sockets(client, customer, password, res
         assert await page.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
 
     async_to_sync(scenario)()
+
+
+def test_a_backlog_reaches_the_sockets_as_one_batch_in_order_with_one_ticket_per_order(bus, customer, restaurant,
+                                                                                        menu):
+    from bus.models import OutboxMessage
+    from tests.integration.conftest import queue_depth
+    from tests.support import wait_until
+
+    cook = StaffMembershipFactory(restaurant=restaurant).user
+    orders = [place(customer, restaurant, menu) for _ in range(3)]
+    owner, kitchen_token = api_token_issue(user=customer), api_token_issue(user=cook)
+
+    async def scenario():
+        trackers = [socket(order.pk, owner) for order in orders]
+        kitchen = kitchen_socket(restaurant.pk, kitchen_token)
+        for ws in (*trackers, kitchen):
+            assert (await ws.connect())[0]
+            await ws.receive_json_from(timeout=5)  # the snapshot
+
+        # given a backlog: nine changes relayed while no bridge runs
+        def backlog() -> None:
+            from django.db import connection
+
+            for order in orders:
+                move_along(order.pk, cook)
+            relay = InThread(OutboxRelay(idle_interval=0.005))
+            wait_until(lambda: not OutboxMessage.objects.filter(sent_at__isnull=True).exists(), what="relayed")
+            relay.stop()
+            assert queue_depth(bus, "bridge.notification")[0] == 9
+            connection.close()
+
+        await asyncio.get_running_loop().run_in_executor(None, backlog)
+        # when the bridge starts, it takes the waiting messages as a batch
+        bridge = InThread(ConsumerRunner([bridge_notification]))
+        try:
+            # then every tracker gets its own order's versions 2, 3, 4 in order
+            for order, ws in zip(orders, trackers):
+                frames = await receive_until_version(ws, 4)
+                assert [(f["order_id"], f["version"]) for f in frames] == [(order.pk, 2), (order.pk, 3), (order.pk, 4)]
+            # and the kitchen every update, plus one ticket per order, the newest
+            frames = [await kitchen.receive_json_from(timeout=10) for _ in range(12)]
+            updates = [(f["order_id"], f["version"]) for f in frames if f["type"] == "order.update"]
+            assert updates == [(order.pk, v) for order in orders for v in (2, 3, 4)]
+            tickets = [(f["ticket"]["id"], f["ticket"]["status"]) for f in frames if f["type"] == "kitchen.ticket"]
+            assert sorted(tickets) == sorted((order.pk, "preparing") for order in orders)
+            assert await kitchen.receive_nothing(timeout=0.3)
+        finally:
+            await asyncio.get_running_loop().run_in_executor(None, bridge.stop)
+        for ws in (*trackers, kitchen):
+            await ws.disconnect()
+
+    async_to_sync(scenario)()
