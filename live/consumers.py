@@ -17,6 +17,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
@@ -46,6 +47,12 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        # As above: without Channels' close_old_connections() hop, which 10,000 sockets
+        # closing at once (a daphne restart, a Wi-Fi outage) would queue behind one thread.
+        await self.disconnect(message["code"])
+        raise StopConsumer()
 
     async def join(self, group: str) -> None:
         self.__dict__.setdefault("groups_joined", []).append(group)
