@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from decimal import Decimal
+from urllib.parse import quote
 
+import pika
 import pytest
+from pika.adapters.utils.connection_workflow import AMQPConnectorException
+
+from bus.topology import declare_topology
+from tests.broker import ctl, purge_all
 
 from tests.factories import PASSWORD, MenuCategoryFactory, MenuItemFactory, RestaurantFactory, UserFactory
 
@@ -39,3 +47,39 @@ def menu(restaurant):
         "pasta": MenuItemFactory(category=mains, name="Pasta", price=Decimal("9.25")),
         "soup": MenuItemFactory(category=starters, name="Soup", price=Decimal("4.10"), daily_stock=5),
     }
+
+
+@pytest.fixture(scope="session")
+def rabbit_vhost():
+    """A vhost of its own for this test session on the machine's RabbitMQ, deleted after.
+
+    One for the whole session, integration and browser tests alike: creating and deleting
+    vhosts (each with its forty-odd quorum queues) during a run is churn the broker need not do.
+    """
+    vhost = f"passline-test-{uuid.uuid4().hex[:8]}"
+    ctl("add_vhost", vhost)
+    ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    yield f"amqp://guest:guest@127.0.0.1:5672/{quote(vhost, safe='')}"
+    ctl("delete_vhost", vhost)
+
+
+@pytest.fixture
+def bus(rabbit_vhost, settings, transactional_db):
+    """The broker (the session's vhost) with the topology declared and every test queue empty.
+
+    Uses transactional_db: the relay and the consumers commit, and child processes must see it.
+    """
+    settings.RABBITMQ_URL = rabbit_vhost
+    settings.RABBITMQ_HEARTBEAT = 5
+    # A broker busy with its own housekeeping can miss a handshake deadline; that is not what
+    # these tests test, so the set-up tries again, waiting longer each time, before it fails.
+    for attempt in range(4):
+        try:
+            declare_topology()
+            purge_all(rabbit_vhost)
+            break
+        except (pika.exceptions.AMQPConnectionError, AMQPConnectorException):
+            if attempt == 3:
+                raise
+            time.sleep(2 ** attempt)
+    return rabbit_vhost

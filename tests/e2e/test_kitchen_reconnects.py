@@ -10,7 +10,6 @@ from ordering.models import Order
 from ordering.services import OrderRequest, order_cancel, order_place, order_transition, order_transition_by_staff
 from ordering.status import KITCHEN_OPEN, Actor
 from tests.factories import StaffMembershipFactory, UserFactory
-from tests.integration.conftest import bus, rabbit_vhost  # noqa: F401 - fixtures for this module
 from tests.support import InThread
 
 # Counts the sockets the page opens, to show it keeps one, not one more per reconnect.
@@ -37,7 +36,7 @@ def paid_order(restaurant, menu) -> Order:
     return order_transition(order_id=order.pk, to="paid", actor_kind=Actor.SYSTEM)
 
 
-def test_the_kitchen_screen_survives_many_drops_with_one_socket(e2e_db, bus, live_url: str, page: Page,  # noqa: F811
+def test_the_kitchen_screen_survives_many_drops_with_one_socket(e2e_db, bus, live_url: str, page: Page,
                                                                  password, restaurant, menu) -> None:
     from bus.relay import OutboxRelay
     from bus.runner import ConsumerRunner
@@ -86,7 +85,7 @@ def test_the_kitchen_screen_survives_many_drops_with_one_socket(e2e_db, bus, liv
             worker.stop()
 
 
-def test_the_pickup_board_shows_numbers_moving_live(e2e_db, bus, live_url: str, page: Page,  # noqa: F811
+def test_the_pickup_board_shows_numbers_moving_live(e2e_db, bus, live_url: str, page: Page,
                                                     restaurant, menu) -> None:
     from bus.relay import OutboxRelay
     from bus.runner import ConsumerRunner
@@ -120,7 +119,7 @@ def test_the_pickup_board_shows_numbers_moving_live(e2e_db, bus, live_url: str, 
             worker.stop()
 
 
-def test_a_ticket_the_customer_cancels_leaves_with_a_notice(e2e_db, bus, live_url: str, page: Page,  # noqa: F811
+def test_a_ticket_the_customer_cancels_leaves_with_a_notice(e2e_db, bus, live_url: str, page: Page,
                                                            password, restaurant, menu) -> None:
     from bus.relay import OutboxRelay
     from bus.runner import ConsumerRunner

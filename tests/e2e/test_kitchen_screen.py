@@ -12,7 +12,6 @@ from playwright.sync_api import Browser, Page, expect
 from billing.services.wallets import wallet_credit
 from tests.e2e.conftest import PAGE_TIMEOUT_MS
 from tests.factories import MenuCategoryFactory, MenuItemFactory, StaffMembershipFactory
-from tests.integration.conftest import bus, rabbit_vhost  # noqa: F401 - fixtures for this module
 from tests.support import InThread, ManagedProcess
 
 LIVE = 15_000  # ms: a step that travels outbox → RabbitMQ → bridge → Redis → daphne → page
@@ -26,7 +25,7 @@ def log_in(page: Page, live_url: str, username: str, password: str, next_path: s
 
 
 def test_an_order_goes_from_checkout_to_delivered_live_on_both_screens(  # noqa: PLR0915
-        e2e_db, bus, live_url: str, page: Page, browser: Browser, customer, password, restaurant,  # noqa: F811
+        e2e_db, bus, live_url: str, page: Page, browser: Browser, customer, password, restaurant,
         menu, tmp_path) -> None:
     from bus.relay import OutboxRelay
 

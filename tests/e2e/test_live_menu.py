@@ -6,11 +6,10 @@ from playwright.sync_api import Page, expect
 
 from ordering.services import OrderRequest, order_place
 from tests.factories import UserFactory
-from tests.integration.conftest import bus, rabbit_vhost  # noqa: F401 - fixtures for this module
 from tests.support import InThread
 
 
-def test_a_dish_shows_sold_out_live(e2e_db, bus, live_url: str, page: Page, restaurant, menu) -> None:  # noqa: F811
+def test_a_dish_shows_sold_out_live(e2e_db, bus, live_url: str, page: Page, restaurant, menu) -> None:
     from bus.relay import OutboxRelay
     from bus.runner import ConsumerRunner
     from consumers.bridge import bridge_notification
@@ -34,7 +33,7 @@ def test_a_dish_shows_sold_out_live(e2e_db, bus, live_url: str, page: Page, rest
             worker.stop()
 
 
-def test_a_menu_page_that_was_offline_catches_up_on_stock(e2e_db, bus, live_url: str, page: Page,  # noqa: F811
+def test_a_menu_page_that_was_offline_catches_up_on_stock(e2e_db, bus, live_url: str, page: Page,
                                                           restaurant, menu) -> None:
     from bus.relay import OutboxRelay
     from bus.runner import ConsumerRunner

@@ -8,11 +8,10 @@ from playwright.sync_api import Page, expect
 from ordering.services import OrderRequest, order_place, order_transition, order_transition_by_staff
 from ordering.status import Actor
 from tests.factories import StaffMembershipFactory
-from tests.integration.conftest import bus, rabbit_vhost  # noqa: F401 - fixtures for this module
 from tests.support import InThread
 
 
-def test_the_tracking_page_updates_live_and_catches_up_after_a_drop(e2e_db, bus, live_url: str, page: Page,  # noqa: F811
+def test_the_tracking_page_updates_live_and_catches_up_after_a_drop(e2e_db, bus, live_url: str, page: Page,
                                                                     customer, password, restaurant, menu) -> None:
     from bus.relay import OutboxRelay
     from bus.runner import ConsumerRunner

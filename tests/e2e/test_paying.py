@@ -9,11 +9,10 @@ from decimal import Decimal
 from playwright.sync_api import Page, expect
 
 from billing.services.wallets import wallet_credit
-from tests.integration.conftest import bus, rabbit_vhost  # noqa: F401 - fixtures for this module
 from tests.support import InThread, ManagedProcess, wait_until
 
 
-def test_an_order_is_paid_from_the_wallet_by_the_workers(e2e_db, bus, live_url: str, page: Page, customer,  # noqa: F811
+def test_an_order_is_paid_from_the_wallet_by_the_workers(e2e_db, bus, live_url: str, page: Page, customer,
                                                         password, menu, tmp_path) -> None:
     from bus.relay import OutboxRelay
 

@@ -1,5 +1,4 @@
-"""Fixtures for tests on the real RabbitMQ: a private vhost per test session, clean queues per test,
-and a private broker node for tests that stop it."""
+"""A private RabbitMQ node for tests that stop the broker."""
 
 from __future__ import annotations
 
@@ -7,83 +6,17 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 import uuid
 from pathlib import Path
-from urllib.parse import quote
 
 import pika
 import pytest
-from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
-from bus.consumer import registered
-from bus.topology import declare_topology
+from tests.broker import queue_depth
 from tests.support import free_port, wait_until
 
-RABBITMQCTL = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
-
-
-def _ctl(*args: str) -> None:
-    subprocess.run([RABBITMQCTL, *args], check=True, capture_output=True, timeout=60)
-
-
-@pytest.fixture(scope="session")
-def rabbit_vhost():
-    """A vhost of its own for this test session on the machine's RabbitMQ, deleted after."""
-    vhost = f"passline-test-{uuid.uuid4().hex[:8]}"
-    _ctl("add_vhost", vhost)
-    _ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    yield f"amqp://guest:guest@127.0.0.1:5672/{quote(vhost, safe='')}"
-    _ctl("delete_vhost", vhost)
-
-
-def _purge_all(url: str) -> None:
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    try:
-        channel = connection.channel()
-        for consumer in registered().values():
-            if consumer.consume_from is not None:
-                continue
-            queues = [consumer.queue, consumer.dead_letter_queue]
-            if consumer.delay_seconds:
-                queues.append(consumer.delay_queue)
-            queues += [consumer.retry_queue(i) for i in range(1, len(consumer.retry_delays) + 1)]
-            for queue in queues:
-                channel.queue_purge(queue)
-    finally:
-        connection.close()
-
-
-@pytest.fixture
-def bus(rabbit_vhost, settings, transactional_db, tmp_path):
-    """The broker (private vhost) with the topology declared and every test queue empty.
-
-    Uses transactional_db: the relay and the consumers commit, and child processes must see it.
-    """
-    settings.RABBITMQ_URL = rabbit_vhost
-    settings.RABBITMQ_HEARTBEAT = 5
-    # A shared broker busy with another run's load can miss one handshake deadline; that is
-    # not what these tests test, so the set-up tries again before it fails.
-    for attempt in range(3):
-        try:
-            declare_topology()
-            _purge_all(rabbit_vhost)
-            break
-        except (pika.exceptions.AMQPConnectionError, AMQPConnectorException):
-            if attempt == 2:
-                raise
-            time.sleep(1)
-    return rabbit_vhost
-
-
-def queue_depth(url: str, queue: str) -> tuple[int, int]:
-    """(ready messages, consumers) of ``queue``."""
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    try:
-        result = connection.channel().queue_declare(queue=queue, passive=True)
-        return result.method.message_count, result.method.consumer_count
-    finally:
-        connection.close()
+# The session's vhost and the ``bus`` fixture live in tests/conftest.py (browser tests use them too).
+__all__ = ["PrivateBroker", "queue_depth"]
 
 
 class PrivateBroker:

@@ -191,7 +191,7 @@ def bus_url():
 
 
 def queue_is_idle(queue):
-    from tests.integration.conftest import queue_depth
+    from tests.broker import queue_depth
 
     return queue_depth(bus_url(), queue)[0] == 0
 

@@ -23,7 +23,7 @@ from ordering.exceptions import InvalidTransition
 from ordering.models import Order
 from ordering.services import OrderRequest, order_cancel, order_place, order_transition_by_staff
 from tests.factories import MenuItemFactory, RestaurantFactory, StaffMembershipFactory, UserFactory
-from tests.integration.conftest import queue_depth
+from tests.broker import queue_depth
 from tests.support import InThread, wait_until
 
 amounts = st.sampled_from(["5.00", "12.50", "20.00", "0.01", "99.99"])

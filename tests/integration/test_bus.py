@@ -20,7 +20,7 @@ from bus.runner import ConsumerRunner
 from bus.services import dead_letter_replay
 from tests.busapp.consumers import TEST_ADD, TEST_HAPPENED, test_effects, test_order_placed, test_rpc
 from tests.busapp.models import Effect
-from tests.integration.conftest import queue_depth
+from tests.broker import queue_depth
 from tests.support import InThread, ManagedProcess, wait_until
 
 

@@ -66,7 +66,7 @@ def test_no_confirmed_message_is_lost_across_a_broker_restart_and_everyone_recov
             wait_until(lambda: Effect.objects.filter(key="restart").count() == written, timeout=60,
                        what=f"all {written} messages consumed after the restart")
         except AssertionError:
-            from tests.integration.conftest import queue_depth
+            from tests.broker import queue_depth
             raise AssertionError(
                 f"written={written} consumed={Effect.objects.filter(key='restart').count()} "
                 f"unsent={OutboxMessage.objects.filter(sent_at__isnull=True).count()} "

@@ -352,7 +352,7 @@ def test_logging_out_closes_the_sessions_sockets(client, customer, password, res
 def test_a_backlog_reaches_the_sockets_as_one_batch_in_order_with_one_ticket_per_order(bus, customer, restaurant,
                                                                                         menu):
     from bus.models import OutboxMessage
-    from tests.integration.conftest import queue_depth
+    from tests.broker import queue_depth
     from tests.support import wait_until
 
     cook = StaffMembershipFactory(restaurant=restaurant).user

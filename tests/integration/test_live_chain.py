@@ -38,7 +38,7 @@ from ordering.status import Actor
 from passline.asgi import application
 from tests.e2e.conftest import AppProcess, tail
 from tests.factories import StaffMembershipFactory, UserFactory
-from tests.integration.conftest import queue_depth
+from tests.broker import queue_depth
 from tests.support import InThread, free_port, process_env, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]

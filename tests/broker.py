@@ -1,0 +1,45 @@
+"""The test session's RabbitMQ: a private vhost on the machine's broker, and helpers to look
+into its queues."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pika
+
+from bus.consumer import registered
+
+RABBITMQCTL = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
+
+
+def ctl(*args: str) -> None:
+    subprocess.run([RABBITMQCTL, *args], check=True, capture_output=True, timeout=60)
+
+
+def purge_all(url: str) -> None:
+    """Empty every queue of the registered consumers on the vhost of ``url``."""
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        channel = connection.channel()
+        for consumer in registered().values():
+            if consumer.consume_from is not None:
+                continue
+            queues = [consumer.queue, consumer.dead_letter_queue]
+            if consumer.delay_seconds:
+                queues.append(consumer.delay_queue)
+            queues += [consumer.retry_queue(i) for i in range(1, len(consumer.retry_delays) + 1)]
+            for queue in queues:
+                channel.queue_purge(queue)
+    finally:
+        connection.close()
+
+
+def queue_depth(url: str, queue: str) -> tuple[int, int]:
+    """(ready messages, consumers) of ``queue``."""
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    try:
+        result = connection.channel().queue_declare(queue=queue, passive=True)
+        return result.method.message_count, result.method.consumer_count
+    finally:
+        connection.close()
