@@ -188,6 +188,14 @@ def _healthy(url: str) -> bool:
         return False
 
 
+def log_in(page: Page, live_url: str, username: str, password: str, next_path: str = "/") -> None:
+    """Log in through the site's own form, landing on ``next_path``."""
+    page.goto(f"{live_url}/login/?next={next_path}")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+
+
 # --- fixtures ----------------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ from playwright.sync_api import Page, expect
 from ordering.models import Order
 from ordering.services import OrderRequest, order_cancel, order_place, order_transition, order_transition_by_staff
 from ordering.status import KITCHEN_OPEN, Actor
+from tests.e2e.conftest import log_in
 from tests.factories import StaffMembershipFactory, UserFactory
 from tests.support import InThread
 
@@ -46,10 +47,7 @@ def test_the_kitchen_screen_survives_many_drops_with_one_socket(e2e_db, bus, liv
     running = [InThread(OutboxRelay(idle_interval=0.005)), InThread(ConsumerRunner([bridge_notification]))]
     try:
         page.add_init_script(COUNT_SOCKETS)
-        page.goto(f"{live_url}/login/?next=/kitchen/{restaurant.pk}/")
-        page.get_by_label("Username").fill(cook.username)
-        page.get_by_label("Password").fill(password)
-        page.get_by_role("button", name="Log in").click()
+        log_in(page, live_url, cook.username, password, f"/kitchen/{restaurant.pk}/")
         state = page.locator("#kds-connection")
         expect(state).to_have_attribute("data-state", "live")
         page.evaluate("window.__sameDocument = true")
@@ -129,10 +127,7 @@ def test_a_ticket_the_customer_cancels_leaves_with_a_notice(e2e_db, bus, live_ur
     order = paid_order(restaurant, menu)
     running = [InThread(OutboxRelay(idle_interval=0.005)), InThread(ConsumerRunner([bridge_notification]))]
     try:
-        page.goto(f"{live_url}/login/?next=/kitchen/{restaurant.pk}/")
-        page.get_by_label("Username").fill(cook.username)
-        page.get_by_label("Password").fill(password)
-        page.get_by_role("button", name="Log in").click()
+        log_in(page, live_url, cook.username, password, f"/kitchen/{restaurant.pk}/")
         expect(page.locator(f'[data-column="paid"] [data-order-id="{order.pk}"]')).to_be_visible()
         expect(page.locator("body")).to_have_attribute("data-alerting", "true")
 

@@ -10,18 +10,11 @@ import re
 from playwright.sync_api import Browser, Page, expect
 
 from billing.services.wallets import wallet_credit
-from tests.e2e.conftest import PAGE_TIMEOUT_MS
+from tests.e2e.conftest import PAGE_TIMEOUT_MS, log_in
 from tests.factories import MenuCategoryFactory, MenuItemFactory, StaffMembershipFactory
 from tests.support import InThread, ManagedProcess
 
 LIVE = 15_000  # ms: a step that travels outbox → RabbitMQ → bridge → Redis → daphne → page
-
-
-def log_in(page: Page, live_url: str, username: str, password: str, next_path: str) -> None:
-    page.goto(f"{live_url}/login/?next={next_path}")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
 
 
 def test_an_order_goes_from_checkout_to_delivered_live_on_both_screens(  # noqa: PLR0915

@@ -7,6 +7,7 @@ from playwright.sync_api import Page, expect
 
 from ordering.services import OrderRequest, order_place, order_transition, order_transition_by_staff
 from ordering.status import Actor
+from tests.e2e.conftest import log_in
 from tests.factories import StaffMembershipFactory
 from tests.support import InThread
 
@@ -22,10 +23,7 @@ def test_the_tracking_page_updates_live_and_catches_up_after_a_drop(e2e_db, bus,
         restaurant_id=restaurant.pk, items=[(menu["pizza"].pk, 1)], delivery_address="1 Test Lane"))
     running = [InThread(OutboxRelay(idle_interval=0.005)), InThread(ConsumerRunner([bridge_notification]))]
     try:
-        page.goto(f"{live_url}/login/?next=/orders/{order.pk}/")
-        page.get_by_label("Username").fill(customer.username)
-        page.get_by_label("Password").fill(password)
-        page.get_by_role("button", name="Log in").click()
+        log_in(page, live_url, customer.username, password, f"/orders/{order.pk}/")
         main = page.locator("main#main")
         expect(main).to_have_attribute("data-status", "pending_payment")
         expect(page.locator("#live-state")).to_have_attribute("data-state", "live")

@@ -399,3 +399,19 @@ def test_a_backlog_reaches_the_sockets_as_one_batch_in_order_with_one_ticket_per
             await ws.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_a_socket_from_another_site_is_refused_even_with_a_valid_token(customer, restaurant, menu):
+    order = place(customer, restaurant, menu)
+    token = api_token_issue(user=customer)
+
+    async def scenario():
+        for origin in (b"http://evil.example", b"null"):
+            ws = WebsocketCommunicator(application, f"/ws/orders/{order.pk}/", headers=[
+                (b"origin", origin), (b"host", b"127.0.0.1"), (b"authorization", f"Bearer {token}".encode())])
+            connected, _ = await ws.connect()
+            assert not connected, origin
+        # the same request from the site itself is let in
+        assert (await socket(order.pk, token).connect())[0]
+
+    async_to_sync(scenario)()
