@@ -10,6 +10,7 @@ from bus.catalog import EventType, routing_key_for
 from bus.correlation import current_or_new_correlation_id
 from bus.envelope import Envelope
 from bus.models import OutboxMessage
+from bus.nudge import nudge_after_commit
 
 
 class OutboxOutsideTransaction(RuntimeError):
@@ -45,4 +46,5 @@ def outbox_write(
         priority=priority,
         created_at=envelope.occurred_at,
     )
+    nudge_after_commit()
     return envelope

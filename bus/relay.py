@@ -40,6 +40,7 @@ from pika.spec import Basic
 
 from bus.connection import connection_parameters, message_properties
 from bus.models import OutboxMessage
+from bus.nudge import listen
 from bus.topology import EXCHANGE_NAMES, declare_topology
 
 logger = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ class OutboxRelay:
         self._timer = None
         self._confirm_timer = None
         self._was_open = False
+        self._nudged = False  # a writer committed rows since the last claim (bus/nudge.py)
 
     # --- life cycle --------------------------------------------------------------------------
 
@@ -123,6 +125,9 @@ class OutboxRelay:
         if install_signal_handlers:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self.stop())
+        # Writers nudge the relay after they commit (bus/nudge.py): it publishes at once and
+        # polls only as a fallback.
+        threading.Thread(target=listen, args=(self._nudge, self._stopping), name="relay-nudges", daemon=True).start()
         delay = 0.5
         while not self._stopping.is_set():
             self._was_open = False
@@ -155,6 +160,27 @@ class OutboxRelay:
         connection_ = self._connection
         if connection_ is not None:
             connection_.ioloop.add_callback_threadsafe(self._stop_if_idle)
+
+    def _nudge(self) -> None:
+        """From the listener thread: new rows have committed."""
+        connection_ = self._connection
+        if connection_ is not None:
+            try:
+                connection_.ioloop.add_callback_threadsafe(self._poll_now)
+            except Exception:  # noqa: BLE001 - a closing connection: its next poll takes the rows
+                pass
+
+    def _poll_now(self) -> None:
+        self._nudged = True
+        self._wake_if_idle()
+
+    def _wake_if_idle(self) -> None:
+        """Claim now instead of at the poll timer, if rows were nudged in since the last claim.
+        Mid-epoch the confirms drive the cycle; this runs again when the epoch ends."""
+        if self._nudged and self._timer is not None and not self._epoch_batches and self._connection is not None:
+            self._connection.ioloop.remove_timeout(self._timer)
+            self._timer = None
+            self._schedule(0)
 
     def _stop_if_idle(self) -> None:
         if not self._in_flight:
@@ -207,6 +233,8 @@ class OutboxRelay:
 
     def _tick(self) -> None:
         self._timer = None
+        # This claim sees every row committed before it; a nudge from here on is for a later one.
+        self._nudged = False
         if self._stopping.is_set():
             self._stop_if_idle()
             return
@@ -339,6 +367,7 @@ class OutboxRelay:
             self._stop_if_idle()
         else:
             self._schedule(0)
+            self._wake_if_idle()
 
     def _record(self, batch: Batch) -> None:
         """Mark a confirmed batch, inside the epoch's transaction."""

@@ -1,0 +1,64 @@
+"""Writers nudge the relay after they commit (bus/nudge.py), so it publishes at once rather
+than at its next poll; the nudge is only a hint, and without Redis the poll still delivers."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.db import transaction
+
+from bus import nudge as nudges
+from bus.models import OutboxMessage
+from bus.outbox import outbox_write
+from bus.relay import OutboxRelay
+from tests.busapp.consumers import TEST_HAPPENED
+from tests.support import InThread, wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+# Long enough that only a nudge can explain a quick publish.
+SLOW_POLL = 30.0
+
+
+def write(key: str) -> None:
+    with transaction.atomic():
+        outbox_write(event=TEST_HAPPENED, payload={"key": key}, aggregate=f"test:{key}")
+        outbox_write(event=TEST_HAPPENED, payload={"key": key, "seq": 1}, aggregate=f"test:{key}")
+
+
+def sent(key: str) -> bool:
+    rows = OutboxMessage.objects.filter(aggregate=f"test:{key}")
+    return rows.count() == 2 and not rows.filter(sent_at__isnull=True).exists()
+
+
+def idle(relay: OutboxRelay) -> bool:
+    """The relay has connected, found nothing, and waits on its poll timer."""
+    return relay._timer is not None and not relay._epoch_batches
+
+
+def test_a_commit_wakes_an_idle_relay_at_once(bus):
+    relay = InThread(OutboxRelay(idle_interval=SLOW_POLL))
+    try:
+        wait_until(lambda: idle(relay.worker), timeout=20, what="the relay to wait on its poll timer")
+        time.sleep(1.5)  # the nudge listener has subscribed by now (it starts with the relay)
+        # when a transaction with two outbox rows commits
+        started = time.monotonic()
+        write("nudged")
+        # then both are published within a second, not at the 30 s poll
+        wait_until(lambda: sent("nudged"), timeout=3, what="the nudged rows to be sent")
+        assert time.monotonic() - started < 3
+    finally:
+        relay.stop()
+
+
+def test_without_redis_the_write_commits_and_the_poll_delivers(bus, settings, monkeypatch):
+    monkeypatch.setattr(nudges, "_client", None)
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    relay = InThread(OutboxRelay(idle_interval=0.2))
+    try:
+        write("unnudged")  # no error reaches the writer
+        assert OutboxMessage.objects.filter(aggregate="test:unnudged").count() == 2
+        wait_until(lambda: sent("unnudged"), timeout=10, what="the poll to send the rows")
+    finally:
+        relay.stop()
+        monkeypatch.setattr(nudges, "_client", None)
