@@ -6,13 +6,29 @@ from audit.models import AuditRecord
 from bus.envelope import Envelope
 
 
+def subjects(payload: object) -> tuple[int | None, int | None]:
+    """The order and the customer a payload is about, where it names them.
+
+    Order events say ``customer_id``; wallet commands and events say ``user_id``.
+    """
+    if not isinstance(payload, dict):
+        return None, None
+
+    def whole(value: object) -> int | None:
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+    return whole(payload.get("order_id")), whole(payload.get("customer_id", payload.get("user_id")))
+
+
 def audit_record(*, envelope: Envelope, exchange: str, routing_key: str) -> None:
     """Store one message, once (a redelivery finds its row)."""
+    order_id, customer_id = subjects(envelope.payload)
     AuditRecord.objects.get_or_create(
         message_id=envelope.message_id,
         defaults={
             "type": envelope.type, "version": envelope.version, "exchange": exchange, "routing_key": routing_key,
             "correlation_id": envelope.correlation_id, "causation_id": envelope.causation_id or "",
             "occurred_at": envelope.occurred_at, "payload": envelope.payload,
+            "order_id": order_id, "customer_id": customer_id,
         },
     )

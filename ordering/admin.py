@@ -1,7 +1,11 @@
 """The operator's view of restaurants, menus, staff and orders. Orders are read-only here:
 their status changes only through the status machine, never by editing a field."""
 
+from urllib.parse import urlencode
+
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from ordering.models import CustomerProfile, MenuCategory, MenuItem, Order, OrderEvent, OrderLine, Restaurant
 from ordering.models import StaffMembership
@@ -98,7 +102,7 @@ class OrderAdmin(admin.ModelAdmin):
     inlines = [OrderLineInline, OrderEventInline]
     readonly_fields = [
         "customer", "restaurant", "status", "version", "ticket_revision", "priority", "total", "currency",
-        "delivery_address", "notes", "idempotency_key", "stock_date", "created_at", "updated_at",
+        "delivery_address", "notes", "idempotency_key", "stock_date", "created_at", "updated_at", "audit_trail",
     ]
     exclude = ["request_fingerprint"]
 
@@ -107,3 +111,9 @@ class OrderAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.display(description="audit trail")
+    def audit_trail(self, order: Order) -> str:
+        """Every message every service sent about this order, oldest first."""
+        url = f"{reverse('admin:audit_auditrecord_changelist')}?{urlencode({'q': f'order:{order.pk}'})}"
+        return format_html('<a href="{}">Everything the services said about this order</a>', url)
