@@ -37,6 +37,9 @@ async def refusal(ws: WebsocketCommunicator) -> int:
     assert connected, "refusals are accepted, then closed, so that the close code reaches the client"
     output = await ws.receive_output(timeout=5)
     assert output["type"] == "websocket.close", output
+    # As a server does after the application closed: tell it the socket is gone, so the
+    # consumer ends in this event loop rather than being left behind with the channel layer.
+    await ws.disconnect()
     return output["code"]
 
 
@@ -412,6 +415,10 @@ def test_a_socket_from_another_site_is_refused_even_with_a_valid_token(customer,
             connected, _ = await ws.connect()
             assert not connected, origin
         # the same request from the site itself is let in
-        assert (await socket(order.pk, token).connect())[0]
+        allowed = socket(order.pk, token)
+        assert (await allowed.connect())[0]
+        # (closed before the test's event loop ends: a socket left open would leave the shared
+        # channel layer receiving on a loop that is gone)
+        await allowed.disconnect()
 
     async_to_sync(scenario)()
