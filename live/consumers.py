@@ -148,6 +148,19 @@ def _events_after(order_id: int, version: int) -> list[dict[str, Any]]:
     ]
 
 
+async def _unseen(order_id: int, last: int | None, frame: dict[str, Any]) -> list[dict[str, Any]]:
+    """What a socket that has shown ``last`` must send for ``frame``: nothing if it is not newer
+    (a duplicate, or late), the database's steps up to it in order if there is a gap (a dropped
+    group message), else the frame. ``last`` None: the socket has not seen the order yet."""
+    if last is None:
+        return [frame]
+    if frame["version"] <= last:
+        return []
+    if frame["version"] > last + 1:
+        return [f for f in await _events_after(order_id, last) if f["version"] < frame["version"]] + [frame]
+    return [frame]
+
+
 class OrderConsumer(LiveConsumer):
     """One order's live updates, for its customer or its restaurant's staff."""
 
@@ -194,15 +207,9 @@ class OrderConsumer(LiveConsumer):
                                              version=event["version"], at=event["at"]))
 
     async def _send_update(self, frame: dict[str, Any]) -> None:
-        if frame["version"] <= self.last_version:
-            return  # already shown: a duplicate, or older than what the page has
-        if frame["version"] > self.last_version + 1:
-            # A gap (a dropped group message): fill it from the database, in order.
-            for missing in await _events_after(self.order_id, self.last_version):
-                if missing["version"] < frame["version"]:
-                    await self._send_update(missing)
-        self.last_version = frame["version"]
-        await self.send_json(frame)
+        for unseen in await _unseen(self.order_id, self.last_version, frame):
+            self.last_version = unseen["version"]
+            await self.send_json(unseen)
 
 
 
@@ -281,17 +288,10 @@ class KitchenConsumer(LiveConsumer):
             await self.send(text_data='{"type": "kitchen.ticket", "ticket": ' + event["ticket_json"] + "}")
 
     async def _send_updates(self, order_id: int, event: dict[str, Any]) -> None:
-        """Newer versions only, gaps filled from the database in order."""
-        version = event["version"]
-        last = self.versions.get(order_id)
-        if last is not None and version <= last:
-            return
-        frames = [update_frame(order_id=order_id, status=event["status"], version=version, at=event["at"])]
-        if last is not None and version > last + 1:
-            frames = [f for f in await _events_after(order_id, last) if f["version"] <= version]
-        for frame in frames:
-            self.versions[order_id] = frame["version"]
-            await self.send_json(frame)
+        frame = update_frame(order_id=order_id, status=event["status"], version=event["version"], at=event["at"])
+        for unseen in await _unseen(order_id, self.versions.get(order_id), frame):
+            self.versions[order_id] = unseen["version"]
+            await self.send_json(unseen)
 
 
 class MenuConsumer(LiveConsumer):

@@ -481,7 +481,7 @@ def kitchen_item_done(request: HttpRequest, order_id: int, menu_item_id: int, pa
 
 
 def _ticket(order_id: int) -> dict[str, Any]:
-    ticket = selectors.kitchen_ticket(order_id=order_id)
+    ticket = selectors.kitchen_tickets(order_ids={order_id}).first()
     if ticket is None:
         raise NotFound("There is no such order.")
     return kitchen_ticket_out(ticket)

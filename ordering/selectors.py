@@ -98,11 +98,6 @@ def kitchen_open_orders(*, restaurant_id: int) -> QuerySet[Order]:
     )
 
 
-def kitchen_ticket(*, order_id: int) -> Order | None:
-    """One order as a kitchen ticket, or None."""
-    return _kitchen_tickets().filter(pk=order_id).first()
-
-
 def kitchen_tickets(*, order_ids: set[int]) -> QuerySet[Order]:
     """Several orders as kitchen tickets, in one query set (three queries, however many)."""
     return _kitchen_tickets().filter(pk__in=order_ids)
