@@ -12,12 +12,13 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from audit.models import AuditRecord
+from passline.readonly_admin import ReadOnlyAdmin
 
 _BY_SUBJECT = re.compile(r"^\s*(order|customer)\s*[:#]\s*(\d{1,19})\s*$", re.IGNORECASE)
 
 
 @admin.register(AuditRecord)
-class AuditRecordAdmin(admin.ModelAdmin):
+class AuditRecordAdmin(ReadOnlyAdmin):
     list_display = ["occurred_at", "type", "order_id", "customer_id", "routing_key", "correlation_id", "message_id"]
     list_filter = ["type", "exchange"]
     search_fields = ["message_id", "correlation_id", "causation_id", "type"]
@@ -40,12 +41,3 @@ class AuditRecordAdmin(admin.ModelAdmin):
                 "occurred_at": record.occurred_at.isoformat(), "correlation_id": record.correlation_id,
                 "causation_id": record.causation_id or None, "payload": record.payload}
         return format_html("<pre>{}</pre>", json.dumps(body, indent=2, ensure_ascii=False))
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

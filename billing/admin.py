@@ -4,17 +4,7 @@ through the services)."""
 from django.contrib import admin
 
 from billing.models import LedgerEntry, Payment, TopUp, Wallet
-
-
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+from passline.readonly_admin import ReadOnlyAdmin as ReadOnly
 
 
 class LedgerInline(admin.TabularInline):

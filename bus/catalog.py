@@ -61,6 +61,13 @@ class EventType:
 # --- payloads ------------------------------------------------------------------------------
 
 
+class PlacedLine(Payload):
+    menu_item_id: int
+    name: str
+    quantity: int
+    unit_price: Decimal
+
+
 class OrderPlaced(Payload):
     order_id: int
     customer_id: int
@@ -68,6 +75,8 @@ class OrderPlaced(Payload):
     total: Decimal
     currency: str
     version: int
+    # Added in place (additive): what was ordered, for analytics' top dishes.
+    lines: list[PlacedLine] = []
 
 
 class OrderStatusChanged(Payload):
@@ -149,6 +158,8 @@ class PaymentSettled(Payload):
     customer_id: int
     amount: Decimal
     reason: str = ""
+    # Added in place (additive): analytics counts money per restaurant.
+    restaurant_id: int | None = None
 
 
 class AcceptanceTimer(Payload):
@@ -186,3 +197,35 @@ class StockChanged(Payload):
 # A dish with a daily limit was reserved or released: open menu pages show it live.
 MENU_STOCK_CHANGED = EventType("menu.stock_changed", Exchange.NOTIFICATION, "menu.stock_changed", StockChanged)
 EVENTS[MENU_STOCK_CHANGED.name] = MENU_STOCK_CHANGED
+
+
+# --- customers: user-specific communication (the ``customer`` exchange) ----------------------
+
+
+class CustomerRegistered(Payload):
+    customer_id: int
+    username: str
+    email: str
+
+
+class CustomerNotify(Payload):
+    notification_id: int
+    customer_id: int
+    channel: str  # "email", "sms", "push"
+
+
+# A customer signed up (the notifier welcomes them).
+CUSTOMER_REGISTERED = EventType("customer.registered", Exchange.CUSTOMER, "customer.registered", CustomerRegistered)
+# Command: deliver one planned notification by one channel (a queue per channel, so a failing
+# SMS provider delays only SMS).
+CUSTOMER_NOTIFY = EventType("customer.notify", Exchange.CUSTOMER, "customer.notify.{channel}", CustomerNotify)
+EVENTS.update({e.name: e for e in [CUSTOMER_REGISTERED, CUSTOMER_NOTIFY]})
+
+# The steps of an order a customer is told about. Their events stay where their domain
+# publishes them; the topology binds the ``customer`` exchange to each of them
+# (exchange-to-exchange), so whatever concerns a customer passes through ``customer``.
+CUSTOMER_FEEDS: tuple[tuple[str, str], ...] = (
+    *((Exchange.NOTIFICATION, f"order.status.{status}") for status in
+      ("paid", "accepted", "ready", "out_for_delivery", "delivered", "payment_failed")),
+    (Exchange.BILLING, PAYMENT_REFUNDED.routing_key),
+)

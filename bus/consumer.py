@@ -88,6 +88,11 @@ class Consumer:
     # Takes every message type, validated against the catalog when the type is known there
     # (the audit trail records what it does not know yet, too).
     any_type: bool = False
+    # Called after the handler failed, in a transaction of its own (the handler's rolled
+    # back): ``on_failure(message, reason, final)``, ``final`` when the message is now
+    # dead-lettered rather than retried. For handlers whose failures users must see (the
+    # notifier's delivery log); a failure here is logged, never raised.
+    on_failure: Callable[[Message, str, bool], None] | None = field(default=None, compare=False)
 
     @property
     def max_attempts(self) -> int:

@@ -16,29 +16,18 @@ import redis
 from django.conf import settings
 from django.db import connection, transaction
 
+from passline.redis_hints import hint_client
+
 logger = logging.getLogger(__name__)
-
-_client: redis.Redis | None = None
-_client_lock = threading.Lock()
-
 
 def channel() -> str:
     return f"{settings.CHANNEL_LAYERS['default']['CONFIG']['prefix']}:outbox"
 
 
-def _redis() -> redis.Redis:
-    global _client
-    with _client_lock:
-        if _client is None:
-            # Short timeouts: a request must not wait on a hint.
-            _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5)
-        return _client
-
-
 def nudge() -> None:
     """Tell any listening relay that the outbox has new rows."""
     try:
-        _redis().publish(channel(), b"1")
+        hint_client().publish(channel(), b"1")
     except redis.RedisError as error:
         logger.debug("outbox nudge not sent: %r", error)
 

@@ -104,6 +104,14 @@ def _record_processed_many(consumer: str, message_ids: list[str]) -> int:
         return cursor.rowcount
 
 
+def _call_on_failure(consumer: Consumer, message: Message, reason: str, final: bool) -> None:
+    try:
+        with transaction.atomic():
+            consumer.on_failure(message, reason, final)  # type: ignore[misc]
+    except Exception:  # noqa: BLE001 - the message is retried or dead-lettered all the same
+        logger.exception("on_failure of %s failed", consumer.queue)
+
+
 def _attempt(delivery: Delivery) -> int:
     return int(delivery.headers.get(ATTEMPT_HEADER, 1))
 
@@ -334,13 +342,18 @@ class ConsumerRunner:
                 if raise_errors:
                     raise
                 if isinstance(error, Permanent):
-                    return Outcome("dead", reason=f"permanent: {error}")
-                code = getattr(error, "code", "")
-                if consumer.rpc and code:
-                    # A business answer ("insufficient_funds"), not a failure of the consumer.
-                    return Outcome("ok", error_code=code, reason=str(error))
-                logger.warning("handler of %s failed: %r", consumer.queue, error, exc_info=True)
-                return Outcome("retry", reason="".join(traceback.format_exception_only(error)).strip())
+                    outcome = Outcome("dead", reason=f"permanent: {error}")
+                else:
+                    code = getattr(error, "code", "")
+                    if consumer.rpc and code:
+                        # A business answer ("insufficient_funds"), not a failure of the consumer.
+                        return Outcome("ok", error_code=code, reason=str(error))
+                    logger.warning("handler of %s failed: %r", consumer.queue, error, exc_info=True)
+                    outcome = Outcome("retry", reason="".join(traceback.format_exception_only(error)).strip())
+                if consumer.on_failure is not None and isinstance(message, Message):
+                    final = outcome.status == "dead" or message.attempt >= consumer.max_attempts
+                    _call_on_failure(consumer, message, outcome.reason, final)
+                return outcome
 
     # --- settling: reply, retry, dead-letter, ack --------------------------------------------
 

@@ -22,6 +22,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
 from live.groups import board_group, customer_group, kitchen_group, menu_group, order_group, session_group
+from live.presence import awatching_report
 from ordering.api_schemas import kitchen_ticket_out, order_out
 from ordering.exceptions import NotFound
 from ordering.models import OrderEvent
@@ -174,9 +175,11 @@ class OrderConsumer(LiveConsumer):
             return
         self.order_id = int(self.scope["url_route"]["kwargs"]["order_id"])
         # Another customer's order looks exactly like a missing one.
-        if await _allowed_order(user, self.order_id) is None:
+        order = await _allowed_order(user, self.order_id)
+        if order is None:
             await self.refuse(CLOSE_FORBIDDEN)
             return
+        self.is_owner = order.customer_id == user.pk
         # Join first, then read: a change committed in between arrives as a group message
         # and is dropped by version if the snapshot already has it.
         await self.join(order_group(self.order_id))
@@ -186,9 +189,22 @@ class OrderConsumer(LiveConsumer):
         self.last_version = snapshot["version"]
         await self.send_json({"type": "order.snapshot", "order": snapshot})
 
-    client_message_hint = 'Send {"type": "resume", "after_version": N} or {"type": "ping"}.'
+    client_message_hint = ('Send {"type": "resume", "after_version": N}, {"type": "watching", "visible": true|false}'
+                           ' or {"type": "ping"}.')
+    is_owner = False
+    watching = False
 
     async def on_client_message(self, content: Any) -> bool:
+        if isinstance(content, dict) and content.get("type") == "watching":
+            visible = content.get("visible")
+            if not isinstance(visible, bool):
+                return False
+            # The customer sees the order's steps happen: the notifier spares them the email
+            # and SMS (live/presence.py). Staff watching an order count for nothing.
+            if self.is_owner and (visible or self.watching):
+                self.watching = visible
+                await awatching_report(order_id=self.order_id, channel_name=self.channel_name, visible=visible)
+            return True
         if isinstance(content, dict) and content.get("type") == "resume":
             after = content.get("after_version")
             if isinstance(after, int) and not isinstance(after, bool) and after >= 0:
@@ -200,6 +216,12 @@ class OrderConsumer(LiveConsumer):
                 return True
             return False
         return await super().on_client_message(content)
+
+    async def disconnect(self, code: int) -> None:
+        if self.watching:
+            self.watching = False
+            await awatching_report(order_id=self.order_id, channel_name=self.channel_name, visible=False)
+        await super().disconnect(code)
 
     async def order_update(self, event: dict[str, Any]) -> None:
         """A group message from the bridge."""
@@ -334,3 +356,9 @@ class CustomerConsumer(LiveConsumer):
                              at=event["at"])
         frame["label"] = STATUS_LABELS[OrderStatus(event["status"])]
         await self.send_json(frame)
+
+    async def customer_notification(self, event: dict[str, Any]) -> None:
+        """A notification from the notifier, shown as a toast (and by the browser when the
+        customer allowed it); ``key`` lets several tabs show it once."""
+        await self.send_json({"type": "notification", **{k: event[k] for k in (
+            "id", "key", "message", "title", "body", "link", "order_id")}})

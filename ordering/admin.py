@@ -60,8 +60,14 @@ class StaffMembershipAdmin(admin.ModelAdmin):
 
 @admin.register(CustomerProfile)
 class CustomerProfileAdmin(admin.ModelAdmin):
-    list_display = ["user", "phone", "notify_email", "notify_sms", "notify_push"]
+    list_display = ["user", "phone", "notify_email", "notify_sms", "notify_push", "notify_while_watching",
+                    "delivery_log"]
     search_fields = ["user__username", "user__email", "phone"]
+
+    @admin.display(description="notifications")
+    def delivery_log(self, profile: CustomerProfile) -> str:
+        url = reverse("admin:notifications_notification_changelist") + f"?q=customer:{profile.user_id}"
+        return format_html('<a href="{}">Delivery log</a>', url)
 
 
 class ReadOnlyInline(admin.TabularInline):

@@ -128,3 +128,12 @@ class ProfileForm(forms.Form):
     notify_email = forms.BooleanField(label="Email me about my orders", required=False)
     notify_sms = forms.BooleanField(label="Text me about my orders", required=False)
     notify_push = forms.BooleanField(label="Show live notifications in my browser", required=False)
+    notify_while_watching = forms.BooleanField(
+        label="Email and text me even while I watch the order live", required=False,
+        help_text="Otherwise we don't email or text you about a step you see happen on the order's page.")
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if cleaned.get("notify_sms") and not (cleaned.get("phone") or "").strip():
+            self.add_error("phone", "Add a phone number to get text messages.")
+        return cleaned

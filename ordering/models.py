@@ -127,6 +127,8 @@ class CustomerProfile(models.Model):
     notify_email = models.BooleanField("Email me about my orders", default=True)
     notify_sms = models.BooleanField("Text me about my orders", default=False)
     notify_push = models.BooleanField("Show live notifications in my browser", default=True)
+    # Off: no email or SMS for a step the customer is watching happen on the tracking page.
+    notify_while_watching = models.BooleanField("Email and text me even while I watch the order live", default=False)
 
     def __str__(self) -> str:
         return f"Profile of {self.user}"

@@ -352,6 +352,7 @@ def profile(request: HttpRequest) -> HttpResponse:
                 "notify_email": current.notify_email,
                 "notify_sms": current.notify_sms,
                 "notify_push": current.notify_push,
+                "notify_while_watching": current.notify_while_watching,
             }
         )
         status = 200

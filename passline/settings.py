@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "ordering",
     "billing",
     "audit",
+    "notifications",
     "live",
 ]
 
@@ -145,6 +146,7 @@ PASSLINE_CONSUMER_MODULES = [
     "consumers.billing",
     "consumers.audit",
     "consumers.bridge",
+    "consumers.notifier",
     *env_list("PASSLINE_EXTRA_CONSUMER_MODULES", ""),
 ]
 if PASSLINE_ENV == "test":
@@ -221,6 +223,28 @@ KITCHEN_RECALL_SECONDS = int(env("KITCHEN_RECALL_SECONDS", "300"))
 # Upper bounds that keep a single order sane; larger input is refused as bad input.
 ORDER_MAX_QUANTITY_PER_LINE = int(env("ORDER_MAX_QUANTITY_PER_LINE", "50"))
 ORDER_MAX_LINES = int(env("ORDER_MAX_LINES", "30"))
+
+# --- customer notifications (consumers/notifier.py) ---
+# Links in emails and texts are absolute: the site's public address.
+SITE_URL = env("SITE_URL", "http://127.0.0.1:8000")
+# Email: SMTP when EMAIL_HOST is set, else printed by the notifier (development).
+EMAIL_HOST = env("EMAIL_HOST", "")
+EMAIL_PORT = int(env("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = int(env("EMAIL_TIMEOUT", "10"))
+EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST
+                    else "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Passline <orders@passline.example>")
+EMAIL_MESSAGE_ID_DOMAIN = env("EMAIL_MESSAGE_ID_DOMAIN", "passline.example")
+# SMS: a class with the interface of notifications.delivery.SmsProvider.
+SMS_PROVIDER = env("SMS_PROVIDER", "notifications.delivery.LoggingSmsProvider")
+SMS_FROM = env("SMS_FROM", "Passline")
+# Seconds before each further delivery attempt; then the command is dead-lettered. Each delay
+# is a queue's TTL: changing them means deleting the notifier's retry queues first.
+NOTIFIER_RETRY_DELAYS = tuple(float(d) for d in env_list(
+    "NOTIFIER_RETRY_DELAYS", "0.2,0.4,0.8" if PASSLINE_ENV == "test" else "5,30,300"))
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"

@@ -42,7 +42,8 @@ def refund_key(order_id: int) -> str:
 
 def _settled(event, order: Order, reason: str = "") -> None:  # type: ignore[no-untyped-def]
     outbox_write(event=event, aggregate=f"order:{order.pk}", payload={
-        "order_id": order.pk, "customer_id": order.customer_id, "amount": order.total, "reason": reason})
+        "order_id": order.pk, "customer_id": order.customer_id, "restaurant_id": order.restaurant_id,
+        "amount": order.total, "reason": reason})
 
 
 @transaction.atomic

@@ -12,6 +12,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
+from bus.catalog import CUSTOMER_REGISTERED
+from bus.outbox import outbox_write
 from ordering.exceptions import OrderingError
 from ordering.models import ApiToken, CustomerProfile
 
@@ -57,12 +59,16 @@ def customer_register(*, username: str, email: str, password: str) -> AbstractBa
     except IntegrityError:
         raise InvalidAccount("That username is taken.", code="username_taken", field="username") from None
     CustomerProfile.objects.create(user=user)
+    # The notifier welcomes them, once this commits.
+    outbox_write(event=CUSTOMER_REGISTERED, aggregate=f"customer:{user.pk}",
+                 payload={"customer_id": user.pk, "username": user.get_username(), "email": email})
     return user
 
 
 @transaction.atomic
 def profile_update(
-    *, user: AbstractBaseUser, phone: str, default_address: str, notify_email: bool, notify_sms: bool, notify_push: bool
+    *, user: AbstractBaseUser, phone: str, default_address: str, notify_email: bool, notify_sms: bool, notify_push: bool,
+    notify_while_watching: bool = False,
 ) -> CustomerProfile:
     profile, _ = CustomerProfile.objects.select_for_update().get_or_create(user=user)
     profile.phone = phone.strip()
@@ -70,6 +76,7 @@ def profile_update(
     profile.notify_email = notify_email
     profile.notify_sms = notify_sms
     profile.notify_push = notify_push
+    profile.notify_while_watching = notify_while_watching
     profile.save()
     return profile
 

@@ -62,11 +62,14 @@
   };
 
   function resume() { return { type: "resume", after_version: shown }; }
+  // While this page is visible the customer sees every step happen, so the server sends no
+  // email or SMS for them (unless the customer asked for those too); a hidden tab does not count.
+  function watching() { return { type: "watching", visible: document.visibilityState === "visible" }; }
 
   var live = window.PasslineLive.open("/ws/orders/" + orderId + "/", {
     state: function (state) { setState(state === "open" ? "live" : state, STATES[state]); },
-    opened: function () { live.send(resume()); },
-    beat: function () { return [resume()]; },
+    opened: function () { live.send(watching()); live.send(resume()); },
+    beat: function () { return [watching(), resume()]; },
     frame: function (frame) {
       var version = frame.type === "order.snapshot" ? frame.order.version : frame.version;
       if (typeof version === "number" && version > wanted) {
@@ -75,4 +78,5 @@
       }
     }
   });
+  document.addEventListener("visibilitychange", function () { live.send(watching()); });
 })();

@@ -8,10 +8,10 @@ import time
 import pytest
 from django.db import transaction
 
-from bus import nudge as nudges
 from bus.models import OutboxMessage
 from bus.outbox import outbox_write
 from bus.relay import OutboxRelay
+from passline import redis_hints
 from tests.busapp.consumers import TEST_HAPPENED
 from tests.support import InThread, wait_until
 
@@ -52,7 +52,7 @@ def test_a_commit_wakes_an_idle_relay_at_once(bus):
 
 
 def test_without_redis_the_write_commits_and_the_poll_delivers(bus, settings, monkeypatch):
-    monkeypatch.setattr(nudges, "_client", None)
+    monkeypatch.setattr(redis_hints, "_client", None)
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
     relay = InThread(OutboxRelay(idle_interval=0.2))
     try:
@@ -61,4 +61,4 @@ def test_without_redis_the_write_commits_and_the_poll_delivers(bus, settings, mo
         wait_until(lambda: sent("unnudged"), timeout=10, what="the poll to send the rows")
     finally:
         relay.stop()
-        monkeypatch.setattr(nudges, "_client", None)
+        monkeypatch.setattr(redis_hints, "_client", None)

@@ -224,6 +224,24 @@ def test_profile_update_saves_contact_and_preferences(client, customer):
     profile = CustomerProfile.objects.get(user=customer)
     assert (profile.phone, profile.default_address) == ("+49 30 1234567", "5 New Road")
     assert (profile.notify_email, profile.notify_sms, profile.notify_push) == (False, True, True)
+    assert profile.notify_while_watching is False
+
+
+def test_profile_keeps_email_and_texts_while_watching_when_asked(client, customer):
+    client.force_login(customer)
+    client.post(reverse("profile"), {"default_address": "x", "notify_email": "on", "notify_while_watching": "on"})
+    assert CustomerProfile.objects.get(user=customer).notify_while_watching is True
+    page = client.get(reverse("profile")).content.decode()
+    assert 'name="notify_while_watching"' in page and 'id="allow-browser-notifications"' in page
+
+
+def test_texts_without_a_phone_number_are_refused_and_nothing_is_saved(client, customer):
+    client.force_login(customer)
+    response = client.post(reverse("profile"), {"phone": "", "default_address": "2 Other Road", "notify_sms": "on"})
+    assert response.status_code == 400
+    assert response.context["form"].errors["phone"] == ["Add a phone number to get text messages."]
+    profile = CustomerProfile.objects.get(user=customer)
+    assert (profile.notify_sms, profile.default_address) == (False, "1 Test Lane")
 
 
 def test_profile_rejects_a_bad_phone_and_saves_nothing(client, customer):

@@ -1,0 +1,96 @@
+"""The notifier: tells customers about their orders by the channels they chose.
+
+Two steps, both on the ``customer`` exchange:
+
+* ``notifier.plan`` takes what a customer is told about (order steps and refunds, which reach
+  ``customer`` from their own exchanges by exchange-to-exchange bindings, and sign-ups) and
+  plans a notification per chosen channel: a row of the delivery log, once per customer, step
+  and channel, and a ``customer.notify.<channel>`` command through the outbox.
+* ``notifier.email``, ``notifier.sms`` and ``notifier.push`` deliver those commands, one queue
+  per channel: a failing SMS provider retries (and at last dead-letters) on its own queue
+  while emails and toasts go on. Each takes one message at a time (``max_batch=1``): a send
+  cannot be rolled back with a batch.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from bus.catalog import CUSTOMER_NOTIFY, CUSTOMER_REGISTERED, ORDER_STATUS_CHANGED, PAYMENT_REFUNDED, Exchange
+from bus.consumer import Consumer, Message, register
+from live.groups import customer_group
+from live.layer import GroupSender
+from live.presence import is_watched
+from notifications.delivery import Sent, Skipped, send_email, send_sms
+from notifications.models import Notification
+from notifications.services import (
+    notification_deliver,
+    notification_failed,
+    notifications_plan_order_step,
+    notifications_plan_welcome,
+)
+
+sender = GroupSender()
+
+
+def plan(message: Message) -> None:
+    p = message.payload
+    if message.event is CUSTOMER_REGISTERED:
+        notifications_plan_welcome(customer_id=p.customer_id)
+    elif message.event is PAYMENT_REFUNDED:
+        notifications_plan_order_step(order_id=p.order_id, step="refunded", watching=is_watched(p.order_id),
+                                      amount=p.amount, reason=p.reason)
+    else:
+        notifications_plan_order_step(order_id=p.order_id, step=p.status, watching=is_watched(p.order_id),
+                                      reason=p.reason)
+
+
+def send_push(notification: Notification) -> Sent | Skipped:
+    """A toast on every open page of the customer's (and the browser's own notification when
+    the page is hidden and they allowed it): through their group, to the sockets open now."""
+    group = customer_group(notification.customer_id)
+    if group not in sender.groups_with_members([group]):
+        return Skipped("no page of the site open")
+    sender.send([(group, {
+        "type": "customer.notification", "id": notification.pk, "key": notification.key,
+        "message": notification.message, "title": notification.subject, "body": notification.body,
+        "link": notification.link, "order_id": notification.order_id,
+    })])
+    return Sent(provider_id=group)
+
+
+SENDERS = {Notification.Channel.EMAIL.value: send_email, Notification.Channel.SMS.value: send_sms,
+           Notification.Channel.PUSH.value: send_push}
+
+
+def deliver(message: Message) -> None:
+    notification_deliver(notification_id=message.payload.notification_id, attempt=message.attempt,
+                         send=SENDERS[message.payload.channel])
+
+
+def failed(message: Message, reason: str, final: bool) -> None:
+    notification_failed(notification_id=message.payload.notification_id, attempt=message.attempt,
+                        reason=reason, final=final)
+
+
+notifier_plan = register(Consumer(
+    queue="notifier.plan", events=[ORDER_STATUS_CHANGED, PAYMENT_REFUNDED, CUSTOMER_REGISTERED], handler=plan,
+    # Only what reaches the customer exchange (bus/catalog.py CUSTOMER_FEEDS), not every
+    # status change of the notification exchange.
+    bind_events=False,
+    bindings=[(Exchange.CUSTOMER, "order.status.*"), (Exchange.CUSTOMER, PAYMENT_REFUNDED.routing_key),
+              (Exchange.CUSTOMER, CUSTOMER_REGISTERED.routing_key)],
+))
+
+
+def _delivery(channel: str) -> Consumer:
+    return register(Consumer(
+        queue=f"notifier.{channel}", events=[CUSTOMER_NOTIFY], handler=deliver, on_failure=failed,
+        bind_events=False, bindings=[(Exchange.CUSTOMER, CUSTOMER_NOTIFY.routing_key.format(channel=channel))],
+        max_batch=1, prefetch=20, retry_delays=settings.NOTIFIER_RETRY_DELAYS,
+    ))
+
+
+notifier_email = _delivery(Notification.Channel.EMAIL.value)
+notifier_sms = _delivery(Notification.Channel.SMS.value)
+notifier_push = _delivery(Notification.Channel.PUSH.value)

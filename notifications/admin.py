@@ -1,0 +1,59 @@
+"""The delivery log, read-only, per customer (``customer:7``) or order (``order:42``), with a
+resend action: what each customer was told, by which channel, and what became of it."""
+
+from __future__ import annotations
+
+import re
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from notifications.models import Notification
+from notifications.services import notification_resend
+from passline.readonly_admin import ReadOnlyAdmin
+
+_BY_SUBJECT = re.compile(r"^\s*(order|customer)\s*[:#]\s*(\d{1,19})\s*$", re.IGNORECASE)
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "customer", "message", "channel", "status", "attempts", "recipient", "order_link",
+                    "reason"]
+    list_filter = ["status", "channel", "message"]
+    list_select_related = ["customer"]
+    search_fields = ["customer__username", "customer__email", "recipient", "key", "correlation_id"]
+    search_help_text = "customer:7 or order:42 for one customer's or order's log; or a username, address, key or correlation id."
+    date_hierarchy = "created_at"
+    actions = ["resend"]
+    fields = ["key", "customer", "order", "message", "channel", "recipient", "subject", "body", "link", "status",
+              "reason", "attempts", "provider_id", "correlation_id", "resend_of", "created_at", "sent_at"]
+    readonly_fields = fields
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Notification], search_term: str):  # type: ignore[no-untyped-def]
+        match = _BY_SUBJECT.match(search_term or "")
+        if match:
+            field = "order_id" if match[1].lower() == "order" else "customer_id"
+            return queryset.filter(**{field: int(match[2])}), False
+        return super().get_search_results(request, queryset, search_term)
+
+    @admin.display(description="order", ordering="order_id")
+    def order_link(self, notification: Notification) -> str:
+        if notification.order_id is None:
+            return "—"
+        return format_html('<a href="{}">#{}</a>', reverse("admin:ordering_order_change", args=[notification.order_id]),
+                           notification.order_id)
+
+    @admin.action(description="Send the selected notifications again")
+    def resend(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
+        resent = [notification_resend(notification_id=n.pk) for n in queryset.order_by("pk")]
+        self.message_user(request, f"{len(resent)} notification(s) queued to be sent again.", messages.SUCCESS)
+
+    # Read-only; resending is what an operator may do (staff with view permission).
+    def has_resend_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser or request.user.has_perm("notifications.view_notification")
+
+
+NotificationAdmin.resend.allowed_permissions = ("resend",)  # type: ignore[attr-defined]

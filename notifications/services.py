@@ -1,0 +1,225 @@
+"""The notifier's writes: plan what to tell a customer and by which channels, deliver one
+planned notification, record a failure, resend from the admin.
+
+Planning and delivery are two steps with a message between them (``customer.notify.<channel>``,
+written to the outbox with the plan): the plan commits once per customer, step and channel
+(the unique ``key``), and each channel's deliveries retry on their own queue.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.template import Context
+from django.template.loader import get_template
+from django.urls import reverse
+from django.utils import timezone
+
+from bus.catalog import CUSTOMER_NOTIFY
+from bus.correlation import get_correlation_id
+from bus.outbox import outbox_write
+from notifications.delivery import Sent, Skipped
+from notifications.models import Notification
+from ordering.models import CustomerProfile, Order
+
+logger = logging.getLogger(__name__)
+User = get_user_model()
+
+Channel = Notification.Channel
+Status = Notification.Status
+
+# The order steps a customer is told about, by the status the order reached.
+STEP_MESSAGES = {
+    "paid": "order_paid",
+    "accepted": "order_accepted",
+    "ready": "order_ready",
+    "out_for_delivery": "order_out_for_delivery",
+    "delivered": "order_delivered",
+    "payment_failed": "order_payment_failed",
+}
+REFUNDED = "order_refunded"
+WELCOME = "welcome"
+# The channels each message has a template for (templates/notifications/<message>.<channel>.txt).
+CHANNELS: dict[str, tuple[str, ...]] = {
+    **{message: (Channel.EMAIL, Channel.SMS, Channel.PUSH) for message in [*STEP_MESSAGES.values(), REFUNDED]},
+    WELCOME: (Channel.EMAIL, Channel.SMS),
+}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str  # the email's subject, the push notification's title; blank for SMS
+    body: str
+
+
+def render(message: str, channel: str, context: dict[str, Any]) -> Rendered:
+    """One template per message and channel. Email and push: the first line is the subject
+    (the title), the rest after a blank line the body. SMS: all of it is the text."""
+    template = get_template(f"notifications/{message}.{channel}.txt")
+    text = template.template.render(Context(context, autoescape=False)).strip()
+    if channel == Channel.SMS:
+        return Rendered(subject="", body=" ".join(text.split()))
+    subject, _, body = text.partition("\n")
+    return Rendered(subject=subject.strip(), body=body.strip())
+
+
+def _absolute(path: str) -> str:
+    return settings.SITE_URL.rstrip("/") + path
+
+
+@dataclass
+class _Plan:
+    customer: Any
+    message: str
+    key: str  # without the channel
+    context: dict[str, Any]
+    order: Order | None = None
+    link: str = ""
+    skip_email_sms: str = ""  # a reason not to email or text this step
+    planned: list[Notification] = field(default_factory=list)
+
+
+def notifications_plan_order_step(
+    *, order_id: int, step: str, watching: bool, amount: Decimal | None = None, reason: str = ""
+) -> list[Notification]:
+    """Plan the customer's notifications of an order step (a status in STEP_MESSAGES, or
+    "refunded"): a row per chosen channel, each once ever, and a delivery command for each.
+
+    ``watching``: the customer has the order's tracking page open and visible now. Then no
+    email or SMS goes out for the step, unless their profile asks for them all the same.
+    """
+    message = REFUNDED if step == "refunded" else STEP_MESSAGES.get(step)
+    if message is None:
+        return []
+    order = Order.objects.select_related("restaurant", "customer").filter(pk=order_id).first()
+    if order is None:
+        logger.warning("no such order to notify about", extra={"order_id": order_id, "step": step})
+        return []
+    path = reverse("order_detail", args=[order.pk])
+    plan = _Plan(
+        customer=order.customer, message=message, key=f"order:{order.pk}:{step}", order=order, link=path,
+        context={"order": order, "lines": list(order.lines.all()), "amount": amount if amount is not None else order.total,
+                 "reason": reason, "link": _absolute(path), "orders_link": _absolute(reverse("order_history")),
+                 "wallet_link": _absolute(reverse("wallet"))},
+    )
+    if watching:
+        plan.skip_email_sms = "watching the order live"
+    return _plan(plan)
+
+
+def notifications_plan_welcome(*, customer_id: int) -> list[Notification]:
+    """Welcome a new customer by the channels their profile chose (email, by default)."""
+    customer = User.objects.filter(pk=customer_id).first()
+    if customer is None:
+        return []
+    return _plan(_Plan(customer=customer, message=WELCOME, key=f"welcome:{customer.pk}", link=reverse("restaurant_list"),
+                       context={"link": _absolute(reverse("restaurant_list")), "profile_link": _absolute(reverse("profile"))}))
+
+
+def _plan(plan: _Plan) -> list[Notification]:
+    profile = CustomerProfile.objects.filter(user=plan.customer).first() or CustomerProfile(user=plan.customer)
+    chosen = {Channel.EMAIL: profile.notify_email, Channel.SMS: profile.notify_sms, Channel.PUSH: profile.notify_push}
+    addresses = {Channel.EMAIL: plan.customer.email, Channel.SMS: profile.phone, Channel.PUSH: ""}
+    context = {"customer": plan.customer, **plan.context}
+    for channel in CHANNELS[plan.message]:
+        if not chosen[channel]:
+            continue  # never by a channel the customer did not choose
+        skip = ""
+        if channel != Channel.PUSH:
+            if not addresses[channel]:
+                skip = "no email address" if channel == Channel.EMAIL else "no phone number"
+            elif plan.skip_email_sms and not profile.notify_while_watching:
+                skip = plan.skip_email_sms
+        rendered = render(plan.message, channel, context)
+        notification = _create(
+            key=f"{plan.key}:{channel}", customer=plan.customer, order=plan.order, message=plan.message,
+            channel=channel, recipient=addresses[channel], subject=rendered.subject, body=rendered.body,
+            link=plan.link, status=Status.SKIPPED if skip else Status.PENDING, reason=skip,
+        )
+        if notification is not None:
+            plan.planned.append(notification)
+    return plan.planned
+
+
+def _create(**fields: Any) -> Notification | None:
+    """The new row and its delivery command, or None if this notification exists already."""
+    try:
+        with transaction.atomic():
+            notification = Notification.objects.create(correlation_id=get_correlation_id() or "", **fields)
+    except IntegrityError:
+        return None  # planned before: by this event delivered twice, or by a second copy of it
+    if notification.status == Status.PENDING:
+        _enqueue(notification)
+    logger.info("notification planned", extra={
+        "notification_id": notification.pk, "key": notification.key, "status": notification.status,
+        "reason": notification.reason})
+    return notification
+
+
+def _enqueue(notification: Notification) -> None:
+    outbox_write(event=CUSTOMER_NOTIFY, aggregate=f"customer:{notification.customer_id}", payload={
+        "notification_id": notification.pk, "customer_id": notification.customer_id, "channel": notification.channel})
+
+
+@transaction.atomic
+def notification_deliver(
+    *, notification_id: int, attempt: int, send: Callable[[Notification], Sent | Skipped]
+) -> Notification | None:
+    """Send a pending notification and record the outcome; a sent, skipped or failed one is
+    left as it is (a redelivered command sends nothing twice). The row stays locked while it
+    is sent, so a second copy of the notifier waits and then finds it sent.
+
+    ``send`` raising leaves the row pending for the next attempt (the caller retries)."""
+    notification = Notification.objects.select_for_update().filter(pk=notification_id).first()
+    if notification is None or notification.status != Status.PENDING:
+        return notification
+    outcome = send(notification)
+    notification.attempts = attempt
+    if isinstance(outcome, Skipped):
+        notification.status, notification.reason = Status.SKIPPED, outcome.reason
+    else:
+        notification.status, notification.reason = Status.SENT, ""
+        notification.provider_id = outcome.provider_id[:200]
+        notification.sent_at = timezone.now()
+    notification.save(update_fields=["status", "reason", "attempts", "provider_id", "sent_at"])
+    logger.info("notification %s", notification.status, extra={
+        "notification_id": notification.pk, "key": notification.key, "channel": notification.channel,
+        "attempt": attempt, "provider_id": notification.provider_id})
+    return notification
+
+
+def notification_failed(*, notification_id: int, attempt: int, reason: str, final: bool) -> None:
+    """Record a failed attempt; ``final``: it was the last, and the command is dead-lettered."""
+    updated = Notification.objects.filter(pk=notification_id, status=Status.PENDING).update(
+        attempts=attempt, reason=reason[:500], status=Status.FAILED if final else Status.PENDING)
+    if updated:
+        (logger.error if final else logger.warning)(
+            "notification failed%s", " for good" if final else ", to be retried",
+            extra={"notification_id": notification_id, "attempt": attempt, "reason": reason[:500]})
+
+
+@transaction.atomic
+def notification_resend(*, notification_id: int) -> Notification:
+    """Send a notification again, as it was written, to the customer's address as it is now:
+    a new row of the log (the operator asked, so neither preferences nor watching apply)."""
+    original = Notification.objects.select_for_update().select_related("customer").get(pk=notification_id)
+    profile = CustomerProfile.objects.filter(user=original.customer).first()
+    recipient = {Channel.EMAIL: original.customer.email, Channel.SMS: profile.phone if profile else "",
+                 Channel.PUSH: ""}[original.channel]
+    count = original.resends.count()
+    notification = Notification.objects.create(
+        key=f"resend:{original.pk}:{count + 1}", customer=original.customer, order=original.order,
+        message=original.message, channel=original.channel, recipient=recipient or original.recipient,
+        subject=original.subject, body=original.body, link=original.link, resend_of=original,
+        correlation_id=get_correlation_id() or "",
+    )
+    _enqueue(notification)
+    logger.info("notification resent", extra={"notification_id": notification.pk, "resend_of": original.pk})
+    return notification

@@ -1,0 +1,20 @@
+"""One Redis client per process for hints (the relay's nudges, who watches an order live):
+short timeouts, because a request or a handler must never wait long on a hint."""
+
+from __future__ import annotations
+
+import threading
+
+import redis
+from django.conf import settings
+
+_client: redis.Redis | None = None
+_lock = threading.Lock()
+
+
+def hint_client() -> redis.Redis:
+    global _client
+    with _lock:
+        if _client is None:
+            _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5)
+        return _client
