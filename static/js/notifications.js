@@ -22,7 +22,7 @@
     item.appendChild(title);
     if (frame.body) {
       var body = document.createElement("span");
-      body.textContent = " " + frame.body;
+      body.textContent = frame.body;
       item.appendChild(body);
     }
     box.appendChild(item);

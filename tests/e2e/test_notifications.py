@@ -1,0 +1,65 @@
+"""In-browser notifications in Chromium: a toast on any page of the site when the order moves
+on, none on the order's own tracking page, and no email for a step the customer watched
+there: real daphne, relay, notifier, RabbitMQ, Redis and Chromium."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+from notifications.models import Notification
+from ordering.services import OrderRequest, order_place, order_transition, order_transition_by_staff
+from ordering.status import Actor
+from tests.e2e.conftest import log_in
+from tests.factories import StaffMembershipFactory
+from tests.support import InThread, wait_until
+
+
+def test_a_toast_on_any_page_and_no_email_for_what_the_tracking_page_shows(
+        e2e_db, bus, live_url: str, page: Page, customer, password, restaurant, menu) -> None:
+    from bus.relay import OutboxRelay
+    from bus.runner import ConsumerRunner
+    from consumers.bridge import bridge_notification
+    from consumers.notifier import notifier_email, notifier_plan, notifier_push
+
+    cook = StaffMembershipFactory(restaurant=restaurant).user
+    order, _ = order_place(customer=customer, request=OrderRequest(
+        restaurant_id=restaurant.pk, items=[(menu["pizza"].pk, 1)], delivery_address="1 Test Lane"))
+    running = [InThread(OutboxRelay(idle_interval=0.005)), InThread(ConsumerRunner([bridge_notification])),
+               InThread(ConsumerRunner([notifier_plan, notifier_push, notifier_email]))]
+    try:
+        # given: the customer is on the list of restaurants, not on the order's page
+        log_in(page, live_url, customer.username, password, "/")
+        # when: the order is paid
+        order_transition(order_id=order.pk, to="paid", actor_kind=Actor.SYSTEM)
+        # then: a toast says so, linking to the order
+        toast = page.locator("#notifications .toast[data-message='order_paid']")
+        expect(toast).to_contain_text(f"Order #{order.pk} is paid", timeout=15_000)
+        assert toast.get_attribute("href") == f"/orders/{order.pk}/"
+        page.screenshot(path="test-artifacts/notification-toast.png")
+        wait_until(lambda: Notification.objects.filter(order=order, message="order_paid", channel="email",
+                                                       status="sent").exists(), what="the paid email")
+
+        # when: the customer follows it to the tracking page, and the kitchen accepts the order
+        toast.click()
+        expect(page.locator("#live-state")).to_have_attribute("data-state", "live")
+        wait_until(lambda: _watched(order.pk), what="the page to report that it is watched")
+        order_transition_by_staff(order_id=order.pk, user=cook, to="accepted")
+        expect(page.locator("main#main")).to_have_attribute("data-status", "accepted", timeout=15_000)
+        wait_until(lambda: Notification.objects.filter(order=order, message="order_accepted").count() == 2
+                   and not Notification.objects.filter(order=order, status="pending").exists(),
+                   what="the accepted step's notifications")
+        # then: no email for the step the customer saw happen, and no toast over the page
+        # that shows it (the toast went to the page, which showed the change itself)
+        email = Notification.objects.get(order=order, message="order_accepted", channel="email")
+        assert (email.status, email.reason) == ("skipped", "watching the order live")
+        assert Notification.objects.get(order=order, message="order_accepted", channel="push").status == "sent"
+        expect(page.locator("#notifications .toast[data-message='order_accepted']")).to_have_count(0)
+    finally:
+        for worker in running:
+            worker.stop()
+
+
+def _watched(order_id: int) -> bool:
+    from live.presence import is_watched
+
+    return is_watched(order_id)
