@@ -63,3 +63,42 @@ def _watched(order_id: int) -> bool:
     from live.presence import is_watched
 
     return is_watched(order_id)
+
+
+def test_a_hidden_page_asks_the_browser_to_show_it_when_the_customer_allowed_it(
+        e2e_db, bus, live_url: str, page: Page, customer, password, restaurant, menu) -> None:
+    from bus.relay import OutboxRelay
+    from bus.runner import ConsumerRunner
+    from consumers.notifier import notifier_plan, notifier_push
+
+    order, _ = order_place(customer=customer, request=OrderRequest(
+        restaurant_id=restaurant.pk, items=[(menu["pizza"].pk, 1)], delivery_address="1 Test Lane"))
+    # given: the customer allowed notifications on the account page, and the tab is in the
+    # background (headless Chromium never hides a page, so the page is told it is hidden);
+    # the browser's own Notification is kept, and each one shown is noted
+    page.context.grant_permissions(["notifications"], origin=live_url.rstrip("/"))
+    page.add_init_script("""
+        Object.defineProperty(Document.prototype, "visibilityState", {get: () => window.__hidden ? "hidden" : "visible"});
+        const Real = window.Notification;
+        window.__shown = [];
+        window.Notification = class extends Real {
+          constructor(title, options) { super(title, options); window.__shown.push({title, ...options}); }
+        };
+    """)
+    running = [InThread(OutboxRelay(idle_interval=0.005)), InThread(ConsumerRunner([notifier_plan, notifier_push]))]
+    try:
+        log_in(page, live_url, customer.username, password, "/account/")
+        expect(page.locator("#browser-notifications-state")).to_have_text("Allowed")
+        expect(page.locator("#allow-browser-notifications")).to_be_hidden()
+        page.evaluate("window.__hidden = true")
+        # when: the order is paid
+        order_transition(order_id=order.pk, to="paid", actor_kind=Actor.SYSTEM)
+        # then: the browser is asked to show it, once, tagged with the notification's key; no toast
+        page.wait_for_function("window.__shown.length > 0", timeout=15_000)
+        shown = page.evaluate("window.__shown")
+        assert shown == [{"title": f"Order #{order.pk} is paid", "body": f"{restaurant.name} has your order.",
+                          "tag": f"order:{order.pk}:paid:push"}]
+        expect(page.locator("#notifications .toast")).to_have_count(0)
+    finally:
+        for worker in running:
+            worker.stop()
