@@ -172,13 +172,14 @@ def _enqueue(notification: Notification) -> None:
 def notification_deliver(
     *, notification_id: int, attempt: int, send: Callable[[Notification], Sent | Skipped]
 ) -> Notification | None:
-    """Send a pending notification and record the outcome; a sent, skipped or failed one is
-    left as it is (a redelivered command sends nothing twice). The row stays locked while it
-    is sent, so a second copy of the notifier waits and then finds it sent.
+    """Send a notification not sent yet and record the outcome; a sent or skipped one is left
+    as it is (a redelivered command sends nothing twice). A failed one is tried again: its
+    dead-lettered command was replayed (the provider is back). The row stays locked while it is
+    sent, so a second copy of the notifier waits and then finds it sent.
 
-    ``send`` raising leaves the row pending for the next attempt (the caller retries)."""
+    ``send`` raising leaves the row as it was for the next attempt (the caller retries)."""
     notification = Notification.objects.select_for_update().filter(pk=notification_id).first()
-    if notification is None or notification.status != Status.PENDING:
+    if notification is None or notification.status not in (Status.PENDING, Status.FAILED):
         return notification
     outcome = send(notification)
     notification.attempts = attempt
@@ -197,7 +198,7 @@ def notification_deliver(
 
 def notification_failed(*, notification_id: int, attempt: int, reason: str, final: bool) -> None:
     """Record a failed attempt; ``final``: it was the last, and the command is dead-lettered."""
-    updated = Notification.objects.filter(pk=notification_id, status=Status.PENDING).update(
+    updated = Notification.objects.filter(pk=notification_id, status__in=[Status.PENDING, Status.FAILED]).update(
         attempts=attempt, reason=reason[:500], status=Status.FAILED if final else Status.PENDING)
     if updated:
         (logger.error if final else logger.warning)(

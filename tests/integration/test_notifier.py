@@ -290,6 +290,15 @@ def test_a_failing_sms_provider_is_retried_then_dead_lettered_without_holding_up
     assert other.sent_at < failed.created_at + _seconds(sum(settings.NOTIFIER_RETRY_DELAYS))
     assert len(smtp.to(unlucky.email)) == 1
 
+    # when: the provider takes the number again and the operator replays the dead letter
+    Notification.objects.filter(pk=failed.pk).update(recipient="+49 30 5559999")
+    with transaction.atomic():
+        outbox_write(event=CUSTOMER_NOTIFY, aggregate=f"customer:{unlucky.pk}", payload={
+            "notification_id": failed.pk, "customer_id": unlucky.pk, "channel": "sms"})
+    # then: it is sent, once
+    wait_until(lambda: Notification.objects.get(pk=failed.pk).status == "sent", what="the replayed SMS")
+    assert Notification.objects.get(pk=failed.pk).attempts == 1
+
 
 def _seconds(value: float):
     from datetime import timedelta
