@@ -75,8 +75,9 @@ class OrderPlaced(Payload):
     total: Decimal
     currency: str
     version: int
-    # Added in place (additive): what was ordered, for analytics' top dishes.
+    # Added in place (additive): what was ordered, for analytics' top dishes, and when.
     lines: list[PlacedLine] = []
+    placed_at: datetime | None = None
 
 
 class OrderStatusChanged(Payload):

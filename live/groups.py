@@ -24,3 +24,8 @@ def board_group(restaurant_id: int) -> str:
 def session_group(session_key: str) -> str:
     """Every socket opened under one browser session: told to close when it logs out."""
     return f"session.{session_key}"
+
+
+def dashboard_group(restaurant_id: int | None) -> str:
+    """A restaurant's analytics dashboards; None: the all-restaurants dashboard."""
+    return "dashboard.all" if restaurant_id is None else f"dashboard.{restaurant_id}"

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from live.consumers import BoardConsumer, CustomerConsumer, KitchenConsumer, MenuConsumer, OrderConsumer
+from live.dashboard import DashboardConsumer
 
 websocket_urlpatterns = [
     path("ws/orders/<int:order_id>/", OrderConsumer.as_asgi()),
@@ -10,4 +11,6 @@ websocket_urlpatterns = [
     path("ws/menus/<int:restaurant_id>/", MenuConsumer.as_asgi()),
     path("ws/boards/<int:restaurant_id>/", BoardConsumer.as_asgi()),
     path("ws/me/", CustomerConsumer.as_asgi()),
+    path("ws/dashboard/", DashboardConsumer.as_asgi()),
+    path("ws/dashboard/<int:restaurant_id>/", DashboardConsumer.as_asgi()),
 ]

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "billing",
     "audit",
     "notifications",
+    "analytics",
     "live",
 ]
 
@@ -147,6 +148,7 @@ PASSLINE_CONSUMER_MODULES = [
     "consumers.audit",
     "consumers.bridge",
     "consumers.notifier",
+    "consumers.analytics",
     *env_list("PASSLINE_EXTRA_CONSUMER_MODULES", ""),
 ]
 if PASSLINE_ENV == "test":
@@ -223,6 +225,10 @@ KITCHEN_RECALL_SECONDS = int(env("KITCHEN_RECALL_SECONDS", "300"))
 # Upper bounds that keep a single order sane; larger input is refused as bad input.
 ORDER_MAX_QUANTITY_PER_LINE = int(env("ORDER_MAX_QUANTITY_PER_LINE", "50"))
 ORDER_MAX_LINES = int(env("ORDER_MAX_LINES", "30"))
+
+# Seconds between two pushes of one dashboard's figures (a burst costs at most two recomputes
+# a second per open dashboard; the last change is always pushed).
+ANALYTICS_PUSH_INTERVAL = float(env("ANALYTICS_PUSH_INTERVAL", "0.5"))
 
 # --- customer notifications (consumers/notifier.py) ---
 # Links in emails and texts are absolute: the site's public address.

@@ -13,5 +13,6 @@ urlpatterns = [
     # Logging out also closes the session's WebSockets, so it lives with the live pages.
     path("logout/", LogoutView.as_view(), name="logout"),
     path("", include("billing.urls")),
+    path("", include("analytics.urls")),
     path("", include("ordering.urls")),
 ]

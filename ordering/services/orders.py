@@ -158,7 +158,7 @@ def _create(*, customer: AbstractBaseUser, request: OrderRequest, idempotency_ke
         event=ORDER_PLACED,
         aggregate=f"order:{order.pk}",
         payload={"order_id": order.pk, "customer_id": customer.pk, "restaurant_id": restaurant.pk,
-                 "total": total, "currency": order.currency, "version": order.version,
+                 "total": total, "currency": order.currency, "version": order.version, "placed_at": order.created_at,
                  "lines": [{"menu_item_id": pk, "name": items[pk].name, "quantity": quantity,
                             "unit_price": items[pk].price} for pk, quantity in request.lines.items()]},
     )
