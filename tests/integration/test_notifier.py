@@ -33,7 +33,7 @@ from ordering.models import CustomerProfile, Order
 from ordering.services import OrderRequest, api_token_issue, order_place, order_transition_by_staff
 from tests.broker import queue_depth
 from tests.factories import MenuItemFactory, StaffMembershipFactory, UserFactory
-from tests.integration.test_live import ws
+from tests.integration.sockets import ws
 from tests.support import InThread, free_port, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
