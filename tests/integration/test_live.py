@@ -295,13 +295,16 @@ def test_the_customer_socket_carries_their_own_orders_with_a_label(bus, customer
 
             assert await refusal(me(None)) == 4401
             owner, stranger = me(mine), me(theirs)
-            assert (await owner.connect())[0] and (await stranger.connect())[0]
-            await asyncio.get_running_loop().run_in_executor(None, pay, order.pk)
-            frame = await owner.receive_json_from(timeout=10)
-            assert (frame["order_id"], frame["status"], frame["label"]) == (order.pk, "paid", "Paid, waiting for the kitchen")
-            assert await stranger.receive_nothing(timeout=0.5)
-            await owner.disconnect()
-            await stranger.disconnect()
+            try:
+                assert (await owner.connect())[0] and (await stranger.connect())[0]
+                await asyncio.get_running_loop().run_in_executor(None, pay, order.pk)
+                frame = await owner.receive_json_from(timeout=10)
+                assert (frame["order_id"], frame["status"], frame["label"]) == (
+                    order.pk, "paid", "Paid, waiting for the kitchen")
+                assert await stranger.receive_nothing(timeout=0.5)
+            finally:
+                await owner.disconnect()
+                await stranger.disconnect()
 
         async_to_sync(scenario)()
     finally:
@@ -327,6 +330,9 @@ def test_logging_out_closes_the_sessions_sockets(client, customer, password, res
         assert (await page.receive_json_from(timeout=5))["type"] == "order.snapshot"
         await asyncio.get_running_loop().run_in_executor(None, lambda: client.post("/logout/"))
         assert await page.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
+        # As a server does after the application closed: the consumer ends in this event loop
+        # (one left behind keeps the shared channel layer receiving on a loop that is gone).
+        await page.disconnect()
 
     async_to_sync(scenario)()
 
