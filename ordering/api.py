@@ -278,7 +278,8 @@ def order_create(request: HttpRequest, payload: OrderIn, response: HttpResponse)
     )
     if not created:
         response[REPLAYED_HEADER] = "true"
-    return Status(201, order_out(selectors.customer_order(customer=customer, order_id=order.pk)))
+        order = selectors.customer_order(customer=customer, order_id=order.pk)
+    return Status(201, order_out(order))
 
 
 @api.get("/orders", response={200: list[OrderOut], **AUTH_ERRORS}, tags=["orders"], summary="My orders, newest first")

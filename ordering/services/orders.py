@@ -8,6 +8,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -124,7 +125,8 @@ def _create(*, customer: AbstractBaseUser, request: OrderRequest, idempotency_ke
     # Reserve in id order: concurrent checkouts lock the same rows in the same order, so
     # they queue behind each other instead of deadlocking.
     for pk, quantity in request.lines.items():
-        if not stock_reserve(menu_item_id=pk, quantity=quantity, day=day):
+        # A dish without a daily limit (as this transaction read it) has nothing to reserve.
+        if items[pk].daily_stock is not None and not stock_reserve(menu_item_id=pk, quantity=quantity, day=day):
             raise OutOfStock(f"Not enough {items[pk].name} left today.", items=[items[pk].name])
 
     total = sum((items[pk].price * quantity for pk, quantity in request.lines.items()), Decimal("0.00"))
@@ -141,11 +143,11 @@ def _create(*, customer: AbstractBaseUser, request: OrderRequest, idempotency_ke
         request_fingerprint=fingerprint,
         stock_date=day,
     )
-    OrderLine.objects.bulk_create(
+    lines = OrderLine.objects.bulk_create(
         OrderLine(order=order, menu_item_id=pk, name=items[pk].name, unit_price=items[pk].price, quantity=quantity)
         for pk, quantity in request.lines.items()
     )
-    OrderEvent.objects.create(
+    event = OrderEvent.objects.create(
         order=order,
         version=1,
         status=order.status,
@@ -163,7 +165,20 @@ def _create(*, customer: AbstractBaseUser, request: OrderRequest, idempotency_ke
                             "unit_price": items[pk].price} for pk, quantity in request.lines.items()]},
     )
     logger.info("order placed", extra={"order_id": order.pk, "restaurant_id": restaurant.pk, "total": str(total)})
+    # The new order carries its lines and timeline as a selector's prefetch would, so the
+    # answer to the request needs no second read of what was just written.
+    _as_prefetched(order, "lines", lines)
+    _as_prefetched(order, "events", [event])
     return order
+
+
+def _as_prefetched(order: Order, relation: str, objects: list[Any]) -> None:
+    """Fill ``order.<relation>.all()`` with ``objects``, as ``prefetch_related`` leaves it (a
+    queryset whose results are in): iterating reads nothing; any other query still runs."""
+    queryset = getattr(order, relation).all()
+    queryset._result_cache = list(objects)
+    queryset._prefetch_done = True
+    order.__dict__.setdefault("_prefetched_objects_cache", {})[relation] = queryset
 
 
 @transaction.atomic
