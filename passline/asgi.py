@@ -5,6 +5,8 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "passline.settings")
+# Read by the settings: the web process keeps no database connection between requests.
+os.environ["PASSLINE_PROCESS"] = "web"
 # Django must be set up before anything imports models (the Channels routing does).
 django_asgi_app = get_asgi_application()
 

@@ -124,7 +124,12 @@ DATABASES = {
         "PASSWORD": env("DB_PASSWORD", ""),
         "HOST": env("DB_HOST", "127.0.0.1"),
         "PORT": env("DB_PORT", "3306"),
-        "CONN_MAX_AGE": int(env("DB_CONN_MAX_AGE", "60")),
+        # The web server (ASGI) runs each request's sync code on a thread of its own, so a
+        # connection kept for reuse is never reused, only left open: after a burst of
+        # concurrent requests MariaDB runs out of connections ("Too many connections", every
+        # request a 500). Django's advice for ASGI: no persistent connections. The workers are
+        # plain processes with one thread of handlers, and keep theirs.
+        "CONN_MAX_AGE": 0 if os.environ.get("PASSLINE_PROCESS") == "web" else int(env("DB_CONN_MAX_AGE", "60")),
         "CONN_HEALTH_CHECKS": True,
         "OPTIONS": {
             "charset": "utf8mb4",
