@@ -20,15 +20,15 @@ def subjects(payload: object) -> tuple[int | None, int | None]:
     return whole(payload.get("order_id")), whole(payload.get("customer_id", payload.get("user_id")))
 
 
-def audit_record(*, envelope: Envelope, exchange: str, routing_key: str) -> None:
-    """Store one message, once (a redelivery finds its row)."""
-    order_id, customer_id = subjects(envelope.payload)
-    AuditRecord.objects.get_or_create(
-        message_id=envelope.message_id,
-        defaults={
-            "type": envelope.type, "version": envelope.version, "exchange": exchange, "routing_key": routing_key,
-            "correlation_id": envelope.correlation_id, "causation_id": envelope.causation_id or "",
-            "occurred_at": envelope.occurred_at, "payload": envelope.payload,
-            "order_id": order_id, "customer_id": customer_id,
-        },
-    )
+def audit_records(*, messages: list[tuple[Envelope, str, str]]) -> None:
+    """Store messages (envelope, exchange, routing key), each once, in one statement: a message
+    already stored (a redelivery, or the same message twice in the batch) is left as it is."""
+    rows = []
+    for envelope, exchange, routing_key in messages:
+        order_id, customer_id = subjects(envelope.payload)
+        rows.append(AuditRecord(
+            message_id=envelope.message_id, type=envelope.type, version=envelope.version, exchange=exchange,
+            routing_key=routing_key, correlation_id=envelope.correlation_id, causation_id=envelope.causation_id or "",
+            occurred_at=envelope.occurred_at, payload=envelope.payload, order_id=order_id, customer_id=customer_id,
+        ))
+    AuditRecord.objects.bulk_create(rows, ignore_conflicts=True)

@@ -7,17 +7,22 @@ messages sent to an exchange nobody is bound to at all.
 
 from __future__ import annotations
 
-from audit.services import audit_record
+from audit.services import audit_records
 from bus.catalog import Exchange
 from bus.consumer import Consumer, Message, register
 
 
+def record_batch(messages: list[Message]) -> list[None]:
+    """Store the messages as they arrived, in one statement."""
+    audit_records(messages=[(m.envelope, m.exchange, m.routing_key) for m in messages])
+    return [None] * len(messages)
+
+
 def record(message: Message) -> None:
-    """Store the message as it arrived."""
-    audit_record(envelope=message.envelope, exchange=message.exchange, routing_key=message.routing_key)
+    record_batch([message])
 
 
 audit_events = register(Consumer(
-    queue="audit.events", events=(), any_type=True, handler=record,
+    queue="audit.events", events=(), any_type=True, handler=record, batch_handler=record_batch,
     bindings=[(Exchange.AUDIT, "")], prefetch=500,
 ))

@@ -28,6 +28,24 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SAGA = "saga-correlation-0001"
 
 
+def test_a_batch_stores_each_message_once_even_when_it_repeats_or_was_stored_before(db):
+    from audit.services import audit_records
+    from bus.envelope import Envelope
+
+    def envelope(order_id: int) -> Envelope:
+        return Envelope(type="order.placed", version=1, payload={"order_id": order_id, "customer_id": 3},
+                        correlation_id="batch-test")
+
+    first, second = envelope(1), envelope(2)
+    audit_records(messages=[(first, "billing", "order.placed")])
+    # when the same message comes again, once more inside a batch, next to a new one
+    audit_records(messages=[(first, "billing", "order.placed"), (second, "billing", "order.placed"),
+                            (second, "billing", "order.placed")])
+    # then each is stored once, with what it names
+    assert sorted(AuditRecord.objects.values_list("message_id", "order_id", "customer_id")) == sorted(
+        [(first.message_id, 1, 3), (second.message_id, 2, 3)])
+
+
 def test_subjects_come_from_the_payload():
     assert subjects({"order_id": 7, "customer_id": 3}) == (7, 3)
     assert subjects({"user_id": 3, "amount": "1.00"}) == (None, 3)
