@@ -27,11 +27,13 @@ run: demo
 test: setup-test
 	@PASSLINE_ENV=test $(PY) -m pytest --create-db $(PYTEST_ARGS)
 
-bench: setup
+bench:
+	@scripts/setup.sh bench
 	@$(PY) manage.py migrate --noinput -v0
 	@$(PY) -m bench.bus $(BENCH_ARGS)
 	@$(PY) -m bench.billing
 	@$(PY) -m bench.live $(LIVE_BENCH_ARGS)
+	@$(PY) -m bench.load $(LOAD_BENCH_ARGS)
 
 clean:
 	rm -rf .venv var .pytest_cache

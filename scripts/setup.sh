@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up for `make run` and `make test` on a fresh machine:
 # OS packages, the three services, the virtualenv, .env, the database and its user.
-# Usage: scripts/setup.sh [run|test]   ("test" also makes sure Chromium is there)
+# Usage: scripts/setup.sh [run|test|bench]   ("test" also makes sure Chromium is there; "bench",
+# wrk and nginx)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,6 +43,12 @@ wait_port() { # host port seconds name
 missing=()
 for pkg in libmariadb-dev pkg-config; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
 if [ "$MODE" = test ] && [ ! -x /usr/bin/chromium ]; then missing+=(chromium); fi
+# The load benchmark's load generator and load balancer (bench/load.py runs nginx itself,
+# with a configuration of its own; the package's service is not used).
+if [ "$MODE" = bench ]; then
+  command -v wrk >/dev/null || missing+=(wrk)
+  [ -x /usr/sbin/nginx ] || missing+=(nginx)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   if on_debian; then apt_install "${missing[@]}"; else
     command -v mysql_config >/dev/null || command -v mariadb_config >/dev/null ||

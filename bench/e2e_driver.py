@@ -1,0 +1,676 @@
+"""End-to-end latency, a client process of its own (no Django here): from ``POST /api/v1/orders``
+to the ``paid`` update of that order on the customer's ``/ws/me/`` socket.
+
+Usage: ``python -m bench.e2e_driver PLAN.json``; the plan::
+
+    {"http": "http://127.0.0.1:8000", "ws": "ws://127.0.0.1:8000",
+     "customers": [{"token": "...", "id": 12}],
+     "order": {"restaurant_id": 1, "items": [{"menu_item_id": 3, "quantity": 1}],
+               "delivery_address": "1 Bench Street"},
+     "warmup_seconds": 3, "seconds": 30, "rates": [100],
+     "search": {"start": 100, "step": 50, "max": 1000, "p99_limit_ms": 1000, "seconds": 15}}
+
+Optional keys: ``connections`` (the most keep-alive HTTP connections, 256), ``late_ms`` (a send
+that starts more than this after its slot is late, 10), ``wait_seconds`` (how long to wait for
+outstanding paid updates after a rate's sending ends, 10), ``request_timeout`` (one POST, from
+its slot to its answer, 30), ``pause_seconds`` (between two rates, 1) and, in ``search``,
+``warmup_seconds`` (the plan's by default).
+
+One socket per customer is opened first; then each rate sends orders open-loop, one every
+1/rate s on a fixed schedule whatever the earlier ones are doing, round-robin over the
+customers. The first ``warmup_seconds`` of each rate are sent but not measured. t0 is taken
+just before the request is written; the order's latency is the arrival of its first
+``order.update`` frame with status ``paid`` minus t0 (one clock, ``time.perf_counter``, one
+process). Frames are kept by order id and joined to the POST answers afterwards, as a frame
+may come before the answer is read.
+
+Prints ``result {...}`` per rate and ``summary {...}`` at the end on stdout; progress on
+stderr. Besides the figures the orchestrator reads, a result has ``payment_failed`` (orders
+that ended so; not counted as missing), ``lateness_ms`` (how late the measured sends started),
+``late_threshold_ms``, ``driver_cpu_pct`` (this process, over the rate's whole run),
+``connections`` (the most HTTP connections open at once) and ``ws_drops`` (since the start);
+the summary has ``search_stop`` ({"rate", "reason"} or null). ``sent`` counts every measured
+slot, including sends that never got written (their errors say why). Exit status: 0 done, 1 a bad plan, 2 it cannot connect, 3 the global time limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import json
+import math
+import resource
+import sys
+import time
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+
+ORIGIN = "http://127.0.0.1"  # in ALLOWED_HOSTS, as a browser on the site would send it
+ORDERS_PATH = "/api/v1/orders"
+CUSTOMER_SOCKET_PATH = "/ws/me/"
+PAID, PAYMENT_FAILED = "paid", "payment_failed"
+
+clock = time.perf_counter
+
+
+class CannotConnect(Exception):
+    """The server cannot be reached at all (HTTP or the customers' sockets)."""
+
+
+def _say(kind: str, body: dict[str, Any]) -> None:
+    sys.stdout.write(f"{kind} {json.dumps(body, separators=(',', ':'))}\n")
+    sys.stdout.flush()
+
+
+def _log(message: str) -> None:
+    sys.stderr.write(f"e2e: {message}\n")
+    sys.stderr.flush()
+
+
+# --- pure parts (unit-tested) -----------------------------------------------------------------
+
+
+def percentile(ordered: list[float], p: float) -> float | None:
+    """Nearest rank: the smallest value with at least ``p`` % of the values at or below it."""
+    if not ordered:
+        return None
+    rank = math.ceil(p / 100 * len(ordered))
+    return ordered[min(len(ordered), max(1, rank)) - 1]
+
+
+def distribution_ms(seconds: list[float]) -> dict[str, float | None]:
+    ordered = sorted(seconds)
+
+    def ms(value: float | None) -> float | None:
+        return None if value is None else round(value * 1000, 2)
+
+    return {"p50": ms(percentile(ordered, 50)), "p90": ms(percentile(ordered, 90)),
+            "p99": ms(percentile(ordered, 99)), "max": ms(ordered[-1] if ordered else None)}
+
+
+def schedule(rate: float, warmup_seconds: float, seconds: float) -> tuple[int, int]:
+    """(warm-up orders, measured orders) of one rate: slot ``i`` is due at ``start + i / rate``."""
+    return round(warmup_seconds * rate), round(seconds * rate)
+
+
+def is_late(due: float, t0: float | None, late_after: float) -> bool:
+    """A send is late when it started more than ``late_after`` s after its slot, or never."""
+    return t0 is None or t0 - due > late_after
+
+
+def achieved_rate(first_due: float, starts: list[float], interval: float, seconds: float) -> float:
+    """Measured sends per second: the sends that started, over the measured window stretched to
+    the last start (plus one interval) if sending fell behind the schedule."""
+    if not starts or seconds <= 0:
+        return 0.0
+    span = max(seconds, max(starts) + interval - first_due)
+    return len(starts) / span
+
+
+def stop_reason(result: dict[str, Any], p99_limit_ms: float) -> str | None:
+    """Why the search stops at this rate, or None when the rate is sustained."""
+    p99 = result["e2e_ms"]["p99"]
+    if result["paid"] < result["sent"]:
+        return f"paid {result['paid']} < sent {result['sent']}"
+    if p99 is None or p99 > p99_limit_ms:
+        return f"p99 {p99} ms > {p99_limit_ms:g} ms"
+    if result["achieved_rate"] < 0.95 * result["rate"]:
+        return f"achieved {result['achieved_rate']}/s < 95% of {result['rate']}/s"
+    return None
+
+
+def search_rates(start: float, step: float, maximum: float) -> list[float]:
+    if step <= 0:
+        return [start] if start <= maximum else []
+    count = int(math.floor((maximum - start) / step + 1e-9)) + 1
+    return [start + i * step for i in range(max(0, count))]
+
+
+def record_frame(raw: str | bytes, at: float, paid: dict[int, float], failed: dict[int, float]) -> None:
+    """Keep the arrival of the first ``paid`` / ``payment_failed`` update of each order."""
+    if isinstance(raw, bytes):
+        raw = raw.decode()
+    if "order.update" not in raw:  # notifications and the rest, without parsing them
+        return
+    frame = json.loads(raw)
+    if frame.get("type") != "order.update":
+        return
+    status = frame.get("status")
+    if status == PAID:
+        paid.setdefault(frame["order_id"], at)
+    elif status == PAYMENT_FAILED:
+        failed.setdefault(frame["order_id"], at)
+
+
+class Order:
+    """One scheduled order: its slot, when it was written and answered, and what came back."""
+
+    __slots__ = ("seq", "customer", "due", "measured", "t0", "answered", "status", "order_id", "error")
+
+    def __init__(self, seq: int, customer: int, due: float, measured: bool) -> None:
+        self.seq, self.customer, self.due, self.measured = seq, customer, due, measured
+        self.t0: float | None = None
+        self.answered: float | None = None
+        self.status: int | None = None
+        self.order_id: int | None = None
+        self.error = ""
+
+
+def summarize(*, rate: float, phase: str, seconds: float, orders: list[Order], paid: dict[int, float],
+              failed: dict[int, float], late_after: float) -> dict[str, Any]:
+    """One rate's figures over its measured orders, joining the frames to the POST answers."""
+    measured = [o for o in orders if o.measured]
+    errors: collections.Counter[str] = collections.Counter()
+    e2e: list[float] = []
+    post: list[float] = []
+    lateness: list[float] = []
+    created = paid_count = missing = payment_failed = late = 0
+    for o in measured:
+        if is_late(o.due, o.t0, late_after):
+            late += 1
+        if o.t0 is not None:
+            lateness.append(max(0.0, o.t0 - o.due))
+        if o.t0 is not None and o.answered is not None:
+            post.append(o.answered - o.t0)
+        if o.error:
+            errors[o.error] += 1
+        elif o.status != 201:
+            errors[str(o.status)] += 1
+        if o.order_id is None:
+            continue
+        created += 1
+        arrival = paid.get(o.order_id)
+        if arrival is not None and o.t0 is not None:
+            paid_count += 1
+            e2e.append(arrival - o.t0)
+        elif o.order_id in failed:
+            payment_failed += 1
+        else:
+            missing += 1
+    first_due = measured[0].due if measured else 0.0
+    starts = [o.t0 for o in measured if o.t0 is not None]
+    return {
+        "rate": rate, "phase": phase, "seconds": _number(seconds), "sent": len(measured), "created": created,
+        "paid": paid_count, "missing": missing, "payment_failed": payment_failed, "errors": dict(errors),
+        "achieved_rate": round(achieved_rate(first_due, starts, 1 / rate, seconds), 2),
+        "late_sends": late, "late_threshold_ms": round(late_after * 1000, 3), "lateness_ms": distribution_ms(lateness),
+        "e2e_ms": distribution_ms(e2e), "post_ms": distribution_ms(post),
+    }
+
+
+def parse_head(head: bytes) -> tuple[int, dict[str, str]]:
+    """Status code and (lower-cased) headers of an HTTP/1.1 response head."""
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/"):
+        raise ValueError(f"not an HTTP response: {lines[0][:80]!r}")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    return int(parts[1]), headers
+
+
+# --- HTTP/1.1 keep-alive client ---------------------------------------------------------------
+
+
+class Stale(Exception):
+    """A reused keep-alive connection the server had closed before our request: safe to retry
+    (the Idempotency-Key makes a repeated POST harmless anyway)."""
+
+
+class Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.used = False
+
+    async def exchange(self, request: bytes) -> tuple[int, bytes, bool]:
+        """Write one request, read its response: (status, body, keep-alive)."""
+        reused, self.used = self.used, True
+        try:
+            self.writer.write(request)
+            head = await self.reader.readuntil(b"\r\n\r\n")
+        except (ConnectionError, asyncio.IncompleteReadError) as error:
+            if reused and (not isinstance(error, asyncio.IncompleteReadError) or not error.partial):
+                raise Stale() from error
+            raise
+        status, headers = parse_head(head)
+        keep = headers.get("connection", "").lower() != "close"
+        if "content-length" in headers:
+            body = await self.reader.readexactly(int(headers["content-length"]))
+        elif "chunked" in headers.get("transfer-encoding", "").lower():
+            chunks = []
+            while True:
+                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                if size == 0:
+                    while await self.reader.readuntil(b"\r\n") != b"\r\n":  # trailers
+                        pass
+                    break
+                chunks.append((await self.reader.readexactly(size + 2))[:-2])
+            body = b"".join(chunks)
+        elif status in (204, 304) or 100 <= status < 200:
+            body = b""
+        else:
+            body, keep = await self.reader.read(), False
+        return status, body, keep
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class Pool:
+    """Keep-alive connections to one server, opened as needed up to ``size``; a request that
+    finds them all busy waits for the first one freed (and starts late)."""
+
+    def __init__(self, host: str, port: int, size: int) -> None:
+        self.host, self.port, self.size = host, port, size
+        self.idle: list[Connection] = []
+        self.open = 0
+        self.waiters: collections.deque[asyncio.Future[Connection | None]] = collections.deque()
+        self.opened_total = 0
+        self.peak = 0  # the most connections open at once
+
+    async def acquire(self) -> Connection:
+        if self.idle:
+            return self.idle.pop()  # the most recently used: fewer connections stay warm
+        if self.open >= self.size:
+            waiter: asyncio.Future[Connection | None] = asyncio.get_running_loop().create_future()
+            self.waiters.append(waiter)
+            try:
+                handed = await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():  # handed over as we were cancelled
+                    self._give_back(waiter.result())
+                raise
+            if handed is not None:
+                return handed
+            # handed a free slot (a connection was closed): open one in it
+        else:
+            self.open += 1
+        try:
+            reader, writer = await asyncio.open_connection(self.host, self.port, limit=2**20)
+        except BaseException:
+            self._give_back(None)
+            raise
+        self.opened_total += 1
+        self.peak = max(self.peak, self.open)
+        return Connection(reader, writer)
+
+    def release(self, connection: Connection, reusable: bool) -> None:
+        if not reusable:
+            connection.close()
+            self._give_back(None)
+        else:
+            self._give_back(connection)
+
+    def _give_back(self, connection: Connection | None) -> None:
+        """A connection (or, with None, the slot of a closed one) goes to the first waiter."""
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(connection)
+                return
+        if connection is None:
+            self.open -= 1
+        else:
+            self.idle.append(connection)
+
+    def close_all(self) -> None:
+        for connection in self.idle:
+            connection.close()
+        self.open -= len(self.idle)
+        self.idle.clear()
+
+
+# --- the customers' sockets -------------------------------------------------------------------
+
+
+class Customer:
+    def __init__(self, index: int, token: str, user_id: Any) -> None:
+        self.index, self.token, self.user_id = index, token, user_id
+        self.ws: ClientConnection | None = None
+        self.drops = 0
+        self.reconnects = 0
+
+
+class Driver:
+    def __init__(self, plan: dict[str, Any]) -> None:
+        self.plan = plan
+        http = urlsplit(plan["http"])
+        if http.scheme != "http" or not http.hostname:
+            raise ValueError(f"plan 'http' must be http://host[:port]: {plan['http']!r}")
+        self.host, self.port = http.hostname, http.port or 80
+        host_header = http.netloc
+        self.path = http.path.rstrip("/") + ORDERS_PATH
+        self.ws_url = plan["ws"].rstrip("/") + CUSTOMER_SOCKET_PATH
+        self.customers = [Customer(i, c["token"], c.get("id")) for i, c in enumerate(plan["customers"])]
+        if not self.customers:
+            raise ValueError("plan has no customers")
+        self.pool = Pool(self.host, self.port, int(plan.get("connections", 256)))
+        self.late_after = float(plan.get("late_ms", 10)) / 1000
+        self.wait_seconds = float(plan.get("wait_seconds", 10))
+        self.request_timeout = float(plan.get("request_timeout", 30))
+        self.pause_seconds = float(plan.get("pause_seconds", 1))
+        body = json.dumps(plan["order"], separators=(",", ":")).encode()
+        self.body = body
+        # Everything but the Idempotency-Key is the same for all of one customer's orders.
+        self.heads = [(f"POST {self.path} HTTP/1.1\r\nHost: {host_header}\r\n"
+                       f"Authorization: Bearer {c.token}\r\nContent-Type: application/json\r\n"
+                       f"Content-Length: {len(body)}\r\nIdempotency-Key: ").encode() for c in self.customers]
+        self.run_id = uuid.uuid4().hex[:12]
+        self.paid: dict[int, float] = {}
+        self.failed: dict[int, float] = {}
+        self.stopping = False
+        self.readers: list[asyncio.Task[None]] = []
+
+    # --- sockets ------------------------------------------------------------------------------
+
+    async def _handshake(self, customer: Customer) -> None:
+        """Open the customer's socket and see it answer an application ping: the consumer has
+        joined the customer's group by then. A refused token is accepted and closed (4401)."""
+        # No client-side keepalive (daphne pings and the library answers); no compression
+        # (daphne does not offer it), as in bench/live_clients.py.
+        ws = await connect(self.ws_url, origin=ORIGIN, additional_headers={"Authorization": f"Bearer {customer.token}"},
+                           compression=None, ping_interval=None, open_timeout=20, close_timeout=3, max_queue=None)
+        try:
+            await ws.send('{"type":"ping"}')
+            async with asyncio.timeout(20):
+                while True:
+                    raw = await ws.recv()
+                    if '"pong"' in raw:
+                        break
+                    record_frame(raw, clock(), self.paid, self.failed)
+        except BaseException:
+            if ws.transport is not None:
+                ws.transport.abort()
+            raise
+        customer.ws = ws
+
+    async def open_sockets(self) -> None:
+        gate = asyncio.Semaphore(50)
+        failures: collections.Counter[str] = collections.Counter()
+
+        async def open_one(customer: Customer) -> None:
+            for attempt in range(3):
+                async with gate:
+                    try:
+                        await self._handshake(customer)
+                        return
+                    except (OSError, WebSocketException, asyncio.TimeoutError) as error:
+                        if attempt == 2 or _refused(error):  # a refused token does not get better
+                            failures[_describe(error)] += 1
+                            return
+                await asyncio.sleep(1 + attempt)
+
+        started = clock()
+        await asyncio.gather(*(open_one(c) for c in self.customers))
+        if failures:
+            raise CannotConnect(f"{sum(failures.values())} of {len(self.customers)} customer sockets "
+                                f"({self.ws_url}) could not be opened: {dict(failures)}")
+        self.readers = [asyncio.ensure_future(self._read(c)) for c in self.customers]
+        _log(f"{len(self.customers)} customer sockets open in {clock() - started:.2f} s")
+
+    async def _read(self, customer: Customer) -> None:
+        paid, failed = self.paid, self.failed
+        while not self.stopping:
+            ws = customer.ws
+            if ws is not None:
+                try:
+                    async for raw in ws:
+                        try:
+                            record_frame(raw, clock(), paid, failed)
+                        except (ValueError, KeyError, TypeError) as error:  # a frame we do not understand
+                            _log(f"customer {customer.user_id}: bad frame ({type(error).__name__} {error})")
+                except ConnectionClosed:
+                    pass
+                customer.ws = None
+                if self.stopping:
+                    return
+                customer.drops += 1
+                _log(f"customer {customer.user_id}: socket dropped; reconnecting")
+            # Updates sent while the socket is down are lost: those orders end up "missing".
+            for attempt in itertools.count():
+                if self.stopping:
+                    return
+                try:
+                    await self._handshake(customer)
+                    customer.reconnects += 1
+                    break
+                except (OSError, WebSocketException, asyncio.TimeoutError) as error:
+                    _log(f"customer {customer.user_id}: reconnect failed ({_describe(error)})")
+                    if _refused(error):
+                        return  # its remaining orders count as missing
+                    await asyncio.sleep(min(5.0, 0.2 * 2 ** attempt))
+
+    async def check_http(self) -> None:
+        try:
+            connection = await asyncio.wait_for(self.pool.acquire(), 20)
+        except (OSError, asyncio.TimeoutError) as error:
+            raise CannotConnect(f"cannot connect to {self.plan['http']}: {_describe(error)}") from error
+        self.pool.release(connection, True)
+
+    # --- one rate -----------------------------------------------------------------------------
+
+    async def _send(self, order: Order, key: bytes) -> None:
+        request = self.heads[order.customer] + key + b"\r\n\r\n" + self.body
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                for attempt in range(3):
+                    connection = await self.pool.acquire()
+                    if order.t0 is None:
+                        order.t0 = clock()
+                    try:
+                        status, body, keep = await connection.exchange(request)
+                    except Stale:
+                        self.pool.release(connection, False)
+                        if attempt == 2:
+                            raise
+                        continue
+                    except BaseException:
+                        self.pool.release(connection, False)
+                        raise
+                    order.answered = clock()
+                    self.pool.release(connection, keep)
+                    break
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, Stale,
+                TimeoutError) as error:
+            order.error = _describe(error)
+            return
+        except asyncio.CancelledError:
+            order.error = "unfinished"
+            raise
+        order.status = status
+        if status == 201:
+            try:
+                order.order_id = json.loads(body)["id"]
+            except (ValueError, KeyError, TypeError):
+                order.error = "201 without an id"
+
+    async def run_rate(self, rate: float, phase: str, warmup_seconds: float, seconds: float) -> dict[str, Any]:
+        warm, measured = schedule(rate, warmup_seconds, seconds)
+        total = warm + measured
+        interval = 1 / rate
+        customers = len(self.customers)
+        prefix = f"e2e-{self.run_id}-{phase}-{rate:g}-".encode()
+        orders: list[Order] = []
+        tasks: set[asyncio.Task[None]] = set()
+        _log(f"{phase} {rate:g}/s: {total} orders over {total * interval:.1f} s ({warm} warm-up)")
+        cpu_before, wall_before = _cpu(), clock()
+        self.pool.peak = self.pool.open
+        start = clock() + 0.05
+        next_progress = start + 5
+        for seq in range(total):
+            due = start + seq * interval
+            pause = due - clock()
+            if pause > 0:
+                await asyncio.sleep(pause)
+            order = Order(seq, seq % customers, due, seq >= warm)
+            orders.append(order)
+            task = asyncio.ensure_future(self._send(order, prefix + str(seq).encode()))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            if due >= next_progress:
+                next_progress += 5
+                _log(f"{phase} {rate:g}/s: {seq + 1}/{total} due, {len(tasks)} POSTs in flight, "
+                     f"{self.pool.open} connections")
+        sending_ended = clock()
+        # Outstanding answers and paid updates, for at most wait_seconds.
+        waiting = [o for o in orders if o.measured]
+        deadline = sending_ended + self.wait_seconds
+        while clock() < deadline:
+            waiting = [o for o in waiting if (o.answered is None and not o.error)
+                       or (o.order_id is not None and o.order_id not in self.paid and o.order_id not in self.failed)]
+            if not waiting and not tasks:
+                break
+            await asyncio.sleep(0.05)
+        if tasks:
+            _log(f"{phase} {rate:g}/s: {len(tasks)} POSTs unanswered after the wait; cancelled")
+            for task in list(tasks):
+                task.cancel()
+            await asyncio.gather(*list(tasks), return_exceptions=True)
+        cpu, wall = _cpu() - cpu_before, clock() - wall_before
+        result = summarize(rate=_number(rate), phase=phase, seconds=seconds, orders=orders, paid=self.paid,
+                           failed=self.failed, late_after=self.late_after)
+        result.update(driver_cpu_pct=round(100 * cpu / wall, 1), connections=self.pool.peak,
+                      ws_drops=sum(c.drops for c in self.customers))
+        _log(f"{phase} {rate:g}/s: sent {result['sent']} paid {result['paid']} missing {result['missing']} "
+             f"errors {result['errors']} e2e p50 {result['e2e_ms']['p50']} p99 {result['e2e_ms']['p99']} ms, "
+             f"POST p50 {result['post_ms']['p50']} p99 {result['post_ms']['p99']} ms, "
+             f"late {result['late_sends']}, achieved {result['achieved_rate']}/s, driver CPU {result['driver_cpu_pct']}%")
+        return result
+
+    async def run(self) -> dict[str, Any]:
+        await self.check_http()
+        await self.open_sockets()
+        plan = self.plan
+        warmup = float(plan.get("warmup_seconds", 3))
+        steady: list[dict[str, Any]] = []
+        for rate in plan.get("rates", []):
+            result = await self.run_rate(float(rate), "steady", warmup, float(plan.get("seconds", 30)))
+            _say("result", result)
+            steady.append(result)
+            await asyncio.sleep(self.pause_seconds)
+        searched: list[dict[str, Any]] = []
+        highest: float | int | None = None
+        stop: dict[str, Any] | None = None
+        search = plan.get("search")
+        if search:
+            limit = float(search.get("p99_limit_ms", 1000))
+            for rate in search_rates(float(search["start"]), float(search.get("step", 50)),
+                                     float(search.get("max", 1000))):
+                result = await self.run_rate(rate, "search", float(search.get("warmup_seconds", warmup)),
+                                             float(search.get("seconds", 15)))
+                _say("result", result)
+                searched.append(result)
+                reason = stop_reason(result, limit)
+                if reason is not None:
+                    stop = {"rate": _number(rate), "reason": reason}
+                    _log(f"search stops at {rate:g}/s: {reason}")
+                    break
+                highest = _number(rate)
+                await asyncio.sleep(self.pause_seconds)
+        return {"steady": steady, "highest_rate_p99_under_limit": highest, "search": searched, "search_stop": stop}
+
+    async def close(self) -> None:
+        self.stopping = True
+        for task in self.readers:
+            task.cancel()
+        sockets = [c.ws for c in self.customers if c.ws is not None]
+        await asyncio.wait_for(asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True), 10)
+        self.pool.close_all()
+
+
+def _refused(error: BaseException) -> bool:
+    """The server refuses this customer's token: HTTP 401/403, or accepted and closed 4401/4403."""
+    if isinstance(error, InvalidStatus):
+        return error.response.status_code in (401, 403)
+    return isinstance(error, ConnectionClosed) and error.rcvd is not None and error.rcvd.code in (4401, 4403)
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, ConnectionClosed):
+        return f"closed {error.rcvd.code}" if error.rcvd else "closed without a close frame"
+    if isinstance(error, InvalidStatus):
+        return f"HTTP {error.response.status_code}"
+    if isinstance(error, (TimeoutError, asyncio.TimeoutError)):
+        return "timeout"
+    if isinstance(error, Stale):
+        return "connection closed by the server"
+    text = str(error)
+    return type(error).__name__ + (f" {text[:80]}" if text and not isinstance(error, asyncio.IncompleteReadError) else "")
+
+
+def _number(value: float) -> float | int:
+    """100.0 as 100 in the output, as the plan wrote it."""
+    return int(value) if float(value).is_integer() else value
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_budget(plan: dict[str, Any]) -> float:
+    """The longest the whole run may take: connecting, every rate's sending, wait and pause."""
+    per_rate_slack = float(plan.get("wait_seconds", 10)) + float(plan.get("pause_seconds", 1)) + 15
+    warmup = float(plan.get("warmup_seconds", 3))
+    total = 120.0 + len(plan.get("rates", [])) * (warmup + float(plan.get("seconds", 30)) + per_rate_slack)
+    search = plan.get("search")
+    if search:
+        rates = search_rates(float(search["start"]), float(search.get("step", 50)), float(search.get("max", 1000)))
+        total += len(rates) * (float(search.get("warmup_seconds", warmup)) + float(search.get("seconds", 15))
+                               + per_rate_slack)
+    return total
+
+
+def _raise_open_files(needed: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = min(hard, needed + 256)
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+async def _main(plan: dict[str, Any]) -> int:
+    driver = Driver(plan)
+    budget = time_budget(plan)
+    try:
+        async with asyncio.timeout(budget):
+            summary = await driver.run()
+    except CannotConnect as error:
+        _log(f"cannot connect: {error}")
+        return 2
+    except TimeoutError:
+        _log(f"gave up: the run took longer than its {budget:.0f} s budget")
+        return 3
+    finally:
+        try:
+            await driver.close()
+        except (asyncio.TimeoutError, OSError):
+            pass
+    _say("summary", summary)
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        sys.stderr.write("usage: python -m bench.e2e_driver PLAN.json\n")
+        return 1
+    try:
+        with open(argv[1]) as plan_file:
+            plan = json.load(plan_file)
+        Driver(plan)  # validates the plan's shape before anything connects
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        sys.stderr.write(f"e2e: bad plan {argv[1]}: {type(error).__name__} {error}\n")
+        return 1
+    _raise_open_files(len(plan["customers"]) + int(plan.get("connections", 256)))
+    return asyncio.run(_main(plan))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

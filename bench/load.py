@@ -1,0 +1,420 @@
+"""Load benchmark: Passline as its users drive it, in production mode, from other processes.
+
+The whole stack (``bench/stack.py``: DEBUG off, every worker of the Procfile, daphne; real
+MariaDB, RabbitMQ and Redis, on the benchmark's own database, vhost and Redis prefix) is
+driven by wrk (Debian's package; ``bench/wrk/orders.lua``) and by the end-to-end driver
+(``bench/e2e_driver.py``), each in processes of their own. It measures:
+
+* order placement over the JSON API (``POST /api/v1/orders``, each with its own
+  Idempotency-Key, as one of many customers): orders per second and latency p50 / p95 / p99
+  at 16, 64 and 256 concurrent clients; after each level, every order the API answered 201
+  for must be in the database and be charged — the time the workers take to catch up is
+  reported, and an order lost or left unpaid fails the run;
+* end to end, from the POST to the ``paid`` update on the customer's WebSocket: p50 / p99 at
+  a steady 100 orders/s, and the highest rate with p99 under 1 s;
+* the same placement under uvicorn (one process) and under N daphnes behind nginx;
+* the resident memory of every process at the end.
+
+Usage: ``make bench`` or ``python -m bench.load [--seconds 30] [--clients 16,64,256]
+[--repeat 3] [--scale 2] [--skip placement e2e uvicorn scale]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from bench import common
+from bench.live import Processes
+from bench.stack import PREFIX, Stack, procfile_workers, production_env
+
+TAG = "bench-load"
+WRK_SCRIPT = common.ROOT / "bench" / "wrk" / "orders.lua"
+TARGETS = {"placement_64_p50_ms": 100, "placement_64_p99_ms": 300, "placement_64_orders_per_s": 430,
+           "e2e_100_p50_ms": 50, "e2e_p99_limit_ms": 1000}
+# Reference points measured on this machine (the issue's): not ours, for the table.
+REFERENCES = {"fastapi_64_orders_per_s": 430, "fastapi_64_p50_ms": 140, "fastapi_64_p99_ms": 326,
+              "daphne_hello_world_requests_per_s": "600-650"}
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+
+def forget_previous_runs() -> None:
+    """Empty the benchmark database's logs and the last run's orders, so each run starts alike."""
+    from django.db import connection
+
+    from ordering.models import Order, OrderEvent, OrderLine, Restaurant
+
+    restaurants = Restaurant.objects.filter(slug__startswith=TAG)
+    orders = Order.objects.filter(restaurant__in=restaurants)
+    OrderEvent.objects.filter(order__in=orders)._raw_delete(OrderEvent.objects.db)
+    OrderLine.objects.filter(order__in=orders)._raw_delete(OrderLine.objects.db)
+    with connection.cursor() as cursor:
+        # Append-only logs of earlier runs (this database is the benchmark's own).
+        for table in ("notifications_notification", "analytics_dishline", "analytics_orderfact", "audit_auditrecord",
+                      "bus_outboxmessage", "bus_processedmessage", "billing_payment"):
+            cursor.execute(f"DELETE FROM `{table}`")
+    orders.delete()
+
+
+def seed(customers: int) -> dict[str, Any]:
+    """A restaurant with one dish, ``customers`` customers with tokens and plenty of money."""
+    from django.contrib.auth import get_user_model
+
+    from billing.services.wallets import wallet_credit
+    from bench.live import _tokens
+    from ordering.models import CustomerProfile, MenuCategory, MenuItem, Restaurant
+
+    tag = common.new_id()[:8]
+    restaurant = Restaurant.objects.create(name=f"Bench load {tag}", slug=f"{TAG}-{tag}")
+    category = MenuCategory.objects.create(restaurant=restaurant, name="Mains")
+    dish = MenuItem.objects.create(restaurant=restaurant, category=category, name="Bench bowl", price=Decimal("9.50"))
+    model = get_user_model()
+    users = model.objects.bulk_create([model(username=f"{TAG}-{tag}-{i}", email=f"{TAG}-{tag}-{i}@bench.example",
+                                             password="!") for i in range(customers)], batch_size=2000)
+    CustomerProfile.objects.bulk_create([CustomerProfile(user=u, default_address="1 Bench Street") for u in users])
+    for user in users:
+        wallet_credit(user_id=user.pk, amount="10000.00", kind="top_up", key=f"{TAG}-{user.pk}", description="Bench")
+    return {"restaurant": restaurant, "dish": dish, "users": users, "tokens": _tokens(users),
+            "body": {"restaurant_id": restaurant.pk, "items": [{"menu_item_id": dish.pk, "quantity": 1}],
+                     "delivery_address": "1 Bench Street"}}
+
+
+def fresh_vhost() -> None:
+    """The benchmark's vhost anew: no queue, binding or delayed message of an earlier run (or of
+    a topology with other delays) is left to add work while this one measures."""
+    ctl = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
+    subprocess.run([ctl, "delete_vhost", common.BENCH_VHOST], capture_output=True, timeout=120)
+    subprocess.run([ctl, "add_vhost", common.BENCH_VHOST], check=True, capture_output=True, timeout=120)
+    subprocess.run([ctl, "set_permissions", "-p", common.BENCH_VHOST, "guest", ".*", ".*", ".*"], check=True,
+                   capture_output=True, timeout=60)
+
+
+def database_connections() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW GLOBAL STATUS LIKE 'Threads_connected'")
+        return int(cursor.fetchone()[1])
+
+
+def purge_queues() -> None:
+    import pika
+
+    from bus.consumer import registered
+
+    connection = pika.BlockingConnection(pika.URLParameters(common.bench_rabbitmq_url()))
+    channel = connection.channel()
+    for queue, consumer in registered().items():
+        if consumer.consume_from is None:  # the dead-letter reader declares no queue of its own
+            channel.queue_purge(queue)
+    connection.close()
+
+
+def clean_redis() -> None:
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=f"{PREFIX}*", count=1000))
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start:start + 1000])
+    finally:
+        client.close()
+
+
+# --- order placement (wrk) -----------------------------------------------------------------------
+
+
+def wrk(processes: Processes, url: str, clients: int, seconds: float, data: dict[str, Any], tag: str) -> dict[str, Any]:
+    binary = shutil.which("wrk")
+    if binary is None:
+        raise SystemExit("wrk is not installed (Debian: apt-get install wrk); `make bench` installs it")
+    tokens, body = processes.dir / "tokens.txt", processes.dir / "order.json"
+    tokens.write_text("\n".join(data["tokens"]) + "\n")
+    body.write_text(json.dumps(data["body"]))
+    threads = min(clients, 2)  # two cores: one wrk thread each
+    done = subprocess.run([binary, f"-t{threads}", f"-c{clients}", f"-d{seconds:g}s", "--timeout", "10s",
+                           "-s", str(WRK_SCRIPT), url, "--", str(tokens), str(body), tag],
+                          capture_output=True, text=True, timeout=seconds + 120)
+    line = next((l for l in done.stdout.splitlines() if l.startswith("wrk-result ")), None)
+    if done.returncode != 0 or line is None:
+        raise SystemExit(f"wrk failed ({done.returncode}): {done.stdout[-1000:]} {done.stderr[-1000:]}")
+    result = json.loads(line.removeprefix("wrk-result "))
+    seconds_run = result["duration_us"] / 1e6
+    created = result["statuses"].get("201", 0)
+    return {"clients": clients, "seconds": round(seconds_run, 1), "requests": result["requests"],
+            "created": created, "orders_per_s": round(created / seconds_run, 1),
+            "statuses": result["statuses"], "socket_errors": result["errors"],
+            **{f"{k}_ms": round(v / 1000, 1) for k, v in result["latency_us"].items()}}
+
+
+def orders_of(tag: str) -> dict[str, int]:
+    from django.db.models import Count
+
+    from ordering.models import Order
+
+    rows = Order.objects.filter(idempotency_key__startswith=f"{tag}-" if tag else "").values("status").annotate(
+        n=Count("id"))
+    return {row["status"]: row["n"] for row in rows}
+
+
+def caught_up(tag: str, created: int, timeout: float, everything: bool = False) -> dict[str, Any]:
+    """Wait until every order of the run (``everything``: of any run) is charged (or failed);
+    what the database holds."""
+    started = time.monotonic()
+    while True:
+        statuses = orders_of("" if everything else tag)
+        pending = statuses.get("pending_payment", 0)
+        if (pending == 0 and sum(statuses.values()) >= created) or time.monotonic() - started > timeout:
+            break
+        time.sleep(0.25)
+    return {"in_database": sum(statuses.values()), "paid": statuses.get("paid", 0),
+            "payment_failed": statuses.get("payment_failed", 0), "still_pending": statuses.get("pending_payment", 0),
+            "catch_up_s": round(time.monotonic() - started, 1)}
+
+
+def placement(processes: Processes, url: str, data: dict[str, Any], levels: list[int], seconds: float,
+              repeat: int, warmup: float) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for clients in levels:
+        runs = []
+        for attempt in range(repeat):
+            tag = f"{TAG}-{clients}c-{attempt}-{common.new_id()[:6]}"
+            if warmup:
+                wrk(processes, url, clients, warmup, data, "warm-" + tag)
+            run = wrk(processes, url, clients, seconds, data, tag)
+            run["database_connections"] = database_connections()  # at the end of the load
+            run.update(caught_up(tag, run["created"], timeout=600))
+            # An order answered 201 but not in the database is lost. More in the database than
+            # 201s: requests the server finished after wrk gave up on them (its time-out, 10 s).
+            run["lost"] = max(0, run["created"] - run["in_database"])
+            run["finished_after_client_gave_up"] = max(0, run["in_database"] - run["created"])
+            runs.append(run)
+            print(f"  {clients:>3} clients: {run['orders_per_s']:>7.1f} orders/s, p50 {run['p50_ms']} ms, "
+                  f"p95 {run['p95_ms']} ms, p99 {run['p99_ms']} ms; {run['created']:,} created, {run['paid']:,} paid "
+                  f"(+{run['catch_up_s']} s to catch up), {run['lost']} lost", flush=True)
+        best = sorted(runs, key=lambda r: r["orders_per_s"])[len(runs) // 2]  # the median run
+        results[str(clients)] = {**best, "runs": runs if repeat > 1 else None}
+    return results
+
+
+# --- end to end (the driver) ---------------------------------------------------------------------
+
+
+def e2e(processes: Processes, url: str, data: dict[str, Any], rate: float, seconds: float,
+        search: dict[str, Any]) -> dict[str, Any]:
+    """The search for the highest rate first (from a low rate up), then the steady rate once the
+    workers have caught up: a steady rate above what they sustain leaves a backlog behind."""
+    customers = [{"token": t, "id": u.pk} for t, u in list(zip(data["tokens"], data["users"]))[:200]]
+    base = {"http": url, "ws": url.replace("http://", "ws://"), "customers": customers, "order": data["body"],
+            "warmup_seconds": 3, "seconds": seconds, "connections": 128}
+    found = _drive(processes, "e2e-search", {**base, "rates": [], "search": search})
+    caught_up(f"{TAG}-none", 0, timeout=600, everything=True)
+    steady = _drive(processes, "e2e-steady", {**base, "rates": [rate]})
+    return {"steady": steady["steady"], "search": found["search"], "search_stop": found.get("search_stop"),
+            "highest_rate_p99_under_limit": found["highest_rate_p99_under_limit"]}
+
+
+def _drive(processes: Processes, name: str, plan: dict[str, Any]) -> dict[str, Any]:
+    path = processes.dir / f"{name}-plan.json"
+    path.write_text(json.dumps(plan))
+    log = open(processes.dir / f"{name}.log", "ab")
+    done = subprocess.run([sys.executable, "-m", "bench.e2e_driver", str(path)], cwd=common.ROOT,
+                          stdout=subprocess.PIPE, stderr=log, text=True, timeout=3600)
+    summary = next((line for line in done.stdout.splitlines() if line.startswith("summary ")), None)
+    if done.returncode != 0 or summary is None:
+        raise SystemExit(f"the end-to-end driver failed ({done.returncode}); see {processes.dir}/{name}.log")
+    for line in done.stdout.splitlines():
+        if line.startswith("result "):
+            r = json.loads(line.removeprefix("result "))
+            print(f"  {r['phase']} {r['rate']}/s: e2e p50 {r['e2e_ms']['p50']} / p99 {r['e2e_ms']['p99']} ms, "
+                  f"POST p50 {r['post_ms']['p50']} ms; {r['paid']} of {r['sent']} paid", flush=True)
+    return json.loads(summary.removeprefix("summary "))
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
+
+
+def versions() -> dict[str, str]:
+    import importlib.metadata as metadata
+
+    found = {name: metadata.version(name) for name in ("daphne", "uvicorn", "channels", "channels-redis", "redis",
+                                                        "mysqlclient", "django-ninja", "pydantic")}
+    found["nginx"] = common._version(["nginx", "-v"]) or subprocess.run(
+        ["nginx", "-v"], capture_output=True, text=True).stderr.strip()
+    found["wrk"] = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split("\n")[0].strip()
+    found["redis_server"] = common._version(["redis-server", "--version"])
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=30, help="length of each measured wrk run")
+    parser.add_argument("--warmup", type=float, default=5, help="seconds of load before each measured run")
+    parser.add_argument("--clients", default="16,64,256", help="concurrent API clients, comma-separated")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per level (the median run is reported)")
+    parser.add_argument("--customers", type=int, default=500)
+    parser.add_argument("--e2e-rate", type=float, default=100, help="steady orders/s of the end-to-end measure")
+    parser.add_argument("--e2e-seconds", type=float, default=30)
+    parser.add_argument("--search-start", type=float, default=20, help="first rate of the search (orders/s)")
+    parser.add_argument("--search-step", type=float, default=20)
+    parser.add_argument("--search-max", type=float, default=1000)
+    parser.add_argument("--scale", type=int, default=2, help="daphnes behind nginx for the scale-out measure")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["placement", "e2e", "uvicorn", "scale"])
+    args = parser.parse_args()
+    levels = [int(c) for c in args.clients.split(",") if c.strip()]
+
+    os.environ.update(CHANNELS_PREFIX=PREFIX, CACHE_PREFIX=PREFIX)
+    common.prepare()
+    from bus.topology import declare_topology
+
+    fresh_vhost()
+    declare_topology()
+    clean_redis()
+    forget_previous_runs()
+    data = seed(args.customers)
+    processes = Processes()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    stack = Stack(processes)
+    figures: dict[str, Any] = {"targets": TARGETS, "references": REFERENCES}
+    print(f"Load benchmark: production mode, every worker of the Procfile; logs in {processes.dir}", flush=True)
+    try:
+        stack.start_workers()
+
+        plan = []
+        if "placement" not in args.skip:
+            plan.append(("placement", "daphne", 1,
+                         lambda url: placement(processes, url, data, levels, args.seconds, args.repeat, args.warmup)))
+        if "uvicorn" not in args.skip:
+            plan.append(("placement_uvicorn", "uvicorn", 1,
+                         lambda url: placement(processes, url, data, [64], args.seconds, 1, args.warmup)))
+        if "scale" not in args.skip and args.scale > 1:
+            plan.append(("placement_scaled", "daphne", args.scale,
+                         lambda url: placement(processes, url, data, [64, 256], args.seconds, 1, args.warmup)))
+        if "e2e" not in args.skip:
+            search = {"start": args.search_start, "step": args.search_step, "max": args.search_max,
+                      "p99_limit_ms": TARGETS["e2e_p99_limit_ms"], "seconds": 15}
+            plan.append(("e2e", "daphne", 1,
+                         lambda url: e2e(processes, url, data, args.e2e_rate, args.e2e_seconds, search)))
+        for index, (name, server, count, what) in enumerate(plan):
+            url = stack.start_web(server=server, count=count)
+            common.wait_for(lambda: healthy(url), 60, f"{name}: /healthz", 0.2)
+            print(f"{name}: {server} x{count}{' behind nginx' if stack.nginx else ''}", flush=True)
+            started = stack.cpu_seconds()
+            try:
+                figures[name] = {**what(url), "web": stack.describe()}
+            except SystemExit as failure:  # one measure failing does not lose the others
+                figures[name] = {"failed": str(failure), "web": stack.describe()}
+                print(f"  {name} failed: {failure}", flush=True)
+            used = stack.cpu_seconds()
+            figures[name]["cpu_seconds"] = {k: round(v - started.get(k, 0.0), 1) for k, v in used.items()}
+            if index < len(plan) - 1:
+                stack.stop_web()  # the last one's web servers are in the memory figures
+        figures["memory_mb"] = stack.memory()
+    finally:
+        processes.stop_all()
+        figures["server_log_problems"] = processes.problems()
+        purge_queues()
+        clean_redis()
+    settings = {"seconds": args.seconds, "warmup": args.warmup, "clients": levels, "repeat": args.repeat,
+                "customers": args.customers, "e2e_rate": args.e2e_rate, "scale": args.scale,
+                "environment": {k: v for k, v in production_env().items()
+                                if k in ("PASSLINE_ENV", "DEBUG", "LOG_LEVEL", "DB_CONN_MAX_AGE", "CHANNELS_CAPACITY")},
+                "workers": [name for name, _ in procfile_workers()],
+                "versions": versions()}
+    path = save(figures, settings)
+    print("Load benchmark (production mode, every worker)\n" + common.table(rows(figures))
+          + f"\n  results: {path.relative_to(common.ROOT)}")
+
+
+def save(figures: dict[str, Any], settings: dict[str, Any]) -> Path:
+    """``bench/results/<date>.json``: this run's figures with today's bus, billing and live ones."""
+    from datetime import datetime, timezone
+
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    others = {}
+    for name in ("bus", "billing", "live"):
+        path = common.RESULTS / f"{stamp}-{name}.json"
+        if path.is_file():
+            others[name] = json.loads(path.read_text())
+    common.RESULTS.mkdir(parents=True, exist_ok=True)
+    path = common.RESULTS / f"{stamp}.json"
+    path.write_text(json.dumps({"benchmark": "make bench", "at": datetime.now(timezone.utc).isoformat(),
+                                "machine": common.machine(), "settings": settings, "load": figures,
+                                **others}, indent=2, default=str))
+    return path
+
+
+def rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for name, title in (("placement", "daphne x1"), ("placement_uvicorn", "uvicorn x1"),
+                        ("placement_scaled", "daphne behind nginx")):
+        block = figures.get(name)
+        if not block:
+            continue
+        if "failed" in block:
+            out.append((f"placement, {title}", f"FAILED: {block['failed']}"))
+            continue
+        if name == "placement_scaled":
+            title = f"daphne x{block['web']['web_processes']} behind nginx"
+        for level, run in block.items():
+            if not level.isdigit():
+                continue
+            flag = ""
+            if level == "64" and name == "placement":
+                missed = [t for t, ok in (("p50", run["p50_ms"] < TARGETS["placement_64_p50_ms"]),
+                                          ("p99", run["p99_ms"] < TARGETS["placement_64_p99_ms"]),
+                                          ("rate", run["orders_per_s"] > TARGETS["placement_64_orders_per_s"])) if not ok]
+                flag = "   (targets p50 < 100, p99 < 300 ms, > 430/s" + (f": MISSED {', '.join(missed)})" if missed else ")")
+            out.append((f"POST /orders, {title}, {level} clients",
+                        f"{run['orders_per_s']:,.0f} orders/s  p50 {run['p50_ms']} / p95 {run['p95_ms']} / "
+                        f"p99 {run['p99_ms']} ms{flag}"))
+            out.append(("  created / paid / lost", f"{run['created']:,} / {run['paid']:,} / {run['lost']}"
+                        f"  (workers caught up {run['catch_up_s']} s after)"))
+    block = figures.get("e2e")
+    if block and "failed" not in block:
+        for steady in block.get("steady", []):
+            p50 = steady["e2e_ms"]["p50"]
+            out.append((f"POST -> paid on the socket, {steady['rate']:g} orders/s",
+                        f"p50 {p50} / p99 {steady['e2e_ms']['p99']} ms  (target p50 < 50"
+                        + ("" if p50 is not None and p50 < TARGETS["e2e_100_p50_ms"] else ", MISSED") + ")"))
+        out.append(("  highest rate with p99 < 1 s", f"{block.get('highest_rate_p99_under_limit')} orders/s"))
+    elif block:
+        out.append(("POST -> paid on the socket", f"FAILED: {block['failed']}"))
+    for name in ("placement", "placement_scaled"):
+        block = figures.get(name) or {}
+        orders = sum(run.get("in_database", 0) for level, run in block.items() if level.isdigit())
+        cpu = block.get("cpu_seconds") or {}
+        if orders and cpu:
+            per_order = sorted(((k, v * 1000 / orders) for k, v in cpu.items()), key=lambda kv: -kv[1])
+            out.append((f"CPU per order ({name})", f"{sum(v for _, v in per_order):.0f} ms: "
+                        + ", ".join(f"{k} {v:.1f}" for k, v in per_order if v >= 0.5)))
+    memory = figures.get("memory_mb") or {}
+    if memory:
+        out.append(("resident memory at the end", ", ".join(f"{k} {v:g}" for k, v in memory.items()) + " MiB"))
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,243 @@
+"""The whole application in production mode, for the load benchmark: the web servers and every
+worker of the Procfile, on the benchmark's own database, vhost and Redis prefixes.
+
+``PASSLINE_ENV=production`` (DEBUG off, no ``.env``: the database password is handed over
+explicitly), one or more web processes — daphne, the specified server, or uvicorn, for the
+comparison — each on a port of its own, and optionally nginx in front of them as the load
+balancer (Debian's package, with a configuration of the run's own). The workers are the
+Procfile's lines, so the benchmark runs exactly what ``make run`` runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench import common
+from bench.live import Processes
+
+PREFIX = "passline-bench-load"
+HOST = "127.0.0.1"
+SERVERS = ("daphne", "uvicorn")
+
+
+def dotenv_value(name: str) -> str:
+    """A value of the set-up's ``.env`` (production settings never read that file)."""
+    path = common.ROOT / ".env"
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        key, _, value = line.partition("=")
+        if key.strip() == name:
+            return value.strip().strip("'\"")
+    return os.environ.get(name, "")
+
+
+def production_env(**extra: str) -> dict[str, str]:
+    return common.bench_env(
+        PASSLINE_ENV="production", DEBUG="0", SECRET_KEY=dotenv_value("SECRET_KEY") or common.new_id(),
+        DB_PASSWORD=dotenv_value("DB_PASSWORD"), ALLOWED_HOSTS="127.0.0.1,localhost",
+        # TLS would be terminated by the load balancer in front; the benchmark speaks plain HTTP.
+        SECURE_SSL_REDIRECT="0", CHANNELS_PREFIX=PREFIX, CACHE_PREFIX=PREFIX,
+        # The paid orders' acceptance time-outs would come back as a burst of refunds ten
+        # minutes after each run; no kitchen works the benchmark's orders.
+        ORDER_ACCEPT_TIMEOUT_SECONDS="86400", **extra)
+
+
+def procfile_workers() -> list[tuple[str, list[str]]]:
+    """Every process of the Procfile but the web server, as (name, argv)."""
+    workers = []
+    for line in (common.ROOT / "Procfile").read_text().splitlines():
+        name, _, command = line.partition(":")
+        if not command.strip() or name.strip() == "web" or line.lstrip().startswith("#"):
+            continue
+        argv = command.split()
+        if argv[0].endswith("/python"):
+            argv[0] = sys.executable
+        workers.append((name.strip(), argv))
+    return workers
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex((HOST, port)) == 0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+class Stack:
+    """The workers (:meth:`start_workers`, once) and a set of web servers in front of them
+    (:meth:`start_web`, :meth:`stop_web`, to compare servers and counts on the same workers).
+    :attr:`url` is where clients go: nginx's port when it runs, else the one server's."""
+
+    def __init__(self, processes: Processes) -> None:
+        self.processes = processes
+        self.server, self.web, self.nginx = "daphne", 0, False
+        self.ports: list[int] = []
+        self.port = 0
+        self.named: dict[str, subprocess.Popen] = {}
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start_workers(self) -> Stack:
+        self._run_once("migrate", "--noinput", "-v0")
+        self._run_once("collectstatic", "--noinput", "-v0")
+        self._run_once("declare_topology")
+        for name, argv in procfile_workers():
+            self.named[name] = self._start(name, argv)
+        return self
+
+    def start_web(self, *, server: str = "daphne", count: int = 1, nginx: bool = False) -> str:
+        if server not in SERVERS:
+            raise SystemExit(f"unknown server {server!r}: one of {', '.join(SERVERS)}")
+        self.server, self.web, self.nginx = server, count, nginx or count > 1
+        self.ports = [free_port() for _ in range(count)]
+        for index, port in enumerate(self.ports):
+            self.named[f"web-{index + 1}"] = self._start(f"{server}-{index + 1}", self._server_argv(port))
+        for index, port in enumerate(self.ports):
+            self._wait_port(port, self.named[f"web-{index + 1}"], f"{server} on port {port}")
+        if self.nginx:
+            self.port = free_port()
+            self.named["nginx"] = self._nginx()
+            self._wait_port(self.port, self.named["nginx"], f"nginx on port {self.port}")
+        else:
+            self.port = self.ports[0]
+        return self.url
+
+    def stop_web(self) -> None:
+        for name in [n for n in self.named if n.startswith("web-") or n == "nginx"]:
+            self.processes.stop(self.named.pop(name))
+
+    def _server_argv(self, port: int) -> list[str]:
+        bin_dir = Path(sys.executable).parent
+        if self.server == "daphne":
+            return [str(bin_dir / "daphne"), "-b", HOST, "-p", str(port), "--proxy-headers", "passline.asgi:application"]
+        # One process per port (never --workers: uvicorn's workers lose TCP_NODELAY on accepted
+        # sockets, ~40 ms more per keep-alive request); no access log, as daphne logs at WARNING.
+        return [str(bin_dir / "uvicorn"), "--host", HOST, "--port", str(port), "--no-access-log",
+                "--proxy-headers", "--ws", "websockets", "passline.asgi:application"]
+
+    def _start(self, name: str, argv: list[str]) -> subprocess.Popen:
+        log = open(self.processes.dir / f"{name}.log", "ab")
+        process = subprocess.Popen(argv, cwd=common.ROOT, env=production_env(), stdout=log, stderr=log,
+                                   preexec_fn=_raise_open_files)
+        self.processes.children.append((name, process))
+        return process
+
+    def _run_once(self, *args: str) -> None:
+        done = subprocess.run([sys.executable, "manage.py", *args], cwd=common.ROOT, env=production_env(),
+                              capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            raise SystemExit(f"manage.py {' '.join(args)} failed:\n{done.stderr[-2000:]}")
+
+    def _wait_port(self, port: int, process: subprocess.Popen, what: str) -> None:
+        common.wait_for(lambda: port_open(port) or process.poll() is not None, 60, what, 0.1)
+        if process.poll() is not None:
+            raise SystemExit(f"{what} exited; see {self.processes.dir}")
+
+    def _nginx(self) -> subprocess.Popen:
+        binary = shutil.which("nginx") or "/usr/sbin/nginx"
+        if not Path(binary).exists():
+            raise SystemExit("nginx is not installed (Debian: apt-get install nginx); `make bench` installs it")
+        root = self.processes.dir / "nginx"
+        (root / "logs").mkdir(parents=True, exist_ok=True)
+        upstream = "\n".join(f"    server {HOST}:{port};" for port in self.ports)
+        conf = root / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(upstream=upstream, port=self.port, root=root))
+        log = open(self.processes.dir / "nginx.log", "ab")
+        process = subprocess.Popen([binary, "-p", str(root), "-c", str(conf), "-g", "daemon off;"], stdout=log,
+                                   stderr=log)
+        self.processes.children.append(("nginx", process))
+        return process
+
+    def _processes(self) -> dict[str, list[Any]]:
+        """psutil processes by name: the stack's own (with their children) and the three servers."""
+        import psutil
+
+        found: dict[str, list[Any]] = {}
+        for name, process in self.named.items():
+            try:
+                root = psutil.Process(process.pid)
+                found[name] = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                continue
+        for process in psutil.process_iter(["name"]):
+            service = SERVICES.get(process.info["name"] or "")
+            if service:
+                found.setdefault(service, []).append(process)
+        return found
+
+    def memory(self) -> dict[str, float]:
+        """Resident memory of every process of the stack and of the servers now, in MiB."""
+        import psutil
+
+        figures: dict[str, float] = {}
+        for name, group in self._processes().items():
+            try:
+                figures[name] = round(sum(p.memory_info().rss for p in group) / 2**20, 1)
+            except psutil.Error:
+                continue
+        return figures
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) each process (and server) has used so far."""
+        import psutil
+
+        figures: dict[str, float] = {}
+        for name, group in self._processes().items():
+            try:
+                figures[name] = round(sum(sum(p.cpu_times()[:2]) for p in group), 2)
+            except psutil.Error:
+                continue
+        return figures
+
+    def describe(self) -> dict[str, Any]:
+        return {"server": self.server, "web_processes": self.web, "load_balancer": "nginx" if self.nginx else None}
+
+
+# The servers on the same machine, by process name: their CPU and memory are part of the cost.
+SERVICES = {"mariadbd": "mariadb", "beam.smp": "rabbitmq", "redis-server": "redis"}
+
+# Round robin over the web processes, keep-alive to them, WebSocket upgrades passed through.
+NGINX_CONF = """
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/logs/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  upstream passline {{
+{upstream}
+    keepalive 512;
+  }}
+  map $http_upgrade $connection_upgrade {{ default upgrade; '' ''; }}
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    location / {{
+      proxy_pass http://passline;
+      proxy_http_version 1.1;
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+      proxy_read_timeout 3600s;
+    }}
+  }}
+}}
+"""
+
+
+def _raise_open_files() -> None:
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
