@@ -24,6 +24,7 @@ from live.presence import is_watched
 from notifications.delivery import Sent, Skipped, send_email, send_sms
 from notifications.models import Notification
 from notifications.services import (
+    NO_PAGE_OPEN,
     notification_deliver,
     notification_failed,
     notifications_plan_order_step,
@@ -37,12 +38,16 @@ def plan(message: Message) -> None:
     p = message.payload
     if message.event is CUSTOMER_REGISTERED:
         notifications_plan_welcome(customer_id=p.customer_id)
-    elif message.event is PAYMENT_REFUNDED:
+        return
+    # Whether a page of theirs is open now: a toast for nobody is not worth a command, a relay
+    # publish, an audit row and a delivery (the push worker checks again when it delivers).
+    online = bool(sender.groups_with_members([customer_group(p.customer_id)]))
+    if message.event is PAYMENT_REFUNDED:
         notifications_plan_order_step(order_id=p.order_id, step="refunded", watching=is_watched(p.order_id),
-                                      amount=p.amount, reason=p.reason)
+                                      online=online, amount=p.amount, reason=p.reason)
     else:
         notifications_plan_order_step(order_id=p.order_id, step=p.status, watching=is_watched(p.order_id),
-                                      reason=p.reason)
+                                      online=online, reason=p.reason)
 
 
 def send_push(notification: Notification) -> Sent | Skipped:
@@ -50,7 +55,7 @@ def send_push(notification: Notification) -> Sent | Skipped:
     the page is hidden and they allowed it): through their group, to the sockets open now."""
     group = customer_group(notification.customer_id)
     if group not in sender.groups_with_members([group]):
-        return Skipped("no page of the site open")
+        return Skipped(NO_PAGE_OPEN)
     sender.send([(group, {
         "type": "customer.notification", "id": notification.pk, "key": notification.key,
         "message": notification.message, "title": notification.subject, "body": notification.body,

@@ -45,6 +45,7 @@ STEP_MESSAGES = {
     "payment_failed": "order_payment_failed",
 }
 REFUNDED = "order_refunded"
+NO_PAGE_OPEN = "no page of the site open"
 WELCOME = "welcome"
 # The channels each message has a template for (templates/notifications/<message>.<channel>.txt).
 CHANNELS: dict[str, tuple[str, ...]] = {
@@ -83,17 +84,20 @@ class _Plan:
     order: Order | None = None
     link: str = ""
     skip_email_sms: str = ""  # a reason not to email or text this step
+    skip_push: str = ""  # a reason not to show it in the browser
     planned: list[Notification] = field(default_factory=list)
 
 
 def notifications_plan_order_step(
-    *, order_id: int, step: str, watching: bool, amount: Decimal | None = None, reason: str = ""
+    *, order_id: int, step: str, watching: bool, online: bool = True, amount: Decimal | None = None, reason: str = ""
 ) -> list[Notification]:
     """Plan the customer's notifications of an order step (a status in STEP_MESSAGES, or
     "refunded"): a row per chosen channel, each once ever, and a delivery command for each.
 
     ``watching``: the customer has the order's tracking page open and visible now. Then no
     email or SMS goes out for the step, unless their profile asks for them all the same.
+    ``online``: some page of the site is open for them; if none is, the browser notification
+    is logged as not sent now rather than queued to find nobody.
     """
     message = REFUNDED if step == "refunded" else STEP_MESSAGES.get(step)
     if message is None:
@@ -111,6 +115,8 @@ def notifications_plan_order_step(
     )
     if watching:
         plan.skip_email_sms = "watching the order live"
+    if not online:
+        plan.skip_push = NO_PAGE_OPEN
     return _plan(plan)
 
 
@@ -131,7 +137,7 @@ def _plan(plan: _Plan) -> list[Notification]:
     for channel in CHANNELS[plan.message]:
         if not chosen[channel]:
             continue  # never by a channel the customer did not choose
-        skip = ""
+        skip = plan.skip_push if channel == Channel.PUSH else ""
         if channel != Channel.PUSH:
             if not addresses[channel]:
                 skip = "no email address" if channel == Channel.EMAIL else "no phone number"

@@ -254,6 +254,9 @@ def test_no_email_or_text_for_a_step_the_customer_watches_live(workers, smtp, re
     assert accepted(mine) == {"email": "skipped", "sms": "skipped", "push": "skipped"}
     assert set(Notification.objects.filter(order=mine, message="order_accepted", channel__in=["email", "sms"])
                .values_list("reason", flat=True)) == {"watching the order live"}
+    # (the toast was not even queued: no page of the site was open when the step was planned)
+    push = Notification.objects.get(order=mine, message="order_accepted", channel="push")
+    assert (push.reason, push.attempts) == ("no page of the site open", 0)
     # the step they did not watch came by email and SMS
     assert dict(Notification.objects.filter(order=mine, message="order_ready").values_list("channel", "status")) \
         == {"email": "sent", "sms": "sent", "push": "skipped"}  # (no page of the site open by then)
