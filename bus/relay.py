@@ -29,11 +29,11 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from typing import NamedTuple
 
 import pika
 from django.db import DatabaseError, close_old_connections, connection, transaction
-from django.db.models import Min
 from django.utils import timezone
 from pika.exceptions import AMQPError
 from pika.spec import Basic
@@ -80,6 +80,20 @@ class Batch:
     pending: set[int] = field(default_factory=set)  # delivery tags not yet confirmed
     sent: list[int] = field(default_factory=list)  # row ids confirmed
     failed: dict[int, str] = field(default_factory=dict)  # row id -> reason
+
+
+_TABLE = OutboxMessage._meta.db_table
+# The next unsent rows, locked, skipping those another relay holds (Row's fields, in order).
+_CLAIM = (f"SELECT {', '.join(Row._fields)} FROM {_TABLE} WHERE sent_at IS NULL AND available_at <= %s{{after}}"
+          " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED")
+
+
+def _aware_created_at(values: tuple[object, ...]) -> tuple[object, ...]:
+    created_at = values[Row._fields.index("created_at")]
+    if isinstance(created_at, datetime) and created_at.tzinfo is None:
+        index = Row._fields.index("created_at")
+        return (*values[:index], created_at.replace(tzinfo=dt_timezone.utc), *values[index + 1:])
+    return values
 
 
 def _naive(moment: datetime) -> datetime:
@@ -261,14 +275,18 @@ class OutboxRelay:
             close_old_connections()
             transaction.set_autocommit(False)
         self._epoch_batches += 1
-        unsent = OutboxMessage.objects.select_for_update(skip_locked=True).filter(
-            sent_at__isnull=True, available_at__lte=timezone.now()
-        )
+        params: list[object] = [_naive(timezone.now())]
+        after = ""
         if self._in_flight:
             # Rows this transaction already holds are not skipped by SKIP LOCKED: leave out
             # the ones in flight (a lower id that commits late is taken in a later epoch).
-            unsent = unsent.filter(id__gt=self._in_flight[-1].rows[-1].id)
-        rows = [Row._make(values) for values in unsent.order_by("id").values_list(*Row._fields)[: self.batch_size]]
+            after = " AND id > %s"
+            params.append(self._in_flight[-1].rows[-1].id)
+        # Plain SQL on the hot path (as for marking rows sent): at a few hundred claims a
+        # second, compiling the ORM's query was a large share of the relay's CPU.
+        with connection.cursor() as cursor:
+            cursor.execute(_CLAIM.format(after=after), [*params, self.batch_size])
+            rows = [Row._make(_aware_created_at(values)) for values in cursor.fetchall()]
         return self._in_aggregate_order(rows)
 
     def _in_aggregate_order(self, rows: list[Row]) -> list[Row]:
@@ -278,11 +296,15 @@ class OutboxRelay:
             first_claimed.setdefault(row.aggregate, row.id)
         if not first_claimed:
             return rows
-        unsent = OutboxMessage.objects.filter(aggregate__in=list(first_claimed), sent_at__isnull=True)
+        aggregates = list(first_claimed)
         in_flight = [row.id for batch in self._in_flight for row in batch.rows]
+        sql = (f"SELECT aggregate, MIN(id) FROM {_TABLE} WHERE sent_at IS NULL"
+               f" AND aggregate IN ({', '.join(['%s'] * len(aggregates))})")
         if in_flight:
-            unsent = unsent.exclude(id__in=in_flight)
-        earliest = dict(unsent.values("aggregate").annotate(first=Min("id")).values_list("aggregate", "first"))
+            sql += f" AND id NOT IN ({', '.join(['%s'] * len(in_flight))})"
+        with connection.cursor() as cursor:
+            cursor.execute(sql + " GROUP BY aggregate", [*aggregates, *in_flight])
+            earliest = dict(cursor.fetchall())
         blocked = {agg for agg, first in first_claimed.items() if earliest.get(agg, first) < first}
         return [row for row in rows if row.aggregate not in blocked]
 
