@@ -343,23 +343,27 @@ def main() -> None:
                                 if k in ("PASSLINE_ENV", "DEBUG", "LOG_LEVEL", "DB_CONN_MAX_AGE", "CHANNELS_CAPACITY")},
                 "workers": [name for name, _ in procfile_workers()],
                 "versions": versions()}
-    path = save(figures, settings)
+    partial = bool(args.skip) or levels != [16, 64, 256] or args.seconds < 30
+    path = save(figures, settings, partial=partial)
     print("Load benchmark (production mode, every worker)\n" + common.table(rows(figures))
           + f"\n  results: {path.relative_to(common.ROOT)}")
 
 
-def save(figures: dict[str, Any], settings: dict[str, Any]) -> Path:
-    """``bench/results/<date>.json``: this run's figures with today's bus, billing and live ones."""
+def save(figures: dict[str, Any], settings: dict[str, Any], *, partial: bool) -> Path:
+    """``bench/results/<date>.json``: this run's figures with today's bus, billing and live ones.
+    A partial run (shorter, or parts skipped) goes to ``<date>-partial-<time>.json`` instead, so
+    it never replaces the day's full figures."""
     from datetime import datetime, timezone
 
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    now = datetime.now(timezone.utc)
+    stamp = now.strftime("%Y-%m-%d")
     others = {}
     for name in ("bus", "billing", "live"):
         path = common.RESULTS / f"{stamp}-{name}.json"
         if path.is_file():
             others[name] = json.loads(path.read_text())
     common.RESULTS.mkdir(parents=True, exist_ok=True)
-    path = common.RESULTS / f"{stamp}.json"
+    path = common.RESULTS / (f"{stamp}-partial-{now.strftime('%H%M%S')}.json" if partial else f"{stamp}.json")
     path.write_text(json.dumps({"benchmark": "make bench", "at": datetime.now(timezone.utc).isoformat(),
                                 "machine": common.machine(), "settings": settings, "load": figures,
                                 **others}, indent=2, default=str))
