@@ -102,14 +102,15 @@ def notifications_plan_order_step(
     message = REFUNDED if step == "refunded" else STEP_MESSAGES.get(step)
     if message is None:
         return []
-    order = Order.objects.select_related("restaurant", "customer").filter(pk=order_id).first()
+    order = Order.objects.select_related("restaurant", "customer", "customer__profile").filter(pk=order_id).first()
     if order is None:
         logger.warning("no such order to notify about", extra={"order_id": order_id, "step": step})
         return []
     path = reverse("order_detail", args=[order.pk])
     plan = _Plan(
         customer=order.customer, message=message, key=f"order:{order.pk}:{step}", order=order, link=path,
-        context={"order": order, "lines": list(order.lines.all()), "amount": amount if amount is not None else order.total,
+        # (lines read only by a template that shows them)
+        context={"order": order, "lines": order.lines.all(), "amount": amount if amount is not None else order.total,
                  "reason": reason, "link": _absolute(path), "orders_link": _absolute(reverse("order_history")),
                  "wallet_link": _absolute(reverse("wallet"))},
     )
@@ -122,7 +123,7 @@ def notifications_plan_order_step(
 
 def notifications_plan_welcome(*, customer_id: int) -> list[Notification]:
     """Welcome a new customer by the channels their profile chose (email, by default)."""
-    customer = User.objects.filter(pk=customer_id).first()
+    customer = User.objects.select_related("profile").filter(pk=customer_id).first()
     if customer is None:
         return []
     return _plan(_Plan(customer=customer, message=WELCOME, key=f"welcome:{customer.pk}", link=reverse("restaurant_list"),
@@ -130,7 +131,10 @@ def notifications_plan_welcome(*, customer_id: int) -> list[Notification]:
 
 
 def _plan(plan: _Plan) -> list[Notification]:
-    profile = CustomerProfile.objects.filter(user=plan.customer).first() or CustomerProfile(user=plan.customer)
+    try:
+        profile = plan.customer.profile  # read with the customer
+    except CustomerProfile.DoesNotExist:
+        profile = CustomerProfile(user=plan.customer)
     chosen = {Channel.EMAIL: profile.notify_email, Channel.SMS: profile.notify_sms, Channel.PUSH: profile.notify_push}
     addresses = {Channel.EMAIL: plan.customer.email, Channel.SMS: profile.phone, Channel.PUSH: ""}
     context = {"customer": plan.customer, **plan.context}
@@ -144,28 +148,44 @@ def _plan(plan: _Plan) -> list[Notification]:
             elif plan.skip_email_sms and not profile.notify_while_watching:
                 skip = plan.skip_email_sms
         rendered = render(plan.message, channel, context)
-        notification = _create(
+        plan.planned.append(Notification(
             key=f"{plan.key}:{channel}", customer=plan.customer, order=plan.order, message=plan.message,
             channel=channel, recipient=addresses[channel], subject=rendered.subject, body=rendered.body,
             link=plan.link, status=Status.SKIPPED if skip else Status.PENDING, reason=skip,
-        )
-        if notification is not None:
-            plan.planned.append(notification)
-    return plan.planned
+            correlation_id=get_correlation_id() or "",
+        ))
+    return _create(plan.planned)
 
 
-def _create(**fields: Any) -> Notification | None:
-    """The new row and its delivery command, or None if this notification exists already."""
+def _create(candidates: list[Notification]) -> list[Notification]:
+    """The rows not planned before (by this event delivered twice, or by a second copy of the
+    notifier), written in one statement, and a delivery command for each pending one."""
+    if not candidates:
+        return []
+    known = set(Notification.objects.filter(key__in=[n.key for n in candidates]).values_list("key", flat=True))
+    new = [n for n in candidates if n.key not in known]
     try:
         with transaction.atomic():
-            notification = Notification.objects.create(correlation_id=get_correlation_id() or "", **fields)
+            Notification.objects.bulk_create(new)
     except IntegrityError:
-        return None  # planned before: by this event delivered twice, or by a second copy of it
-    if notification.status == Status.PENDING:
-        _enqueue(notification)
-    logger.info("notification planned", extra={
-        "notification_id": notification.pk, "key": notification.key, "status": notification.status,
-        "reason": notification.reason})
+        # A second copy planned some of them in between: each on its own, skipping those.
+        new = [n for n in (_create_one(n) for n in new) if n is not None]
+    for notification in new:
+        if notification.status == Status.PENDING:
+            _enqueue(notification)
+        logger.info("notification planned", extra={
+            "notification_id": notification.pk, "key": notification.key, "status": notification.status,
+            "reason": notification.reason})
+    return new
+
+
+def _create_one(notification: Notification) -> Notification | None:
+    notification.pk = None
+    try:
+        with transaction.atomic():
+            notification.save(force_insert=True)
+    except IntegrityError:
+        return None
     return notification
 
 

@@ -27,8 +27,10 @@ def test_a_toast_on_any_page_and_no_email_for_what_the_tracking_page_shows(
     running = [InThread(OutboxRelay(idle_interval=0.005)), InThread(ConsumerRunner([bridge_notification])),
                InThread(ConsumerRunner([notifier_plan, notifier_push, notifier_email]))]
     try:
-        # given: the customer is on the list of restaurants, not on the order's page
+        # given: the customer is on the list of restaurants, not on the order's page, and its
+        # notifications socket is open (a step planned with no page open gets no toast)
         log_in(page, live_url, customer.username, password, "/")
+        wait_until(lambda: _online(customer.pk), what="the page's notifications socket")
         # when: the order is paid
         order_transition(order_id=order.pk, to="paid", actor_kind=Actor.SYSTEM)
         # then: a toast says so, linking to the order
@@ -57,6 +59,14 @@ def test_a_toast_on_any_page_and_no_email_for_what_the_tracking_page_shows(
     finally:
         for worker in running:
             worker.stop()
+
+
+def _online(customer_id: int) -> bool:
+    from consumers.notifier import sender  # the notifier's own: one event loop for every call
+    from live.groups import customer_group
+
+    group = customer_group(customer_id)
+    return group in sender.groups_with_members([group])
 
 
 def _watched(order_id: int) -> bool:
@@ -91,6 +101,7 @@ def test_a_hidden_page_asks_the_browser_to_show_it_when_the_customer_allowed_it(
         expect(page.locator("#browser-notifications-state")).to_have_text("Allowed")
         expect(page.locator("#allow-browser-notifications")).to_be_hidden()
         page.evaluate("window.__hidden = true")
+        wait_until(lambda: _online(customer.pk), what="the page's notifications socket")
         # when: the order is paid
         order_transition(order_id=order.pk, to="paid", actor_kind=Actor.SYSTEM)
         # then: the browser is asked to show it, once, tagged with the notification's key; no toast
