@@ -77,6 +77,11 @@ class Consumer:
     # one disk flush). Set 1 for handlers with effects outside the database (an email sent
     # by a batch that then rolls back would be sent again on the one-by-one retry).
     max_batch: int = 100
+    # Seconds the runner waits for more messages when fewer than ``max_batch`` are in, before
+    # it handles them: each transaction costs a commit (a disk flush) and its fixed work, and
+    # at a steady trickle a batch is otherwise one message. For consumers whose messages are
+    # not waited for by anyone (the audit trail, analytics); 0 handles at once.
+    linger: float = 0.0
     # Seconds a handler may take before the process gives the message back and restarts.
     timeout: float = 300.0
     # Non-zero makes a classic priority queue (quorum queues have no priorities on 3.10).

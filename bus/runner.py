@@ -206,9 +206,23 @@ class ConsumerRunner:
         assert self._connection is not None
         while not self._stopping.is_set():
             if self._inbox:
+                self._linger(self._inbox[0].consumer)
                 self._handle(self._take_batch())
             else:
                 self._connection.process_data_events(time_limit=0.2)
+
+    def _linger(self, consumer: Consumer) -> None:
+        """Let a batch of a consumer that may wait (``linger``) fill up before it is handled."""
+        if consumer.linger <= 0 or consumer.rpc or consumer.consume_from or consumer.max_batch <= 1:
+            return
+        assert self._connection is not None
+        deadline = time.monotonic() + consumer.linger
+        while not self._stopping.is_set():
+            waiting = sum(1 for delivery in self._inbox if delivery.consumer is consumer)
+            left = deadline - time.monotonic()
+            if waiting >= consumer.max_batch or left <= 0:
+                return
+            self._connection.process_data_events(time_limit=left)
 
     def _take_batch(self) -> list[Delivery]:
         """The next delivery, plus those already waiting behind it for the same consumer.

@@ -75,3 +75,23 @@ def record_order_placed(message: Message) -> None:
 
 
 test_order_placed = register(Consumer(queue="test.order_placed", events=[ORDER_PLACED], handler=record_order_placed))
+
+
+class Gathered(Payload):
+    key: str
+
+
+TEST_GATHERED = EventType("test.gathered", Exchange.CUSTOMER, "test.gathered", Gathered)
+
+
+def record_gathered(messages: list[Message]) -> list[None]:
+    """One effect per message, each naming how many messages its batch had (``seq``)."""
+    Effect.objects.bulk_create([Effect(consumer="test.gathered", key=m.payload.key, message_id=m.message_id,
+                                       seq=len(messages)) for m in messages])
+    return [None] * len(messages)
+
+
+test_gathered = register(Consumer(
+    queue="test.gathered", events=[TEST_GATHERED], handler=lambda m: record_gathered([m]),
+    batch_handler=record_gathered, linger=0.5,
+))

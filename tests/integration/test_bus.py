@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pika
 import pytest
@@ -403,3 +404,21 @@ def test_published_messages_carry_the_envelope_and_amqp_properties(bus, relay):
     assert abs(properties.timestamp - int(envelope.occurred_at.timestamp())) <= 1
     decoded = Envelope.from_json(body)
     assert (decoded.type, decoded.version, decoded.payload["total"]) == ("order.placed", 1, "12.50")
+
+
+def test_a_lingering_consumer_handles_a_trickle_as_one_batch(bus, relay):
+    from tests.busapp.consumers import TEST_GATHERED, test_gathered
+
+    runner = InThread(ConsumerRunner([test_gathered]))
+    try:
+        # when four messages trickle in, each in a transaction of its own, 50 ms apart (well
+        # within the consumer's 0.5 s linger)
+        for index in range(4):
+            with transaction.atomic():
+                outbox_write(event=TEST_GATHERED, payload={"key": f"trickle-{index}"}, aggregate=f"trickle:{index}")
+            time.sleep(0.05)  # the trickle itself, not a wait for an effect
+        wait_until(lambda: Effect.objects.filter(consumer="test.gathered").count() == 4, what="the four messages")
+    finally:
+        runner.stop()
+    # then they were handled together, in one transaction
+    assert set(Effect.objects.filter(consumer="test.gathered").values_list("seq", flat=True)) == {4}
