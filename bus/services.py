@@ -1,11 +1,46 @@
-"""Operator actions on the bus: replaying and discarding dead letters."""
+"""Operator actions on the bus: replaying and discarding dead letters, pruning what the bus
+no longer needs."""
 
 from __future__ import annotations
 
-from django.db import transaction
+from datetime import timedelta
+
+from django.db import models, transaction
 from django.utils import timezone
 
-from bus.models import DeadLetter, OutboxMessage
+from bus.models import DeadLetter, OutboxMessage, ProcessedMessage
+
+# A processed-message record must outlive every redelivery of its message (retries wait up
+# to minutes; a broker hands an unacked message back within its heartbeat): keep a day at least.
+MIN_RETENTION = timedelta(days=1)
+
+
+class RetentionTooShort(ValueError):
+    code = "retention_too_short"
+
+
+def bus_prune(*, older_than: timedelta, chunk: int = 5000) -> dict[str, int]:
+    """Delete outbox rows sent, and processed-message records written, more than
+    ``older_than`` ago, ``chunk`` rows a statement (short transactions, short locks).
+
+    Unsent rows stay whatever their age (the relay still owes them); the audit trail keeps
+    every message's envelope, so nothing of the history is lost. Returns the counts deleted.
+    """
+    if older_than < MIN_RETENTION:
+        raise RetentionTooShort(f"Keep at least {MIN_RETENTION.days} day: a redelivered message must still be "
+                                "recognised as a duplicate.")
+    cutoff = timezone.now() - older_than
+    return {"outbox": _delete_in_chunks(OutboxMessage, models.Q(sent_at__lt=cutoff), chunk),
+            "processed": _delete_in_chunks(ProcessedMessage, models.Q(processed_at__lt=cutoff), chunk)}
+
+
+def _delete_in_chunks(model: type[models.Model], condition: models.Q, chunk: int) -> int:
+    deleted = 0
+    while True:
+        ids = list(model.objects.filter(condition).order_by("pk").values_list("pk", flat=True)[:chunk])
+        if not ids:
+            return deleted
+        deleted += model.objects.filter(pk__in=ids).delete()[0]
 
 
 class DeadLetterAlreadyHandled(Exception):
