@@ -63,6 +63,20 @@ def _create_database() -> None:
         connection.close()
 
 
+def clean_redis(prefix: str) -> None:
+    """Delete every Redis key under a benchmark's own prefix (channel layer, cache, hints)."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start : start + 1000])
+    finally:
+        client.close()
+
+
 def spawn(*args: str, **env: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "manage.py", *args], cwd=ROOT, env=bench_env(**env),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

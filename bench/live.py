@@ -189,19 +189,6 @@ def open_clients(processes: Processes, name: str, mode: str, targets: list[tuple
 # --- data ------------------------------------------------------------------------------------
 
 
-def _clean_redis() -> None:
-    import redis
-    from django.conf import settings
-
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    try:
-        keys = list(client.scan_iter(match=f"{PREFIX}*", count=1000))
-        for start in range(0, len(keys), 1000):
-            client.delete(*keys[start : start + 1000])
-    finally:
-        client.close()
-
-
 def _dropped() -> int | None:
     """Messages the channel layer counted as dropped in this run, where it counts them."""
     try:
@@ -564,7 +551,7 @@ def main() -> None:
     declare_topology()
     _forget_previous_runs()
     _purge_queues()
-    _clean_redis()
+    common.clean_redis(PREFIX)
     layer = _layer_settings()
     print(f"Live benchmark: channel layer {json.dumps(layer['config'])}, env {json.dumps(layer['env']) or '{}'}")
 
@@ -598,7 +585,7 @@ def main() -> None:
         processes.stop_all()
         problems = processes.problems()
         dropped = _dropped()
-        _clean_redis()
+        common.clean_redis(PREFIX)
         _purge_queues()
     figures["server_log_problems"] = problems
     figures["layer_dropped"] = dropped

@@ -122,19 +122,6 @@ def purge_queues() -> None:
     connection.close()
 
 
-def clean_redis() -> None:
-    import redis
-    from django.conf import settings
-
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    try:
-        keys = list(client.scan_iter(match=f"{PREFIX}*", count=1000))
-        for start in range(0, len(keys), 1000):
-            client.delete(*keys[start:start + 1000])
-    finally:
-        client.close()
-
-
 # --- order placement (wrk) -----------------------------------------------------------------------
 
 
@@ -143,8 +130,9 @@ def wrk(processes: Processes, url: str, clients: int, seconds: float, data: dict
     if binary is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk); `make bench` installs it")
     tokens, body = processes.dir / "tokens.txt", processes.dir / "order.json"
-    tokens.write_text("\n".join(data["tokens"]) + "\n")
-    body.write_text(json.dumps(data["body"]))
+    if not tokens.exists():  # the same customers and order for every run
+        tokens.write_text("\n".join(data["tokens"]) + "\n")
+        body.write_text(json.dumps(data["body"]))
     threads = min(clients, 2)  # two cores: one wrk thread each
     done = subprocess.run([binary, f"-t{threads}", f"-c{clients}", f"-d{seconds:g}s", "--timeout", "10s",
                            "-s", str(WRK_SCRIPT), url, "--", str(tokens), str(body), tag],
@@ -161,22 +149,23 @@ def wrk(processes: Processes, url: str, clients: int, seconds: float, data: dict
             **{f"{k}_ms": round(v / 1000, 1) for k, v in result["latency_us"].items()}}
 
 
-def orders_of(tag: str) -> dict[str, int]:
+def orders_of(tag: str | None) -> dict[str, int]:
+    """Orders by status: a run's (its tag), or every benchmark order (None)."""
     from django.db.models import Count
 
     from ordering.models import Order
 
-    rows = Order.objects.filter(idempotency_key__startswith=f"{tag}-" if tag else "").values("status").annotate(
-        n=Count("id"))
+    orders = Order.objects.all() if tag is None else Order.objects.filter(idempotency_key__startswith=f"{tag}-")
+    rows = orders.values("status").annotate(n=Count("id"))
     return {row["status"]: row["n"] for row in rows}
 
 
-def caught_up(tag: str, created: int, timeout: float, everything: bool = False) -> dict[str, Any]:
-    """Wait until every order of the run (``everything``: of any run) is charged (or failed);
-    what the database holds."""
+def caught_up(tag: str | None, created: int, timeout: float) -> dict[str, Any]:
+    """Wait until every order of the run (None: of every run) is charged (or failed); what the
+    database holds."""
     started = time.monotonic()
     while True:
-        statuses = orders_of("" if everything else tag)
+        statuses = orders_of(tag)
         pending = statuses.get("pending_payment", 0)
         if (pending == 0 and sum(statuses.values()) >= created) or time.monotonic() - started > timeout:
             break
@@ -222,7 +211,7 @@ def e2e(processes: Processes, url: str, data: dict[str, Any], rate: float, secon
     base = {"http": url, "ws": url.replace("http://", "ws://"), "customers": customers, "order": data["body"],
             "warmup_seconds": 3, "seconds": seconds, "connections": 128}
     found = _drive(processes, "e2e-search", {**base, "rates": [], "search": search})
-    caught_up(f"{TAG}-none", 0, timeout=600, everything=True)
+    caught_up(None, 0, timeout=600)
     steady = _drive(processes, "e2e-steady", {**base, "rates": [rate]})
     return {"steady": steady["steady"], "search": found["search"], "search_stop": found.get("search_stop"),
             "highest_rate_p99_under_limit": found["highest_rate_p99_under_limit"]}
@@ -261,8 +250,7 @@ def versions() -> dict[str, str]:
 
     found = {name: metadata.version(name) for name in ("daphne", "uvicorn", "channels", "channels-redis", "redis",
                                                         "mysqlclient", "django-ninja", "pydantic")}
-    found["nginx"] = common._version(["nginx", "-v"]) or subprocess.run(
-        ["nginx", "-v"], capture_output=True, text=True).stderr.strip()
+    found["nginx"] = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()  # (on stderr)
     found["wrk"] = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split("\n")[0].strip()
     found["redis_server"] = common._version(["redis-server", "--version"])
     return found
@@ -291,7 +279,7 @@ def main() -> None:
 
     fresh_vhost()
     declare_topology()
-    clean_redis()
+    common.clean_redis(PREFIX)
     forget_previous_runs()
     data = seed(args.customers)
     processes = Processes()
@@ -336,7 +324,7 @@ def main() -> None:
         processes.stop_all()
         figures["server_log_problems"] = processes.problems()
         purge_queues()
-        clean_redis()
+        common.clean_redis(PREFIX)
     settings = {"seconds": args.seconds, "warmup": args.warmup, "clients": levels, "repeat": args.repeat,
                 "customers": args.customers, "e2e_rate": args.e2e_rate, "scale": args.scale,
                 "environment": {k: v for k, v in production_env().items()

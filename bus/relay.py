@@ -88,11 +88,14 @@ _CLAIM = (f"SELECT {', '.join(Row._fields)} FROM {_TABLE} WHERE sent_at IS NULL 
           " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED")
 
 
+_CREATED_AT = Row._fields.index("created_at")
+
+
 def _aware_created_at(values: tuple[object, ...]) -> tuple[object, ...]:
-    created_at = values[Row._fields.index("created_at")]
+    """A claimed row's values with ``created_at`` in UTC (plain SQL returns it without a zone)."""
+    created_at = values[_CREATED_AT]
     if isinstance(created_at, datetime) and created_at.tzinfo is None:
-        index = Row._fields.index("created_at")
-        return (*values[:index], created_at.replace(tzinfo=dt_timezone.utc), *values[index + 1:])
+        return (*values[:_CREATED_AT], created_at.replace(tzinfo=dt_timezone.utc), *values[_CREATED_AT + 1:])
     return values
 
 

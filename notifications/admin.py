@@ -46,7 +46,7 @@ class NotificationAdmin(ReadOnlyAdmin):
         return format_html('<a href="{}">#{}</a>', reverse("admin:ordering_order_change", args=[notification.order_id]),
                            notification.order_id)
 
-    @admin.action(description="Send the selected notifications again")
+    @admin.action(description="Send the selected notifications again", permissions=["resend"])
     def resend(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
         resent = [notification_resend(notification_id=n.pk) for n in queryset.order_by("pk")]
         self.message_user(request, f"{len(resent)} notification(s) queued to be sent again.", messages.SUCCESS)
@@ -55,5 +55,3 @@ class NotificationAdmin(ReadOnlyAdmin):
     def has_resend_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser or request.user.has_perm("notifications.view_notification")
 
-
-NotificationAdmin.resend.allowed_permissions = ("resend",)  # type: ignore[attr-defined]

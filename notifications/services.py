@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -85,7 +85,6 @@ class _Plan:
     link: str = ""
     skip_email_sms: str = ""  # a reason not to email or text this step
     skip_push: str = ""  # a reason not to show it in the browser
-    planned: list[Notification] = field(default_factory=list)
 
 
 def notifications_plan_order_step(
@@ -138,6 +137,7 @@ def _plan(plan: _Plan) -> list[Notification]:
     chosen = {Channel.EMAIL: profile.notify_email, Channel.SMS: profile.notify_sms, Channel.PUSH: profile.notify_push}
     addresses = {Channel.EMAIL: plan.customer.email, Channel.SMS: profile.phone, Channel.PUSH: ""}
     context = {"customer": plan.customer, **plan.context}
+    candidates: list[Notification] = []
     for channel in CHANNELS[plan.message]:
         if not chosen[channel]:
             continue  # never by a channel the customer did not choose
@@ -148,13 +148,13 @@ def _plan(plan: _Plan) -> list[Notification]:
             elif plan.skip_email_sms and not profile.notify_while_watching:
                 skip = plan.skip_email_sms
         rendered = render(plan.message, channel, context)
-        plan.planned.append(Notification(
+        candidates.append(Notification(
             key=f"{plan.key}:{channel}", customer=plan.customer, order=plan.order, message=plan.message,
             channel=channel, recipient=addresses[channel], subject=rendered.subject, body=rendered.body,
             link=plan.link, status=Status.SKIPPED if skip else Status.PENDING, reason=skip,
             correlation_id=get_correlation_id() or "",
         ))
-    return _create(plan.planned)
+    return _create(candidates)
 
 
 def _create(candidates: list[Notification]) -> list[Notification]:

@@ -14,42 +14,62 @@ from bus.correlation import clean_correlation_id, correlation_context
 REQUEST_ID_HEADER = "X-Request-ID"
 
 
-class CorrelationIdMiddleware:
+class BothModes:
+    """Middleware that runs in whichever chain it is put in, sync or async (Django hands an
+    async ``get_response`` in the async chain, as under daphne): ``__call__`` then hands over to
+    ``__acall__``, and otherwise to ``call``, so no request hops between threads to pass it."""
+
+    sync_capable = True
+    async_capable = True
+
+    def adopt_mode(self, get_response: Callable[..., object]) -> None:
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+        return self.__acall__(request) if self.is_async else self.call(request)
+
+    def call(self, request: HttpRequest) -> HttpResponse:
+        raise NotImplementedError
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        raise NotImplementedError
+
+
+class CorrelationIdMiddleware(BothModes):
     """Give every request a correlation id (the caller's ``X-Request-ID`` when it is sane).
 
     The id is echoed back in the response header, set for the request's logging and
     copied into every event the request causes.
     """
 
-    sync_capable = True
-    async_capable = True
-
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]]):
         self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
+        self.adopt_mode(get_response)
 
-    def __call__(self, request: HttpRequest):  # type: ignore[no-untyped-def]
-        if self.is_async:
-            return self.__acall__(request)
+    @staticmethod
+    def _correlation_id(request: HttpRequest) -> str:
         correlation_id = clean_correlation_id(request.headers.get(REQUEST_ID_HEADER))
         request.correlation_id = correlation_id  # type: ignore[attr-defined]
+        return correlation_id
+
+    def call(self, request: HttpRequest) -> HttpResponse:
+        correlation_id = self._correlation_id(request)
         with correlation_context(correlation_id):
             response = self.get_response(request)
         response[REQUEST_ID_HEADER] = correlation_id  # type: ignore[index]
-        return response
+        return response  # type: ignore[return-value]
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
-        correlation_id = clean_correlation_id(request.headers.get(REQUEST_ID_HEADER))
-        request.correlation_id = correlation_id  # type: ignore[attr-defined]
+        correlation_id = self._correlation_id(request)
         with correlation_context(correlation_id):
             response = await self.get_response(request)  # type: ignore[misc]
         response[REQUEST_ID_HEADER] = correlation_id
         return response
 
 
-class StaticFilesMiddleware(WhiteNoiseMiddleware):
+class StaticFilesMiddleware(BothModes, WhiteNoiseMiddleware):
     """WhiteNoise, able to run in the async middleware chain.
 
     WhiteNoise's own middleware is sync-only: under ASGI Django then runs everything above it
@@ -58,19 +78,12 @@ class StaticFilesMiddleware(WhiteNoiseMiddleware):
     goes straight on; a static file is served as WhiteNoise serves it, off the event loop.
     """
 
-    sync_capable = True
-    async_capable = True
-
     def __init__(self, get_response, settings=django_settings):  # type: ignore[no-untyped-def]
         super().__init__(get_response, settings=settings)
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
+        self.adopt_mode(get_response)
 
-    def __call__(self, request: HttpRequest):  # type: ignore[no-untyped-def]
-        if self.is_async:
-            return self.__acall__(request)
-        return super().__call__(request)
+    def call(self, request: HttpRequest) -> HttpResponse:
+        return WhiteNoiseMiddleware.__call__(self, request)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
         static_file = self.find_file(request.path_info) if self.autorefresh else self.files.get(request.path_info)
