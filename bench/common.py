@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import platform
@@ -32,8 +33,24 @@ def bench_rabbitmq_url() -> str:
     return f"amqp://guest:guest@127.0.0.1:5672/{BENCH_VHOST}"
 
 
+_lock = None
+
+
+def one_run_at_a_time() -> None:
+    """Refuse to start while another benchmark runs on this machine: they would share the
+    benchmark's database, vhost and cores, and spoil each other's figures."""
+    global _lock
+    (ROOT / "var").mkdir(exist_ok=True)
+    _lock = open(ROOT / "var" / "bench.lock", "w")
+    try:
+        fcntl.flock(_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit("another benchmark is running on this machine; wait for it to end") from None
+
+
 def prepare() -> None:
     """Create the bench vhost and database (idempotent) and point this process at them."""
+    one_run_at_a_time()
     ctl = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
     subprocess.run([ctl, "add_vhost", BENCH_VHOST], capture_output=True, timeout=60)
     subprocess.run([ctl, "set_permissions", "-p", BENCH_VHOST, "guest", ".*", ".*", ".*"], check=True,

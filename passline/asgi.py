@@ -2,11 +2,10 @@
 
 import os
 
+from django.conf import settings
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "passline.settings")
-# Read by the settings: the web process keeps no database connection between requests.
-os.environ["PASSLINE_PROCESS"] = "web"
 # Django must be set up before anything imports models (the Channels routing does).
 django_asgi_app = get_asgi_application()
 
@@ -16,10 +15,12 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from live.auth import BearerAuthMiddleware  # noqa: E402
 from live.routing import websocket_urlpatterns  # noqa: E402
+from passline.threads import DatabaseThreads  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Each request's sync code on one of a few threads that keep their DB connections.
+        "http": DatabaseThreads(django_asgi_app, count=settings.WEB_DB_THREADS),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(BearerAuthMiddleware(URLRouter(websocket_urlpatterns)))
         ),

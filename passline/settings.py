@@ -124,12 +124,10 @@ DATABASES = {
         "PASSWORD": env("DB_PASSWORD", ""),
         "HOST": env("DB_HOST", "127.0.0.1"),
         "PORT": env("DB_PORT", "3306"),
-        # The web server (ASGI) runs each request's sync code on a thread of its own, so a
-        # connection kept for reuse is never reused, only left open: after a burst of
-        # concurrent requests MariaDB runs out of connections ("Too many connections", every
-        # request a 500). Django's advice for ASGI: no persistent connections. The workers are
-        # plain processes with one thread of handlers, and keep theirs.
-        "CONN_MAX_AGE": 0 if os.environ.get("PASSLINE_PROCESS") == "web" else int(env("DB_CONN_MAX_AGE", "60")),
+        # Kept for reuse: the workers have one thread of handlers, and the web process runs
+        # requests' sync code on WEB_DB_THREADS long-lived threads (passline/threads.py), so
+        # every process holds a bounded number of connections.
+        "CONN_MAX_AGE": int(env("DB_CONN_MAX_AGE", "60")),
         "CONN_HEALTH_CHECKS": True,
         "OPTIONS": {
             "charset": "utf8mb4",
@@ -144,6 +142,8 @@ DATABASES = {
     }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Threads a web process runs requests' sync code on, each with its own kept DB connection.
+WEB_DB_THREADS = int(env("WEB_DB_THREADS", "4"))
 
 # Modules whose import registers consumers (bus/consumer.py) for `manage.py consume`.
 PASSLINE_CONSUMER_MODULES = [

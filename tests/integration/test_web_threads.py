@@ -1,0 +1,102 @@
+"""The web process under ASGI: requests' sync code on a few long-lived threads that keep their
+database connections, however many requests arrive together."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.db import connection, connections
+
+from passline.asgi import application
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def _get(path: str) -> int:
+    """One HTTP request through the whole ASGI application, as daphne hands it over."""
+    sent: list[dict] = []
+    body_read = False
+
+    async def receive() -> dict:
+        nonlocal body_read
+        if not body_read:
+            body_read = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.Future()  # the client stays connected until the response is sent
+        return {}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    await application({
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+        "headers": [(b"host", b"127.0.0.1")], "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80),
+    }, receive, send)
+    return sent[0]["status"]
+
+
+def _connections_to_this_database() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = DATABASE()")
+        return cursor.fetchone()[0]
+
+
+def _thread_connection_ids() -> list[int | None]:
+    """The MariaDB connection each web thread holds (None: none open)."""
+    def held() -> int | None:
+        return connection.connection.thread_id() if connection.connection is not None else None
+
+    return [executor.submit(held).result() for executor in application.application_mapping["http"].executors]
+
+
+def _web_threads() -> set[str]:
+    return {thread.name for thread in threading.enumerate() if thread.name.startswith("web-db-")}
+
+
+def test_concurrent_requests_share_a_few_threads_that_keep_their_connections():
+    # given: the web application as daphne runs it (healthz reads the database)
+    threads = settings.WEB_DB_THREADS
+    before = _connections_to_this_database()
+
+    async def wave() -> list[int]:
+        return await asyncio.gather(*(_get("/healthz") for _ in range(40)))
+
+    try:
+        # when: three waves of 40 concurrent requests
+        first = async_to_sync(wave)()
+        after_first = _connections_to_this_database()
+        ids_after_first = _thread_connection_ids()
+        later = async_to_sync(wave)() + async_to_sync(wave)()
+
+        # then: every request answered, on at most WEB_DB_THREADS threads, which opened at most
+        # that many connections and reused them for the later waves (one per request, or one
+        # left open per thread, would be 40 or more here)
+        assert first + later == [200] * 120
+        assert 1 <= after_first - before <= threads
+        assert _connections_to_this_database() == after_first
+        assert 1 <= len(_web_threads()) <= threads
+        assert _thread_connection_ids() == ids_after_first and any(ids_after_first)
+    finally:
+        for executor in application.application_mapping["http"].executors:
+            executor.submit(connections.close_all).result()
+
+
+def test_every_process_keeps_its_database_connections():
+    # the web process's threads are bounded (above), so it keeps its connections like a worker
+    clean = {k: v for k, v in os.environ.items() if k != "DB_CONN_MAX_AGE"}
+    code = "import passline.asgi\nfrom django.conf import settings\nprint(settings.DATABASES['default']['CONN_MAX_AGE'])"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            env={**clean, "DJANGO_SETTINGS_MODULE": "passline.settings"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "60"
