@@ -13,15 +13,18 @@ driven by wrk (Debian's package; ``bench/wrk/orders.lua``) and by the end-to-end
 * end to end, from the POST to the ``paid`` update on the customer's WebSocket: p50 / p99 at
   a steady 100 orders/s, and the highest rate with p99 under 1 s;
 * the same placement under uvicorn (one process) and under N daphnes behind nginx;
+* the web tier alone, with one and with N daphnes: the workers stopped while wrk runs at 64
+  clients, then every order must still be charged once they go on;
 * the resident memory of every process at the end.
 
 Usage: ``make bench`` or ``python -m bench.load [--seconds 30] [--clients 16,64,256]
-[--repeat 3] [--scale 2] [--skip placement e2e uvicorn scale]``.
+[--repeat 3] [--scale 2] [--skip placement e2e uvicorn scale web-alone]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -176,16 +179,19 @@ def caught_up(tag: str | None, created: int, timeout: float) -> dict[str, Any]:
 
 
 def placement(processes: Processes, url: str, data: dict[str, Any], levels: list[int], seconds: float,
-              repeat: int, warmup: float) -> dict[str, Any]:
+              repeat: int, warmup: float, *, paused: Stack | None = None) -> dict[str, Any]:
+    """wrk at each level; with ``paused``, the stack's workers are stopped during the load (the
+    web tier alone) and do their part after it."""
     results: dict[str, Any] = {}
     for clients in levels:
         runs = []
         for attempt in range(repeat):
             tag = f"{TAG}-{clients}c-{attempt}-{common.new_id()[:6]}"
-            if warmup:
-                wrk(processes, url, clients, warmup, data, "warm-" + tag)
-            run = wrk(processes, url, clients, seconds, data, tag)
-            run["database_connections"] = database_connections()  # at the end of the load
+            with paused.workers_paused() if paused else contextlib.nullcontext():
+                if warmup:
+                    wrk(processes, url, clients, warmup, data, "warm-" + tag)
+                run = wrk(processes, url, clients, seconds, data, tag)
+                run["database_connections"] = database_connections()  # at the end of the load
             run.update(caught_up(tag, run["created"], timeout=600))
             # An order answered 201 but not in the database is lost. More in the database than
             # 201s: requests the server finished after wrk gave up on them (its time-out, 10 s).
@@ -269,7 +275,7 @@ def main() -> None:
     parser.add_argument("--search-step", type=float, default=5)
     parser.add_argument("--search-max", type=float, default=1000)
     parser.add_argument("--scale", type=int, default=2, help="daphnes behind nginx for the scale-out measure")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["placement", "e2e", "uvicorn", "scale"])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["placement", "e2e", "uvicorn", "scale", "web-alone"])
     args = parser.parse_args()
     levels = [int(c) for c in args.clients.split(",") if c.strip()]
 
@@ -300,6 +306,12 @@ def main() -> None:
         if "scale" not in args.skip and args.scale > 1:
             plan.append(("placement_scaled", "daphne", args.scale,
                          lambda url: placement(processes, url, data, [64, 256], args.seconds, 1, args.warmup)))
+        if "web-alone" not in args.skip:
+            # The web tier's own capacity: the workers stopped while wrk runs, every order charged after.
+            for count in sorted({1, args.scale}):
+                plan.append((f"placement_web_alone_x{count}", "daphne", count,
+                             lambda url: placement(processes, url, data, [64], args.seconds, 1, args.warmup,
+                                                   paused=stack)))
         if "e2e" not in args.skip:
             search = {"start": args.search_start, "step": args.search_step, "max": args.search_max,
                       "p99_limit_ms": TARGETS["e2e_p99_limit_ms"], "seconds": 15}
@@ -360,8 +372,10 @@ def save(figures: dict[str, Any], settings: dict[str, Any], *, partial: bool) ->
 
 def rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
+    alone = sorted(name for name in figures if name.startswith("placement_web_alone_x"))
     for name, title in (("placement", "daphne x1"), ("placement_uvicorn", "uvicorn x1"),
-                        ("placement_scaled", "daphne behind nginx")):
+                        ("placement_scaled", "daphne behind nginx"),
+                        *((name, f"web alone, daphne x{name.rpartition('x')[2]}") for name in alone)):
         block = figures.get(name)
         if not block:
             continue

@@ -10,8 +10,10 @@ Procfile's lines, so the benchmark runs exactly what ``make run`` runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -199,6 +201,19 @@ class Stack:
             except psutil.Error:
                 continue
         return figures
+
+    @contextlib.contextmanager
+    def workers_paused(self):  # type: ignore[no-untyped-def]
+        """Stop every worker (SIGSTOP) for the block, then let them go on (SIGCONT): the web tier
+        alone takes the load while the outbox and the queues hold what the workers do later."""
+        workers = [p for name, p in self.named.items() if not name.startswith("web-") and name != "nginx"]
+        for process in workers:
+            process.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for process in workers:
+                process.send_signal(signal.SIGCONT)
 
     def describe(self) -> dict[str, Any]:
         return {"server": self.server, "web_processes": self.web, "load_balancer": "nginx" if self.nginx else None}
