@@ -13,8 +13,8 @@ driven by wrk (Debian's package; ``bench/wrk/orders.lua``) and by the end-to-end
 * end to end, from the POST to the ``paid`` update on the customer's WebSocket: p50 / p99 at
   a steady 100 orders/s, and the highest rate with p99 under 1 s;
 * the same placement under uvicorn (one process) and under N daphnes behind nginx;
-* the web tier alone, with one and with N daphnes: the workers stopped while wrk runs at 64
-  clients, then every order must still be charged once they go on;
+* the web tier alone (one daphne, N daphnes behind nginx, one uvicorn): the workers stopped
+  while wrk runs at 64 clients, then every order must still be charged once they go on;
 * the resident memory of every process at the end.
 
 Usage: ``make bench`` or ``python -m bench.load [--seconds 30] [--clients 16,64,256]
@@ -308,8 +308,11 @@ def main() -> None:
                          lambda url: placement(processes, url, data, [64, 256], args.seconds, 1, args.warmup)))
         if "web-alone" not in args.skip:
             # The web tier's own capacity: the workers stopped while wrk runs, every order charged after.
-            for count in sorted({1, args.scale}):
-                plan.append((f"placement_web_alone_x{count}", "daphne", count,
+            servers = [("daphne", count) for count in sorted({1, args.scale})]
+            if "uvicorn" not in args.skip:
+                servers.append(("uvicorn", 1))
+            for server, count in servers:
+                plan.append((f"placement_web_alone_{server}_x{count}", server, count,
                              lambda url: placement(processes, url, data, [64], args.seconds, 1, args.warmup,
                                                    paused=stack)))
         if "e2e" not in args.skip:
@@ -372,10 +375,11 @@ def save(figures: dict[str, Any], settings: dict[str, Any], *, partial: bool) ->
 
 def rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
-    alone = sorted(name for name in figures if name.startswith("placement_web_alone_x"))
+    alone = sorted(name for name in figures if name.startswith("placement_web_alone_"))
     for name, title in (("placement", "daphne x1"), ("placement_uvicorn", "uvicorn x1"),
                         ("placement_scaled", "daphne behind nginx"),
-                        *((name, f"web alone, daphne x{name.rpartition('x')[2]}") for name in alone)):
+                        *((name, "web alone, " + name.removeprefix("placement_web_alone_").replace("_", " "))
+                          for name in alone)):
         block = figures.get(name)
         if not block:
             continue
