@@ -17,7 +17,7 @@ driven by wrk (Debian's package; ``bench/wrk/orders.lua``) and by the end-to-end
   while wrk runs at 64 clients, then every order must still be charged once they go on;
 * the resident memory of every process at the end.
 
-Usage: ``make bench`` or ``python -m bench.load [--seconds 30] [--clients 16,64,256]
+Usage: ``make bench`` or ``python -m bench.load [--seconds 30] [--clients 16,64,256] (medians of three runs)
 [--repeat 3] [--scale 2] [--skip placement e2e uvicorn scale web-alone]``.
 """
 
@@ -267,7 +267,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30, help="length of each measured wrk run")
     parser.add_argument("--warmup", type=float, default=5, help="seconds of load before each measured run")
     parser.add_argument("--clients", default="16,64,256", help="concurrent API clients, comma-separated")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per level (the median run is reported)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per level (the median run is reported)")
     parser.add_argument("--customers", type=int, default=500)
     parser.add_argument("--e2e-rate", type=float, default=100, help="steady orders/s of the end-to-end measure")
     parser.add_argument("--e2e-seconds", type=float, default=30)
@@ -346,7 +346,7 @@ def main() -> None:
                                 if k in ("PASSLINE_ENV", "DEBUG", "LOG_LEVEL", "DB_CONN_MAX_AGE", "CHANNELS_CAPACITY")},
                 "workers": [name for name, _ in procfile_workers()],
                 "versions": versions()}
-    partial = bool(args.skip) or levels != [16, 64, 256] or args.seconds < 30
+    partial = bool(args.skip) or levels != [16, 64, 256] or args.seconds < 30 or args.repeat < 3
     path = save(figures, settings, partial=partial)
     print("Load benchmark (production mode, every worker)\n" + common.table(rows(figures))
           + f"\n  results: {path.relative_to(common.ROOT)}")
