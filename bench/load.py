@@ -17,8 +17,9 @@ driven by wrk (Debian's package; ``bench/wrk/orders.lua``) and by the end-to-end
   while wrk runs at 64 clients, then every order must still be charged once they go on;
 * the resident memory of every process at the end.
 
-Usage: ``make bench`` or ``python -m bench.load [--seconds 30] [--clients 16,64,256] (medians of three runs)
-[--repeat 3] [--scale 2] [--skip placement e2e uvicorn scale web-alone]``.
+Usage: ``make bench`` or ``python -m bench.load [--seconds 30] [--clients 16,64,256]
+[--repeat 3] [--scale 2] [--skip placement e2e uvicorn scale web-alone]``; each placement level
+reports the median of ``--repeat`` runs (three by default).
 """
 
 from __future__ import annotations
