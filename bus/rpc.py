@@ -6,6 +6,10 @@ id (the tracing correlation id travels in the envelope). The reply is matched by
 late reply (after the caller gave up) or a duplicate reply is ignored. A business error of the
 server comes back as :class:`RemoteError` with its code; no answer in time is
 :class:`RpcTimeout`. Commands must be idempotent by business key, so a caller may retry.
+
+:meth:`RpcClient.call_many` pipelines: it publishes every request, then waits for all the
+replies, so N commands cost one wait instead of N round trips, and the server (which takes
+the commands already waiting as one batch) answers them from one transaction.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import pika
@@ -55,8 +60,9 @@ class RpcClient:
     def __init__(self) -> None:
         self._connection: pika.BlockingConnection | None = None
         self._channel = None
-        self._waiting_for: str | None = None
-        self._reply: bytes | None = None
+        # The calls in flight: call id -> its reply's body, None until it arrives.
+        self._replies: dict[str, bytes | None] = {}
+        self._missing = 0
 
     def _ensure_channel(self):  # type: ignore[no-untyped-def]
         if self._connection is None or not self._connection.is_open or not self._channel.is_open:
@@ -67,45 +73,66 @@ class RpcClient:
         return self._channel
 
     def _on_reply(self, channel, method, properties: pika.BasicProperties, body: bytes) -> None:  # type: ignore[no-untyped-def]
-        if properties.correlation_id == self._waiting_for and self._reply is None:
-            self._reply = body
+        call_id = properties.correlation_id
+        if call_id in self._replies and self._replies[call_id] is None:
+            self._replies[call_id] = body
+            self._missing -= 1
         else:
-            logger.info("ignoring a late or duplicate RPC reply", extra={"call_id": properties.correlation_id})
+            logger.info("ignoring a late or duplicate RPC reply", extra={"call_id": call_id})
 
     def call(self, command: EventType, payload: dict[str, Any], *, timeout: float = 5.0) -> Any:
-        data = command.validate(payload)
-        envelope = Envelope(
-            type=command.name, version=command.version, payload=data, correlation_id=current_or_new_correlation_id()
-        )
-        call_id = uuid.uuid4().hex
+        """One command: its result, or raise its :class:`RemoteError` (or :class:`RpcTimeout`)."""
+        (answer,) = self.call_many(command, [payload], timeout=timeout)
+        if isinstance(answer, RemoteError):
+            raise answer
+        return answer
+
+    def call_many(self, command: EventType, payloads: Sequence[dict[str, Any]], *, timeout: float = 5.0) -> list[Any]:
+        """Publish every request, then wait for all the replies: per request, in order, its
+        result or the :class:`RemoteError` the server answered (returned, not raised).
+
+        :class:`RpcTimeout` if any reply is missing at the deadline (``timeout`` seconds for
+        the whole call): some of the commands may have run, so the caller retries them all
+        under the same keys. Every payload is validated before anything is sent.
+        """
+        correlation_id = current_or_new_correlation_id()
+        requests = []
+        for payload in payloads:
+            data = command.validate(payload)
+            envelope = Envelope(type=command.name, version=command.version, payload=data, correlation_id=correlation_id)
+            requests.append((uuid.uuid4().hex, data, envelope))
+        if not requests:
+            return []
         try:
             channel = self._ensure_channel()
-            self._waiting_for, self._reply = call_id, None
-            channel.basic_publish(
-                exchange=command.exchange,
-                routing_key=routing_key_for(command, data),
-                body=envelope.to_json(),
-                properties=message_properties(
-                    message_id=envelope.message_id, type=command.name, correlation_id=call_id,
-                    timestamp=int(time.time()), reply_to=DIRECT_REPLY_TO,
-                ),
-            )
+            self._replies = {call_id: None for call_id, _, _ in requests}
+            self._missing = len(requests)
+            for call_id, data, envelope in requests:
+                channel.basic_publish(
+                    exchange=command.exchange,
+                    routing_key=routing_key_for(command, data),
+                    body=envelope.to_json(),
+                    properties=message_properties(
+                        message_id=envelope.message_id, type=command.name, correlation_id=call_id,
+                        timestamp=int(time.time()), reply_to=DIRECT_REPLY_TO,
+                    ),
+                )
             deadline = time.monotonic() + timeout
-            while self._reply is None:
+            while self._missing:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise RpcTimeout(f"{command.name}: no reply within {timeout:g} s")
+                    raise RpcTimeout(
+                        f"{command.name}: {self._missing} of {len(requests)} replies missing after {timeout:g} s"
+                    )
                 self._connection.process_data_events(time_limit=min(remaining, 0.25))
+            replies = [self._replies[call_id] for call_id, _, _ in requests]
         except AMQPError as error:
             self.close()
             raise RpcTimeout(f"{command.name}: connection lost before the reply ({error!r})") from error
         finally:
-            self._waiting_for = None
-        reply = json.loads(self._reply)
-        if not reply.get("ok"):
-            error = reply.get("error") or {}
-            raise RemoteError(str(error.get("code", "error")), str(error.get("message", "")))
-        return reply.get("result")
+            # Replies to these calls that come later are ignored from now on.
+            self._replies, self._missing = {}, 0
+        return [_answer(body) for body in replies]  # type: ignore[arg-type]
 
     def close(self) -> None:
         if self._connection is not None and self._connection.is_open:
@@ -114,6 +141,14 @@ class RpcClient:
             except AMQPError:
                 pass
         self._connection = self._channel = None
+
+
+def _answer(body: bytes) -> Any:
+    reply = json.loads(body)
+    if not reply.get("ok"):
+        error = reply.get("error") or {}
+        return RemoteError(str(error.get("code", "error")), str(error.get("message", "")))
+    return reply.get("result")
 
 
 _local = threading.local()

@@ -8,6 +8,11 @@ dead-lettered after its last attempt; a message that can never succeed (not an e
 unexpected type, an invalid payload, a ``Permanent`` error) is dead-lettered at once, so a
 poison message never blocks the messages behind it.
 
+Messages already waiting for the same consumer are handled as one batch in one transaction
+(a commit costs a disk flush). An RPC server's batch runs each command in a savepoint of its
+own, so a business error answers that command alone; its replies go out once the batch
+committed.
+
 pika's BlockingConnection is single-threaded: while a handler works, nothing would answer the
 broker's heartbeats. So handlers run on one worker thread and the connection's thread keeps
 pumping I/O (heartbeats, new deliveries into a local inbox) until the handler is done; only
@@ -134,6 +139,7 @@ class ConsumerRunner:
         self._inbox: deque[Delivery] = deque()
         self._connection: pika.BlockingConnection | None = None
         self._channel = None
+        self._reply_channel = None
         # One worker thread: handlers run in order, each with the thread's own DB connection.
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="handler")
 
@@ -193,9 +199,13 @@ class ConsumerRunner:
                     ),
                 )
         self._channel = channel
+        if any(consumer.rpc for consumer in self.consumers):
+            # RPC replies go on a channel of their own, without publisher confirms (see _reply).
+            self._reply_channel = self._connection.channel()
 
     def _disconnect(self) -> None:
         connection_, self._connection, self._channel = self._connection, None, None
+        self._reply_channel = None
         if connection_ is not None and connection_.is_open:
             try:
                 connection_.close()
@@ -228,11 +238,13 @@ class ConsumerRunner:
         """The next delivery, plus those already waiting behind it for the same consumer.
 
         Under load one transaction commits many messages (a commit costs a disk flush);
-        when idle, a batch is one message, so nothing waits for a batch to fill.
+        when idle, a batch is one message, so nothing waits for a batch to fill. RPC servers
+        batch too (a pipelining caller sends many commands at once) but never linger: a
+        caller is waiting for every one of them.
         """
         batch = [self._inbox.popleft()]
         consumer = batch[0].consumer
-        limit = 1 if consumer.rpc or consumer.consume_from else consumer.max_batch
+        limit = 1 if consumer.consume_from else consumer.max_batch
         while self._inbox and len(batch) < limit and self._inbox[0].consumer is consumer:
             batch.append(self._inbox.popleft())
         return batch
@@ -316,7 +328,12 @@ class ConsumerRunner:
     @classmethod
     def _in_transactions(cls, consumer: Consumer, items: list[tuple[Delivery, Message | None]]) -> list[Outcome]:
         """All messages in one transaction; if any fails, each again in its own, so one bad
-        message costs the others only a second try, never their effect."""
+        message costs the others only a second try, never their effect.
+
+        An RPC server's command that answers with a business error (an exception with a
+        ``code``) is not a failure of the batch: its savepoint rolls back its own effects and
+        the error is its reply, exactly as when it runs alone.
+        """
         close_old_connections()
         try:
             if len(items) > 1:
@@ -326,42 +343,47 @@ class ConsumerRunner:
                             ids = [message.message_id for _, message in items]
                             if _record_processed_many(consumer.queue, ids) != len(ids):
                                 raise _Duplicate  # sorted out one by one below
-                        if consumer.batch_handler is not None:
+                        if consumer.batch_handler is not None and not consumer.rpc:
                             results = consumer.batch_handler([message for _, message in items])
                             return [Outcome("ok", result=result) for result in results]
-                        return [cls._handle_one(consumer, delivery, message, raise_errors=True, recorded=True)
+                        return [cls._handle_one(consumer, delivery, message, in_batch=True, recorded=True)
                                 for delivery, message in items]
-                except Exception:  # noqa: BLE001 - retried one by one just below
-                    pass
-            return [cls._handle_one(consumer, delivery, message, raise_errors=False) for delivery, message in items]
+                except Exception as error:  # noqa: BLE001 - retried one by one just below
+                    # A redelivery is routine; anything else is worth a look (a deadlock, a fault).
+                    log = logger.info if isinstance(error, _Duplicate) else logger.warning
+                    log("a batch of %d from %s goes again one message at a time: %r",
+                        len(items), consumer.queue, error, extra={"queue": consumer.queue, "batch": len(items)})
+            return [cls._handle_one(consumer, delivery, message, in_batch=False) for delivery, message in items]
         finally:
             close_old_connections()
 
     @staticmethod
     def _handle_one(
-        consumer: Consumer, delivery: Delivery, message: Message | None, *, raise_errors: bool, recorded: bool = False
+        consumer: Consumer, delivery: Delivery, message: Message | None, *, in_batch: bool, recorded: bool = False
     ) -> Outcome:
         """Record the message id and run the handler, both in one transaction (a savepoint
-        inside a batch's): if the handler fails, the record goes with its effects."""
+        inside a batch's): if the handler fails, the record goes with its effects. Inside a
+        batch, any failure but an RPC server's business answer is raised, to the batch."""
         correlation_id = message.envelope.correlation_id if message else new_correlation_id()
         with correlation_context(correlation_id):
             try:
-                # Inside a batch no savepoint: any failure rolls the whole batch back anyway.
-                with transaction.atomic(savepoint=not raise_errors):
+                # Inside a batch no savepoint, since any failure rolls the whole batch back
+                # anyway; except for an RPC command, whose business error undoes only its own.
+                with transaction.atomic(savepoint=not in_batch or consumer.rpc):
                     if message is not None and not consumer.rpc and not recorded:
                         if not _record_processed(consumer.queue, message.message_id):
                             return Outcome("duplicate")
                     return Outcome("ok", result=consumer.handler(message if message is not None else delivery))
             except Exception as error:
-                if raise_errors:
+                code = "" if isinstance(error, Permanent) else getattr(error, "code", "")
+                if consumer.rpc and code:
+                    # A business answer ("insufficient_funds"), not a failure of the consumer.
+                    return Outcome("ok", error_code=code, reason=str(error))
+                if in_batch:
                     raise
                 if isinstance(error, Permanent):
                     outcome = Outcome("dead", reason=f"permanent: {error}")
                 else:
-                    code = getattr(error, "code", "")
-                    if consumer.rpc and code:
-                        # A business answer ("insufficient_funds"), not a failure of the consumer.
-                        return Outcome("ok", error_code=code, reason=str(error))
                     logger.warning("handler of %s failed: %r", consumer.queue, error, exc_info=True)
                     outcome = Outcome("retry", reason="".join(traceback.format_exception_only(error)).strip())
                 if consumer.on_failure is not None and isinstance(message, Message):
@@ -410,7 +432,14 @@ class ConsumerRunner:
             body = {"ok": False, "error": {"code": outcome.error_code, "message": outcome.reason}}
         else:
             body = {"ok": True, "result": outcome.result}
-        delivery.channel.basic_publish(
+        # Not confirmed, unlike retries and dead letters: a reply to direct reply-to is
+        # transient (no queue holds it, nothing is persisted), so a confirm would only say the
+        # broker took it, never that the caller got it. A reply lost on the way (broker or
+        # connection gone) ends in the caller's RpcTimeout, and the caller retries with the
+        # same idempotency key, which answers the same. Waiting for a confirm per reply would
+        # cost a round trip each, N per batch, for no guarantee. The command's effects are
+        # committed before any reply is sent, so an answer never runs ahead of its effect.
+        self._reply_channel.basic_publish(
             exchange="", routing_key=delivery.properties.reply_to,
             body=json.dumps(body, default=str).encode(),
             properties=pika.BasicProperties(correlation_id=delivery.properties.correlation_id,

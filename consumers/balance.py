@@ -1,4 +1,9 @@
-"""The balance worker: serves wallet commands over RPC (debit, credit, balance)."""
+"""The balance worker: serves wallet commands over RPC (debit, credit, balance).
+
+The runner hands it the commands already waiting as one batch in one transaction, each in a
+savepoint of its own: a refusal (``insufficient_funds``) undoes that command alone and is its
+reply, and the replies go out once the batch committed.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +25,10 @@ def serve(message: Message) -> dict[str, Any]:
     return {"entry_id": entry.pk, "amount": str(entry.amount), "balance": str(entry.balance_after)}
 
 
+# A batch holds its wallets' row locks until it commits, so it stays small: a top-up in the
+# web process waits for it. Two copies whose batches lock the same wallets in other orders
+# deadlock; InnoDB ends that at once, and those batches go again one command at a time.
 balance_commands = register(Consumer(
     queue="balance.commands", events=[BALANCE_DEBIT, BALANCE_CREDIT, BALANCE_GET], handler=serve, rpc=True,
-    prefetch=50,
+    prefetch=50, max_batch=50,
 ))

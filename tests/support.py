@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -11,10 +12,13 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import connections
+
+from bus.consumer import Consumer
+from bus.runner import ConsumerRunner, Delivery
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -106,3 +110,37 @@ class InThread:
         assert not self.thread.is_alive(), f"{self.worker!r} did not stop within {timeout:g} s"
         if self.error is not None:
             raise self.error
+
+
+class RecordingRunner(ConsumerRunner):
+    """A consumer runner that remembers each batch it takes (the deliveries, in order), and with
+    ``hold=True`` keeps each batch's handlers waiting until the test ``release()``s it — while
+    its connection goes on taking deliveries into the inbox, so a test can decide what the next
+    batch holds."""
+
+    def __init__(self, consumers: list[Consumer], *, hold: bool = False, **kwargs: Any):
+        super().__init__(consumers, **kwargs)
+        self.batches: list[list[Delivery]] = []
+        self._permits = threading.Semaphore(0) if hold else None
+
+    def waiting(self) -> int:
+        """Deliveries in the inbox, not yet taken into a batch."""
+        return len(self._inbox)
+
+    def payloads(self) -> list[list[dict[str, Any]]]:
+        """Each batch taken so far, as the payloads of its messages."""
+        return [[json.loads(delivery.body)["payload"] for delivery in batch] for batch in list(self.batches)]
+
+    def release(self, batches: int = 1) -> None:
+        assert self._permits is not None, "a runner made with hold=True"
+        self._permits.release(batches)
+
+    def _handle(self, deliveries: list[Delivery]) -> None:
+        self.batches.append(list(deliveries))
+        super()._handle(deliveries)
+
+    def _in_transactions(self, consumer: Consumer, items: list) -> list:  # type: ignore[override]
+        # On the handler thread: the connection's thread keeps pumping meanwhile.
+        if self._permits is not None and not self._permits.acquire(timeout=60):
+            raise AssertionError("a held batch was never released")
+        return super()._in_transactions(consumer, items)

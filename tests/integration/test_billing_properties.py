@@ -1,5 +1,5 @@
-"""Property: whatever the sequence of top-ups, orders, duplicate deliveries, cancels and
-rejections, money is neither lost, created nor charged twice.
+"""Property: whatever the sequence of top-ups, orders, duplicate deliveries (alone or in
+batches), cancels and rejections, money is neither lost, created nor charged twice.
 
 Runs the real services with the real balance worker answering over RabbitMQ; each step is
 what a consumer's handler would do, including handling the same message twice.
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from billing.exceptions import CardDeclined
 from billing.models import LedgerEntry, Payment, Wallet
-from billing.services.payments import REFUND_REASONS, order_charge, order_refund
+from billing.services.payments import REFUND_REASONS, order_charge, order_charge_many, order_refund
 from billing.services.topups import wallet_top_up
 from bus.runner import ConsumerRunner
 from consumers.balance import balance_commands
@@ -32,6 +32,7 @@ steps = st.lists(
         st.tuples(st.just("top_up"), amounts, st.sampled_from(["4242424242424242", "4000000000000002"])),
         st.tuples(st.just("order"), st.integers(1, 3)),
         st.tuples(st.just("charge"), st.integers(0, 5)),       # deliver order.placed (again)
+        st.tuples(st.just("charge_batch"), st.lists(st.integers(0, 5), min_size=1, max_size=4)),  # a batch of them
         st.tuples(st.just("cancel"), st.integers(0, 5)),
         st.tuples(st.just("reject"), st.integers(0, 5)),
         st.tuples(st.just("refund"), st.integers(0, 5)),       # deliver the compensation (again)
@@ -96,6 +97,9 @@ def test_money_is_never_lost_created_or_charged_twice(balance_worker, steps):
             order, _ = order_place(customer=customer, request=OrderRequest(
                 restaurant_id=restaurant.pk, items=[(dish.pk, step[1])], delivery_address="1 Test Lane"))
             orders.append(order)
+        elif kind == "charge_batch":
+            if orders:
+                order_charge_many(order_ids=[pick(index).pk for index in step[1]])
         elif (order := pick(step[1])) is not None:
             try:
                 if kind == "charge":
