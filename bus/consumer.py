@@ -71,7 +71,8 @@ class Consumer:
     # Optional: handles a whole batch in one call (inside the batch's transaction), one result
     # per message, for handlers whose work is cheaper together (one query for the batch, one
     # round of sends). When a batch fails, the runner retries its messages one by one through
-    # ``handler``.
+    # ``handler``. Not for RPC servers: their batch runs ``handler`` per command, each in a
+    # savepoint, so that a business error answers its own command.
     batch_handler: Callable[[list[Message]], list[Any]] | None = None
     # Messages already waiting are handled in one transaction, up to this many (one commit,
     # one disk flush). Set 1 for handlers with effects outside the database (an email sent
