@@ -2,12 +2,18 @@
 
 import os
 
+import django
 from django.conf import settings
-from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "passline.settings")
-# Django must be set up before anything imports models (the Channels routing does).
-django_asgi_app = get_asgi_application()
+# Django must be set up before anything imports models (the Channels routing does). Then
+# get_asgi_application()'s handler, but with the middleware chain and views in one hop to a
+# thread per request (passline/threads.py).
+django.setup(set_prefix=False)
+
+from passline.threads import DatabaseThreads, OneHopASGIHandler  # noqa: E402
+
+django_asgi_app = OneHopASGIHandler()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
@@ -15,7 +21,6 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from live.auth import BearerAuthMiddleware  # noqa: E402
 from live.routing import websocket_urlpatterns  # noqa: E402
-from passline.threads import DatabaseThreads  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -1,4 +1,12 @@
-"""A few long-lived threads for the web process's sync code, each keeping its database connection.
+"""How the web process runs Django's sync code under ASGI: in one hop per request, on one of
+a few long-lived threads that keep their database connections.
+
+:class:`OneHopASGIHandler` is Django's ASGI handler with the middleware chain built for sync
+code and called through one ``sync_to_async``. Every view of the project is sync, and so are
+most middlewares (``MiddlewareMixin``): in Django's async chain each of their hooks, and the
+view, is a hop of its own from the event loop to a thread and back (seventeen for a
+page here, each a few futures, a thread wake-up and a wake-up of the loop). Here a request
+makes one hop there and one back, and the chain runs as it would under WSGI.
 
 Django's ASGI handler runs each request's sync code (sync middleware hooks, the view, the
 response's close) in a ``ThreadSensitiveContext`` of its own: a new thread per request, hence
@@ -18,10 +26,17 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Awaitable, Callable
 
-from asgiref.sync import ThreadSensitiveContext
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.core.handlers.asgi import ASGIHandler
 
 Scope = dict[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
+
+
+class OneHopASGIHandler(ASGIHandler):
+    def load_middleware(self, is_async: bool = False) -> None:
+        super().load_middleware(is_async=False)
+        self._middleware_chain = sync_to_async(self._middleware_chain, thread_sensitive=True)
 
 
 class DatabaseThreads:
