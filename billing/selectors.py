@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 
 from billing.models import LedgerEntry, Payment, TopUp, Wallet
+from passline.db import one_or_none
 
 ZERO = Decimal("0.00")
 
@@ -22,7 +23,7 @@ class WalletSummary:
 
 def wallet_summary(*, user: AbstractBaseUser) -> WalletSummary:
     """The balance (0.00 before the first top-up creates the wallet) and the currency."""
-    balance = Wallet.objects.filter(user_id=user.pk).values_list("balance", flat=True).first()
+    balance = one_or_none(Wallet.objects.filter(user_id=user.pk).values_list("balance", flat=True))
     return WalletSummary(balance=balance if balance is not None else ZERO, currency=settings.CURRENCY)
 
 
@@ -33,7 +34,7 @@ def ledger_entries(*, user: AbstractBaseUser, limit: int = 50) -> list[LedgerEnt
 
 
 def top_up_by_key(*, user: AbstractBaseUser, idempotency_key: str) -> TopUp | None:
-    return TopUp.objects.filter(user_id=user.pk, idempotency_key=idempotency_key).first()
+    return one_or_none(TopUp.objects.filter(user_id=user.pk, idempotency_key=idempotency_key))
 
 
 def top_up_entry(*, top_up: TopUp) -> LedgerEntry | None:
@@ -43,4 +44,4 @@ def top_up_entry(*, top_up: TopUp) -> LedgerEntry | None:
 
 def order_payment(*, order_id: int) -> Payment | None:
     """What billing did about the order, or None while it has not got to it (or never will)."""
-    return Payment.objects.select_related("charge_entry", "refund_entry").filter(order_id=order_id).first()
+    return one_or_none(Payment.objects.select_related("charge_entry", "refund_entry").filter(order_id=order_id))

@@ -28,6 +28,7 @@ from bus.outbox import outbox_write
 from notifications.delivery import Sent, Skipped
 from notifications.models import Notification
 from ordering.models import CustomerProfile, Order
+from passline.db import one_or_none
 
 logger = logging.getLogger(__name__)
 User = get_user_model()
@@ -101,7 +102,7 @@ def notifications_plan_order_step(
     message = REFUNDED if step == "refunded" else STEP_MESSAGES.get(step)
     if message is None:
         return []
-    order = Order.objects.select_related("restaurant", "customer", "customer__profile").filter(pk=order_id).first()
+    order = one_or_none(Order.objects.select_related("restaurant", "customer", "customer__profile").filter(pk=order_id))
     if order is None:
         logger.warning("no such order to notify about", extra={"order_id": order_id, "step": step})
         return []
@@ -122,7 +123,7 @@ def notifications_plan_order_step(
 
 def notifications_plan_welcome(*, customer_id: int) -> list[Notification]:
     """Welcome a new customer by the channels their profile chose (email, by default)."""
-    customer = User.objects.select_related("profile").filter(pk=customer_id).first()
+    customer = one_or_none(User.objects.select_related("profile").filter(pk=customer_id))
     if customer is None:
         return []
     return _plan(_Plan(customer=customer, message=WELCOME, key=f"welcome:{customer.pk}", link=reverse("restaurant_list"),
@@ -204,7 +205,7 @@ def notification_deliver(
     sent, so a second copy of the notifier waits and then finds it sent.
 
     ``send`` raising leaves the row as it was for the next attempt (the caller retries)."""
-    notification = Notification.objects.select_for_update().filter(pk=notification_id).first()
+    notification = one_or_none(Notification.objects.select_for_update().filter(pk=notification_id))
     if notification is None or notification.status not in (Status.PENDING, Status.FAILED):
         return notification
     outcome = send(notification)
@@ -237,7 +238,7 @@ def notification_resend(*, notification_id: int) -> Notification:
     """Send a notification again, as it was written, to the customer's address as it is now:
     a new row of the log (the operator asked, so neither preferences nor watching apply)."""
     original = Notification.objects.select_for_update().select_related("customer").get(pk=notification_id)
-    profile = CustomerProfile.objects.filter(user=original.customer).first()
+    profile = one_or_none(CustomerProfile.objects.filter(user=original.customer))
     recipient = {Channel.EMAIL: original.customer.email, Channel.SMS: profile.phone if profile else "",
                  Channel.PUSH: ""}[original.channel]
     count = original.resends.count()

@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 
 from ordering.models import MenuItem, Restaurant
+from passline.db import one_or_none
 
 SESSION_KEY = "cart"
 
@@ -69,7 +70,7 @@ class Cart:
     def restaurant(self) -> Restaurant | None:
         if self.restaurant_id is None:
             return None
-        return Restaurant.objects.filter(pk=self.restaurant_id).first()
+        return one_or_none(Restaurant.objects.filter(pk=self.restaurant_id))
 
     def lines(self) -> list[CartLine]:
         """The cart's dishes at current prices; dishes that no longer exist drop out."""

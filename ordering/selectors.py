@@ -13,6 +13,7 @@ from ordering import eta
 from ordering.exceptions import NotFound
 from ordering.models import MenuCategory, MenuItem, Order, OrderEvent, OrderLine, Restaurant, StaffMembership
 from ordering.status import KITCHEN_OPEN, OrderStatus
+from passline.db import one_or_none
 
 
 def restaurant_list() -> QuerySet[Restaurant]:
@@ -20,14 +21,14 @@ def restaurant_list() -> QuerySet[Restaurant]:
 
 
 def restaurant_get(*, restaurant_id: int) -> Restaurant:
-    restaurant = Restaurant.objects.filter(pk=restaurant_id).first()
+    restaurant = one_or_none(Restaurant.objects.filter(pk=restaurant_id))
     if restaurant is None:
         raise NotFound("There is no such restaurant.")
     return restaurant
 
 
 def restaurant_get_by_slug(*, slug: str) -> Restaurant:
-    restaurant = Restaurant.objects.filter(slug=slug).first()
+    restaurant = one_or_none(Restaurant.objects.filter(slug=slug))
     if restaurant is None:
         raise NotFound("There is no such restaurant.")
     return restaurant
@@ -64,14 +65,14 @@ def customer_orders(*, customer: AbstractBaseUser) -> QuerySet[Order]:
 
 def customer_order(*, customer: AbstractBaseUser, order_id: int) -> Order:
     """One of the customer's orders; another customer's order is NotFound, never Forbidden."""
-    order = _orders_with_details().filter(pk=order_id, customer=customer).first()
+    order = one_or_none(_orders_with_details().filter(pk=order_id, customer=customer))
     if order is None:
         raise NotFound("There is no such order.")
     return order
 
 
 def order_detail(*, order_id: int) -> Order:
-    order = _orders_with_details().filter(pk=order_id).first()
+    order = one_or_none(_orders_with_details().filter(pk=order_id))
     if order is None:
         raise NotFound("There is no such order.")
     return order

@@ -31,6 +31,7 @@ from bus.rpc import RemoteError, rpc_client
 from ordering.models import Order, Restaurant
 from ordering.services import order_transition
 from ordering.status import Actor, OrderStatus
+from passline.db import one_or_none
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ def _charge_settle(order: Order, answer: dict[str, Any] | RemoteError) -> Paymen
 @transaction.atomic
 def order_refund(*, order_id: int, reason: str) -> Payment | None:
     """Give a charged order's money back, once. Does nothing for an order never charged."""
-    payment = Payment.objects.select_for_update().filter(order_id=order_id).first()
+    payment = one_or_none(Payment.objects.select_for_update().filter(order_id=order_id))
     if payment is None or payment.status != Payment.Status.CHARGED:
         return None  # never charged, or refunded already
     order = Order.objects.select_related("restaurant").get(pk=order_id)
@@ -138,7 +139,7 @@ def order_expire_unaccepted(*, order_id: int, paid_version: int) -> Order | None
     """The acceptance time-out: a paid order still untouched by the kitchen is rejected (and
     so refunded). Anything that happened to the order since it was paid cancels the timer."""
     with transaction.atomic():
-        order = Order.objects.select_for_update().filter(pk=order_id).first()
+        order = one_or_none(Order.objects.select_for_update().filter(pk=order_id))
         if order is None or order.status != OrderStatus.PAID or order.version != paid_version:
             return None
         minutes = timedelta(seconds=settings.ORDER_ACCEPT_TIMEOUT_SECONDS).total_seconds() / 60

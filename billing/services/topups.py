@@ -14,6 +14,7 @@ from billing.exceptions import CardDeclined, InvalidAmount, KeyReused
 from billing.models import LedgerEntry, TopUp
 from billing.provider import clean_card_number, payment_provider
 from billing.services.wallets import money, wallet_credit
+from passline.db import one_or_none
 
 
 def _fingerprint(amount: object, card_number: str) -> str:
@@ -31,7 +32,7 @@ def wallet_top_up(*, user: AbstractBaseUser, amount: object, card_number: str,
         raise InvalidAmount("The Idempotency-Key must be 1 to 255 characters.", code="invalid_idempotency_key")
     fingerprint = _fingerprint(amount, number)
     if idempotency_key is not None:
-        previous = TopUp.objects.filter(user=user, idempotency_key=idempotency_key).first()
+        previous = one_or_none(TopUp.objects.filter(user=user, idempotency_key=idempotency_key))
         if previous is not None:
             return _replay(previous, fingerprint)
     key = idempotency_key or uuid.uuid4().hex
@@ -50,7 +51,7 @@ def wallet_top_up(*, user: AbstractBaseUser, amount: object, card_number: str,
                               description=f"Top-up by card ending {number[-4:]}", top_up_id=top_up.pk)
     except IntegrityError:
         # A concurrent retry with the same key won: answer as it did.
-        previous = TopUp.objects.filter(user=user, idempotency_key=idempotency_key).first()
+        previous = one_or_none(TopUp.objects.filter(user=user, idempotency_key=idempotency_key))
         if previous is None:
             raise
         return _replay(previous, fingerprint)

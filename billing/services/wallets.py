@@ -14,6 +14,7 @@ from billing.models import LedgerEntry, Wallet
 from bus.catalog import BALANCE_CHANGED
 from bus.correlation import get_correlation_id
 from bus.outbox import outbox_write
+from passline.db import one_or_none
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def _move(*, user_id: int, amount: Decimal, kind: str, key: str, description: st
     wallet = _locked_wallet(user_id)
     # Looked up under the wallet's lock: a concurrent retry of the same key waits here and
     # then finds the first one's entry.
-    existing = LedgerEntry.objects.filter(wallet=wallet, idempotency_key=key).first()
+    existing = one_or_none(LedgerEntry.objects.filter(wallet=wallet, idempotency_key=key))
     if existing is not None:
         if existing.amount != amount or existing.kind != kind:
             raise KeyReused(f"The key {key!r} was already used for another movement.")
@@ -93,5 +94,5 @@ def wallet_debit(*, user_id: int, amount: object, kind: str, key: str, descripti
 
 
 def wallet_balance(*, user_id: int) -> Decimal:
-    wallet = Wallet.objects.filter(user_id=user_id).first()
+    wallet = one_or_none(Wallet.objects.filter(user_id=user_id))
     return wallet.balance if wallet is not None else Decimal("0.00")

@@ -16,6 +16,7 @@ from bus.catalog import CUSTOMER_REGISTERED
 from bus.outbox import outbox_write
 from ordering.exceptions import OrderingError
 from ordering.models import ApiToken, CustomerProfile
+from passline.db import one_or_none
 
 User = get_user_model()
 
@@ -92,7 +93,7 @@ def api_token_user(*, token: str) -> AbstractBaseUser | None:
     """The active user a bearer token belongs to, or None."""
     if not token or len(token) > 200:
         return None
-    found = ApiToken.objects.select_related("user").filter(digest=_digest(token)).first()
+    found = one_or_none(ApiToken.objects.select_related("user").filter(digest=_digest(token)))
     if found is None or not found.user.is_active:
         return None
     return found.user

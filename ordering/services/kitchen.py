@@ -22,13 +22,14 @@ from ordering.exceptions import InvalidTransition, NotFound, PermissionDenied
 from ordering.models import Order, OrderEvent, OrderLine, StaffMembership
 from ordering.services.orders import order_move
 from ordering.status import BUMPABLE, KITCHEN_OPEN, Actor, OrderStatus, recall_target
+from passline.db import one_or_none
 
 logger = logging.getLogger(__name__)
 
 
 def _staff_order(*, order_id: int, user: AbstractBaseUser) -> Order:
     """The order, locked, if ``user`` works at its restaurant (call inside a transaction)."""
-    order = Order.objects.select_for_update().filter(pk=order_id).first()
+    order = one_or_none(Order.objects.select_for_update().filter(pk=order_id))
     if order is None:
         raise NotFound("There is no such order.")
     if not StaffMembership.objects.filter(user=user, restaurant_id=order.restaurant_id).exists():
@@ -49,7 +50,7 @@ def _announce(order: Order, change: str, menu_item_id: int | None = None, fields
 def order_item_mark_done(*, order_id: int, menu_item_id: int, user: AbstractBaseUser, done: bool = True) -> Order:
     """Cross a dish of a ticket off (or put it back) while the kitchen is making the order."""
     order = _staff_order(order_id=order_id, user=user)
-    line = OrderLine.objects.filter(order=order, menu_item_id=menu_item_id).first()
+    line = one_or_none(OrderLine.objects.filter(order=order, menu_item_id=menu_item_id))
     if line is None:
         raise NotFound("This order has no such dish.")
     if OrderStatus(order.status) not in BUMPABLE:

@@ -23,6 +23,7 @@ from ordering.exceptions import PermissionDenied, RestaurantClosed
 from ordering.models import MenuItem, Order, OrderEvent, OrderLine, Restaurant, StaffMembership
 from ordering.services.stock import stock_release, stock_reserve
 from ordering.status import RELEASES_STOCK, Actor, OrderStatus, check_transition
+from passline.db import one_or_none
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def _validate(request: OrderRequest) -> None:
 
 
 def _replay(*, customer: AbstractBaseUser, idempotency_key: str, fingerprint: str) -> Order | None:
-    existing = Order.objects.filter(customer=customer, idempotency_key=idempotency_key).first()
+    existing = one_or_none(Order.objects.filter(customer=customer, idempotency_key=idempotency_key))
     if existing is None:
         return None
     if existing.request_fingerprint != fingerprint:
@@ -108,12 +109,13 @@ def order_place(
 
 @transaction.atomic
 def _create(*, customer: AbstractBaseUser, request: OrderRequest, idempotency_key: str | None, fingerprint: str) -> Order:
-    restaurant = Restaurant.objects.filter(pk=request.restaurant_id).first()
+    restaurant = one_or_none(Restaurant.objects.filter(pk=request.restaurant_id))
     if restaurant is None:
         raise InvalidOrder("There is no such restaurant.", code="unknown_restaurant")
     if not restaurant.is_open:
         raise RestaurantClosed(f"{restaurant.name} is closed and takes no orders now.")
-    items = MenuItem.objects.in_bulk(list(request.lines), field_name="pk")
+    # Unordered: the menu's default ordering would join the categories just to sort.
+    items = MenuItem.objects.order_by().in_bulk(list(request.lines), field_name="pk")
     unknown = [pk for pk in request.lines if pk not in items or items[pk].restaurant_id != restaurant.pk]
     if unknown:
         raise InvalidOrder("Some dishes are not on this restaurant's menu.", code="unknown_menu_item", menu_item_ids=unknown)
@@ -195,7 +197,7 @@ def order_transition(
     Locks the order row, so concurrent changes of one order apply one after the other and
     each sees the version the previous one wrote.
     """
-    order = Order.objects.select_for_update().filter(pk=order_id).first()
+    order = one_or_none(Order.objects.select_for_update().filter(pk=order_id))
     if order is None:
         raise NotFound("There is no such order.")
     check_transition(order.status, to, actor_kind)
@@ -248,7 +250,7 @@ def order_cancel(*, order_id: int, customer: AbstractBaseUser, reason: str = "Ca
 
 def order_transition_by_staff(*, order_id: int, user: AbstractBaseUser, to: str, reason: str = "") -> Order:
     """A kitchen moves one of its restaurant's orders on."""
-    restaurant_id = Order.objects.filter(pk=order_id).values_list("restaurant_id", flat=True).first()
+    restaurant_id = one_or_none(Order.objects.filter(pk=order_id).values_list("restaurant_id", flat=True))
     if restaurant_id is None:
         raise NotFound("There is no such order.")
     if not StaffMembership.objects.filter(user=user, restaurant_id=restaurant_id).exists():

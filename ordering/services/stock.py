@@ -15,11 +15,12 @@ from django.db.models import Case, F, Q, When
 from bus.catalog import MENU_STOCK_CHANGED
 from bus.outbox import outbox_write
 from ordering.models import MenuItem
+from passline.db import one_or_none
 
 
 def _announce(menu_item_id: int) -> None:
     """Tell open menu pages what is left of a limited dish (in the caller's transaction)."""
-    item = MenuItem.objects.filter(pk=menu_item_id).values("restaurant_id", "stock_remaining").first()
+    item = one_or_none(MenuItem.objects.filter(pk=menu_item_id).values("restaurant_id", "stock_remaining"))
     if item is not None and item["stock_remaining"] is not None:
         outbox_write(event=MENU_STOCK_CHANGED, aggregate=f"menu_item:{menu_item_id}", payload={
             "restaurant_id": item["restaurant_id"], "menu_item_id": menu_item_id,
