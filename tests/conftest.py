@@ -11,10 +11,22 @@ import pika
 import pytest
 from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
+from channels.layers import channel_layers
+
 from bus.topology import declare_topology
 from tests.broker import ctl, purge_all
 
 from tests.factories import PASSWORD, MenuCategoryFactory, MenuItemFactory, RestaurantFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """Each test gets a channel layer of its own. channels-redis keeps receive state (a lock
+    bound to the event loop it was made on) on the layer, and every async_to_sync in a test
+    runs a new loop: a receive a failed or interrupted test left behind holds that lock on a
+    dead loop, and every later socket's receive fails with "bound to a different event loop"."""
+    yield
+    channel_layers.backends.clear()
 
 
 @pytest.fixture
