@@ -18,7 +18,7 @@ driven by wrk (Debian's package; ``bench/wrk/orders.lua``) and by the end-to-end
 * the resident memory of every process at the end.
 
 Usage: ``make bench`` or ``python -m bench.load [--seconds 30] [--clients 16,64,256]
-[--repeat 3] [--scale 2] [--skip placement e2e uvicorn scale web-alone]``; each placement level
+[--repeat 3] [--scale 2] [--skip placement e2e uvicorn scale web-alone yardstick]``; each placement level
 reports the median of ``--repeat`` runs (three by default).
 """
 
@@ -38,7 +38,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bench import common
+from bench import common, yardstick
 from bench.live import Processes
 from bench.stack import PREFIX, Stack, procfile_workers, production_env
 
@@ -299,7 +299,8 @@ def main() -> None:
     parser.add_argument("--search-step", type=float, default=5)
     parser.add_argument("--search-max", type=float, default=1000)
     parser.add_argument("--scale", type=int, default=2, help="daphnes behind nginx for the scale-out measure")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["placement", "e2e", "uvicorn", "scale", "web-alone"])
+    parser.add_argument("--skip", nargs="*", default=[],
+                        choices=["placement", "e2e", "uvicorn", "scale", "web-alone", "yardstick"])
     args = parser.parse_args()
     levels = [int(c) for c in args.clients.split(",") if c.strip()]
 
@@ -307,6 +308,11 @@ def main() -> None:
     common.prepare()
     from bus.topology import declare_topology
 
+    # The machine first, with nothing else running: figures compare only within a run.
+    figures: dict[str, Any] = {"targets": TARGETS, "references": REFERENCES}
+    if "yardstick" not in args.skip:
+        figures["yardstick"] = yardstick.measure()
+        print(yardstick.describe(figures["yardstick"]), flush=True)
     fresh_vhost()
     declare_topology()
     common.clean_redis(PREFIX)
@@ -315,7 +321,6 @@ def main() -> None:
     processes = Processes()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     stack = Stack(processes)
-    figures: dict[str, Any] = {"targets": TARGETS, "references": REFERENCES}
     print(f"Load benchmark: production mode, every worker of the Procfile; logs in {processes.dir}", flush=True)
     try:
         stack.start_workers()
@@ -400,6 +405,11 @@ def save(figures: dict[str, Any], settings: dict[str, Any], *, partial: bool) ->
 
 def rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
+    if "yardstick" in figures:
+        hello = figures["yardstick"]["hello_world_daphne"]
+        out.append(("machine: hello world on one daphne, 64 connections",
+                     f"{hello['requests_per_s']:,} requests/s  (reference {hello['reference_requests_per_s']}); "
+                     f"pure-Python loop {figures['yardstick']['python_loop_ms']} ms"))
     alone = sorted(name for name in figures if name.startswith("placement_web_alone_"))
     for name, title in (("placement", "daphne x1"), ("placement_uvicorn", "uvicorn x1"),
                         ("placement_scaled", "daphne behind nginx"),
