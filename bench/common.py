@@ -107,6 +107,13 @@ def stop(process: subprocess.Popen) -> None:
         process.kill()
 
 
+def wrk_binary() -> str:
+    binary = shutil.which("wrk")
+    if binary is None:
+        raise SystemExit("wrk is not installed (Debian: apt-get install wrk); `make bench` installs it")
+    return binary
+
+
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.02):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while True:

@@ -48,7 +48,7 @@ TARGETS = {"placement_64_p50_ms": 100, "placement_64_p99_ms": 300, "placement_64
            "e2e_100_p50_ms": 50, "e2e_p99_limit_ms": 1000}
 # Reference points measured on this machine (the issue's): not ours, for the table.
 REFERENCES = {"fastapi_64_orders_per_s": 430, "fastapi_64_p50_ms": 140, "fastapi_64_p99_ms": 326,
-              "daphne_hello_world_requests_per_s": "600-650"}
+              "daphne_hello_world_requests_per_s": yardstick.REFERENCE_HELLO_REQUESTS_PER_S}
 
 
 # --- data ----------------------------------------------------------------------------------------
@@ -152,9 +152,7 @@ def drained(timeout: float = 600) -> float:
 
 
 def wrk(processes: Processes, url: str, clients: int, seconds: float, data: dict[str, Any], tag: str) -> dict[str, Any]:
-    binary = shutil.which("wrk")
-    if binary is None:
-        raise SystemExit("wrk is not installed (Debian: apt-get install wrk); `make bench` installs it")
+    binary = common.wrk_binary()
     tokens, body = processes.dir / "tokens.txt", processes.dir / "order.json"
     if not tokens.exists():  # the same customers and order for every run
         tokens.write_text("\n".join(data["tokens"]) + "\n")
@@ -312,7 +310,7 @@ def main() -> None:
     figures: dict[str, Any] = {"targets": TARGETS, "references": REFERENCES}
     if "yardstick" not in args.skip:
         figures["yardstick"] = yardstick.measure()
-        print(yardstick.describe(figures["yardstick"]), flush=True)
+        print("Machine yardstick: " + yardstick.describe(figures["yardstick"]), flush=True)
     fresh_vhost()
     declare_topology()
     common.clean_redis(PREFIX)
@@ -406,10 +404,7 @@ def save(figures: dict[str, Any], settings: dict[str, Any], *, partial: bool) ->
 def rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     if "yardstick" in figures:
-        hello = figures["yardstick"]["hello_world_daphne"]
-        out.append(("machine: hello world on one daphne, 64 connections",
-                     f"{hello['requests_per_s']:,} requests/s  (reference {hello['reference_requests_per_s']}); "
-                     f"pure-Python loop {figures['yardstick']['python_loop_ms']} ms"))
+        out.append(("machine yardstick", yardstick.describe(figures["yardstick"])))
     alone = sorted(name for name in figures if name.startswith("placement_web_alone_"))
     for name, title in (("placement", "daphne x1"), ("placement_uvicorn", "uvicorn x1"),
                         ("placement_scaled", "daphne behind nginx"),

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import common
+from bench.stack import HOST, free_port, port_open
 
-HOST = "127.0.0.1"
 REFERENCE_HELLO_REQUESTS_PER_S = "600-650"
 
 
@@ -44,16 +42,8 @@ def python_loop_ms(rounds: int = 5) -> float:
     return round(best * 1000, 1)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
 def _wrk(url: str, seconds: float) -> float:
-    binary = shutil.which("wrk")
-    if binary is None:
-        raise SystemExit("wrk is not installed (Debian: apt-get install wrk); `make bench` installs it")
+    binary = common.wrk_binary()
     done = subprocess.run([binary, "-t2", "-c64", f"-d{seconds:g}s", url], capture_output=True, text=True,
                           timeout=seconds + 60)
     found = re.search(r"Requests/sec:\s*([\d.]+)", done.stdout)
@@ -63,7 +53,7 @@ def _wrk(url: str, seconds: float) -> float:
 
 
 def hello_world_requests_per_s(runs: int = 3, seconds: float = 10) -> dict[str, Any]:
-    port = _free_port()
+    port = free_port()
     daphne = str(Path(sys.executable).parent / "daphne")
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     process = subprocess.Popen([daphne, "-b", HOST, "-p", str(port), "bench.hello:application"], cwd=common.ROOT,
@@ -74,8 +64,7 @@ def hello_world_requests_per_s(runs: int = 3, seconds: float = 10) -> dict[str, 
         def answers() -> bool:
             if process.poll() is not None:
                 raise SystemExit("daphne with the hello-world app exited")
-            with socket.socket() as probe:
-                return probe.connect_ex((HOST, port)) == 0
+            return port_open(port)
 
         common.wait_for(answers, 60, "daphne with the hello-world app", 0.1)
         _wrk(url, 2)  # warm-up
@@ -92,9 +81,9 @@ def measure() -> dict[str, Any]:
 
 def describe(figures: dict[str, Any]) -> str:
     hello = figures["hello_world_daphne"]
-    return (f"Machine yardstick: hello world on one daphne {hello['requests_per_s']:,} requests/s "
-            f"(reference {hello['reference_requests_per_s']}), a pure-Python loop {figures['python_loop_ms']} ms")
+    return (f"hello world on one daphne {hello['requests_per_s']:,} requests/s (reference "
+            f"{hello['reference_requests_per_s']}), a pure-Python loop {figures['python_loop_ms']} ms")
 
 
 if __name__ == "__main__":
-    print(describe(measure()))
+    print("Machine yardstick: " + describe(measure()))
