@@ -22,7 +22,7 @@ demo: setup
 
 run: demo
 	@$(PY) manage.py banner --url http://$(HOST):$(PORT)/
-	@exec .venv/bin/honcho start -f Procfile
+	@exec $(PY) scripts/supervise.py
 
 test: setup-test
 	@PASSLINE_ENV=test $(PY) -m pytest --create-db $(PYTEST_ARGS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from datetime import datetime, timezone
 
 from bus.correlation import get_correlation_id
@@ -13,12 +14,18 @@ from bus.correlation import get_correlation_id
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "correlation_id"}
 
 
+# Which process of the Procfile this is (scripts/supervise.py sets it): the processes share
+# one terminal under ``make run``, and one log stream in most deployments.
+ROLE = os.environ.get("PASSLINE_PROCESS", "-")
+
+
 class CorrelationIdFilter(logging.Filter):
-    """Stamp the current correlation id (or "-") on every record."""
+    """Stamp the current correlation id (or "-") and the process's role on every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not getattr(record, "correlation_id", None):
             record.correlation_id = get_correlation_id() or "-"
+        record.role = ROLE
         return True
 
 

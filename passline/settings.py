@@ -304,7 +304,7 @@ LOGGING = {
     "filters": {"correlation": {"()": "passline.logging.CorrelationIdFilter"}},
     "formatters": {
         "json": {"()": "passline.logging.JsonFormatter"},
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s"},
+        "text": {"format": "%(asctime)s %(role)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s"},
     },
     "handlers": {
         "console": {

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Run every process of the Procfile under supervisord, which restarts one that dies.
+
+    scripts/supervise.py [--procfile Procfile] [--dir var/supervisor] [--write-only]
+
+The Procfile stays the one list of processes (the benchmark and compose read it too); this
+writes ``<dir>/supervisord.conf`` from it and then becomes supervisord, in the foreground,
+every process's output on this terminal. A process that exits is restarted and the exit is
+logged (``exited: billing (terminated by SIGKILL; not expected)``); the others go on serving.
+One that dies within ``START_SECONDS`` of its start is retried after 1, 2, 3 … s (supervisord's
+back-off) and given up only after ``START_RETRIES`` such failures in a row, so a service that is
+down for minutes does not leave a worker given up for good. Ctrl-C or SIGTERM stops them all,
+each with SIGTERM first (the workers finish the message in hand), SIGKILL after
+``STOP_WAIT_SECONDS``. While it runs, ``.venv/bin/supervisorctl -c <dir>/supervisord.conf
+status`` lists the processes with their pids and uptimes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A process that lives this long counts as started; one that dies sooner is backed off.
+START_SECONDS = 3
+# Failed starts in a row before supervisord gives a process up: back-off grows by a second a
+# try, so 60 tries wait about half an hour in all.
+START_RETRIES = 60
+# SIGTERM, then this long to finish the message in hand, then SIGKILL.
+STOP_WAIT_SECONDS = 20
+
+
+def procfile_entries(text: str) -> list[tuple[str, str]]:
+    """(name, command) for each ``name: command`` line; blank lines and comments are skipped."""
+    entries = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = re.fullmatch(r"([A-Za-z0-9_-]+):\s*(.+)", line)
+        if match is None:
+            raise ValueError(f"Procfile line {number} is not 'name: command': {line!r}")
+        entries.append((match.group(1), match.group(2)))
+    names = [name for name, _ in entries]
+    if len(set(names)) != len(names):
+        raise ValueError("the Procfile names a process twice")
+    return entries
+
+
+def supervisord_conf(entries: list[tuple[str, str]], *, directory: Path, workdir: Path) -> str:
+    """The configuration for ``entries``: each a program that restarts, logging to our stdout."""
+    socket = directory / "supervisor.sock"
+    lines = [
+        "; Written by scripts/supervise.py from the Procfile; changes here are overwritten.",
+        "[supervisord]",
+        "nodaemon=true",
+        f"logfile={directory / 'supervisord.log'}",
+        "logfile_maxbytes=5MB",
+        "logfile_backups=1",
+        f"pidfile={directory / 'supervisord.pid'}",
+        f"childlogdir={directory}",
+        "",
+        "[unix_http_server]",
+        f"file={socket}",
+        "chmod=0700",
+        "",
+        "[supervisorctl]",
+        f"serverurl=unix://{socket}",
+        "",
+        "[rpcinterface:supervisor]",
+        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+    ]
+    for name, command in entries:
+        # Through a shell for the Procfile's ${VAR:-default}; exec, so signals reach the process.
+        # supervisord reads %(name)s expansions in its values: a literal % is written %%.
+        argv = shlex.join(["/bin/sh", "-c", f"exec {command}"]).replace("%", "%%")
+        lines += [
+            "",
+            f"[program:{name}]",
+            f"command={argv}",
+            f"directory={workdir}",
+            "autostart=true",
+            "autorestart=true",
+            f"startsecs={START_SECONDS}",
+            f"startretries={START_RETRIES}",
+            "stopsignal=TERM",
+            f"stopwaitsecs={STOP_WAIT_SECONDS}",
+            "stopasgroup=true",
+            "killasgroup=true",
+            # Every process's output on the terminal, as honcho showed it; the logs name the
+            # process (passline/logging.py reads PASSLINE_PROCESS).
+            "stdout_logfile=/dev/stdout",
+            "stdout_logfile_maxbytes=0",
+            "redirect_stderr=true",
+            f'environment=PASSLINE_PROCESS="{name}"',
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--procfile", type=Path, default=ROOT / "Procfile")
+    parser.add_argument("--dir", type=Path, default=ROOT / "var" / "supervisor",
+                        help="where the configuration, the control socket and supervisord's own log go")
+    parser.add_argument("--write-only", action="store_true", help="write the configuration and exit")
+    args = parser.parse_args(argv)
+    directory = args.dir.resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    conf = directory / "supervisord.conf"
+    entries = procfile_entries(args.procfile.read_text())
+    conf.write_text(supervisord_conf(entries, directory=directory, workdir=ROOT))
+    if args.write_only:
+        print(conf)
+        return
+    supervisord = Path(sys.executable).parent / "supervisord"
+    os.execv(supervisord, [str(supervisord), "--nodaemon", "--configuration", str(conf)])
+
+
+if __name__ == "__main__":
+    main()
