@@ -17,13 +17,27 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-BENCH_DB = "test_passline_bench"  # inside the app user's test_passline* grant
+
+
+def _checkout_db_name() -> str:
+    """This checkout's database name, from the environment or .env as the settings read it."""
+    if os.environ.get("DB_NAME"):
+        return os.environ["DB_NAME"]
+    dotenv = ROOT / ".env"
+    lines = dotenv.read_text().splitlines() if dotenv.exists() else []
+    names = [line.split("=", 1)[1].strip() for line in lines if line.startswith("DB_NAME=")]
+    return names[-1] if names else "passline"
+
+
+# Inside the app user's grant on test_<its database>*. Child processes inherit the name.
+BENCH_DB = os.environ.get("BENCH_DB_NAME") or f"test_{_checkout_db_name()}_bench"
 BENCH_VHOST = "passline-bench"
 
 
 def bench_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "DB_TEST_NAME"}
-    env.update(PASSLINE_ENV="development", DB_NAME=BENCH_DB, LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1",
+    env.update(PASSLINE_ENV="development", DB_NAME=BENCH_DB, BENCH_DB_NAME=BENCH_DB, LOG_LEVEL="WARNING",
+               PYTHONUNBUFFERED="1",
                PASSLINE_EXTRA_CONSUMER_MODULES="bench.consumers", RABBITMQ_URL=bench_rabbitmq_url())
     env.update(extra)
     return env

@@ -165,6 +165,10 @@ RABBITMQ_URL = env("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 # Seconds between AMQP heartbeats: a dead peer is noticed within two of them.
 RABBITMQ_HEARTBEAT = int(env("RABBITMQ_HEARTBEAT", "30"))
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Every key this checkout's processes write to Redis starts with it (scripts/setup.sh gives each
+# checkout its own); the test suite's keys with ``<prefix>-test``, so a test run next to a
+# running stack never reads or clears the stack's keys.
+REDIS_PREFIX = env("REDIS_PREFIX", "passline") + ("-test" if PASSLINE_ENV == "test" else "")
 
 # channels-redis through live/layer.py (per-process capacity, counted drops; see there).
 CHANNEL_LAYERS = {
@@ -187,7 +191,7 @@ CHANNEL_LAYERS = {
                 "max_connections": int(env("CHANNELS_MAX_CONNECTIONS", "200")),
                 "pool_timeout": 20,
             }],
-            "prefix": env("CHANNELS_PREFIX", "passline-test" if PASSLINE_ENV == "test" else "passline"),
+            "prefix": env("CHANNELS_PREFIX", REDIS_PREFIX),
             # Messages a process's inbox may hold (all its sockets share it; the default 100
             # drops a burst to a thousand sockets) and a socket's own buffer: size it for the
             # sockets one daphne serves. Drops are logged and counted (live.dropped).
@@ -278,7 +282,7 @@ CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": env("CACHE_URL", "redis://127.0.0.1:6379/1"),
-        "KEY_PREFIX": env("CACHE_PREFIX", "passline"),
+        "KEY_PREFIX": env("CACHE_PREFIX", REDIS_PREFIX),
     }
 }
 
