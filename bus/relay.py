@@ -293,23 +293,24 @@ class OutboxRelay:
         return self._in_aggregate_order(rows)
 
     def _in_aggregate_order(self, rows: list[Row]) -> list[Row]:
-        """Drop aggregates whose earliest unsent row is neither in this batch nor in flight here."""
-        first_claimed: dict[str, int] = {}
-        for row in rows:
-            first_claimed.setdefault(row.aggregate, row.id)
-        if not first_claimed:
+        """Keep, of each aggregate, only the rows before its first unsent row that is neither in
+        this batch nor in flight here (none, when that row comes before all of them).
+
+        Two relays claiming at once can interleave their SKIP LOCKED scans and each lock every
+        other row of one aggregate; publishing past such a gap would overtake the rows the other
+        relay holds. The rows left out stay locked until this epoch ends, then go in order.
+        """
+        if not rows:
             return rows
-        aggregates = list(first_claimed)
-        in_flight = [row.id for batch in self._in_flight for row in batch.rows]
+        aggregates = list(dict.fromkeys(row.aggregate for row in rows))
+        mine = [row.id for row in rows] + [row.id for batch in self._in_flight for row in batch.rows]
         sql = (f"SELECT aggregate, MIN(id) FROM {_TABLE} WHERE sent_at IS NULL"
-               f" AND aggregate IN ({', '.join(['%s'] * len(aggregates))})")
-        if in_flight:
-            sql += f" AND id NOT IN ({', '.join(['%s'] * len(in_flight))})"
+               f" AND aggregate IN ({', '.join(['%s'] * len(aggregates))})"
+               f" AND id NOT IN ({', '.join(['%s'] * len(mine))}) GROUP BY aggregate")
         with connection.cursor() as cursor:
-            cursor.execute(sql + " GROUP BY aggregate", [*aggregates, *in_flight])
-            earliest = dict(cursor.fetchall())
-        blocked = {agg for agg, first in first_claimed.items() if earliest.get(agg, first) < first}
-        return [row for row in rows if row.aggregate not in blocked]
+            cursor.execute(sql, [*aggregates, *mine])
+            gap = dict(cursor.fetchall())
+        return [row for row in rows if row.aggregate not in gap or row.id < gap[row.aggregate]]
 
     def _publish(self, rows: list[Row]) -> None:
         batch = Batch(rows=rows)
