@@ -160,9 +160,21 @@ def test_a_killed_process_is_restarted_and_the_others_keep_serving(stack, custom
     # and the restarted stack takes and pays the next order, the first one paid once
     second = _place_and_await_paid(url, token, pizza.pk, pizza.category.restaurant_id, "supervision-2")
     assert second != first
+
+    # and so it goes for every other process of the Procfile, killed all at once
+    for name in untouched:
+        subprocess.run(["kill", "-9", str(after[name][1])], check=True)
+    try:
+        wait_until(lambda: all(state == "RUNNING" and pid != after[name][1]
+                               for name, (state, pid) in supervised.status().items() if name in untouched),
+                   timeout=60, interval=0.5, what="every other process restarted")
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{supervised.status()}\n{supervised.output()}") from None
+    third = _place_and_await_paid(url, token, pizza.pk, pizza.category.restaurant_id, "supervision-3")
+    assert len({first, second, third}) == 3
     from billing.models import Wallet
 
-    assert Wallet.objects.get(user=customer).balance == Decimal("100.00") - 2 * pizza.price
+    assert Wallet.objects.get(user=customer).balance == Decimal("100.00") - 3 * pizza.price
 
 
 def test_stopping_the_supervisor_stops_every_process(stack) -> None:
