@@ -2,14 +2,19 @@
 instead of at its next poll.
 
 Only a hint: the relay still polls (``relay_outbox --idle-interval``), so a lost nudge, or
-Redis being away, costs at most one poll interval, never a message. Writers send it after
-their transaction commits, never inside it, and a failure to send is logged and ignored.
+Redis being away, costs at most one poll interval, never a message. A writer's commit only
+asks for a nudge; a sender thread of the process publishes it, so a writer never waits on
+Redis (a stalled Redis would otherwise hold every commit for the client's time-out). Nudges
+asked for while one is being sent are sent as one, and those asked for while Redis fails
+are dropped: the relay's poll covers them.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 from collections.abc import Callable
 
 import redis
@@ -20,16 +25,53 @@ from passline.redis_hints import hint_client
 
 logger = logging.getLogger(__name__)
 
+
 def channel() -> str:
     return f"{settings.CHANNEL_LAYERS['default']['CONFIG']['prefix']}:outbox"
 
 
+# After a failed send, nudges are dropped for this long (Redis is away or slow; the relay polls).
+PAUSE_AFTER_FAILURE = 1.0
+
+
+class _Sender:
+    """One thread per process that publishes the nudges writers ask for, one at a time."""
+
+    def __init__(self) -> None:
+        self._wanted = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def ask(self) -> None:
+        self._wanted.set()
+        if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+            with self._lock:
+                # A forked child (a worker started by a supervisor) has no thread of its parent.
+                if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                    self._pid = os.getpid()
+                    self._thread = threading.Thread(target=self._run, name="outbox-nudges", daemon=True)
+                    self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            # Every nudge asked for until now goes out as this one.
+            self._wanted.clear()
+            try:
+                hint_client().publish(channel(), b"1")
+            except redis.RedisError as error:
+                logger.debug("outbox nudge not sent: %r", error)
+                time.sleep(PAUSE_AFTER_FAILURE)
+                self._wanted.clear()
+
+
+_sender = _Sender()
+
+
 def nudge() -> None:
-    """Tell any listening relay that the outbox has new rows."""
-    try:
-        hint_client().publish(channel(), b"1")
-    except redis.RedisError as error:
-        logger.debug("outbox nudge not sent: %r", error)
+    """Ask the process's sender to tell any listening relay that the outbox has new rows (at once)."""
+    _sender.ask()
 
 
 def nudge_after_commit() -> None:
