@@ -68,6 +68,10 @@ class Consumer:
     # Broker-side guard for crash loops (a handler that kills the process never reaches the
     # runner's own retry logic): after this many deliveries the broker dead-letters it.
     delivery_limit: int = 20
+    # Messages each of the consumer's queues holds at most (its dead-letter queue too); a full
+    # queue refuses publishes (the publisher keeps the message: the outbox, or the runner,
+    # which leaves the original where it was), so a stalled consumer cannot exhaust the broker.
+    max_length: int = 1_000_000
     # Optional: handles a whole batch in one call (inside the batch's transaction), one result
     # per message, for handlers whose work is cheaper together (one query for the batch, one
     # round of sends). When a batch fails, the runner retries its messages one by one through

@@ -1,61 +1,105 @@
 """The dead-letter collector: moves every ``<queue>.dead`` message into the DeadLetter table,
-where operators inspect, replay or discard it (Django admin)."""
+where operators inspect, replay or discard it (Django admin).
+
+It stores whatever arrives: a letter is by definition a message something could not handle,
+so no header, property or body may make the collector fail on it (each is read defensively,
+cut to its column, made JSON-safe). Only a fault of its own (the database away) gives a letter
+back to its ``.dead`` queue; after that queue's delivery limit the broker parks it in
+``bus.parked`` (bus/topology.py), so even then nothing vanishes.
+"""
 
 from __future__ import annotations
 
+import logging
+import math
 from typing import Any
 
+from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
 from bus.consumer import Consumer, register, registered
 from bus.models import DeadLetter
+from bus.topology import PARKING_QUEUE
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["PARKING_QUEUE", "collect", "dead_letter_collector"]
 
 
 def _dead_letter_queues() -> list[str]:
     return sorted(c.dead_letter_queue for c in registered().values() if c.consume_from is None)
 
 
+def _count(value: Any) -> int:
+    """A count from a header as it came: anything but a small non-negative integer is 0."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return value if 0 <= value < 2**31 else 0
+    if isinstance(value, (str, bytes)) and value.strip().isdigit():
+        return min(int(value), 2**31 - 1)
+    return 0
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value if isinstance(value, str) else ("" if value is None else str(value))
+
+
 def _reason(headers: dict[str, Any]) -> tuple[str, str, int]:
     """(reason, queue, attempts) from our own headers or the broker's x-death record."""
     if "x-passline-reason" in headers:
         return (
-            str(headers["x-passline-reason"]),
-            str(headers.get("x-passline-queue", "")),
-            int(headers.get("x-passline-attempts", 0)),
+            _text(headers["x-passline-reason"]),
+            _text(headers.get("x-passline-queue", "")),
+            _count(headers.get("x-passline-attempts", 0)),
         )
-    deaths = headers.get("x-death") or [{}]
-    first = deaths[0] if isinstance(deaths, list) and deaths else {}
-    reason = headers.get("x-first-death-reason") or first.get("reason") or "unknown"
-    queue = headers.get("x-first-death-queue") or first.get("queue") or ""
-    attempts = int(headers.get("x-delivery-count", first.get("count", 0)) or 0)
+    deaths = headers.get("x-death")
+    first = deaths[0] if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict) else {}
+    reason = _text(headers.get("x-first-death-reason") or first.get("reason")) or "unknown"
+    queue = _text(headers.get("x-first-death-queue") or first.get("queue"))
+    attempts = _count(headers.get("x-delivery-count", first.get("count", 0)))
     if reason == "delivery_limit":
         reason = "delivery limit reached: the message was handed out too often (a crash loop?)"
-    return str(reason), str(queue), attempts
+    return reason, queue, attempts
 
 
 def collect(delivery) -> None:  # type: ignore[no-untyped-def]
     """Store one dead letter (once: a redelivered one finds its row)."""
     props = delivery.properties
-    headers = _jsonable(dict(props.headers or {}))
+    headers = _jsonable(props.headers if isinstance(props.headers, dict) else {"headers": props.headers})
     reason, queue, attempts = _reason(headers)
-    queue = queue or delivery.method.routing_key
-    message_id = (props.message_id or "")[:64]
+    queue = (queue or _text(delivery.method.routing_key))[:255]
+    message_id = _text(props.message_id)[:64]
     if message_id and DeadLetter.objects.filter(message_id=message_id, queue=queue, state=DeadLetter.State.DEAD).exists():
         return
-    DeadLetter.objects.create(
-        message_id=message_id, queue=queue, type=(props.type or "")[:100], reason=reason, attempts=attempts,
-        correlation_id=(props.correlation_id or "")[:128], body=delivery.body.decode("utf-8", errors="replace"),
+    letter = DeadLetter(
+        message_id=message_id, queue=queue, type=_text(props.type)[:100], reason=reason, attempts=attempts,
+        correlation_id=_text(props.correlation_id)[:128], body=_text(delivery.body).replace("\x00", "\ufffd"),
         headers=headers, dead_at=timezone.now(),
     )
+    try:
+        with transaction.atomic():
+            letter.save()
+    except (DataError, IntegrityError) as error:
+        # Something in it the database refuses: keep the letter with what surely fits.
+        logger.warning("storing dead letter %s whole failed (%r); storing it without its headers", message_id, error)
+        letter.pk = None
+        letter.headers = {"unstorable": repr(error)[:500]}
+        letter.body = letter.body.encode("ascii", errors="backslashreplace").decode("ascii")
+        letter.save()
 
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
+        return {_text(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # NaN and infinities are not JSON
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return str(value)

@@ -7,6 +7,15 @@ late reply (after the caller gave up) or a duplicate reply is ignored. A busines
 server comes back as :class:`RemoteError` with its code; no answer in time is
 :class:`RpcTimeout`. Commands must be idempotent by business key, so a caller may retry.
 
+An idle client's connection goes stale: nothing services a BlockingConnection between calls,
+so the broker drops it after two missed heartbeats. Servicing it from a timer thread is not
+an option (pika connections are not thread-safe, and ``add_callback_threadsafe`` only runs
+its callback when the owning thread pumps). So a call first makes sure of its connection: one
+idle for a heartbeat interval or more is replaced, a younger one is pumped once (which surfaces
+a connection the broker closed), and a publish that fails on a lost connection is sent once
+more on a fresh one — safe, since commands are idempotent by key and nothing was answered yet.
+A call never fails merely because the connection went stale while idle.
+
 :meth:`RpcClient.call_many` pipelines: it publishes every request, then waits for all the
 replies, so N commands cost one wait instead of N round trips, and the server (which takes
 the commands already waiting as one batch) answers them from one transaction.
@@ -24,6 +33,8 @@ from typing import Any
 
 import pika
 from pika.exceptions import AMQPError
+
+from django.conf import settings
 
 from bus.catalog import EventType, routing_key_for
 from bus.connection import connection_parameters, message_properties
@@ -63,14 +74,47 @@ class RpcClient:
         # The calls in flight: call id -> its reply's body, None until it arrives.
         self._replies: dict[str, bytes | None] = {}
         self._missing = 0
+        # When the connection last did I/O (monotonic): idle past a heartbeat, it is replaced.
+        self._last_used = 0.0
+        self.reconnects = 0
+
+    def _fresh(self) -> bool:
+        """Whether the open connection can be trusted with a publish."""
+        if self._connection is None or not self._connection.is_open or not self._channel.is_open:
+            return False
+        heartbeat = settings.RABBITMQ_HEARTBEAT
+        if heartbeat and time.monotonic() - self._last_used >= heartbeat:
+            return False  # the broker may have dropped it already; a new one costs a round trip
+        try:
+            # Reads what is waiting: a connection the broker closed raises here, not mid-call.
+            self._connection.process_data_events(time_limit=0)
+        except AMQPError:
+            return False
+        return self._connection.is_open and self._channel.is_open
 
     def _ensure_channel(self):  # type: ignore[no-untyped-def]
-        if self._connection is None or not self._connection.is_open or not self._channel.is_open:
+        if not self._fresh():
+            if self._connection is not None:
+                self.reconnects += 1
             self.close()
             self._connection = pika.BlockingConnection(connection_parameters("rpc-client"))
             self._channel = self._connection.channel()
             self._channel.basic_consume(queue=DIRECT_REPLY_TO, on_message_callback=self._on_reply, auto_ack=True)
+        self._last_used = time.monotonic()
         return self._channel
+
+    def _publish(self, command: EventType, requests: list[tuple[str, Any, Envelope]]) -> None:
+        channel = self._ensure_channel()
+        for call_id, data, envelope in requests:
+            channel.basic_publish(
+                exchange=command.exchange,
+                routing_key=routing_key_for(command, data),
+                body=envelope.to_json(),
+                properties=message_properties(
+                    message_id=envelope.message_id, type=command.name, correlation_id=call_id,
+                    timestamp=int(time.time()), reply_to=DIRECT_REPLY_TO,
+                ),
+            )
 
     def _on_reply(self, channel, method, properties: pika.BasicProperties, body: bytes) -> None:  # type: ignore[no-untyped-def]
         call_id = properties.correlation_id
@@ -104,19 +148,16 @@ class RpcClient:
         if not requests:
             return []
         try:
-            channel = self._ensure_channel()
             self._replies = {call_id: None for call_id, _, _ in requests}
             self._missing = len(requests)
-            for call_id, data, envelope in requests:
-                channel.basic_publish(
-                    exchange=command.exchange,
-                    routing_key=routing_key_for(command, data),
-                    body=envelope.to_json(),
-                    properties=message_properties(
-                        message_id=envelope.message_id, type=command.name, correlation_id=call_id,
-                        timestamp=int(time.time()), reply_to=DIRECT_REPLY_TO,
-                    ),
-                )
+            try:
+                self._publish(command, requests)
+            except AMQPError as error:
+                # Lost before anything could be answered: once more on a fresh connection.
+                logger.warning("rpc connection lost while publishing %s (%r); publishing again on a new one",
+                               command.name, error)
+                self.close()
+                self._publish(command, requests)
             deadline = time.monotonic() + timeout
             while self._missing:
                 remaining = deadline - time.monotonic()
@@ -126,6 +167,7 @@ class RpcClient:
                     )
                 self._connection.process_data_events(time_limit=min(remaining, 0.25))
             replies = [self._replies[call_id] for call_id, _, _ in requests]
+            self._last_used = time.monotonic()
         except AMQPError as error:
             self.close()
             raise RpcTimeout(f"{command.name}: connection lost before the reply ({error!r})") from error

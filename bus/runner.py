@@ -5,8 +5,19 @@ handler inside a transaction that also records the message id (a duplicate has n
 effect), then ack — only after that transaction committed, and only on the channel the
 message came from. A handler that raises is retried through the consumer's delay queues and
 dead-lettered after its last attempt; a message that can never succeed (not an envelope, an
-unexpected type, an invalid payload, a ``Permanent`` error) is dead-lettered at once, so a
-poison message never blocks the messages behind it.
+unexpected type, an invalid payload, a malformed header or property, a ``Permanent`` error)
+is dead-lettered at once, so a poison message never blocks the messages behind it, and
+nothing a producer puts in a message can crash the runner.
+
+Every republish (a retry, a dead letter) is mandatory and confirmed: when the broker cannot
+route it or refuses it (a full queue), the original is not acked but given back to its queue,
+after a pause that grows while it goes on. A raw consumer (``consume_from``, the dead-letter
+collector) never republishes: a failure gives the delivery back, and the queue's delivery
+limit dead-letters it in the end (the ``.dead`` queues into ``bus.parked``).
+
+An RPC server answers a failed command with ``internal_error`` and acks it without a retry or
+a dead letter: the caller owns the retry (its commands are idempotent by key), and a dead
+letter's replay would repeat a command that the caller's retry may already have run.
 
 Messages already waiting for the same consumer are handled as one batch in one transaction
 (a commit costs a disk flush). An RPC server's batch runs each command in a savepoint of its
@@ -36,7 +47,7 @@ from typing import Any
 
 import pika
 from django.db import close_old_connections, connection, transaction
-from pika.exceptions import AMQPError
+from pika.exceptions import AMQPError, NackError, UnroutableError
 from pydantic import ValidationError
 
 from bus.catalog import InvalidPayload
@@ -49,6 +60,8 @@ from bus.topology import DEAD_LETTER_EXCHANGE, declare_topology
 logger = logging.getLogger(__name__)
 
 ATTEMPT_HEADER = "x-passline-attempt"
+# An attempt header above this is not one the runner wrote: the message is malformed.
+MAX_ATTEMPT = 1000
 # Exit status when a handler overran its timeout: the supervisor restarts the process, the
 # broker hands the message out again, and its delivery limit ends a crash loop.
 EXIT_HANDLER_TIMEOUT = 75
@@ -68,7 +81,8 @@ class Delivery:
 
     @property
     def headers(self) -> dict[str, Any]:
-        return dict(self.properties.headers or {})
+        headers = self.properties.headers
+        return dict(headers) if isinstance(headers, dict) else {}
 
 
 @dataclass
@@ -117,8 +131,33 @@ def _call_on_failure(consumer: Consumer, message: Message, reason: str, final: b
         logger.exception("on_failure of %s failed", consumer.queue)
 
 
+class MalformedDelivery(ValueError):
+    """A header or property that no Passline producer writes: dead-lettered, never trusted."""
+
+
 def _attempt(delivery: Delivery) -> int:
-    return int(delivery.headers.get(ATTEMPT_HEADER, 1))
+    """The delivery's attempt (1 when first delivered); MalformedDelivery for a bad header."""
+    value = delivery.headers.get(ATTEMPT_HEADER, 1)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ATTEMPT:
+        raise MalformedDelivery(f"malformed {ATTEMPT_HEADER} header: {value!r:.100} (an integer from 1 to {MAX_ATTEMPT})")
+    return value
+
+
+def _attempt_or_first(delivery: Delivery) -> int:
+    try:
+        return _attempt(delivery)
+    except MalformedDelivery:
+        return 1
+
+
+def _check_properties(delivery: Delivery) -> None:
+    """Refuse what the runner would otherwise trust: the headers table, the message id."""
+    props = delivery.properties
+    if props.headers is not None and not isinstance(props.headers, dict):
+        raise MalformedDelivery(f"headers are not a table: {type(props.headers).__name__}")
+    if not isinstance(props.message_id, str) or not props.message_id:
+        raise MalformedDelivery("no message_id property")
+    _attempt(delivery)
 
 
 def _wake(connection_: pika.BlockingConnection) -> None:
@@ -128,13 +167,29 @@ def _wake(connection_: pika.BlockingConnection) -> None:
         pass
 
 
+def _correlation_id(delivery: Delivery) -> str:
+    value = delivery.properties.correlation_id
+    return value if isinstance(value, str) and value else new_correlation_id()
+
+
+def _reply_returned(channel, method, properties, body) -> None:  # type: ignore[no-untyped-def]
+    # The caller's connection closed before its answer (it timed out, or died): it retries.
+    logger.info("an RPC reply found no caller: %s", method.reply_text,
+                extra={"call_id": getattr(properties, "correlation_id", None)})
+
+
 class ConsumerRunner:
-    def __init__(self, consumers: list[Consumer], *, declare: bool = True):
+    def __init__(self, consumers: list[Consumer], *, declare: bool = True, max_requeue_pause: float = 5.0):
         if not consumers:
             raise ValueError("nothing to consume")
         self.consumers = consumers
         self.declare = declare
         self.handled = 0
+        # Deliveries given back to their queue because the broker refused or could not route a
+        # republish (or a raw consumer failed); each costs a pause that grows while they go on.
+        self.refused = 0
+        self.max_requeue_pause = max_requeue_pause
+        self._requeues_in_a_row = 0
         self._stopping = threading.Event()
         self._inbox: deque[Delivery] = deque()
         self._connection: pika.BlockingConnection | None = None
@@ -202,6 +257,7 @@ class ConsumerRunner:
         if any(consumer.rpc for consumer in self.consumers):
             # RPC replies go on a channel of their own, without publisher confirms (see _reply).
             self._reply_channel = self._connection.channel()
+            self._reply_channel.add_on_return_callback(_reply_returned)
 
     def _disconnect(self) -> None:
         connection_, self._connection, self._channel = self._connection, None, None
@@ -262,9 +318,12 @@ class ConsumerRunner:
                 items.append((delivery, None))  # raw consumers take the delivery as it is
                 continue
             try:
+                _check_properties(delivery)
                 items.append((delivery, self._decode(delivery, _attempt(delivery))))
+            except MalformedDelivery as error:
+                outcomes[index] = Outcome("dead", reason=f"malformed: {error}", error_code="invalid_command")
             except (EnvelopeError, InvalidPayload, LookupError) as error:
-                outcomes[index] = Outcome("dead", reason=f"undecodable: {error}")
+                outcomes[index] = Outcome("dead", reason=f"undecodable: {error}", error_code="invalid_command")
         if items:
             results = iter(self._run(consumer, items))
             for index in range(len(deliveries)):
@@ -274,14 +333,15 @@ class ConsumerRunner:
         for index, delivery in enumerate(deliveries):
             outcome = outcomes[index]
             message_type = delivery.properties.type or "-"
-            with correlation_context(delivery.properties.correlation_id or new_correlation_id()):
-                self._settle(delivery, outcome, _attempt(delivery))
+            attempt = _attempt_or_first(delivery)
+            with correlation_context(_correlation_id(delivery)):
+                self._settle(delivery, outcome, attempt)
                 self.handled += 1
                 log = logger.info if outcome.status in {"ok", "duplicate"} else logger.warning
                 log(
                     "handled %s", message_type,
                     extra={"queue": consumer.queue, "type": message_type, "message_id": delivery.properties.message_id,
-                           "outcome": outcome.status, "attempt": _attempt(delivery), "batch": len(deliveries),
+                           "outcome": outcome.status, "attempt": attempt, "batch": len(deliveries),
                            "ms": elapsed},
                 )
 
@@ -395,27 +455,83 @@ class ConsumerRunner:
 
     def _settle(self, delivery: Delivery, outcome: Outcome, attempt: int) -> None:
         consumer = delivery.consumer
+        if consumer.consume_from is not None:
+            self._settle_raw(delivery, outcome)
+            return
         if consumer.rpc and delivery.properties.reply_to:
             if outcome.status == "retry":
-                # The caller is waiting: answer now rather than retry behind its timeout.
-                outcome = Outcome("dead", reason=outcome.reason, error_code="internal_error")
-                self._reply(delivery, outcome)
-            elif outcome.status == "ok":
-                self._reply(delivery, outcome)
-        if outcome.status == "retry" and attempt < consumer.max_attempts:
-            self._republish(delivery, exchange="", routing_key=consumer.retry_queue(attempt),
-                            headers={ATTEMPT_HEADER: attempt + 1, "x-passline-last-error": outcome.reason[:1000]})
-        elif outcome.status in {"retry", "dead"}:
+                # The caller is waiting and owns the retry (by the command's key): answer now,
+                # and no retry or dead letter here, whose replay could repeat a command that
+                # the caller's own retry has run since.
+                logger.error(
+                    "rpc command %s failed; answered internal_error, not retried here: %s",
+                    delivery.properties.type, outcome.reason,
+                    extra={"queue": consumer.queue, "call_id": delivery.properties.correlation_id,
+                           "message_id": delivery.properties.message_id},
+                )
+                self._reply(delivery, Outcome("dead", reason=outcome.reason, error_code="internal_error"))
+                self._ack(delivery)
+                return
+            if outcome.status in {"ok", "dead"}:
+                # A command that can never run (undecodable, Permanent) is answered too, so its
+                # caller does not wait out its timeout; it is dead-lettered below (it ran never).
+                self._reply(delivery, outcome if outcome.status == "ok" else Outcome(
+                    "dead", reason=outcome.reason, error_code=outcome.error_code or "permanent_failure"))
+        try:
+            if outcome.status == "retry" and attempt < consumer.max_attempts:
+                self._republish(delivery, exchange="", routing_key=consumer.retry_queue(attempt),
+                                headers={ATTEMPT_HEADER: attempt + 1, "x-passline-last-error": outcome.reason[:1000]})
+            elif outcome.status in {"retry", "dead"}:
+                logger.error(
+                    "dead-lettering %s from %s after %d attempt(s): %s",
+                    delivery.properties.message_id, consumer.queue, attempt, outcome.reason,
+                )
+                self._republish(delivery, exchange=DEAD_LETTER_EXCHANGE, routing_key=consumer.queue, headers={
+                    "x-passline-reason": outcome.reason[:2000],
+                    "x-passline-queue": consumer.queue,
+                    "x-passline-attempts": attempt,
+                })
+        except (UnroutableError, NackError) as error:
+            # Acking now would lose the message: it goes back to its queue and comes again.
+            what = "unroutable (a queue is missing: run manage.py declare_topology)" \
+                if isinstance(error, UnroutableError) else "refused by the broker (a full queue?)"
             logger.error(
-                "dead-lettering %s from %s after %d attempt(s): %s",
-                delivery.properties.message_id, consumer.queue, attempt, outcome.reason,
+                "republishing %s from %s was %s; giving the original back to its queue",
+                delivery.properties.message_id, consumer.queue, what,
+                extra={"queue": consumer.queue, "message_id": delivery.properties.message_id},
             )
-            self._republish(delivery, exchange=DEAD_LETTER_EXCHANGE, routing_key=consumer.queue, headers={
-                "x-passline-reason": outcome.reason[:2000],
-                "x-passline-queue": consumer.queue,
-                "x-passline-attempts": attempt,
-            })
+            self._give_back(delivery, requeue=True)
+            return
+        self._requeues_in_a_row = 0
         self._ack(delivery)
+
+    def _settle_raw(self, delivery: Delivery, outcome: Outcome) -> None:
+        """A raw consumer reads others' queues and has no retry or dead-letter queues: a failure
+        gives the delivery back (a permanent one without requeue), and that queue's delivery
+        limit or dead-letter route takes it from there."""
+        if outcome.status in {"ok", "duplicate"}:
+            self._requeues_in_a_row = 0
+            self._ack(delivery)
+            return
+        logger.error(
+            "%s failed on %s from %s; giving it back to the queue: %s", delivery.consumer.queue,
+            delivery.properties.message_id, delivery.method.routing_key, outcome.reason,
+            extra={"queue": delivery.consumer.queue, "message_id": delivery.properties.message_id},
+        )
+        self._give_back(delivery, requeue=outcome.status == "retry")
+
+    def _give_back(self, delivery: Delivery, *, requeue: bool) -> None:
+        """Nack the delivery, then pause (pumping I/O) so a fault that persists does not spin."""
+        self.refused += 1
+        if delivery.channel is self._channel and delivery.channel.is_open:
+            delivery.channel.basic_nack(delivery_tag=delivery.method.delivery_tag, requeue=requeue)
+        else:
+            logger.warning("not nacking %s: its channel is gone", delivery.properties.message_id)
+        pause = min(0.1 * 2 ** self._requeues_in_a_row, self.max_requeue_pause)
+        self._requeues_in_a_row += 1
+        deadline = time.monotonic() + pause
+        while not self._stopping.is_set() and (left := deadline - time.monotonic()) > 0:
+            self._connection.process_data_events(time_limit=left)
 
     def _republish(self, delivery: Delivery, *, exchange: str, routing_key: str, headers: dict[str, Any]) -> None:
         props = delivery.properties
@@ -424,8 +540,11 @@ class ConsumerRunner:
             timestamp=props.timestamp, content_type=props.content_type, priority=props.priority,
             delivery_mode=pika.DeliveryMode.Persistent, headers={**delivery.headers, **headers},
         )
-        # Blocks until the broker confirms (the channel is in confirm mode).
-        delivery.channel.basic_publish(exchange=exchange, routing_key=routing_key, body=delivery.body, properties=properties)
+        # Blocks until the broker confirms (the channel is in confirm mode); mandatory, so a
+        # message no queue takes raises UnroutableError instead of vanishing, and a queue that
+        # refuses it (full) raises NackError.
+        delivery.channel.basic_publish(exchange=exchange, routing_key=routing_key, body=delivery.body,
+                                       properties=properties, mandatory=True)
 
     def _reply(self, delivery: Delivery, outcome: Outcome) -> None:
         if outcome.error_code:
@@ -439,11 +558,13 @@ class ConsumerRunner:
         # same idempotency key, which answers the same. Waiting for a confirm per reply would
         # cost a round trip each, N per batch, for no guarantee. The command's effects are
         # committed before any reply is sent, so an answer never runs ahead of its effect.
+        # Mandatory: a reply whose caller is gone comes back and is logged (_reply_returned).
         self._reply_channel.basic_publish(
             exchange="", routing_key=delivery.properties.reply_to,
             body=json.dumps(body, default=str).encode(),
             properties=pika.BasicProperties(correlation_id=delivery.properties.correlation_id,
                                             content_type="application/json"),
+            mandatory=True,
         )
 
     def _ack(self, delivery: Delivery) -> None:

@@ -17,9 +17,20 @@ Per consumer (bus/consumer.py):
 * ``<queue>.retry.<n>`` — one quorum queue per retry delay: messages wait out the queue's TTL
   and are dead-lettered back into ``<queue>`` through the default exchange. One queue per
   delay, because a per-message TTL expires only at the head of a queue.
-* ``<queue>.dead`` — quorum; what failed for good, with the reason in its headers.
+* ``<queue>.dead`` — quorum; what failed for good, with the reason in its headers. Its own
+  delivery limit dead-letters a letter the collector keeps failing on into ``bus.parked``.
 * ``<queue>.delay.<n>s`` — for a consumer with ``delay_seconds``: takes the bindings, holds
   each message for n seconds (queue TTL), then dead-letters it into ``<queue>``.
+* ``bus.parked`` — the last resort: letters that ``bus.deadletters`` could not store. Nothing
+  consumes it; operators look at it (its depth is a health signal) and move letters back.
+
+Every queue is bounded: a delivery limit where anything consumes it, and ``x-max-length`` with
+``reject-publish`` overflow, so a full queue refuses a publish (a nack: the publisher keeps
+the message) instead of growing until the broker's memory alarm stops every producer.
+
+A queue's arguments cannot change once declared: RabbitMQ refuses a redeclaration with other
+arguments (PRECONDITION_FAILED). :func:`declare_topology` names every such queue and what an
+operator does about it (drain and delete it, then declare again) in :class:`TopologyMismatch`.
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ import logging
 from collections.abc import Iterable
 
 import pika
+from pika.exceptions import ChannelClosedByBroker
 
 from bus.catalog import CUSTOMER_FEEDS, Exchange
 from bus.connection import connection_parameters
@@ -44,14 +56,27 @@ EXCHANGES: dict[str, str] = {
 }
 # "" is the default exchange: straight to the queue named by the routing key (replays, RPC).
 EXCHANGE_NAMES = frozenset(EXCHANGES) | {""}
+# Where a dead letter goes when the collector failed on it DEAD_LETTER_DELIVERY_LIMIT times.
+PARKING_QUEUE = "bus.parked"
+PARKING_MAX_LENGTH = 100_000
+# The collector stores whatever arrives, so only a fault of its own (the database away) makes
+# it give a letter back; this many tries, with the runner's back-off between them, then park.
+DEAD_LETTER_DELIVERY_LIMIT = 10
+PRECONDITION_FAILED = 406
 
 
-def _quorum(**extra: object) -> dict[str, object]:
+class TopologyMismatch(RuntimeError):
+    """Queues on the broker were declared with other arguments than this version declares."""
+
+
+def _quorum(*, max_length: int, **extra: object) -> dict[str, object]:
     return {
         "x-queue-type": "quorum",
-        # At-least-once dead-lettering needs reject-publish overflow (RabbitMQ >= 3.10).
+        # At-least-once dead-lettering needs reject-publish overflow (RabbitMQ >= 3.10); the
+        # length bound makes a full queue refuse publishes instead of growing without end.
         "x-dead-letter-strategy": "at-least-once",
         "x-overflow": "reject-publish",
+        "x-max-length": max_length,
         **extra,
     }
 
@@ -59,8 +84,53 @@ def _quorum(**extra: object) -> dict[str, object]:
 def work_queue_arguments(consumer: Consumer) -> dict[str, object]:
     dead_letter = {"x-dead-letter-exchange": DEAD_LETTER_EXCHANGE, "x-dead-letter-routing-key": consumer.queue}
     if consumer.max_priority:
-        return {"x-max-priority": consumer.max_priority, **dead_letter}
-    return _quorum(**{"x-delivery-limit": consumer.delivery_limit, **dead_letter})
+        return {"x-max-priority": consumer.max_priority, "x-max-length": consumer.max_length,
+                "x-overflow": "reject-publish", **dead_letter}
+    return _quorum(max_length=consumer.max_length, **{"x-delivery-limit": consumer.delivery_limit, **dead_letter})
+
+
+def dead_letter_queue_arguments(consumer: Consumer) -> dict[str, object]:
+    return _quorum(max_length=consumer.max_length, **{
+        "x-delivery-limit": DEAD_LETTER_DELIVERY_LIMIT,
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": PARKING_QUEUE,
+    })
+
+
+def parking_queue_arguments() -> dict[str, object]:
+    # No delivery limit and no dead-letter route: nothing consumes it, and past it is nowhere.
+    return {"x-queue-type": "quorum", "x-overflow": "reject-publish", "x-max-length": PARKING_MAX_LENGTH}
+
+
+class _Declarer:
+    """Declares queues on one connection, going on past a queue whose arguments differ (the
+    broker closes the channel on that) so that one run names every such queue."""
+
+    def __init__(self, connection: pika.BlockingConnection):
+        self.connection = connection
+        self.channel = connection.channel()
+        self.mismatches: list[str] = []
+
+    def queue(self, name: str, arguments: dict[str, object]) -> None:
+        try:
+            self.channel.queue_declare(queue=name, durable=True, arguments=arguments)
+        except ChannelClosedByBroker as error:
+            if error.reply_code != PRECONDITION_FAILED:
+                raise
+            self.mismatches.append(f"{name}: {error.reply_text}")
+            self.channel = self.connection.channel()
+
+    def check(self) -> None:
+        if not self.mismatches:
+            return
+        names = [line.split(":", 1)[0] for line in self.mismatches]
+        raise TopologyMismatch(
+            f"{len(names)} queue(s) exist on the broker with other arguments than this version declares "
+            "(RabbitMQ cannot change a queue's arguments): " + "; ".join(self.mismatches) + ". "
+            "Stop the processes that publish to and consume them, let them drain (or move their messages "
+            "elsewhere), delete them (rabbitmqctl delete_queue -p <vhost> <queue>, or the management UI), "
+            "then run manage.py declare_topology again. Queues to delete: " + " ".join(names)
+        )
 
 
 def declare_exchanges(channel) -> None:  # type: ignore[no-untyped-def]
@@ -74,44 +144,43 @@ def declare_exchanges(channel) -> None:  # type: ignore[no-untyped-def]
         channel.exchange_bind(destination=Exchange.CUSTOMER, source=source, routing_key=key)
 
 
-def declare_consumer(channel, consumer: Consumer) -> None:  # type: ignore[no-untyped-def]
+def declare_consumer(declarer: _Declarer, consumer: Consumer) -> None:
     if consumer.consume_from is not None:
-        return  # reads queues declared by others
-    channel.queue_declare(queue=consumer.queue, durable=True, arguments=work_queue_arguments(consumer))
+        # Reads queues declared by others, and never republishes (the runner gives its
+        # deliveries back to the queue they came from), so it has no queues of its own.
+        return
+    into_work_queue = {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": consumer.queue,
+                       "x-delivery-limit": consumer.delivery_limit}
+    declarer.queue(consumer.queue, work_queue_arguments(consumer))
     bound = consumer.queue
     if consumer.delay_seconds:
         # Bindings go to the delay queue; its messages expire into the work queue.
         bound = consumer.delay_queue
-        channel.queue_declare(queue=bound, durable=True, arguments=_quorum(**{
-            "x-message-ttl": consumer.delay_seconds * 1000,
-            "x-dead-letter-exchange": "",
-            "x-dead-letter-routing-key": consumer.queue,
-        }))
+        declarer.queue(bound, _quorum(max_length=consumer.max_length, **{
+            "x-message-ttl": consumer.delay_seconds * 1000, **into_work_queue}))
     for exchange, key in consumer.all_bindings():
-        channel.queue_bind(queue=bound, exchange=exchange, routing_key=key)
+        declarer.channel.queue_bind(queue=bound, exchange=exchange, routing_key=key)
     for attempt, delay in enumerate(consumer.retry_delays, start=1):
-        channel.queue_declare(
-            queue=consumer.retry_queue(attempt),
-            durable=True,
-            arguments=_quorum(**{
-                "x-message-ttl": int(delay * 1000),
-                "x-dead-letter-exchange": "",
-                "x-dead-letter-routing-key": consumer.queue,
-            }),
-        )
-    channel.queue_declare(queue=consumer.dead_letter_queue, durable=True, arguments=_quorum())
-    channel.queue_bind(queue=consumer.dead_letter_queue, exchange=DEAD_LETTER_EXCHANGE, routing_key=consumer.queue)
+        declarer.queue(consumer.retry_queue(attempt), _quorum(max_length=consumer.max_length, **{
+            "x-message-ttl": int(delay * 1000), **into_work_queue}))
+    declarer.queue(consumer.dead_letter_queue, dead_letter_queue_arguments(consumer))
+    declarer.channel.queue_bind(queue=consumer.dead_letter_queue, exchange=DEAD_LETTER_EXCHANGE,
+                                routing_key=consumer.queue)
 
 
 def declare_topology(consumers: Iterable[Consumer] | None = None) -> None:
-    """Declare every exchange and the queues of ``consumers`` (default: all registered)."""
+    """Declare every exchange, the parking queue and the queues of ``consumers`` (default: all
+    registered); :class:`TopologyMismatch` names the queues the broker has with other arguments."""
     consumers = list(registered().values() if consumers is None else consumers)
     connection = pika.BlockingConnection(connection_parameters("topology"))
     try:
-        channel = connection.channel()
-        declare_exchanges(channel)
+        declarer = _Declarer(connection)
+        declare_exchanges(declarer.channel)
+        declarer.queue(PARKING_QUEUE, parking_queue_arguments())
         for consumer in consumers:
-            declare_consumer(channel, consumer)
+            declare_consumer(declarer, consumer)
+        declarer.check()
     finally:
-        connection.close()
+        if connection.is_open:
+            connection.close()
     logger.info("topology declared", extra={"consumers": [c.queue for c in consumers]})
