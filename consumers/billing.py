@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from billing.services.payments import REFUND_REASONS, order_charge, order_charge_many, order_expire_unaccepted
-from billing.services.payments import order_refund
+from billing.services.payments import order_expire_unaccepted_many, order_refund, order_refund_many
 from bus.catalog import ORDER_ACCEPTANCE_TIMER, ORDER_PLACED, ORDER_STATUS_CHANGED
 from bus.consumer import Consumer, Message, register
 
@@ -22,16 +22,31 @@ def charge_many(messages: list[Message]) -> list[None]:
     return [None] * len(messages)
 
 
+def _refund_reason(message: Message) -> str:
+    p = message.payload
+    return p.reason or REFUND_REASONS.get(p.status, p.status)
+
+
 def refund(message: Message) -> None:
     """A paid order was rejected or cancelled: give the money back, once."""
-    p = message.payload
-    reason = p.reason or REFUND_REASONS.get(p.status, p.status)
-    order_refund(order_id=p.order_id, reason=reason)
+    order_refund(order_id=message.payload.order_id, reason=_refund_reason(message))
+
+
+def refund_many(messages: list[Message]) -> list[None]:
+    """A batch of rejections and cancellations: the same, the credits sent together."""
+    order_refund_many(refunds=[(message.payload.order_id, _refund_reason(message)) for message in messages])
+    return [None] * len(messages)
 
 
 def expire(message: Message) -> None:
     """The acceptance time-out ran out: reject the order if the kitchen never touched it."""
     order_expire_unaccepted(order_id=message.payload.order_id, paid_version=message.payload.paid_version)
+
+
+def expire_many(messages: list[Message]) -> list[None]:
+    """A batch of acceptance time-outs (a backlog when the kitchen is away): one lock query."""
+    order_expire_unaccepted_many(timers=[(m.payload.order_id, m.payload.paid_version) for m in messages])
+    return [None] * len(messages)
 
 
 # Charges are batched although each calls the balance worker, an effect outside the batch's
@@ -43,13 +58,16 @@ billing_order_placed = register(Consumer(
     queue="billing.order_placed", events=[ORDER_PLACED], handler=charge, batch_handler=charge_many,
     max_batch=20, prefetch=40,
 ))
-# Refunds and the acceptance timer are rare next to charges: one message per transaction.
+# Refunds and acceptance time-outs are rare next to charges, but come in bursts (a kitchen
+# that stops accepting: every paid order's timer runs out, each rejection is a refund), so they
+# batch like charges: refunds' credits are keyed like debits (a batch retried one by one only
+# repeats round trips), the timers' effects are the database's alone.
 billing_refunds = register(Consumer(
-    queue="billing.refunds", events=[ORDER_STATUS_CHANGED], handler=refund, max_batch=1, prefetch=20,
-    bind_events=False,
+    queue="billing.refunds", events=[ORDER_STATUS_CHANGED], handler=refund, batch_handler=refund_many,
+    max_batch=20, prefetch=40, bind_events=False,
     bindings=[("notification", "order.status.rejected"), ("notification", "order.status.cancelled")],
 ))
 billing_acceptance_timeout = register(Consumer(
-    queue="billing.acceptance_timeout", events=[ORDER_ACCEPTANCE_TIMER], handler=expire, max_batch=1,
-    delay_seconds=settings.ORDER_ACCEPT_TIMEOUT_SECONDS,
+    queue="billing.acceptance_timeout", events=[ORDER_ACCEPTANCE_TIMER], handler=expire, batch_handler=expire_many,
+    max_batch=50, prefetch=100, delay_seconds=settings.ORDER_ACCEPT_TIMEOUT_SECONDS,
 ))

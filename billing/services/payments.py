@@ -9,7 +9,9 @@ the same key: never charged twice, never charged without being marked.
 
 Charges come in batches under load (:func:`order_charge_many`): one query locks the batch's
 orders, their debits go out together over pipelined RPC, and each order is then settled just as
-a charge of its own would settle it.
+a charge of its own would settle it. Refunds and acceptance time-outs batch the same way
+(:func:`order_refund_many`, :func:`order_expire_unaccepted_many`): a backlog of timers (the
+kitchen away) rejects and refunds many orders a transaction, each exactly as alone.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from bus.rpc import RemoteError, rpc_client
 from ordering.models import Order, Restaurant
 from ordering.services import order_transition
 from ordering.status import Actor, OrderStatus
-from passline.db import one_or_none
 
 logger = logging.getLogger(__name__)
 
@@ -114,37 +115,73 @@ def _charge_settle(order: Order, answer: dict[str, Any] | RemoteError) -> Paymen
     return payment
 
 
-@transaction.atomic
 def order_refund(*, order_id: int, reason: str) -> Payment | None:
     """Give a charged order's money back, once. Does nothing for an order never charged."""
-    payment = one_or_none(Payment.objects.select_for_update().filter(order_id=order_id))
-    if payment is None or payment.status != Payment.Status.CHARGED:
-        return None  # never charged, or refunded already
-    order = Order.objects.select_related("restaurant").get(pk=order_id)
-    result = rpc_client().call(BALANCE_CREDIT, {
-        "user_id": order.customer_id, "amount": payment.amount, "key": refund_key(order.pk),
-        "kind": LedgerEntry.Kind.REFUND, "description": f"Order #{order.pk} at {order.restaurant.name} — refund: {reason}",
-        "order_id": order.pk,
-    }, timeout=RPC_TIMEOUT_SECONDS)
-    payment.status = Payment.Status.REFUNDED
-    payment.refund_entry_id = result["entry_id"]
-    payment.refund_reason = reason[:255]
-    payment.refunded_at = timezone.now()
-    payment.save(update_fields=["status", "refund_entry", "refund_reason", "refunded_at"])
-    _settled(PAYMENT_REFUNDED, order, reason)
-    return payment
+    return order_refund_many(refunds=[(order_id, reason)]).get(order_id)
+
+
+@transaction.atomic
+def order_refund_many(*, refunds: Sequence[tuple[int, str]]) -> dict[int, Payment]:
+    """Refund several orders ``(order_id, reason)`` at once, each as :func:`order_refund`
+    would (an order named twice once, with its first reason); the payments refunded, by order.
+
+    The payments are locked in order-id order and only charged ones are refunded, so a second
+    refund of an order finds it refunded; the credits go out together over pipelined RPC under
+    each order's refund key. Raises, writing nothing, when any credit is refused or unanswered:
+    the caller tries again, and the credits that landed return their first ledger entry.
+    """
+    reasons: dict[int, str] = {}
+    for order_id, reason in refunds:
+        reasons.setdefault(order_id, reason)
+    # Never charged, or refunded already: nothing to do for those.
+    payments = list(Payment.objects.select_for_update()
+                    .filter(order_id__in=set(reasons), status=Payment.Status.CHARGED).order_by("order_id"))
+    if not payments:
+        return {}
+    orders = Order.objects.select_related("restaurant").in_bulk([payment.order_id for payment in payments])
+    answers = rpc_client().call_many(BALANCE_CREDIT, [{
+        "user_id": orders[p.order_id].customer_id, "amount": p.amount, "key": refund_key(p.order_id),
+        "kind": LedgerEntry.Kind.REFUND,
+        "description": f"Order #{p.order_id} at {orders[p.order_id].restaurant.name} — refund: {reasons[p.order_id]}",
+        "order_id": p.order_id,
+    } for p in payments], timeout=RPC_TIMEOUT_SECONDS)
+    for answer in answers:
+        if isinstance(answer, RemoteError):
+            raise answer
+    now = timezone.now()
+    for payment, answer in zip(payments, answers):
+        reason = reasons[payment.order_id]
+        payment.status = Payment.Status.REFUNDED
+        payment.refund_entry_id = answer["entry_id"]
+        payment.refund_reason = reason[:255]
+        payment.refunded_at = now
+        payment.save(update_fields=["status", "refund_entry", "refund_reason", "refunded_at"])
+        _settled(PAYMENT_REFUNDED, orders[payment.order_id], reason)
+    return {payment.order_id: payment for payment in payments}
 
 
 def order_expire_unaccepted(*, order_id: int, paid_version: int) -> Order | None:
     """The acceptance time-out: a paid order still untouched by the kitchen is rejected (and
     so refunded). Anything that happened to the order since it was paid cancels the timer."""
-    with transaction.atomic():
-        order = one_or_none(Order.objects.select_for_update().filter(pk=order_id))
-        if order is None or order.status != OrderStatus.PAID or order.version != paid_version:
-            return None
-        minutes = timedelta(seconds=settings.ORDER_ACCEPT_TIMEOUT_SECONDS).total_seconds() / 60
-        return order_transition(order_id=order_id, to=OrderStatus.REJECTED, actor_kind=Actor.SYSTEM,
-                                reason=f"Not accepted by the kitchen within {minutes:g} minutes")
+    return order_expire_unaccepted_many(timers=[(order_id, paid_version)]).get(order_id)
+
+
+@transaction.atomic
+def order_expire_unaccepted_many(*, timers: Sequence[tuple[int, int]]) -> dict[int, Order]:
+    """Several acceptance time-outs ``(order_id, paid_version)`` at once, each as
+    :func:`order_expire_unaccepted` would decide it; the orders rejected, by id."""
+    # Locked in id order, like charges, so batches that overlap (a redelivery) never deadlock.
+    locked = {order.pk: order for order in
+              Order.objects.select_for_update().filter(pk__in={order_id for order_id, _ in timers}).order_by("pk")}
+    minutes = timedelta(seconds=settings.ORDER_ACCEPT_TIMEOUT_SECONDS).total_seconds() / 60
+    rejected: dict[int, Order] = {}
+    for order_id, paid_version in timers:
+        order = locked.get(order_id)
+        if order is None or order_id in rejected or order.status != OrderStatus.PAID or order.version != paid_version:
+            continue
+        rejected[order_id] = order_transition(order_id=order_id, to=OrderStatus.REJECTED, actor_kind=Actor.SYSTEM,
+                                              reason=f"Not accepted by the kitchen within {minutes:g} minutes")
+    return rejected
 
 
 REFUND_REASONS = {
