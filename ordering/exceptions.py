@@ -35,6 +35,12 @@ class OutOfStock(InvalidOrder):
     code = "out_of_stock"
 
 
+class TotalOutOfRange(InvalidOrder):
+    """The total is one the wallet can never pay: nothing, or more than one payment may move."""
+
+    code = "total_out_of_range"
+
+
 class InvalidTransition(OrderingError):
     """The status change is not allowed from the order's current status, or not to this actor."""
 

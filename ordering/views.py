@@ -21,7 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from billing import selectors as billing_selectors
 from ordering import selectors, services
 from ordering.cart import Cart
-from ordering.exceptions import IdempotencyConflict, InvalidTransition, NotFound, OrderingError
+from ordering.exceptions import IdempotencyConflict, InvalidTransition, NotFound, OrderingError, TotalOutOfRange
 from ordering.forms import AddToCartForm, CartLineForm, CheckoutForm, ProfileForm, SignupForm, new_checkout_token
 from ordering.models import CustomerProfile, MenuItem, Order
 from ordering.services.accounts import InvalidAccount
@@ -187,6 +187,9 @@ def checkout(request: HttpRequest) -> HttpResponse:
             except IdempotencyConflict:
                 status = 409
                 form.add_error(None, "This checkout form was already used for another order. Check your order and place it again.")
+            except TotalOutOfRange as error:
+                # The cart itself is the fault (nothing changed under it): bad input, not a conflict.
+                form.add_error(None, error.message)
             except OrderingError as error:
                 status = 409
                 form.add_error(None, error.message)

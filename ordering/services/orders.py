@@ -15,11 +15,12 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from billing.services.wallets import MAX_MOVEMENT
 from bus.catalog import ORDER_PLACED, ORDER_STATUS_CHANGED
 from bus.correlation import get_correlation_id
 from bus.outbox import outbox_write
 from ordering.exceptions import IdempotencyConflict, InvalidOrder, ItemUnavailable, NotFound, OutOfStock
-from ordering.exceptions import PermissionDenied, RestaurantClosed
+from ordering.exceptions import PermissionDenied, RestaurantClosed, TotalOutOfRange
 from ordering.models import MenuItem, Order, OrderEvent, OrderLine, Restaurant, StaffMembership
 from ordering.services.stock import stock_release, stock_reserve
 from ordering.status import RELEASES_STOCK, Actor, OrderStatus, check_transition
@@ -70,6 +71,19 @@ def _validate(request: OrderRequest) -> None:
         raise InvalidOrder("The delivery address is too long (255 characters at most).", code="invalid_address")
     if len(request.notes) > 500:
         raise InvalidOrder("Notes are too long (500 characters at most).", code="invalid_notes")
+
+
+def order_total_check(*, total: Decimal) -> None:
+    """Refuse a total the wallet can never pay, so that it is not placed only to end ``payment_failed``."""
+    # Billing moves more than nothing and at most MAX_MOVEMENT at a time (a typo of three
+    # zeros is refused there); an order outside that range could only fail its payment.
+    if not Decimal("0.00") < total <= MAX_MOVEMENT:
+        symbol = settings.CURRENCY_SYMBOL
+        raise TotalOutOfRange(
+            f"An order's total must be more than {symbol}0.00 and at most {symbol}{MAX_MOVEMENT:,.2f}, "
+            f"the most one payment can take; this one is {symbol}{total:,.2f}.",
+            total=f"{total:.2f}", max_total=f"{MAX_MOVEMENT:.2f}",
+        )
 
 
 def _replay(*, customer: AbstractBaseUser, idempotency_key: str, fingerprint: str) -> Order | None:
@@ -123,6 +137,9 @@ def _create(*, customer: AbstractBaseUser, request: OrderRequest, idempotency_ke
     if unavailable:
         raise ItemUnavailable(f"Not available right now: {', '.join(unavailable)}.", items=unavailable)
 
+    total = sum((items[pk].price * quantity for pk, quantity in request.lines.items()), Decimal("0.00"))
+    order_total_check(total=total)
+
     day = timezone.localdate()
     # Reserve in id order: concurrent checkouts lock the same rows in the same order, so
     # they queue behind each other instead of deadlocking.
@@ -131,7 +148,6 @@ def _create(*, customer: AbstractBaseUser, request: OrderRequest, idempotency_ke
         if items[pk].daily_stock is not None and not stock_reserve(menu_item_id=pk, quantity=quantity, day=day):
             raise OutOfStock(f"Not enough {items[pk].name} left today.", items=[items[pk].name])
 
-    total = sum((items[pk].price * quantity for pk, quantity in request.lines.items()), Decimal("0.00"))
     order = Order.objects.create(
         customer=customer,
         restaurant=restaurant,

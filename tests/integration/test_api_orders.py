@@ -417,3 +417,18 @@ def test_the_http_request_id_travels_into_the_orders_messages(customer, menu, re
     assert response.headers["X-Request-ID"] == "client-request-0042"
     row = OutboxMessage.objects.get(type="order.placed")
     assert row.correlation_id == "client-request-0042"
+
+
+@pytest.mark.parametrize("price,quantity", [(Decimal("0.00"), 2), (Decimal("250.00"), 41)])
+def test_a_total_that_can_never_be_paid_is_422_total_out_of_range(customer, restaurant, price, quantity):
+    # given a free dish, or one whose quantity makes a total over the wallet's 10,000.00
+    dish = MenuItemFactory(category__restaurant=restaurant, price=price)
+    before = snapshot()
+
+    response = place(bearer(customer), restaurant, (dish, quantity), **{"Idempotency-Key": "too-much"})
+
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "total_out_of_range"
+    assert "10,000.00" in error["message"]
+    assert snapshot() == before

@@ -280,3 +280,35 @@ def test_a_refused_order_leaves_no_event(customer, restaurant, menu):
     with pytest.raises(OutOfStock):
         place(customer, restaurant, [(menu["soup"].pk, 6)])
     assert not OutboxMessage.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "price,quantity",
+    [
+        (Decimal("0.00"), 1),  # a free dish alone: 0.00 can never be charged
+        (Decimal("0.00"), 50),
+        (Decimal("400.01"), 25),  # 10,000.25: over the wallet's limit for one movement
+    ],
+)
+def test_a_total_the_wallet_can_never_pay_is_refused_and_writes_nothing(customer, restaurant, price, quantity):
+    from billing.services.wallets import MAX_MOVEMENT
+    from bus.models import OutboxMessage
+
+    # given a dish whose total for this quantity is 0.00 or over the wallet's limit of one movement
+    dish = MenuItemFactory(category__restaurant=restaurant, price=price, daily_stock=100)
+    before = counts()
+    # when
+    with pytest.raises(InvalidOrder) as error:
+        place(customer, restaurant, [(dish.pk, quantity)])
+    # then: refused as bad input, nothing written, no stock taken
+    assert error.value.code == "total_out_of_range"
+    assert f"{MAX_MOVEMENT:,.2f}" in error.value.message
+    assert counts() == before
+    assert not OutboxMessage.objects.exists()
+    assert MenuItem.objects.get(pk=dish.pk).remaining_today == 100
+
+
+def test_a_total_of_exactly_the_wallet_limit_is_placed(customer, restaurant):
+    dish = MenuItemFactory(category__restaurant=restaurant, price=Decimal("400.00"))
+    order, created = place(customer, restaurant, [(dish.pk, 25)])
+    assert created and order.total == Decimal("10000.00")

@@ -335,3 +335,19 @@ def test_a_whole_order_through_the_pages(client, menu):
     assert placed["Location"] == reverse("order_detail", args=[order.pk])
     assert order.total == Decimal("27.75")
     assert 'data-cart-count="0"' in client.get(placed["Location"]).content.decode()
+
+
+def test_a_checkout_total_that_can_never_be_paid_is_a_form_error_and_writes_nothing(client, customer, restaurant):
+    # given a cart of 50 of a dish at 250.00: 12,500.00, over the wallet's limit of one payment
+    dish = MenuItemFactory(category=MenuCategoryFactory(restaurant=restaurant), price=Decimal("250.00"))
+    client.force_login(customer)
+    add_to_cart(client, dish, 50)
+    token = checkout_token(client)
+    # when
+    response = client.post(reverse("checkout"), {"delivery_address": "9 Elm Street", "checkout_token": token})
+    # then
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "€10,000.00" in html and 'role="alert"' in html
+    assert not Order.objects.exists()
+    assert cart_of(client) == {str(dish.pk): 50}
