@@ -18,6 +18,7 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction
 from django.contrib.auth import authenticate
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import URLPattern, URLResolver, re_path
 from django.views.decorators.csrf import csrf_exempt
@@ -64,6 +65,7 @@ from ordering.exceptions import (
     PermissionDenied,
 )
 from ordering.services.accounts import InvalidAccount
+from passline.errors import RETRY_AFTER_SECONDS, UNAVAILABLE_CODE, UNAVAILABLE_MESSAGE, database_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -593,6 +595,17 @@ def _on_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
 @api.exception_handler(SuspiciousOperation)
 def _on_suspicious(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
     return _error(api, request, 400, "bad_request", "The request could not be understood.")
+
+
+@api.exception_handler(DatabaseError)
+def _on_database_error(request: HttpRequest, exc: DatabaseError) -> HttpResponse:
+    if not database_unavailable(exc):
+        return _on_unexpected(request, exc)
+    # Lost, refused or locked out: the transaction rolled back, so a retry is safe.
+    logger.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
+    response = _error(api, request, 503, UNAVAILABLE_CODE, UNAVAILABLE_MESSAGE)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 @api.exception_handler(Exception)

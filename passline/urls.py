@@ -6,6 +6,10 @@ from django.urls import include, path
 from live.views import LogoutView
 from passline import health
 
+# A database outage answers 503 with Retry-After (a page, or JSON under /api/v1/); anything
+# else the 500 page.
+handler500 = "passline.errors.server_error"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
