@@ -6,11 +6,16 @@ applied only when their version is newer than the last one sent, so a duplicate 
 group message never shows an older state; a client that reconnects sends
 ``{"type": "resume", "after_version": N}`` and gets every change after N from the database, in
 order (the group layer may drop messages; the database does not).
+
+Redis away: an upgrade is accepted and closed with 1013 (try again later; pages reconnect with
+back-off), never left to fail as a 500; an open socket stays open, and when Redis answers again
+(live/layer.py tells every socket) it joins its groups again and catches up from the database.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
@@ -20,17 +25,24 @@ from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from live.groups import board_group, customer_group, kitchen_group, menu_group, order_group, session_group
 from live.presence import awatching_report
 from ordering.api_schemas import kitchen_ticket_out, order_out
 from ordering.exceptions import NotFound
-from ordering.models import OrderEvent
-from ordering.selectors import is_restaurant_staff, kitchen_open_orders, kitchen_recent_orders, order_detail
+from ordering.models import Order, OrderEvent
+from ordering.selectors import (is_restaurant_staff, kitchen_open_orders, kitchen_recent_orders, menu_items,
+                                order_detail, restaurant_get)
 from ordering.status import STATUS_LABELS, OrderStatus
+
+logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+# RFC 6455's "try again later": Redis is away; the pages reconnect with back-off.
+CLOSE_TRY_AGAIN_LATER = 1013
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
@@ -49,16 +61,49 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        try:
+            await self.connect()
+        except RedisError as error:
+            # Joining a group needs Redis: without it the socket would hear nothing, and the
+            # exception would reach daphne as a 500 on the upgrade.
+            logger.warning("live socket refused, Redis is away: %r", error, extra={"path": self.scope.get("path")})
+            await self.refuse(CLOSE_TRY_AGAIN_LATER)
+
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         # As above: without Channels' close_old_connections() hop, which 10,000 sockets
         # closing at once (a daphne restart, a Wi-Fi outage) would queue behind one thread.
         await self.disconnect(message["code"])
         raise StopConsumer()
 
+    accepted = False
+
+    async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
+        if not self.accepted:
+            self.accepted = True
+            await super().accept(subprotocol, headers)
+
     async def join(self, group: str) -> None:
         self.__dict__.setdefault("groups_joined", []).append(group)
         await self.channel_layer.group_add(group, self.channel_name)
         self.joined_at = time.monotonic()
+
+    async def live_reconnected(self, event: dict[str, Any]) -> None:
+        """Redis answers again after an error (live/layer.py): join the groups again (a restart
+        forgot them) and catch up on what was missed meanwhile."""
+        if not self.accepted or self.__dict__.get("closed"):
+            return
+        try:
+            for group in self.__dict__.get("groups_joined", []):
+                await self.channel_layer.group_add(group, self.channel_name)
+        except RedisError as error:
+            logger.warning("live socket not back in its groups yet: %r", error)
+            return
+        self.joined_at = time.monotonic()
+        await self.resync()
+
+    async def resync(self) -> None:
+        """Send what may have been missed while group messages could not arrive."""
 
     async def rejoin_if_due(self) -> None:
         """Join the socket's groups again once half the layer's group expiry has passed.
@@ -70,8 +115,12 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         joined_at = self.__dict__.get("joined_at")
         if expiry is None or joined_at is None or time.monotonic() - joined_at < expiry / 2:
             return
-        for group in self.__dict__.get("groups_joined", []):
-            await self.channel_layer.group_add(group, self.channel_name)
+        try:
+            for group in self.__dict__.get("groups_joined", []):
+                await self.channel_layer.group_add(group, self.channel_name)
+        except RedisError as error:
+            logger.warning("live socket not rejoined, Redis is away: %r", error)  # the next ping tries again
+            return
         self.joined_at = time.monotonic()
 
     async def join_session(self) -> None:
@@ -81,11 +130,16 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.join(session_group(key))
 
     async def disconnect(self, code: int) -> None:
-        for group in self.__dict__.get("groups_joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
+        self.closed = True
+        try:
+            for group in self.__dict__.get("groups_joined", []):
+                await self.channel_layer.group_discard(group, self.channel_name)
+        except RedisError as error:
+            # The membership lapses with the group expiry; a message to it meanwhile is dropped.
+            logger.warning("live socket's groups not left, Redis is away: %r", error)
 
     async def refuse(self, code: int) -> None:
-        """Refuse the socket with the contract's close code (4401, 4403).
+        """Refuse the socket with the contract's close code (4401, 4403, 4404; 1013 without Redis).
 
         Accepted first, then closed: a close before accept() reaches a real client as a bare
         HTTP 403 on the upgrade (daphne), so it could not tell "log in" from "not yours". By
@@ -166,7 +220,12 @@ class OrderConsumer(LiveConsumer):
     """One order's live updates, for its customer or its restaurant's staff."""
 
     order_id: int
+    # The newest version the client has, from the snapshot or an update frame: older group
+    # messages are not sent.
     last_version = 0
+    # The newest version sent as an ``order.update`` frame: a resume replays from the database
+    # only what was not sent as one (the snapshot does not count: the contract says so).
+    updates_through = 0
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -208,11 +267,12 @@ class OrderConsumer(LiveConsumer):
         if isinstance(content, dict) and content.get("type") == "resume":
             after = content.get("after_version")
             if isinstance(after, int) and not isinstance(after, bool) and after >= 0:
-                # The page has everything up to N: only what it lacks is read and sent (pages
-                # send this with every heartbeat, and usually lack nothing).
-                self.last_version = max(self.last_version, after)
-                for frame in await _events_after(self.order_id, self.last_version):
-                    await self._send_update(frame)
+                # Every step after N as an update frame, in order, even those the snapshot
+                # already showed; never one twice (pages send this with every heartbeat, and
+                # usually lack nothing).
+                for frame in await _events_after(self.order_id, max(after, self.updates_through)):
+                    self._sent(frame["version"])
+                    await self.send_json(frame)
                 return True
             return False
         return await super().on_client_message(content)
@@ -230,8 +290,17 @@ class OrderConsumer(LiveConsumer):
 
     async def _send_update(self, frame: dict[str, Any]) -> None:
         for unseen in await _unseen(self.order_id, self.last_version, frame):
-            self.last_version = unseen["version"]
+            self._sent(unseen["version"])
             await self.send_json(unseen)
+
+    def _sent(self, version: int) -> None:
+        self.last_version = max(self.last_version, version)
+        self.updates_through = max(self.updates_through, version)
+
+    async def resync(self) -> None:
+        for frame in await _events_after(self.order_id, self.last_version):
+            self._sent(frame["version"])
+            await self.send_json(frame)
 
 
 
@@ -279,6 +348,9 @@ class KitchenConsumer(LiveConsumer):
         await self.accept()
         await self._send_snapshot()
 
+    async def resync(self) -> None:
+        await self._send_snapshot()
+
     async def _send_snapshot(self) -> None:
         snapshot = await _kitchen_snapshot(self.restaurant_id)
         for ticket in snapshot["orders"] + snapshot["recent"]:
@@ -316,24 +388,83 @@ class KitchenConsumer(LiveConsumer):
             await self.send_json(unseen)
 
 
-class MenuConsumer(LiveConsumer):
-    """A restaurant's stock changes, for anyone looking at its menu (public, as the menu is)."""
+@database_sync_to_async
+def _restaurant_exists(restaurant_id: int) -> bool:
+    try:
+        restaurant_get(restaurant_id=restaurant_id)
+    except NotFound:
+        return False
+    return True
+
+
+@database_sync_to_async
+def _menu_snapshot(restaurant_id: int) -> dict[str, Any]:
+    return {"type": "menu.snapshot", "restaurant_id": restaurant_id, "items": [
+        {"menu_item_id": item.pk, "remaining": item.remaining_today, "available": item.orderable}
+        for item in menu_items(restaurant_id=restaurant_id).order_by("pk")]}
+
+
+# The statuses the pick-up board shows (ordering.selectors.pickup_board): in the kitchen, and ready.
+BOARD_STATUSES = (OrderStatus.ACCEPTED, OrderStatus.PREPARING, OrderStatus.READY)
+
+
+@database_sync_to_async
+def _board_snapshot(restaurant_id: int) -> dict[str, Any]:
+    rows = Order.objects.filter(restaurant_id=restaurant_id, status__in=[s.value for s in BOARD_STATUSES]).order_by(
+        "created_at", "id").values_list("id", "status")
+    return {"type": "board.snapshot", "restaurant_id": restaurant_id,
+            "orders": [{"order_id": order_id, "status": status} for order_id, status in rows]}
+
+
+class PublicRestaurantConsumer(LiveConsumer):
+    """A public page of one restaurant: anyone may watch it; a restaurant that does not exist is
+    refused with 4404. Join first, then read, as every live socket does."""
+
+    restaurant_id: int
 
     async def connect(self) -> None:
-        await self.join(menu_group(int(self.scope["url_route"]["kwargs"]["restaurant_id"])))
+        self.restaurant_id = int(self.scope["url_route"]["kwargs"]["restaurant_id"])
+        if not await _restaurant_exists(self.restaurant_id):
+            await self.refuse(CLOSE_NOT_FOUND)
+            return
+        await self.join(self.group(self.restaurant_id))
         await self.accept()
+        await self.send_json(await self.snapshot(self.restaurant_id))
+
+    async def resync(self) -> None:
+        await self.send_json(await self.snapshot(self.restaurant_id))
+
+    def group(self, restaurant_id: int) -> str:
+        raise NotImplementedError
+
+    async def snapshot(self, restaurant_id: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class MenuConsumer(PublicRestaurantConsumer):
+    """A restaurant's stock: ``menu.snapshot`` (every dish: remaining today, orderable), then
+    ``menu.stock`` for each change, for anyone looking at its menu (public, as the menu is)."""
+
+    def group(self, restaurant_id: int) -> str:
+        return menu_group(restaurant_id)
+
+    async def snapshot(self, restaurant_id: int) -> dict[str, Any]:
+        return await _menu_snapshot(restaurant_id)
 
     async def menu_stock(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "menu.stock", "menu_item_id": event["menu_item_id"],
                               "remaining": event["remaining"]})
 
 
-class BoardConsumer(LiveConsumer):
-    """A restaurant's pick-up board: order numbers and statuses only, public."""
+class BoardConsumer(PublicRestaurantConsumer):
+    """A restaurant's pick-up board, order numbers and statuses only, public: ``board.snapshot``
+    (the orders it shows), then ``board.update`` for each change."""
 
-    async def connect(self) -> None:
-        await self.join(board_group(int(self.scope["url_route"]["kwargs"]["restaurant_id"])))
-        await self.accept()
+    def group(self, restaurant_id: int) -> str:
+        return board_group(restaurant_id)
+
+    async def snapshot(self, restaurant_id: int) -> dict[str, Any]:
+        return await _board_snapshot(restaurant_id)
 
     async def board_update(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "board.update", "order_id": event["order_id"], "status": event["status"]})

@@ -61,6 +61,9 @@ class DashboardConsumer(LiveConsumer):
         await self.accept()
         await self._send_snapshot()
 
+    async def resync(self) -> None:
+        await self._send_snapshot()
+
     async def _send_snapshot(self) -> None:
         figures = await _figures(self.restaurant_id)
         self.shown_us = max(self.shown_us, figures["as_of_us"])

@@ -11,6 +11,15 @@ library says so only in an INFO line; this layer logs a WARNING (``live.dropped`
 group and the count) and adds the count to the Redis counter ``<prefix>:live:dropped``, which
 ``dropped_total()`` reads (benchmarks, alerts). A drop from a socket's in-process buffer (a
 consumer that stopped reading) is logged and counted the same way.
+
+Redis dropping its clients, restarting or stalling is survived, not passed on to a socket. A
+command on a connection Redis has closed is retried on a new one (a pool hands out such a
+connection until it is used). The process's one blocking pop, which channels-redis runs in
+whichever socket's receive happens to lead, would end that socket with 1011 on any Redis error;
+here it waits for Redis to answer again and then hands every socket of the process a
+``live.reconnected`` message: group memberships may be gone (a restart keeps nothing) and group
+messages were lost meanwhile, so each socket joins its groups again and catches up from the
+database (live/consumers.py).
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import functools
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
@@ -29,6 +39,9 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from channels_redis.core import BoundedQueue, RedisChannelLayer
 from redis.asyncio import BlockingConnectionPool
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +50,20 @@ OVER_CAPACITY = "%s of %s channels over capacity in group %s"
 DROPPED_KEY = ":live:dropped"
 # "<uuid hex>-c<capacity>!": the capacity a process declares in its channel names.
 _DECLARED_CAPACITY = re.compile(r"-c(\d+)!")
+
+# What every socket of the process is told once Redis answers again after an error.
+RECONNECTED = {"type": "live.reconnected"}
+# A command that fails on a dropped connection is tried again on a new one: twice, 50 ms apart
+# at first (a restart takes longer; then the caller hears of it).
+COMMAND_RETRY = Retry(ExponentialBackoff(cap=0.5, base=0.05), 2)
+
+# Seconds between two looks at which Redis server the process's inbox is on (a restart).
+SERVER_CHECK_SECONDS = 5.0
+
+
+class RedisRestarted(RedisError):
+    """The Redis server is another one than before: everything it held is gone."""
+
 
 _over_capacity: ContextVar[list[int] | None] = ContextVar("live_layer_over_capacity", default=None)
 
@@ -82,6 +109,11 @@ class PasslineChannelLayer(RedisChannelLayer):
             functools.partial(_CountingQueue, self.capacity, self._dropped_in_process))
         self.dropped_key = f"{self.prefix}{DROPPED_KEY}"
         self._counting: set[asyncio.Task[None]] = set()
+        # This process's channels that joined a group, to tell them when Redis is back.
+        self._members: dict[str, set[str]] = {}
+        # Per shard: the run id of the Redis server last seen, and when to look again.
+        self._server_ids: dict[int, str] = {}
+        self._next_server_check: dict[int, float] = {}
 
     def create_pool(self, index: int) -> BlockingConnectionPool:
         # A burst (a thousand sockets joining at once) waits for a free connection instead of
@@ -89,6 +121,7 @@ class PasslineChannelLayer(RedisChannelLayer):
         host = dict(self.hosts[index])
         if "address" not in host:
             return super().create_pool(index)
+        host.setdefault("retry", COMMAND_RETRY)
         return BlockingConnectionPool.from_url(host.pop("address"), timeout=host.pop("pool_timeout", 20), **host)
 
     def get_capacity(self, channel: str) -> int:
@@ -97,6 +130,59 @@ class PasslineChannelLayer(RedisChannelLayer):
                 return capacity
         declared = _DECLARED_CAPACITY.search(channel)
         return int(declared[1]) if declared else self.capacity
+
+    async def group_add(self, group: str, channel: str) -> None:
+        await super().group_add(group, channel)
+        self._members.setdefault(channel, set()).add(group)
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        groups = self._members.get(channel, set())
+        groups.discard(group)
+        if not groups:
+            self._members.pop(channel, None)
+        await super().group_discard(group, channel)
+
+    async def receive_single(self, channel: str) -> tuple[Any, dict[str, Any]]:
+        """The blocking pop on the process's inbox; on a Redis error it waits for Redis and then
+        returns ``live.reconnected`` for every socket of the process instead of failing one."""
+        if "!" not in channel:
+            return await super().receive_single(channel)
+        index = self.consistent_hash(channel)
+        try:
+            return await super().receive_single(channel)
+        except RedisError as error:
+            logger.warning("live.redis_lost: %r; the process's sockets wait for Redis", error)
+        delay = 0.1
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                self._server_ids[index] = await self._server_id(index)
+                break
+            except RedisError as error:
+                logger.debug("Redis still away: %r", error)
+                delay = min(delay * 2, 5.0)
+        listeners = sorted(set(self.receive_buffer) | set(self._members))
+        logger.warning("live.redis_back: %s socket(s) rejoin their groups and catch up", len(listeners))
+        return listeners, dict(RECONNECTED)
+
+    async def _brpop_with_clean(self, index: int, channel: str, timeout: int) -> Any:
+        # A command that failed on a dropped connection is retried on a new one, so a Redis that
+        # restarted in between (every group and inbox gone) may never show as an error: before
+        # a pop, at most every SERVER_CHECK_SECONDS, compare the server's run id with the last
+        # one seen. The blocking pop lasts ``timeout`` (5 s), so a restart is noticed within about
+        # two of them, before anything is popped from the new server.
+        now = time.monotonic()
+        if now >= self._next_server_check.get(index, 0.0):
+            self._next_server_check[index] = now + SERVER_CHECK_SECONDS
+            server_id = await self._server_id(index)
+            seen = self._server_ids.setdefault(index, server_id)
+            if seen != server_id:
+                self._server_ids[index] = server_id
+                raise RedisRestarted(f"Redis restarted (run id {seen[:8]} -> {server_id[:8]})")
+        return await super()._brpop_with_clean(index, channel, timeout)
+
+    async def _server_id(self, index: int) -> str:
+        return str((await self.connection(index).info("server"))["run_id"])
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         sink: list[int] = []

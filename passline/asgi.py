@@ -15,19 +15,18 @@ from passline.threads import DatabaseThreads, OneHopASGIHandler  # noqa: E402
 
 django_asgi_app = OneHopASGIHandler()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from live.auth import BearerAuthMiddleware  # noqa: E402
+from live.auth import auth_stack  # noqa: E402
 from live.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         # Each request's sync code on one of a few threads that keep their DB connections.
         "http": DatabaseThreads(django_asgi_app, count=settings.WEB_DB_THREADS),
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(BearerAuthMiddleware(URLRouter(websocket_urlpatterns)))
-        ),
+        # Channels' AllowedHostsOriginValidator(AuthMiddlewareStack(...)) plus bearer tokens, with
+        # the origin check where cookies make it matter and sessions read past a Redis outage
+        # (live/auth.py).
+        "websocket": auth_stack(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -89,7 +89,10 @@ def test_the_owner_gets_a_snapshot_then_every_change_in_order_through_the_bridge
             await again.connect()
             await again.receive_json_from(timeout=5)  # snapshot at version 4
             await again.send_json_to({"type": "resume", "after_version": 2})
-            assert await again.receive_nothing(timeout=0.3)  # the snapshot already had 3 and 4
+            # every step after 2 as an update, although the snapshot already had 3 and 4
+            frames = [await again.receive_json_from(timeout=5) for _ in range(2)]
+            assert [(f["type"], f["version"]) for f in frames] == [("order.update", 3), ("order.update", 4)]
+            assert await again.receive_nothing(timeout=0.3)
             for ws in (owner, kitchen, again):
                 await ws.disconnect()
 
@@ -219,6 +222,7 @@ def test_menu_pages_hear_when_a_dish_sells_out(bus, customer, restaurant, menu):
             # anyone may watch a menu, as anyone may read it
             menu_ws = ws(f"/ws/menus/{restaurant.pk}/")
             assert (await menu_ws.connect())[0]
+            assert (await menu_ws.receive_json_from(timeout=5))["type"] == "menu.snapshot"
             # when a customer orders the last 5 bowls of soup (daily stock 5)
             await asyncio.get_running_loop().run_in_executor(None, order_soup, customer, restaurant, menu, 5)
             frame = await menu_ws.receive_json_from(timeout=10)
@@ -261,6 +265,7 @@ def test_the_pickup_board_shows_numbers_only_and_hears_changes(bus, client, cust
         async def scenario():
             board = ws(f"/ws/boards/{restaurant.pk}/")
             assert (await board.connect())[0]
+            assert (await board.receive_json_from(timeout=5))["type"] == "board.snapshot"
             # the events already written (accepted, preparing, ready) reach the board too
             frames = [await board.receive_json_from(timeout=10) for _ in range(4)]
             assert all(set(f) == {"type", "order_id", "status"} for f in frames)
