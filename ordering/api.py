@@ -29,6 +29,7 @@ from ninja.parser import Parser
 from billing import selectors as billing_selectors
 from billing.exceptions import CardDeclined, InvalidAmount, InvalidCard, KeyReused
 from billing.services.topups import wallet_top_up
+from billing.services.wallets import MAX_MOVEMENT
 from ordering import selectors, services
 from ordering.api_auth import CsrfFailed, api_auth
 from ordering.api_schemas import (
@@ -87,8 +88,11 @@ authenticated (`not_authenticated`, `invalid_credentials`), 403 not allowed (`fo
 (`card_declined`), 415 body not JSON
 (`unsupported_media_type`), 422 invalid input (`invalid_request` with field `details` for a
 body that does not match the schema; domain codes such as `unknown_restaurant`,
-`unknown_menu_item`, `out_of_stock`, `item_unavailable`, `restaurant_closed`, `invalid_amount`,
-`invalid_card`).
+`unknown_menu_item`, `out_of_stock`, `item_unavailable`, `restaurant_closed`, `total_out_of_range`,
+`invalid_amount`, `invalid_card`), 413 body too large (`payload_too_large`), 503 briefly
+unavailable (`unavailable`, with a `Retry-After` header in seconds: nothing was changed, and a
+retry, with the same `Idempotency-Key` for a POST, is safe). Each operation lists the codes
+it can answer. Never a 500 for bad input.
 
 **Money** is a decimal string with two places (`"12.50"`). Prices sent by a client are ignored:
 the server computes every total. **Ids** are opaque integers.
@@ -175,9 +179,43 @@ api = PasslineAPI(
     parser=JsonParser(),
 )
 
-# Error responses every authenticated endpoint may give.
-AUTH_ERRORS = {401: ErrorOut, 403: ErrorOut}
-BODY_ERRORS = {400: ErrorOut, 415: ErrorOut, 422: ErrorOut}
+# --- the answers of each operation, for the schema -------------------------------------
+
+# The errors an operation can answer, each status with the machine codes it carries: every
+# status is declared with the error shape and this text (and every operation may answer 503).
+AUTH_ERRORS = {
+    401: "`not_authenticated`: no valid bearer token (or browser session).",
+    403: "`forbidden`: not allowed for this account; `csrf_failed`: a session request without `X-CSRFToken`.",
+}
+INVALID_REQUEST = ("`invalid_request` (with `field` and `details`): the body does not match the schema: a field "
+                   "missing, of the wrong type, out of range or too long, text with NUL characters or invalid "
+                   "Unicode, a body that is not a JSON object.")
+BODY_ERRORS = {
+    400: "`malformed_json`: the body is not valid JSON.",
+    413: "`payload_too_large`: the body is over the upload limit.",
+    415: "`unsupported_media_type`: the body is not sent as `application/json`.",
+    422: INVALID_REQUEST,
+}
+UNAVAILABLE = ("`unavailable`: the database was briefly unavailable and nothing was changed; retry after "
+               "`Retry-After` seconds (a POST with the same `Idempotency-Key`, which is safe).")
+IDEMPOTENCY_KEY_422 = "`invalid_idempotency_key`: the `Idempotency-Key` header is not 1 to 255 characters."
+
+
+def answers(success: dict[int, Any], errors: dict[int, str], **openapi_extra: Any) -> dict[str, Any]:
+    """``response`` and ``openapi_extra`` of an operation: its success, its errors in the error
+    shape with the codes each carries, and the 503 every operation may answer."""
+    errors = {**errors, 503: UNAVAILABLE}
+    documented: dict[int, Any] = {status: {"description": text} for status, text in errors.items()}
+    documented[503]["headers"] = {"Retry-After": {"description": "Seconds to wait before a retry.",
+                                                  "schema": {"type": "integer"}}}
+    return {"response": {**success, **{status: ErrorOut for status in errors}},
+            "openapi_extra": {"responses": documented, **openapi_extra}}
+
+
+def idempotency_key(what: str) -> dict[str, Any]:
+    return {"in": "header", "name": IDEMPOTENCY_HEADER, "required": False,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+            "description": f"A unique key per intended {what}, e.g. a UUID."}
 
 
 # --- accounts -------------------------------------------------------------------------
@@ -191,7 +229,12 @@ class InvalidCredentials(HttpError):
 @api.post(
     "/auth/register",
     auth=None,
-    response={201: RegisterOut, 409: ErrorOut, **BODY_ERRORS},
+    **answers({201: RegisterOut}, {
+        **BODY_ERRORS,
+        409: "`username_taken`: the username exists.",
+        422: f"{INVALID_REQUEST} With `field`: `invalid_username` (empty, too long or with characters other "
+             "than letters, digits and @ . + - _), `invalid_email`, `weak_password`.",
+    }),
     tags=["auth"],
     summary="Create a customer account",
     description="409 `username_taken` when the username exists; 422 with `field` for a bad username, "
@@ -205,7 +248,10 @@ def register(request: HttpRequest, payload: RegisterIn) -> Status[dict[str, Any]
 @api.post(
     "/auth/token",
     auth=None,
-    response={200: TokenOut, 401: ErrorOut, **BODY_ERRORS},
+    **answers({200: TokenOut}, {
+        **BODY_ERRORS,
+        401: "`invalid_credentials`: wrong username or password, or an inactive account.",
+    }),
     tags=["auth"],
     summary="Get a bearer token",
     description="401 `invalid_credentials` for a wrong username or password or an inactive account.",
@@ -222,7 +268,7 @@ def token(request: HttpRequest, payload: TokenIn) -> dict[str, str]:
 
 # Browsing is public, as on the site: a visitor sees restaurants and menus before signing in.
 @api.get(
-    "/restaurants", auth=None, response={200: list[RestaurantOut]}, tags=["restaurants"], summary="Restaurants"
+    "/restaurants", auth=None, **answers({200: list[RestaurantOut]}, {}), tags=["restaurants"], summary="Restaurants"
 )
 def restaurants(request: HttpRequest) -> list[dict[str, Any]]:
     return [restaurant_out(r) for r in selectors.restaurant_list()]
@@ -231,7 +277,7 @@ def restaurants(request: HttpRequest) -> list[dict[str, Any]]:
 @api.get(
     "/restaurants/{int:restaurant_id}/menu",
     auth=None,
-    response={200: list[MenuItemOut], 404: ErrorOut},
+    **answers({200: list[MenuItemOut]}, {404: "`not_found`: there is no such restaurant."}),
     tags=["restaurants"],
     summary="A restaurant's menu",
 )
@@ -246,25 +292,23 @@ def menu(request: HttpRequest, restaurant_id: int) -> list[dict[str, Any]]:
 
 @api.post(
     "/orders",
-    response={201: OrderOut, 409: ErrorOut, **AUTH_ERRORS, **BODY_ERRORS},
+    **answers({201: OrderOut}, {
+        **AUTH_ERRORS,
+        **BODY_ERRORS,
+        409: "`idempotency_conflict`: the `Idempotency-Key` was used for a different order.",
+        422: f"{INVALID_REQUEST} `unknown_restaurant`; `restaurant_closed`; `unknown_menu_item` (with "
+             "`details.menu_item_ids`): a dish that does not exist or is another restaurant's; `item_unavailable`; "
+             "`out_of_stock`; `invalid_quantity`; `missing_address`; `total_out_of_range`: a total of 0.00 or over "
+             f"{MAX_MOVEMENT:,.2f}, which the wallet can never pay; {IDEMPOTENCY_KEY_422}",
+    }, parameters=[idempotency_key("order")]),
     tags=["orders"],
     summary="Place an order",
     description="Creates the order in `pending_payment`; the total is computed from the menu's prices. "
     "Send an `Idempotency-Key` header to retry safely: a retry with the same body answers 201 with the "
     "first order and `Idempotent-Replayed: true`; a different body under the same key is 409 "
     "`idempotency_conflict`. 422 codes: `invalid_request`, `unknown_restaurant`, `restaurant_closed`, "
-    "`unknown_menu_item`, `item_unavailable`, `out_of_stock`, `invalid_quantity`, `invalid_idempotency_key`.",
-    openapi_extra={
-        "parameters": [
-            {
-                "in": "header",
-                "name": IDEMPOTENCY_HEADER,
-                "required": False,
-                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-                "description": "A unique key per intended order, e.g. a UUID.",
-            }
-        ]
-    },
+    "`unknown_menu_item`, `item_unavailable`, `out_of_stock`, `invalid_quantity`, `total_out_of_range`, "
+    "`invalid_idempotency_key`. A 503 `unavailable` changed nothing: retry with the same key.",
 )
 def order_create(request: HttpRequest, payload: OrderIn, response: HttpResponse) -> Status[dict[str, Any]]:
     customer = request.auth  # type: ignore[attr-defined]
@@ -284,7 +328,7 @@ def order_create(request: HttpRequest, payload: OrderIn, response: HttpResponse)
     return Status(201, order_out(order))
 
 
-@api.get("/orders", response={200: list[OrderOut], **AUTH_ERRORS}, tags=["orders"], summary="My orders, newest first")
+@api.get("/orders", **answers({200: list[OrderOut]}, AUTH_ERRORS), tags=["orders"], summary="My orders, newest first")
 def order_list(request: HttpRequest) -> list[dict[str, Any]]:
     customer = request.auth  # type: ignore[attr-defined]
     return [order_out(order) for order in selectors.customer_orders(customer=customer)]
@@ -292,7 +336,7 @@ def order_list(request: HttpRequest) -> list[dict[str, Any]]:
 
 @api.get(
     "/orders/{int:order_id}",
-    response={200: OrderOut, 404: ErrorOut, **AUTH_ERRORS},
+    **answers({200: OrderOut}, {**AUTH_ERRORS, 404: "`not_found`: no such order of yours."}),
     tags=["orders"],
     summary="One of my orders",
     description="Another customer's order is a 404, exactly like an order that does not exist.",
@@ -304,7 +348,11 @@ def order_get(request: HttpRequest, order_id: int) -> dict[str, Any]:
 
 @api.post(
     "/orders/{int:order_id}/cancel",
-    response={200: OrderOut, 404: ErrorOut, 409: ErrorOut, **AUTH_ERRORS},
+    **answers({200: OrderOut}, {
+        **AUTH_ERRORS,
+        404: "`not_found`: no such order of yours.",
+        409: "`invalid_transition`: the kitchen has accepted the order, or it has ended.",
+    }),
     tags=["orders"],
     summary="Cancel one of my orders",
     description="Possible while `pending_payment` or `paid`; afterwards 409 `invalid_transition`. "
@@ -346,14 +394,22 @@ def _idempotency_key(request: HttpRequest) -> str | None:
     return key
 
 
-@api.get("/wallet", response={200: WalletOut, **AUTH_ERRORS}, tags=["wallet"], summary="My wallet's balance")
+@api.get("/wallet", **answers({200: WalletOut}, AUTH_ERRORS), tags=["wallet"], summary="My wallet's balance")
 def wallet(request: HttpRequest) -> dict[str, Any]:
     return wallet_out(billing_selectors.wallet_summary(user=request.auth))  # type: ignore[attr-defined]
 
 
 @api.post(
     "/wallet/top-up",
-    response={200: TopUpOut, 402: ErrorOut, 409: ErrorOut, **AUTH_ERRORS, **BODY_ERRORS},
+    **answers({200: TopUpOut}, {
+        **AUTH_ERRORS,
+        **BODY_ERRORS,
+        402: "`card_declined`: the card was declined; nothing changed.",
+        409: "`idempotency_conflict`: the `Idempotency-Key` was used for a different top-up.",
+        422: f"{INVALID_REQUEST} `invalid_amount`: an amount that is not a decimal string (a JSON number), is 0 or "
+             f"less, has more than two decimals or is over {MAX_MOVEMENT:,.2f}; `invalid_card`: a card number that "
+             f"is not 12 to 19 digits or fails the Luhn check; {IDEMPOTENCY_KEY_422}",
+    }, parameters=[idempotency_key("top-up")]),
     tags=["wallet"],
     summary="Top up my wallet by card",
     description="Charges the card and credits the wallet; answers with the new balance. "
@@ -363,17 +419,6 @@ def wallet(request: HttpRequest) -> dict[str, Any]:
     "`invalid_idempotency_key`. Send an `Idempotency-Key` header to retry safely: a retry with the same body "
     "answers as the first request did (200 with the balance as it is now and `Idempotent-Replayed: true`, or "
     "402 again) and charges nothing; a different body under the same key is 409 `idempotency_conflict`.",
-    openapi_extra={
-        "parameters": [
-            {
-                "in": "header",
-                "name": IDEMPOTENCY_HEADER,
-                "required": False,
-                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-                "description": "A unique key per intended top-up, e.g. a UUID.",
-            }
-        ]
-    },
 )
 def wallet_top_up_view(request: HttpRequest, payload: TopUpIn, response: HttpResponse) -> dict[str, Any]:
     user = request.auth  # type: ignore[attr-defined]
@@ -400,7 +445,7 @@ def wallet_top_up_view(request: HttpRequest, payload: TopUpIn, response: HttpRes
 
 @api.get(
     "/kitchen/{int:restaurant_id}/orders",
-    response={200: list[KitchenTicketOut], 404: ErrorOut, **AUTH_ERRORS},
+    **answers({200: list[KitchenTicketOut]}, {**AUTH_ERRORS, 404: "`not_found`: there is no such restaurant."}),
     tags=["kitchen"],
     summary="A kitchen's open tickets, oldest first",
     description="Staff of the restaurant only (403 otherwise). Open: paid, accepted, preparing, ready, "
@@ -417,7 +462,13 @@ def kitchen_orders(request: HttpRequest, restaurant_id: int) -> list[dict[str, A
 
 @api.post(
     "/kitchen/orders/{int:order_id}/transition",
-    response={200: KitchenTicketOut, 404: ErrorOut, 409: ErrorOut, **AUTH_ERRORS, **BODY_ERRORS},
+    **answers({200: KitchenTicketOut}, {
+        **AUTH_ERRORS,
+        **BODY_ERRORS,
+        404: "`not_found`: there is no such order.",
+        409: "`invalid_transition`: the order cannot move to that status now.",
+        422: f"{INVALID_REQUEST} A `to` that is not an order status is one of these.",
+    }),
     tags=["kitchen"],
     summary="Move an order on",
     description="Staff of the order's restaurant only (403 otherwise). Allowed: paid→accepted, paid→rejected, "
@@ -438,7 +489,11 @@ def kitchen_transition(request: HttpRequest, order_id: int, payload: TransitionI
 
 @api.post(
     "/kitchen/orders/{int:order_id}/recall",
-    response={200: KitchenTicketOut, 404: ErrorOut, 409: ErrorOut, **AUTH_ERRORS},
+    **answers({200: KitchenTicketOut}, {
+        **AUTH_ERRORS,
+        404: "`not_found`: there is no such order.",
+        409: "`invalid_transition`: there is no kitchen move to undo, or its time has passed.",
+    }),
     tags=["kitchen"],
     summary="Undo the kitchen's last move of an order",
     description="Staff of the order's restaurant only. Takes the order back to the status its last kitchen move "
@@ -454,7 +509,12 @@ def kitchen_recall(request: HttpRequest, order_id: int) -> dict[str, Any]:
 
 @api.post(
     "/kitchen/orders/{int:order_id}/priority",
-    response={200: KitchenTicketOut, 404: ErrorOut, 409: ErrorOut, **AUTH_ERRORS, **BODY_ERRORS},
+    **answers({200: KitchenTicketOut}, {
+        **AUTH_ERRORS,
+        **BODY_ERRORS,
+        404: "`not_found`: there is no such order.",
+        409: "`invalid_transition`: the ticket is no longer open.",
+    }),
     tags=["kitchen"],
     summary="Flag a ticket to go first, or take the flag off",
     description="Staff of the order's restaurant only; open tickets only (409 otherwise). Setting the flag it "
@@ -469,7 +529,12 @@ def kitchen_priority(request: HttpRequest, order_id: int, payload: PriorityIn) -
 
 @api.post(
     "/kitchen/orders/{int:order_id}/items/{int:menu_item_id}/done",
-    response={200: KitchenTicketOut, 404: ErrorOut, 409: ErrorOut, **AUTH_ERRORS, **BODY_ERRORS},
+    **answers({200: KitchenTicketOut}, {
+        **AUTH_ERRORS,
+        **BODY_ERRORS,
+        404: "`not_found`: there is no such order, or it has no such dish.",
+        409: "`invalid_transition`: the order is not accepted or being prepared.",
+    }),
     tags=["kitchen"],
     summary="Cross a dish off a ticket, or put it back",
     description="Staff of the order's restaurant only, while the order is accepted or being prepared (409 "

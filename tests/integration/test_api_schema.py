@@ -124,3 +124,84 @@ def test_a_body_over_the_upload_limit_is_413(customer, settings):
 
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
+
+
+# Every error an operation can answer is in its schema ---------------------------------------
+
+# (method, path) -> the error statuses it can answer besides 401/403 of authentication.
+OPERATIONS = {
+    ("post", "/api/v1/auth/register"): {400, 409, 413, 415, 422},
+    ("post", "/api/v1/auth/token"): {400, 401, 413, 415, 422},
+    ("get", "/api/v1/restaurants"): set(),
+    ("get", "/api/v1/restaurants/{restaurant_id}/menu"): {404},
+    ("post", "/api/v1/orders"): {400, 409, 413, 415, 422},
+    ("get", "/api/v1/orders"): set(),
+    ("get", "/api/v1/orders/{order_id}"): {404},
+    ("post", "/api/v1/orders/{order_id}/cancel"): {404, 409},
+    ("get", "/api/v1/wallet"): set(),
+    ("post", "/api/v1/wallet/top-up"): {400, 402, 409, 413, 415, 422},
+    ("get", "/api/v1/kitchen/{restaurant_id}/orders"): {404},
+    ("post", "/api/v1/kitchen/orders/{order_id}/transition"): {400, 404, 409, 413, 415, 422},
+    ("post", "/api/v1/kitchen/orders/{order_id}/recall"): {404, 409},
+    ("post", "/api/v1/kitchen/orders/{order_id}/priority"): {400, 404, 409, 413, 415, 422},
+    ("post", "/api/v1/kitchen/orders/{order_id}/items/{menu_item_id}/done"): {400, 404, 409, 413, 415, 422},
+}
+PUBLIC = {("post", "/api/v1/auth/register"), ("post", "/api/v1/auth/token"), ("get", "/api/v1/restaurants"),
+          ("get", "/api/v1/restaurants/{restaurant_id}/menu")}
+
+
+def _schema() -> dict:
+    return Client().get("/api/v1/openapi.json").json()
+
+
+def test_every_operation_lists_every_error_it_can_answer_in_the_error_shape():
+    paths = _schema()["paths"]
+    listed = {(method, path) for path, operations in paths.items() for method in operations}
+    assert listed == set(OPERATIONS)
+    for (method, path), statuses in OPERATIONS.items():
+        responses = paths[path][method]["responses"]
+        # 503 everywhere (every operation reads the database); 401/403 wherever a login is needed
+        expected = statuses | {503} | (set() if (method, path) in PUBLIC else {401, 403})
+        errors = {int(code) for code in responses if int(code) >= 400}
+        assert errors == expected, (method, path, sorted(errors))
+        for code in errors:
+            answer = responses[str(code)]
+            assert answer["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorOut"}
+            # each says which machine codes it carries
+            assert "`" in answer["description"], (method, path, code, answer["description"])
+        assert "Retry-After" in responses["503"]["headers"], (method, path)
+        assert "`unavailable`" in responses["503"]["description"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("post", "/api/v1/auth/register", {"username": "", "email": "a@example.com", "password": "tasty-noodles-42"}),
+        ("post", "/api/v1/auth/register", {"username": "nul\u0000", "email": "a@example.com", "password": "x"}),
+        ("post", "/api/v1/auth/token", {"username": "nul\u0000", "password": "x"}),
+        ("post", "/api/v1/orders", "another restaurant's dish"),
+        ("post", "/api/v1/orders", "over the limit"),
+        ("post", "/api/v1/wallet/top-up", {"amount": "0", "card_number": "4242424242424242"}),
+        ("post", "/api/v1/wallet/top-up", {"amount": 5, "card_number": "4242424242424242"}),
+        ("post", "/api/v1/kitchen/orders/{order_id}/transition", {"to": "eaten"}),
+    ],
+)
+def test_the_business_422s_an_operation_answers_are_in_its_schema(customer, restaurant, menu, method, path, body):
+    from decimal import Decimal
+
+    from tests.factories import MenuItemFactory
+
+    if body == "another restaurant's dish":
+        body = {"restaurant_id": restaurant.pk, "items": [{"menu_item_id": MenuItemFactory().pk, "quantity": 1}],
+                "delivery_address": "1 Lane"}
+    elif body == "over the limit":
+        dish = MenuItemFactory(category__restaurant=restaurant, price=Decimal("9000.00"))
+        body = {"restaurant_id": restaurant.pk, "items": [{"menu_item_id": dish.pk, "quantity": 2}],
+                "delivery_address": "1 Lane"}
+    client = Client(headers={"Authorization": f"Bearer {services.api_token_issue(user=customer)}"})
+
+    response = client.post(path.replace("{order_id}", "1"), body, content_type="application/json")
+
+    assert response.status_code == 422, response.content
+    code = response.json()["error"]["code"]
+    assert f"`{code}`" in _schema()["paths"][path][method]["responses"]["422"]["description"]
