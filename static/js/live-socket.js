@@ -5,7 +5,9 @@
 //   - reconnects with back-off (1 s doubling to 15 s), at once when the browser comes back
 //     online or the page becomes visible again;
 //   - a dropped socket is given up at once: without a network its close may never come;
-//   - 4401 / 4403 (signed out, not allowed) end it for good: retrying cannot help.
+//   - 4401 / 4403 / 4404 (signed out, not allowed, no such thing) end it for good: retrying
+//     cannot help; anything else (1013 while the server's Redis is away, a restart) is retried,
+//     and the back-off starts again only once the server has said something.
 // Usage: var live = PasslineLive.open("/ws/orders/7/", {
 //   frame: function (frame) {},           // every frame but pong
 //   opened: function (again) {},          // connected (again: after a drop)
@@ -79,13 +81,14 @@
         (handlers.beat ? handlers.beat() : []).forEach(send);
       }, HEARTBEAT_MS);
       current.onopen = function () {
-        delay = FIRST_RETRY_MS;
         opens += 1;
         state("open");
         if (handlers.opened) handlers.opened(opens > 1);
       };
       current.onmessage = function (event) {
         lastHeard = Date.now();
+        // Not on open: a socket refused with a close right after its accept would retry every second.
+        delay = FIRST_RETRY_MS;
         var frame;
         try { frame = JSON.parse(event.data); } catch (e) { return; }
         if (frame.type !== "pong") handlers.frame(frame);
@@ -94,7 +97,7 @@
         window.clearInterval(heartbeat);
         if (socket !== current) return;
         socket = null;
-        if (event.code === 4401 || event.code === 4403) {
+        if (event.code === 4401 || event.code === 4403 || event.code === 4404) {
           ended = true;
           state("off", event.code);
           return;

@@ -1,7 +1,9 @@
-// Live stock on a menu page: when a dish's stock changes (another customer just ordered the
-// last one), fetch the page again and swap in that dish as the server now renders it —
-// "Sold out", "Only 2 left today", the add button gone. After a dropped connection every
-// dish is swapped in again, since changes made meanwhile were not heard.
+// Live stock on a menu page. Each dish is rendered with what it had left (data-remaining, empty
+// without a daily limit) and whether it could be ordered (data-available). On every (re)connect
+// the socket first sends menu.snapshot, the stock as it is now: a dish that changed since the
+// page was rendered (sold out meanwhile, or while the connection was down) is fetched again and
+// swapped in as the server now renders it — "Sold out", "Only 2 left today", the add button
+// gone. Then each menu.stock (another customer just ordered the last one) swaps in that dish.
 (function () {
   "use strict";
   var main = document.getElementById("main");
@@ -21,9 +23,24 @@
       .catch(function () { /* the next change tries again */ });
   }
 
+  function shownDiffers(item) {
+    var dish = document.getElementById("item-" + item.menu_item_id);
+    if (!dish) return false;
+    var remaining = item.remaining === null ? "" : String(item.remaining);
+    return dish.dataset.remaining !== remaining || dish.dataset.available !== String(item.available);
+  }
+
+  function applySnapshot(snapshot) {
+    var changed = (snapshot.items || []).filter(shownDiffers);
+    if (changed.length === 1) swap(changed[0].menu_item_id);
+    else if (changed.length > 1) swap(null);
+  }
+
   window.PasslineLive.open("/ws/menus/" + main.dataset.restaurantId + "/", {
     state: function (state) { main.dataset.live = state === "open" ? "on" : "off"; },
-    opened: function (again) { if (again) swap(null); },
-    frame: function (frame) { if (frame.type === "menu.stock") swap(frame.menu_item_id); }
+    frame: function (frame) {
+      if (frame.type === "menu.snapshot") applySnapshot(frame);
+      else if (frame.type === "menu.stock") swap(frame.menu_item_id);
+    }
   });
 })();

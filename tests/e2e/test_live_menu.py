@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import Page, expect
 
 from ordering.services import OrderRequest, order_place
@@ -60,3 +62,22 @@ def test_a_menu_page_that_was_offline_catches_up_on_stock(e2e_db, bus, live_url:
     finally:
         for worker in running:
             worker.stop()
+
+
+def test_a_dish_sold_out_between_page_load_and_subscription_shows_sold_out(e2e_db, bus, live_url: str, page: Page,
+                                                                           restaurant, menu) -> None:
+    # No relay or bridge runs: no menu.stock frame can tell the page; only the socket's snapshot can.
+    def sell_out_then_connect(socket) -> None:  # type: ignore[no-untyped-def]
+        # the page has loaded (the soup on sale) and opens its socket: now the last five go
+        order_place(customer=UserFactory(), request=OrderRequest(
+            restaurant_id=restaurant.pk, items=[(menu["soup"].pk, 5)], delivery_address="2 Elsewhere"))
+        socket.connect_to_server()
+
+    page.route_web_socket(re.compile(r".*/ws/menus/\d+/$"), sell_out_then_connect)
+    page.goto(f"{live_url}/r/{restaurant.slug}/")
+    soup = page.locator(f"#item-{menu['soup'].pk}")
+    expect(page.locator("main#main")).to_have_attribute("data-live", "on")
+
+    # then the page shows the soup sold out, without a reload
+    expect(soup.locator(".badge-soldout")).to_have_text("Sold out", timeout=10_000)
+    expect(page.locator(f"#item-{menu['soup'].pk}").get_by_role("button", name="Add to cart")).to_have_count(0)
