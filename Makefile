@@ -17,7 +17,7 @@ setup-test:
 demo: setup
 	@$(PY) manage.py migrate --noinput -v0
 	@$(PY) manage.py collectstatic --noinput -v0
-	@$(PY) manage.py declare_topology
+	@$(PY) manage.py declare_topology --recreate-empty
 	@$(PY) manage.py seed_demo
 
 run: demo

@@ -106,9 +106,10 @@ class _Declarer:
     """Declares queues on one connection, going on past a queue whose arguments differ (the
     broker closes the channel on that) so that one run names every such queue."""
 
-    def __init__(self, connection: pika.BlockingConnection):
+    def __init__(self, connection: pika.BlockingConnection, *, recreate_empty: bool = False):
         self.connection = connection
         self.channel = connection.channel()
+        self.recreate_empty = recreate_empty
         self.mismatches: list[str] = []
 
     def queue(self, name: str, arguments: dict[str, object]) -> None:
@@ -117,8 +118,21 @@ class _Declarer:
         except ChannelClosedByBroker as error:
             if error.reply_code != PRECONDITION_FAILED:
                 raise
-            self.mismatches.append(f"{name}: {error.reply_text}")
             self.channel = self.connection.channel()
+            if self.recreate_empty and self._delete_if_idle(name):
+                self.channel.queue_declare(queue=name, durable=True, arguments=arguments)
+                logger.warning("queue %s re-created with this version's arguments (it was empty and unused)", name)
+                return
+            self.mismatches.append(f"{name}: {error.reply_text}")
+
+    def _delete_if_idle(self, name: str) -> bool:
+        """Delete ``name`` if it holds no message and has no consumer (a stopped stack's queue
+        that has drained): nothing is lost by declaring it anew."""
+        found = self.channel.queue_declare(queue=name, passive=True).method
+        if found.message_count or found.consumer_count:
+            return False
+        self.channel.queue_delete(queue=name)
+        return True
 
     def check(self) -> None:
         if not self.mismatches:
@@ -168,13 +182,17 @@ def declare_consumer(declarer: _Declarer, consumer: Consumer) -> None:
                                 routing_key=consumer.queue)
 
 
-def declare_topology(consumers: Iterable[Consumer] | None = None) -> None:
+def declare_topology(consumers: Iterable[Consumer] | None = None, *, recreate_empty: bool = False) -> None:
     """Declare every exchange, the parking queue and the queues of ``consumers`` (default: all
-    registered); :class:`TopologyMismatch` names the queues the broker has with other arguments."""
+    registered); :class:`TopologyMismatch` names the queues the broker has with other arguments.
+
+    ``recreate_empty``: such a queue that is empty and has no consumer is deleted and declared
+    anew (an upgrade with the stack stopped); only the others are a mismatch.
+    """
     consumers = list(registered().values() if consumers is None else consumers)
     connection = pika.BlockingConnection(connection_parameters("topology"))
     try:
-        declarer = _Declarer(connection)
+        declarer = _Declarer(connection, recreate_empty=recreate_empty)
         declare_exchanges(declarer.channel)
         declarer.queue(PARKING_QUEUE, parking_queue_arguments())
         for consumer in consumers:

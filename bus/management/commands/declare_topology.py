@@ -1,6 +1,6 @@
 """Declare the exchanges and every registered consumer's queues (idempotent)."""
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from bus.consumer import registered
 from bus.topology import declare_topology
@@ -9,7 +9,14 @@ from bus.topology import declare_topology
 class Command(BaseCommand):
     help = "Declare the RabbitMQ exchanges, queues and bindings."
 
-    def handle(self, *args, **options) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--recreate-empty", action="store_true",
+            help="delete and declare anew a queue whose arguments changed when it is empty and unused "
+                 "(run it with the stack stopped; a queue that still holds messages is only reported)",
+        )
+
+    def handle(self, *args, recreate_empty: bool = False, **options) -> None:
         consumers = registered()
-        declare_topology(consumers.values())
+        declare_topology(consumers.values(), recreate_empty=recreate_empty)
         self.stdout.write(f"Topology declared: {len(consumers)} consumer(s).")
