@@ -144,9 +144,9 @@ class PasslineAPI(NinjaAPI):
             # The wrapper is synchronous; an async ninja view would keep ninja's own 405 body.
             if isinstance(pattern, URLPattern) and not iscoroutinefunction(pattern.callback):
                 pattern.callback = _json_fallbacks(pattern.callback, self)
-        # Any path at all, line breaks included (``.`` alone stops at a newline, and such a path
-        # fell through to the site's HTML 404).
-        urls.append(re_path(r"(?s)^.*\Z", csrf_exempt(functools.partial(_unknown_url, api=self)), name="api-unknown"))
+        # Any path at all, line breaks included (``.`` stops at a newline, and such a path fell
+        # through to the site's HTML 404; an inline (?s) flag would break reverse()).
+        urls.append(re_path(r"^[\s\S]*$", csrf_exempt(functools.partial(_unknown_url, api=self)), name="api-unknown"))
         return urls
 
 

@@ -7,11 +7,14 @@ from collections.abc import Awaitable, Callable
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings as django_settings
 from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
+from django.urls import Resolver404, resolve
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 from bus.correlation import clean_correlation_id, correlation_context
 
 REQUEST_ID_HEADER = "X-Request-ID"
+API_PREFIX = "/api/v1/"
 
 
 class BothModes:
@@ -90,3 +93,49 @@ class StaticFilesMiddleware(BothModes, WhiteNoiseMiddleware):
         if static_file is not None:
             return await sync_to_async(self.serve, thread_sensitive=False)(static_file, request)
         return await self.get_response(request)  # type: ignore[misc]
+
+
+class MethodNotAllowedPageMiddleware(BothModes):
+    """A site address that only a form's button POSTs to (cancel an order, log out), opened as
+    a link, typed or reloaded, answers a page of the site that says to use the button, with a
+    link back to the page that has it, instead of the empty 405 of ``require_POST`` and of
+    class-based views (a blank browser error page). One place for every such address; the API
+    keeps its own JSON 405."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]]):
+        self.get_response = get_response
+        self.adopt_mode(get_response)
+
+    @staticmethod
+    def _needs_page(request: HttpRequest, response: HttpResponse) -> bool:
+        return (response.status_code == 405 and not request.path.startswith(API_PREFIX)
+                and not getattr(response, "streaming", False) and not response.content)
+
+    @staticmethod
+    def _page(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        page = HttpResponse(render_to_string("405.html", {"back": _page_above(request.path)}, request=request),
+                            status=405)
+        page["Allow"] = response.get("Allow", "")
+        return page
+
+    def call(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if self._needs_page(request, response):  # type: ignore[arg-type]
+            return self._page(request, response)  # type: ignore[arg-type]
+        return response  # type: ignore[return-value]
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        response = await self.get_response(request)  # type: ignore[misc]
+        if self._needs_page(request, response):
+            return await sync_to_async(self._page)(request, response)
+        return response
+
+
+def _page_above(path: str) -> str:
+    """The page one level up (``/orders/5/`` for ``/orders/5/cancel/``): where the button is."""
+    above = path.rstrip("/").rsplit("/", 1)[0] + "/"
+    try:
+        resolve(above)
+    except Resolver404:
+        return "/"
+    return above

@@ -192,6 +192,51 @@ def test_logout_is_a_post(client, customer):
     assert "_auth_user_id" not in client.session
 
 
+@pytest.mark.parametrize("logged_in", [True, False])
+def test_a_post_only_address_opened_in_the_browser_is_a_page_that_says_to_use_the_button(client, customer, menu,
+                                                                                         logged_in):
+    from ordering import services
+
+    # given: the site's addresses that only a form's button POSTs to
+    order, _ = services.order_place(customer=customer, request=services.OrderRequest(
+        restaurant_id=menu["pizza"].restaurant_id, items=[(menu["pizza"].pk, 1)], delivery_address="1 Lane"))
+    addresses = {reverse("logout"): "/"}
+    if logged_in:
+        client.force_login(customer)
+        addresses[reverse("order_cancel", args=[order.pk])] = reverse("order_detail", args=[order.pk])
+    else:
+        # (a visitor is first asked to log in, and comes back to the page below)
+        assert client.get(reverse("order_cancel", args=[order.pk]))["Location"].startswith(reverse("login"))
+    for url, back in addresses.items():
+        # when: opened as a link, typed or reloaded
+        response = client.get(url)
+        # then: still 405 (nothing happened), but a page of the site that says what to do
+        html = response.content.decode()
+        assert response.status_code == 405, url
+        assert "POST" in response["Allow"], url
+        assert response["Content-Type"].startswith("text/html"), url
+        assert "use the button" in html and f'href="{back}"' in html, (url, html[-800:])
+        assert 'class="skip-link"' in html  # the site's own layout
+    # and nothing was cancelled or logged out
+    order.refresh_from_db()
+    assert order.status == "pending_payment"
+    assert ("_auth_user_id" in client.session) is logged_in
+
+
+def test_the_admins_post_only_log_out_opened_in_the_browser_is_the_same_page(client):
+    client.force_login(User.objects.create_superuser("boss", "boss@example.com", "tasty-noodles-42"))
+    response = client.get("/admin/logout/")
+    assert response.status_code == 405
+    assert "use the button" in response.content.decode() and 'href="/admin/"' in response.content.decode()
+    assert "_auth_user_id" in client.session
+
+
+def test_a_post_only_api_address_keeps_its_json_405(client, customer):
+    client.force_login(customer)
+    response = client.get("/api/v1/auth/token")
+    assert response.status_code == 405 and response.json()["error"]["code"] == "method_not_allowed"
+
+
 def test_header_shows_account_links_when_logged_in(client, customer):
     client.force_login(customer)
     html = client.get(reverse("restaurant_list")).content.decode()
