@@ -6,8 +6,8 @@ same run. Two of them, before the load benchmark starts its stack:
 
 * **hello world on daphne**: ``bench/hello.py`` (a startproject-style Django application, one
   view, no database) on one daphne process, wrk at 64 connections, the median of three 10 s
-  runs — the issue's own reference point ("a hello-world Django view on one daphne process
-  serves ~600–650 requests/s");
+  runs — the issue's own reference point, :data:`REFERENCE_HELLO_REQUESTS_PER_S` (the one
+  place the figure is written: results save it, docs/performance.md quotes it);
 * **a pure-Python loop** on one core (the best of five), for the interpreter's speed alone.
 
 Usage: ``python -m bench.yardstick`` (the load benchmark runs it first).
@@ -27,6 +27,8 @@ from typing import Any
 from bench import common
 from bench.stack import HOST, free_port, port_open
 
+# Requests/s of a hello-world Django view on one daphne process on the machine the issue's
+# figures were measured on.
 REFERENCE_HELLO_REQUESTS_PER_S = "600-650"
 
 
