@@ -107,7 +107,7 @@ class MenuStock(Frame):
 
     type: Literal["menu.stock"]
     menu_item_id: int
-    remaining: int = Field(description="Left today; 0 or less is sold out.")
+    remaining: int = Field(ge=0, description="Left today; 0 is sold out.")
 
 
 class BoardOrder(BaseModel):
