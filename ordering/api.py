@@ -234,7 +234,7 @@ class InvalidCredentials(HttpError):
     **answers({201: RegisterOut}, {
         **BODY_ERRORS,
         409: "`username_taken`: the username exists.",
-        422: f"{INVALID_REQUEST} With `field`: `invalid_username` (empty, too long or with characters other "
+        422: f"{INVALID_REQUEST} With `field`: `invalid_username` (empty, or with characters other "
              "than letters, digits and @ . + - _), `invalid_email`, `weak_password`.",
     }),
     tags=["auth"],
