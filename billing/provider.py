@@ -1,6 +1,6 @@
 """The payment-provider interface for wallet top-ups, and the simulated provider.
 
-The simulated provider honours CONTRACT.md's test cards: 4242 4242 4242 4242 succeeds,
+The simulated provider honours docs/contract.md's test cards: 4242 4242 4242 4242 succeeds,
 4000 0000 0000 0002 is declined; any other number that passes the Luhn check succeeds.
 """
 

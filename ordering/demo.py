@@ -1,4 +1,4 @@
-"""Demo restaurants, menus and logins of CONTRACT.md, for demonstration and tests only."""
+"""Demo restaurants, menus and logins of docs/contract.md, for demonstration and tests only."""
 
 from __future__ import annotations
 

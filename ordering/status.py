@@ -48,7 +48,7 @@ STATUS_LABELS: dict[OrderStatus, str] = {
 }
 
 S = OrderStatus
-# (from, to) -> who may make that change. CONTRACT.md, "Order statuses".
+# (from, to) -> who may make that change. docs/contract.md, "Order statuses".
 TRANSITIONS: dict[tuple[OrderStatus, OrderStatus], frozenset[Actor]] = {
     (S.PENDING_PAYMENT, S.PAID): frozenset({Actor.SYSTEM}),
     (S.PENDING_PAYMENT, S.PAYMENT_FAILED): frozenset({Actor.SYSTEM}),

@@ -91,6 +91,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "passline.middleware.MethodNotAllowedPageMiddleware",
 ]
 
 ROOT_URLCONF = "passline.urls"
@@ -225,7 +226,7 @@ USE_TZ = True
 # One currency per deployment.
 CURRENCY = env("CURRENCY", "EUR")
 CURRENCY_SYMBOL = env("CURRENCY_SYMBOL", "€")
-# Where wallet top-ups are charged; the simulated provider honours CONTRACT.md's test cards.
+# Where wallet top-ups are charged; the simulated provider honours docs/contract.md's test cards.
 PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", "billing.provider.SimulatedProvider")
 # A paid order the kitchen has not accepted within this many seconds is rejected and refunded.
 ORDER_ACCEPT_TIMEOUT_SECONDS = int(env("ORDER_ACCEPT_TIMEOUT_SECONDS", "600"))

@@ -1,4 +1,4 @@
-"""The status machine of CONTRACT.md, as pure logic."""
+"""The status machine of docs/contract.md, as pure logic."""
 
 import pytest
 
