@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from analytics.facts import Observation, apply
@@ -20,15 +20,35 @@ FACT_FIELDS = [
 ]
 
 
-# Up to this many changed rows are written one UPDATE each; more, with one bulk_update.
-FEW_ROWS = 8
-
-
 def _state(fact: OrderFact) -> tuple[object, ...]:
     return tuple(getattr(fact, name) for name in FACT_FIELDS)
 
 
-@transaction.atomic
+def _write(facts: list[OrderFact], now: object) -> None:
+    """Every changed row in one statement, whatever the batch's size: an upsert of the rows
+    locked above (so always an update). ``bulk_update`` builds a CASE per column and row,
+    whose compilation cost more CPU than the fold itself for a batch of hundreds."""
+    fields = [OrderFact._meta.get_field(name) for name in [*FACT_FIELDS, "updated_at"]]
+    quoted = [connection.ops.quote_name(field.column) for field in fields]
+    columns = ", ".join(quoted)
+    updates = ", ".join(f"{column} = VALUES({column})" for column in quoted)
+    row = "(%s, " + ", ".join(["%s"] * len(fields)) + ")"
+    params: list[object] = []
+    for fact in facts:
+        fact.updated_at = now
+        params.append(fact.order_id)
+        params += [field.get_db_prep_value(getattr(fact, field.attname), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {connection.ops.quote_name(OrderFact._meta.db_table)} (order_id, {columns}) VALUES "
+            + ", ".join([row] * len(facts)) + f" ON DUPLICATE KEY UPDATE {updates}",
+            params,
+        )
+
+
+# No savepoint: a worker calls it inside the transaction that records the message, and
+# any failure rolls that whole transaction back.
+@transaction.atomic(savepoint=False)
 def facts_record(*, observations: Sequence[Observation]) -> set[int]:
     """Fold what events said about orders into their fact rows and dish lines, in one
     transaction; returns the restaurants whose figures changed (none for a duplicate).
@@ -53,14 +73,8 @@ def facts_record(*, observations: Sequence[Observation]) -> set[int]:
         dishes += [DishLine(order_id=observation.order_id, menu_item_id=d.menu_item_id, name=d.name[:120],
                             quantity=d.quantity, unit_price=d.unit_price) for d in observation.dishes]
     changed = [fact for order_id, fact in facts.items() if _state(fact) != before[order_id]]
-    if len(changed) > FEW_ROWS:
-        OrderFact.objects.bulk_update(changed, FACT_FIELDS)
-    else:
-        # A plain UPDATE of the changed columns per row: bulk_update builds a CASE per field,
-        # which costs more CPU than it saves round trips for the few rows of a small batch.
-        for fact in changed:
-            values = {name: new for name, old, new in zip(FACT_FIELDS, before[fact.order_id], _state(fact)) if old != new}
-            OrderFact.objects.filter(order_id=fact.order_id).update(**values)
+    if changed:
+        _write(changed, now)
     if dishes:
         # Lines never change: the first copy of an order.placed wins, a redelivery adds nothing.
         DishLine.objects.bulk_create(dishes, ignore_conflicts=True)

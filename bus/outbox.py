@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import connection
@@ -17,6 +19,17 @@ class OutboxOutsideTransaction(RuntimeError):
     """outbox_write was called outside a transaction: the event could outlive a rollback."""
 
 
+@dataclass(frozen=True)
+class Pending:
+    """One message for :func:`outbox_write_many`."""
+
+    event: EventType
+    payload: dict[str, Any]
+    aggregate: str
+    causation_id: str | None = None
+    priority: int = 0
+
+
 def outbox_write(
     *, event: EventType, payload: dict[str, Any], aggregate: str, causation_id: str | None = None, priority: int = 0
 ) -> Envelope:
@@ -25,26 +38,43 @@ def outbox_write(
     The message is published only if that transaction commits (the relay reads committed
     rows); an invalid payload raises InvalidPayload before anything is written.
     """
+    return outbox_write_many([Pending(event, payload, aggregate, causation_id, priority)])[0]
+
+
+def outbox_write_many(messages: list[Pending]) -> list[Envelope]:
+    """Store several messages in the caller's transaction with one INSERT, in this order.
+
+    Every payload is validated before anything is written. The statement is written out
+    rather than built by the ORM: every state change of the system ends here, and compiling
+    a model insert cost more than the insert itself.
+    """
     if not connection.in_atomic_block:
-        raise OutboxOutsideTransaction(f"{event.name} must be written inside the state change's transaction")
-    data = event.validate(payload)
-    envelope = Envelope(
-        type=event.name,
-        version=event.version,
-        payload=data,
-        correlation_id=current_or_new_correlation_id(),
-        causation_id=causation_id,
-    )
-    OutboxMessage.objects.create(
-        message_id=envelope.message_id,
-        type=event.name,
-        exchange=event.exchange,
-        routing_key=routing_key_for(event, data),
-        aggregate=aggregate,
-        correlation_id=envelope.correlation_id,
-        body=envelope.to_json().decode(),
-        priority=priority,
-        created_at=envelope.occurred_at,
-    )
+        names = ", ".join(sorted({m.event.name for m in messages}))
+        raise OutboxOutsideTransaction(f"{names} must be written inside the state change's transaction")
+    if not messages:
+        return []
+    correlation_id = current_or_new_correlation_id()
+    envelopes: list[Envelope] = []
+    params: list[Any] = []
+    for message in messages:
+        data = message.event.validate(message.payload)
+        envelope = Envelope(type=message.event.name, version=message.event.version, payload=data,
+                            correlation_id=correlation_id, causation_id=message.causation_id)
+        envelopes.append(envelope)
+        at = _db_datetime(envelope.occurred_at)
+        params += [envelope.message_id, message.event.name, message.event.exchange,
+                   routing_key_for(message.event, data), message.aggregate, correlation_id,
+                   envelope.to_json().decode(), message.priority, at, at]
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT + ", ".join([_ROW] * len(messages)), params)
     nudge_after_commit()
-    return envelope
+    return envelopes
+
+
+_INSERT = (f"INSERT INTO {OutboxMessage._meta.db_table} (message_id, type, exchange, routing_key, aggregate, "
+           "correlation_id, body, priority, created_at, available_at, attempts, last_error) VALUES ")
+_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0, '')"
+
+
+def _db_datetime(value: datetime) -> Any:
+    return OutboxMessage._meta.get_field("created_at").get_db_prep_value(value, connection)

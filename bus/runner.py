@@ -330,20 +330,51 @@ class ConsumerRunner:
                 if index not in outcomes:
                     outcomes[index] = next(results)
         elapsed = round((time.monotonic() - started) * 1000, 1)
+        if self._settle_clean_batch(deliveries, outcomes):
+            if logger.isEnabledFor(logging.INFO):
+                for delivery in deliveries:
+                    self._log_handled(delivery, outcomes[0], _attempt_or_first(delivery), len(deliveries), elapsed)
+            return
         for index, delivery in enumerate(deliveries):
             outcome = outcomes[index]
-            message_type = delivery.properties.type or "-"
             attempt = _attempt_or_first(delivery)
             with correlation_context(_correlation_id(delivery)):
                 self._settle(delivery, outcome, attempt)
                 self.handled += 1
-                log = logger.info if outcome.status in {"ok", "duplicate"} else logger.warning
-                log(
-                    "handled %s", message_type,
-                    extra={"queue": consumer.queue, "type": message_type, "message_id": delivery.properties.message_id,
-                           "outcome": outcome.status, "attempt": attempt, "batch": len(deliveries),
-                           "ms": elapsed},
-                )
+                self._log_handled(delivery, outcome, attempt, len(deliveries), elapsed)
+
+    def _settle_clean_batch(self, deliveries: list[Delivery], outcomes: dict[int, Outcome]) -> bool:
+        """Ack a batch whose every message succeeded with one ``multiple`` ack; False when any
+        needs more (a reply, a retry, a dead letter), and the caller settles one by one.
+
+        A batch is a run of deliveries from the front of the inbox, taken in the order the
+        broker delivered them on this channel, and everything delivered before it has been
+        settled: so acking the batch's last tag with ``multiple`` acks exactly the batch.
+        """
+        consumer = deliveries[0].consumer
+        if consumer.rpc or consumer.consume_from is not None or len(deliveries) < 2:
+            return False
+        if any(outcome.status not in {"ok", "duplicate"} for outcome in outcomes.values()):
+            return False
+        if any(delivery.channel is not self._channel for delivery in deliveries) or not self._channel.is_open:
+            return False
+        self._requeues_in_a_row = 0
+        self._channel.basic_ack(delivery_tag=max(d.method.delivery_tag for d in deliveries), multiple=True)
+        self.handled += len(deliveries)
+        return True
+
+    def _log_handled(self, delivery: Delivery, outcome: Outcome, attempt: int, batch: int, elapsed: float) -> None:
+        ok = outcome.status in {"ok", "duplicate"}
+        if ok and not logger.isEnabledFor(logging.INFO):
+            return  # the common case under load: no record to build
+        message_type = delivery.properties.type or "-"
+        with correlation_context(_correlation_id(delivery)):
+            (logger.info if ok else logger.warning)(
+                "handled %s", message_type,
+                extra={"queue": delivery.consumer.queue, "type": message_type,
+                       "message_id": delivery.properties.message_id, "outcome": outcome.status,
+                       "attempt": attempt, "batch": batch, "ms": elapsed},
+            )
 
     def _decode(self, delivery: Delivery, attempt: int) -> Message:
         envelope = Envelope.from_json(delivery.body)

@@ -20,14 +20,15 @@ from bus.catalog import CUSTOMER_NOTIFY, CUSTOMER_REGISTERED, ORDER_STATUS_CHANG
 from bus.consumer import Consumer, Message, register
 from live.groups import customer_group
 from live.layer import GroupSender
-from live.presence import is_watched
+from live.presence import watched_orders
 from notifications.delivery import Sent, Skipped, send_email, send_sms
 from notifications.models import Notification
 from notifications.services import (
     NO_PAGE_OPEN,
+    Step,
     notification_deliver,
     notification_failed,
-    notifications_plan_order_step,
+    notifications_plan_order_steps,
     notifications_plan_welcome,
 )
 
@@ -35,19 +36,27 @@ sender = GroupSender()
 
 
 def plan(message: Message) -> None:
-    p = message.payload
-    if message.event is CUSTOMER_REGISTERED:
-        notifications_plan_welcome(customer_id=p.customer_id)
-        return
+    plan_batch([message])
+
+
+def plan_batch(messages: list[Message]) -> list[None]:
+    """Plan the notifications of a batch of steps and sign-ups: the steps' orders read
+    together, who is online and who watches found in one Redis round trip each."""
+    steps = [m for m in messages if m.event is not CUSTOMER_REGISTERED]
     # Whether a page of theirs is open now: a toast for nobody is not worth a command, a relay
     # publish, an audit row and a delivery (the push worker checks again when it delivers).
-    online = bool(sender.groups_with_members([customer_group(p.customer_id)]))
-    if message.event is PAYMENT_REFUNDED:
-        notifications_plan_order_step(order_id=p.order_id, step="refunded", watching=is_watched(p.order_id),
-                                      online=online, amount=p.amount, reason=p.reason)
-    else:
-        notifications_plan_order_step(order_id=p.order_id, step=p.status, watching=is_watched(p.order_id),
-                                      online=online, reason=p.reason)
+    online = sender.groups_with_members(sorted({customer_group(m.payload.customer_id) for m in steps}))
+    watched = watched_orders(sorted({m.payload.order_id for m in steps}))
+    notifications_plan_order_steps([
+        Step(order_id=m.payload.order_id, step="refunded" if m.event is PAYMENT_REFUNDED else m.payload.status,
+             watching=m.payload.order_id in watched, online=customer_group(m.payload.customer_id) in online,
+             amount=m.payload.amount if m.event is PAYMENT_REFUNDED else None, reason=m.payload.reason)
+        for m in steps
+    ])
+    for message in messages:
+        if message.event is CUSTOMER_REGISTERED:
+            notifications_plan_welcome(customer_id=message.payload.customer_id)
+    return [None] * len(messages)
 
 
 def send_push(notification: Notification) -> Sent | Skipped:
@@ -80,6 +89,8 @@ def failed(message: Message, reason: str, final: bool) -> None:
 
 notifier_plan = register(Consumer(
     queue="notifier.plan", events=[ORDER_STATUS_CHANGED, PAYMENT_REFUNDED, CUSTOMER_REGISTERED], handler=plan,
+    # What is waiting is planned together (no linger: a customer waits for the toast).
+    batch_handler=plan_batch, max_batch=50, prefetch=100,
     # Only what reaches the customer exchange (bus/catalog.py CUSTOMER_FEEDS), not every
     # status change of the notification exchange.
     bind_events=False,

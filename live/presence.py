@@ -49,11 +49,22 @@ def watching_report(*, order_id: int, channel_name: str, visible: bool) -> None:
 
 def is_watched(order_id: int) -> bool:
     """Whether the order's customer has its tracking page open and visible at this moment."""
+    return order_id in watched_orders([order_id])
+
+
+def watched_orders(order_ids: list[int]) -> set[int]:
+    """Which of the orders have their tracking page open and visible now (one round trip)."""
+    if not order_ids:
+        return set()
+    now = time.time()
     try:
-        return hint_client().zcount(_key(order_id), time.time(), "+inf") > 0
+        pipe = hint_client().pipeline(transaction=False)
+        for order_id in order_ids:
+            pipe.zcount(_key(order_id), now, "+inf")
+        return {order_id for order_id, count in zip(order_ids, pipe.execute()) if count}
     except redis.RedisError as error:
-        logger.warning("watchers unknown: %r", error, extra={"order_id": order_id})
-        return False
+        logger.warning("watchers unknown: %r", error, extra={"orders": len(order_ids)})
+        return set()
 
 
 # For the WebSocket consumers: off the event loop, and not through the one thread that

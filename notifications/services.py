@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from bus.catalog import CUSTOMER_NOTIFY
 from bus.correlation import get_correlation_id
-from bus.outbox import outbox_write
+from bus.outbox import Pending, outbox_write_many
 from notifications.delivery import Sent, Skipped
 from notifications.models import Notification
 from ordering.models import CustomerProfile, Order
@@ -88,6 +88,18 @@ class _Plan:
     skip_push: str = ""  # a reason not to show it in the browser
 
 
+@dataclass(frozen=True)
+class Step:
+    """An order step to tell its customer about (see :func:`notifications_plan_order_steps`)."""
+
+    order_id: int
+    step: str
+    watching: bool
+    online: bool = True
+    amount: Decimal | None = None
+    reason: str = ""
+
+
 def notifications_plan_order_step(
     *, order_id: int, step: str, watching: bool, online: bool = True, amount: Decimal | None = None, reason: str = ""
 ) -> list[Notification]:
@@ -99,26 +111,43 @@ def notifications_plan_order_step(
     ``online``: some page of the site is open for them; if none is, the browser notification
     is logged as not sent now rather than queued to find nobody.
     """
-    message = REFUNDED if step == "refunded" else STEP_MESSAGES.get(step)
-    if message is None:
+    return notifications_plan_order_steps([Step(order_id, step, watching, online, amount, reason)])
+
+
+def _step_message(step: str) -> str | None:
+    return REFUNDED if step == "refunded" else STEP_MESSAGES.get(step)
+
+
+def notifications_plan_order_steps(steps: list[Step]) -> list[Notification]:
+    """:func:`notifications_plan_order_step` for many steps at once: their orders (with the
+    customers, profiles and dishes) read in two queries, their rows written in one."""
+    steps = [step for step in steps if _step_message(step.step) is not None]
+    if not steps:
         return []
-    order = one_or_none(Order.objects.select_related("restaurant", "customer", "customer__profile").filter(pk=order_id))
-    if order is None:
-        logger.warning("no such order to notify about", extra={"order_id": order_id, "step": step})
-        return []
-    path = reverse("order_detail", args=[order.pk])
-    plan = _Plan(
-        customer=order.customer, message=message, key=f"order:{order.pk}:{step}", order=order, link=path,
-        # (lines read only by a template that shows them)
-        context={"order": order, "lines": order.lines.all(), "amount": amount if amount is not None else order.total,
-                 "reason": reason, "link": _absolute(path), "orders_link": _absolute(reverse("order_history")),
-                 "wallet_link": _absolute(reverse("wallet"))},
-    )
-    if watching:
-        plan.skip_email_sms = "watching the order live"
-    if not online:
-        plan.skip_push = NO_PAGE_OPEN
-    return _plan(plan)
+    orders = (Order.objects.select_related("restaurant", "customer", "customer__profile").prefetch_related("lines")
+              .in_bulk({step.order_id for step in steps}))
+    orders_link, wallet_link = _absolute(reverse("order_history")), _absolute(reverse("wallet"))
+    candidates: list[Notification] = []
+    for step in steps:
+        order = orders.get(step.order_id)
+        if order is None:
+            logger.warning("no such order to notify about", extra={"order_id": step.order_id, "step": step.step})
+            continue
+        path = reverse("order_detail", args=[order.pk])
+        plan = _Plan(
+            customer=order.customer, message=_step_message(step.step) or "", key=f"order:{order.pk}:{step.step}",
+            order=order, link=path,
+            # (lines read only by a template that shows them)
+            context={"order": order, "lines": order.lines.all(),
+                     "amount": step.amount if step.amount is not None else order.total, "reason": step.reason,
+                     "link": _absolute(path), "orders_link": orders_link, "wallet_link": wallet_link},
+        )
+        if step.watching:
+            plan.skip_email_sms = "watching the order live"
+        if not step.online:
+            plan.skip_push = NO_PAGE_OPEN
+        candidates += _candidates(plan)
+    return _create(candidates)
 
 
 def notifications_plan_welcome(*, customer_id: int) -> list[Notification]:
@@ -131,6 +160,10 @@ def notifications_plan_welcome(*, customer_id: int) -> list[Notification]:
 
 
 def _plan(plan: _Plan) -> list[Notification]:
+    return _create(_candidates(plan))
+
+
+def _candidates(plan: _Plan) -> list[Notification]:
     try:
         profile = plan.customer.profile  # read with the customer
     except CustomerProfile.DoesNotExist:
@@ -155,7 +188,7 @@ def _plan(plan: _Plan) -> list[Notification]:
             link=plan.link, status=Status.SKIPPED if skip else Status.PENDING, reason=skip,
             correlation_id=get_correlation_id() or "",
         ))
-    return _create(candidates)
+    return candidates
 
 
 def _create(candidates: list[Notification]) -> list[Notification]:
@@ -171,9 +204,8 @@ def _create(candidates: list[Notification]) -> list[Notification]:
     except IntegrityError:
         # A second copy planned some of them in between: each on its own, skipping those.
         new = [n for n in (_create_one(n) for n in new) if n is not None]
+    outbox_write_many([_command(n) for n in new if n.status == Status.PENDING])
     for notification in new:
-        if notification.status == Status.PENDING:
-            _enqueue(notification)
         logger.info("notification planned", extra={
             "notification_id": notification.pk, "key": notification.key, "status": notification.status,
             "reason": notification.reason})
@@ -190,12 +222,18 @@ def _create_one(notification: Notification) -> Notification | None:
     return notification
 
 
-def _enqueue(notification: Notification) -> None:
-    outbox_write(event=CUSTOMER_NOTIFY, aggregate=f"customer:{notification.customer_id}", payload={
+def _command(notification: Notification) -> Pending:
+    return Pending(event=CUSTOMER_NOTIFY, aggregate=f"customer:{notification.customer_id}", payload={
         "notification_id": notification.pk, "customer_id": notification.customer_id, "channel": notification.channel})
 
 
-@transaction.atomic
+def _enqueue(notification: Notification) -> None:
+    outbox_write_many([_command(notification)])
+
+
+# No savepoint: a worker calls it inside the transaction that records the message, and
+# any failure rolls that whole transaction back.
+@transaction.atomic(savepoint=False)
 def notification_deliver(
     *, notification_id: int, attempt: int, send: Callable[[Notification], Sent | Skipped]
 ) -> Notification | None:
