@@ -28,11 +28,12 @@ from django.utils import timezone
 from billing.models import LedgerEntry, Payment
 from bus.catalog import BALANCE_CREDIT, BALANCE_DEBIT, ORDER_ACCEPTANCE_TIMER, PAYMENT_FAILED, PAYMENT_REFUNDED
 from bus.catalog import PAYMENT_SUCCEEDED
-from bus.outbox import outbox_write
+from bus.catalog import EventType
+from bus.outbox import Pending, outbox_write_many
 from bus.rpc import RemoteError, rpc_client
 from ordering.models import Order, Restaurant
-from ordering.services import order_transition
-from ordering.status import Actor, OrderStatus
+from ordering.services import order_move_many, order_transition
+from ordering.status import Actor, OrderStatus, check_transition
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +53,14 @@ def refund_key(order_id: int) -> str:
     return f"order:{order_id}:refund"
 
 
-def _settled(event, order: Order, reason: str = "") -> None:  # type: ignore[no-untyped-def]
-    outbox_write(event=event, aggregate=f"order:{order.pk}", payload={
+def _settled_event(event: EventType, order: Order, reason: str = "") -> Pending:
+    return Pending(event=event, aggregate=f"order:{order.pk}", payload={
         "order_id": order.pk, "customer_id": order.customer_id, "restaurant_id": order.restaurant_id,
         "amount": order.total, "reason": reason})
+
+
+def _settled(event: EventType, order: Order, reason: str = "") -> None:
+    outbox_write_many([_settled_event(event, order, reason)])
 
 
 def order_charge(*, order_id: int) -> Payment | None:
@@ -93,26 +98,40 @@ def order_charge_many(*, order_ids: Sequence[int]) -> dict[int, Payment]:
     for answer in answers:
         if isinstance(answer, RemoteError) and answer.code not in REFUSALS:
             raise answer  # not an answer about this order: try the batch again later
-    return {order.pk: _charge_settle(order, answer) for order, answer in zip(due, answers)}
+    return _charge_settle(due, answers)
 
 
-def _charge_settle(order: Order, answer: dict[str, Any] | RemoteError) -> Payment:
-    """Write what the debit's answer means for the order it was for: paid, or payment_failed."""
-    if isinstance(answer, RemoteError):
-        reason = "Not enough money in the wallet" if answer.code == "insufficient_funds" else answer.message
-        payment = Payment.objects.create(order=order, amount=order.total, status=Payment.Status.FAILED,
-                                         failure_reason=reason)
-        order_transition(order_id=order.pk, to=OrderStatus.PAYMENT_FAILED, actor_kind=Actor.SYSTEM, reason=reason)
-        _settled(PAYMENT_FAILED, order, reason)
-        return payment
-    payment = Payment.objects.create(order=order, amount=order.total, status=Payment.Status.CHARGED,
-                                     charge_entry_id=answer["entry_id"])
-    order = order_transition(order_id=order.pk, to=OrderStatus.PAID, actor_kind=Actor.SYSTEM,
-                             reason="Paid from the wallet")
-    _settled(PAYMENT_SUCCEEDED, order)
-    outbox_write(event=ORDER_ACCEPTANCE_TIMER, aggregate=f"order:{order.pk}",
-                 payload={"order_id": order.pk, "paid_version": order.version})
-    return payment
+def _charge_settle(due: list[Order], answers: list[dict[str, Any] | RemoteError]) -> dict[int, Payment]:
+    """Write what each debit's answer means for its order (locked, waiting for payment): paid,
+    with its payment, its events and its acceptance timer; or payment_failed. The paid ones
+    share each statement: one INSERT of payments, one UPDATE of orders, one of their steps,
+    one of their outbox events."""
+    payments = Payment.objects.bulk_create([
+        Payment(order=order, amount=order.total, status=Payment.Status.CHARGED, charge_entry_id=answer["entry_id"])
+        if not isinstance(answer, RemoteError) else
+        Payment(order=order, amount=order.total, status=Payment.Status.FAILED, failure_reason=_refusal(answer))
+        for order, answer in zip(due, answers)
+    ])
+    paid = [order for order, answer in zip(due, answers) if not isinstance(answer, RemoteError)]
+    for order in paid:
+        check_transition(order.status, OrderStatus.PAID, Actor.SYSTEM)
+    # The timer carries the version the order has once paid: the one order_move_many writes.
+    order_move_many(orders=paid, to=OrderStatus.PAID, actor_kind=Actor.SYSTEM, reason="Paid from the wallet",
+                    extra_events=[event for order in paid for event in (
+                        _settled_event(PAYMENT_SUCCEEDED, order),
+                        Pending(event=ORDER_ACCEPTANCE_TIMER, aggregate=f"order:{order.pk}",
+                                payload={"order_id": order.pk, "paid_version": order.version + 1}),
+                    )])
+    for order, answer in zip(due, answers):
+        if isinstance(answer, RemoteError):
+            order_transition(order_id=order.pk, to=OrderStatus.PAYMENT_FAILED, actor_kind=Actor.SYSTEM,
+                             reason=_refusal(answer))
+            _settled(PAYMENT_FAILED, order, _refusal(answer))
+    return {payment.order_id: payment for payment in payments}
+
+
+def _refusal(answer: RemoteError) -> str:
+    return "Not enough money in the wallet" if answer.code == "insufficient_funds" else answer.message
 
 
 def order_refund(*, order_id: int, reason: str) -> Payment | None:

@@ -13,12 +13,13 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from billing.services.wallets import MAX_MOVEMENT
 from bus.catalog import ORDER_PLACED, ORDER_STATUS_CHANGED
 from bus.correlation import get_correlation_id
-from bus.outbox import outbox_write
+from bus.outbox import Pending, outbox_write, outbox_write_many
 from ordering.exceptions import IdempotencyConflict, InvalidOrder, ItemUnavailable, NotFound, OutOfStock
 from ordering.exceptions import PermissionDenied, RestaurantClosed, TotalOutOfRange
 from ordering.models import MenuItem, Order, OrderEvent, OrderLine, Restaurant, StaffMembership
@@ -225,36 +226,49 @@ def order_move(
 ) -> Order:
     """Write a status change the caller has checked, on an order it holds locked: the new
     version, its event row and its outbox event; stock goes back on the exits that release it."""
-    previous = order.status
-    order.status = to.value
-    order.version += 1
-    order.ticket_revision += 1
-    order.save(update_fields=["status", "version", "ticket_revision", "updated_at"])
-    step = OrderEvent.objects.create(
-        order=order,
-        version=order.version,
-        status=order.status,
-        from_status=previous,
-        actor_kind=actor_kind.value,
-        actor=actor,
-        reason=reason[:255],
-        correlation_id=get_correlation_id() or "",
-    )
-    outbox_write(
-        event=ORDER_STATUS_CHANGED,
-        aggregate=f"order:{order.pk}",
+    return order_move_many(orders=[order], to=to, actor_kind=actor_kind, actor=actor, reason=reason)[0]
+
+
+def order_move_many(
+    *, orders: list[Order], to: OrderStatus, actor_kind: Actor, actor: AbstractBaseUser | None = None,
+    reason: str = "", extra_events: list[Pending] | None = None,
+) -> list[Order]:
+    """:func:`order_move` for several orders the caller holds locked and has checked, all to
+    the same status for the same reason: one UPDATE, one INSERT of their event rows, one of
+    their outbox events (with the caller's ``extra_events`` in the same statement, after them).
+    """
+    if not orders:
+        return []
+    now = timezone.now()
+    previous = {order.pk: order.status for order in orders}
+    for order in orders:
+        order.status, order.updated_at = to.value, now
+        order.version += 1
+        order.ticket_revision += 1
+    # The rows are locked, so version + 1 in the database is the version computed above.
+    Order.objects.filter(pk__in=list(previous)).update(
+        status=to.value, version=F("version") + 1, ticket_revision=F("ticket_revision") + 1, updated_at=now)
+    correlation_id = get_correlation_id() or ""
+    steps = OrderEvent.objects.bulk_create([OrderEvent(
+        order=order, version=order.version, status=order.status, from_status=previous[order.pk],
+        actor_kind=actor_kind.value, actor=actor, reason=reason[:255], correlation_id=correlation_id, at=now,
+    ) for order in orders])
+    outbox_write_many([Pending(
+        event=ORDER_STATUS_CHANGED, aggregate=f"order:{order.pk}",
         payload={"order_id": order.pk, "customer_id": order.customer_id, "restaurant_id": order.restaurant_id,
-                 "status": order.status, "from_status": previous, "version": order.version, "at": step.at,
+                 "status": order.status, "from_status": previous[order.pk], "version": order.version, "at": step.at,
                  "reason": step.reason},
-    )
-    if order.status in RELEASES_STOCK:
-        for line in order.lines.all():
-            stock_release(menu_item_id=line.menu_item_id, quantity=line.quantity, day=order.stock_date)
-    logger.info(
-        "order status changed",
-        extra={"order_id": order.pk, "from": previous, "to": order.status, "version": order.version},
-    )
-    return order
+    ) for order, step in zip(orders, steps)] + (extra_events or []))
+    if to.value in RELEASES_STOCK:
+        for order in orders:
+            for line in order.lines.all():
+                stock_release(menu_item_id=line.menu_item_id, quantity=line.quantity, day=order.stock_date)
+    if logger.isEnabledFor(logging.INFO):
+        for order in orders:
+            logger.info("order status changed",
+                        extra={"order_id": order.pk, "from": previous[order.pk], "to": order.status,
+                               "version": order.version})
+    return orders
 
 
 def order_cancel(*, order_id: int, customer: AbstractBaseUser, reason: str = "Cancelled by the customer") -> Order:

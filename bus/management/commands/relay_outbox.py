@@ -10,7 +10,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--batch-size", type=int, default=500)
-        parser.add_argument("--idle-interval", type=float, default=0.05,
+        parser.add_argument("--idle-interval", type=float, default=0.25,
                             help="seconds between polls when idle; writers' nudges wake the relay before that")
 
     def handle(self, *args, batch_size: int, idle_interval: float, **options) -> None:
