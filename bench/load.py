@@ -297,6 +297,8 @@ def main() -> None:
     parser.add_argument("--steady-seconds", type=float, default=30, help="its measured window")
     parser.add_argument("--steady-warmup", type=float, default=5, help="its orders before the window")
     parser.add_argument("--no-flames", action="store_true", help="no py-spy flame graphs in the steady window")
+    parser.add_argument("--flame-seconds", type=float, default=15, help="the flame graphs' window, after the measured one")
+    parser.add_argument("--flame-rate", type=int, default=100, help="py-spy's samples a second, each process")
     parser.add_argument("--search-start", type=float, default=5, help="first rate of the search (orders/s)")
     parser.add_argument("--search-step", type=float, default=5)
     parser.add_argument("--search-max", type=float, default=1000)
@@ -355,7 +357,8 @@ def main() -> None:
             plan.append(("steady", "daphne", 1,
                          lambda url: steady.measure(stack, processes, url, data, rate=args.steady_rate,
                                                     seconds=args.steady_seconds, warmup=args.steady_warmup,
-                                                    flames=flames)))
+                                                    flames=flames, flame_seconds=args.flame_seconds,
+                                                    flame_rate=args.flame_rate)))
         if "e2e" not in args.skip:
             search = {"start": args.search_start, "step": args.search_step, "max": args.search_max,
                       "p99_limit_ms": E2E_P99_LIMIT_MS, "budget_seconds": args.search_budget,
@@ -388,7 +391,8 @@ def main() -> None:
     settings = {"seconds": args.seconds, "warmup": args.warmup, "clients": levels, "repeat": args.repeat,
                 "customers": args.customers, "scale": args.scale, "skipped": args.skip,
                 "steady": {"rate": args.steady_rate, "seconds": args.steady_seconds, "warmup": args.steady_warmup,
-                           "flames": not args.no_flames},
+                           "flames": not args.no_flames, "flame_seconds": args.flame_seconds,
+                           "flame_rate": args.flame_rate},
                 "search": {"start": args.search_start, "step": args.search_step, "max": args.search_max,
                            "seconds": args.search_seconds or min(15.0, args.seconds), "budget": args.search_budget},
                 "environment": {k: v for k, v in production_env().items()

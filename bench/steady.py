@@ -10,9 +10,11 @@ measured window (it prints ``window`` lines as the window starts and ends) this 
 * the bus's traffic: rows the outbox gained (messages published) and rows the processed-message
   table gained (messages handled), per order, by message type and by consumer;
 * a flame graph of every Python process of the stack (py-spy, recording all of them in
-  parallel for the window's length), ``<flames>/<process>.svg``.
+  parallel), ``<flames>/<process>.svg``: in a second window at the same rate right after the
+  measured one, since a dozen profilers on two cores would spoil its CPU and latency figures
+  (py-spy at 100 samples/s took ~0.7 of a core and tripled the e2e latency).
 
-Every order of the run (warm-up included) must then end ``paid``, charged exactly once (one
+Every order of both windows (warm-ups included) must then end ``paid``, charged exactly once (one
 charge in the wallet ledger), with its ``paid`` update seen on the customer's socket; if one
 does not, the measure's figures carry ``failed`` and the run fails.
 
@@ -80,8 +82,9 @@ def per_order(cpu_before: dict[str, float], cpu_after: dict[str, float], orders:
 # --- flame graphs ----------------------------------------------------------------------------------
 
 
-def start_flames(stack: Stack, directory: Path, seconds: float, log: Path) -> dict[str, subprocess.Popen]:
-    """py-spy on every Python process of the stack (nginx is not one), recording in parallel."""
+def start_flames(stack: Stack, directory: Path, seconds: float, rate: int, log: Path) -> dict[str, subprocess.Popen]:
+    """py-spy on every Python process of the stack (nginx is not one), recording in parallel,
+    ``rate`` samples a second each."""
     directory.mkdir(parents=True, exist_ok=True)
     spies = {}
     with open(log, "ab") as output:
@@ -90,7 +93,7 @@ def start_flames(stack: Stack, directory: Path, seconds: float, log: Path) -> di
                 continue
             spies[name] = subprocess.Popen(
                 [str(PY_SPY), "record", "--pid", str(process.pid), "--duration", str(max(1, math.ceil(seconds))),
-                 "--format", "flamegraph", "--output", str(directory / f"{name}.svg"), "--nonblocking"],
+                 "--rate", str(rate), "--format", "flamegraph", "--output", str(directory / f"{name}.svg"), "--nonblocking"],
                 stdout=output, stderr=output)
     return spies
 
@@ -100,17 +103,15 @@ def finish_flames(spies: dict[str, subprocess.Popen], directory: Path, timeout: 
     cpu = 0.0
     deadline = time.monotonic() + timeout
     for spy in spies.values():
-        while spy.poll() is None and time.monotonic() < deadline:
-            try:  # reaped here (not by poll) to read the child's own CPU time
-                pid, status, usage = os.wait4(spy.pid, os.WNOHANG)
-            except ChildProcessError:
-                break
+        # Reaped here, not by Popen, to read the child's own CPU time.
+        while spy.returncode is None and time.monotonic() < deadline:
+            pid, status, usage = os.wait4(spy.pid, os.WNOHANG)
             if pid:
                 spy.returncode = os.waitstatus_to_exitcode(status)
                 cpu += usage.ru_utime + usage.ru_stime
-                break
-            time.sleep(0.1)
-        if spy.poll() is None:
+            else:
+                time.sleep(0.1)
+        if spy.returncode is None:
             spy.kill()
             spy.wait()
     written = {name: directory / f"{name}.svg" for name in spies if (directory / f"{name}.svg").is_file()}
@@ -121,32 +122,77 @@ def finish_flames(spies: dict[str, subprocess.Popen], directory: Path, timeout: 
 
 
 def measure(stack: Stack, processes: Processes, url: str, data: dict[str, Any], *, rate: float, seconds: float,
-            warmup: float, flames: Path | None) -> dict[str, Any]:
-    from bench.load import caught_up
+            warmup: float, flames: Path | None, flame_seconds: float = 15, flame_rate: int = 100) -> dict[str, Any]:
+    customers = [{"token": t, "id": u.pk} for t, u in list(zip(data["tokens"], data["users"]))[:200]]
+    base = {"http": url, "ws": url.replace("http://", "ws://"), "customers": customers, "order": data["body"],
+            "connections": 128, "rates": [rate], "warmup_seconds": warmup}
+    window: dict[str, Any] = {}
+
+    def opened() -> None:
+        window.update(cpu_before=stack.cpu_seconds(), rows_before=high_water(), started=time.monotonic())
+
+    def closed() -> None:
+        window.update(cpu_after=stack.cpu_seconds(), rows_after=high_water(),
+                      seconds=round(time.monotonic() - window["started"], 2))
 
     run_id = common.new_id()[:12]
-    customers = [{"token": t, "id": u.pk} for t, u in list(zip(data["tokens"], data["users"]))[:200]]
-    plan = {"http": url, "ws": url.replace("http://", "ws://"), "customers": customers, "order": data["body"],
-            "warmup_seconds": warmup, "seconds": seconds, "connections": 128, "rates": [rate], "run_id": run_id}
-    plan_path = processes.dir / "steady-plan.json"
+    result = drive(processes, "steady", {**base, "seconds": seconds, "run_id": run_id}, opened, closed)
+    if "cpu_after" not in window:
+        raise SystemExit(f"the end-to-end driver never ended its window; see {processes.dir}/steady.log")
+    added = rows_between(window["rows_before"], window["rows_after"])
+    orders = added["orders"]
+    by_process = per_order(window["cpu_before"], window["cpu_after"], orders)
+    messages, handlings = sum(added["messages_by_type"].values()), sum(added["handlings_by_consumer"].values())
+    figures = {
+        "rate": result["rate"], "seconds": window["seconds"], "orders_in_window": orders,
+        "cpu_ms_per_order": round(sum(by_process.values()), 1) if orders else None,
+        "cpu_ms_per_order_by_process": by_process,
+        "messages_per_order": round(messages / orders, 2) if orders else None,
+        "handlings_per_order": round(handlings / orders, 2) if orders else None,
+        **added, **settled(run_id, result),
+    }
+    figures["sustained"] = (result["e2e_ms"]["p99"] is not None and result["e2e_ms"]["p99"] < 1000
+                            and result["achieved_rate"] >= 0.95 * result["rate"])
+    problems = integrity_problems(figures)
+    if flames is not None:
+        figures["flame_window"] = flame_window(stack, processes, base, flames, flame_seconds, flame_rate)
+        figures["flamegraphs"] = figures["flame_window"].pop("written")
+        problems += [f"flame window: {problem}" for problem in integrity_problems(figures["flame_window"])]
+    if problems:
+        figures["failed"] = "; ".join(problems)
+    describe(figures)
+    return figures
+
+
+def flame_window(stack: Stack, processes: Processes, base: dict[str, Any], flames: Path, seconds: float,
+                 rate: int) -> dict[str, Any]:
+    """The same rate again, a window of its own, with py-spy on every Python process: on two
+    cores, a dozen profilers would spoil the measured window's CPU and latency."""
+    spies: dict[str, subprocess.Popen] = {}
+    run_id = common.new_id()[:12]
+    result = drive(processes, "steady-flames", {**base, "seconds": seconds, "run_id": run_id},
+                   lambda: spies.update(start_flames(stack, flames, seconds, rate, processes.dir / "py-spy.log")),
+                   lambda: None)
+    graphs = finish_flames(spies, flames, seconds + 60)
+    return {"seconds": seconds, "samples_per_s": rate, "py_spy_cpu_seconds": graphs["py_spy_cpu_seconds"],
+            "written": {name: str(path) for name, path in graphs["written"].items()}, "missing": graphs["missing"],
+            **settled(run_id, result)}
+
+
+def drive(processes: Processes, name: str, plan: dict[str, Any], opened: Any, closed: Any) -> dict[str, Any]:
+    """Run the end-to-end driver on one steady rate, calling ``opened`` and ``closed`` as its
+    measured window starts and ends; its result."""
+    plan_path = processes.dir / f"{name}-plan.json"
     plan_path.write_text(json.dumps(plan))
-    log = processes.dir / "steady.log"
-    with open(log, "ab") as errors:
+    with open(processes.dir / f"{name}.log", "ab") as errors:
         driver = subprocess.Popen([sys.executable, "-m", "bench.e2e_driver", str(plan_path)], cwd=common.ROOT,
                                   stdout=subprocess.PIPE, stderr=errors, text=True)
-    window: dict[str, Any] = {}
-    spies: dict[str, subprocess.Popen] = {}
     result: dict[str, Any] | None = None
     try:
         for line in driver.stdout or []:
             kind, _, body = line.partition(" ")
-            if kind == "window" and json.loads(body)["event"] == "start":
-                window.update(cpu_before=stack.cpu_seconds(), rows_before=high_water(), started=time.monotonic())
-                if flames is not None:
-                    spies = start_flames(stack, flames, seconds, processes.dir / "py-spy.log")
-            elif kind == "window":
-                window.update(cpu_after=stack.cpu_seconds(), rows_after=high_water(),
-                              seconds=round(time.monotonic() - window["started"], 2))
+            if kind == "window":
+                (opened if json.loads(body)["event"] == "start" else closed)()
             elif kind == "result":
                 result = json.loads(body)
         driver.wait(timeout=120)
@@ -154,34 +200,19 @@ def measure(stack: Stack, processes: Processes, url: str, data: dict[str, Any], 
         if driver.poll() is None:
             driver.kill()
             driver.wait()
-    graphs = finish_flames(spies, flames, seconds + 60) if flames is not None else None
-    if result is None or "cpu_after" not in window:
-        raise SystemExit(f"the end-to-end driver failed ({driver.returncode}); see {log}")
-    added = rows_between(window["rows_before"], window["rows_after"])
-    orders = added["orders"]
-    by_process = per_order(window["cpu_before"], window["cpu_after"], orders)
-    messages, handlings = sum(added["messages_by_type"].values()), sum(added["handlings_by_consumer"].values())
+    if result is None:
+        raise SystemExit(f"the end-to-end driver failed ({driver.returncode}); see {processes.dir}/{name}.log")
+    return result
+
+
+def settled(run_id: str, result: dict[str, Any]) -> dict[str, Any]:
+    """How the driver's orders (warm-up included) ended, once the workers have caught up."""
+    from bench.load import caught_up
+
     tag = f"e2e-{run_id}-steady-{result['rate']}"
     database = caught_up(tag, result["created"], timeout=600)
-    figures = {
-        "rate": result["rate"], "seconds": window["seconds"], "orders_in_window": orders,
-        "cpu_ms_per_order": round(sum(by_process.values()), 1) if orders else None,
-        "cpu_ms_per_order_by_process": by_process,
-        "messages_per_order": round(messages / orders, 2) if orders else None,
-        "handlings_per_order": round(handlings / orders, 2) if orders else None,
-        **added, "driver": result, "database": database, "charges": charges(tag),
-        "flamegraphs": {name: str(path) for name, path in graphs["written"].items()} if graphs else {},
-        "flamegraphs_missing": graphs["missing"] if graphs else [],
-        "py_spy_cpu_seconds": graphs["py_spy_cpu_seconds"] if graphs else None,
-    }
-    figures["lost"] = max(0, result["created"] - database["in_database"])
-    figures["sustained"] = (result["e2e_ms"]["p99"] is not None and result["e2e_ms"]["p99"] < 1000
-                            and result["achieved_rate"] >= 0.95 * result["rate"])
-    problems = integrity_problems(figures)
-    if problems:
-        figures["failed"] = "; ".join(problems)
-    describe(figures)
-    return figures
+    return {"driver": result, "database": database, "charges": charges(tag),
+            "lost": max(0, result["created"] - database["in_database"])}
 
 
 def charges(tag: str) -> dict[str, int]:
@@ -229,3 +260,9 @@ def describe(figures: dict[str, Any]) -> None:
           f"{figures['handlings_per_order']} handlings per order; e2e p50 {driver['e2e_ms']['p50']} / "
           f"p99 {driver['e2e_ms']['p99']} ms; {figures['database']['paid']} of {figures['database']['in_database']} "
           f"paid" + (f"; FAILED: {figures['failed']}" if "failed" in figures else ""), flush=True)
+    flames = figures.get("flame_window")
+    if flames:
+        e2e = flames["driver"]["e2e_ms"]
+        print(f"  flame graphs of {len(figures['flamegraphs'])} processes over {flames['seconds']:g} s more "
+              f"(py-spy {flames['py_spy_cpu_seconds']} s CPU; e2e p50 {e2e['p50']} / p99 {e2e['p99']} ms meanwhile)"
+              + (f", none of {', '.join(flames['missing'])}" if flames["missing"] else ""), flush=True)

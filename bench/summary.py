@@ -51,7 +51,7 @@ def lost(figures: dict[str, Any]) -> int:
         if not isinstance(block, dict):
             continue
         if name == "steady":
-            total += block.get("lost", 0)
+            total += block.get("lost", 0) + (block.get("flame_window") or {}).get("lost", 0)
         elif name.startswith("placement"):
             for level, run in block.items():
                 if level.isdigit():
