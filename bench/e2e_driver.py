@@ -13,8 +13,10 @@ Usage: ``python -m bench.e2e_driver PLAN.json``; the plan::
 Optional keys: ``connections`` (the most keep-alive HTTP connections, 256), ``late_ms`` (a send
 that starts more than this after its slot is late, 10), ``wait_seconds`` (how long to wait for
 outstanding paid updates after a rate's sending ends, 10), ``request_timeout`` (one POST, from
-its slot to its answer, 30), ``pause_seconds`` (between two rates, 1) and, in ``search``,
-``warmup_seconds`` (the plan's by default).
+its slot to its answer, 30), ``pause_seconds`` (between two rates, 1), ``run_id`` (the
+Idempotency-Keys are ``e2e-<run_id>-<phase>-<rate>-<n>``; random by default) and, in
+``search``, ``warmup_seconds`` (the plan's by default) and ``budget_seconds`` (no rate starts
+that would end the search later than this after its start; no limit by default).
 
 One socket per customer is opened first; then each rate sends orders open-loop, one every
 1/rate s on a fixed schedule whatever the earlier ones are doing, round-robin over the
@@ -24,7 +26,9 @@ just before the request is written; the order's latency is the arrival of its fi
 process). Frames are kept by order id and joined to the POST answers afterwards, as a frame
 may come before the answer is read.
 
-Prints ``result {...}`` per rate and ``summary {...}`` at the end on stdout; progress on
+Prints ``window {"phase", "rate", "event": "start"}`` as the first measured order is due and
+``window {..., "event": "end"}`` once the last one is sent (an orchestrator measures the
+stack over that window), ``result {...}`` per rate and ``summary {...}`` at the end on stdout; progress on
 stderr. Besides the figures the orchestrator reads, a result has ``payment_failed`` (orders
 that ended so; not counted as missing), ``lateness_ms`` (how late the measured sends started),
 ``late_threshold_ms``, ``driver_cpu_pct`` (this process, over the rate's whole run),
@@ -363,7 +367,7 @@ class Driver:
         self.heads = [(f"POST {self.path} HTTP/1.1\r\nHost: {host_header}\r\n"
                        f"Authorization: Bearer {c.token}\r\nContent-Type: application/json\r\n"
                        f"Content-Length: {len(body)}\r\nIdempotency-Key: ").encode() for c in self.customers]
-        self.run_id = uuid.uuid4().hex[:12]
+        self.run_id = str(plan.get("run_id") or uuid.uuid4().hex[:12])
         self.paid: dict[int, float] = {}
         self.failed: dict[int, float] = {}
         self.stopping = False
@@ -510,6 +514,8 @@ class Driver:
             pause = due - clock()
             if pause > 0:
                 await asyncio.sleep(pause)
+            if seq == warm:
+                _say("window", {"phase": phase, "rate": _number(rate), "event": "start"})
             order = Order(seq, seq % customers, due, seq >= warm)
             orders.append(order)
             task = asyncio.ensure_future(self._send(order, prefix + str(seq).encode()))
@@ -520,6 +526,7 @@ class Driver:
                 _log(f"{phase} {rate:g}/s: {seq + 1}/{total} due, {len(tasks)} POSTs in flight, "
                      f"{self.pool.open} connections")
         sending_ended = clock()
+        _say("window", {"phase": phase, "rate": _number(rate), "event": "end"})
         # Outstanding answers and paid updates, for at most wait_seconds.
         waiting = [o for o in orders if o.measured]
         deadline = sending_ended + self.wait_seconds
@@ -562,10 +569,16 @@ class Driver:
         search = plan.get("search")
         if search:
             limit = float(search.get("p99_limit_ms", 1000))
+            budget = float(search.get("budget_seconds", math.inf))
+            search_warmup, seconds = float(search.get("warmup_seconds", warmup)), float(search.get("seconds", 15))
+            started = clock()
             for rate in search_rates(float(search["start"]), float(search.get("step", 50)),
                                      float(search.get("max", 1000))):
-                result = await self.run_rate(rate, "search", float(search.get("warmup_seconds", warmup)),
-                                             float(search.get("seconds", 15)))
+                if clock() - started + search_warmup + seconds > budget:
+                    stop = {"rate": _number(rate), "reason": f"the search's time budget ({budget:g} s) is spent"}
+                    _log(f"search stops before {rate:g}/s: {stop['reason']}")
+                    break
+                result = await self.run_rate(rate, "search", search_warmup, seconds)
                 _say("result", result)
                 searched.append(result)
                 reason = stop_reason(result, limit)

@@ -10,16 +10,23 @@ driven by wrk (Debian's package; ``bench/wrk/orders.lua``) and by the end-to-end
   at 16, 64 and 256 concurrent clients; after each level, every order the API answered 201
   for must be in the database and be charged — the time the workers take to catch up is
   reported, and an order lost or left unpaid fails the run;
-* end to end, from the POST to the ``paid`` update on the customer's WebSocket: p50 / p99 at
-  a steady 100 orders/s, and the highest rate with p99 under 1 s;
+* at a steady rate (``--steady-rate``, below what the stack sustains; ``bench/steady.py``):
+  CPU per order of every process and server, messages published and handled per order, a
+  flame graph of every Python process, and every order paid exactly once;
+* end to end, from the POST to the ``paid`` update on the customer's WebSocket: the highest
+  rate with p99 under 1 s (the search stops at the first rate that misses it, or when its time
+  budget is spent);
 * the same placement under uvicorn (one process) and under N daphnes behind nginx;
 * the web tier alone (one daphne, N daphnes behind nginx, one uvicorn): the workers stopped
   while wrk runs at 64 clients, then every order must still be charged once they go on;
 * the resident memory of every process at the end.
 
 Usage: ``make bench`` or ``python -m bench.load [--seconds 30] [--clients 16,64,256]
-[--repeat 3] [--scale 2] [--skip placement e2e uvicorn scale web-alone yardstick]``; each placement level
-reports the median of ``--repeat`` runs (three by default).
+[--repeat 3] [--scale 2] [--steady-rate 10] [--skip placement steady e2e uvicorn scale web-alone
+yardstick]``; each placement level reports the median of ``--repeat`` runs (three by default).
+A quick run: ``--seconds 10 --warmup 3 --repeat 1 --clients 64 --skip uvicorn scale web-alone``.
+The results and the summary (its targets: ``bench/summary.py``) go to
+``bench/results/<date>-<HHMM>.json``; the run fails (exit status 1) when a measure failed.
 """
 
 from __future__ import annotations
@@ -34,18 +41,18 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bench import common, yardstick
+from bench import common, steady, summary, yardstick
 from bench.live import Processes
 from bench.stack import PREFIX, Stack, procfile_workers, production_env
 
 TAG = "bench-load"
 WRK_SCRIPT = common.ROOT / "bench" / "wrk" / "orders.lua"
-TARGETS = {"placement_64_p50_ms": 100, "placement_64_p99_ms": 300, "placement_64_orders_per_s": 430,
-           "e2e_100_p50_ms": 50, "e2e_p99_limit_ms": 1000}
+E2E_P99_LIMIT_MS = 1000
 # Reference points measured on this machine (the issue's): not ours, for the table.
 REFERENCES = {"fastapi_64_orders_per_s": 430, "fastapi_64_p50_ms": 140, "fastapi_64_p99_ms": 326,
               "daphne_hello_world_requests_per_s": yardstick.REFERENCE_HELLO_REQUESTS_PER_S}
@@ -230,18 +237,13 @@ def placement(processes: Processes, url: str, data: dict[str, Any], levels: list
 # --- end to end (the driver) ---------------------------------------------------------------------
 
 
-def e2e(processes: Processes, url: str, data: dict[str, Any], rate: float, seconds: float,
-        search: dict[str, Any]) -> dict[str, Any]:
-    """The search for the highest rate first (from a low rate up), then the steady rate once the
-    workers have caught up: a steady rate above what they sustain leaves a backlog behind."""
+def e2e(processes: Processes, url: str, data: dict[str, Any], search: dict[str, Any]) -> dict[str, Any]:
+    """The search for the highest rate with p99 under the limit, from a low rate up."""
     customers = [{"token": t, "id": u.pk} for t, u in list(zip(data["tokens"], data["users"]))[:200]]
-    base = {"http": url, "ws": url.replace("http://", "ws://"), "customers": customers, "order": data["body"],
-            "warmup_seconds": 3, "seconds": seconds, "connections": 128}
-    found = _drive(processes, "e2e-search", {**base, "rates": [], "search": search})
-    caught_up(None, 0, timeout=600)
-    drained()
-    steady = _drive(processes, "e2e-steady", {**base, "rates": [rate]})
-    return {"steady": steady["steady"], "search": found["search"], "search_stop": found.get("search_stop"),
+    plan = {"http": url, "ws": url.replace("http://", "ws://"), "customers": customers, "order": data["body"],
+            "warmup_seconds": 3, "connections": 128, "rates": [], "search": search}
+    found = _drive(processes, "e2e-search", plan)
+    return {"search": found["search"], "search_stop": found.get("search_stop"),
             "highest_rate_p99_under_limit": found["highest_rate_p99_under_limit"]}
 
 
@@ -291,14 +293,21 @@ def main() -> None:
     parser.add_argument("--clients", default="16,64,256", help="concurrent API clients, comma-separated")
     parser.add_argument("--repeat", type=int, default=3, help="runs per level (the median run is reported)")
     parser.add_argument("--customers", type=int, default=500)
-    parser.add_argument("--e2e-rate", type=float, default=100, help="steady orders/s of the end-to-end measure")
-    parser.add_argument("--e2e-seconds", type=float, default=30)
+    parser.add_argument("--steady-rate", type=float, default=10, help="orders/s of the steady-rate measure")
+    parser.add_argument("--steady-seconds", type=float, default=30, help="its measured window")
+    parser.add_argument("--steady-warmup", type=float, default=5, help="its orders before the window")
+    parser.add_argument("--no-flames", action="store_true", help="no py-spy flame graphs in the steady window")
+    parser.add_argument("--flame-seconds", type=float, default=15, help="the flame graphs' window, after the measured one")
+    parser.add_argument("--flame-rate", type=int, default=100, help="py-spy's samples a second, each process")
     parser.add_argument("--search-start", type=float, default=5, help="first rate of the search (orders/s)")
     parser.add_argument("--search-step", type=float, default=5)
     parser.add_argument("--search-max", type=float, default=1000)
+    parser.add_argument("--search-seconds", type=float, default=None,
+                        help="measured seconds per rate of the search (15, or --seconds when shorter)")
+    parser.add_argument("--search-budget", type=float, default=300, help="the longest the search may take (s)")
     parser.add_argument("--scale", type=int, default=2, help="daphnes behind nginx for the scale-out measure")
     parser.add_argument("--skip", nargs="*", default=[],
-                        choices=["placement", "e2e", "uvicorn", "scale", "web-alone", "yardstick"])
+                        choices=["placement", "steady", "e2e", "uvicorn", "scale", "web-alone", "yardstick"])
     args = parser.parse_args()
     levels = [int(c) for c in args.clients.split(",") if c.strip()]
 
@@ -306,8 +315,10 @@ def main() -> None:
     common.prepare()
     from bus.topology import declare_topology
 
+    path = summary.results_path(datetime.now(timezone.utc))
+    flames = None if args.no_flames else path.with_name(path.stem + "-flames")
+    figures: dict[str, Any] = {"targets": summary.TARGETS, "references": REFERENCES}
     # The machine first, with nothing else running: figures compare only within a run.
-    figures: dict[str, Any] = {"targets": TARGETS, "references": REFERENCES}
     if "yardstick" not in args.skip:
         figures["yardstick"] = yardstick.measure()
         print("Machine yardstick: " + yardstick.describe(figures["yardstick"]), flush=True)
@@ -342,11 +353,17 @@ def main() -> None:
                 plan.append((f"placement_web_alone_{server}_x{count}", server, count,
                              lambda url: placement(processes, url, data, [64], args.seconds, 1, args.warmup,
                                                    paused=stack)))
+        if "steady" not in args.skip:
+            plan.append(("steady", "daphne", 1,
+                         lambda url: steady.measure(stack, processes, url, data, rate=args.steady_rate,
+                                                    seconds=args.steady_seconds, warmup=args.steady_warmup,
+                                                    flames=flames, flame_seconds=args.flame_seconds,
+                                                    flame_rate=args.flame_rate)))
         if "e2e" not in args.skip:
             search = {"start": args.search_start, "step": args.search_step, "max": args.search_max,
-                      "p99_limit_ms": TARGETS["e2e_p99_limit_ms"], "seconds": 15}
-            plan.append(("e2e", "daphne", 1,
-                         lambda url: e2e(processes, url, data, args.e2e_rate, args.e2e_seconds, search)))
+                      "p99_limit_ms": E2E_P99_LIMIT_MS, "budget_seconds": args.search_budget,
+                      "seconds": args.search_seconds or min(15.0, args.seconds)}
+            plan.append(("e2e", "daphne", 1, lambda url: e2e(processes, url, data, search)))
         for index, (name, server, count, what) in enumerate(plan):
             drained()
             url = stack.start_web(server=server, count=count)
@@ -366,96 +383,30 @@ def main() -> None:
     finally:
         processes.stop_all()
         figures["server_log_problems"] = processes.problems()
-        purge_queues()
-        common.clean_redis(PREFIX)
+        try:
+            purge_queues()
+            common.clean_redis(PREFIX)
+        except Exception as error:  # noqa: BLE001 - the figures are saved whatever the clean-up met
+            print(f"cleaning up after the run failed: {type(error).__name__} {error}", flush=True)
     settings = {"seconds": args.seconds, "warmup": args.warmup, "clients": levels, "repeat": args.repeat,
-                "customers": args.customers, "e2e_rate": args.e2e_rate, "scale": args.scale,
+                "customers": args.customers, "scale": args.scale, "skipped": args.skip,
+                "steady": {"rate": args.steady_rate, "seconds": args.steady_seconds, "warmup": args.steady_warmup,
+                           "flames": not args.no_flames, "flame_seconds": args.flame_seconds,
+                           "flame_rate": args.flame_rate},
+                "search": {"start": args.search_start, "step": args.search_step, "max": args.search_max,
+                           "seconds": args.search_seconds or min(15.0, args.seconds), "budget": args.search_budget},
                 "environment": {k: v for k, v in production_env().items()
                                 if k in ("PASSLINE_ENV", "DEBUG", "LOG_LEVEL", "DB_CONN_MAX_AGE", "CHANNELS_CAPACITY")},
                 "workers": [name for name, _ in procfile_workers()],
                 "versions": versions()}
-    partial = bool(args.skip) or levels != [16, 64, 256] or args.seconds < 30 or args.repeat < 3
-    path = save(figures, settings, partial=partial)
-    print("Load benchmark (production mode, every worker)\n" + common.table(rows(figures))
-          + f"\n  results: {path.relative_to(common.ROOT)}")
-
-
-def save(figures: dict[str, Any], settings: dict[str, Any], *, partial: bool) -> Path:
-    """``bench/results/<date>.json``: this run's figures with today's bus, billing and live ones.
-    A partial run (shorter, or parts skipped) goes to ``<date>-partial-<time>.json`` instead, so
-    it never replaces the day's full figures."""
-    from datetime import datetime, timezone
-
-    now = datetime.now(timezone.utc)
-    stamp = now.strftime("%Y-%m-%d")
-    others = {}
-    for name in ("bus", "billing", "live"):
-        path = common.RESULTS / f"{stamp}-{name}.json"
-        if path.is_file():
-            others[name] = json.loads(path.read_text())
-    common.RESULTS.mkdir(parents=True, exist_ok=True)
-    path = common.RESULTS / (f"{stamp}-partial-{now.strftime('%H%M%S')}.json" if partial else f"{stamp}.json")
-    path.write_text(json.dumps({"benchmark": "make bench", "at": datetime.now(timezone.utc).isoformat(),
-                                "machine": common.machine(), "settings": settings, "load": figures,
-                                **others}, indent=2, default=str))
-    return path
-
-
-def rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    if "yardstick" in figures:
-        out.append(("machine yardstick", yardstick.describe(figures["yardstick"])))
-    alone = sorted(name for name in figures if name.startswith("placement_web_alone_"))
-    for name, title in (("placement", "daphne x1"), ("placement_uvicorn", "uvicorn x1"),
-                        ("placement_scaled", "daphne behind nginx"),
-                        *((name, "web alone, " + name.removeprefix("placement_web_alone_").replace("_", " "))
-                          for name in alone)):
-        block = figures.get(name)
-        if not block:
-            continue
-        if "failed" in block:
-            out.append((f"placement, {title}", f"FAILED: {block['failed']}"))
-            continue
-        if name == "placement_scaled":
-            title = f"daphne x{block['web']['web_processes']} behind nginx"
-        for level, run in block.items():
-            if not level.isdigit():
-                continue
-            flag = ""
-            if level == "64" and name == "placement":
-                missed = [t for t, ok in (("p50", run["p50_ms"] < TARGETS["placement_64_p50_ms"]),
-                                          ("p99", run["p99_ms"] < TARGETS["placement_64_p99_ms"]),
-                                          ("rate", run["orders_per_s"] > TARGETS["placement_64_orders_per_s"])) if not ok]
-                flag = "   (targets p50 < 100, p99 < 300 ms, > 430/s" + (f": MISSED {', '.join(missed)})" if missed else ")")
-            out.append((f"POST /orders, {title}, {level} clients",
-                        f"{run['orders_per_s']:,.0f} orders/s  p50 {run['p50_ms']} / p95 {run['p95_ms']} / "
-                        f"p99 {run['p99_ms']} ms{flag}"))
-            out.append(("  created / paid / lost", f"{run['created']:,} / {run['paid']:,} / {run['lost']}"
-                        f"  (workers caught up {run['catch_up_s']} s after)"))
-    block = figures.get("e2e")
-    if block and "failed" not in block:
-        for steady in block.get("steady", []):
-            p50 = steady["e2e_ms"]["p50"]
-            out.append((f"POST -> paid on the socket, {steady['rate']:g} orders/s",
-                        f"p50 {p50} / p99 {steady['e2e_ms']['p99']} ms  (target p50 < 50"
-                        + ("" if p50 is not None and p50 < TARGETS["e2e_100_p50_ms"] else ", MISSED") + ")"))
-        out.append(("  highest rate with p99 < 1 s", f"{block.get('highest_rate_p99_under_limit')} orders/s"))
-    elif block:
-        out.append(("POST -> paid on the socket", f"FAILED: {block['failed']}"))
-    for name in ("placement", "placement_scaled"):
-        block = figures.get(name) or {}
-        # The CPU is the whole measure's: every run of every level, not only the median ones.
-        orders = sum(sum(r.get("in_database", 0) for r in (run.get("runs") or [run]))
-                     for level, run in block.items() if level.isdigit())
-        cpu = block.get("cpu_seconds") or {}
-        if orders and cpu:
-            per_order = sorted(((k, v * 1000 / orders) for k, v in cpu.items()), key=lambda kv: -kv[1])
-            out.append((f"CPU per order ({name})", f"{sum(v for _, v in per_order):.0f} ms: "
-                        + ", ".join(f"{k} {v:.1f}" for k, v in per_order if v >= 0.5)))
-    memory = figures.get("memory_mb") or {}
-    if memory:
-        out.append(("resident memory at the end", ", ".join(f"{k} {v:g}" for k, v in memory.items()) + " MiB"))
-    return out
+    totals = summary.build(figures, path)
+    summary.save(path, figures, settings, totals)
+    print("Load benchmark (production mode, every worker)\n" + common.table(summary.rows(figures)))
+    print("Summary (ratios to the yardstick of this run)\n" + summary.targets_table(totals)
+          + f"\n  results: {path.relative_to(common.ROOT)}"
+          + (f", flame graphs: {flames.relative_to(common.ROOT)}/" if totals["flamegraphs"] and flames else ""))
+    if totals["failed"]:
+        raise SystemExit(f"failed: {', '.join(totals['failed'])}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,268 @@
+"""The steady-rate measure of the load benchmark: what one order costs the whole stack.
+
+The end-to-end driver (``bench/e2e_driver.py``) sends orders at a fixed rate, below what the
+stack sustains, on one daphne with every worker of the Procfile. Over exactly the driver's
+measured window (it prints ``window`` lines as the window starts and ends) this measures:
+
+* the CPU (user + system) of every process of the stack and of MariaDB, RabbitMQ and Redis
+  (``Stack.cpu_seconds``), divided by the orders placed in the window: CPU ms per order, per
+  process and summed;
+* the bus's traffic: rows the outbox gained (messages published) and rows the processed-message
+  table gained (messages handled), per order, by message type and by consumer;
+* a flame graph of every Python process of the stack (py-spy, recording all of them in
+  parallel), ``<flames>/<process>.svg``: in a second window at the same rate right after the
+  measured one, since a dozen profilers on two cores would spoil its CPU and latency figures
+  (py-spy at 100 samples/s took ~0.7 of a core and tripled the e2e latency).
+
+Every order of both windows (warm-ups included) must then end ``paid``, charged exactly once (one
+charge in the wallet ledger), with its ``paid`` update seen on the customer's socket; if one
+does not, the measure's figures carry ``failed`` and the run fails.
+
+The servers are shared with whatever else runs on the machine: their CPU is the machine's,
+not only the benchmark's (a test suite running meanwhile shows up in MariaDB's figure).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import common
+from bench.live import Processes
+from bench.stack import Stack
+
+PY_SPY = Path(sys.executable).parent / "py-spy"
+# Tables whose new rows the window counts, by their auto-increment ids.
+ORDERS, OUTBOX, PROCESSED = "ordering_order", "bus_outboxmessage", "bus_processedmessage"
+
+
+def high_water() -> dict[str, int]:
+    """The highest id of each counted table now."""
+    from django.db import connection
+
+    marks = {}
+    with connection.cursor() as cursor:
+        for table in (ORDERS, OUTBOX, PROCESSED):
+            cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM `{table}`")
+            marks[table] = int(cursor.fetchone()[0])
+    return marks
+
+
+def rows_between(before: dict[str, int], after: dict[str, int]) -> dict[str, Any]:
+    """What the window added: orders, outbox rows by type, processed-message rows by consumer."""
+    from django.db import connection
+
+    def grouped(table: str, column: str) -> dict[str, int]:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT `{column}`, COUNT(*) FROM `{table}` WHERE id > %s AND id <= %s "
+                           f"GROUP BY `{column}` ORDER BY COUNT(*) DESC", [before[table], after[table]])
+            return {name: int(n) for name, n in cursor.fetchall()}
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM `{ORDERS}` WHERE id > %s AND id <= %s", [before[ORDERS], after[ORDERS]])
+        orders = int(cursor.fetchone()[0])
+    return {"orders": orders, "messages_by_type": grouped(OUTBOX, "type"),
+            "handlings_by_consumer": grouped(PROCESSED, "consumer")}
+
+
+def per_order(cpu_before: dict[str, float], cpu_after: dict[str, float], orders: int) -> dict[str, float]:
+    """CPU ms per order of each process over the window, the costliest first."""
+    if not orders:
+        return {}
+    used = {name: max(0.0, seconds - cpu_before.get(name, 0.0)) for name, seconds in cpu_after.items()}
+    return {name: round(seconds * 1000 / orders, 2) for name, seconds in sorted(used.items(), key=lambda kv: -kv[1])}
+
+
+# --- flame graphs ----------------------------------------------------------------------------------
+
+
+def start_flames(stack: Stack, directory: Path, seconds: float, rate: int, log: Path) -> dict[str, subprocess.Popen]:
+    """py-spy on every Python process of the stack (nginx is not one), recording in parallel,
+    ``rate`` samples a second each."""
+    directory.mkdir(parents=True, exist_ok=True)
+    spies = {}
+    with open(log, "ab") as output:
+        for name, process in stack.named.items():
+            if name == "nginx" or process.poll() is not None:
+                continue
+            spies[name] = subprocess.Popen(
+                [str(PY_SPY), "record", "--pid", str(process.pid), "--duration", str(max(1, math.ceil(seconds))),
+                 "--rate", str(rate), "--format", "flamegraph", "--output", str(directory / f"{name}.svg"), "--nonblocking"],
+                stdout=output, stderr=output)
+    return spies
+
+
+def finish_flames(spies: dict[str, subprocess.Popen], directory: Path, timeout: float) -> dict[str, Any]:
+    """Wait for every py-spy; the graphs written and the CPU py-spy itself used (not the stack's)."""
+    cpu = 0.0
+    deadline = time.monotonic() + timeout
+    for spy in spies.values():
+        # Reaped here, not by Popen, to read the child's own CPU time.
+        while spy.returncode is None and time.monotonic() < deadline:
+            pid, status, usage = os.wait4(spy.pid, os.WNOHANG)
+            if pid:
+                spy.returncode = os.waitstatus_to_exitcode(status)
+                cpu += usage.ru_utime + usage.ru_stime
+            else:
+                time.sleep(0.1)
+        if spy.returncode is None:
+            spy.kill()
+            spy.wait()
+    written = {name: directory / f"{name}.svg" for name in spies if (directory / f"{name}.svg").is_file()}
+    return {"written": written, "missing": sorted(set(spies) - set(written)), "py_spy_cpu_seconds": round(cpu, 1)}
+
+
+# --- the measure -----------------------------------------------------------------------------------
+
+
+def measure(stack: Stack, processes: Processes, url: str, data: dict[str, Any], *, rate: float, seconds: float,
+            warmup: float, flames: Path | None, flame_seconds: float = 15, flame_rate: int = 100) -> dict[str, Any]:
+    customers = [{"token": t, "id": u.pk} for t, u in list(zip(data["tokens"], data["users"]))[:200]]
+    base = {"http": url, "ws": url.replace("http://", "ws://"), "customers": customers, "order": data["body"],
+            "connections": 128, "rates": [rate], "warmup_seconds": warmup}
+    window: dict[str, Any] = {}
+
+    def opened() -> None:
+        window.update(cpu_before=stack.cpu_seconds(), rows_before=high_water(), started=time.monotonic())
+
+    def closed() -> None:
+        window.update(cpu_after=stack.cpu_seconds(), rows_after=high_water(),
+                      seconds=round(time.monotonic() - window["started"], 2))
+
+    run_id = common.new_id()[:12]
+    result = drive(processes, "steady", {**base, "seconds": seconds, "run_id": run_id}, opened, closed)
+    if "cpu_after" not in window:
+        raise SystemExit(f"the end-to-end driver never ended its window; see {processes.dir}/steady.log")
+    added = rows_between(window["rows_before"], window["rows_after"])
+    orders = added["orders"]
+    by_process = per_order(window["cpu_before"], window["cpu_after"], orders)
+    messages, handlings = sum(added["messages_by_type"].values()), sum(added["handlings_by_consumer"].values())
+    figures = {
+        "rate": result["rate"], "seconds": window["seconds"], "orders_in_window": orders,
+        "cpu_ms_per_order": round(sum(by_process.values()), 1) if orders else None,
+        "cpu_ms_per_order_by_process": by_process,
+        "messages_per_order": round(messages / orders, 2) if orders else None,
+        "handlings_per_order": round(handlings / orders, 2) if orders else None,
+        **added, **settled(run_id, result),
+    }
+    figures["sustained"] = (result["e2e_ms"]["p99"] is not None and result["e2e_ms"]["p99"] < 1000
+                            and result["achieved_rate"] >= 0.95 * result["rate"])
+    problems = integrity_problems(figures)
+    if flames is not None:
+        figures["flame_window"] = flame_window(stack, processes, base, flames, flame_seconds, flame_rate)
+        figures["flamegraphs"] = figures["flame_window"].pop("written")
+        problems += [f"flame window: {problem}" for problem in integrity_problems(figures["flame_window"])]
+    if problems:
+        figures["failed"] = "; ".join(problems)
+    describe(figures)
+    return figures
+
+
+def flame_window(stack: Stack, processes: Processes, base: dict[str, Any], flames: Path, seconds: float,
+                 rate: int) -> dict[str, Any]:
+    """The same rate again, a window of its own, with py-spy on every Python process: on two
+    cores, a dozen profilers would spoil the measured window's CPU and latency."""
+    spies: dict[str, subprocess.Popen] = {}
+    run_id = common.new_id()[:12]
+    result = drive(processes, "steady-flames", {**base, "seconds": seconds, "run_id": run_id},
+                   lambda: spies.update(start_flames(stack, flames, seconds, rate, processes.dir / "py-spy.log")),
+                   lambda: None)
+    graphs = finish_flames(spies, flames, seconds + 60)
+    return {"seconds": seconds, "samples_per_s": rate, "py_spy_cpu_seconds": graphs["py_spy_cpu_seconds"],
+            "written": {name: str(path) for name, path in graphs["written"].items()}, "missing": graphs["missing"],
+            **settled(run_id, result)}
+
+
+def drive(processes: Processes, name: str, plan: dict[str, Any], opened: Any, closed: Any) -> dict[str, Any]:
+    """Run the end-to-end driver on one steady rate, calling ``opened`` and ``closed`` as its
+    measured window starts and ends; its result."""
+    plan_path = processes.dir / f"{name}-plan.json"
+    plan_path.write_text(json.dumps(plan))
+    with open(processes.dir / f"{name}.log", "ab") as errors:
+        driver = subprocess.Popen([sys.executable, "-m", "bench.e2e_driver", str(plan_path)], cwd=common.ROOT,
+                                  stdout=subprocess.PIPE, stderr=errors, text=True)
+    result: dict[str, Any] | None = None
+    try:
+        for line in driver.stdout or []:
+            kind, _, body = line.partition(" ")
+            if kind == "window":
+                (opened if json.loads(body)["event"] == "start" else closed)()
+            elif kind == "result":
+                result = json.loads(body)
+        driver.wait(timeout=120)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+    if result is None:
+        raise SystemExit(f"the end-to-end driver failed ({driver.returncode}); see {processes.dir}/{name}.log")
+    return result
+
+
+def settled(run_id: str, result: dict[str, Any]) -> dict[str, Any]:
+    """How the driver's orders (warm-up included) ended, once the workers have caught up."""
+    from bench.load import caught_up
+
+    tag = f"e2e-{run_id}-steady-{result['rate']}"
+    database = caught_up(tag, result["created"], timeout=600)
+    return {"driver": result, "database": database, "charges": charges(tag),
+            "lost": max(0, result["created"] - database["in_database"])}
+
+
+def charges(tag: str) -> dict[str, int]:
+    """The run's orders by how many charges the wallet ledger holds for each."""
+    from django.db.models import Count
+
+    from billing.models import LedgerEntry
+    from ordering.models import Order
+
+    orders = Order.objects.filter(idempotency_key__startswith=f"{tag}-").values_list("id", flat=True)
+    counted = (LedgerEntry.objects.filter(order_id__in=list(orders), kind=LedgerEntry.Kind.CHARGE)
+               .values("order_id").annotate(n=Count("id")))
+    by_count: dict[str, int] = {}
+    charged = 0
+    for row in counted:
+        by_count[str(row["n"])] = by_count.get(str(row["n"]), 0) + 1
+        charged += 1
+    by_count["0"] = len(orders) - charged
+    return by_count
+
+
+def integrity_problems(figures: dict[str, Any]) -> list[str]:
+    """Why the run's orders did not all end paid exactly once (nothing: they did)."""
+    driver, database, charged = figures["driver"], figures["database"], figures["charges"]
+    problems = []
+    if figures["lost"]:
+        problems.append(f"{figures['lost']} orders answered 201 are not in the database")
+    if driver["errors"] or driver["created"] < driver["sent"]:
+        problems.append(f"{driver['sent'] - driver['created']} of {driver['sent']} POSTs failed: {driver['errors']}")
+    if database["paid"] != database["in_database"]:
+        problems.append(f"{database['in_database'] - database['paid']} of {database['in_database']} orders not paid "
+                        f"({database['payment_failed']} failed, {database['still_pending']} still pending)")
+    if driver["paid"] != driver["created"]:
+        problems.append(f"{driver['created'] - driver['paid']} paid updates never reached the customer's socket")
+    wrong = {count: n for count, n in charged.items() if count != "1" and n}
+    if wrong:
+        problems.append("orders by charges in the ledger: " + ", ".join(f"{n} charged {c}x" for c, n in wrong.items()))
+    return problems
+
+
+def describe(figures: dict[str, Any]) -> None:
+    driver = figures["driver"]
+    print(f"  steady {figures['rate']}/s over {figures['seconds']} s: {figures['orders_in_window']} orders, "
+          f"{figures['cpu_ms_per_order']} ms CPU per order, {figures['messages_per_order']} messages and "
+          f"{figures['handlings_per_order']} handlings per order; e2e p50 {driver['e2e_ms']['p50']} / "
+          f"p99 {driver['e2e_ms']['p99']} ms; {figures['database']['paid']} of {figures['database']['in_database']} "
+          f"paid" + (f"; FAILED: {figures['failed']}" if "failed" in figures else ""), flush=True)
+    flames = figures.get("flame_window")
+    if flames:
+        e2e = flames["driver"]["e2e_ms"]
+        print(f"  flame graphs of {len(figures['flamegraphs'])} processes over {flames['seconds']:g} s more "
+              f"(py-spy {flames['py_spy_cpu_seconds']} s CPU; e2e p50 {e2e['p50']} / p99 {e2e['p99']} ms meanwhile)"
+              + (f", none of {', '.join(flames['missing'])}" if flames["missing"] else ""), flush=True)
