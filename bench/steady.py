@@ -189,7 +189,9 @@ def flame_window(stack: Stack, processes: Processes, base: dict[str, Any], flame
                    lambda: None)
     graphs = finish_flames(spies, flames, seconds + 60)
     return {"seconds": seconds, "samples_per_s": rate, "py_spy_cpu_seconds": graphs["py_spy_cpu_seconds"],
-            "written": {name: str(path) for name, path in graphs["written"].items()}, "missing": graphs["missing"],
+            # Relative to the results file's folder, as the summary gives them.
+            "written": {name: str(path.relative_to(flames.parent)) for name, path in graphs["written"].items()},
+            "missing": graphs["missing"],
             **settled(run_id, result)}
 
 

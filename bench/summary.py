@@ -59,7 +59,7 @@ def lost(figures: dict[str, Any]) -> int:
     return total
 
 
-def build(figures: dict[str, Any], results: Path) -> dict[str, Any]:
+def build(figures: dict[str, Any]) -> dict[str, Any]:
     """The run's ``summary``: the figures runs are compared by, None where a measure was skipped."""
     hello = (figures.get("yardstick") or {}).get("hello_world_daphne") or {}
     placement = (figures.get("placement") or {}).get("64") or {}
@@ -82,8 +82,7 @@ def build(figures: dict[str, Any], results: Path) -> dict[str, Any]:
         "handlings_per_order": steady.get("handlings_per_order"),
         "lost": lost(figures),
         "failed": sorted(name for name, block in figures.items() if isinstance(block, dict) and "failed" in block),
-        "flamegraphs": {name: str(Path(path).relative_to(results.parent))
-                        for name, path in (steady.get("flamegraphs") or {}).items()},
+        "flamegraphs": steady.get("flamegraphs") or {},  # relative to the results file's folder
     }
     summary["placement_64_ratio"] = ratio(summary["placement_64_orders_per_s"], summary["yardstick_requests_per_s"])
     summary["placement_p99_ratio"] = ratio(summary["placement_64_p99_ms"], summary["yardstick_64_p99_ms"])
