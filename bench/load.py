@@ -399,7 +399,7 @@ def main() -> None:
                                 if k in ("PASSLINE_ENV", "DEBUG", "LOG_LEVEL", "DB_CONN_MAX_AGE", "CHANNELS_CAPACITY")},
                 "workers": [name for name, _ in procfile_workers()],
                 "versions": versions()}
-    totals = summary.build(figures, path)
+    totals = summary.build(figures)
     summary.save(path, figures, settings, totals)
     print("Load benchmark (production mode, every worker)\n" + common.table(summary.rows(figures)))
     print("Summary (ratios to the yardstick of this run)\n" + summary.targets_table(totals)

@@ -4,6 +4,8 @@ The end-to-end driver (``bench/e2e_driver.py``) sends orders at a fixed rate, be
 stack sustains, on one daphne with every worker of the Procfile. Over exactly the driver's
 measured window (it prints ``window`` lines as the window starts and ends) this measures:
 
+* the CPU every process and server uses idle (no order for a few seconds before), for
+  reference: it is part of the CPU per order, the more so at a low rate;
 * the CPU (user + system) of every process of the stack and of MariaDB, RabbitMQ and Redis
   (``Stack.cpu_seconds``), divided by the orders placed in the window: CPU ms per order, per
   process and summed;
@@ -38,6 +40,7 @@ from bench.live import Processes
 from bench.stack import Stack
 
 PY_SPY = Path(sys.executable).parent / "py-spy"
+IDLE_SECONDS = 5
 # Tables whose new rows the window counts, by their auto-increment ids.
 ORDERS, OUTBOX, PROCESSED = "ordering_order", "bus_outboxmessage", "bus_processedmessage"
 
@@ -69,6 +72,15 @@ def rows_between(before: dict[str, int], after: dict[str, int]) -> dict[str, Any
         orders = int(cursor.fetchone()[0])
     return {"orders": orders, "messages_by_type": grouped(OUTBOX, "type"),
             "handlings_by_consumer": grouped(PROCESSED, "consumer")}
+
+
+def idle_cpu(stack: Stack, seconds: float) -> dict[str, float]:
+    """CPU ms a second each process and server uses with no order coming: what the steady
+    rate's CPU per order holds besides the orders' work (and what else the machine's servers
+    were doing)."""
+    before = stack.cpu_seconds()
+    time.sleep(seconds)
+    return {name: round(ms / seconds, 1) for name, ms in per_order(before, stack.cpu_seconds(), 1).items()}
 
 
 def per_order(cpu_before: dict[str, float], cpu_after: dict[str, float], orders: int) -> dict[str, float]:
@@ -135,6 +147,7 @@ def measure(stack: Stack, processes: Processes, url: str, data: dict[str, Any], 
         window.update(cpu_after=stack.cpu_seconds(), rows_after=high_water(),
                       seconds=round(time.monotonic() - window["started"], 2))
 
+    idle = idle_cpu(stack, IDLE_SECONDS)
     run_id = common.new_id()[:12]
     result = drive(processes, "steady", {**base, "seconds": seconds, "run_id": run_id}, opened, closed)
     if "cpu_after" not in window:
@@ -150,6 +163,7 @@ def measure(stack: Stack, processes: Processes, url: str, data: dict[str, Any], 
         "messages_per_order": round(messages / orders, 2) if orders else None,
         "handlings_per_order": round(handlings / orders, 2) if orders else None,
         **added, **settled(run_id, result),
+        "idle_cpu_ms_per_s": round(sum(idle.values()), 1), "idle_cpu_ms_per_s_by_process": idle,
     }
     figures["sustained"] = (result["e2e_ms"]["p99"] is not None and result["e2e_ms"]["p99"] < 1000
                             and result["achieved_rate"] >= 0.95 * result["rate"])
@@ -175,7 +189,9 @@ def flame_window(stack: Stack, processes: Processes, base: dict[str, Any], flame
                    lambda: None)
     graphs = finish_flames(spies, flames, seconds + 60)
     return {"seconds": seconds, "samples_per_s": rate, "py_spy_cpu_seconds": graphs["py_spy_cpu_seconds"],
-            "written": {name: str(path) for name, path in graphs["written"].items()}, "missing": graphs["missing"],
+            # Relative to the results file's folder, as the summary gives them.
+            "written": {name: str(path.relative_to(flames.parent)) for name, path in graphs["written"].items()},
+            "missing": graphs["missing"],
             **settled(run_id, result)}
 
 
@@ -259,7 +275,8 @@ def describe(figures: dict[str, Any]) -> None:
           f"{figures['cpu_ms_per_order']} ms CPU per order, {figures['messages_per_order']} messages and "
           f"{figures['handlings_per_order']} handlings per order; e2e p50 {driver['e2e_ms']['p50']} / "
           f"p99 {driver['e2e_ms']['p99']} ms; {figures['database']['paid']} of {figures['database']['in_database']} "
-          f"paid" + (f"; FAILED: {figures['failed']}" if "failed" in figures else ""), flush=True)
+          f"paid; idle, the stack used {figures['idle_cpu_ms_per_s']} ms CPU a second"
+          + (f"; FAILED: {figures['failed']}" if "failed" in figures else ""), flush=True)
     flames = figures.get("flame_window")
     if flames:
         e2e = flames["driver"]["e2e_ms"]

@@ -59,7 +59,7 @@ def lost(figures: dict[str, Any]) -> int:
     return total
 
 
-def build(figures: dict[str, Any], results: Path) -> dict[str, Any]:
+def build(figures: dict[str, Any]) -> dict[str, Any]:
     """The run's ``summary``: the figures runs are compared by, None where a measure was skipped."""
     hello = (figures.get("yardstick") or {}).get("hello_world_daphne") or {}
     placement = (figures.get("placement") or {}).get("64") or {}
@@ -77,12 +77,12 @@ def build(figures: dict[str, Any], results: Path) -> dict[str, Any]:
         "steady_rate_sustained": steady.get("sustained"),
         "cpu_ms_per_order": steady.get("cpu_ms_per_order"),
         "cpu_ms_per_order_by_process": steady.get("cpu_ms_per_order_by_process"),
+        "idle_cpu_ms_per_s": steady.get("idle_cpu_ms_per_s"),
         "messages_per_order": steady.get("messages_per_order"),
         "handlings_per_order": steady.get("handlings_per_order"),
         "lost": lost(figures),
         "failed": sorted(name for name, block in figures.items() if isinstance(block, dict) and "failed" in block),
-        "flamegraphs": {name: str(Path(path).relative_to(results.parent))
-                        for name, path in (steady.get("flamegraphs") or {}).items()},
+        "flamegraphs": steady.get("flamegraphs") or {},  # relative to the results file's folder
     }
     summary["placement_64_ratio"] = ratio(summary["placement_64_orders_per_s"], summary["yardstick_requests_per_s"])
     summary["placement_p99_ratio"] = ratio(summary["placement_64_p99_ms"], summary["yardstick_64_p99_ms"])
@@ -115,6 +115,10 @@ def targets_table(summary: dict[str, Any]) -> str:
     rows.append((f"steady {summary['steady_rate_orders_per_s']} orders/s{sustained}",
                  f"{summary['cpu_ms_per_order']} ms CPU, {summary['messages_per_order']} messages, "
                  f"{summary['handlings_per_order']} handlings per order"))
+    if summary.get("idle_cpu_ms_per_s") is not None:
+        rows.append(("  of which idle (the stack with no order)",
+                     f"{summary['idle_cpu_ms_per_s'] / summary['steady_rate_orders_per_s']:.1f} ms per order "
+                     f"({summary['idle_cpu_ms_per_s']} ms CPU a second)"))
     for process, ms in (summary["cpu_ms_per_order_by_process"] or {}).items():
         rows.append((f"  CPU ms per order, {process}", f"{ms:g}"))
     rows.append(("lost orders", str(summary["lost"])))
