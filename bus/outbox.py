@@ -71,7 +71,7 @@ def outbox_write_many(messages: list[Pending]) -> list[Envelope]:
     return envelopes
 
 
-_INSERT = (f"INSERT INTO {OutboxMessage._meta.db_table} (message_id, type, exchange, routing_key, aggregate, "
+_INSERT = (f"INSERT INTO `{OutboxMessage._meta.db_table}` (message_id, type, exchange, routing_key, aggregate, "
            "correlation_id, body, priority, created_at, available_at, attempts, last_error) VALUES ")
 _ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0, '')"
 

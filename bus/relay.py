@@ -114,7 +114,7 @@ def _execute_in(sql: str, head: list[object], ids: list[int]) -> None:
 class OutboxRelay:
     def __init__(
         self, *, batch_size: int = 500, batches_per_epoch: int = 4, idle_interval: float = 0.01,
-        confirm_timeout: float = 10.0, max_reconnect_delay: float = 10.0, nudge_delay: float = 0.003,
+        confirm_timeout: float = 10.0, max_reconnect_delay: float = 10.0, nudge_delay: float = 0.01,
     ):
         self.batch_size = batch_size
         # A nudge claims this much later, not at once: the commits of a few milliseconds (an

@@ -20,7 +20,7 @@ from billing.services.wallets import MAX_MOVEMENT
 from bus.catalog import ORDER_PLACED, ORDER_STATUS_CHANGED
 from bus.correlation import get_correlation_id
 from bus.outbox import Pending, outbox_write, outbox_write_many
-from ordering.exceptions import IdempotencyConflict, InvalidOrder, ItemUnavailable, NotFound, OutOfStock
+from ordering.exceptions import IdempotencyConflict, InvalidOrder, ItemUnavailable, NotFound, OrderingError, OutOfStock
 from ordering.exceptions import PermissionDenied, RestaurantClosed, TotalOutOfRange
 from ordering.models import MenuItem, Order, OrderEvent, OrderLine, Restaurant, StaffMembership
 from ordering.services.stock import stock_release, stock_reserve
@@ -104,16 +104,16 @@ def order_place(
     idempotency key returns the first order with ``created`` False."""
     _validate(request)
     fingerprint = request.fingerprint()
-    if idempotency_key is not None:
-        if not 1 <= len(idempotency_key) <= 255:
-            raise InvalidOrder("The Idempotency-Key must be 1 to 255 characters.", code="invalid_idempotency_key")
-        replay = _replay(customer=customer, idempotency_key=idempotency_key, fingerprint=fingerprint)
-        if replay is not None:
-            return replay, False
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
+        raise InvalidOrder("The Idempotency-Key must be 1 to 255 characters.", code="invalid_idempotency_key")
+    # A retry is found when the new order cannot be written, not looked up before every
+    # order: the key's unique constraint refuses the second order (its transaction, stock
+    # included, rolls back), and any other refusal is checked against the first order too, so
+    # a retry gets the first answer even when the dishes have sold out or the kitchen closed
+    # since. A first attempt, the common case, costs no lookup.
     try:
         return _create(customer=customer, request=request, idempotency_key=idempotency_key, fingerprint=fingerprint), True
-    except IntegrityError:
-        # Another request with the same key committed first: answer as its retry.
+    except (IntegrityError, OrderingError):
         if idempotency_key is None:
             raise
         replay = _replay(customer=customer, idempotency_key=idempotency_key, fingerprint=fingerprint)
@@ -124,13 +124,15 @@ def order_place(
 
 @transaction.atomic
 def _create(*, customer: AbstractBaseUser, request: OrderRequest, idempotency_key: str | None, fingerprint: str) -> Order:
-    restaurant = one_or_none(Restaurant.objects.filter(pk=request.restaurant_id))
+    # The dishes with their restaurant in one query (the restaurant alone only when none of
+    # them is its); unordered: the menu's default ordering would join the categories to sort.
+    items = MenuItem.objects.order_by().select_related("restaurant").in_bulk(list(request.lines), field_name="pk")
+    restaurant = next((item.restaurant for item in items.values() if item.restaurant_id == request.restaurant_id),
+                      None) or one_or_none(Restaurant.objects.filter(pk=request.restaurant_id))
     if restaurant is None:
         raise InvalidOrder("There is no such restaurant.", code="unknown_restaurant")
     if not restaurant.is_open:
         raise RestaurantClosed(f"{restaurant.name} is closed and takes no orders now.")
-    # Unordered: the menu's default ordering would join the categories just to sort.
-    items = MenuItem.objects.order_by().in_bulk(list(request.lines), field_name="pk")
     unknown = [pk for pk in request.lines if pk not in items or items[pk].restaurant_id != restaurant.pk]
     if unknown:
         raise InvalidOrder("Some dishes are not on this restaurant's menu.", code="unknown_menu_item", menu_item_ids=unknown)
