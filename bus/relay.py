@@ -135,6 +135,7 @@ class OutboxRelay:
         self._returned: dict[str, str] = {}  # message id -> why the broker returned it
         self._next_tag = 0
         self._timer = None
+        self._timer_due = 0.0  # when self._timer fires (monotonic)
         self._confirm_timer = None
         self._was_open = False
         self._nudged = False  # a writer committed rows since the last claim (bus/nudge.py)
@@ -199,6 +200,8 @@ class OutboxRelay:
         """Claim now instead of at the poll timer, if rows were nudged in since the last claim.
         Mid-epoch the confirms drive the cycle; this runs again when the epoch ends."""
         if self._nudged and self._timer is not None and not self._epoch_batches and self._connection is not None:
+            if self._timer_due <= time.monotonic() + self.nudge_delay:
+                return  # the claim already due soon takes these rows: never push it back
             self._connection.ioloop.remove_timeout(self._timer)
             self._timer = None
             self._schedule(self.nudge_delay)
@@ -251,6 +254,7 @@ class OutboxRelay:
     def _schedule(self, delay: float) -> None:
         if self._connection is not None and self._connection.is_open and self._timer is None:
             self._timer = self._connection.ioloop.call_later(delay, self._tick)
+            self._timer_due = time.monotonic() + delay
 
     def _tick(self) -> None:
         self._timer = None
