@@ -62,3 +62,24 @@ def test_without_redis_the_write_commits_and_the_poll_delivers(bus, settings, mo
     finally:
         relay.stop()
         monkeypatch.setattr(redis_hints, "_client", None)
+
+
+def test_a_steady_stream_of_nudges_does_not_hold_the_relay_back(bus):
+    # given a relay that claims 50 ms after a nudge (so that the commits of those 50 ms share
+    # one claim) and would otherwise wait on its 30 s poll
+    relay = InThread(OutboxRelay(idle_interval=SLOW_POLL, nudge_delay=0.05))
+    try:
+        wait_until(lambda: idle(relay.worker), timeout=20, what="the relay to wait on its poll timer")
+        time.sleep(1.5)  # the nudge listener has subscribed by now
+        # when writers commit every 10 ms for two seconds, each nudging
+        first_published_while_writing = False
+        for index in range(200):
+            write(f"stream-{index}")
+            time.sleep(0.01)
+            first_published_while_writing = first_published_while_writing or sent("stream-0")
+        # then the first rows went out while the stream went on: a nudge never pushes back a
+        # claim that is already due (each one did, and nothing left until the writes stopped)
+        assert first_published_while_writing
+        wait_until(lambda: sent("stream-199"), timeout=5, what="the last rows to be sent")
+    finally:
+        relay.stop()
