@@ -22,7 +22,7 @@ driven by wrk (Debian's package; ``bench/wrk/orders.lua``) and by the end-to-end
 * the resident memory of every process at the end.
 
 Usage: ``make bench`` or ``python -m bench.load [--seconds 30] [--clients 16,64,256]
-[--repeat 3] [--scale 2] [--steady-rate 10] [--skip placement steady e2e uvicorn scale web-alone
+[--repeat 3] [--scale 2] [--steady-rate 20] [--skip placement steady e2e uvicorn scale web-alone
 yardstick]``; each placement level reports the median of ``--repeat`` runs (three by default).
 A quick run: ``--seconds 10 --warmup 3 --repeat 1 --clients 64 --skip uvicorn scale web-alone``.
 The results and the summary (its targets: ``bench/summary.py``) go to
@@ -293,7 +293,7 @@ def main() -> None:
     parser.add_argument("--clients", default="16,64,256", help="concurrent API clients, comma-separated")
     parser.add_argument("--repeat", type=int, default=3, help="runs per level (the median run is reported)")
     parser.add_argument("--customers", type=int, default=500)
-    parser.add_argument("--steady-rate", type=float, default=10, help="orders/s of the steady-rate measure")
+    parser.add_argument("--steady-rate", type=float, default=20, help="orders/s of the steady-rate measure")
     parser.add_argument("--steady-seconds", type=float, default=30, help="its measured window")
     parser.add_argument("--steady-warmup", type=float, default=5, help="its orders before the window")
     parser.add_argument("--no-flames", action="store_true", help="no py-spy flame graphs in the steady window")
