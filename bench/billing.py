@@ -45,7 +45,7 @@ def _purge() -> None:
 
 def rpc_round_trip(calls: int) -> dict[str, float]:
     from billing.models import LedgerEntry
-    from bus.catalog import BALANCE_CREDIT
+    from billing.events import BALANCE_CREDIT
     from bus.rpc import RpcClient
 
     _, _, users = _setup_shop(1)

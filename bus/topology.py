@@ -6,7 +6,8 @@ Exchanges:
 * ``audit`` — fanout bound to every domain exchange (exchange-to-exchange, key ``#``), so one
   queue sees every event.
 * ``customer`` also takes, by exchange-to-exchange bindings, the events of other domains that a
-  customer is told about (``CUSTOMER_FEEDS``: an order paid, ready, refunded …).
+  customer is told about (``notifications/events.py`` asks for them: an order paid, ready,
+  refunded …; ``bus.catalog.EXCHANGE_BINDINGS``).
 * ``dead-letter`` — direct; routing key = the work queue's name, into ``<queue>.dead``.
 
 Per consumer (bus/consumer.py):
@@ -41,7 +42,7 @@ from collections.abc import Iterable
 import pika
 from pika.exceptions import ChannelClosedByBroker
 
-from bus.catalog import CUSTOMER_FEEDS, Exchange
+from bus.catalog import EXCHANGE_BINDINGS, Exchange
 from bus.connection import connection_parameters
 from bus.consumer import Consumer, registered
 
@@ -152,10 +153,11 @@ def declare_exchanges(channel) -> None:  # type: ignore[no-untyped-def]
         channel.exchange_declare(exchange=name, exchange_type=kind, durable=True)
     for name in DOMAIN_EXCHANGES:
         channel.exchange_bind(destination=Exchange.AUDIT, source=name, routing_key="#")
-    # What a customer is told about, wherever its domain publishes it (bus/catalog.py). A
-    # message reaches a queue once however many paths lead there (the audit queue too).
-    for source, key in CUSTOMER_FEEDS:
-        channel.exchange_bind(destination=Exchange.CUSTOMER, source=source, routing_key=key)
+    # What an app asked for (what a customer is told about, wherever its domain publishes it:
+    # notifications/events.py). A message reaches a queue once however many paths lead there
+    # (the audit queue too).
+    for destination, source, key in EXCHANGE_BINDINGS:
+        channel.exchange_bind(destination=destination, source=source, routing_key=key)
 
 
 def declare_consumer(declarer: _Declarer, consumer: Consumer) -> None:

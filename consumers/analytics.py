@@ -32,7 +32,8 @@ from django.db import close_old_connections, connection, transaction
 from analytics.facts import PAYMENT_FAILED, PAYMENT_REFUNDED, PAYMENT_SUCCEEDED, PLACED, STATUS, Dish, Observation
 from analytics.selectors import dashboard_figures
 from analytics.services import facts_record
-from bus import catalog
+from billing import events as billing_events
+from ordering import events as ordering_events
 from bus.consumer import Consumer, Message, register
 from bus.correlation import correlation_context
 from live.groups import dashboard_group
@@ -45,8 +46,8 @@ DEFAULT_PUSH_INTERVAL = 0.5
 # After a failed push (Redis away), the groups are tried again this much later.
 RETRY_AFTER_SECONDS = 5.0
 
-_PAYMENTS = {catalog.PAYMENT_SUCCEEDED.name: PAYMENT_SUCCEEDED, catalog.PAYMENT_FAILED.name: PAYMENT_FAILED,
-             catalog.PAYMENT_REFUNDED.name: PAYMENT_REFUNDED}
+_PAYMENTS = {billing_events.PAYMENT_SUCCEEDED.name: PAYMENT_SUCCEEDED, billing_events.PAYMENT_FAILED.name: PAYMENT_FAILED,
+             billing_events.PAYMENT_REFUNDED.name: PAYMENT_REFUNDED}
 
 
 class DashboardPusher:
@@ -169,12 +170,12 @@ def _placed_at(message: Message) -> datetime.datetime:
 def observation(message: Message) -> Observation:
     """What analytics keeps of one event."""
     p = message.payload
-    if message.event is catalog.ORDER_PLACED:
+    if message.event is ordering_events.ORDER_PLACED:
         return Observation(kind=PLACED, order_id=p.order_id, restaurant_id=p.restaurant_id, at=_placed_at(message),
                            version=p.version, amount=p.total, dishes=tuple(Dish(menu_item_id=line.menu_item_id, name=line.name,
                                                              quantity=line.quantity, unit_price=line.unit_price)
                                                         for line in p.lines))
-    if message.event is catalog.ORDER_STATUS_CHANGED:
+    if message.event is ordering_events.ORDER_STATUS_CHANGED:
         return Observation(kind=STATUS, order_id=p.order_id, restaurant_id=p.restaurant_id, at=p.at, status=p.status,
                            from_status=p.from_status, version=p.version)
     return Observation(kind=_PAYMENTS[message.event.name], order_id=p.order_id, restaurant_id=p.restaurant_id,
@@ -196,8 +197,8 @@ def record(message: Message) -> None:
 
 analytics_events = register(Consumer(
     queue="analytics.events",
-    events=[catalog.ORDER_PLACED, catalog.ORDER_STATUS_CHANGED, catalog.PAYMENT_SUCCEEDED, catalog.PAYMENT_FAILED,
-            catalog.PAYMENT_REFUNDED],
+    events=[ordering_events.ORDER_PLACED, ordering_events.ORDER_STATUS_CHANGED, billing_events.PAYMENT_SUCCEEDED, billing_events.PAYMENT_FAILED,
+            billing_events.PAYMENT_REFUNDED],
     handler=record, batch_handler=record_batch,
     # A fold is a few queries for a whole batch: take plenty, so a burst is a few transactions.
     prefetch=1000, max_batch=500,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from billing.services.wallets import wallet_balance, wallet_credit, wallet_debit
-from bus.catalog import BALANCE_CREDIT, BALANCE_DEBIT, BALANCE_GET
+from billing.events import BALANCE_CREDIT, BALANCE_DEBIT, BALANCE_GET
 from bus.consumer import Consumer, Message, register
 
 

@@ -7,7 +7,8 @@ from django.conf import settings
 
 from billing.services.payments import REFUND_REASONS, order_charge, order_charge_many, order_expire_unaccepted
 from billing.services.payments import order_expire_unaccepted_many, order_refund, order_refund_many
-from bus.catalog import ORDER_ACCEPTANCE_TIMER, ORDER_PLACED, ORDER_STATUS_CHANGED
+from billing.events import ORDER_ACCEPTANCE_TIMER
+from ordering.events import ORDER_PLACED, ORDER_STATUS_CHANGED
 from bus.consumer import Consumer, Message, register
 
 
@@ -65,7 +66,7 @@ billing_order_placed = register(Consumer(
 billing_refunds = register(Consumer(
     queue="billing.refunds", events=[ORDER_STATUS_CHANGED], handler=refund, batch_handler=refund_many,
     max_batch=20, prefetch=40, bind_events=False,
-    bindings=[("notification", "order.status.rejected"), ("notification", "order.status.cancelled")],
+    bindings=[ORDER_STATUS_CHANGED.binding(status="rejected"), ORDER_STATUS_CHANGED.binding(status="cancelled")],
 ))
 billing_acceptance_timeout = register(Consumer(
     queue="billing.acceptance_timeout", events=[ORDER_ACCEPTANCE_TIMER], handler=expire, batch_handler=expire_many,

@@ -21,7 +21,7 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 
-from bus.catalog import KITCHEN_TICKET_CHANGED, MENU_STOCK_CHANGED, ORDER_STATUS_CHANGED
+from ordering.events import KITCHEN_TICKET_CHANGED, MENU_STOCK_CHANGED, ORDER_STATUS_CHANGED
 from bus.consumer import Consumer, Message, register
 from live.groups import board_group, customer_group, kitchen_group, menu_group, order_group
 from live.layer import GroupSender

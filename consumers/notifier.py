@@ -16,7 +16,10 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from bus.catalog import CUSTOMER_NOTIFY, CUSTOMER_REGISTERED, ORDER_STATUS_CHANGED, PAYMENT_REFUNDED, Exchange
+from billing.events import PAYMENT_REFUNDED
+from bus.catalog import Exchange
+from notifications.events import CUSTOMER_NOTIFY
+from ordering.events import CUSTOMER_REGISTERED, ORDER_STATUS_CHANGED
 from bus.consumer import Consumer, Message, register
 from live.groups import customer_group
 from live.layer import GroupSender
@@ -91,18 +94,18 @@ notifier_plan = register(Consumer(
     queue="notifier.plan", events=[ORDER_STATUS_CHANGED, PAYMENT_REFUNDED, CUSTOMER_REGISTERED], handler=plan,
     # What is waiting is planned together (no linger: a customer waits for the toast).
     batch_handler=plan_batch, max_batch=50, prefetch=100,
-    # Only what reaches the customer exchange (bus/catalog.py CUSTOMER_FEEDS), not every
-    # status change of the notification exchange.
+    # Only what reaches the customer exchange (notifications/events.py CUSTOMER_FEEDS), not
+    # every status change of the notification exchange.
     bind_events=False,
-    bindings=[(Exchange.CUSTOMER, "order.status.*"), (Exchange.CUSTOMER, PAYMENT_REFUNDED.routing_key),
-              (Exchange.CUSTOMER, CUSTOMER_REGISTERED.routing_key)],
+    bindings=[(Exchange.CUSTOMER, ORDER_STATUS_CHANGED.binding()[1]), (Exchange.CUSTOMER, PAYMENT_REFUNDED.binding()[1]),
+              CUSTOMER_REGISTERED.binding()],
 ))
 
 
 def _delivery(channel: str) -> Consumer:
     return register(Consumer(
         queue=f"notifier.{channel}", events=[CUSTOMER_NOTIFY], handler=deliver, on_failure=failed,
-        bind_events=False, bindings=[(Exchange.CUSTOMER, CUSTOMER_NOTIFY.routing_key.format(channel=channel))],
+        bind_events=False, bindings=[CUSTOMER_NOTIFY.binding(channel=channel)],
         max_batch=1, prefetch=20, retry_delays=settings.NOTIFIER_RETRY_DELAYS,
     ))
 

@@ -22,7 +22,7 @@ from django.template.loader import get_template
 from django.urls import reverse
 from django.utils import timezone
 
-from bus.catalog import CUSTOMER_NOTIFY
+from notifications.events import CUSTOMER_NOTIFY
 from bus.correlation import get_correlation_id
 from bus.outbox import Pending, outbox_write_many
 from notifications.delivery import Sent, Skipped

@@ -22,7 +22,8 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
-from bus.catalog import CUSTOMER_FEEDS, EVENTS, EventType
+from bus.catalog import EVENTS, EventType
+from notifications.events import CUSTOMER_FEEDS
 from bus.consumer import Consumer, registered
 from bus.envelope import Envelope
 from bus.topology import DEAD_LETTER_EXCHANGE, DOMAIN_EXCHANGES, EXCHANGES

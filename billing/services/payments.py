@@ -26,8 +26,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.models import LedgerEntry, Payment
-from bus.catalog import BALANCE_CREDIT, BALANCE_DEBIT, ORDER_ACCEPTANCE_TIMER, PAYMENT_FAILED, PAYMENT_REFUNDED
-from bus.catalog import PAYMENT_SUCCEEDED
+from billing.events import BALANCE_CREDIT, BALANCE_DEBIT, ORDER_ACCEPTANCE_TIMER, PAYMENT_FAILED, PAYMENT_REFUNDED
+from billing.events import PAYMENT_SUCCEEDED
 from bus.catalog import EventType
 from bus.outbox import Pending, outbox_write_many
 from bus.rpc import RemoteError, rpc_client

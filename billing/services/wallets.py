@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from billing.exceptions import InsufficientFunds, InvalidAmount, KeyReused
 from billing.models import LedgerEntry, Wallet
-from bus.catalog import BALANCE_CHANGED
+from billing.events import BALANCE_CHANGED
 from bus.correlation import get_correlation_id
 from bus.outbox import outbox_write
 from passline.db import one_or_none

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
-from bus.catalog import CUSTOMER_REGISTERED
+from ordering.events import CUSTOMER_REGISTERED
 from bus.outbox import outbox_write
 from ordering.exceptions import OrderingError
 from ordering.models import ApiToken, CustomerProfile

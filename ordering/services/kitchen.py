@@ -16,7 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from bus.catalog import KITCHEN_TICKET_CHANGED
+from ordering.events import KITCHEN_TICKET_CHANGED
 from bus.outbox import outbox_write
 from ordering.exceptions import InvalidTransition, NotFound, PermissionDenied
 from ordering.models import Order, OrderEvent, OrderLine, StaffMembership

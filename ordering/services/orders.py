@@ -17,7 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from billing.services.wallets import MAX_MOVEMENT
-from bus.catalog import ORDER_PLACED, ORDER_STATUS_CHANGED
+from ordering.events import ORDER_PLACED, ORDER_STATUS_CHANGED
 from bus.correlation import get_correlation_id
 from bus.outbox import Pending, outbox_write, outbox_write_many
 from ordering.exceptions import IdempotencyConflict, InvalidOrder, ItemUnavailable, NotFound, OrderingError, OutOfStock

@@ -12,7 +12,7 @@ import datetime
 
 from django.db.models import Case, F, Q, When
 
-from bus.catalog import MENU_STOCK_CHANGED
+from ordering.events import MENU_STOCK_CHANGED
 from bus.outbox import outbox_write
 from ordering.models import MenuItem
 from passline.db import one_or_none

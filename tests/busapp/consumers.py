@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import time
 
-from bus.catalog import ORDER_PLACED, EventType, Exchange, Payload
+from bus.catalog import EventType, Exchange, Payload
+from ordering.events import ORDER_PLACED
 from bus.consumer import Consumer, Message, Permanent, register
 from bus.correlation import get_correlation_id
 from tests.busapp.models import Effect

@@ -19,7 +19,7 @@ from billing.exceptions import InsufficientFunds, InvalidAmount, KeyReused
 from billing.models import LedgerEntry, Payment, Wallet
 from billing.services.payments import order_charge, order_charge_many, order_refund
 from billing.services.wallets import wallet_credit, wallet_debit
-from bus.catalog import BALANCE_DEBIT, BALANCE_GET
+from billing.events import BALANCE_DEBIT, BALANCE_GET
 from bus.models import OutboxMessage, ProcessedMessage
 from bus.relay import OutboxRelay
 from bus.rpc import RemoteError, RpcClient

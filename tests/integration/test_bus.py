@@ -455,7 +455,7 @@ def test_published_messages_carry_the_envelope_and_amqp_properties(bus, relay):
     channel = connection.channel()
     queue = channel.queue_declare("", exclusive=True).method.queue
     channel.queue_bind(queue, "billing", "order.placed")
-    from bus.catalog import ORDER_PLACED
+    from ordering.events import ORDER_PLACED
 
     with correlation_context("props-corr-0001"), transaction.atomic():
         envelope = outbox_write(event=ORDER_PLACED, aggregate="order:9", payload={

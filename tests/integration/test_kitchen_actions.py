@@ -12,7 +12,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from bus.catalog import KITCHEN_TICKET_CHANGED, ORDER_STATUS_CHANGED
+from ordering.events import KITCHEN_TICKET_CHANGED, ORDER_STATUS_CHANGED
 from bus.models import OutboxMessage
 from ordering import services
 from ordering.exceptions import InvalidTransition, NotFound, PermissionDenied

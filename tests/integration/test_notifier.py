@@ -17,7 +17,8 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.test import Client
 
 from billing.services.wallets import wallet_credit
-from bus.catalog import CUSTOMER_NOTIFY, ORDER_STATUS_CHANGED
+from notifications.events import CUSTOMER_NOTIFY
+from ordering.events import ORDER_STATUS_CHANGED
 from bus.outbox import outbox_write
 from bus.relay import OutboxRelay
 from bus.models import ProcessedMessage

@@ -5,7 +5,8 @@ import json
 import pytest
 from django.db import transaction
 
-from bus.catalog import ORDER_PLACED, InvalidPayload
+from bus.catalog import InvalidPayload
+from ordering.events import ORDER_PLACED
 from bus.correlation import correlation_context
 from bus.models import OutboxMessage
 from bus.outbox import OutboxOutsideTransaction, outbox_write
