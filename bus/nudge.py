@@ -21,7 +21,7 @@ import redis
 from django.conf import settings
 from django.db import connection, transaction
 
-from passline.redis_hints import hint_client
+from bus.redis_hints import hint_client
 
 logger = logging.getLogger(__name__)
 

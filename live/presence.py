@@ -19,7 +19,7 @@ import redis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from passline.redis_hints import hint_client
+from bus.redis_hints import hint_client
 
 logger = logging.getLogger(__name__)
 

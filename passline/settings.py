@@ -8,6 +8,7 @@ Every default points at the loopback MariaDB, RabbitMQ and Redis.
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -226,6 +227,9 @@ USE_TZ = True
 # One currency per deployment.
 CURRENCY = env("CURRENCY", "EUR")
 CURRENCY_SYMBOL = env("CURRENCY_SYMBOL", "€")
+# The most one movement of money may be (a typo of three zeros is refused, not executed); an
+# order whose total is over it could never be paid, so ordering refuses it too.
+MONEY_MAX_MOVEMENT = Decimal("10000.00")
 # Where wallet top-ups are charged; the simulated provider honours docs/contract.md's test cards.
 PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", "billing.provider.SimulatedProvider")
 # A paid order the kitchen has not accepted within this many seconds is rejected and refunded.

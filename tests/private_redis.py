@@ -17,7 +17,7 @@ import pytest
 import redis
 from channels.layers import channel_layers
 
-from passline import redis_hints
+from bus import redis_hints
 from tests.support import free_port, wait_until
 
 

@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 CENT = Decimal("0.01")
 # One movement may not exceed this: a typo of three zeros is refused, not executed.
-MAX_MOVEMENT = Decimal("10000.00")
+MAX_MOVEMENT: Decimal = settings.MONEY_MAX_MOVEMENT
 
 
 def money(value: object) -> Decimal:

@@ -16,7 +16,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from billing.services.wallets import MAX_MOVEMENT
 from ordering.events import ORDER_PLACED, ORDER_STATUS_CHANGED
 from bus.correlation import get_correlation_id
 from bus.outbox import Pending, outbox_write, outbox_write_many
@@ -76,14 +75,15 @@ def _validate(request: OrderRequest) -> None:
 
 def order_total_check(*, total: Decimal) -> None:
     """Refuse a total the wallet can never pay, so that it is not placed only to end ``payment_failed``."""
-    # Billing moves more than nothing and at most MAX_MOVEMENT at a time (a typo of three
+    # Billing moves more than nothing and at most MONEY_MAX_MOVEMENT at a time (a typo of three
     # zeros is refused there); an order outside that range could only fail its payment.
-    if not Decimal("0.00") < total <= MAX_MOVEMENT:
+    most = settings.MONEY_MAX_MOVEMENT
+    if not Decimal("0.00") < total <= most:
         symbol = settings.CURRENCY_SYMBOL
         raise TotalOutOfRange(
-            f"An order's total must be more than {symbol}0.00 and at most {symbol}{MAX_MOVEMENT:,.2f}, "
+            f"An order's total must be more than {symbol}0.00 and at most {symbol}{most:,.2f}, "
             f"the most one payment can take; this one is {symbol}{total:,.2f}.",
-            total=f"{total:.2f}", max_total=f"{MAX_MOVEMENT:.2f}",
+            total=f"{total:.2f}", max_total=f"{most:.2f}",
         )
 
 

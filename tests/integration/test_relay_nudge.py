@@ -11,7 +11,7 @@ from django.db import transaction
 from bus.models import OutboxMessage
 from bus.outbox import outbox_write
 from bus.relay import OutboxRelay
-from passline import redis_hints
+from bus import redis_hints
 from tests.busapp.consumers import TEST_HAPPENED
 from tests.support import InThread, wait_until
 
