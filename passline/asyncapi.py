@@ -22,8 +22,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
-from bus.catalog import EVENTS, EventType
-from notifications.events import CUSTOMER_FEEDS
+from bus.catalog import EVENTS, EXCHANGE_BINDINGS, EventType
 from bus.consumer import Consumer, registered
 from bus.envelope import Envelope
 from bus.topology import DEAD_LETTER_EXCHANGE, DOMAIN_EXCHANGES, EXCHANGES
@@ -224,9 +223,9 @@ def _exchange_sources(name: str) -> list[dict[str, str]]:
     """Exchange-to-exchange bindings into ``name`` (bus/topology.py)."""
     if name == "audit":
         return [{"exchange": source, "binding_key": "#"} for source in DOMAIN_EXCHANGES]
-    if name == "customer":
-        return [{"exchange": source, "binding_key": key} for source, key in CUSTOMER_FEEDS]
-    return []
+    # What the apps asked for (notifications/events.py: a customer's order steps).
+    return [{"exchange": source, "binding_key": key} for destination, source, key in EXCHANGE_BINDINGS
+            if destination == name]
 
 
 # --- WebSockets -----------------------------------------------------------------------------
