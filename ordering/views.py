@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from decimal import Decimal
 
 from django.conf import settings
 from django.contrib import messages
@@ -18,7 +17,6 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from billing import selectors as billing_selectors
 from ordering import selectors, services
 from ordering.cart import Cart
 from ordering.exceptions import IdempotencyConflict, InvalidTransition, NotFound, OrderingError, TotalOutOfRange
@@ -203,11 +201,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
     context = _cart_context(cart)
     # A fresh token on every render: a form shown again after an error is a new attempt.
     context.update({"form": form, "checkout_token": new_checkout_token()})
-    # Payment is taken from the wallet after the order is placed; a short wallet does not
-    # block checkout (the order ends in payment_failed), but the customer is told first.
-    balance = billing_selectors.wallet_summary(user=request.user).balance
-    context.update({"wallet_balance": balance, "wallet_short": balance < context["total"],
-                    "wallet_shortfall": max(context["total"] - balance, Decimal("0.00"))})
+    # The wallet's balance and whether it is short of the total: billing's wallet_check tag.
     return render(request, "ordering/checkout.html", context, status=status)
 
 
@@ -280,7 +274,6 @@ def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
         "can_cancel": OrderStatus.CANCELLED in allowed_next(order.status, Actor.CUSTOMER),
         "events": list(order.events.all()),
         "lines": list(order.lines.all()),
-        "payment": billing_selectors.order_payment(order_id=order.pk),
         "ready_time": selectors.order_ready_time(order=order),
     }
     return render(request, "ordering/order_detail.html", context)

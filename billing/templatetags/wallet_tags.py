@@ -1,4 +1,6 @@
-"""The header's wallet balance, for any page that extends base.html."""
+"""Money on other apps' pages: the header's wallet balance (any page that extends base.html),
+the checkout's wallet check and an order's payment — so that ordering's views and templates
+need nothing of billing but ``{% load wallet_tags %}``."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ from decimal import Decimal
 
 from django import template
 
-from billing.selectors import wallet_summary
+from billing.selectors import order_payment, wallet_summary
 from ordering.templatetags.site_tags import money as format_money
 
 register = template.Library()
@@ -32,3 +34,18 @@ def signed_money(value: object) -> str:
     except ArithmeticError:
         return ""
     return ("+" if amount > 0 else "\u2212") + format_money(abs(amount))
+
+
+@register.simple_tag(takes_context=True)
+def wallet_check(context: template.Context, total: Decimal) -> dict[str, object]:
+    """For the checkout: the balance, and whether (and by how much) it is short of ``total``.
+    Payment is taken after the order is placed; a short wallet does not block checkout (the
+    order ends in payment_failed), but the customer is told first."""
+    balance = wallet_balance(context) or Decimal("0.00")
+    return {"balance": balance, "short": balance < total, "shortfall": max(total - balance, Decimal("0.00"))}
+
+
+@register.simple_tag
+def payment_of(order: object) -> object:
+    """The order's payment (charged, failed or refunded), or None before one is taken."""
+    return order_payment(order_id=order.pk)  # type: ignore[attr-defined]
