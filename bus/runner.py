@@ -28,6 +28,9 @@ pika's BlockingConnection is single-threaded: while a handler works, nothing wou
 broker's heartbeats. So handlers run on one worker thread and the connection's thread keeps
 pumping I/O (heartbeats, new deliveries into a local inbox) until the handler is done; only
 the connection's thread touches the channel.
+
+Three modules: ``bus/delivery.py`` checks and decodes a delivery, ``bus/handling.py`` runs the
+handlers in their transactions, and this one owns the connection, the batches and settling.
 """
 
 from __future__ import annotations
@@ -38,138 +41,46 @@ import os
 import signal
 import threading
 import time
-import traceback
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 import pika
-from django.db import close_old_connections, connection, transaction
 from pika.exceptions import AMQPError, NackError, UnroutableError
-from pydantic import ValidationError
 
 from bus.catalog import InvalidPayload
 from bus.connection import connection_parameters
-from bus.consumer import Consumer, Message, Permanent
-from bus.correlation import correlation_context, new_correlation_id
-from bus.envelope import Envelope, EnvelopeError
+from bus.consumer import Consumer, Message
+from bus.correlation import correlation_context
+from bus.delivery import (
+    ATTEMPT_HEADER,
+    MAX_ATTEMPT,
+    Delivery,
+    MalformedDelivery,
+    Outcome,
+    _attempt,
+    _attempt_or_first,
+    _check_properties,
+    _correlation_id,
+    decode,
+)
+from bus.envelope import EnvelopeError
+from bus.handling import in_transactions
 from bus.topology import DEAD_LETTER_EXCHANGE, declare_topology
+
+__all__ = ["ATTEMPT_HEADER", "MAX_ATTEMPT", "ConsumerRunner", "Delivery", "Outcome"]
 
 logger = logging.getLogger(__name__)
 
-ATTEMPT_HEADER = "x-passline-attempt"
-# An attempt header above this is not one the runner wrote: the message is malformed.
-MAX_ATTEMPT = 1000
 # Exit status when a handler overran its timeout: the supervisor restarts the process, the
 # broker hands the message out again, and its delivery limit ends a crash loop.
 EXIT_HANDLER_TIMEOUT = 75
-
-
-@dataclass
-class Delivery:
-    consumer: Consumer
-    channel: Any
-    method: Any
-    properties: pika.BasicProperties
-    body: bytes
-
-    @property
-    def queue(self) -> str:
-        return self.consumer.queue
-
-    @property
-    def headers(self) -> dict[str, Any]:
-        headers = self.properties.headers
-        return dict(headers) if isinstance(headers, dict) else {}
-
-
-@dataclass
-class Outcome:
-    status: str  # "ok", "duplicate", "retry", "dead"
-    reason: str = ""
-    result: Any = None
-    error_code: str = ""
-
-
-def _record_processed(consumer: str, message_id: str) -> bool:
-    """Record the message in the current transaction; False when it was handled before.
-
-    INSERT IGNORE answers in one statement; a concurrent copy handling the same message
-    waits here on the unique key until the first commits (then finds it) or rolls back.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT IGNORE INTO bus_processedmessage (consumer, message_id, processed_at) VALUES (%s, %s, %s)",
-            [consumer, message_id, datetime.now(timezone.utc).replace(tzinfo=None)],
-        )
-        return cursor.rowcount == 1
-
-
-class _Duplicate(Exception):
-    """A batch holds a message handled before: the batch is handled one message at a time."""
-
-
-def _record_processed_many(consumer: str, message_ids: list[str]) -> int:
-    """Record a batch in one statement; the count of new rows (fewer: a duplicate among them)."""
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT IGNORE INTO bus_processedmessage (consumer, message_id, processed_at) VALUES "
-            + ", ".join(["(%s, %s, %s)"] * len(message_ids)),
-            [value for message_id in message_ids for value in (consumer, message_id, now)],
-        )
-        return cursor.rowcount
-
-
-def _call_on_failure(consumer: Consumer, message: Message, reason: str, final: bool) -> None:
-    try:
-        with transaction.atomic():
-            consumer.on_failure(message, reason, final)  # type: ignore[misc]
-    except Exception:  # noqa: BLE001 - the message is retried or dead-lettered all the same
-        logger.exception("on_failure of %s failed", consumer.queue)
-
-
-class MalformedDelivery(ValueError):
-    """A header or property that no Passline producer writes: dead-lettered, never trusted."""
-
-
-def _attempt(delivery: Delivery) -> int:
-    """The delivery's attempt (1 when first delivered); MalformedDelivery for a bad header."""
-    value = delivery.headers.get(ATTEMPT_HEADER, 1)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ATTEMPT:
-        raise MalformedDelivery(f"malformed {ATTEMPT_HEADER} header: {value!r:.100} (an integer from 1 to {MAX_ATTEMPT})")
-    return value
-
-
-def _attempt_or_first(delivery: Delivery) -> int:
-    try:
-        return _attempt(delivery)
-    except MalformedDelivery:
-        return 1
-
-
-def _check_properties(delivery: Delivery) -> None:
-    """Refuse what the runner would otherwise trust: the headers table, the message id."""
-    props = delivery.properties
-    if props.headers is not None and not isinstance(props.headers, dict):
-        raise MalformedDelivery(f"headers are not a table: {type(props.headers).__name__}")
-    if not isinstance(props.message_id, str) or not props.message_id:
-        raise MalformedDelivery("no message_id property")
-    _attempt(delivery)
-
 
 def _wake(connection_: pika.BlockingConnection) -> None:
     try:
         connection_.add_callback_threadsafe(lambda: None)
     except Exception:  # noqa: BLE001 - a closed connection has nobody to wake
         pass
-
-
-def _correlation_id(delivery: Delivery) -> str:
-    value = delivery.properties.correlation_id
-    return value if isinstance(value, str) and value else new_correlation_id()
 
 
 def _reply_returned(channel, method, properties, body) -> None:  # type: ignore[no-untyped-def]
@@ -319,7 +230,7 @@ class ConsumerRunner:
                 continue
             try:
                 _check_properties(delivery)
-                items.append((delivery, self._decode(delivery, _attempt(delivery))))
+                items.append((delivery, decode(delivery, _attempt(delivery))))
             except MalformedDelivery as error:
                 outcomes[index] = Outcome("dead", reason=f"malformed: {error}", error_code="invalid_command")
             except (EnvelopeError, InvalidPayload, LookupError) as error:
@@ -376,23 +287,6 @@ class ConsumerRunner:
                        "attempt": attempt, "batch": batch, "ms": elapsed},
             )
 
-    def _decode(self, delivery: Delivery, attempt: int) -> Message:
-        envelope = Envelope.from_json(delivery.body)
-        if len(envelope.message_id) > 64:
-            raise EnvelopeError("message_id longer than 64 characters")
-        event = delivery.consumer.accepts(envelope.type)
-        if event is None:
-            raise LookupError(f"{delivery.queue} does not take {envelope.type!r} messages")
-        try:
-            payload = event.schema.model_validate(envelope.payload)
-        except ValidationError as error:
-            raise InvalidPayload(event.name, error) from None
-        return Message(
-            envelope=envelope, payload=payload, event=event, attempt=attempt,
-            redelivered=bool(delivery.method.redelivered),
-            exchange=delivery.method.exchange, routing_key=delivery.method.routing_key,
-        )
-
     def _run(self, consumer: Consumer, items: list[tuple[Delivery, Message | None]]) -> list[Outcome]:
         """Run the handlers on the worker thread while this thread keeps the connection alive."""
         future: Future[list[Outcome]] = self._worker.submit(self._in_transactions, consumer, items)
@@ -416,71 +310,9 @@ class ConsumerRunner:
             raise
         return future.result()
 
-    @classmethod
-    def _in_transactions(cls, consumer: Consumer, items: list[tuple[Delivery, Message | None]]) -> list[Outcome]:
-        """All messages in one transaction; if any fails, each again in its own, so one bad
-        message costs the others only a second try, never their effect.
-
-        An RPC server's command that answers with a business error (an exception with a
-        ``code``) is not a failure of the batch: its savepoint rolls back its own effects and
-        the error is its reply, exactly as when it runs alone.
-        """
-        close_old_connections()
-        try:
-            if len(items) > 1:
-                try:
-                    with transaction.atomic():
-                        if not consumer.rpc and consumer.consume_from is None:
-                            ids = [message.message_id for _, message in items]
-                            if _record_processed_many(consumer.queue, ids) != len(ids):
-                                raise _Duplicate  # sorted out one by one below
-                        if consumer.batch_handler is not None and not consumer.rpc:
-                            results = consumer.batch_handler([message for _, message in items])
-                            return [Outcome("ok", result=result) for result in results]
-                        return [cls._handle_one(consumer, delivery, message, in_batch=True, recorded=True)
-                                for delivery, message in items]
-                except Exception as error:  # noqa: BLE001 - retried one by one just below
-                    # A redelivery is routine; anything else is worth a look (a deadlock, a fault).
-                    log = logger.info if isinstance(error, _Duplicate) else logger.warning
-                    log("a batch of %d from %s goes again one message at a time: %r",
-                        len(items), consumer.queue, error, extra={"queue": consumer.queue, "batch": len(items)})
-            return [cls._handle_one(consumer, delivery, message, in_batch=False) for delivery, message in items]
-        finally:
-            close_old_connections()
-
-    @staticmethod
-    def _handle_one(
-        consumer: Consumer, delivery: Delivery, message: Message | None, *, in_batch: bool, recorded: bool = False
-    ) -> Outcome:
-        """Record the message id and run the handler, both in one transaction (a savepoint
-        inside a batch's): if the handler fails, the record goes with its effects. Inside a
-        batch, any failure but an RPC server's business answer is raised, to the batch."""
-        correlation_id = message.envelope.correlation_id if message else new_correlation_id()
-        with correlation_context(correlation_id):
-            try:
-                # Inside a batch no savepoint, since any failure rolls the whole batch back
-                # anyway; except for an RPC command, whose business error undoes only its own.
-                with transaction.atomic(savepoint=not in_batch or consumer.rpc):
-                    if message is not None and not consumer.rpc and not recorded:
-                        if not _record_processed(consumer.queue, message.message_id):
-                            return Outcome("duplicate")
-                    return Outcome("ok", result=consumer.handler(message if message is not None else delivery))
-            except Exception as error:
-                code = "" if isinstance(error, Permanent) else getattr(error, "code", "")
-                if consumer.rpc and code:
-                    # A business answer ("insufficient_funds"), not a failure of the consumer.
-                    return Outcome("ok", error_code=code, reason=str(error))
-                if in_batch:
-                    raise
-                if isinstance(error, Permanent):
-                    outcome = Outcome("dead", reason=f"permanent: {error}")
-                else:
-                    logger.warning("handler of %s failed: %r", consumer.queue, error, exc_info=True)
-                    outcome = Outcome("retry", reason="".join(traceback.format_exception_only(error)).strip())
-                if consumer.on_failure is not None and isinstance(message, Message):
-                    final = outcome.status == "dead" or message.attempt >= consumer.max_attempts
-                    _call_on_failure(consumer, message, outcome.reason, final)
-                return outcome
+    def _in_transactions(self, consumer: Consumer, items: list[tuple[Delivery, Message | None]]) -> list[Outcome]:
+        """On the handler thread (bus/handling.py)."""
+        return in_transactions(consumer, items)
 
     # --- settling: reply, retry, dead-letter, ack --------------------------------------------
 
