@@ -2,7 +2,7 @@
 what is measured is the bus — outbox, relay, broker, runner, deduplication, ack."""
 
 from bus.catalog import EventType, Exchange, Payload
-from bus.consumer import Consumer, Message, register
+from bus.consumer import EventHandler, Message, register
 
 
 class Ping(Payload):
@@ -17,4 +17,4 @@ def sink(message: Message) -> None:
     """Nothing: the runner's transaction (recording the message id) is the whole effect."""
 
 
-bench_sink = register(Consumer(queue="bench.sink", events=[BENCH_PING], handler=sink, prefetch=200))
+bench_sink = register(EventHandler(queue="bench.sink", events=[BENCH_PING], handler=sink, prefetch=200))

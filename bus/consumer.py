@@ -1,10 +1,9 @@
-"""Declaring a consumer: a queue, what it is bound to, a handler, and its retry policy.
+"""Declaring a worker's handlers, by kind: a queue, what it is bound to, a handler, its limits.
 
-    audit_events = Consumer(
-        queue="audit.events",
-        events=[ORDER_PLACED, ORDER_STATUS_CHANGED],
-        handler=store_event,
-    )
+    billing_order_placed = register(EventHandler(
+        queue="billing.order_placed", events=[ORDER_PLACED], handler=charge, batch_handler=charge_many,
+    ))
+    balance_commands = register(RpcServer(queue="balance.commands", events=[BALANCE_DEBIT], handler=serve))
 
 The runner (bus/runner.py) owns everything else: connection, prefetch, decoding and payload
 validation, correlation context, idempotency, ack after commit, retries, dead letters,
@@ -18,7 +17,7 @@ import importlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
 from pydantic import BaseModel
@@ -48,61 +47,55 @@ class Permanent(Exception):
     """Raised by a handler for a message that can never succeed: dead-lettered at once."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Consumer:
+    """What every kind of handler has: a queue, what it is bound to, a handler, its limits.
+
+    Not declared directly: a worker declares one of the kinds below, each with only the fields
+    that mean something for it — :class:`EventHandler` (react to events, in batches),
+    :class:`RpcServer` (answer commands), :class:`Timer` (events that fire later) and
+    :class:`QueueReader` (read other queues as they are: the dead-letter collector).
+    """
+
     queue: str
     events: Sequence[EventType]
     handler: Callable[[Message], Any]
-    # Extra bindings beyond the events' own: (exchange, binding key).
+    # Extra bindings beyond the events' own: (exchange, binding key), e.g. EVENT.binding(status="paid").
     bindings: Sequence[tuple[str, str]] = ()
     # False: bind only ``bindings`` (e.g. two of an event's routing keys, not all of them).
     bind_events: bool = True
-    # Non-zero: messages wait this long in ``<queue>.delay.<n>s`` before they reach the queue
-    # (a TTL and a dead-letter route: a timer without a polling loop).
-    delay_seconds: int = 0
-    # Messages in flight per consumer copy: enough to hide the broker round trip, few enough
-    # that a slow copy does not hoard work its siblings could do.
+    # Messages in flight per copy: enough to hide the broker round trip, few enough that a
+    # slow copy does not hoard work its siblings could do.
     prefetch: int = 200
     # Delays before the 2nd, 3rd, … attempt; then the message is dead-lettered.
     retry_delays: Sequence[float] = (1, 5, 30)
     # Broker-side guard for crash loops (a handler that kills the process never reaches the
     # runner's own retry logic): after this many deliveries the broker dead-letters it.
     delivery_limit: int = 20
-    # Messages each of the consumer's queues holds at most (its dead-letter queue too); a full
-    # queue refuses publishes (the publisher keeps the message: the outbox, or the runner,
-    # which leaves the original where it was), so a stalled consumer cannot exhaust the broker.
+    # Messages each of the queues holds at most (its dead-letter queue too); a full queue
+    # refuses publishes (the publisher keeps the message: the outbox, or the runner, which
+    # leaves the original where it was), so a stalled worker cannot exhaust the broker.
     max_length: int = 1_000_000
-    # Optional: handles a whole batch in one call (inside the batch's transaction), one result
-    # per message, for handlers whose work is cheaper together (one query for the batch, one
-    # round of sends). When a batch fails, the runner retries its messages one by one through
-    # ``handler``. Not for RPC servers: their batch runs ``handler`` per command, each in a
-    # savepoint, so that a business error answers its own command.
-    batch_handler: Callable[[list[Message]], list[Any]] | None = None
     # Messages already waiting are handled in one transaction, up to this many (one commit,
-    # one disk flush). Set 1 for handlers with effects outside the database (an email sent
-    # by a batch that then rolls back would be sent again on the one-by-one retry).
+    # one disk flush). 1 for handlers with effects outside the database (an email sent by a
+    # batch that then rolls back would be sent again on the one-by-one retry).
     max_batch: int = 100
-    # Seconds the runner waits for more messages when fewer than ``max_batch`` are in, before
-    # it handles them: each transaction costs a commit (a disk flush) and its fixed work, and
-    # at a steady trickle a batch is otherwise one message. For consumers whose messages are
-    # not waited for by anyone (the audit trail, analytics); 0 handles at once.
-    linger: float = 0.0
     # Seconds a handler may take before the process gives the message back and restarts.
     timeout: float = 300.0
-    # Non-zero makes a classic priority queue (quorum queues have no priorities on 3.10).
-    max_priority: int = 0
-    # RPC servers answer every request (their handlers are idempotent by business key), so
-    # the runner does not skip duplicates by message id for them.
-    rpc: bool = False
-    consume_from: Callable[[], list[str]] | None = field(default=None, compare=False)
-    # Takes every message type, validated against the catalog when the type is known there
-    # (the audit trail records what it does not know yet, too).
-    any_type: bool = False
     # Called after the handler failed, in a transaction of its own (the handler's rolled
     # back): ``on_failure(message, reason, final)``, ``final`` when the message is now
-    # dead-lettered rather than retried. For handlers whose failures users must see (the
-    # notifier's delivery log); a failure here is logged, never raised.
+    # dead-lettered rather than retried. For failures users must see (the notifier's log);
+    # a failure here is logged, never raised.
     on_failure: Callable[[Message, str, bool], None] | None = field(default=None, compare=False)
+
+    # What the kind does; the runner and the topology read these, never set them.
+    rpc: ClassVar[bool] = False  # answers every request (idempotent by business key), no dedup by id
+    batch_handler: ClassVar[Callable[[list[Message]], list[Any]] | None] = None
+    linger: ClassVar[float] = 0.0
+    delay_seconds: ClassVar[int] = 0
+    max_priority: ClassVar[int] = 0
+    any_type: ClassVar[bool] = False
+    consume_from: ClassVar[Callable[[], list[str]] | None] = None
 
     @property
     def max_attempts(self) -> int:
@@ -133,6 +126,63 @@ class Consumer:
 
             return EVENTS.get(type_name) or EventType(type_name, "", "", Payload)
         return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventHandler(Consumer):
+    """Reacts to events: each once in effect (deduplicated by message id in the handler's
+    transaction), what is waiting handled as one batch.
+
+        audit_events = register(EventHandler(queue="audit.events", events=[...], handler=record,
+                                             batch_handler=record_batch, linger=1.0))
+    """
+
+    # Handles a whole batch in one call (inside the batch's transaction), one result per
+    # message, for handlers whose work is cheaper together. When a batch fails, the runner
+    # retries its messages one by one through ``handler``.
+    batch_handler: Callable[[list[Message]], list[Any]] | None = field(default=None, compare=False)
+    # Seconds the runner waits for more messages when fewer than ``max_batch`` are in, before
+    # it handles them: for handlers nobody waits for (the audit trail, analytics). 0: at once.
+    linger: float = 0.0
+    # Non-zero makes a classic priority queue (quorum queues have no priorities on 3.10).
+    max_priority: int = 0
+    # Takes every message type, validated against the registry when the type is known there
+    # (the audit trail records what it does not know yet, too).
+    any_type: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Timer(EventHandler):
+    """Events that fire later: each waits ``delay_seconds`` in ``<queue>.delay.<n>s`` (a TTL and
+    a dead-letter route into the queue: a timer without a polling loop), then is handled."""
+
+    delay_seconds: int
+
+    def __post_init__(self) -> None:
+        if self.delay_seconds <= 0:
+            raise ValueError(f"{self.queue}: a timer needs a delay of at least one second")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RpcServer(Consumer):
+    """Answers commands (``reply_to`` and ``correlation_id``): every request is answered, a
+    business error (an exception with a ``code``) as its reply; commands are idempotent by
+    their business key, so the runner does not skip repeats by message id. What is waiting
+    runs as one transaction, each command in a savepoint of its own; never lingers."""
+
+    rpc: ClassVar[bool] = True
+    max_batch: int = 50
+    prefetch: int = 50
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueReader(Consumer):
+    """Reads other queues as they are (the dead-letter collector): no envelope is required, no
+    retry or dead-letter queue of its own; a failure gives the delivery back to its queue."""
+
+    consume_from: Callable[[], list[str]] = field(compare=False)
+    events: Sequence[EventType] = ()
+    bind_events: bool = False
 
 
 _registry: dict[str, Consumer] = {}

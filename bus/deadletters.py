@@ -17,7 +17,7 @@ from typing import Any
 from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
-from bus.consumer import Consumer, register, registered
+from bus.consumer import QueueReader, register, registered
 from bus.models import DeadLetter
 from bus.topology import PARKING_QUEUE
 
@@ -106,5 +106,5 @@ def _jsonable(value: Any) -> Any:
 
 
 dead_letter_collector = register(
-    Consumer(queue="bus.deadletters", events=(), handler=collect, consume_from=_dead_letter_queues, prefetch=20)
+    QueueReader(queue="bus.deadletters", handler=collect, consume_from=_dead_letter_queues, prefetch=20)
 )

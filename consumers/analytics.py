@@ -34,7 +34,7 @@ from analytics.selectors import dashboard_figures
 from analytics.services import facts_record
 from billing import events as billing_events
 from ordering import events as ordering_events
-from bus.consumer import Consumer, Message, register
+from bus.consumer import EventHandler, Message, register
 from bus.correlation import correlation_context
 from live.groups import dashboard_group
 from live.layer import GroupSender
@@ -195,7 +195,7 @@ def record(message: Message) -> None:
     record_batch([message])
 
 
-analytics_events = register(Consumer(
+analytics_events = register(EventHandler(
     queue="analytics.events",
     events=[ordering_events.ORDER_PLACED, ordering_events.ORDER_STATUS_CHANGED, billing_events.PAYMENT_SUCCEEDED, billing_events.PAYMENT_FAILED,
             billing_events.PAYMENT_REFUNDED],

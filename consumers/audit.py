@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from audit.services import audit_records
 from bus.catalog import Exchange
-from bus.consumer import Consumer, Message, register
+from bus.consumer import EventHandler, Message, register
 
 
 def record_batch(messages: list[Message]) -> list[None]:
@@ -22,7 +22,7 @@ def record(message: Message) -> None:
     record_batch([message])
 
 
-audit_events = register(Consumer(
+audit_events = register(EventHandler(
     queue="audit.events", events=(), any_type=True, handler=record, batch_handler=record_batch,
     bindings=[(Exchange.AUDIT, "")], prefetch=1000, max_batch=500,
     # Nobody waits for the trail: gathering for up to a second makes each transaction (its

@@ -11,7 +11,7 @@ from typing import Any
 
 from billing.services.wallets import wallet_balance, wallet_credit, wallet_debit
 from billing.events import BALANCE_CREDIT, BALANCE_DEBIT, BALANCE_GET
-from bus.consumer import Consumer, Message, register
+from bus.consumer import Message, RpcServer, register
 
 
 def serve(message: Message) -> dict[str, Any]:
@@ -28,7 +28,7 @@ def serve(message: Message) -> dict[str, Any]:
 # A batch holds its wallets' row locks until it commits, so it stays small: a top-up in the
 # web process waits for it. Two copies whose batches lock the same wallets in other orders
 # deadlock; InnoDB ends that at once, and those batches go again one command at a time.
-balance_commands = register(Consumer(
-    queue="balance.commands", events=[BALANCE_DEBIT, BALANCE_CREDIT, BALANCE_GET], handler=serve, rpc=True,
+balance_commands = register(RpcServer(
+    queue="balance.commands", events=[BALANCE_DEBIT, BALANCE_CREDIT, BALANCE_GET], handler=serve,
     prefetch=50, max_batch=50,
 ))

@@ -22,7 +22,7 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 
 from ordering.events import KITCHEN_TICKET_CHANGED, MENU_STOCK_CHANGED, ORDER_STATUS_CHANGED
-from bus.consumer import Consumer, Message, register
+from bus.consumer import EventHandler, Message, register
 from live.groups import board_group, customer_group, kitchen_group, menu_group, order_group
 from live.layer import GroupSender
 from ordering.api_schemas import kitchen_ticket_out
@@ -105,7 +105,7 @@ def _tickets(order_ids: list[int]) -> dict[int, dict[str, Any]]:
     }
 
 
-bridge_notification = register(Consumer(
+bridge_notification = register(EventHandler(
     queue="bridge.notification", events=[ORDER_STATUS_CHANGED, KITCHEN_TICKET_CHANGED, MENU_STOCK_CHANGED],
     handler=forward, batch_handler=forward_batch,
 ))

@@ -20,7 +20,7 @@ from billing.events import PAYMENT_REFUNDED
 from bus.catalog import Exchange
 from notifications.events import CUSTOMER_NOTIFY
 from ordering.events import CUSTOMER_REGISTERED, ORDER_STATUS_CHANGED
-from bus.consumer import Consumer, Message, register
+from bus.consumer import EventHandler, Message, register
 from live.groups import customer_group
 from live.layer import GroupSender
 from live.presence import watched_orders
@@ -90,7 +90,7 @@ def failed(message: Message, reason: str, final: bool) -> None:
                         reason=reason, final=final)
 
 
-notifier_plan = register(Consumer(
+notifier_plan = register(EventHandler(
     queue="notifier.plan", events=[ORDER_STATUS_CHANGED, PAYMENT_REFUNDED, CUSTOMER_REGISTERED], handler=plan,
     # What is waiting is planned together (no linger: a customer waits for the toast).
     batch_handler=plan_batch, max_batch=50, prefetch=100,
@@ -103,7 +103,7 @@ notifier_plan = register(Consumer(
 
 
 def _delivery(channel: str) -> Consumer:
-    return register(Consumer(
+    return register(EventHandler(
         queue=f"notifier.{channel}", events=[CUSTOMER_NOTIFY], handler=deliver, on_failure=failed,
         bind_events=False, bindings=[CUSTOMER_NOTIFY.binding(channel=channel)],
         max_batch=1, prefetch=20, retry_delays=settings.NOTIFIER_RETRY_DELAYS,

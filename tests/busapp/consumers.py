@@ -10,7 +10,7 @@ import time
 
 from bus.catalog import EventType, Exchange, Payload
 from ordering.events import ORDER_PLACED
-from bus.consumer import Consumer, Message, Permanent, register
+from bus.consumer import EventHandler, Message, Permanent, RpcServer, register
 from bus.correlation import get_correlation_id
 from tests.busapp.models import Effect
 
@@ -64,8 +64,8 @@ def add(message: Message) -> int:
     return payload.a + payload.b
 
 
-test_effects = register(Consumer(queue="test.effects", events=[TEST_HAPPENED], handler=record, retry_delays=(0.2, 0.4)))
-test_rpc = register(Consumer(queue="test.rpc", events=[TEST_ADD], handler=add, rpc=True, prefetch=10))
+test_effects = register(EventHandler(queue="test.effects", events=[TEST_HAPPENED], handler=record, retry_delays=(0.2, 0.4)))
+test_rpc = register(RpcServer(queue="test.rpc", events=[TEST_ADD], handler=add, prefetch=10))
 
 
 def record_order_placed(message: Message) -> None:
@@ -75,7 +75,7 @@ def record_order_placed(message: Message) -> None:
     )
 
 
-test_order_placed = register(Consumer(queue="test.order_placed", events=[ORDER_PLACED], handler=record_order_placed))
+test_order_placed = register(EventHandler(queue="test.order_placed", events=[ORDER_PLACED], handler=record_order_placed))
 
 
 class Gathered(Payload):
@@ -92,7 +92,7 @@ def record_gathered(messages: list[Message]) -> list[None]:
     return [None] * len(messages)
 
 
-test_gathered = register(Consumer(
+test_gathered = register(EventHandler(
     queue="test.gathered", events=[TEST_GATHERED], handler=lambda m: record_gathered([m]),
     batch_handler=record_gathered, linger=0.5,
 ))

@@ -13,7 +13,7 @@ from decimal import Decimal
 import pika
 import pytest
 
-from bus.consumer import Consumer
+from bus.consumer import EventHandler, QueueReader
 from bus.deadletters import PARKING_QUEUE, dead_letter_collector
 from bus.envelope import Envelope
 from bus.models import DeadLetter
@@ -154,8 +154,8 @@ def always_fails(delivery) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_a_letter_the_collector_keeps_failing_on_is_parked_not_lost(bus):
-    failing = Consumer(queue="test.failing_collector", events=(), handler=always_fails,
-                       consume_from=lambda: [test_effects.dead_letter_queue])
+    failing = QueueReader(queue="test.failing_collector", handler=always_fails,
+                          consume_from=lambda: [test_effects.dead_letter_queue])
     running = InThread(ConsumerRunner([failing], max_requeue_pause=0.05))
     try:
         publish(bus, b'{"payload": {"key": "parked"}}', exchange="dead-letter", routing_key="test.effects",
@@ -170,7 +170,7 @@ def test_a_letter_the_collector_keeps_failing_on_is_parked_not_lost(bus):
 
 
 def test_a_dead_letter_refused_by_a_full_dead_queue_stays_in_its_work_queue(bus):
-    small = Consumer(queue="test.small", events=[TEST_HAPPENED], handler=record, bind_events=False,
+    small = EventHandler(queue="test.small", events=[TEST_HAPPENED], handler=record, bind_events=False,
                      bindings=[("customer", "test.small")], retry_delays=(), max_length=1, delivery_limit=3)
     delete_queues(bus, small.queue, small.dead_letter_queue)
     declare_topology([small])
@@ -199,7 +199,7 @@ def test_a_dead_letter_refused_by_a_full_dead_queue_stays_in_its_work_queue(bus)
 
 
 def test_a_queue_declared_with_other_arguments_is_named_with_what_to_do(bus):
-    old = Consumer(queue="test.old_arguments", events=(), handler=record, bind_events=False)
+    old = EventHandler(queue="test.old_arguments", events=(), handler=record, bind_events=False)
     delete_queues(bus, old.queue)
     connection = pika.BlockingConnection(pika.URLParameters(bus))
     try:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pika
 import pytest
 
-from bus.consumer import Consumer
+from bus.consumer import EventHandler
 from bus.topology import TopologyMismatch, declare_topology, work_queue_arguments
 from tests.broker import queue_depth
 from tests.busapp.consumers import record
 from tests.integration.test_bus_faults import delete_queues
 
-OLD = Consumer(queue="test.upgraded", events=(), handler=record, bind_events=False, retry_delays=())
+OLD = EventHandler(queue="test.upgraded", events=(), handler=record, bind_events=False, retry_delays=())
 
 
 def _declare_as_an_earlier_version(url: str, *, messages: int) -> None:
