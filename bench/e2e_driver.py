@@ -51,6 +51,8 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
+from bench.harness import raise_open_files
+
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
@@ -642,13 +644,6 @@ def time_budget(plan: dict[str, Any]) -> float:
     return total
 
 
-def _raise_open_files(needed: int) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = min(hard, needed + 256)
-    if soft < wanted:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-
-
 async def _main(plan: dict[str, Any]) -> int:
     driver = Driver(plan)
     budget = time_budget(plan)
@@ -681,7 +676,7 @@ def main(argv: list[str]) -> int:
     except (OSError, ValueError, KeyError, TypeError) as error:
         sys.stderr.write(f"e2e: bad plan {argv[1]}: {type(error).__name__} {error}\n")
         return 1
-    _raise_open_files(len(plan["customers"]) + int(plan.get("connections", 256)))
+    raise_open_files(len(plan["customers"]) + int(plan.get("connections", 256)))
     return asyncio.run(_main(plan))
 
 

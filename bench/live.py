@@ -17,18 +17,16 @@ import math
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from bench import common
+from bench.harness import Processes
 
 # Redis keys of its own: never mixed with `make run` ("passline") or the tests ("passline-test").
 PREFIX = "passline-bench-live"
@@ -44,75 +42,6 @@ SOCKETS_PER_CLIENT_PROCESS = 2500
 
 def live_env() -> dict[str, str]:
     return common.bench_env(CHANNELS_PREFIX=PREFIX, CACHE_PREFIX=PREFIX, DEBUG="0")
-
-
-# --- processes -------------------------------------------------------------------------------
-
-
-class Processes:
-    """Every child of the run, with its log; all of them are stopped when the run ends."""
-
-    def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="passline-bench-live-"))
-        self.children: list[tuple[str, subprocess.Popen]] = []
-
-    def start(self, name: str, args: list[str], **popen: Any) -> subprocess.Popen:
-        log = open(self.dir / f"{name}.log", "ab")
-        popen.setdefault("stdout", log)
-        process = subprocess.Popen(args, cwd=common.ROOT, env=live_env(), stderr=log, **popen)
-        self.children.append((name, process))
-        return process
-
-    def daphne(self, port: int) -> subprocess.Popen:
-        daphne = str(Path(sys.executable).parent / "daphne")
-        process = self.start(f"daphne-{port}", [daphne, "-b", HOST, "-p", str(port), "passline.asgi:application"],
-                             preexec_fn=_raise_open_files)
-        common.wait_for(lambda: _port_open(port) or process.poll() is not None, 60, f"daphne on port {port}", 0.1)
-        if process.poll() is not None:
-            raise SystemExit(f"daphne on port {port} exited; see {self.dir}/daphne-{port}.log")
-        return process
-
-    def manage(self, name: str, *args: str) -> subprocess.Popen:
-        return self.start(name, [sys.executable, "manage.py", *args], stdout=subprocess.DEVNULL)
-
-    def stop(self, process: subprocess.Popen) -> None:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-    def stop_all(self) -> None:
-        for _, process in reversed(self.children):
-            if process.poll() is None:
-                process.terminate()
-        for _, process in reversed(self.children):
-            self.stop(process)
-
-    def problems(self) -> dict[str, dict[str, int]]:
-        """Lines in the servers' logs that say the layer or a process struggled."""
-        patterns = ("Too many connections", "TimeoutError", "Traceback", "over capacity", "ERROR", "CRITICAL")
-        found: dict[str, dict[str, int]] = {}
-        for log in sorted(self.dir.glob("*.log")):
-            text = log.read_text(errors="replace")
-            counts = {p: text.count(p) for p in patterns if p in text}
-            if counts:
-                found[log.stem] = counts
-        return found
-
-
-def _raise_open_files() -> None:
-    import resource
-
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # one socket a file; 10,000 sockets
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex((HOST, port)) == 0
 
 
 class ClientProcess:
@@ -555,7 +484,7 @@ def main() -> None:
     layer = _layer_settings()
     print(f"Live benchmark: channel layer {json.dumps(layer['config'])}, env {json.dumps(layer['env']) or '{}'}")
 
-    processes = Processes()
+    processes = Processes(live_env)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the children on the way out
     figures: dict[str, Any] = {}
     try:

@@ -15,22 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import resource
 import sys
 import time
 from typing import Any
+
+from bench.harness import raise_open_files
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 ORIGIN = "http://127.0.0.1"  # in ALLOWED_HOSTS, as a browser on the site would send it
-
-
-def _raise_open_files(sockets: int) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = min(hard, sockets + 256)
-    if soft < wanted:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def _say(kind: str, body: dict[str, Any]) -> None:
@@ -219,5 +213,5 @@ async def _main(plan: dict[str, Any]) -> None:
 if __name__ == "__main__":
     with open(sys.argv[1]) as plan_file:  # a file: 10,000 tokens do not fit in one argument
         plan = json.load(plan_file)
-    _raise_open_files(len(plan["targets"]))
+    raise_open_files(len(plan["targets"]))
     asyncio.run(_main(plan))

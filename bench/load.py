@@ -43,11 +43,10 @@ import time
 import urllib.request
 from datetime import datetime, timezone
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from bench import common, steady, summary, yardstick
-from bench.live import Processes
+from bench.harness import Processes
 from bench.stack import PREFIX, Stack, procfile_workers, production_env
 
 TAG = "bench-load"

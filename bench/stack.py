@@ -14,17 +14,15 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from bench import common
-from bench.live import Processes
+from bench.harness import HOST, Processes, free_port, port_open, raise_open_files
 
 PREFIX = "passline-bench-load"
-HOST = "127.0.0.1"
 SERVERS = ("daphne", "uvicorn")
 
 
@@ -62,16 +60,6 @@ def procfile_workers() -> list[tuple[str, list[str]]]:
         workers.append((name.strip(), argv))
     return workers
 
-
-def port_open(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex((HOST, port)) == 0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
 
 
 class Stack:
@@ -131,7 +119,7 @@ class Stack:
     def _start(self, name: str, argv: list[str]) -> subprocess.Popen:
         log = open(self.processes.dir / f"{name}.log", "ab")
         process = subprocess.Popen(argv, cwd=common.ROOT, env=production_env(), stdout=log, stderr=log,
-                                   preexec_fn=_raise_open_files)
+                                   preexec_fn=raise_open_files)
         self.processes.children.append((name, process))
         return process
 
@@ -250,9 +238,3 @@ http {{
 }}
 """
 
-
-def _raise_open_files() -> None:
-    import resource
-
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

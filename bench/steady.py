@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import common
-from bench.live import Processes
+from bench.harness import Processes
 from bench.stack import Stack
 
 PY_SPY = Path(sys.executable).parent / "py-spy"

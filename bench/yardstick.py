@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-import statistics
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import common
-from bench.stack import HOST, free_port, port_open
+from bench.harness import HOST, free_port, port_open
 
 # Requests/s of a hello-world Django view on one daphne process on the machine the issue's
 # figures were measured on.
