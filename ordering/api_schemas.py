@@ -1,4 +1,5 @@
-"""Request and response bodies of the JSON API (CONTRACT.md), and how models become them.
+"""Request and response bodies of ordering's routers of the JSON API (accounts, restaurants and
+menus, orders, the kitchen, the wallet), and how models become them.
 
 Input is strict: ids and quantities must be JSON integers (no ``"2"``, ``true`` or ``1.5``),
 and unknown fields are ignored, so a client's ``price`` or ``total`` never reaches a service.
@@ -8,7 +9,6 @@ Money leaves as a decimal string with two places, never a float.
 from __future__ import annotations
 
 import datetime
-from decimal import Decimal
 from typing import Annotated, Any
 
 from django.conf import settings
@@ -16,16 +16,22 @@ from ninja import Schema
 from pydantic import AfterValidator, ConfigDict, Field, StrictInt, WithJsonSchema
 
 from billing.selectors import WalletSummary
+from ordering.exceptions import NotFound
 from ordering.models import MenuItem, Order, OrderLine, Restaurant
 from ordering.services.kitchen import recall_of, recall_window
 from ordering.status import Actor, OrderStatus, allowed_next
+from passline.api_schemas import Money, money
 
 # Ids are BIGINT columns: anything larger can only be unknown, so it is bad input.
 MAX_ID = 2**63 - 1
-MONEY_PATTERN = r"^-?\d+\.\d{2}$"
 
 Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
-Money = Annotated[str, Field(pattern=MONEY_PATTERN, examples=["12.50"], description="Decimal string, two places.")]
+
+
+def check_id(value: int) -> None:
+    """A path id: the path converter takes any run of digits; beyond BIGINT nothing can exist."""
+    if not 1 <= value <= MAX_ID:
+        raise NotFound("Not found.")
 
 
 def _storable(value: str) -> str:
@@ -40,24 +46,6 @@ def _storable(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(_storable)]
-
-
-def money(value: Decimal) -> str:
-    return f"{value.quantize(Decimal('0.01'))}"
-
-
-# --- errors ---------------------------------------------------------------------------
-
-
-class ErrorBody(Schema):
-    code: str = Field(examples=["invalid_request"], description="Machine-readable; stable across releases.")
-    message: str = Field(description="For humans; may change.")
-    field: str | None = Field(None, description="The input field at fault, when there is one.")
-    details: Any = Field(None, description="Extra facts, e.g. the failing fields of a validation error.")
-
-
-class ErrorOut(Schema):
-    error: ErrorBody
 
 
 # --- accounts -------------------------------------------------------------------------
