@@ -1,5 +1,5 @@
 """The JSON API of CONTRACT.md, mounted at ``/api/v1/``: one django-ninja API assembled from
-the routers of the apps (``ordering.api``).
+a router per app (``ordering.api``, ``ordering.kitchen_api``).
 
 Every failure leaves as ``{"error": {"code", "message"}}`` with its status: the exception
 handlers below translate ninja's errors and the domain errors (``ordering.exceptions`` and
@@ -30,6 +30,7 @@ from ordering.api import InvalidCredentials
 from ordering.api import router as ordering_router
 from ordering.api_auth import CsrfFailed, api_auth
 from ordering.exceptions import IdempotencyConflict, InvalidTransition, NotFound, OrderingError, PermissionDenied
+from ordering.kitchen_api import router as kitchen_router
 from ordering.services.accounts import InvalidAccount
 from passline.errors import RETRY_AFTER_SECONDS, UNAVAILABLE_CODE, UNAVAILABLE_MESSAGE, database_unavailable
 
@@ -147,7 +148,9 @@ api = PasslineAPI(
     auth=api_auth,
     parser=JsonParser(),
 )
+# Accounts, restaurants, orders and the wallet; the kitchen (the order the document lists them in).
 api.add_router("", ordering_router)
+api.add_router("", kitchen_router)
 
 
 # --- errors ---------------------------------------------------------------------------
