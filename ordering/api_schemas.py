@@ -1,5 +1,5 @@
 """Request and response bodies of ordering's routers of the JSON API (accounts, restaurants and
-menus, orders, the kitchen, the wallet), and how models become them.
+menus, orders, the kitchen), and how models become them.
 
 Input is strict: ids and quantities must be JSON integers (no ``"2"``, ``true`` or ``1.5``),
 and unknown fields are ignored, so a client's ``price`` or ``total`` never reaches a service.
@@ -13,9 +13,8 @@ from typing import Annotated, Any
 
 from django.conf import settings
 from ninja import Schema
-from pydantic import AfterValidator, ConfigDict, Field, StrictInt, WithJsonSchema
+from pydantic import AfterValidator, ConfigDict, Field, StrictInt
 
-from billing.selectors import WalletSummary
 from ordering.exceptions import NotFound
 from ordering.models import MenuItem, Order, OrderLine, Restaurant
 from ordering.services.kitchen import recall_of, recall_window
@@ -257,50 +256,3 @@ def kitchen_ticket_out(order: Order, *, now: datetime.datetime | None = None) ->
         "next": [s.value for s in allowed_next(order.status, Actor.STAFF)],
         "recall": {"to": target.value, "until": last.at + recall_window()} if target and last else None,
     }
-
-
-# --- wallet ---------------------------------------------------------------------------
-
-# The amount and card number are declared as strings (what a client must send) but reach the
-# view unconverted, so that a JSON number is refused with the domain codes ``invalid_amount``
-# and ``invalid_card`` rather than a generic ``invalid_request``.
-AmountText = Annotated[
-    Any,
-    WithJsonSchema({
-        "type": "string",
-        "pattern": r"^\d+(\.\d{1,2})?$",
-        "examples": ["20.00"],
-        "description": "Decimal string, more than 0 and at most 10000.00, at most two decimals. "
-        "A JSON number is refused (422 `invalid_amount`).",
-    }),
-]
-CardText = Annotated[
-    Any,
-    WithJsonSchema({
-        "type": "string",
-        "examples": ["4242 4242 4242 4242"],
-        "description": "12 to 19 digits; spaces and dashes are ignored. Test cards: 4242424242424242 succeeds, "
-        "4000000000000002 is declined.",
-    }),
-]
-
-
-class WalletOut(Schema):
-    balance: Money
-    currency: str = Field(examples=["EUR"], description="ISO 4217 code; one currency per deployment.")
-
-
-class TopUpIn(Schema):
-    amount: AmountText
-    card_number: CardText
-
-
-class TopUpOut(WalletOut):
-    top_up_id: int
-    ledger_entry_id: int = Field(description="The ledger entry that credited the wallet.")
-    amount: Money = Field(description="What this top-up added.")
-    card_last4: str
-
-
-def wallet_out(summary: WalletSummary) -> dict[str, Any]:
-    return {"balance": money(summary.balance), "currency": summary.currency}

@@ -1,5 +1,5 @@
 """The JSON API of CONTRACT.md, mounted at ``/api/v1/``: one django-ninja API assembled from
-a router per app (``ordering.api``, ``ordering.kitchen_api``).
+a router per app (``ordering.api``, ``billing.api``, ``ordering.kitchen_api``).
 
 Every failure leaves as ``{"error": {"code", "message"}}`` with its status: the exception
 handlers below translate ninja's errors and the domain errors (``ordering.exceptions`` and
@@ -25,6 +25,7 @@ from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Thr
 from ninja.operation import Operation
 from ninja.parser import Parser
 
+from billing.api import router as wallet_router
 from billing.exceptions import CardDeclined, KeyReused
 from ordering.api import InvalidCredentials
 from ordering.api import router as ordering_router
@@ -148,8 +149,9 @@ api = PasslineAPI(
     auth=api_auth,
     parser=JsonParser(),
 )
-# Accounts, restaurants, orders and the wallet; the kitchen (the order the document lists them in).
+# Accounts, restaurants and orders; the wallet; the kitchen (the order the document lists them in).
 api.add_router("", ordering_router)
+api.add_router("", wallet_router)
 api.add_router("", kitchen_router)
 
 
