@@ -1,4 +1,5 @@
-"""Request and response bodies of the JSON API (CONTRACT.md), and how models become them.
+"""Request and response bodies of ordering's routers of the JSON API (accounts, restaurants and
+menus, orders, the kitchen), and how models become them.
 
 Input is strict: ids and quantities must be JSON integers (no ``"2"``, ``true`` or ``1.5``),
 and unknown fields are ignored, so a client's ``price`` or ``total`` never reaches a service.
@@ -8,24 +9,28 @@ Money leaves as a decimal string with two places, never a float.
 from __future__ import annotations
 
 import datetime
-from decimal import Decimal
 from typing import Annotated, Any
 
 from django.conf import settings
 from ninja import Schema
-from pydantic import AfterValidator, ConfigDict, Field, StrictInt, WithJsonSchema
+from pydantic import AfterValidator, ConfigDict, Field, StrictInt
 
-from billing.selectors import WalletSummary
+from ordering.exceptions import NotFound
 from ordering.models import MenuItem, Order, OrderLine, Restaurant
 from ordering.services.kitchen import recall_of, recall_window
 from ordering.status import Actor, OrderStatus, allowed_next
+from passline.api_schemas import Money, money
 
 # Ids are BIGINT columns: anything larger can only be unknown, so it is bad input.
 MAX_ID = 2**63 - 1
-MONEY_PATTERN = r"^-?\d+\.\d{2}$"
 
 Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
-Money = Annotated[str, Field(pattern=MONEY_PATTERN, examples=["12.50"], description="Decimal string, two places.")]
+
+
+def check_id(value: int) -> None:
+    """A path id: the path converter takes any run of digits; beyond BIGINT nothing can exist."""
+    if not 1 <= value <= MAX_ID:
+        raise NotFound("Not found.")
 
 
 def _storable(value: str) -> str:
@@ -40,24 +45,6 @@ def _storable(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(_storable)]
-
-
-def money(value: Decimal) -> str:
-    return f"{value.quantize(Decimal('0.01'))}"
-
-
-# --- errors ---------------------------------------------------------------------------
-
-
-class ErrorBody(Schema):
-    code: str = Field(examples=["invalid_request"], description="Machine-readable; stable across releases.")
-    message: str = Field(description="For humans; may change.")
-    field: str | None = Field(None, description="The input field at fault, when there is one.")
-    details: Any = Field(None, description="Extra facts, e.g. the failing fields of a validation error.")
-
-
-class ErrorOut(Schema):
-    error: ErrorBody
 
 
 # --- accounts -------------------------------------------------------------------------
@@ -269,50 +256,3 @@ def kitchen_ticket_out(order: Order, *, now: datetime.datetime | None = None) ->
         "next": [s.value for s in allowed_next(order.status, Actor.STAFF)],
         "recall": {"to": target.value, "until": last.at + recall_window()} if target and last else None,
     }
-
-
-# --- wallet ---------------------------------------------------------------------------
-
-# The amount and card number are declared as strings (what a client must send) but reach the
-# view unconverted, so that a JSON number is refused with the domain codes ``invalid_amount``
-# and ``invalid_card`` rather than a generic ``invalid_request``.
-AmountText = Annotated[
-    Any,
-    WithJsonSchema({
-        "type": "string",
-        "pattern": r"^\d+(\.\d{1,2})?$",
-        "examples": ["20.00"],
-        "description": "Decimal string, more than 0 and at most 10000.00, at most two decimals. "
-        "A JSON number is refused (422 `invalid_amount`).",
-    }),
-]
-CardText = Annotated[
-    Any,
-    WithJsonSchema({
-        "type": "string",
-        "examples": ["4242 4242 4242 4242"],
-        "description": "12 to 19 digits; spaces and dashes are ignored. Test cards: 4242424242424242 succeeds, "
-        "4000000000000002 is declined.",
-    }),
-]
-
-
-class WalletOut(Schema):
-    balance: Money
-    currency: str = Field(examples=["EUR"], description="ISO 4217 code; one currency per deployment.")
-
-
-class TopUpIn(Schema):
-    amount: AmountText
-    card_number: CardText
-
-
-class TopUpOut(WalletOut):
-    top_up_id: int
-    ledger_entry_id: int = Field(description="The ledger entry that credited the wallet.")
-    amount: Money = Field(description="What this top-up added.")
-    card_last4: str
-
-
-def wallet_out(summary: WalletSummary) -> dict[str, Any]:
-    return {"balance": money(summary.balance), "currency": summary.currency}

@@ -5,6 +5,7 @@ from django.urls import include, path
 
 from live.views import LogoutView
 from passline import health
+from passline.api import api
 
 # A database outage answers 503 with Retry-After (a page, or JSON under /api/v1/); anything
 # else the 500 page.
@@ -13,7 +14,7 @@ handler500 = "passline.errors.server_error"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
-    path("api/v1/", include("ordering.api_urls")),
+    path("api/v1/", api.urls),
     # Logging out also closes the session's WebSockets, so it lives with the live pages.
     path("logout/", LogoutView.as_view(), name="logout"),
     path("", include("billing.urls")),

@@ -1,0 +1,106 @@
+"""The wallet's router of the JSON API: the balance and topping it up by card.
+
+Thin views: parse (ninja and ``billing.api_schemas``), call one service or selector, serialize.
+The domain errors of ``billing.exceptions`` leave in the error shape through the handlers of
+``passline.api``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Router
+
+from billing import selectors
+from billing.api_schemas import TopUpIn, TopUpOut, WalletOut, wallet_out
+from billing.exceptions import InvalidAmount, InvalidCard
+from billing.services.topups import wallet_top_up
+from billing.services.wallets import MAX_MOVEMENT
+from ordering.exceptions import InvalidOrder
+from passline.api_schemas import (
+    AUTH_ERRORS,
+    BODY_ERRORS,
+    IDEMPOTENCY_HEADER,
+    IDEMPOTENCY_KEY_422,
+    INVALID_REQUEST,
+    REPLAYED_HEADER,
+    answers,
+    idempotency_key,
+    money,
+)
+
+router = Router()
+
+# A plain decimal: digits, an optional point and decimals, an optional sign (so that "-5"
+# is told it must be more than zero). money() then applies the rules on the value.
+AMOUNT_TEXT = re.compile(r"-?\d{1,20}(\.\d{1,20})?")
+
+
+def _amount_text(value: object) -> str:
+    """The amount exactly as the contract has it: a decimal string, never a JSON number."""
+    if not isinstance(value, str):
+        raise InvalidAmount('Send the amount as a decimal string such as "20.00", not as a JSON number.')
+    if not AMOUNT_TEXT.fullmatch(value):
+        raise InvalidAmount(f'{value[:40]!r} is not an amount: send a decimal string such as "20.00".')
+    return value
+
+
+def _card_text(value: object) -> str:
+    if not isinstance(value, str) or len(value) > 64:
+        raise InvalidCard("Send the card number as a string of 12 to 19 digits.")
+    return value
+
+
+def _idempotency_key(request: HttpRequest) -> str | None:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is not None and not 1 <= len(key) <= 255:
+        raise InvalidOrder("The Idempotency-Key must be 1 to 255 characters.", code="invalid_idempotency_key")
+    return key
+
+
+@router.get("/wallet", **answers({200: WalletOut}, AUTH_ERRORS), tags=["wallet"], summary="My wallet's balance")
+def wallet(request: HttpRequest) -> dict[str, Any]:
+    return wallet_out(selectors.wallet_summary(user=request.auth))  # type: ignore[attr-defined]
+
+
+@router.post(
+    "/wallet/top-up",
+    **answers({200: TopUpOut}, {
+        **AUTH_ERRORS,
+        **BODY_ERRORS,
+        402: "`card_declined`: the card was declined; nothing changed.",
+        409: "`idempotency_conflict`: the `Idempotency-Key` was used for a different top-up.",
+        422: f"{INVALID_REQUEST} `invalid_amount`: an amount that is not a decimal string (a JSON number), is 0 or "
+             f"less, has more than two decimals or is over {MAX_MOVEMENT:,.2f}; `invalid_card`: a card number that "
+             f"is not 12 to 19 digits or fails the Luhn check; {IDEMPOTENCY_KEY_422}",
+    }, parameters=[idempotency_key("top-up")]),
+    tags=["wallet"],
+    summary="Top up my wallet by card",
+    description="Charges the card and credits the wallet; answers with the new balance. "
+    "402 `card_declined` when the card is declined (nothing changes). 422 `invalid_amount` for an amount "
+    "that is not a decimal string, is 0 or less, has more than two decimals or is over 10000.00; 422 "
+    "`invalid_card` for a card number that is not 12 to 19 digits or fails the Luhn check; 422 "
+    "`invalid_idempotency_key`. Send an `Idempotency-Key` header to retry safely: a retry with the same body "
+    "answers as the first request did (200 with the balance as it is now and `Idempotent-Replayed: true`, or "
+    "402 again) and charges nothing; a different body under the same key is 409 `idempotency_conflict`.",
+)
+def wallet_top_up_view(request: HttpRequest, payload: TopUpIn, response: HttpResponse) -> dict[str, Any]:
+    user = request.auth  # type: ignore[attr-defined]
+    amount, card_number = _amount_text(payload.amount), _card_text(payload.card_number)
+    key = _idempotency_key(request)
+    # Seen before the call: a replay. (A concurrent first use is answered the same way but
+    # without the header; the service does not say which of the two it was.)
+    replayed = key is not None and selectors.top_up_by_key(user=user, idempotency_key=key) is not None
+    top_up = wallet_top_up(user=user, amount=amount, card_number=card_number, idempotency_key=key)
+    if replayed:
+        response[REPLAYED_HEADER] = "true"
+    entry = selectors.top_up_entry(top_up=top_up)
+    return {
+        **wallet_out(selectors.wallet_summary(user=user)),
+        "top_up_id": top_up.pk,
+        "ledger_entry_id": entry.pk if entry is not None else None,
+        "amount": money(top_up.amount),
+        "card_last4": top_up.card_last4,
+    }
