@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.http import HttpRequest, HttpResponse
 from ninja import Router, Status
@@ -28,7 +29,6 @@ from ordering.api_schemas import (
     order_out,
     restaurant_out,
 )
-from ordering.services.orders import MAX_MOVEMENT  # the most one payment takes: a total's ceiling
 from passline.api_schemas import (
     AUTH_ERRORS,
     BODY_ERRORS,
@@ -124,7 +124,7 @@ def menu(request: HttpRequest, restaurant_id: int) -> list[dict[str, Any]]:
         422: f"{INVALID_REQUEST} `unknown_restaurant`; `restaurant_closed`; `unknown_menu_item` (with "
              "`details.menu_item_ids`): a dish that does not exist or is another restaurant's; `item_unavailable`; "
              "`out_of_stock`; `invalid_quantity`; `missing_address`; `total_out_of_range`: a total of 0.00 or over "
-             f"{MAX_MOVEMENT:,.2f}, which the wallet can never pay; {IDEMPOTENCY_KEY_422}",
+             f"{settings.MONEY_MAX_MOVEMENT:,.2f}, which the wallet can never pay; {IDEMPOTENCY_KEY_422}",
     }, parameters=[idempotency_key("order")]),
     tags=["orders"],
     summary="Place an order",
