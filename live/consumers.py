@@ -1,4 +1,6 @@
-"""WebSocket consumers of CONTRACT.md: ``/ws/orders/{id}/`` and ``/ws/kitchen/{restaurant_id}/``.
+"""WebSocket consumers of CONTRACT.md: the base every live socket shares, a customer's order
+(``/ws/orders/{id}/``) and the signed-in customer's own orders (``/ws/me/``); a restaurant's
+kitchen screen, menu and pick-up board are in live/restaurant_consumers.py.
 
 The page is a view of the database: on connect the socket joins the order's group first and
 then sends a snapshot read after joining, so no change between the two is lost; changes are
@@ -24,16 +26,14 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from django.core.serializers.json import DjangoJSONEncoder
-from django.utils import timezone
 from redis.exceptions import RedisError
 
-from live.groups import board_group, customer_group, kitchen_group, menu_group, order_group, session_group
+from live.groups import customer_group, order_group, session_group
 from live.presence import awatching_report
-from ordering.api_schemas import kitchen_ticket_out, order_out
+from ordering.api_schemas import order_out
 from ordering.exceptions import NotFound
-from ordering.models import Order, OrderEvent
-from ordering.selectors import (is_restaurant_staff, kitchen_open_orders, kitchen_recent_orders, menu_items,
-                                order_detail, restaurant_get)
+from ordering.models import OrderEvent
+from ordering.selectors import is_restaurant_staff, order_detail
 from ordering.status import STATUS_LABELS, OrderStatus
 
 logger = logging.getLogger(__name__)
@@ -302,172 +302,6 @@ class OrderConsumer(LiveConsumer):
             self._sent(frame["version"])
             await self.send_json(frame)
 
-
-
-@database_sync_to_async
-def _is_staff(user, restaurant_id: int) -> bool:  # type: ignore[no-untyped-def]
-    return is_restaurant_staff(user=user, restaurant_id=restaurant_id)
-
-
-@database_sync_to_async
-def _kitchen_snapshot(restaurant_id: int) -> dict[str, Any]:
-    return {
-        "type": "kitchen.snapshot",
-        "orders": [kitchen_ticket_out(order) for order in kitchen_open_orders(restaurant_id=restaurant_id)],
-        # Closed in the last minutes: still on screen, where a mistaken move can be recalled.
-        "recent": [kitchen_ticket_out(order) for order in kitchen_recent_orders(restaurant_id=restaurant_id)],
-        # Screens time tickets against the server's clock, not the tablet's.
-        "server_time": timezone.now(),
-    }
-
-
-class KitchenConsumer(LiveConsumer):
-    """A restaurant's open tickets and every change of its orders, for its staff only.
-
-    Frames: the contract's ``kitchen.snapshot`` and ``order.update``, and ``kitchen.ticket``
-    with the whole ticket whenever anything on it changes (status, a dish crossed off, the
-    priority flag). A screen can ask for a fresh snapshot with ``{"type": "sync"}``.
-    """
-
-    restaurant_id: int
-
-    async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.refuse(CLOSE_UNAUTHENTICATED)
-            return
-        self.restaurant_id = int(self.scope["url_route"]["kwargs"]["restaurant_id"])
-        if not await _is_staff(user, self.restaurant_id):
-            await self.refuse(CLOSE_FORBIDDEN)
-            return
-        self.versions: dict[int, int] = {}
-        self.revisions: dict[int, int] = {}
-        # Join first, then read, as for the order socket.
-        await self.join(kitchen_group(self.restaurant_id))
-        await self.join_session()
-        await self.accept()
-        await self._send_snapshot()
-
-    async def resync(self) -> None:
-        await self._send_snapshot()
-
-    async def _send_snapshot(self) -> None:
-        snapshot = await _kitchen_snapshot(self.restaurant_id)
-        for ticket in snapshot["orders"] + snapshot["recent"]:
-            self.versions[ticket["id"]] = max(self.versions.get(ticket["id"], 0), ticket["version"])
-            self.revisions[ticket["id"]] = max(self.revisions.get(ticket["id"], 0), ticket["revision"])
-        await self.send_json(snapshot)
-
-    client_message_hint = 'Send {"type": "sync"} or {"type": "ping"}.'
-
-    async def on_client_message(self, content: Any) -> bool:
-        if isinstance(content, dict) and content.get("type") == "sync":
-            # Someone who no longer works here stops seeing the tickets.
-            if not await _is_staff(self.scope["user"], self.restaurant_id):
-                await self.close(code=CLOSE_FORBIDDEN)
-                return True
-            await self._send_snapshot()
-            return True
-        return await super().on_client_message(content)
-
-    async def kitchen_ticket(self, event: dict[str, Any]) -> None:
-        """A group message from the bridge: a status change (with its version) and/or the ticket,
-        encoded once by the bridge for every screen."""
-        order_id = event["order_id"]
-        if "version" in event:
-            await self._send_updates(order_id, event)
-        revision = event.get("ticket_revision")
-        if revision is not None and revision > self.revisions.get(order_id, 0):
-            self.revisions[order_id] = revision
-            await self.send(text_data='{"type": "kitchen.ticket", "ticket": ' + event["ticket_json"] + "}")
-
-    async def _send_updates(self, order_id: int, event: dict[str, Any]) -> None:
-        frame = update_frame(order_id=order_id, status=event["status"], version=event["version"], at=event["at"])
-        for unseen in await _unseen(order_id, self.versions.get(order_id), frame):
-            self.versions[order_id] = unseen["version"]
-            await self.send_json(unseen)
-
-
-@database_sync_to_async
-def _restaurant_exists(restaurant_id: int) -> bool:
-    try:
-        restaurant_get(restaurant_id=restaurant_id)
-    except NotFound:
-        return False
-    return True
-
-
-@database_sync_to_async
-def _menu_snapshot(restaurant_id: int) -> dict[str, Any]:
-    return {"type": "menu.snapshot", "restaurant_id": restaurant_id, "items": [
-        {"menu_item_id": item.pk, "remaining": item.remaining_today, "available": item.orderable}
-        for item in menu_items(restaurant_id=restaurant_id).order_by("pk")]}
-
-
-# The statuses the pick-up board shows (ordering.selectors.pickup_board): in the kitchen, and ready.
-BOARD_STATUSES = (OrderStatus.ACCEPTED, OrderStatus.PREPARING, OrderStatus.READY)
-
-
-@database_sync_to_async
-def _board_snapshot(restaurant_id: int) -> dict[str, Any]:
-    rows = Order.objects.filter(restaurant_id=restaurant_id, status__in=[s.value for s in BOARD_STATUSES]).order_by(
-        "created_at", "id").values_list("id", "status")
-    return {"type": "board.snapshot", "restaurant_id": restaurant_id,
-            "orders": [{"order_id": order_id, "status": status} for order_id, status in rows]}
-
-
-class PublicRestaurantConsumer(LiveConsumer):
-    """A public page of one restaurant: anyone may watch it; a restaurant that does not exist is
-    refused with 4404. Join first, then read, as every live socket does."""
-
-    restaurant_id: int
-
-    async def connect(self) -> None:
-        self.restaurant_id = int(self.scope["url_route"]["kwargs"]["restaurant_id"])
-        if not await _restaurant_exists(self.restaurant_id):
-            await self.refuse(CLOSE_NOT_FOUND)
-            return
-        await self.join(self.group(self.restaurant_id))
-        await self.accept()
-        await self.send_json(await self.snapshot(self.restaurant_id))
-
-    async def resync(self) -> None:
-        await self.send_json(await self.snapshot(self.restaurant_id))
-
-    def group(self, restaurant_id: int) -> str:
-        raise NotImplementedError
-
-    async def snapshot(self, restaurant_id: int) -> dict[str, Any]:
-        raise NotImplementedError
-
-
-class MenuConsumer(PublicRestaurantConsumer):
-    """A restaurant's stock: ``menu.snapshot`` (every dish: remaining today, orderable), then
-    ``menu.stock`` for each change, for anyone looking at its menu (public, as the menu is)."""
-
-    def group(self, restaurant_id: int) -> str:
-        return menu_group(restaurant_id)
-
-    async def snapshot(self, restaurant_id: int) -> dict[str, Any]:
-        return await _menu_snapshot(restaurant_id)
-
-    async def menu_stock(self, event: dict[str, Any]) -> None:
-        await self.send_json({"type": "menu.stock", "menu_item_id": event["menu_item_id"],
-                              "remaining": event["remaining"]})
-
-
-class BoardConsumer(PublicRestaurantConsumer):
-    """A restaurant's pick-up board, order numbers and statuses only, public: ``board.snapshot``
-    (the orders it shows), then ``board.update`` for each change."""
-
-    def group(self, restaurant_id: int) -> str:
-        return board_group(restaurant_id)
-
-    async def snapshot(self, restaurant_id: int) -> dict[str, Any]:
-        return await _board_snapshot(restaurant_id)
-
-    async def board_update(self, event: dict[str, Any]) -> None:
-        await self.send_json({"type": "board.update", "order_id": event["order_id"], "status": event["status"]})
 
 
 class CustomerConsumer(LiveConsumer):

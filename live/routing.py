@@ -2,7 +2,8 @@
 
 from django.urls import path
 
-from live.consumers import BoardConsumer, CustomerConsumer, KitchenConsumer, MenuConsumer, OrderConsumer
+from live.consumers import CustomerConsumer, OrderConsumer
+from live.restaurant_consumers import BoardConsumer, KitchenConsumer, MenuConsumer
 from live.dashboard import DashboardConsumer
 
 websocket_urlpatterns = [

@@ -135,13 +135,20 @@ def staff_restaurants(*, user: AbstractBaseUser) -> QuerySet[Restaurant]:
     return Restaurant.objects.filter(staff__user=user).order_by("name") if user.is_authenticated else Restaurant.objects.none()
 
 
+# The statuses the pick-up board shows: in the kitchen, and ready.
+BOARD_STATUSES = (OrderStatus.ACCEPTED, OrderStatus.PREPARING, OrderStatus.READY)
+
+
+def pickup_board_orders(*, restaurant_id: int) -> list[tuple[int, str]]:
+    """``(order id, status)`` of the orders the board shows, oldest first (no personal data)."""
+    return list(Order.objects.filter(restaurant_id=restaurant_id, status__in=[s.value for s in BOARD_STATUSES])
+                .order_by("created_at", "id").values_list("id", "status"))
+
+
 def pickup_board(*, restaurant_id: int) -> dict[str, list[int]]:
     """Order numbers only (a public screen shows no personal data): being prepared, and ready."""
-    rows = Order.objects.filter(
-        restaurant_id=restaurant_id, status__in=[OrderStatus.ACCEPTED, OrderStatus.PREPARING, OrderStatus.READY]
-    ).order_by("created_at", "id").values_list("id", "status")
     board: dict[str, list[int]] = {"preparing": [], "ready": []}
-    for order_id, status in rows:
+    for order_id, status in pickup_board_orders(restaurant_id=restaurant_id):
         board["ready" if status == OrderStatus.READY else "preparing"].append(order_id)
     return board
 
