@@ -174,6 +174,29 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         return json.dumps(content, cls=DjangoJSONEncoder)
 
 
+class StaffScreen(LiveConsumer):
+    """A staff screen (the kitchen's, the dashboard): ``{"type": "sync"}`` asks for a fresh
+    snapshot, and someone who no longer works there is closed with 4403 instead of getting it."""
+
+    client_message_hint = 'Send {"type": "sync"} or {"type": "ping"}.'
+
+    async def still_allowed(self) -> bool:
+        """Whether the socket's user may still see this screen."""
+        raise NotImplementedError
+
+    async def send_snapshot(self) -> None:
+        raise NotImplementedError
+
+    async def on_client_message(self, content: Any) -> bool:
+        if isinstance(content, dict) and content.get("type") == "sync":
+            if not await self.still_allowed():
+                await self.close(code=CLOSE_FORBIDDEN)
+                return True
+            await self.send_snapshot()
+            return True
+        return await super().on_client_message(content)
+
+
 def update_frame(*, order_id: int, status: str, version: int, at: object) -> dict[str, Any]:
     return {"type": "order.update", "order_id": order_id, "status": status, "version": version, "at": at}
 

@@ -17,7 +17,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from analytics.selectors import dashboard_allowed, dashboard_figures
-from live.consumers import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, LiveConsumer
+from live.consumers import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, StaffScreen
 from live.groups import dashboard_group
 from ordering.exceptions import NotFound
 from ordering.selectors import restaurant_get
@@ -38,7 +38,7 @@ def _figures(restaurant_id: int | None) -> dict[str, Any]:
     return dashboard_figures(restaurant_id=restaurant_id).as_json()
 
 
-class DashboardConsumer(LiveConsumer):
+class DashboardConsumer(StaffScreen):
     """Live figures of one restaurant, or of all of them."""
 
     restaurant_id: int | None = None
@@ -59,27 +59,19 @@ class DashboardConsumer(LiveConsumer):
         await self.join(dashboard_group(self.restaurant_id))
         await self.join_session()
         await self.accept()
-        await self._send_snapshot()
+        await self.send_snapshot()
 
     async def resync(self) -> None:
-        await self._send_snapshot()
+        await self.send_snapshot()
 
-    async def _send_snapshot(self) -> None:
+    async def send_snapshot(self) -> None:
         figures = await _figures(self.restaurant_id)
         self.shown_us = max(self.shown_us, figures["as_of_us"])
         await self.send_json({"type": "dashboard.figures", "figures": figures})
 
-    client_message_hint = 'Send {"type": "sync"} or {"type": "ping"}.'
-
-    async def on_client_message(self, content: Any) -> bool:
-        if isinstance(content, dict) and content.get("type") == "sync":
-            # Someone who no longer works there stops seeing the figures.
-            if not await _allowed(self.scope["user"], self.restaurant_id):
-                await self.close(code=CLOSE_FORBIDDEN)
-                return True
-            await self._send_snapshot()
-            return True
-        return await super().on_client_message(content)
+    async def still_allowed(self) -> bool:
+        # Someone who no longer works there stops seeing the screen.
+        return await _allowed(self.scope["user"], self.restaurant_id)
 
     async def dashboard_figures(self, event: dict[str, Any]) -> None:
         """A group message from the analytics worker: the figures, JSON-encoded once for every socket."""

@@ -8,7 +8,8 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
-from live.consumers import CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED, LiveConsumer, _unseen, update_frame
+from live.consumers import (CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED, LiveConsumer, StaffScreen, _unseen,
+                            update_frame)
 from live.groups import board_group, kitchen_group, menu_group
 from ordering.api_schemas import kitchen_ticket_out
 from ordering.exceptions import NotFound
@@ -33,7 +34,7 @@ def _kitchen_snapshot(restaurant_id: int) -> dict[str, Any]:
     }
 
 
-class KitchenConsumer(LiveConsumer):
+class KitchenConsumer(StaffScreen):
     """A restaurant's open tickets and every change of its orders, for its staff only.
 
     Frames: the contract's ``kitchen.snapshot`` and ``order.update``, and ``kitchen.ticket``
@@ -58,29 +59,21 @@ class KitchenConsumer(LiveConsumer):
         await self.join(kitchen_group(self.restaurant_id))
         await self.join_session()
         await self.accept()
-        await self._send_snapshot()
+        await self.send_snapshot()
 
     async def resync(self) -> None:
-        await self._send_snapshot()
+        await self.send_snapshot()
 
-    async def _send_snapshot(self) -> None:
+    async def send_snapshot(self) -> None:
         snapshot = await _kitchen_snapshot(self.restaurant_id)
         for ticket in snapshot["orders"] + snapshot["recent"]:
             self.versions[ticket["id"]] = max(self.versions.get(ticket["id"], 0), ticket["version"])
             self.revisions[ticket["id"]] = max(self.revisions.get(ticket["id"], 0), ticket["revision"])
         await self.send_json(snapshot)
 
-    client_message_hint = 'Send {"type": "sync"} or {"type": "ping"}.'
-
-    async def on_client_message(self, content: Any) -> bool:
-        if isinstance(content, dict) and content.get("type") == "sync":
-            # Someone who no longer works here stops seeing the tickets.
-            if not await _is_staff(self.scope["user"], self.restaurant_id):
-                await self.close(code=CLOSE_FORBIDDEN)
-                return True
-            await self._send_snapshot()
-            return True
-        return await super().on_client_message(content)
+    async def still_allowed(self) -> bool:
+        # Someone who no longer works there stops seeing the screen.
+        return await _is_staff(self.scope["user"], self.restaurant_id)
 
     async def kitchen_ticket(self, event: dict[str, Any]) -> None:
         """A group message from the bridge: a status change (with its version) and/or the ticket,
