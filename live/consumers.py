@@ -179,13 +179,36 @@ class StaffScreen(LiveConsumer):
     snapshot, and someone who no longer works there is closed with 4403 instead of getting it."""
 
     client_message_hint = 'Send {"type": "sync"} or {"type": "ping"}.'
+    restaurant_id: int | None = None
 
     async def still_allowed(self) -> bool:
-        """Whether the socket's user may still see this screen."""
+        """Whether the socket's user may see this screen (asked on connect and on every sync)."""
+        raise NotImplementedError
+
+    def screen_group(self) -> str:
         raise NotImplementedError
 
     async def send_snapshot(self) -> None:
         raise NotImplementedError
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.refuse(CLOSE_UNAUTHENTICATED)
+            return
+        restaurant_id = self.scope["url_route"]["kwargs"].get("restaurant_id")
+        self.restaurant_id = int(restaurant_id) if restaurant_id is not None else None
+        if not await self.still_allowed():
+            await self.refuse(CLOSE_FORBIDDEN)
+            return
+        # Join first, then read, as every live socket does.
+        await self.join(self.screen_group())
+        await self.join_session()
+        await self.accept()
+        await self.send_snapshot()
+
+    async def resync(self) -> None:
+        await self.send_snapshot()
 
     async def on_client_message(self, content: Any) -> bool:
         if isinstance(content, dict) and content.get("type") == "sync":

@@ -17,7 +17,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from analytics.selectors import dashboard_allowed, dashboard_figures
-from live.consumers import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, StaffScreen
+from live.consumers import StaffScreen
 from live.groups import dashboard_group
 from ordering.exceptions import NotFound
 from ordering.selectors import restaurant_get
@@ -41,28 +41,11 @@ def _figures(restaurant_id: int | None) -> dict[str, Any]:
 class DashboardConsumer(StaffScreen):
     """Live figures of one restaurant, or of all of them."""
 
-    restaurant_id: int | None = None
     # The as_of (µs since the epoch) of the figures last sent; older pushes are not sent.
     shown_us = 0
 
-    async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.refuse(CLOSE_UNAUTHENTICATED)
-            return
-        restaurant_id = self.scope["url_route"]["kwargs"].get("restaurant_id")
-        self.restaurant_id = int(restaurant_id) if restaurant_id is not None else None
-        if not await _allowed(user, self.restaurant_id):
-            await self.refuse(CLOSE_FORBIDDEN)
-            return
-        # Join first, then read, as every live socket does.
-        await self.join(dashboard_group(self.restaurant_id))
-        await self.join_session()
-        await self.accept()
-        await self.send_snapshot()
-
-    async def resync(self) -> None:
-        await self.send_snapshot()
+    def screen_group(self) -> str:
+        return dashboard_group(self.restaurant_id)
 
     async def send_snapshot(self) -> None:
         figures = await _figures(self.restaurant_id)

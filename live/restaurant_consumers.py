@@ -8,8 +8,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
-from live.consumers import (CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED, LiveConsumer, StaffScreen, _unseen,
-                            update_frame)
+from live.consumers import CLOSE_NOT_FOUND, LiveConsumer, StaffScreen, _unseen, update_frame
 from live.groups import board_group, kitchen_group, menu_group
 from ordering.api_schemas import kitchen_ticket_out
 from ordering.exceptions import NotFound
@@ -44,25 +43,14 @@ class KitchenConsumer(StaffScreen):
 
     restaurant_id: int
 
-    async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.refuse(CLOSE_UNAUTHENTICATED)
-            return
-        self.restaurant_id = int(self.scope["url_route"]["kwargs"]["restaurant_id"])
-        if not await _is_staff(user, self.restaurant_id):
-            await self.refuse(CLOSE_FORBIDDEN)
-            return
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The newest version of each order and revision of each ticket sent on this socket.
         self.versions: dict[int, int] = {}
         self.revisions: dict[int, int] = {}
-        # Join first, then read, as for the order socket.
-        await self.join(kitchen_group(self.restaurant_id))
-        await self.join_session()
-        await self.accept()
-        await self.send_snapshot()
 
-    async def resync(self) -> None:
-        await self.send_snapshot()
+    def screen_group(self) -> str:
+        return kitchen_group(self.restaurant_id)
 
     async def send_snapshot(self) -> None:
         snapshot = await _kitchen_snapshot(self.restaurant_id)
