@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from bench.e2e_driver import (
+from bench.e2e_driver import Pool
+from bench.e2e_stats import (
     Order,
-    Pool,
     achieved_rate,
     distribution_ms,
     is_late,
