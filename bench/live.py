@@ -15,18 +15,18 @@ import argparse
 import json
 import math
 import os
-import queue
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from decimal import Decimal
 from typing import Any
 
 from bench import common
 from bench.harness import Processes
+from bench.live_control import ask_all, open_clients
+from bench.live_data import (forget_previous_runs, layer_drops, purge_queues, seed_customers, seed_orders, seed_shop,
+                             seed_tokens)
 
 # Redis keys of its own: never mixed with `make run` ("passline") or the tests ("passline-test").
 PREFIX = "passline-bench-live"
@@ -44,184 +44,14 @@ def live_env() -> dict[str, str]:
     return common.bench_env(CHANNELS_PREFIX=PREFIX, CACHE_PREFIX=PREFIX, DEBUG="0")
 
 
-class ClientProcess:
-    """A ``bench.live_clients`` process: a plan in, one answer line per command out."""
-
-    def __init__(self, processes: Processes, name: str, plan: dict[str, Any]) -> None:
-        path = processes.dir / f"{name}.json"
-        path.write_text(json.dumps(plan))
-        self.process = processes.start(name, [sys.executable, "-m", "bench.live_clients", str(path)],
-                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        self.lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line.decode())
-        self.lines.put("")
-
-    def send(self, command: str) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(command.encode() + b"\n")
-        self.process.stdin.flush()
-
-    def expect(self, kind: str, timeout: float) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                raise SystemExit(f"a client process gave no {kind!r} within {timeout:g} s") from None
-            if not line:
-                raise SystemExit(f"a client process exited before {kind!r}")
-            head, _, body = line.partition(" ")
-            if head == kind:
-                return json.loads(body)
-
-    def quit(self) -> None:
-        try:
-            self.send("quit")
-            self.process.wait(timeout=30)
-        except (OSError, subprocess.TimeoutExpired):
-            self.process.kill()
-
-
-def ask_all(clients: list[ClientProcess], command: str, kind: str, timeout: float) -> list[dict[str, Any]]:
-    for client in clients:
-        client.send(command)
-    return [client.expect(kind, timeout) for client in clients]
-
-
-def open_clients(processes: Processes, name: str, mode: str, targets: list[tuple[int, str, str]], ports: list[int],
-                 per_process: int, timeout: float, concurrency: int = 20) -> tuple[list[ClientProcess], dict[str, Any]]:
-    """Spread the sockets over client processes (and over the daphne ports); wait for all to open."""
-    count = max(1, math.ceil(len(targets) / per_process))
-    clients = []
-    for index in range(count):
-        mine = targets[index::count]
-        port = ports[index % len(ports)]
-        clients.append(ClientProcess(processes, f"{name}-{index}", {
-            "mode": mode, "base": f"ws://{HOST}:{port}", "targets": mine,
-            "connect_concurrency": concurrency}))
-    started = time.monotonic()
-    ready = [client.expect("ready", timeout) for client in clients]
-    errors: dict[str, int] = {}
-    for r in ready:
-        for error, n in r["errors"].items():
-            errors[error] = errors.get(error, 0) + n
-    return clients, {"opened": sum(r["opened"] for r in ready), "failed": sum(r["failed"] for r in ready),
-                     "handshake_retries": sum(r["retries"] for r in ready),
-                     "errors": errors, "seconds": round(time.monotonic() - started, 1)}
-
-
-# --- data ------------------------------------------------------------------------------------
-
-
-def _dropped() -> int | None:
-    """Messages the channel layer counted as dropped in this run, where it counts them."""
-    try:
-        from live.layer import dropped_total
-    except ImportError:
-        return None
-    return dropped_total()
-
-
-def _purge_queues() -> None:
-    import pika
-
-    connection = pika.BlockingConnection(pika.URLParameters(common.bench_rabbitmq_url()))
-    channel = connection.channel()
-    for name in ("bridge.notification", "audit.events", "billing.refunds"):
-        channel.queue_purge(name)
-    connection.close()
-
-
-def _forget_previous_runs() -> None:
-    """The last run's shops, customers and orders: the database does not grow run after run."""
-    from django.contrib.auth import get_user_model
-
-    from bus.models import OutboxMessage
-    from ordering.models import MenuCategory, MenuItem, Order, OrderEvent, OrderLine, Restaurant
-
-    restaurants = Restaurant.objects.filter(slug__startswith="bench-live-")
-    orders = Order.objects.filter(restaurant__in=restaurants)
-    OrderEvent.objects.filter(order__in=orders)._raw_delete(OrderEvent.objects.db)
-    OrderLine.objects.filter(order__in=orders)._raw_delete(OrderLine.objects.db)
-    orders.delete()
-    get_user_model().objects.filter(username__startswith="bench-live-").delete()
-    MenuItem.objects.filter(restaurant__in=restaurants).delete()
-    MenuCategory.objects.filter(restaurant__in=restaurants).delete()
-    restaurants.delete()
-    # Nothing old in the outbox may be published while this run measures.
-    OutboxMessage.objects.filter(sent_at__isnull=True).delete()
-
-
-def _tokens(users: list[Any]) -> list[str]:
-    """A bearer token per user, stored as api_token_issue stores it: only its digest."""
-    import secrets
-
-    from ordering.models import ApiToken
-    from ordering.services.accounts import _digest  # the one definition of the stored digest
-
-    tokens = [secrets.token_urlsafe(32) for _ in users]
-    ApiToken.objects.bulk_create([ApiToken(user=u, digest=_digest(t)) for u, t in zip(users, tokens)], batch_size=2000)
-    return tokens
-
-
-def _orders(restaurant: Any, dish: Any, customers: list[Any]) -> list[Any]:
-    """Placed orders as order_place leaves them: pending_payment, version 1, one line, event v1."""
-    from django.conf import settings
-    from django.utils import timezone
-
-    from ordering.models import Order, OrderEvent, OrderLine
-
-    now, day = timezone.now(), timezone.localdate()
-    orders = Order.objects.bulk_create([
-        Order(customer=c, restaurant=restaurant, status="pending_payment", version=1, total=dish.price,
-              currency=settings.CURRENCY, delivery_address="1 Bench Road", stock_date=day, created_at=now)
-        for c in customers], batch_size=2000)
-    OrderLine.objects.bulk_create([OrderLine(order=o, menu_item=dish, name=dish.name, unit_price=dish.price, quantity=1)
-                                   for o in orders], batch_size=2000)
-    OrderEvent.objects.bulk_create([OrderEvent(order=o, version=1, status="pending_payment", actor_kind="customer",
-                                               actor=o.customer, at=now) for o in orders], batch_size=2000)
-    return orders
-
-
-def _shop(tag: str, name: str) -> tuple[Any, Any, Any, str]:
-    """A restaurant with one dish and one staff member; the staff member's token."""
-    from django.contrib.auth import get_user_model
-
-    from ordering.models import MenuCategory, MenuItem, Restaurant, StaffMembership
-
-    restaurant = Restaurant.objects.create(name=f"Bench live {name} {tag}", slug=f"bench-live-{name}-{tag}")
-    category = MenuCategory.objects.create(restaurant=restaurant, name="Mains")
-    dish = MenuItem.objects.create(restaurant=restaurant, category=category, name="Bench bowl", price=Decimal("9.50"))
-    staff = get_user_model().objects.create(username=f"bench-live-{tag}-{name}-staff", password="!")
-    StaffMembership.objects.create(user=staff, restaurant=restaurant)
-    return restaurant, dish, staff, _tokens([staff])[0]
-
-
-def _customers(tag: str, name: str, count: int) -> list[Any]:
-    from django.contrib.auth import get_user_model
-
-    model = get_user_model()
-    # "!": an unusable password, as set_unusable_password() leaves it; these only use tokens.
-    return model.objects.bulk_create([model(username=f"bench-live-{tag}-{name}-{i}", password="!")
-                                      for i in range(count)], batch_size=2000)
-
-
-# --- the three measures ------------------------------------------------------------------------
-
-
 def tracking(processes: Processes, ports: list[int], trackers: int, rate: float, seconds: float,
              per_process: int, settle: float) -> dict[str, Any]:
     """Each tracker watches its own order; a driver moves the orders on at ``rate`` per second."""
     tag = uuid.uuid4().hex[:8]
-    restaurant, dish, staff, _ = _shop(tag, "track")
-    customers = _customers(tag, "track", trackers)
-    tokens = _tokens(customers)
-    orders = _orders(restaurant, dish, customers)
+    restaurant, dish, staff, _ = seed_shop(tag, "track")
+    customers = seed_customers(tag, "track", trackers)
+    tokens = seed_tokens(customers)
+    orders = seed_orders(restaurant, dish, customers)
     targets = [(o.pk, f"/ws/orders/{o.pk}/", t) for o, t in zip(orders, tokens)]
     clients, opened = open_clients(processes, "track", "track", targets, ports, per_process, 600)
     try:
@@ -343,9 +173,9 @@ def fan_out(processes: Processes, ports: list[int], sockets: int, per_process: i
     # The bridge may still be working through the tracking run's changes: measure on a quiet chain.
     common.wait_for(lambda: _bridge_backlog() == 0, 600, "the bridge to catch up", 0.5)
     tag = uuid.uuid4().hex[:8]
-    restaurant, dish, staff, token = _shop(tag, "kitchen")
-    customer = _customers(tag, "kitchen", 1)[0]
-    order = _orders(restaurant, dish, [customer])[0]
+    restaurant, dish, staff, token = seed_shop(tag, "kitchen")
+    customer = seed_customers(tag, "kitchen", 1)[0]
+    order = seed_orders(restaurant, dish, [customer])[0]
     targets = [(i, f"/ws/kitchen/{restaurant.pk}/", token) for i in range(sockets)]
     clients, opened = open_clients(processes, "kitchen", "kitchen", targets, ports,
                                    min(per_process, max(1, math.ceil(sockets / 2))), 600)
@@ -384,11 +214,11 @@ def idle(processes: Processes, port: int, sockets: int, endpoint: str, hold: flo
     import psutil
 
     tag = uuid.uuid4().hex[:8]
-    restaurant, dish, _, _ = _shop(tag, "idle")
+    restaurant, dish, _, _ = seed_shop(tag, "idle")
     if endpoint == "orders":
-        customers = _customers(tag, "idle", sockets)
-        tokens = _tokens(customers)
-        orders = _orders(restaurant, dish, customers)
+        customers = seed_customers(tag, "idle", sockets)
+        tokens = seed_tokens(customers)
+        orders = seed_orders(restaurant, dish, customers)
         targets = [(o.pk, f"/ws/orders/{o.pk}/", t) for o, t in zip(orders, tokens)]
     else:
         targets = [(i, f"/ws/boards/{restaurant.pk}/", "") for i in range(sockets)]
@@ -478,8 +308,8 @@ def main() -> None:
     from bus.topology import declare_topology
 
     declare_topology()
-    _forget_previous_runs()
-    _purge_queues()
+    forget_previous_runs()
+    purge_queues()
     common.clean_redis(PREFIX)
     layer = _layer_settings()
     print(f"Live benchmark: channel layer {json.dumps(layer['config'])}, env {json.dumps(layer['env']) or '{}'}")
@@ -513,9 +343,9 @@ def main() -> None:
     finally:
         processes.stop_all()
         problems = processes.problems()
-        dropped = _dropped()
+        dropped = layer_drops()
         common.clean_redis(PREFIX)
-        _purge_queues()
+        purge_queues()
     figures["server_log_problems"] = problems
     figures["layer_dropped"] = dropped
     path = common.save("live", figures, {
