@@ -34,6 +34,7 @@ bench:
 	@$(PY) -m bench.billing
 	@$(PY) -m bench.live $(LIVE_BENCH_ARGS)
 	@$(PY) -m bench.load $(LOAD_BENCH_ARGS)
+	@$(PY) -m bench.report
 
 clean:
 	rm -rf .venv var .pytest_cache
