@@ -66,13 +66,12 @@ def send_push(notification: Notification) -> Sent | Skipped:
     """A toast on every open page of the customer's (and the browser's own notification when
     the page is hidden and they allowed it): through their group, to the sockets open now."""
     group = customer_group(notification.customer_id)
-    if group not in sender.groups_with_members([group]):
-        return Skipped(NO_PAGE_OPEN)
-    sender.send([(group, {
+    if not sender.send_to_watched([(group, {
         "type": "customer.notification", "id": notification.pk, "key": notification.key,
         "message": notification.message, "title": notification.subject, "body": notification.body,
         "link": notification.link, "order_id": notification.order_id,
-    })])
+    })]):
+        return Skipped(NO_PAGE_OPEN)
     return Sent(provider_id=group)
 
 

@@ -273,6 +273,19 @@ class GroupSender:
         if messages:
             asyncio.run_coroutine_threadsafe(self._send(messages), self._running_loop()).result(timeout)
 
+    def send_to_watched(self, messages: list[tuple[str, dict[str, Any]]], timeout: float = 30.0) -> set[str]:
+        """Send the ``(group, message)`` pairs whose group has a member now, and say which groups
+        had one: the check and the sends in one hop to the sender's loop (for a caller that
+        needs nothing between them, as the notifier's toast does)."""
+        if not messages:
+            return set()
+        return asyncio.run_coroutine_threadsafe(self._send_to_watched(messages), self._running_loop()).result(timeout)
+
+    async def _send_to_watched(self, messages: list[tuple[str, dict[str, Any]]]) -> set[str]:
+        watched = await get_channel_layer(self.alias).groups_with_members(sorted({group for group, _ in messages}))
+        await self._send([(group, message) for group, message in messages if group in watched])
+        return watched
+
     async def _send(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
         layer = get_channel_layer(self.alias)
         by_group: dict[str, list[dict[str, Any]]] = {}
