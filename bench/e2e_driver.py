@@ -35,6 +35,12 @@ that ended so; not counted as missing), ``lateness_ms`` (how late the measured s
 ``connections`` (the most HTTP connections open at once) and ``ws_drops`` (since the start);
 the summary has ``search_stop`` ({"rate", "reason"} or null). ``sent`` counts every measured
 slot, including sends that never got written (their errors say why). Exit status: 0 done, 1 a bad plan, 2 it cannot connect, 3 the global time limit.
+
+Why not a load tool's own client: placement is driven by wrk (``bench/wrk/orders.lua``), but
+this measure joins each POST to a frame on that customer's WebSocket, open-loop at a fixed
+rate with a keep-alive pool and one socket per customer; wrk has no WebSocket, and locust's
+and k6's clients pace closed-loop per user. So the HTTP side here is a small keep-alive pool
+of its own (``Pool``), and the sockets are the ``websockets`` library's.
 """
 
 from __future__ import annotations
