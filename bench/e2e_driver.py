@@ -38,9 +38,11 @@ slot, including sends that never got written (their errors say why). Exit status
 
 Why not a load tool's own client: placement is driven by wrk (``bench/wrk/orders.lua``), but
 this measure joins each POST to a frame on that customer's WebSocket, open-loop at a fixed
-rate with a keep-alive pool and one socket per customer; wrk has no WebSocket, and locust's
-and k6's clients pace closed-loop per user. So the HTTP side here is a small keep-alive pool
-of its own (``Pool``), and the sockets are the ``websockets`` library's.
+rate with a keep-alive pool and one socket per customer. wrk has no WebSocket; locust paces
+each user (closed loop), not a fixed arrival rate; k6 has both (arrival-rate executors,
+WebSockets) but is neither a Debian nor a PyPI package, so the set-up could not install it.
+So the HTTP side here is a small keep-alive pool of its own (``Pool``), and the sockets are
+the ``websockets`` library's.
 """
 
 from __future__ import annotations
