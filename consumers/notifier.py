@@ -101,7 +101,7 @@ notifier_plan = register(EventHandler(
 ))
 
 
-def _delivery(channel: str) -> Consumer:
+def _delivery(channel: str) -> EventHandler:
     return register(EventHandler(
         queue=f"notifier.{channel}", events=[CUSTOMER_NOTIFY], handler=deliver, on_failure=failed,
         bind_events=False, bindings=[CUSTOMER_NOTIFY.binding(channel=channel)],
