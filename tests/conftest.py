@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from urllib.parse import quote
 
@@ -13,8 +14,12 @@ from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
 from channels.layers import channel_layers
 
+from bus.consumer import Consumer, registered
+from bus.relay import OutboxRelay
+from bus.runner import ConsumerRunner
 from bus.topology import declare_topology
 from tests.broker import ctl, purge_all
+from tests.support import InThread
 
 from tests.factories import PASSWORD, MenuCategoryFactory, MenuItemFactory, RestaurantFactory, UserFactory
 
@@ -95,3 +100,53 @@ def bus(rabbit_vhost, settings, transactional_db):
                 raise
             time.sleep(2 ** attempt)
     return rabbit_vhost
+
+
+@pytest.fixture
+def in_thread() -> Iterator[Callable[..., InThread]]:
+    """``in_thread(worker)`` runs a relay or consumer runner in a thread of this process and
+    returns its handle (``.worker``, ``.stop()``). Whatever the test left running stops at
+    teardown, in the order it started, even when the test failed; a thread's error fails it."""
+    started: list[InThread] = []
+
+    def start(worker) -> InThread:  # type: ignore[no-untyped-def]
+        running = InThread(worker)
+        started.append(running)
+        return running
+
+    yield start
+    errors = []
+    for running in started:
+        try:
+            running.stop()
+        except BaseException as error:  # noqa: BLE001 - every thread stops before the first error is raised
+            errors.append(error)
+    if errors:
+        raise errors[0]
+
+
+@pytest.fixture
+def run_relay(bus, in_thread) -> Callable[..., InThread]:
+    """``run_relay(**options)``: an OutboxRelay in a thread on the test broker, polling every
+    5 ms unless ``idle_interval`` says otherwise; stopped at teardown."""
+    def run(**options: object) -> InThread:
+        return in_thread(OutboxRelay(**{"idle_interval": 0.005, **options}))
+
+    return run
+
+
+@pytest.fixture
+def relay(run_relay) -> OutboxRelay:
+    """The outbox relay, running in a thread for the whole test."""
+    return run_relay().worker
+
+
+@pytest.fixture
+def run_consumers(bus, in_thread) -> Callable[..., InThread]:
+    """``run_consumers(*consumers_or_queue_names, runner=ConsumerRunner, **options)``: one
+    runner for those consumers in a thread on the test broker; stopped at teardown."""
+    def run(*consumers: Consumer | str, runner: type[ConsumerRunner] = ConsumerRunner, **options: object) -> InThread:
+        chosen = [registered()[c] if isinstance(c, str) else c for c in consumers]
+        return in_thread(runner(chosen, **options))
+
+    return run

@@ -93,6 +93,7 @@ class InThread:
     def __init__(self, worker):  # type: ignore[no-untyped-def]
         self.worker = worker
         self.error: BaseException | None = None
+        self.stopped = False
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
@@ -105,6 +106,11 @@ class InThread:
             connections.close_all()
 
     def stop(self, timeout: float = 30.0) -> None:
+        """Stop the worker and wait for its thread; raise what the thread raised. A second
+        call does nothing (the ``in_thread`` fixture stops at teardown what a test left running)."""
+        if self.stopped:
+            return
+        self.stopped = True
         self.worker.stop()
         self.thread.join(timeout)
         assert not self.thread.is_alive(), f"{self.worker!r} did not stop within {timeout:g} s"
