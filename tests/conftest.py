@@ -19,7 +19,7 @@ from bus.relay import OutboxRelay
 from bus.runner import ConsumerRunner
 from bus.topology import declare_topology
 from tests.broker import ctl, purge_all
-from tests.support import InThread
+from tests.support import InThread, WorkerThreads
 
 from tests.factories import PASSWORD, MenuCategoryFactory, MenuItemFactory, RestaurantFactory, UserFactory
 
@@ -103,34 +103,21 @@ def bus(rabbit_vhost, settings, transactional_db):
 
 
 @pytest.fixture
-def in_thread() -> Iterator[Callable[..., InThread]]:
-    """``in_thread(worker)`` runs a relay or consumer runner in a thread of this process and
-    returns its handle (``.worker``, ``.stop()``). Whatever the test left running stops at
-    teardown, in the order it started, even when the test failed; a thread's error fails it."""
-    started: list[InThread] = []
-
-    def start(worker) -> InThread:  # type: ignore[no-untyped-def]
-        running = InThread(worker)
-        started.append(running)
-        return running
-
-    yield start
-    errors = []
-    for running in started:
-        try:
-            running.stop()
-        except BaseException as error:  # noqa: BLE001 - every thread stops before the first error is raised
-            errors.append(error)
-    if errors:
-        raise errors[0]
+def worker_threads() -> Iterator[WorkerThreads]:
+    """Relays and consumer runners in threads of this process: ``worker_threads.start(worker)``;
+    whatever the test left running stops at teardown, even when the test failed, and a
+    thread's error fails the test. ``worker_threads.stop()`` stops them all before then."""
+    threads = WorkerThreads()
+    yield threads
+    threads.stop()
 
 
 @pytest.fixture
-def run_relay(bus, in_thread) -> Callable[..., InThread]:
+def run_relay(bus, worker_threads) -> Callable[..., InThread]:
     """``run_relay(**options)``: an OutboxRelay in a thread on the test broker, polling every
     5 ms unless ``idle_interval`` says otherwise; stopped at teardown."""
     def run(**options: object) -> InThread:
-        return in_thread(OutboxRelay(**{"idle_interval": 0.005, **options}))
+        return worker_threads.start(OutboxRelay(**{"idle_interval": 0.005, **options}))
 
     return run
 
@@ -142,11 +129,11 @@ def relay(run_relay) -> OutboxRelay:
 
 
 @pytest.fixture
-def run_consumers(bus, in_thread) -> Callable[..., InThread]:
+def run_consumers(bus, worker_threads) -> Callable[..., InThread]:
     """``run_consumers(*consumers_or_queue_names, runner=ConsumerRunner, **options)``: one
     runner for those consumers in a thread on the test broker; stopped at teardown."""
     def run(*consumers: Consumer | str, runner: type[ConsumerRunner] = ConsumerRunner, **options: object) -> InThread:
         chosen = [registered()[c] if isinstance(c, str) else c for c in consumers]
-        return in_thread(runner(chosen, **options))
+        return worker_threads.start(runner(chosen, **options))
 
     return run

@@ -134,14 +134,7 @@ def status(order):
     return Order.objects.get(pk=order.pk).status
 
 
-@pytest.fixture
-def workers(run_relay, run_consumers):
-    run_relay()
-    run_consumers(balance_commands)
-    run_consumers(billing_order_placed, billing_refunds)
-
-
-def test_a_placed_order_is_charged_and_paid(workers, customer, shop):
+def test_a_placed_order_is_charged_and_paid(relay, payment_workers, customer, shop):
     credit(customer, "30.00", "t-1")
     order = place(customer, shop, quantity=2)
     wait_until(lambda: status(order) == "paid")
@@ -152,7 +145,7 @@ def test_a_placed_order_is_charged_and_paid(workers, customer, shop):
     assert_ledger_consistent()
 
 
-def test_a_short_wallet_fails_the_payment_and_releases_the_stock(workers, customer, shop):
+def test_a_short_wallet_fails_the_payment_and_releases_the_stock(relay, payment_workers, customer, shop):
     credit(customer, "10.00", "t-1")
     order = place(customer, shop, quantity=3)
     assert MenuItem.objects.get(pk=shop[1].pk).remaining_today == 97
@@ -163,7 +156,7 @@ def test_a_short_wallet_fails_the_payment_and_releases_the_stock(workers, custom
     assert LedgerEntry.objects.filter(kind="charge").count() == 0
 
 
-def test_a_redelivered_order_placed_never_charges_twice(workers, customer, shop):
+def test_a_redelivered_order_placed_never_charges_twice(relay, payment_workers, customer, shop):
     credit(customer, "30.00", "t-1")
     order = place(customer, shop)
     wait_until(lambda: status(order) == "paid")
@@ -191,7 +184,7 @@ def queue_is_idle(queue):
     return queue_depth(bus_url(), queue)[0] == 0
 
 
-def test_rejection_and_cancellation_each_refund_exactly_once(workers, customer, shop):
+def test_rejection_and_cancellation_each_refund_exactly_once(relay, payment_workers, customer, shop):
     credit(customer, "50.00", "t-1")
     rejected, cancelled = place(customer, shop), place(customer, shop)
     wait_until(lambda: status(rejected) == "paid" and status(cancelled) == "paid")
@@ -208,10 +201,12 @@ def test_rejection_and_cancellation_each_refund_exactly_once(workers, customer, 
     assert_ledger_consistent()
 
 
-def test_an_order_nobody_accepts_in_time_is_rejected_and_refunded_once(run_relay, run_consumers, customer, shop):
+def test_an_order_nobody_accepts_in_time_is_rejected_and_refunded_once(relay, run_consumers, worker_threads, customer,
+                                                                      shop):
     quick = dataclasses.replace(billing_acceptance_timeout, queue="test.acceptance_timeout", delay_seconds=2)
     declare_topology([quick])
-    running = [run_relay(), run_consumers(balance_commands), run_consumers(billing_order_placed, billing_refunds, quick)]
+    run_consumers(balance_commands)
+    run_consumers(billing_order_placed, billing_refunds, quick)
     credit(customer, "30.00", "t-1")
     accepted = place(customer, shop)
     wait_until(lambda: status(accepted) == "paid")
@@ -219,8 +214,7 @@ def test_an_order_nobody_accepts_in_time_is_rejected_and_refunded_once(run_relay
     forgotten = place(customer, shop)
     wait_until(lambda: status(forgotten) == "rejected", timeout=20)
     wait_until(lambda: Payment.objects.filter(order=forgotten, status="refunded").exists())
-    for worker in running:
-        worker.stop()
+    worker_threads.stop()
     order = Order.objects.get(pk=forgotten.pk)
     assert "Not accepted by the kitchen" in order.events.get(status="rejected").reason
     assert status(accepted) == "accepted"  # the kitchen's acceptance stopped its timer
@@ -309,8 +303,8 @@ def one_at_a_time(orders, wallets):
     return decided
 
 
-def test_a_backlog_of_placed_orders_is_charged_in_batches_as_one_at_a_time_would_decide(bus, run_relay, run_consumers, shop,
-                                                                                        caplog):
+def test_a_backlog_of_placed_orders_is_charged_in_batches_as_one_at_a_time_would_decide(bus, run_relay, run_consumers,
+                                                                                        worker_threads, shop, caplog):
     caplog.set_level(logging.INFO, logger="bus.runner")
     # given rich customers, short ones (5.00 < 12.50) and one whose orders add up to more
     # than the wallet holds: 25.00 paid, 25.00 refused, then 12.50 paid again, 12.50 refused
@@ -324,7 +318,7 @@ def test_a_backlog_of_placed_orders_is_charged_in_batches_as_one_at_a_time_would
     for i in range(12):
         plan += [(rich[i % 4], 1 + i % 3), (short[i % 3], 1)] + ([(greedy, greedy_quantities[i])] if i < 6 else [])
     # and a backlog of their 30 order.placed messages waiting, nobody charging yet
-    relay = run_relay()
+    run_relay()
     orders = [place(customer, shop, quantity) for customer, quantity in plan]
     wait_until(lambda: queue_depth(bus, "billing.order_placed")[0] == len(orders), what="the backlog")
     expected = one_at_a_time(orders, wallets)
@@ -335,8 +329,7 @@ def test_a_backlog_of_placed_orders_is_charged_in_batches_as_one_at_a_time_would
     ids = [order.pk for order in orders]
     wait_until(lambda: not Order.objects.filter(pk__in=ids, status="pending_payment").exists(), timeout=60,
                what="every order settled")
-    for worker in [*running, relay]:
-        worker.stop()
+    worker_threads.stop()
     # then each order ended as charging them one at a time would have decided
     assert dict(Order.objects.filter(pk__in=ids).values_list("pk", "status")) == expected
     assert list(expected.values()).count("payment_failed") == 12 + 4  # every short order, four of the six

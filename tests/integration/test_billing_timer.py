@@ -23,13 +23,15 @@ ORDERS = 60
 DUPLICATED = 5
 
 
-def test_a_backlog_of_acceptance_timers_is_rejected_and_refunded_in_batches_each_order_once(bus, run_relay, run_consumers, shop):  # noqa: F811
+def test_a_backlog_of_acceptance_timers_is_rejected_and_refunded_in_batches_each_order_once(bus, run_relay, run_consumers, worker_threads,
+                                                                                             shop):  # noqa: F811
     quick = dataclasses.replace(billing_acceptance_timeout, queue="test.acceptance_backlog", delay_seconds=1)
     declare_topology([quick])
     customers = [UserFactory() for _ in range(6)]
     for customer in customers:
         credit(customer, "500.00", f"t-{customer.pk}")
-    relay, balance = run_relay(), run_consumers(balance_commands)
+    run_relay()
+    run_consumers(balance_commands)
     # given paid orders that nobody accepts but the first
     charging = run_consumers(billing_order_placed)
     orders = [place(customers[i % len(customers)], shop) for i in range(ORDERS)]
@@ -53,8 +55,7 @@ def test_a_backlog_of_acceptance_timers_is_rejected_and_refunded_in_batches_each
     wait_until(lambda: timer.handled == ORDERS + DUPLICATED, timeout=30, what="every timer settled")
     wait_until(lambda: queue_depth(bus, "billing.refunds")[0] == 0 and refunds.handled == ORDERS - 1,
                timeout=30, what="every rejection settled")
-    for worker in [*running, balance, relay]:
-        worker.stop()
+    worker_threads.stop()
     # then every order but the accepted one was rejected and refunded exactly once
     statuses = dict(Order.objects.filter(pk__in=ids).values_list("pk", "status"))
     assert statuses.pop(ids[0]) == "accepted"
