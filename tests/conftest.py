@@ -137,3 +137,17 @@ def run_consumers(bus, worker_threads) -> Callable[..., InThread]:
         return worker_threads.start(runner(chosen, **options))
 
     return run
+
+
+@pytest.fixture
+def run_bridge(run_relay, run_consumers) -> Callable[[], None]:
+    """``run_bridge()``: the relay and the bridge (RabbitMQ to the channel layer) in threads, the
+    chain behind every live page; stopped at teardown. Tests call it once the state they start
+    from is written, when it matters what is relayed before a socket listens."""
+    from consumers.bridge import bridge_notification
+
+    def run() -> None:
+        run_relay()
+        run_consumers(bridge_notification)
+
+    return run

@@ -50,13 +50,13 @@ def test_another_customer_is_refused_4403_and_so_is_a_missing_order(customer, ot
     async_to_sync(scenario)()
 
 
-def test_the_owner_gets_a_snapshot_then_every_change_in_order_through_the_bridge(run_relay, run_consumers, customer,
+def test_the_owner_gets_a_snapshot_then_every_change_in_order_through_the_bridge(run_bridge, customer,
                                                                                   other_customer, restaurant, menu):
     order = OrderFactory(customer=customer, dish=menu["pizza"])
     cook = StaffMembershipFactory(restaurant=restaurant).user
     owner_token, cook_token = api_token_issue(user=customer), api_token_issue(user=cook)
-    run_relay()
-    run_consumers(bridge_notification)
+    run_bridge()
+
     async def scenario():
         owner, kitchen = socket(order.pk, owner_token), socket(order.pk, cook_token)
         assert (await owner.connect())[0] and (await kitchen.connect())[0]
@@ -150,15 +150,15 @@ def test_the_kitchen_socket_is_for_that_restaurants_staff_only(customer, restaur
     assert cook  # the restaurant has staff; only they may connect (next test)
 
 
-def test_the_kitchen_gets_open_tickets_then_new_paid_orders_and_changes(run_relay, run_consumers, customer, restaurant,
+def test_the_kitchen_gets_open_tickets_then_new_paid_orders_and_changes(run_bridge, customer, restaurant,
                                                                          menu):
     cook = StaffMembershipFactory(restaurant=restaurant).user
     open_ticket = OrderFactory(customer=customer, dish=menu["pizza"])
     order_transition(order_id=open_ticket.pk, to="paid", actor_kind=Actor.SYSTEM)
     OrderFactory(customer=customer, dish=menu["pizza"])  # still pending payment: not a ticket yet
     token = api_token_issue(user=cook)
-    run_relay()
-    run_consumers(bridge_notification)
+    run_bridge()
+
     async def scenario():
         ws = kitchen_socket(restaurant.pk, token)
         assert (await ws.connect())[0]
@@ -198,9 +198,9 @@ def accept(order_id: int, cook) -> None:
     connection.close()
 
 
-def test_menu_pages_hear_when_a_dish_sells_out(customer, restaurant, menu, run_relay, run_consumers):
-    run_relay()
-    run_consumers(bridge_notification)
+def test_menu_pages_hear_when_a_dish_sells_out(customer, restaurant, menu, run_bridge):
+    run_bridge()
+
     async def scenario():
         # anyone may watch a menu, as anyone may read it
         menu_ws = ws(f"/ws/menus/{restaurant.pk}/")
@@ -222,7 +222,7 @@ def order_soup(customer, restaurant, menu, quantity: int) -> None:
     connection.close()
 
 
-def test_the_pickup_board_shows_numbers_only_and_hears_changes(run_relay, run_consumers, client, customer, restaurant,
+def test_the_pickup_board_shows_numbers_only_and_hears_changes(run_bridge, client, customer, restaurant,
                                                                 menu):
     cook = StaffMembershipFactory(restaurant=restaurant).user
     cooking, waiting, pending = (OrderFactory(customer=customer, dish=menu["pizza"]) for _ in range(3))
@@ -239,8 +239,8 @@ def test_the_pickup_board_shows_numbers_only_and_hears_changes(run_relay, run_co
     assert f"#{pending.pk}<" not in page
     assert customer.username not in page and "1 Test Lane" not in page
 
-    run_relay()
-    run_consumers(bridge_notification)
+    run_bridge()
+
     async def scenario():
         board = ws(f"/ws/boards/{restaurant.pk}/")
         assert (await board.connect())[0]
@@ -264,12 +264,12 @@ def hand_over(order_id: int, cook) -> None:
     connection.close()
 
 
-def test_the_customer_socket_carries_their_own_orders_with_a_label(run_relay, run_consumers, customer, other_customer,
+def test_the_customer_socket_carries_their_own_orders_with_a_label(run_bridge, customer, other_customer,
                                                                     restaurant, menu):
     order = OrderFactory(customer=customer, dish=menu["pizza"])
     mine, theirs = api_token_issue(user=customer), api_token_issue(user=other_customer)
-    run_relay()
-    run_consumers(bridge_notification)
+    run_bridge()
+
     async def scenario():
         def me(token):
             return ws("/ws/me/", token)
