@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from urllib.parse import quote
 
@@ -13,8 +14,12 @@ from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
 from channels.layers import channel_layers
 
+from bus.consumer import Consumer, registered
+from bus.relay import OutboxRelay
+from bus.runner import ConsumerRunner
 from bus.topology import declare_topology
 from tests.broker import ctl, purge_all
+from tests.support import InThread, WorkerThreads
 
 from tests.factories import PASSWORD, MenuCategoryFactory, MenuItemFactory, RestaurantFactory, UserFactory
 
@@ -95,3 +100,54 @@ def bus(rabbit_vhost, settings, transactional_db):
                 raise
             time.sleep(2 ** attempt)
     return rabbit_vhost
+
+
+@pytest.fixture
+def worker_threads() -> Iterator[WorkerThreads]:
+    """Relays and consumer runners in threads of this process: ``worker_threads.start(worker)``;
+    whatever the test left running stops at teardown, even when the test failed, and a
+    thread's error fails the test. ``worker_threads.stop()`` stops them all before then."""
+    threads = WorkerThreads()
+    yield threads
+    threads.stop()
+
+
+@pytest.fixture
+def run_relay(bus, worker_threads) -> Callable[..., InThread]:
+    """``run_relay(**options)``: an OutboxRelay in a thread on the test broker, polling every
+    5 ms unless ``idle_interval`` says otherwise; stopped at teardown."""
+    def run(**options: object) -> InThread:
+        return worker_threads.start(OutboxRelay(**{"idle_interval": 0.005, **options}))
+
+    return run
+
+
+@pytest.fixture
+def relay(run_relay) -> OutboxRelay:
+    """The outbox relay, running in a thread for the whole test."""
+    return run_relay().worker
+
+
+@pytest.fixture
+def run_consumers(bus, worker_threads) -> Callable[..., InThread]:
+    """``run_consumers(*consumers_or_queue_names, runner=ConsumerRunner, **options)``: one
+    runner for those consumers in a thread on the test broker; stopped at teardown."""
+    def run(*consumers: Consumer | str, runner: type[ConsumerRunner] = ConsumerRunner, **options: object) -> InThread:
+        chosen = [registered()[c] if isinstance(c, str) else c for c in consumers]
+        return worker_threads.start(runner(chosen, **options))
+
+    return run
+
+
+@pytest.fixture
+def run_bridge(run_relay, run_consumers) -> Callable[[], None]:
+    """``run_bridge()``: the relay and the bridge (RabbitMQ to the channel layer) in threads, the
+    chain behind every live page; stopped at teardown. Tests call it once the state they start
+    from is written, when it matters what is relayed before a socket listens."""
+    from consumers.bridge import bridge_notification
+
+    def run() -> None:
+        run_relay()
+        run_consumers(bridge_notification)
+
+    return run

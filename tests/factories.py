@@ -1,4 +1,10 @@
-"""factory_boy factories for the domain models."""
+"""factory_boy factories for the domain models.
+
+Orders and money go through the real services, as the app makes them: ``OrderFactory`` places
+an order with ``order_place`` (stock reserved, total from current prices, order.placed in the
+outbox) and ``WalletFactory`` tops a wallet up with ``wallet_credit`` (a ledger entry, the
+balance.changed event). ``OrderRowFactory`` writes a bare row, for a test that needs an order
+in a given status without the path that leads there."""
 
 from __future__ import annotations
 
@@ -6,13 +12,20 @@ from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
-from ordering.models import CustomerProfile, MenuCategory, MenuItem, Restaurant, StaffMembership
+from billing.models import Wallet
+from billing.services.wallets import wallet_credit
+from ordering.models import CustomerProfile, MenuCategory, MenuItem, Order, Restaurant, StaffMembership
+from ordering.services import OrderRequest, order_place, order_transition
+from ordering.status import Actor, OrderStatus
 
 PASSWORD = "correct-horse-battery"
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class CustomerFactory(factory.django.DjangoModelFactory):
+    """A user who can log in with PASSWORD, with a customer profile (its address 1 Test Lane)."""
+
     class Meta:
         model = get_user_model()
         skip_postgeneration_save = True
@@ -26,6 +39,10 @@ class UserFactory(factory.django.DjangoModelFactory):
         if create:
             user.save()
             CustomerProfile.objects.get_or_create(user=user, defaults={"default_address": "1 Test Lane"})
+
+
+# Staff and operators are users like any other, with a profile they never use.
+UserFactory = CustomerFactory
 
 
 class RestaurantFactory(factory.django.DjangoModelFactory):
@@ -62,3 +79,67 @@ class StaffMembershipFactory(factory.django.DjangoModelFactory):
 
     user = factory.SubFactory(UserFactory)
     restaurant = factory.SubFactory(RestaurantFactory)
+
+
+class OrderFactory(factory.Factory):
+    """A placed order (``pending_payment``), through ``order_place``; ``paid=True`` then pays it
+    as the billing worker would. ``items`` is a list of (menu item, quantity), of one
+    restaurant; or name one ``dish`` and a ``quantity``."""
+
+    class Meta:
+        model = Order
+
+    class Params:
+        dish = None
+        quantity = 1
+
+    customer = factory.SubFactory(CustomerFactory)
+    items = factory.LazyAttribute(lambda order: [(order.dish or MenuItemFactory(), order.quantity)])
+    delivery_address = "1 Test Lane"
+    notes = ""
+    idempotency_key = None
+    paid = False
+
+    @classmethod
+    def _create(cls, model_class, *, customer, items, delivery_address, notes, idempotency_key, paid):  # type: ignore[no-untyped-def, override]
+        request = OrderRequest(restaurant_id=items[0][0].restaurant_id, items=[(item.pk, quantity) for item, quantity in items],
+                               delivery_address=delivery_address, notes=notes)
+        order, _ = order_place(customer=customer, request=request, idempotency_key=idempotency_key)
+        if paid:
+            order = order_transition(order_id=order.pk, to=OrderStatus.PAID, actor_kind=Actor.SYSTEM)
+        return order
+
+    @classmethod
+    def _build(cls, model_class, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise TypeError("an order is only ever placed: use OrderFactory(), or OrderRowFactory.build()")
+
+
+class OrderRowFactory(factory.django.DjangoModelFactory):
+    """An order row as it is, no lines, events or outbox: for a test that needs a status."""
+
+    class Meta:
+        model = Order
+
+    customer = factory.SubFactory(CustomerFactory)
+    restaurant = factory.SubFactory(RestaurantFactory)
+    total = Decimal("10.00")
+    currency = "EUR"
+    delivery_address = "1 Test Lane"
+    stock_date = factory.LazyFunction(lambda: timezone.localdate())
+
+
+class WalletFactory(factory.Factory):
+    """A customer's wallet topped up with ``balance`` through ``wallet_credit``."""
+
+    class Meta:
+        model = Wallet
+
+    user = factory.SubFactory(CustomerFactory)
+    balance = Decimal("50.00")
+    key = factory.Sequence(lambda n: f"test-top-up-{n}")
+    description = "Top-up"
+
+    @classmethod
+    def _create(cls, model_class, *, user, balance, key, description):  # type: ignore[no-untyped-def, override]
+        wallet_credit(user_id=user.pk, amount=balance, kind="top_up", key=key, description=description)
+        return Wallet.objects.get(user=user)

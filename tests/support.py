@@ -93,6 +93,7 @@ class InThread:
     def __init__(self, worker):  # type: ignore[no-untyped-def]
         self.worker = worker
         self.error: BaseException | None = None
+        self.stopped = False
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
@@ -105,11 +106,40 @@ class InThread:
             connections.close_all()
 
     def stop(self, timeout: float = 30.0) -> None:
+        """Stop the worker and wait for its thread; raise what the thread raised. A second
+        call does nothing (the ``run_worker`` fixture stops at teardown what a test left running)."""
+        if self.stopped:
+            return
+        self.stopped = True
         self.worker.stop()
         self.thread.join(timeout)
         assert not self.thread.is_alive(), f"{self.worker!r} did not stop within {timeout:g} s"
         if self.error is not None:
             raise self.error
+
+
+class WorkerThreads:
+    """The relays and consumer runners one test runs in threads (the ``worker_threads`` fixture)."""
+
+    def __init__(self) -> None:
+        self.started: list[InThread] = []
+
+    def start(self, worker) -> InThread:  # type: ignore[no-untyped-def]
+        running = InThread(worker)
+        self.started.append(running)
+        return running
+
+    def stop(self) -> None:
+        """Stop every one still running, in the order they started; then raise the first
+        error a thread had, once all of them have stopped."""
+        errors = []
+        for running in self.started:
+            try:
+                running.stop()
+            except BaseException as error:  # noqa: BLE001 - raised once every thread has stopped
+                errors.append(error)
+        if errors:
+            raise errors[0]
 
 
 class RecordingRunner(ConsumerRunner):

@@ -12,34 +12,31 @@ from decimal import Decimal
 from playwright.sync_api import Page, expect
 
 from analytics.figures import duration_label
-from billing.services.wallets import wallet_credit
 from ordering.models import Order
 from ordering.services import OrderRequest, order_place, order_recall, order_transition_by_staff
 from ordering.templatetags.site_tags import money
 from tests.e2e.conftest import log_in
-from tests.factories import MenuCategoryFactory, MenuItemFactory, StaffMembershipFactory, UserFactory
+from tests.factories import MenuCategoryFactory, MenuItemFactory, StaffMembershipFactory, UserFactory, WalletFactory
 from tests.integration.test_analytics import expected_figures
-from tests.support import InThread, ManagedProcess, wait_until
+from tests.support import ManagedProcess, wait_until
 
 LIVE = 15_000  # ms: outbox → RabbitMQ → analytics → Redis → daphne → page
 
 
-def test_the_dashboard_follows_orders_live_without_a_reload(e2e_db, bus, live_url: str, page: Page, password,
+def test_the_dashboard_follows_orders_live_without_a_reload(e2e_db, bus, run_relay, live_url: str, page: Page, password,
                                                            restaurant, tmp_path) -> None:
-    from bus.relay import OutboxRelay
-
     # given a cook, three dishes, a customer with money and one without, and every worker
     cook = StaffMembershipFactory(restaurant=restaurant).user
     mains = MenuCategoryFactory(restaurant=restaurant, name="Mains")
     dishes = [MenuItemFactory(category=mains, name=name, price=Decimal(price))
               for name, price in (("Margherita", "11.50"), ("Lasagne", "13.20"), ("Tiramisu", "6.40"))]
     rich, poor = UserFactory(), UserFactory()
-    wallet_credit(user_id=rich.pk, amount="500.00", kind="top_up", key="e2e-dash-rich", description="Top-up")
-    wallet_credit(user_id=poor.pk, amount="3.00", kind="top_up", key="e2e-dash-poor", description="Top-up")
+    WalletFactory(user=rich, balance="500.00")
+    WalletFactory(user=poor, balance="3.00")
     workers = [ManagedProcess("consume", "balance.commands", log_dir=tmp_path, RABBITMQ_URL=bus),
                ManagedProcess("consume", "billing.order_placed", "billing.refunds", log_dir=tmp_path, RABBITMQ_URL=bus),
                ManagedProcess("consume", "analytics.events", log_dir=tmp_path, RABBITMQ_URL=bus)]
-    relay = InThread(OutboxRelay(idle_interval=0.005))
+    run_relay()
     try:
         # the cook opens the dashboard: one restaurant, so straight to its page, live, all zero
         log_in(page, live_url, cook.username, password, "/dashboard/")
@@ -106,6 +103,5 @@ def test_the_dashboard_follows_orders_live_without_a_reload(e2e_db, bus, live_ur
         assert shown["frames"] >= 2 and page.evaluate("window.__sameDocument === true")
         page.screenshot(path="test-artifacts/dashboard.png", full_page=True)
     finally:
-        relay.stop()
         for worker in workers:
             worker.terminate()

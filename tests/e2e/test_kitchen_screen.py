@@ -9,27 +9,24 @@ import re
 
 from playwright.sync_api import Browser, Page, expect
 
-from billing.services.wallets import wallet_credit
 from tests.e2e.conftest import PAGE_TIMEOUT_MS, log_in
-from tests.factories import MenuCategoryFactory, MenuItemFactory, StaffMembershipFactory
-from tests.support import InThread, ManagedProcess
+from tests.factories import MenuCategoryFactory, MenuItemFactory, StaffMembershipFactory, WalletFactory
+from tests.support import ManagedProcess
 
 LIVE = 15_000  # ms: a step that travels outbox → RabbitMQ → bridge → Redis → daphne → page
 
 
 def test_an_order_goes_from_checkout_to_delivered_live_on_both_screens(  # noqa: PLR0915
-        e2e_db, bus, live_url: str, page: Page, browser: Browser, customer, password, restaurant,
+        e2e_db, bus, run_relay, live_url: str, page: Page, browser: Browser, customer, password, restaurant,
         menu, tmp_path) -> None:
-    from bus.relay import OutboxRelay
-
     # given money in the wallet, a cook, a drinks station, and every worker on this test's vhost
-    wallet_credit(user_id=customer.pk, amount="50.00", kind="top_up", key="e2e-kitchen", description="Top-up")
+    WalletFactory(user=customer, balance="50.00")
     cook = StaffMembershipFactory(restaurant=restaurant).user
     lemonade = MenuItemFactory(category=MenuCategoryFactory(restaurant=restaurant, name="Drinks", station="bar"),
                                name="Lemonade")
     workers = [ManagedProcess("consume", queue, log_dir=tmp_path, RABBITMQ_URL=bus)
                for queue in ("balance.commands", "billing.order_placed", "bridge.notification")]
-    relay = InThread(OutboxRelay(idle_interval=0.005))
+    run_relay()
     kitchen_context = browser.new_context(viewport={"width": 1366, "height": 900})
     kitchen_context.set_default_timeout(PAGE_TIMEOUT_MS)
     bar_context = browser.new_context(viewport={"width": 1024, "height": 768})
@@ -130,7 +127,6 @@ def test_an_order_goes_from_checkout_to_delivered_live_on_both_screens(  # noqa:
         assert timeline.evaluate_all("items => items.map(i => Number(i.dataset.version))") == list(range(1, 10))
         page.screenshot(path="test-artifacts/tracking-page.png", full_page=True)
     finally:
-        relay.stop()
         for worker in workers:
             worker.terminate()
         kitchen_context.close()

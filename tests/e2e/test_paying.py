@@ -8,19 +8,17 @@ from decimal import Decimal
 
 from playwright.sync_api import Page, expect
 
-from billing.services.wallets import wallet_credit
-from tests.support import InThread, ManagedProcess, wait_until
+from tests.factories import WalletFactory
+from tests.support import ManagedProcess, wait_until
 
 
-def test_an_order_is_paid_from_the_wallet_by_the_workers(e2e_db, bus, live_url: str, page: Page, customer,
+def test_an_order_is_paid_from_the_wallet_by_the_workers(e2e_db, bus, run_relay, live_url: str, page: Page, customer,
                                                         password, menu, tmp_path) -> None:
-    from bus.relay import OutboxRelay
-
     # given a customer with 20.00 in the wallet, and the workers running on this test's vhost
-    wallet_credit(user_id=customer.pk, amount="20.00", kind="top_up", key="e2e-top-up", description="Top-up")
+    WalletFactory(user=customer, balance="20.00")
     workers = [ManagedProcess("consume", name, log_dir=tmp_path, RABBITMQ_URL=bus)
                for name in ("balance.commands", "billing.order_placed")]
-    relay = InThread(OutboxRelay(idle_interval=0.005))
+    run_relay()
     try:
         page.goto(f"{live_url}/login/")
         page.get_by_label("Username").fill(customer.username)
@@ -49,7 +47,6 @@ def test_an_order_is_paid_from_the_wallet_by_the_workers(e2e_db, bus, live_url: 
         expect(page.locator("main")).to_contain_text("8.50")
         expect(page.locator("main")).to_contain_text("Order #")
     finally:
-        relay.stop()
         for worker in workers:
             worker.terminate()
     from billing.models import Wallet

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from billing.services.wallets import wallet_credit
 from ordering.models import Order
 from tests.e2e.conftest import BASE_DIR, _die_with_parent, free_port, tail
+from tests.factories import WalletFactory
 from tests.support import wait_until
 
 pytestmark = pytest.mark.slow
@@ -129,7 +129,7 @@ def _place_and_await_paid(url: str, token: str, dish_id: int, restaurant_id: int
 def test_a_killed_process_is_restarted_and_the_others_keep_serving(stack, customer, password, menu) -> None:
     supervised, url = stack
     pizza = menu["pizza"]
-    wallet_credit(user_id=customer.pk, amount="100.00", kind="top_up", key="supervision", description="Top-up")
+    WalletFactory(user=customer, balance="100.00")
     status, answer = _http("POST", f"{url}/api/v1/auth/token", {"username": customer.username, "password": password})
     assert status == 200, answer
     token = answer["token"]

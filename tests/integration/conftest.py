@@ -12,8 +12,10 @@ from pathlib import Path
 import pika
 import pytest
 
+from consumers.balance import balance_commands
+from consumers.billing import billing_order_placed, billing_refunds
 from tests.broker import queue_depth
-from tests.support import free_port, wait_until
+from tests.support import InThread, free_port, wait_until
 
 # The session's vhost and the ``bus`` fixture live in tests/conftest.py (browser tests use them too).
 __all__ = ["PrivateBroker", "queue_depth"]
@@ -101,3 +103,10 @@ def private_broker():
         yield broker
     finally:
         broker.shutdown()
+
+
+@pytest.fixture
+def payment_workers(run_consumers) -> list[InThread]:
+    """The payment chain: the balance worker, and the billing worker's charges and refunds,
+    each in a runner of its own as the Procfile runs them (with ``relay``, orders get paid)."""
+    return [run_consumers(balance_commands), run_consumers(billing_order_placed, billing_refunds)]

@@ -23,22 +23,17 @@ from django.utils import timezone
 
 from analytics.models import DishLine, OrderFact
 from analytics.selectors import Figures, dashboard_figures
-from billing.services.wallets import wallet_credit
 from bus.catalog import EVENTS
 from bus.consumer import Message
 from bus.envelope import Envelope
 from bus.models import OutboxMessage, ProcessedMessage
-from bus.relay import OutboxRelay
-from bus.runner import ConsumerRunner
 from consumers.analytics import analytics_events, pusher, record_batch
-from consumers.balance import balance_commands
-from consumers.billing import billing_order_placed, billing_refunds
 from ordering.models import Order, OrderEvent, OrderLine
-from ordering.services import (OrderRequest, api_token_issue, order_cancel, order_place, order_recall,
-                               order_transition_by_staff)
-from tests.factories import MenuCategoryFactory, MenuItemFactory, RestaurantFactory, StaffMembershipFactory, UserFactory
+from ordering.services import api_token_issue, order_cancel, order_recall, order_transition_by_staff
+from tests.factories import (MenuCategoryFactory, MenuItemFactory, OrderFactory, RestaurantFactory, StaffMembershipFactory,
+                             UserFactory, WalletFactory)
 from tests.integration.sockets import refusal, ws
-from tests.support import InThread, wait_until
+from tests.support import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -143,10 +138,10 @@ def kitchens() -> dict[str, Any]:
         scene["cooks"][restaurant.pk] = StaffMembershipFactory(restaurant=restaurant).user
     scene["rich"] = [UserFactory(), UserFactory()]
     scene["poor"] = UserFactory()
-    for index, user in enumerate(scene["rich"]):
-        wallet_credit(user_id=user.pk, amount="2000.00", kind="top_up", key=f"an-rich-{index}", description="Top-up")
+    for user in scene["rich"]:
+        WalletFactory(user=user, balance="2000.00")
     # Less than any dish costs: every order of theirs fails to pay.
-    wallet_credit(user_id=scene["poor"].pk, amount="5.00", kind="top_up", key="an-poor", description="Top-up")
+    WalletFactory(user=scene["poor"], balance="5.00")
     return scene
 
 
@@ -154,12 +149,10 @@ def place(scene: dict[str, Any], index: int) -> Order:
     restaurant = scene["restaurants"][index % 2]
     dishes = scene["dishes"][restaurant.pk]
     customer = scene["poor"] if index % 7 == 3 else scene["rich"][index % 2]
-    items = [(dishes[index % 3].pk, 1 + index % 3)]
+    items = [(dishes[index % 3], 1 + index % 3)]
     if index % 4 == 0:
-        items.append((dishes[(index + 1) % 3].pk, 1))
-    order, _ = order_place(customer=customer, request=OrderRequest(
-        restaurant_id=restaurant.pk, items=items, delivery_address="1 Test Lane"))
-    return order
+        items.append((dishes[(index + 1) % 3], 1))
+    return OrderFactory(customer=customer, items=items)
 
 
 def settled(order_ids: list[int]) -> bool:
@@ -206,13 +199,10 @@ def burst(scene, count: int) -> list[int]:
 
 
 @pytest.fixture
-def workers(bus):
-    started = [InThread(OutboxRelay(idle_interval=0.005)), InThread(ConsumerRunner([balance_commands])),
-               InThread(ConsumerRunner([billing_order_placed, billing_refunds])),
-               InThread(ConsumerRunner([analytics_events]))]
-    yield started
-    for worker in started:
-        worker.stop()
+def workers(relay, payment_workers, run_consumers, worker_threads):
+    run_consumers(analytics_events)
+    yield
+    worker_threads.stop()
     assert pusher.flush(timeout=10), "the dashboard pusher did not finish"
 
 
@@ -361,9 +351,7 @@ def test_open_dashboards_get_their_figures_pushed_throttled_and_only_their_own(w
 
 
 def place_at(scene: dict[str, Any], restaurant, index: int) -> Order:  # type: ignore[no-untyped-def]
-    order, _ = order_place(customer=scene["rich"][index % 2], request=OrderRequest(
-        restaurant_id=restaurant.pk, items=[(scene["dishes"][restaurant.pk][0].pk, 1)], delivery_address="1 Test Lane"))
-    return order
+    return OrderFactory(customer=scene["rich"][index % 2], dish=scene["dishes"][restaurant.pk][0])
 
 
 # --- who may look -------------------------------------------------------------------------------

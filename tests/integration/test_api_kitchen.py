@@ -8,8 +8,7 @@ from django.test import Client
 
 from ordering import services
 from ordering.models import Order
-from ordering.status import Actor, OrderStatus
-from tests.factories import RestaurantFactory, StaffMembershipFactory, UserFactory
+from tests.factories import OrderFactory, RestaurantFactory, StaffMembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 JSON = "application/json"
@@ -17,16 +16,6 @@ JSON = "application/json"
 
 def bearer(user) -> Client:
     return Client(headers={"Authorization": f"Bearer {services.api_token_issue(user=user)}"})
-
-
-def paid_order(customer, restaurant, item, quantity=1) -> Order:
-    order, _ = services.order_place(
-        customer=customer,
-        request=services.OrderRequest(
-            restaurant_id=restaurant.pk, items=[(item.pk, quantity)], delivery_address="1 Lane"
-        ),
-    )
-    return services.order_transition(order_id=order.pk, to=OrderStatus.PAID, actor_kind=Actor.SYSTEM)
 
 
 def transition(client: Client, order_id: int, body: dict):
@@ -44,9 +33,9 @@ def test_staff_sees_open_tickets_oldest_first(cook, customer, restaurant, menu):
         customer=customer,
         request=services.OrderRequest(restaurant_id=restaurant.pk, items=[(menu["pasta"].pk, 1)], delivery_address="x"),
     )
-    first = paid_order(customer, restaurant, menu["pizza"], 2)
-    second = paid_order(customer, restaurant, menu["soup"])
-    gone = paid_order(customer, restaurant, menu["pasta"])
+    first = OrderFactory(customer=customer, dish=menu["pizza"], quantity=2, paid=True)
+    second = OrderFactory(customer=customer, dish=menu["soup"], paid=True)
+    gone = OrderFactory(customer=customer, dish=menu["pasta"], paid=True)
     services.order_cancel(order_id=gone.pk, customer=customer)
 
     response = bearer(cook).get(f"/api/v1/kitchen/{restaurant.pk}/orders")
@@ -78,7 +67,7 @@ def test_unknown_restaurant_kitchen_is_404(cook):
 
 
 def test_staff_moves_a_paid_order_to_accepted(cook, customer, restaurant, menu):
-    order = paid_order(customer, restaurant, menu["pizza"])
+    order = OrderFactory(customer=customer, dish=menu["pizza"], paid=True)
 
     response = transition(bearer(cook), order.pk, {"to": "accepted"})
 
@@ -90,7 +79,7 @@ def test_staff_moves_a_paid_order_to_accepted(cook, customer, restaurant, menu):
 
 
 def test_invalid_transition_is_409_and_changes_nothing(cook, customer, restaurant, menu):
-    order = paid_order(customer, restaurant, menu["pizza"])
+    order = OrderFactory(customer=customer, dish=menu["pizza"], paid=True)
     client = bearer(cook)
 
     skip = transition(client, order.pk, {"to": "ready"})
@@ -104,7 +93,7 @@ def test_invalid_transition_is_409_and_changes_nothing(cook, customer, restauran
 
 @pytest.mark.parametrize("body", [{"to": "teleported"}, {"to": 3}, {}, {"to": None}])
 def test_unknown_status_is_422(cook, customer, restaurant, menu, body):
-    order = paid_order(customer, restaurant, menu["pizza"])
+    order = OrderFactory(customer=customer, dish=menu["pizza"], paid=True)
 
     response = transition(bearer(cook), order.pk, body)
 
@@ -114,7 +103,7 @@ def test_unknown_status_is_422(cook, customer, restaurant, menu, body):
 
 
 def test_transition_by_customer_or_other_staff_is_403(customer, restaurant, menu):
-    order = paid_order(customer, restaurant, menu["pizza"])
+    order = OrderFactory(customer=customer, dish=menu["pizza"], paid=True)
     other_cook = StaffMembershipFactory(restaurant=RestaurantFactory()).user
 
     for user in (customer, other_cook, UserFactory()):
@@ -132,7 +121,7 @@ def test_transition_of_unknown_order_is_404(cook):
 
 
 def test_reject_with_a_reason_shows_in_the_timeline(cook, customer, restaurant, menu):
-    order = paid_order(customer, restaurant, menu["pizza"])
+    order = OrderFactory(customer=customer, dish=menu["pizza"], paid=True)
 
     response = transition(bearer(cook), order.pk, {"to": "rejected", "reason": "Oven broken"})
 
@@ -143,7 +132,7 @@ def test_reject_with_a_reason_shows_in_the_timeline(cook, customer, restaurant, 
 
 def test_kitchen_list_has_no_n_plus_one(cook, customer, restaurant, menu, django_assert_max_num_queries):
     for _ in range(5):
-        paid_order(customer, restaurant, menu["pizza"])
+        OrderFactory(customer=customer, dish=menu["pizza"], paid=True)
     client = bearer(cook)
 
     # token, restaurant, staff check, orders, lines, events

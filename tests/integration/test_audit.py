@@ -12,17 +12,12 @@ from django.test import Client
 from audit.models import AuditRecord
 from audit.selectors import order_history
 from audit.services import subjects
-from billing.services.wallets import wallet_credit
 from bus.correlation import correlation_context
-from bus.relay import OutboxRelay
-from bus.runner import ConsumerRunner
 from consumers.audit import audit_events
-from consumers.balance import balance_commands
-from consumers.billing import billing_order_placed, billing_refunds
 from ordering.models import Order
-from ordering.services import OrderRequest, order_place, order_transition_by_staff
-from tests.factories import MenuItemFactory, StaffMembershipFactory, UserFactory
-from tests.support import InThread, wait_until
+from ordering.services import order_transition_by_staff
+from tests.factories import MenuItemFactory, OrderFactory, StaffMembershipFactory, UserFactory, WalletFactory
+from tests.support import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SAGA = "saga-correlation-0001"
@@ -53,26 +48,21 @@ def test_subjects_come_from_the_payload():
     assert subjects(["not", "a", "dict"]) == (None, None)
 
 
-def test_an_orders_whole_saga_is_audited_in_order_under_one_correlation_id(bus, customer, restaurant):
+def test_an_orders_whole_saga_is_audited_in_order_under_one_correlation_id(relay, payment_workers, run_consumers,
+                                                                          worker_threads, customer, restaurant):
     dish = MenuItemFactory(category__restaurant=restaurant, price=Decimal("12.50"))
     cook = StaffMembershipFactory(restaurant=restaurant).user
-    wallet_credit(user_id=customer.pk, amount="30.00", kind="top_up", key="audit-top-up", description="Top-up")
-    workers = [InThread(OutboxRelay(idle_interval=0.005)), InThread(ConsumerRunner([balance_commands])),
-               InThread(ConsumerRunner([billing_order_placed, billing_refunds])),
-               InThread(ConsumerRunner([audit_events]))]
-    try:
-        # when an order is placed and paid, then rejected by the kitchen and refunded, all
-        # under one correlation id (as one operator's trace would follow it)
-        with correlation_context(SAGA):
-            order, _ = order_place(customer=customer, request=OrderRequest(
-                restaurant_id=restaurant.pk, items=[(dish.pk, 1)], delivery_address="1 Test Lane"))
-            wait_until(lambda: Order.objects.get(pk=order.pk).status == "paid", what="the order to be paid")
-            order_transition_by_staff(order_id=order.pk, user=cook, to="rejected", reason="Out of dough")
-        wait_until(lambda: order_history(order_id=order.pk).filter(type="payment.refunded").exists(),
-                   what="the refund to be audited")
-    finally:
-        for worker in workers:
-            worker.stop()
+    WalletFactory(user=customer, balance="30.00")
+    run_consumers(audit_events)
+    # when an order is placed and paid, then rejected by the kitchen and refunded, all
+    # under one correlation id (as one operator's trace would follow it)
+    with correlation_context(SAGA):
+        order = OrderFactory(customer=customer, dish=dish)
+        wait_until(lambda: Order.objects.get(pk=order.pk).status == "paid", what="the order to be paid")
+        order_transition_by_staff(order_id=order.pk, user=cook, to="rejected", reason="Out of dough")
+    wait_until(lambda: order_history(order_id=order.pk).filter(type="payment.refunded").exists(),
+               what="the refund to be audited")
+    worker_threads.stop()
 
     # then the order's history holds every step of every service, oldest first
     history = list(order_history(order_id=order.pk))

@@ -21,17 +21,15 @@ from billing.services.payments import order_charge, order_charge_many, order_ref
 from billing.services.wallets import wallet_credit, wallet_debit
 from billing.events import BALANCE_DEBIT, BALANCE_GET
 from bus.models import OutboxMessage, ProcessedMessage
-from bus.relay import OutboxRelay
 from bus.rpc import RemoteError, RpcClient
-from bus.runner import ConsumerRunner
 from bus.topology import declare_topology
 from consumers.balance import balance_commands
 from consumers.billing import billing_acceptance_timeout, billing_order_placed, billing_refunds
 from ordering.models import MenuItem, Order
-from ordering.services import OrderRequest, order_cancel, order_place, order_transition_by_staff
+from ordering.services import order_cancel, order_transition_by_staff
 from tests.broker import queue_depth
-from tests.factories import MenuItemFactory, RestaurantFactory, StaffMembershipFactory, UserFactory
-from tests.support import InThread, ManagedProcess, RecordingRunner, wait_until
+from tests.factories import MenuItemFactory, OrderFactory, RestaurantFactory, StaffMembershipFactory, UserFactory
+from tests.support import ManagedProcess, RecordingRunner, wait_until
 
 
 def credit(user, amount, key):
@@ -129,29 +127,14 @@ def shop(db):
 
 
 def place(customer, shop, quantity=1):
-    restaurant, dish, _ = shop
-    order, _ = order_place(customer=customer, request=OrderRequest(
-        restaurant_id=restaurant.pk, items=[(dish.pk, quantity)], delivery_address="1 Test Lane"))
-    return order
+    return OrderFactory(customer=customer, dish=shop[1], quantity=quantity)
 
 
 def status(order):
     return Order.objects.get(pk=order.pk).status
 
 
-@pytest.fixture
-def workers(bus):
-    running = [
-        InThread(OutboxRelay(idle_interval=0.005)),
-        InThread(ConsumerRunner([balance_commands])),
-        InThread(ConsumerRunner([billing_order_placed, billing_refunds])),
-    ]
-    yield
-    for worker in running:
-        worker.stop()
-
-
-def test_a_placed_order_is_charged_and_paid(workers, customer, shop):
+def test_a_placed_order_is_charged_and_paid(relay, payment_workers, customer, shop):
     credit(customer, "30.00", "t-1")
     order = place(customer, shop, quantity=2)
     wait_until(lambda: status(order) == "paid")
@@ -162,7 +145,7 @@ def test_a_placed_order_is_charged_and_paid(workers, customer, shop):
     assert_ledger_consistent()
 
 
-def test_a_short_wallet_fails_the_payment_and_releases_the_stock(workers, customer, shop):
+def test_a_short_wallet_fails_the_payment_and_releases_the_stock(relay, payment_workers, customer, shop):
     credit(customer, "10.00", "t-1")
     order = place(customer, shop, quantity=3)
     assert MenuItem.objects.get(pk=shop[1].pk).remaining_today == 97
@@ -173,7 +156,7 @@ def test_a_short_wallet_fails_the_payment_and_releases_the_stock(workers, custom
     assert LedgerEntry.objects.filter(kind="charge").count() == 0
 
 
-def test_a_redelivered_order_placed_never_charges_twice(workers, customer, shop):
+def test_a_redelivered_order_placed_never_charges_twice(relay, payment_workers, customer, shop):
     credit(customer, "30.00", "t-1")
     order = place(customer, shop)
     wait_until(lambda: status(order) == "paid")
@@ -201,7 +184,7 @@ def queue_is_idle(queue):
     return queue_depth(bus_url(), queue)[0] == 0
 
 
-def test_rejection_and_cancellation_each_refund_exactly_once(workers, customer, shop):
+def test_rejection_and_cancellation_each_refund_exactly_once(relay, payment_workers, customer, shop):
     credit(customer, "50.00", "t-1")
     rejected, cancelled = place(customer, shop), place(customer, shop)
     wait_until(lambda: status(rejected) == "paid" and status(cancelled) == "paid")
@@ -218,25 +201,20 @@ def test_rejection_and_cancellation_each_refund_exactly_once(workers, customer, 
     assert_ledger_consistent()
 
 
-def test_an_order_nobody_accepts_in_time_is_rejected_and_refunded_once(bus, customer, shop):
+def test_an_order_nobody_accepts_in_time_is_rejected_and_refunded_once(relay, run_consumers, worker_threads, customer,
+                                                                      shop):
     quick = dataclasses.replace(billing_acceptance_timeout, queue="test.acceptance_timeout", delay_seconds=2)
     declare_topology([quick])
-    running = [
-        InThread(OutboxRelay(idle_interval=0.005)),
-        InThread(ConsumerRunner([balance_commands])),
-        InThread(ConsumerRunner([billing_order_placed, billing_refunds, quick])),
-    ]
-    try:
-        credit(customer, "30.00", "t-1")
-        accepted = place(customer, shop)
-        wait_until(lambda: status(accepted) == "paid")
-        order_transition_by_staff(order_id=accepted.pk, user=shop[2], to="accepted")
-        forgotten = place(customer, shop)
-        wait_until(lambda: status(forgotten) == "rejected", timeout=20)
-        wait_until(lambda: Payment.objects.filter(order=forgotten, status="refunded").exists())
-    finally:
-        for worker in running:
-            worker.stop()
+    run_consumers(balance_commands)
+    run_consumers(billing_order_placed, billing_refunds, quick)
+    credit(customer, "30.00", "t-1")
+    accepted = place(customer, shop)
+    wait_until(lambda: status(accepted) == "paid")
+    order_transition_by_staff(order_id=accepted.pk, user=shop[2], to="accepted")
+    forgotten = place(customer, shop)
+    wait_until(lambda: status(forgotten) == "rejected", timeout=20)
+    wait_until(lambda: Payment.objects.filter(order=forgotten, status="refunded").exists())
+    worker_threads.stop()
     order = Order.objects.get(pk=forgotten.pk)
     assert "Not accepted by the kitchen" in order.events.get(status="rejected").reason
     assert status(accepted) == "accepted"  # the kitchen's acceptance stopped its timer
@@ -244,13 +222,13 @@ def test_an_order_nobody_accepts_in_time_is_rejected_and_refunded_once(bus, cust
     assert Wallet.objects.get(user=customer).balance == Decimal("17.50")
 
 
-def test_concurrent_orders_from_several_billing_processes_never_overdraw(bus, customer, shop, tmp_path):
+def test_concurrent_orders_from_several_billing_processes_never_overdraw(bus, run_relay, customer, shop, tmp_path):
     # given 100.00 and 12 orders of 12.50 (150.00) handled by two billing processes at once
     credit(customer, "100.00", "t-1")
     processes = [ManagedProcess("consume", "balance.commands", log_dir=tmp_path, RABBITMQ_URL=bus)] + [
         ManagedProcess("consume", "billing.order_placed", log_dir=tmp_path, RABBITMQ_URL=bus) for _ in range(2)
     ]
-    relay = InThread(OutboxRelay(idle_interval=0.005))
+    relay = run_relay()
     try:
         orders = [place(UserFactory(), shop) for _ in range(0)] + [place(customer, shop) for _ in range(12)]
         wait_until(lambda: not Order.objects.filter(pk__in=[o.pk for o in orders], status="pending_payment").exists(),
@@ -266,13 +244,13 @@ def test_concurrent_orders_from_several_billing_processes_never_overdraw(bus, cu
     assert_ledger_consistent()
 
 
-def test_a_billing_worker_killed_mid_charge_leaves_every_order_consistent(bus, shop, tmp_path):
+def test_a_billing_worker_killed_mid_charge_leaves_every_order_consistent(bus, run_relay, shop, tmp_path):
     customers = [UserFactory() for _ in range(20)]
     for i, customer in enumerate(customers):
         credit(customer, "12.50" if i % 2 else "5.00", f"t-{i}")  # half can pay
     balance = ManagedProcess("consume", "balance.commands", log_dir=tmp_path, RABBITMQ_URL=bus)
     billing = ManagedProcess("consume", "billing.order_placed", log_dir=tmp_path, RABBITMQ_URL=bus)
-    relay = InThread(OutboxRelay(idle_interval=0.005))
+    relay = run_relay()
     try:
         orders = [place(customer, shop) for customer in customers]
         # kill the billing worker as soon as it has settled some orders, mid-stream
@@ -325,7 +303,8 @@ def one_at_a_time(orders, wallets):
     return decided
 
 
-def test_a_backlog_of_placed_orders_is_charged_in_batches_as_one_at_a_time_would_decide(bus, shop, caplog):
+def test_a_backlog_of_placed_orders_is_charged_in_batches_as_one_at_a_time_would_decide(bus, run_relay, run_consumers,
+                                                                                        worker_threads, shop, caplog):
     caplog.set_level(logging.INFO, logger="bus.runner")
     # given rich customers, short ones (5.00 < 12.50) and one whose orders add up to more
     # than the wallet holds: 25.00 paid, 25.00 refused, then 12.50 paid again, 12.50 refused
@@ -339,23 +318,18 @@ def test_a_backlog_of_placed_orders_is_charged_in_batches_as_one_at_a_time_would
     for i in range(12):
         plan += [(rich[i % 4], 1 + i % 3), (short[i % 3], 1)] + ([(greedy, greedy_quantities[i])] if i < 6 else [])
     # and a backlog of their 30 order.placed messages waiting, nobody charging yet
-    relay = InThread(OutboxRelay(idle_interval=0.005))
-    try:
-        orders = [place(customer, shop, quantity) for customer, quantity in plan]
-        wait_until(lambda: queue_depth(bus, "billing.order_placed")[0] == len(orders), what="the backlog")
-        expected = one_at_a_time(orders, wallets)
-        # when one balance worker and one billing worker work through it
-        balance, billing = RecordingRunner([balance_commands]), RecordingRunner([billing_order_placed])
-        running = [InThread(balance), InThread(billing)]
-        try:
-            ids = [order.pk for order in orders]
-            wait_until(lambda: not Order.objects.filter(pk__in=ids, status="pending_payment").exists(), timeout=60,
-                       what="every order settled")
-        finally:
-            for worker in running:
-                worker.stop()
-    finally:
-        relay.stop()
+    run_relay()
+    orders = [place(customer, shop, quantity) for customer, quantity in plan]
+    wait_until(lambda: queue_depth(bus, "billing.order_placed")[0] == len(orders), what="the backlog")
+    expected = one_at_a_time(orders, wallets)
+    # when one balance worker and one billing worker work through it
+    running = [run_consumers(balance_commands, runner=RecordingRunner),
+               run_consumers(billing_order_placed, runner=RecordingRunner)]
+    balance, billing = (worker.worker for worker in running)
+    ids = [order.pk for order in orders]
+    wait_until(lambda: not Order.objects.filter(pk__in=ids, status="pending_payment").exists(), timeout=60,
+               what="every order settled")
+    worker_threads.stop()
     # then each order ended as charging them one at a time would have decided
     assert dict(Order.objects.filter(pk__in=ids).values_list("pk", "status")) == expected
     assert list(expected.values()).count("payment_failed") == 12 + 4  # every short order, four of the six
@@ -380,7 +354,7 @@ def test_a_backlog_of_placed_orders_is_charged_in_batches_as_one_at_a_time_would
     assert fallbacks(caplog, "billing.order_placed") == fallbacks(caplog, "balance.commands") == 0
 
 
-def test_a_batch_of_wallet_commands_answers_each_and_a_refusal_in_the_middle_undoes_nothing_else(bus, caplog):
+def test_a_batch_of_wallet_commands_answers_each_and_a_refusal_in_the_middle_undoes_nothing_else(run_consumers, caplog):
     caplog.set_level(logging.INFO, logger="bus.runner")
     a, b, c = UserFactory(), UserFactory(), UserFactory()
     credit(a, "20.00", "t-a"), credit(b, "5.00", "t-b"), credit(c, "20.00", "t-c")
@@ -398,8 +372,8 @@ def test_a_batch_of_wallet_commands_answers_each_and_a_refusal_in_the_middle_und
             client.close()
 
     # given a balance worker holding its first batch (one command) while five more come in
-    balance = RecordingRunner([balance_commands], hold=True)
-    running = InThread(balance)
+    running = run_consumers(balance_commands, runner=RecordingRunner, hold=True)
+    balance = running.worker
     try:
         wait_until(consuming("balance.commands"))
         first = in_thread(call_many, "first", BALANCE_GET, [{"user_id": a.pk}])
@@ -434,7 +408,7 @@ def test_a_batch_of_wallet_commands_answers_each_and_a_refusal_in_the_middle_und
     assert_ledger_consistent()
 
 
-def test_duplicate_order_placed_messages_inside_batches_charge_nothing_more(bus, shop, customer, caplog):
+def test_duplicate_order_placed_messages_inside_batches_charge_nothing_more(bus, run_consumers, shop, customer, caplog):
     caplog.set_level(logging.INFO, logger="bus.runner")
     credit(customer, "100.00", "t-1")
     a, b, c, d = orders = [place(customer, shop) for _ in range(4)]  # no relay: the test delivers them
@@ -455,8 +429,8 @@ def test_duplicate_order_placed_messages_inside_batches_charge_nothing_more(bus,
         finally:
             connection_.close()
 
-    billing = RecordingRunner([billing_order_placed], hold=True)
-    running = [InThread(ConsumerRunner([balance_commands])), InThread(billing)]
+    running = [run_consumers(balance_commands), run_consumers(billing_order_placed, runner=RecordingRunner, hold=True)]
+    billing = running[1].worker
     try:
         wait_until(consuming("balance.commands"))
         wait_until(consuming("billing.order_placed"))
@@ -495,22 +469,21 @@ def test_duplicate_order_placed_messages_inside_batches_charge_nothing_more(bus,
     assert_ledger_consistent()
 
 
-def test_charging_a_batch_skips_settled_orders_and_charges_an_order_named_twice_once(bus, shop, customer, other_customer):
+def test_charging_a_batch_skips_settled_orders_and_charges_an_order_named_twice_once(run_consumers, shop, customer,
+                                                                                     other_customer):
     credit(customer, "30.00", "t-1")
     credit(other_customer, "5.00", "t-2")
-    running = InThread(ConsumerRunner([balance_commands]))  # no billing worker, no relay: the test charges
-    try:
-        wait_until(consuming("balance.commands"))
-        first, second, short = place(customer, shop), place(customer, shop), place(other_customer, shop)
-        cancelled = place(customer, shop)
-        order_cancel(order_id=cancelled.pk, customer=customer)
-        assert order_charge(order_id=first.pk).status == "charged"
-        # when a batch names a paid order, an order twice, a short one and a cancelled one
-        payments = order_charge_many(order_ids=[first.pk, second.pk, short.pk, second.pk, cancelled.pk])
-        # and the same batch comes again
-        again = order_charge_many(order_ids=[first.pk, second.pk, short.pk, cancelled.pk])
-    finally:
-        running.stop()
+    running = run_consumers(balance_commands)  # no billing worker, no relay: the test charges
+    wait_until(consuming("balance.commands"))
+    first, second, short = place(customer, shop), place(customer, shop), place(other_customer, shop)
+    cancelled = place(customer, shop)
+    order_cancel(order_id=cancelled.pk, customer=customer)
+    assert order_charge(order_id=first.pk).status == "charged"
+    # when a batch names a paid order, an order twice, a short one and a cancelled one
+    payments = order_charge_many(order_ids=[first.pk, second.pk, short.pk, second.pk, cancelled.pk])
+    # and the same batch comes again
+    again = order_charge_many(order_ids=[first.pk, second.pk, short.pk, cancelled.pk])
+    running.stop()
     # then only the orders still waiting were settled, each once
     assert {pk: payment.status for pk, payment in payments.items()} == {second.pk: "charged", short.pk: "failed"}
     assert again == {}

@@ -17,14 +17,13 @@ from billing.exceptions import CardDeclined
 from billing.models import LedgerEntry, Payment, Wallet
 from billing.services.payments import REFUND_REASONS, order_charge, order_charge_many, order_refund
 from billing.services.topups import wallet_top_up
-from bus.runner import ConsumerRunner
 from consumers.balance import balance_commands
 from ordering.exceptions import InvalidTransition
 from ordering.models import Order
-from ordering.services import OrderRequest, order_cancel, order_place, order_transition_by_staff
-from tests.factories import MenuItemFactory, RestaurantFactory, StaffMembershipFactory, UserFactory
+from ordering.services import order_cancel, order_transition_by_staff
+from tests.factories import MenuItemFactory, OrderFactory, RestaurantFactory, StaffMembershipFactory, UserFactory
 from tests.broker import queue_depth
-from tests.support import InThread, wait_until
+from tests.support import wait_until
 
 amounts = st.sampled_from(["5.00", "12.50", "20.00", "0.01", "99.99"])
 steps = st.lists(
@@ -42,11 +41,9 @@ steps = st.lists(
 
 
 @pytest.fixture
-def balance_worker(bus):
-    running = InThread(ConsumerRunner([balance_commands]))
+def balance_worker(bus, run_consumers):
+    run_consumers(balance_commands)
     wait_until(lambda: queue_depth(bus, "balance.commands")[1] == 1)
-    yield
-    running.stop()
 
 
 def check_invariants(customer, orders) -> None:
@@ -94,9 +91,7 @@ def test_money_is_never_lost_created_or_charged_twice(balance_worker, steps):
             except CardDeclined:
                 pass
         elif kind == "order":
-            order, _ = order_place(customer=customer, request=OrderRequest(
-                restaurant_id=restaurant.pk, items=[(dish.pk, step[1])], delivery_address="1 Test Lane"))
-            orders.append(order)
+            orders.append(OrderFactory(customer=customer, dish=dish, quantity=step[1]))
         elif kind == "charge_batch":
             if orders:
                 order_charge_many(order_ids=[pick(index).pk for index in step[1]])

@@ -19,7 +19,6 @@ from bus.models import DeadLetter, OutboxMessage, ProcessedMessage
 from bus.outbox import outbox_write
 from bus.relay import OutboxRelay
 from bus.rpc import RemoteError, RpcClient, RpcTimeout
-from bus.runner import ConsumerRunner
 from bus.services import dead_letter_replay
 from tests.busapp.consumers import TEST_ADD, TEST_HAPPENED, test_effects, test_order_placed, test_rpc
 from tests.busapp.models import Effect
@@ -58,24 +57,13 @@ def unsent() -> int:
 
 
 @pytest.fixture
-def relay(bus):
-    running = InThread(OutboxRelay(idle_interval=0.01))
-    yield running.worker
-    running.stop()
+def consumer(run_consumers):
+    return run_consumers(test_effects).worker
 
 
 @pytest.fixture
-def consumer(bus):
-    running = InThread(ConsumerRunner([test_effects]))
-    yield running.worker
-    running.stop()
-
-
-@pytest.fixture
-def collector(bus):
-    running = InThread(ConsumerRunner([dead_letter_collector]))
-    yield running.worker
-    running.stop()
+def collector(run_consumers):
+    return run_consumers(dead_letter_collector).worker
 
 
 # --- outbox and relay ---------------------------------------------------------------------------
@@ -99,31 +87,27 @@ def test_a_rolled_back_transaction_publishes_nothing(bus, relay, consumer):
     assert effects("rolled-back") == 0
 
 
-def test_an_aggregates_messages_arrive_in_the_order_they_were_written(bus, consumer):
+def test_an_aggregates_messages_arrive_in_the_order_they_were_written(bus, consumer, run_relay):
     with transaction.atomic():
         for seq in range(30):
             outbox_write(event=TEST_HAPPENED, payload={"key": "ordered", "seq": seq, "aggregate": "order:1"},
                          aggregate="order:1")
     # two relay copies compete for the rows
-    relays = [InThread(OutboxRelay(batch_size=7, idle_interval=0.01)) for _ in range(2)]
-    try:
-        wait_until(lambda: effects("ordered") == 30)
-    finally:
-        for running in relays:
-            running.stop()
+    relays = [run_relay(batch_size=7, idle_interval=0.01) for _ in range(2)]
+    wait_until(lambda: effects("ordered") == 30)
+    for running in relays:
+        running.stop()
     assert list(Effect.objects.filter(key="ordered").values_list("seq", flat=True)) == list(range(30))
     assert sum(r.worker.published for r in relays) == 30
 
 
-def test_a_crash_before_publishing_leaves_rows_for_the_next_relay(bus, consumer):
+def test_a_crash_before_publishing_leaves_rows_for_the_next_relay(bus, consumer, run_relay):
     # rows committed while no relay runs: the "crash between commit and publish"
     emit("late", 5)
     assert unsent() == 5
-    running = InThread(OutboxRelay(idle_interval=0.01))
-    try:
-        wait_until(lambda: effects("late") == 5)
-    finally:
-        running.stop()
+    running = run_relay(idle_interval=0.01)
+    wait_until(lambda: effects("late") == 5)
+    running.stop()
     assert unsent() == 0
 
 
@@ -137,21 +121,19 @@ class CrashBeforeMarkingSent(OutboxRelay):
             self._close()
 
 
-def test_a_crash_between_publish_and_mark_sent_republishes_and_is_consumed_once(bus, consumer):
+def test_a_crash_between_publish_and_mark_sent_republishes_and_is_consumed_once(bus, consumer, run_relay):
     emit("twice", 10)
     crashed = InThread(CrashBeforeMarkingSent(idle_interval=0.01))
     crashed.thread.join(timeout=30)
     assert not crashed.thread.is_alive()
     assert unsent() == 10  # published, but not marked
     wait_until(lambda: queue_depth(bus, "test.effects")[0] + effects("twice") >= 10, what="the first copies")
-    running = InThread(OutboxRelay(idle_interval=0.01))
-    try:
-        wait_until(lambda: unsent() == 0)
-        wait_until(lambda: effects("twice") == 10)
-        # both copies of each message have reached the consumer; still one effect each
-        wait_until(lambda: queue_depth(bus, "test.effects")[0] == 0)
-    finally:
-        running.stop()
+    running = run_relay(idle_interval=0.01)
+    wait_until(lambda: unsent() == 0)
+    wait_until(lambda: effects("twice") == 10)
+    # both copies of each message have reached the consumer; still one effect each
+    wait_until(lambda: queue_depth(bus, "test.effects")[0] == 0)
+    running.stop()
     assert effects("twice") == 10
 
 
@@ -168,19 +150,16 @@ def test_an_unroutable_message_is_kept_and_reported(bus, relay, caplog):
 # --- consumers ------------------------------------------------------------------------------------
 
 
-def test_a_duplicate_delivery_has_one_effect_even_on_two_consumer_copies_at_once(bus, relay):
+def test_a_duplicate_delivery_has_one_effect_even_on_two_consumer_copies_at_once(bus, relay, run_consumers):
     envelope = Envelope(type="test.happened", version=1, payload={"key": "dup", "sleep": 0.3}, correlation_id="c-dup-01")
-    second = InThread(ConsumerRunner([test_effects]))
-    first = InThread(ConsumerRunner([test_effects]))
-    try:
-        wait_until(lambda: queue_depth(bus, "test.effects")[1] == 2, what="two consumers")
-        for _ in range(2):
-            publish_raw(bus, envelope.to_json(), message_id=envelope.message_id)
-        wait_until(lambda: effects("dup") >= 1)
-        wait_until(lambda: first.worker.handled + second.worker.handled == 2, what="both copies handled")
-    finally:
-        first.stop()
-        second.stop()
+    second, first = run_consumers(test_effects), run_consumers(test_effects)
+    wait_until(lambda: queue_depth(bus, "test.effects")[1] == 2, what="two consumers")
+    for _ in range(2):
+        publish_raw(bus, envelope.to_json(), message_id=envelope.message_id)
+    wait_until(lambda: effects("dup") >= 1)
+    wait_until(lambda: first.worker.handled + second.worker.handled == 2, what="both copies handled")
+    first.stop()
+    second.stop()
     assert effects("dup") == 1
 
 
@@ -223,16 +202,14 @@ def test_a_replayed_dead_letter_is_handled_as_a_first_attempt(bus, relay, consum
     assert DeadLetter.objects.get(pk=letter.pk).state == "replayed"
 
 
-def test_a_handler_slower_than_two_heartbeats_keeps_its_connection(bus, relay, settings):
+def test_a_handler_slower_than_two_heartbeats_keeps_its_connection(bus, relay, run_consumers, settings):
     settings.RABBITMQ_HEARTBEAT = 1
-    running = InThread(ConsumerRunner([test_effects]))
-    try:
-        emit("slow", sleep=3.5)
-        wait_until(lambda: effects("slow") == 1, timeout=20)
-        emit("after-slow")
-        wait_until(lambda: effects("after-slow") == 1)
-    finally:
-        running.stop()
+    running = run_consumers(test_effects)
+    emit("slow", sleep=3.5)
+    wait_until(lambda: effects("slow") == 1, timeout=20)
+    emit("after-slow")
+    wait_until(lambda: effects("after-slow") == 1)
+    running.stop()
     assert effects("slow") == 1
     assert running.worker.handled == 2  # no redelivery, no reconnect
 
@@ -267,11 +244,10 @@ def test_a_consumer_killed_mid_message_redelivers_and_the_effect_happens_once(bu
 
 
 @pytest.fixture
-def rpc_server(bus):
-    running = InThread(ConsumerRunner([test_rpc]))
+def rpc_server(bus, run_consumers):
+    running = run_consumers(test_rpc)
     wait_until(lambda: queue_depth(bus, "test.rpc")[1] == 1, what="the RPC server")
-    yield running.worker
-    running.stop()
+    return running.worker
 
 
 def test_rpc_returns_the_servers_answer(rpc_server):
@@ -329,7 +305,7 @@ def test_call_many_times_out_as_a_whole_and_its_late_replies_are_ignored(rpc_ser
         client.close()
 
 
-def test_a_batched_rpc_server_answers_each_command_and_falls_back_to_one_by_one_on_a_crash(bus, caplog):
+def test_a_batched_rpc_server_answers_each_command_and_falls_back_to_one_by_one_on_a_crash(bus, run_consumers, caplog):
     caplog.set_level(logging.INFO, logger="bus.runner")
     answers: dict[str, list] = {}
 
@@ -346,8 +322,8 @@ def test_a_batched_rpc_server_answers_each_command_and_falls_back_to_one_by_one_
         return thread
 
     # given an RPC server that holds each batch until it is let go, its first one a single command
-    server = RecordingRunner([test_rpc], hold=True)
-    running = InThread(server)
+    running = run_consumers(test_rpc, runner=RecordingRunner, hold=True)
+    server = running.worker
     try:
         wait_until(lambda: queue_depth(bus, "test.rpc")[1] == 1, what="the RPC server")
         callers = [start("first", [{"a": 0, "b": 0}])]
@@ -393,30 +369,27 @@ def test_every_registered_consumer_has_a_queue_name_saying_who_consumes_what():
         assert name == consumer.queue and "." in name
 
 
-def test_the_http_request_id_reaches_the_consumer_of_the_orders_event(bus, relay, customer, restaurant, menu):
+def test_the_http_request_id_reaches_the_consumer_of_the_orders_event(bus, relay, run_consumers, customer, restaurant, menu):
     from django.test import Client
 
     from ordering.services import api_token_issue
 
     token = api_token_issue(user=customer)
-    running = InThread(ConsumerRunner([test_order_placed]))
-    try:
-        response = Client().post(
-            "/api/v1/orders",
-            data={"restaurant_id": restaurant.pk, "items": [{"menu_item_id": menu["pasta"].pk, "quantity": 2}],
-                  "delivery_address": "1 Test Lane"},
-            content_type="application/json",
-            headers={"Authorization": f"Bearer {token}", "X-Request-ID": "checkout-req-777"},
-        )
-        assert response.status_code == 201
-        order_id = response.json()["id"]
-        effect = wait_until(lambda: Effect.objects.filter(key=f"order:{order_id}").first())
-    finally:
-        running.stop()
+    run_consumers(test_order_placed)
+    response = Client().post(
+        "/api/v1/orders",
+        data={"restaurant_id": restaurant.pk, "items": [{"menu_item_id": menu["pasta"].pk, "quantity": 2}],
+              "delivery_address": "1 Test Lane"},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}", "X-Request-ID": "checkout-req-777"},
+    )
+    assert response.status_code == 201
+    order_id = response.json()["id"]
+    effect = wait_until(lambda: Effect.objects.filter(key=f"order:{order_id}").first())
     assert effect.correlation_id == "checkout-req-777"
 
 
-def test_a_failing_message_inside_a_batch_costs_the_others_nothing(bus, relay):
+def test_a_failing_message_inside_a_batch_costs_the_others_nothing(bus, relay, run_consumers):
     # given 40 messages waiting (so the consumer takes them in batches), one failing once
     with transaction.atomic():
         for seq in range(40):
@@ -424,28 +397,24 @@ def test_a_failing_message_inside_a_batch_costs_the_others_nothing(bus, relay):
                          aggregate=f"batch:{seq}")
     wait_until(lambda: unsent() == 0 and queue_depth(bus, "test.effects")[0] == 40, what="a full queue")
     # when a consumer starts on the full queue
-    running = InThread(ConsumerRunner([test_effects]))
-    try:
-        wait_until(lambda: effects("batched") == 40, timeout=30)
-    finally:
-        running.stop()
+    running = run_consumers(test_effects)
+    wait_until(lambda: effects("batched") == 40, timeout=30)
+    running.stop()
     # then every message took effect exactly once, the failing one after its retry
     seqs = list(Effect.objects.filter(key="batched").values_list("seq", flat=True))
     assert sorted(seqs) == list(range(40))
     assert seqs[-1] == 17
 
 
-def test_a_duplicate_inside_a_batch_has_one_effect_and_the_batch_still_goes_through(bus):
+def test_a_duplicate_inside_a_batch_has_one_effect_and_the_batch_still_goes_through(bus, run_consumers):
     envelopes = [Envelope(type="test.happened", version=1, payload={"key": "batch-dup", "seq": i},
                           correlation_id="c-batch-dup") for i in range(12)]
     for envelope in [*envelopes, envelopes[3]]:
         publish_raw(bus, envelope.to_json(), message_id=envelope.message_id)
     wait_until(lambda: queue_depth(bus, "test.effects")[0] == 13)
-    running = InThread(ConsumerRunner([test_effects]))
-    try:
-        wait_until(lambda: running.worker.handled == 13, what="all 13 deliveries handled")
-    finally:
-        running.stop()
+    running = run_consumers(test_effects)
+    wait_until(lambda: running.worker.handled == 13, what="all 13 deliveries handled")
+    running.stop()
     assert sorted(Effect.objects.filter(key="batch-dup").values_list("seq", flat=True)) == list(range(12))
 
 
@@ -480,19 +449,17 @@ def test_published_messages_carry_the_envelope_and_amqp_properties(bus, relay):
     assert (decoded.type, decoded.version, decoded.payload["total"]) == ("order.placed", 1, "12.50")
 
 
-def test_a_lingering_consumer_handles_a_trickle_as_one_batch(bus, relay):
+def test_a_lingering_consumer_handles_a_trickle_as_one_batch(bus, relay, run_consumers):
     from tests.busapp.consumers import TEST_GATHERED, test_gathered
 
-    runner = InThread(ConsumerRunner([test_gathered]))
-    try:
-        # when four messages trickle in, each in a transaction of its own, 50 ms apart (well
-        # within the consumer's 0.5 s linger)
-        for index in range(4):
-            with transaction.atomic():
-                outbox_write(event=TEST_GATHERED, payload={"key": f"trickle-{index}"}, aggregate=f"trickle:{index}")
-            time.sleep(0.05)  # the trickle itself, not a wait for an effect
-        wait_until(lambda: Effect.objects.filter(consumer="test.gathered").count() == 4, what="the four messages")
-    finally:
-        runner.stop()
+    runner = run_consumers(test_gathered)
+    # when four messages trickle in, each in a transaction of its own, 50 ms apart (well
+    # within the consumer's 0.5 s linger)
+    for index in range(4):
+        with transaction.atomic():
+            outbox_write(event=TEST_GATHERED, payload={"key": f"trickle-{index}"}, aggregate=f"trickle:{index}")
+        time.sleep(0.05)  # the trickle itself, not a wait for an effect
+    wait_until(lambda: Effect.objects.filter(consumer="test.gathered").count() == 4, what="the four messages")
+    runner.stop()
     # then they were handled together, in one transaction
     assert set(Effect.objects.filter(consumer="test.gathered").values_list("seq", flat=True)) == {4}

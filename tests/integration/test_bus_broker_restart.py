@@ -18,7 +18,7 @@ from bus.runner import ConsumerRunner
 from bus.topology import declare_topology
 from tests.busapp.consumers import TEST_HAPPENED, test_effects
 from tests.busapp.models import Effect
-from tests.support import InThread, wait_until
+from tests.support import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -31,9 +31,10 @@ def broker(private_broker, settings, transactional_db):
     return private_broker
 
 
-def test_no_confirmed_message_is_lost_across_a_broker_restart_and_everyone_recovers(broker):
-    relay = InThread(OutboxRelay(idle_interval=0.01, max_reconnect_delay=1.0))
-    consumer = InThread(ConsumerRunner([test_effects]))
+def test_no_confirmed_message_is_lost_across_a_broker_restart_and_everyone_recovers(broker, worker_threads):
+    # (not run_relay: that one works on the session's broker)
+    relay = worker_threads.start(OutboxRelay(idle_interval=0.01, max_reconnect_delay=1.0))
+    consumer = worker_threads.start(ConsumerRunner([test_effects]))
     written = 0
     stop_writing = threading.Event()
 

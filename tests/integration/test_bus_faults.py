@@ -18,12 +18,12 @@ from bus.deadletters import PARKING_QUEUE, dead_letter_collector
 from bus.envelope import Envelope
 from bus.models import DeadLetter
 from bus.rpc import RemoteError, RpcClient
-from bus.runner import ATTEMPT_HEADER, ConsumerRunner
+from bus.runner import ATTEMPT_HEADER
 from bus.topology import TopologyMismatch, declare_topology, work_queue_arguments
 from tests.broker import queue_depth
 from tests.busapp.consumers import TEST_ADD, TEST_HAPPENED, record, test_effects, test_rpc
 from tests.busapp.models import Effect
-from tests.support import InThread, wait_until
+from tests.support import wait_until
 
 
 def publish(url: str, body: bytes, *, exchange: str = "customer", routing_key: str = "test.happened",
@@ -67,16 +67,14 @@ def take_one(url: str, queue: str) -> tuple[pika.BasicProperties, bytes] | None:
 
 
 @pytest.fixture
-def collector(bus):
-    running = InThread(ConsumerRunner([dead_letter_collector]))
-    yield running
-    running.stop()
+def collector(run_consumers):
+    return run_consumers(dead_letter_collector)
 
 
 # --- defect 2: malformed headers and properties ---------------------------------------------------
 
 
-def test_malformed_headers_and_properties_are_dead_lettered_and_the_consumer_lives(bus, collector):
+def test_malformed_headers_and_properties_are_dead_lettered_and_the_consumer_lives(bus, collector, run_consumers):
     bad_headers = {
         "attempt-text": {ATTEMPT_HEADER: "abc"},
         "attempt-negative": {ATTEMPT_HEADER: -3},
@@ -86,20 +84,18 @@ def test_malformed_headers_and_properties_are_dead_lettered_and_the_consumer_liv
         "attempt-bool": {ATTEMPT_HEADER: True},
         "attempt-table": {ATTEMPT_HEADER: {"n": 1}},
     }
-    consumer = InThread(ConsumerRunner([test_effects]))
-    try:
-        for key, headers in bad_headers.items():
-            envelope = happened(key)
-            publish(bus, envelope.to_json(), message_id=envelope.message_id, headers=headers)
-        publish(bus, happened("no-message-id").to_json(), message_id=None)
-        letters = wait_until(lambda: DeadLetter.objects.count() == len(bad_headers) + 1 and list(DeadLetter.objects.all()),
-                             timeout=30, what="every bad message dead-lettered")
-        good = happened("good-after-bad")
-        publish(bus, good.to_json(), message_id=good.message_id)
-        wait_until(lambda: effects("good-after-bad") == 1, what="the next good message handled")
-        assert consumer.thread.is_alive()
-    finally:
-        consumer.stop()
+    consumer = run_consumers(test_effects)
+    for key, headers in bad_headers.items():
+        envelope = happened(key)
+        publish(bus, envelope.to_json(), message_id=envelope.message_id, headers=headers)
+    publish(bus, happened("no-message-id").to_json(), message_id=None)
+    letters = wait_until(lambda: DeadLetter.objects.count() == len(bad_headers) + 1 and list(DeadLetter.objects.all()),
+                         timeout=30, what="every bad message dead-lettered")
+    good = happened("good-after-bad")
+    publish(bus, good.to_json(), message_id=good.message_id)
+    wait_until(lambda: effects("good-after-bad") == 1, what="the next good message handled")
+    assert consumer.thread.is_alive()
+    consumer.stop()
     by_key = {json.loads(letter.body)["payload"]["key"]: letter for letter in letters}
     for key in bad_headers:
         assert by_key[key].queue == "test.effects"
@@ -133,10 +129,10 @@ def test_the_collector_stores_any_letter_however_malformed(bus, collector):
 # --- defect 3: republishes the broker cannot route or refuses -------------------------------------
 
 
-def test_an_unroutable_retry_leaves_the_original_in_its_queue(bus, caplog):
+def test_an_unroutable_retry_leaves_the_original_in_its_queue(bus, run_consumers, caplog):
     caplog.set_level(logging.WARNING, logger="bus.runner")
     delete_queues(bus, test_effects.retry_queue(1))  # a retry queue gone missing
-    running = InThread(ConsumerRunner([test_effects], declare=False))
+    running = run_consumers(test_effects, declare=False)
     try:
         envelope = happened("unroutable-retry", fail_times=1)
         publish(bus, envelope.to_json(), message_id=envelope.message_id)
@@ -153,28 +149,26 @@ def always_fails(delivery) -> None:  # type: ignore[no-untyped-def]
     raise RuntimeError("the database is away")
 
 
-def test_a_letter_the_collector_keeps_failing_on_is_parked_not_lost(bus):
+def test_a_letter_the_collector_keeps_failing_on_is_parked_not_lost(bus, run_consumers):
     failing = QueueReader(queue="test.failing_collector", handler=always_fails,
                           consume_from=lambda: [test_effects.dead_letter_queue])
-    running = InThread(ConsumerRunner([failing], max_requeue_pause=0.05))
-    try:
-        publish(bus, b'{"payload": {"key": "parked"}}', exchange="dead-letter", routing_key="test.effects",
-                message_id="m-parked", headers={"x-passline-reason": "boom"})
-        wait_until(lambda: queue_depth(bus, PARKING_QUEUE)[0] == 1, timeout=60, what="the letter parked")
-    finally:
-        running.stop()
+    running = run_consumers(failing, max_requeue_pause=0.05)
+    publish(bus, b'{"payload": {"key": "parked"}}', exchange="dead-letter", routing_key="test.effects",
+            message_id="m-parked", headers={"x-passline-reason": "boom"})
+    wait_until(lambda: queue_depth(bus, PARKING_QUEUE)[0] == 1, timeout=60, what="the letter parked")
+    running.stop()
     properties, body = take_one(bus, PARKING_QUEUE)
     assert properties.message_id == "m-parked" and json.loads(body)["payload"]["key"] == "parked"
     assert properties.headers["x-first-death-queue"] == "test.effects.dead"
     assert queue_depth(bus, test_effects.dead_letter_queue)[0] == 0
 
 
-def test_a_dead_letter_refused_by_a_full_dead_queue_stays_in_its_work_queue(bus):
+def test_a_dead_letter_refused_by_a_full_dead_queue_stays_in_its_work_queue(bus, run_consumers):
     small = EventHandler(queue="test.small", events=[TEST_HAPPENED], handler=record, bind_events=False,
                      bindings=[("customer", "test.small")], retry_delays=(), max_length=1, delivery_limit=3)
     delete_queues(bus, small.queue, small.dead_letter_queue)
     declare_topology([small])
-    running = InThread(ConsumerRunner([small], declare=False, max_requeue_pause=0.05))
+    running = run_consumers(small, declare=False, max_requeue_pause=0.05)
     try:
         letters = [happened(f"small-{i}", permanent=True) for i in range(3)]
         for envelope in letters:
@@ -218,9 +212,9 @@ def test_a_queue_declared_with_other_arguments_is_named_with_what_to_do(bus):
 # --- defects 4 and 5: RPC ------------------------------------------------------------------------
 
 
-def test_an_idle_rpc_client_calls_successfully_after_many_heartbeats(bus, settings):
+def test_an_idle_rpc_client_calls_successfully_after_many_heartbeats(bus, run_consumers, settings):
     settings.RABBITMQ_HEARTBEAT = 1
-    server = InThread(ConsumerRunner([test_rpc]))
+    run_consumers(test_rpc)
     client = RpcClient()
     try:
         wait_until(lambda: queue_depth(bus, "test.rpc")[1] == 1, what="the RPC server")
@@ -229,12 +223,11 @@ def test_an_idle_rpc_client_calls_successfully_after_many_heartbeats(bus, settin
         assert client.call(TEST_ADD, {"a": 10, "b": 20}) == 30
     finally:
         client.close()
-        server.stop()
 
 
-def test_a_failed_rpc_command_answers_the_caller_and_leaves_no_dead_letter(bus, caplog):
+def test_a_failed_rpc_command_answers_the_caller_and_leaves_no_dead_letter(bus, run_consumers, caplog):
     caplog.set_level(logging.WARNING, logger="bus.runner")
-    running = InThread(ConsumerRunner([test_rpc]))
+    running = run_consumers(test_rpc)
     client = RpcClient()
     try:
         wait_until(lambda: queue_depth(bus, "test.rpc")[1] == 1, what="the RPC server")

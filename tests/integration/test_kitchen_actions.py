@@ -17,8 +17,7 @@ from bus.models import OutboxMessage
 from ordering import services
 from ordering.exceptions import InvalidTransition, NotFound, PermissionDenied
 from ordering.models import Order, OrderEvent
-from ordering.status import Actor, OrderStatus
-from tests.factories import MenuCategoryFactory, MenuItemFactory, RestaurantFactory, StaffMembershipFactory
+from tests.factories import MenuCategoryFactory, MenuItemFactory, OrderFactory, RestaurantFactory, StaffMembershipFactory
 
 pytestmark = pytest.mark.django_db
 JSON = "application/json"
@@ -34,10 +33,9 @@ def stranger_cook():
     return StaffMembershipFactory(restaurant=RestaurantFactory()).user
 
 
-def paid(customer, restaurant, *items) -> Order:
-    order, _ = services.order_place(customer=customer, request=services.OrderRequest(
-        restaurant_id=restaurant.pk, items=[(item.pk, 1) for item in items], delivery_address="1 Lane"))
-    return services.order_transition(order_id=order.pk, to=OrderStatus.PAID, actor_kind=Actor.SYSTEM)
+def paid(customer, *items) -> Order:
+    """A paid order of one of each of ``items``."""
+    return OrderFactory(customer=customer, items=[(item, 1) for item in items], paid=True)
 
 
 def move(order: Order, cook, *statuses: str) -> Order:
@@ -58,7 +56,7 @@ def api(user) -> Client:
 
 
 def test_a_dish_is_crossed_off_once_and_every_screen_is_told(cook, customer, restaurant, menu):
-    order = move(paid(customer, restaurant, menu["pizza"], menu["soup"]), cook, "accepted")
+    order = move(paid(customer, menu["pizza"], menu["soup"]), cook, "accepted")
     revision = order.ticket_revision
 
     services.order_item_mark_done(order_id=order.pk, menu_item_id=menu["pizza"].pk, user=cook)
@@ -81,7 +79,7 @@ def test_a_dish_is_crossed_off_once_and_every_screen_is_told(cook, customer, res
 
 def test_dishes_are_crossed_off_only_while_cooking_and_only_by_the_restaurants_staff(cook, stranger_cook, customer,
                                                                                      restaurant, menu):
-    order = paid(customer, restaurant, menu["pizza"])
+    order = paid(customer, menu["pizza"])
     with pytest.raises(InvalidTransition):
         services.order_item_mark_done(order_id=order.pk, menu_item_id=menu["pizza"].pk, user=cook)
     move(order, cook, "accepted")
@@ -94,7 +92,7 @@ def test_dishes_are_crossed_off_only_while_cooking_and_only_by_the_restaurants_s
 
 def test_concurrent_taps_on_different_dishes_each_raise_the_revision(transactional_db, cook, customer, restaurant,
                                                                      menu):
-    order = move(paid(customer, restaurant, *menu.values()), cook, "accepted")
+    order = move(paid(customer, *menu.values()), cook, "accepted")
     start = order.ticket_revision
     barrier = threading.Barrier(3)
 
@@ -119,7 +117,7 @@ def test_concurrent_taps_on_different_dishes_each_raise_the_revision(transaction
 
 
 def test_the_priority_flag_is_set_once_on_open_tickets_only(cook, customer, restaurant, menu):
-    order = paid(customer, restaurant, menu["pizza"])
+    order = paid(customer, menu["pizza"])
     services.order_set_priority(order_id=order.pk, user=cook, priority=True)
     services.order_set_priority(order_id=order.pk, user=cook, priority=True)
     order.refresh_from_db()
@@ -142,7 +140,7 @@ def test_the_priority_flag_is_set_once_on_open_tickets_only(cook, customer, rest
     (["accepted", "preparing", "ready", "out_for_delivery", "delivered"], "out_for_delivery"),
 ])
 def test_recall_undoes_the_kitchens_last_move_as_a_new_version(cook, customer, restaurant, menu, path, back_to):
-    order = move(paid(customer, restaurant, menu["pizza"]), cook, *path)
+    order = move(paid(customer, menu["pizza"]), cook, *path)
 
     order = services.order_recall(order_id=order.pk, user=cook)
 
@@ -159,7 +157,7 @@ def test_recall_undoes_the_kitchens_last_move_as_a_new_version(cook, customer, r
 
 def test_recall_refuses_what_is_not_a_kitchen_move_or_too_old(cook, stranger_cook, customer, restaurant, menu,
                                                                settings):
-    order = paid(customer, restaurant, menu["pizza"])
+    order = paid(customer, menu["pizza"])
     with pytest.raises(InvalidTransition):  # paid came from billing, not the kitchen
         services.order_recall(order_id=order.pk, user=cook)
     order = move(order, cook, "accepted")
@@ -177,7 +175,7 @@ def test_recall_refuses_what_is_not_a_kitchen_move_or_too_old(cook, stranger_coo
 
 
 def test_a_rejection_is_final(cook, customer, restaurant, menu):
-    order = move(paid(customer, restaurant, menu["pizza"]), cook, "rejected")
+    order = move(paid(customer, menu["pizza"]), cook, "rejected")
     with pytest.raises(InvalidTransition):
         services.order_recall(order_id=order.pk, user=cook)
 
@@ -186,7 +184,7 @@ def test_a_rejection_is_final(cook, customer, restaurant, menu):
 
 
 def test_the_kitchen_api_crosses_off_flags_and_recalls(cook, customer, restaurant, menu):
-    order = move(paid(customer, restaurant, menu["pizza"], menu["soup"]), cook, "accepted")
+    order = move(paid(customer, menu["pizza"], menu["soup"]), cook, "accepted")
     client = api(cook)
 
     done = client.post(f"/api/v1/kitchen/orders/{order.pk}/items/{menu['soup'].pk}/done", {"done": True},
@@ -211,7 +209,7 @@ def test_the_kitchen_api_crosses_off_flags_and_recalls(cook, customer, restauran
 
 
 def test_the_kitchen_api_refuses_others_and_bad_input(cook, stranger_cook, customer, restaurant, menu):
-    order = move(paid(customer, restaurant, menu["pizza"]), cook, "accepted")
+    order = move(paid(customer, menu["pizza"]), cook, "accepted")
     for user, status in ((stranger_cook, 403), (customer, 403)):
         for path, body in ((f"items/{menu['pizza'].pk}/done", {"done": True}), ("priority", {"priority": True}),
                            ("recall", None)):
@@ -232,7 +230,7 @@ def test_tickets_carry_their_station_and_the_restaurants_target(cook, customer, 
     lemonade = MenuItemFactory(category=drinks, name="Lemonade")
     restaurant.prep_time_minutes = 12
     restaurant.save()
-    paid(customer, restaurant, menu["pizza"], lemonade)
+    paid(customer, menu["pizza"], lemonade)
 
     ticket = api(cook).get(f"/api/v1/kitchen/{restaurant.pk}/orders").json()[0]
 

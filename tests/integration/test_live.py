@@ -9,27 +9,18 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 
-from bus.relay import OutboxRelay
-from bus.runner import ConsumerRunner
 from consumers.bridge import bridge_notification
-from ordering.services import OrderRequest, api_token_issue, order_place, order_transition, order_transition_by_staff
+from ordering.services import api_token_issue, order_transition, order_transition_by_staff
 from ordering.status import Actor
 from passline.asgi import application
-from tests.factories import StaffMembershipFactory
+from tests.factories import OrderFactory, StaffMembershipFactory
 from tests.integration.sockets import refusal, ws
-from tests.support import InThread
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def socket(order_id: int, token: str | None) -> WebsocketCommunicator:
     return ws(f"/ws/orders/{order_id}/", token)
-
-
-def place(customer, restaurant, menu):
-    order, _ = order_place(customer=customer, request=OrderRequest(
-        restaurant_id=restaurant.pk, items=[(menu["pizza"].pk, 1)], delivery_address="1 Test Lane"))
-    return order
 
 
 async def receive_until_version(ws: WebsocketCommunicator, version: int, timeout: float = 10) -> list[dict]:
@@ -40,7 +31,7 @@ async def receive_until_version(ws: WebsocketCommunicator, version: int, timeout
 
 
 def test_without_auth_the_socket_is_closed_4401(customer, restaurant, menu):
-    order = place(customer, restaurant, menu)
+    order = OrderFactory(customer=customer, dish=menu["pizza"])
 
     async def scenario():
         assert await refusal(socket(order.pk, None)) == 4401
@@ -49,7 +40,7 @@ def test_without_auth_the_socket_is_closed_4401(customer, restaurant, menu):
 
 
 def test_another_customer_is_refused_4403_and_so_is_a_missing_order(customer, other_customer, restaurant, menu):
-    order = place(customer, restaurant, menu)
+    order = OrderFactory(customer=customer, dish=menu["pizza"])
     token = api_token_issue(user=other_customer)
 
     async def scenario():
@@ -59,47 +50,43 @@ def test_another_customer_is_refused_4403_and_so_is_a_missing_order(customer, ot
     async_to_sync(scenario)()
 
 
-def test_the_owner_gets_a_snapshot_then_every_change_in_order_through_the_bridge(bus, customer, other_customer,
-                                                                                  restaurant, menu):
-    order = place(customer, restaurant, menu)
+def test_the_owner_gets_a_snapshot_then_every_change_in_order_through_the_bridge(run_bridge, customer,
+                                                                                  other_customer, restaurant, menu):
+    order = OrderFactory(customer=customer, dish=menu["pizza"])
     cook = StaffMembershipFactory(restaurant=restaurant).user
     owner_token, cook_token = api_token_issue(user=customer), api_token_issue(user=cook)
-    relay = InThread(OutboxRelay(idle_interval=0.005))
-    bridge = InThread(ConsumerRunner([bridge_notification]))
-    try:
-        async def scenario():
-            owner, kitchen = socket(order.pk, owner_token), socket(order.pk, cook_token)
-            assert (await owner.connect())[0] and (await kitchen.connect())[0]
-            snapshot = await owner.receive_json_from(timeout=5)
-            assert snapshot["type"] == "order.snapshot"
-            assert (snapshot["order"]["id"], snapshot["order"]["version"]) == (order.pk, 1)
-            await kitchen.receive_json_from(timeout=5)
+    run_bridge()
 
-            # when the order moves on three times (committed, relayed, bridged)
-            await asyncio.get_running_loop().run_in_executor(None, move_along, order.pk, cook)
+    async def scenario():
+        owner, kitchen = socket(order.pk, owner_token), socket(order.pk, cook_token)
+        assert (await owner.connect())[0] and (await kitchen.connect())[0]
+        snapshot = await owner.receive_json_from(timeout=5)
+        assert snapshot["type"] == "order.snapshot"
+        assert (snapshot["order"]["id"], snapshot["order"]["version"]) == (order.pk, 1)
+        await kitchen.receive_json_from(timeout=5)
 
-            # then both sockets get versions 2, 3, 4 in order
-            for ws in (owner, kitchen):
-                frames = await receive_until_version(ws, 4)
-                assert [(f["type"], f["status"], f["version"]) for f in frames] == [
-                    ("order.update", "paid", 2), ("order.update", "accepted", 3), ("order.update", "preparing", 4)]
+        # when the order moves on three times (committed, relayed, bridged)
+        await asyncio.get_running_loop().run_in_executor(None, move_along, order.pk, cook)
 
-            # and a reconnecting client resumes after the version it saw
-            again = socket(order.pk, owner_token)
-            await again.connect()
-            await again.receive_json_from(timeout=5)  # snapshot at version 4
-            await again.send_json_to({"type": "resume", "after_version": 2})
-            # every step after 2 as an update, although the snapshot already had 3 and 4
-            frames = [await again.receive_json_from(timeout=5) for _ in range(2)]
-            assert [(f["type"], f["version"]) for f in frames] == [("order.update", 3), ("order.update", 4)]
-            assert await again.receive_nothing(timeout=0.3)
-            for ws in (owner, kitchen, again):
-                await ws.disconnect()
+        # then both sockets get versions 2, 3, 4 in order
+        for ws in (owner, kitchen):
+            frames = await receive_until_version(ws, 4)
+            assert [(f["type"], f["status"], f["version"]) for f in frames] == [
+                ("order.update", "paid", 2), ("order.update", "accepted", 3), ("order.update", "preparing", 4)]
 
-        async_to_sync(scenario)()
-    finally:
-        relay.stop()
-        bridge.stop()
+        # and a reconnecting client resumes after the version it saw
+        again = socket(order.pk, owner_token)
+        await again.connect()
+        await again.receive_json_from(timeout=5)  # snapshot at version 4
+        await again.send_json_to({"type": "resume", "after_version": 2})
+        # every step after 2 as an update, although the snapshot already had 3 and 4
+        frames = [await again.receive_json_from(timeout=5) for _ in range(2)]
+        assert [(f["type"], f["version"]) for f in frames] == [("order.update", 3), ("order.update", 4)]
+        assert await again.receive_nothing(timeout=0.3)
+        for ws in (owner, kitchen, again):
+            await ws.disconnect()
+
+    async_to_sync(scenario)()
 
 
 def move_along(order_id: int, cook) -> None:
@@ -112,7 +99,7 @@ def move_along(order_id: int, cook) -> None:
 
 
 def test_resume_sends_exactly_the_missing_updates_in_order(customer, restaurant, menu):
-    order = place(customer, restaurant, menu)
+    order = OrderFactory(customer=customer, dish=menu["pizza"])
     token = api_token_issue(user=customer)
 
     async def scenario():
@@ -163,45 +150,42 @@ def test_the_kitchen_socket_is_for_that_restaurants_staff_only(customer, restaur
     assert cook  # the restaurant has staff; only they may connect (next test)
 
 
-def test_the_kitchen_gets_open_tickets_then_new_paid_orders_and_changes(bus, customer, restaurant, menu):
+def test_the_kitchen_gets_open_tickets_then_new_paid_orders_and_changes(run_bridge, customer, restaurant,
+                                                                         menu):
     cook = StaffMembershipFactory(restaurant=restaurant).user
-    open_ticket = place(customer, restaurant, menu)
+    open_ticket = OrderFactory(customer=customer, dish=menu["pizza"])
     order_transition(order_id=open_ticket.pk, to="paid", actor_kind=Actor.SYSTEM)
-    place(customer, restaurant, menu)  # still pending payment: not a ticket yet
+    OrderFactory(customer=customer, dish=menu["pizza"])  # still pending payment: not a ticket yet
     token = api_token_issue(user=cook)
-    relay = InThread(OutboxRelay(idle_interval=0.005))
-    bridge = InThread(ConsumerRunner([bridge_notification]))
-    try:
-        async def scenario():
-            ws = kitchen_socket(restaurant.pk, token)
-            assert (await ws.connect())[0]
-            snapshot = await ws.receive_json_from(timeout=5)
-            assert snapshot["type"] == "kitchen.snapshot"
-            assert [(o["id"], o["status"]) for o in snapshot["orders"]] == [(open_ticket.pk, "paid")]
+    run_bridge()
 
-            new = await asyncio.get_running_loop().run_in_executor(None, place_and_pay, customer, restaurant, menu)
-            await asyncio.get_running_loop().run_in_executor(None, accept, open_ticket.pk, cook)
-            frames = [await ws.receive_json_from(timeout=10) for _ in range(4)]
-            updates = [f for f in frames if f["type"] == "order.update"]
-            assert sorted((f["order_id"], f["status"], f["version"]) for f in updates) == sorted([
-                (new, "paid", 2), (open_ticket.pk, "accepted", 3)])
-            # each update is followed by the whole ticket as it is now
-            tickets = {f["ticket"]["id"]: f["ticket"] for f in frames if f["type"] == "kitchen.ticket"}
-            assert {i: (t["status"], t["next"]) for i, t in tickets.items()} == {
-                new: ("paid", ["accepted", "rejected"]), open_ticket.pk: ("accepted", ["preparing"])}
-            assert tickets[new]["items"][0]["name"] == "Pizza" and tickets[new]["paid_at"]
-            await ws.disconnect()
+    async def scenario():
+        ws = kitchen_socket(restaurant.pk, token)
+        assert (await ws.connect())[0]
+        snapshot = await ws.receive_json_from(timeout=5)
+        assert snapshot["type"] == "kitchen.snapshot"
+        assert [(o["id"], o["status"]) for o in snapshot["orders"]] == [(open_ticket.pk, "paid")]
 
-        async_to_sync(scenario)()
-    finally:
-        relay.stop()
-        bridge.stop()
+        new = await asyncio.get_running_loop().run_in_executor(None, place_and_pay, customer, restaurant, menu)
+        await asyncio.get_running_loop().run_in_executor(None, accept, open_ticket.pk, cook)
+        frames = [await ws.receive_json_from(timeout=10) for _ in range(4)]
+        updates = [f for f in frames if f["type"] == "order.update"]
+        assert sorted((f["order_id"], f["status"], f["version"]) for f in updates) == sorted([
+            (new, "paid", 2), (open_ticket.pk, "accepted", 3)])
+        # each update is followed by the whole ticket as it is now
+        tickets = {f["ticket"]["id"]: f["ticket"] for f in frames if f["type"] == "kitchen.ticket"}
+        assert {i: (t["status"], t["next"]) for i, t in tickets.items()} == {
+            new: ("paid", ["accepted", "rejected"]), open_ticket.pk: ("accepted", ["preparing"])}
+        assert tickets[new]["items"][0]["name"] == "Pizza" and tickets[new]["paid_at"]
+        await ws.disconnect()
+
+    async_to_sync(scenario)()
 
 
 def place_and_pay(customer, restaurant, menu) -> int:
     from django.db import connection
 
-    order = place(customer, restaurant, menu)
+    order = OrderFactory(customer=customer, dish=menu["pizza"])
     order_transition(order_id=order.pk, to="paid", actor_kind=Actor.SYSTEM)
     connection.close()
     return order.pk
@@ -214,38 +198,34 @@ def accept(order_id: int, cook) -> None:
     connection.close()
 
 
-def test_menu_pages_hear_when_a_dish_sells_out(bus, customer, restaurant, menu):
-    relay = InThread(OutboxRelay(idle_interval=0.005))
-    bridge = InThread(ConsumerRunner([bridge_notification]))
-    try:
-        async def scenario():
-            # anyone may watch a menu, as anyone may read it
-            menu_ws = ws(f"/ws/menus/{restaurant.pk}/")
-            assert (await menu_ws.connect())[0]
-            assert (await menu_ws.receive_json_from(timeout=5))["type"] == "menu.snapshot"
-            # when a customer orders the last 5 bowls of soup (daily stock 5)
-            await asyncio.get_running_loop().run_in_executor(None, order_soup, customer, restaurant, menu, 5)
-            frame = await menu_ws.receive_json_from(timeout=10)
-            assert frame == {"type": "menu.stock", "menu_item_id": menu["soup"].pk, "remaining": 0}
-            await menu_ws.disconnect()
+def test_menu_pages_hear_when_a_dish_sells_out(customer, restaurant, menu, run_bridge):
+    run_bridge()
 
-        async_to_sync(scenario)()
-    finally:
-        relay.stop()
-        bridge.stop()
+    async def scenario():
+        # anyone may watch a menu, as anyone may read it
+        menu_ws = ws(f"/ws/menus/{restaurant.pk}/")
+        assert (await menu_ws.connect())[0]
+        assert (await menu_ws.receive_json_from(timeout=5))["type"] == "menu.snapshot"
+        # when a customer orders the last 5 bowls of soup (daily stock 5)
+        await asyncio.get_running_loop().run_in_executor(None, order_soup, customer, restaurant, menu, 5)
+        frame = await menu_ws.receive_json_from(timeout=10)
+        assert frame == {"type": "menu.stock", "menu_item_id": menu["soup"].pk, "remaining": 0}
+        await menu_ws.disconnect()
+
+    async_to_sync(scenario)()
 
 
 def order_soup(customer, restaurant, menu, quantity: int) -> None:
     from django.db import connection
 
-    order_place(customer=customer, request=OrderRequest(
-        restaurant_id=restaurant.pk, items=[(menu["soup"].pk, quantity)], delivery_address="1 Test Lane"))
+    OrderFactory(customer=customer, dish=menu["soup"], quantity=quantity)
     connection.close()
 
 
-def test_the_pickup_board_shows_numbers_only_and_hears_changes(bus, client, customer, restaurant, menu):
+def test_the_pickup_board_shows_numbers_only_and_hears_changes(run_bridge, client, customer, restaurant,
+                                                                menu):
     cook = StaffMembershipFactory(restaurant=restaurant).user
-    cooking, waiting, pending = (place(customer, restaurant, menu) for _ in range(3))
+    cooking, waiting, pending = (OrderFactory(customer=customer, dish=menu["pizza"]) for _ in range(3))
     for order in (cooking, waiting):
         order_transition(order_id=order.pk, to="paid", actor_kind=Actor.SYSTEM)
         order_transition_by_staff(order_id=order.pk, user=cook, to="accepted")
@@ -259,26 +239,22 @@ def test_the_pickup_board_shows_numbers_only_and_hears_changes(bus, client, cust
     assert f"#{pending.pk}<" not in page
     assert customer.username not in page and "1 Test Lane" not in page
 
-    relay = InThread(OutboxRelay(idle_interval=0.005))
-    bridge = InThread(ConsumerRunner([bridge_notification]))
-    try:
-        async def scenario():
-            board = ws(f"/ws/boards/{restaurant.pk}/")
-            assert (await board.connect())[0]
-            assert (await board.receive_json_from(timeout=5))["type"] == "board.snapshot"
-            # the events already written (accepted, preparing, ready) reach the board too
-            frames = [await board.receive_json_from(timeout=10) for _ in range(4)]
-            assert all(set(f) == {"type", "order_id", "status"} for f in frames)
-            await asyncio.get_running_loop().run_in_executor(None, hand_over, waiting.pk, cook)
-            while (frame := await board.receive_json_from(timeout=10))["status"] != "delivered":
-                pass
-            assert frame == {"type": "board.update", "order_id": waiting.pk, "status": "delivered"}
-            await board.disconnect()
+    run_bridge()
 
-        async_to_sync(scenario)()
-    finally:
-        relay.stop()
-        bridge.stop()
+    async def scenario():
+        board = ws(f"/ws/boards/{restaurant.pk}/")
+        assert (await board.connect())[0]
+        assert (await board.receive_json_from(timeout=5))["type"] == "board.snapshot"
+        # the events already written (accepted, preparing, ready) reach the board too
+        frames = [await board.receive_json_from(timeout=10) for _ in range(4)]
+        assert all(set(f) == {"type", "order_id", "status"} for f in frames)
+        await asyncio.get_running_loop().run_in_executor(None, hand_over, waiting.pk, cook)
+        while (frame := await board.receive_json_from(timeout=10))["status"] != "delivered":
+            pass
+        assert frame == {"type": "board.update", "order_id": waiting.pk, "status": "delivered"}
+        await board.disconnect()
+
+    async_to_sync(scenario)()
 
 
 def hand_over(order_id: int, cook) -> None:
@@ -288,33 +264,30 @@ def hand_over(order_id: int, cook) -> None:
     connection.close()
 
 
-def test_the_customer_socket_carries_their_own_orders_with_a_label(bus, customer, other_customer, restaurant, menu):
-    order = place(customer, restaurant, menu)
+def test_the_customer_socket_carries_their_own_orders_with_a_label(run_bridge, customer, other_customer,
+                                                                    restaurant, menu):
+    order = OrderFactory(customer=customer, dish=menu["pizza"])
     mine, theirs = api_token_issue(user=customer), api_token_issue(user=other_customer)
-    relay = InThread(OutboxRelay(idle_interval=0.005))
-    bridge = InThread(ConsumerRunner([bridge_notification]))
-    try:
-        async def scenario():
-            def me(token):
-                return ws("/ws/me/", token)
+    run_bridge()
 
-            assert await refusal(me(None)) == 4401
-            owner, stranger = me(mine), me(theirs)
-            try:
-                assert (await owner.connect())[0] and (await stranger.connect())[0]
-                await asyncio.get_running_loop().run_in_executor(None, pay, order.pk)
-                frame = await owner.receive_json_from(timeout=10)
-                assert (frame["order_id"], frame["status"], frame["label"]) == (
-                    order.pk, "paid", "Paid, waiting for the kitchen")
-                assert await stranger.receive_nothing(timeout=0.5)
-            finally:
-                await owner.disconnect()
-                await stranger.disconnect()
+    async def scenario():
+        def me(token):
+            return ws("/ws/me/", token)
 
-        async_to_sync(scenario)()
-    finally:
-        relay.stop()
-        bridge.stop()
+        assert await refusal(me(None)) == 4401
+        owner, stranger = me(mine), me(theirs)
+        try:
+            assert (await owner.connect())[0] and (await stranger.connect())[0]
+            await asyncio.get_running_loop().run_in_executor(None, pay, order.pk)
+            frame = await owner.receive_json_from(timeout=10)
+            assert (frame["order_id"], frame["status"], frame["label"]) == (
+                order.pk, "paid", "Paid, waiting for the kitchen")
+            assert await stranger.receive_nothing(timeout=0.5)
+        finally:
+            await owner.disconnect()
+            await stranger.disconnect()
+
+    async_to_sync(scenario)()
 
 
 def pay(order_id: int) -> None:
@@ -325,7 +298,7 @@ def pay(order_id: int) -> None:
 
 
 def test_logging_out_closes_the_sessions_sockets(client, customer, password, restaurant, menu):
-    order = place(customer, restaurant, menu)
+    order = OrderFactory(customer=customer, dish=menu["pizza"])
     assert client.login(username=customer.username, password=password)
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
 
@@ -342,14 +315,14 @@ def test_logging_out_closes_the_sessions_sockets(client, customer, password, res
     async_to_sync(scenario)()
 
 
-def test_a_backlog_reaches_the_sockets_as_one_batch_in_order_with_one_ticket_per_order(bus, customer, restaurant,
-                                                                                        menu):
+def test_a_backlog_reaches_the_sockets_as_one_batch_in_order_with_one_ticket_per_order(bus, run_relay, run_consumers,
+                                                                                        customer, restaurant, menu):
     from bus.models import OutboxMessage
     from tests.broker import queue_depth
     from tests.support import wait_until
 
     cook = StaffMembershipFactory(restaurant=restaurant).user
-    orders = [place(customer, restaurant, menu) for _ in range(3)]
+    orders = [OrderFactory(customer=customer, dish=menu["pizza"]) for _ in range(3)]
     owner, kitchen_token = api_token_issue(user=customer), api_token_issue(user=cook)
 
     async def scenario():
@@ -365,7 +338,7 @@ def test_a_backlog_reaches_the_sockets_as_one_batch_in_order_with_one_ticket_per
 
             for order in orders:
                 move_along(order.pk, cook)
-            relay = InThread(OutboxRelay(idle_interval=0.005))
+            relay = run_relay()
             wait_until(lambda: not OutboxMessage.objects.filter(sent_at__isnull=True).exists(), what="relayed")
             relay.stop()
             assert queue_depth(bus, "bridge.notification")[0] == 9
@@ -373,7 +346,7 @@ def test_a_backlog_reaches_the_sockets_as_one_batch_in_order_with_one_ticket_per
 
         await asyncio.get_running_loop().run_in_executor(None, backlog)
         # when the bridge starts, it takes the waiting messages as a batch
-        bridge = InThread(ConsumerRunner([bridge_notification]))
+        bridge = run_consumers(bridge_notification)
         try:
             # then every tracker gets its own order's versions 2, 3, 4 in order
             for order, ws in zip(orders, trackers):
@@ -395,7 +368,7 @@ def test_a_backlog_reaches_the_sockets_as_one_batch_in_order_with_one_ticket_per
 
 
 def test_a_socket_from_another_site_is_refused_even_with_a_valid_token(customer, restaurant, menu):
-    order = place(customer, restaurant, menu)
+    order = OrderFactory(customer=customer, dish=menu["pizza"])
     token = api_token_issue(user=customer)
 
     async def scenario():

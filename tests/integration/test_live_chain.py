@@ -31,15 +31,14 @@ from django.db import connection
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from bus.relay import OutboxRelay
 from live.groups import order_group
-from ordering.services import OrderRequest, api_token_issue, order_place, order_transition, order_transition_by_staff
+from ordering.services import api_token_issue, order_transition, order_transition_by_staff
 from ordering.status import Actor
 from passline.asgi import application
 from tests.e2e.conftest import AppProcess, tail
-from tests.factories import StaffMembershipFactory, UserFactory
+from tests.factories import OrderFactory, StaffMembershipFactory, UserFactory
 from tests.broker import queue_depth
-from tests.support import InThread, free_port, process_env, wait_until
+from tests.support import free_port, process_env, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -120,14 +119,6 @@ def chain(django_db_setup, rabbit_vhost, tmp_path_factory) -> Iterator[Chain]:
             process.stop()
 
 
-@pytest.fixture
-def relay(bus) -> Iterator[str]:
-    """The outbox relay, in a thread of this process; the broker's URL."""
-    worker = InThread(OutboxRelay(idle_interval=0.005))
-    yield bus
-    worker.stop()
-
-
 async def drained(url: str) -> None:
     """Wait until the bridges have taken every notification off their queue."""
     await asyncio.to_thread(wait_until, lambda: queue_depth(url, "bridge.notification")[0] == 0,
@@ -135,12 +126,6 @@ async def drained(url: str) -> None:
 
 
 # --- data and moves (run in a worker thread: the ORM is synchronous) --------------------------
-
-
-def place(customer, restaurant, menu) -> int:
-    order, _ = order_place(customer=customer, request=OrderRequest(
-        restaurant_id=restaurant.pk, items=[(menu["pizza"].pk, 1)], delivery_address="1 Test Lane"))
-    return order.pk
 
 
 def advance(order_ids: list[int], cook, steps: list[str] = STEPS) -> None:
@@ -261,7 +246,7 @@ def test_every_socket_gets_every_update_once_and_in_order_across_two_daphnes(cha
     # can overtake an earlier one: the socket fills the gap and drops the late one)
     customers = [UserFactory() for _ in range(3)]
     cook = StaffMembershipFactory(restaurant=restaurant).user
-    orders = [(place(customers[i % 3], restaurant, menu), customers[i % 3]) for i in range(6)]
+    orders = [(OrderFactory(customer=customers[i % 3], dish=menu["pizza"]).pk, customers[i % 3]) for i in range(6)]
     cook_token = api_token_issue(user=cook)
     tokens = {c.pk: api_token_issue(user=c) for c in customers}
 
@@ -286,7 +271,7 @@ def test_every_socket_gets_every_update_once_and_in_order_across_two_daphnes(cha
 
 
 def test_only_the_owner_or_the_restaurants_staff_may_listen(chain, relay, customer, other_customer, restaurant, menu):
-    order_id = place(customer, restaurant, menu)
+    order_id = OrderFactory(customer=customer, dish=menu["pizza"]).pk
     cook = StaffMembershipFactory(restaurant=restaurant).user
     elsewhere = StaffMembershipFactory().user  # staff of another restaurant
     token = {user.username: api_token_issue(user=user) for user in (customer, other_customer, cook, elsewhere)}
@@ -315,8 +300,8 @@ def test_only_the_owner_or_the_restaurants_staff_may_listen(chain, relay, custom
     asyncio.run(scenario())
 
 
-def test_resume_sends_exactly_the_missing_updates_in_order(chain, relay, customer, restaurant, menu):
-    order_id = place(customer, restaurant, menu)
+def test_resume_sends_exactly_the_missing_updates_in_order(chain, bus, relay, customer, restaurant, menu):
+    order_id = OrderFactory(customer=customer, dish=menu["pizza"]).pk
     cook = StaffMembershipFactory(restaurant=restaurant).user
     token = api_token_issue(user=customer)
 
@@ -341,7 +326,7 @@ def test_resume_sends_exactly_the_missing_updates_in_order(chain, relay, custome
         assert first.updates == expected()[:4]
         assert second.updates == [("preparing", 4), ("ready", 5)]
         # and the stalled group messages, delivered late, are not shown again
-        await drained(relay)
+        await drained(bus)
         assert await first.nothing(1.0) and await second.nothing(0.01)
         await first.send({"type": "resume", "after_version": 1})
         assert await first.nothing(0.3)
@@ -351,9 +336,9 @@ def test_resume_sends_exactly_the_missing_updates_in_order(chain, relay, custome
     asyncio.run(scenario())
 
 
-def test_a_socket_that_stopped_reading_catches_up_in_order(chain, relay, customer, restaurant, menu):
+def test_a_socket_that_stopped_reading_catches_up_in_order(chain, bus, relay, customer, restaurant, menu):
     cook = StaffMembershipFactory(restaurant=restaurant).user
-    orders = [place(customer, restaurant, menu) for _ in range(30)]
+    orders = [OrderFactory(customer=customer, dish=menu["pizza"]).pk for _ in range(30)]
     token = api_token_issue(user=customer)
 
     async def scenario() -> None:
@@ -363,7 +348,7 @@ def test_a_socket_that_stopped_reading_catches_up_in_order(chain, relay, custome
         slow_me = Client(await open_socket(chain.url("b", "/ws/me/"), token, rcvbuf=2048))
         # when all 30 orders go through their six steps (180 updates) meanwhile
         await in_thread(advance, orders, cook)
-        await drained(relay)
+        await drained(bus)
         # then, reading again, the tracking socket has every version once, in order
         await slow_order.read_until(FINAL)
         assert slow_order.updates == expected()
@@ -380,9 +365,9 @@ def test_a_socket_that_stopped_reading_catches_up_in_order(chain, relay, custome
     asyncio.run(scenario())
 
 
-def test_dropped_group_messages_are_recovered_from_the_database(chain, relay, customer, restaurant, menu):
+def test_dropped_group_messages_are_recovered_from_the_database(chain, bus, relay, customer, restaurant, menu):
     cook = StaffMembershipFactory(restaurant=restaurant).user
-    orders = [place(customer, restaurant, menu) for _ in range(8)]
+    orders = [OrderFactory(customer=customer, dish=menu["pizza"]).pk for _ in range(8)]
     token = api_token_issue(user=customer)
 
     async def scenario() -> None:
@@ -393,7 +378,7 @@ def test_dropped_group_messages_are_recovered_from_the_database(chain, relay, cu
         chain.pause("tiny")
         try:
             await in_thread(advance, orders, cook)
-            await drained(relay)
+            await drained(bus)
             # then everything beyond its two-message inbox was dropped, and counted (one more
             # may have gone to the blocking pop the stalled process had already sent)
             drops = await wait_for(dropped, lambda n: n - before >= 48 - TINY_CAPACITY - 1, "the drops counted")
@@ -433,7 +418,7 @@ def test_a_long_lived_socket_rejoins_its_groups_on_ping(customer, restaurant, me
     # given a layer whose group memberships lapse after 2 s (a day in production)
     layer = get_channel_layer()
     monkeypatch.setattr(layer, "group_expiry", 2)
-    order_id = place(customer, restaurant, menu)
+    order_id = OrderFactory(customer=customer, dish=menu["pizza"]).pk
     token = api_token_issue(user=customer)
 
     async def scenario() -> None:

@@ -18,11 +18,12 @@ from django.db import transaction
 
 from bus.outbox import outbox_write
 from live.groups import order_group
-from ordering.services import OrderRequest, api_token_issue, order_place, order_transition
+from ordering.services import api_token_issue, order_transition
 from ordering.status import Actor
 from tests.busapp.consumers import TEST_HAPPENED
 from tests.integration.sockets import ws
 from tests.private_redis import private_redis  # noqa: F401 - the fixture
+from tests.factories import OrderFactory
 from tests.support import ROOT, free_port, process_env, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -66,19 +67,13 @@ def test_a_commit_never_waits_for_its_nudge_on_a_stalled_redis(private_redis):
     listener.close()
 
 
-def place(customer, restaurant, menu):
-    order, _ = order_place(customer=customer, request=OrderRequest(
-        restaurant_id=restaurant.pk, items=[(menu["pizza"].pk, 1)], delivery_address="1 Test Lane"))
-    return order
-
-
 def update_event(order, status: str, version: int) -> dict:
     return {"type": "order.update", "order_id": order.pk, "status": status, "version": version,
             "at": "2026-01-01T12:00:00+00:00"}
 
 
 def test_an_open_socket_survives_redis_dropping_its_clients(private_redis, customer, restaurant, menu):
-    order = place(customer, restaurant, menu)
+    order = OrderFactory(customer=customer, dish=menu["pizza"])
     token = api_token_issue(user=customer)
 
     async def scenario():
@@ -106,7 +101,7 @@ def test_an_open_socket_survives_redis_dropping_its_clients(private_redis, custo
 
 
 def test_after_a_redis_restart_a_socket_rejoins_and_catches_up(private_redis, customer, restaurant, menu):
-    order = place(customer, restaurant, menu)
+    order = OrderFactory(customer=customer, dish=menu["pizza"])
     token = api_token_issue(user=customer)
 
     async def scenario():
@@ -143,7 +138,7 @@ def pay(order_id: int) -> None:
 
 def test_an_upgrade_while_redis_is_away_is_refused_with_try_again_later(private_redis, client, customer, password,
                                                                           restaurant, menu):
-    order = place(customer, restaurant, menu)
+    order = OrderFactory(customer=customer, dish=menu["pizza"])
     token = api_token_issue(user=customer)
     assert client.login(username=customer.username, password=password)  # the session is cached in Redis
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()

@@ -12,24 +12,18 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
 from live.groups import order_group
-from ordering.services import OrderRequest, api_token_issue, order_place, order_transition, order_transition_by_staff
+from ordering.services import api_token_issue, order_transition, order_transition_by_staff
 from ordering.status import Actor
 from passline.asgi import application
-from tests.factories import StaffMembershipFactory
+from tests.factories import OrderFactory, StaffMembershipFactory
 from tests.integration.sockets import refusal, ws
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def place(customer, restaurant, menu, dish: str = "pizza", quantity: int = 1):
-    order, _ = order_place(customer=customer, request=OrderRequest(
-        restaurant_id=restaurant.pk, items=[(menu[dish].pk, quantity)], delivery_address="1 Test Lane"))
-    return order
-
-
 def test_a_resume_on_a_fresh_socket_replays_every_step_after_n_then_live_ones_once(customer, restaurant, menu):
     cook = StaffMembershipFactory(restaurant=restaurant).user
-    order = place(customer, restaurant, menu)
+    order = OrderFactory(customer=customer, dish=menu["pizza"])
     order_transition(order_id=order.pk, to="paid", actor_kind=Actor.SYSTEM)
     order_transition_by_staff(order_id=order.pk, user=cook, to="accepted")
     order_transition_by_staff(order_id=order.pk, user=cook, to="preparing")
@@ -72,7 +66,7 @@ def ready(order_id: int, cook) -> None:
 
 
 def test_the_menu_socket_starts_with_a_snapshot_of_every_dish(customer, restaurant, menu):
-    place(customer, restaurant, menu, dish="soup", quantity=5)  # sold out before the socket opens
+    OrderFactory(customer=customer, dish=menu["soup"], quantity=5)  # sold out before the socket opens
 
     async def scenario():
         socket = ws(f"/ws/menus/{restaurant.pk}/")
@@ -90,7 +84,7 @@ def test_the_menu_socket_starts_with_a_snapshot_of_every_dish(customer, restaura
 
 def test_the_board_socket_starts_with_a_snapshot_of_the_orders_it_shows(customer, restaurant, menu):
     cook = StaffMembershipFactory(restaurant=restaurant).user
-    accepted, cooking, waiting, pending = (place(customer, restaurant, menu) for _ in range(4))
+    accepted, cooking, waiting, pending = (OrderFactory(customer=customer, dish=menu["pizza"]) for _ in range(4))
     for order in (accepted, cooking, waiting):
         order_transition(order_id=order.pk, to="paid", actor_kind=Actor.SYSTEM)
         order_transition_by_staff(order_id=order.pk, user=cook, to="accepted")
@@ -124,7 +118,7 @@ def upgrade(path: str, *headers: tuple[bytes, bytes]) -> WebsocketCommunicator:
 
 
 def test_a_bearer_client_without_cookies_needs_no_origin(customer, restaurant, menu):
-    order = place(customer, restaurant, menu)
+    order = OrderFactory(customer=customer, dish=menu["pizza"])
     bearer = (b"authorization", f"Bearer {api_token_issue(user=customer)}".encode())
 
     async def scenario():
@@ -138,7 +132,7 @@ def test_a_bearer_client_without_cookies_needs_no_origin(customer, restaurant, m
 
 
 def test_the_origin_check_stays_for_cookies_and_for_any_origin_sent(client, customer, password, restaurant, menu):
-    order = place(customer, restaurant, menu)
+    order = OrderFactory(customer=customer, dish=menu["pizza"])
     bearer = (b"authorization", f"Bearer {api_token_issue(user=customer)}".encode())
     assert client.login(username=customer.username, password=password)
     cookie = (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())

@@ -16,26 +16,21 @@ from aiosmtpd.controller import Controller
 from asgiref.sync import async_to_sync, sync_to_async
 from django.test import Client
 
-from billing.services.wallets import wallet_credit
 from notifications.events import CUSTOMER_NOTIFY
 from ordering.events import ORDER_STATUS_CHANGED
 from bus.outbox import outbox_write
-from bus.relay import OutboxRelay
 from bus.models import ProcessedMessage
-from bus.runner import ConsumerRunner
-from consumers.balance import balance_commands
-from consumers.billing import billing_order_placed, billing_refunds
 from consumers.notifier import notifier_email, notifier_plan, notifier_push, notifier_sms
 from django.db import transaction
 from live.presence import is_watched
 from notifications.models import Notification
 from notifications.services import STEP_MESSAGES, render
 from ordering.models import CustomerProfile, Order
-from ordering.services import OrderRequest, api_token_issue, order_place, order_transition_by_staff
+from ordering.services import api_token_issue, order_transition_by_staff
 from tests.broker import queue_depth
-from tests.factories import MenuItemFactory, StaffMembershipFactory, UserFactory
+from tests.factories import MenuItemFactory, OrderFactory, StaffMembershipFactory, UserFactory, WalletFactory
 from tests.integration.sockets import ws
-from tests.support import InThread, free_port, wait_until
+from tests.support import free_port, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 STEPS = ["paid", "accepted", "ready", "out_for_delivery", "delivered"]  # preparing is not told
@@ -72,16 +67,11 @@ def smtp(settings):
 
 
 @pytest.fixture
-def workers(bus, smtp):
+def workers(smtp, relay, payment_workers, run_consumers):
     """The relay, the payment chain and the notifier, each channel in a runner of its own (as
     the Procfile runs them), so one slow channel holds up no other."""
-    running = [InThread(OutboxRelay(idle_interval=0.005)), InThread(ConsumerRunner([balance_commands])),
-               InThread(ConsumerRunner([billing_order_placed, billing_refunds])),
-               InThread(ConsumerRunner([notifier_plan, notifier_push])), InThread(ConsumerRunner([notifier_email])),
-               InThread(ConsumerRunner([notifier_sms]))]
-    yield running
-    for worker in running:
-        worker.stop()
+    for channel in ([notifier_plan, notifier_push], [notifier_email], [notifier_sms]):
+        run_consumers(*channel)
 
 
 @pytest.fixture
@@ -94,13 +84,12 @@ def customer_with(*, email_=True, sms=False, push=False, phone="+49 30 1234567",
     user = UserFactory()
     CustomerProfile.objects.filter(user=user).update(
         notify_email=email_, notify_sms=sms, notify_push=push, phone=phone, notify_while_watching=while_watching)
-    wallet_credit(user_id=user.pk, amount=funds, kind="top_up", key=f"top-up-{user.pk}", description="Top-up")
+    WalletFactory(user=user, balance=funds)
     return user
 
 
 def place_paid(customer, restaurant, kitchen) -> Order:
-    order, _ = order_place(customer=customer, request=OrderRequest(
-        restaurant_id=restaurant.pk, items=[(kitchen["dish"].pk, 1)], delivery_address="7 Elm Street"))
+    order = OrderFactory(customer=customer, dish=kitchen["dish"], delivery_address="7 Elm Street")
     wait_until(lambda: Order.objects.get(pk=order.pk).status == "paid", what=f"order {order.pk} to be paid")
     return order
 
@@ -121,8 +110,7 @@ def log_of(user) -> list[tuple[str, str, str]]:
 
 
 def test_every_template_renders_for_every_channel_it_is_planned_for(customer, restaurant, kitchen):
-    order, _ = order_place(customer=customer, request=OrderRequest(
-        restaurant_id=restaurant.pk, items=[(kitchen["dish"].pk, 2)], delivery_address="7 Elm Street"))
+    order = OrderFactory(customer=customer, dish=kitchen["dish"], quantity=2, delivery_address="7 Elm Street")
     context = {"customer": customer, "order": order, "lines": list(order.lines.all()), "amount": order.total,
                "reason": "Out of rice", "link": "http://x/orders/1/", "orders_link": "http://x/orders/",
                "wallet_link": "http://x/wallet/", "profile_link": "http://x/account/"}

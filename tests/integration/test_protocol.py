@@ -13,17 +13,14 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import connection
 
-from bus.relay import OutboxRelay
-from bus.runner import ConsumerRunner
 from consumers.bridge import bridge_notification
 from consumers.notifier import notifier_plan, notifier_push
 from live.protocol import SOCKETS, Socket, frame_model, undeclared
-from ordering.services import (OrderRequest, api_token_issue, order_cancel, order_item_mark_done, order_place,
-                               order_transition, order_transition_by_staff)
+from ordering.services import (api_token_issue, order_cancel, order_item_mark_done, order_transition,
+                               order_transition_by_staff)
 from ordering.status import Actor
-from tests.factories import StaffMembershipFactory, UserFactory
+from tests.factories import OrderFactory, StaffMembershipFactory, UserFactory
 from tests.integration.sockets import refusal, ws
-from tests.support import InThread
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -75,12 +72,6 @@ def frame_model_taken(socket: Socket, frame: dict[str, Any]) -> bool:
     return False
 
 
-def place(customer, restaurant, menu, dish: str = "pizza", quantity: int = 1):
-    order, _ = order_place(customer=customer, request=OrderRequest(
-        restaurant_id=restaurant.pk, items=[(menu[dish].pk, quantity)], delivery_address="1 Test Lane"))
-    return order
-
-
 def in_thread(function, *args, **kwargs):  # type: ignore[no-untyped-def]
     """Run database work off the event loop, closing its connection after."""
     def run():  # type: ignore[no-untyped-def]
@@ -92,22 +83,19 @@ def in_thread(function, *args, **kwargs):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def workers(bus):
-    running = [InThread(OutboxRelay(idle_interval=0.005)), InThread(ConsumerRunner([bridge_notification])),
-               InThread(ConsumerRunner([notifier_plan, notifier_push]))]
-    yield running
-    for worker in running:
-        worker.stop()
+def workers(relay, run_consumers):
+    run_consumers(bridge_notification)
+    run_consumers(notifier_plan, notifier_push)
 
 
 def test_every_frame_of_every_socket_validates_against_the_protocol(workers, customer, restaurant, menu):
     cook = StaffMembershipFactory(restaurant=restaurant).user
     operator = UserFactory(is_superuser=True, is_staff=True)
     # On the board and in the kitchen before anything opens; another closed in the last minutes.
-    order = place(customer, restaurant, menu)
+    order = OrderFactory(customer=customer, dish=menu["pizza"])
     order_transition(order_id=order.pk, to="paid", actor_kind=Actor.SYSTEM)
     order_transition_by_staff(order_id=order.pk, user=cook, to="accepted")
-    closed = place(customer, restaurant, menu, dish="pasta")
+    closed = OrderFactory(customer=customer, dish=menu["pasta"])
     order_transition(order_id=closed.pk, to="paid", actor_kind=Actor.SYSTEM)
     order_cancel(order_id=closed.pk, customer=customer)
     owner, staff, boss = (api_token_issue(user=u) for u in (customer, cook, operator))
@@ -140,7 +128,7 @@ def test_every_frame_of_every_socket_validates_against_the_protocol(workers, cus
             await in_thread(order_item_mark_done, order_id=order.pk, menu_item_id=menu["pizza"].pk, user=cook)
             await in_thread(order_transition_by_staff, order_id=order.pk, user=cook, to="preparing")
             await in_thread(order_transition_by_staff, order_id=order.pk, user=cook, to="ready")
-            await in_thread(place, customer, restaurant, menu, dish="soup", quantity=2)
+            await in_thread(OrderFactory, customer=customer, dish=menu["soup"], quantity=2)
 
             # then every socket sends its live frames, each one declared
             await sockets["orders"].until("order.update")
@@ -179,7 +167,7 @@ def test_every_frame_of_every_socket_validates_against_the_protocol(workers, cus
 
 
 def test_every_refusal_closes_with_a_code_its_socket_declares(customer, other_customer, restaurant, menu):
-    order = place(customer, restaurant, menu)
+    order = OrderFactory(customer=customer, dish=menu["pizza"])
     stranger = api_token_issue(user=other_customer)
     missing = 10**9
 

@@ -13,7 +13,7 @@ from bus.outbox import outbox_write
 from bus.relay import OutboxRelay
 from bus import redis_hints
 from tests.busapp.consumers import TEST_HAPPENED
-from tests.support import InThread, wait_until
+from tests.support import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 # Long enough that only a nudge can explain a quick publish.
@@ -36,50 +36,41 @@ def idle(relay: OutboxRelay) -> bool:
     return relay._timer is not None and not relay._epoch_batches
 
 
-def test_a_commit_wakes_an_idle_relay_at_once(bus):
-    relay = InThread(OutboxRelay(idle_interval=SLOW_POLL))
-    try:
-        wait_until(lambda: idle(relay.worker), timeout=20, what="the relay to wait on its poll timer")
-        time.sleep(1.5)  # the nudge listener has subscribed by now (it starts with the relay)
-        # when a transaction with two outbox rows commits
-        started = time.monotonic()
-        write("nudged")
-        # then both are published within a second, not at the 30 s poll
-        wait_until(lambda: sent("nudged"), timeout=3, what="the nudged rows to be sent")
-        assert time.monotonic() - started < 3
-    finally:
-        relay.stop()
+def test_a_commit_wakes_an_idle_relay_at_once(run_relay):
+    relay = run_relay(idle_interval=SLOW_POLL).worker
+    wait_until(lambda: idle(relay), timeout=20, what="the relay to wait on its poll timer")
+    time.sleep(1.5)  # the nudge listener has subscribed by now (it starts with the relay)
+    # when a transaction with two outbox rows commits
+    started = time.monotonic()
+    write("nudged")
+    # then both are published within a second, not at the 30 s poll
+    wait_until(lambda: sent("nudged"), timeout=3, what="the nudged rows to be sent")
+    assert time.monotonic() - started < 3
 
 
-def test_without_redis_the_write_commits_and_the_poll_delivers(bus, settings, monkeypatch):
+def test_without_redis_the_write_commits_and_the_poll_delivers(settings, monkeypatch, run_relay):
+    # (the relay stops at teardown before monkeypatch puts the Redis client back)
     monkeypatch.setattr(redis_hints, "_client", None)
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
-    relay = InThread(OutboxRelay(idle_interval=0.2))
-    try:
-        write("unnudged")  # no error reaches the writer
-        assert OutboxMessage.objects.filter(aggregate="test:unnudged").count() == 2
-        wait_until(lambda: sent("unnudged"), timeout=10, what="the poll to send the rows")
-    finally:
-        relay.stop()
-        monkeypatch.setattr(redis_hints, "_client", None)
+    run_relay(idle_interval=0.2)
+    write("unnudged")  # no error reaches the writer
+    assert OutboxMessage.objects.filter(aggregate="test:unnudged").count() == 2
+    wait_until(lambda: sent("unnudged"), timeout=10, what="the poll to send the rows")
 
 
-def test_a_steady_stream_of_nudges_does_not_hold_the_relay_back(bus):
+def test_a_steady_stream_of_nudges_does_not_hold_the_relay_back(run_relay):
     # given a relay that claims 50 ms after a nudge (so that the commits of those 50 ms share
     # one claim) and would otherwise wait on its 30 s poll
-    relay = InThread(OutboxRelay(idle_interval=SLOW_POLL, nudge_delay=0.05))
-    try:
-        wait_until(lambda: idle(relay.worker), timeout=20, what="the relay to wait on its poll timer")
-        time.sleep(1.5)  # the nudge listener has subscribed by now
-        # when writers commit every 10 ms for two seconds, each nudging
-        first_published_while_writing = False
-        for index in range(200):
-            write(f"stream-{index}")
-            time.sleep(0.01)
-            first_published_while_writing = first_published_while_writing or sent("stream-0")
-        # then the first rows went out while the stream went on: a nudge never pushes back a
-        # claim that is already due (each one did, and nothing left until the writes stopped)
-        assert first_published_while_writing
-        wait_until(lambda: sent("stream-199"), timeout=5, what="the last rows to be sent")
-    finally:
-        relay.stop()
+    relay = run_relay(idle_interval=SLOW_POLL, nudge_delay=0.05).worker
+    wait_until(lambda: idle(relay), timeout=20, what="the relay to wait on its poll timer")
+    time.sleep(1.5)  # the nudge listener has subscribed by now
+    # when writers commit every 10 ms for two seconds, each nudging
+    first_published_while_writing = False
+    for index in range(200):
+        write(f"stream-{index}")
+        time.sleep(0.01)
+        first_published_while_writing = first_published_while_writing or sent("stream-0")
+    # then the first rows went out while the stream went on: a nudge never pushes back a
+    # claim that is already due (each one did, and nothing left until the writes stopped)
+    assert first_published_while_writing
+    wait_until(lambda: sent("stream-199"), timeout=5, what="the last rows to be sent")

@@ -14,11 +14,9 @@ from django.db import connection, connections, transaction
 
 from bus.models import OutboxMessage
 from bus.outbox import outbox_write
-from bus.relay import OutboxRelay
-from bus.runner import ConsumerRunner
 from tests.busapp.consumers import TEST_HAPPENED, test_effects
 from tests.busapp.models import Effect
-from tests.support import InThread, wait_until
+from tests.support import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,7 +46,7 @@ class RowLocks:
         self.thread.join(timeout=30)
 
 
-def test_a_relay_never_publishes_past_a_row_of_the_aggregate_that_another_relay_holds(bus):
+def test_a_relay_never_publishes_past_a_row_of_the_aggregate_that_another_relay_holds(bus, run_relay, run_consumers):
     # given ten messages of one aggregate, and rows 2, 3 and 6 locked by someone else
     with transaction.atomic():
         for seq in range(10):
@@ -56,8 +54,8 @@ def test_a_relay_never_publishes_past_a_row_of_the_aggregate_that_another_relay_
                          aggregate="order:7")
     ids = list(OutboxMessage.objects.order_by("id").values_list("id", flat=True))
     locks = RowLocks([ids[2], ids[3], ids[6]])
-    consumer = InThread(ConsumerRunner([test_effects]))
-    relay = InThread(OutboxRelay(batch_size=10, idle_interval=0.01))
+    consumer = run_consumers(test_effects)
+    relay = run_relay(batch_size=10, idle_interval=0.01)
     try:
         # when the relay runs meanwhile, it publishes only what comes before the first held row
         wait_until(lambda: Effect.objects.filter(key="gap").count() >= 2, what="the rows before the gap")
@@ -69,7 +67,7 @@ def test_a_relay_never_publishes_past_a_row_of_the_aggregate_that_another_relay_
         wait_until(lambda: Effect.objects.filter(key="gap").count() == 10, what="all ten messages")
     finally:
         locks.stop()
-        relay.stop()
-        consumer.stop()
+    relay.stop()
+    consumer.stop()
     assert list(Effect.objects.filter(key="gap").values_list("seq", flat=True)) == list(range(10))
     connection.close()

@@ -12,16 +12,10 @@ from django.utils import timezone
 from ordering import services
 from ordering.models import MenuItem, Order, OrderEvent
 from ordering.status import Actor, OrderStatus
-from tests.factories import MenuCategoryFactory, MenuItemFactory, RestaurantFactory
+from tests.factories import MenuCategoryFactory, MenuItemFactory, OrderFactory, RestaurantFactory
 from tests.integration.site_helpers import add_to_cart, cart_of, checkout_token
 
 pytestmark = pytest.mark.django_db
-
-
-def place(customer, item, quantity=1, **kwargs) -> Order:
-    request = services.OrderRequest(restaurant_id=item.restaurant_id, items=[(item.pk, quantity)], delivery_address="1 Test Lane")
-    order, _ = services.order_place(customer=customer, request=request, **kwargs)
-    return order
 
 
 # Checkout ------------------------------------------------------------------------------
@@ -128,7 +122,7 @@ def test_out_of_stock_checkout_shows_a_form_error_and_writes_nothing(client, cus
     client.force_login(customer)
     add_to_cart(client, menu["soup"], 5)
     token = checkout_token(client)
-    place(other_customer, menu["soup"], 1)
+    OrderFactory(customer=other_customer, dish=menu["soup"], quantity=1)
     orders_before, events_before = Order.objects.count(), OrderEvent.objects.count()
     # when
     response = client.post(reverse("checkout"), {"delivery_address": "9 Elm Street", "checkout_token": token})
@@ -188,7 +182,7 @@ def test_bad_checkout_input_is_a_form_error_and_writes_nothing(client, customer,
 
 def test_order_page_shows_status_stepper_lines_timeline_and_live_hooks(client, customer, menu):
     # given a paid order
-    order = place(customer, menu["pizza"], 2)
+    order = OrderFactory(customer=customer, dish=menu["pizza"], quantity=2)
     services.order_transition(order_id=order.pk, to=OrderStatus.PAID, actor_kind=Actor.SYSTEM)
     client.force_login(customer)
     # when
@@ -217,7 +211,7 @@ def test_order_page_shows_status_stepper_lines_timeline_and_live_hooks(client, c
 
 def test_a_cancelled_order_shows_the_exit_clearly(client, customer, menu):
     # given
-    order = place(customer, menu["pizza"])
+    order = OrderFactory(customer=customer, dish=menu["pizza"])
     services.order_cancel(order_id=order.pk, customer=customer)
     client.force_login(customer)
     # when
@@ -234,7 +228,7 @@ def test_a_cancelled_order_shows_the_exit_clearly(client, customer, menu):
 
 
 def test_a_picked_up_order_marks_out_for_delivery_as_skipped(client, customer, menu):
-    order = place(customer, menu["pizza"])
+    order = OrderFactory(customer=customer, dish=menu["pizza"])
     for to, actor in [("paid", Actor.SYSTEM), ("accepted", Actor.STAFF), ("preparing", Actor.STAFF), ("ready", Actor.STAFF), ("delivered", Actor.STAFF)]:
         services.order_transition(order_id=order.pk, to=to, actor_kind=actor)
     client.force_login(customer)
@@ -244,7 +238,7 @@ def test_a_picked_up_order_marks_out_for_delivery_as_skipped(client, customer, m
 
 def test_another_customers_order_is_404(client, customer, other_customer, menu):
     # given
-    order = place(other_customer, menu["pizza"])
+    order = OrderFactory(customer=other_customer, dish=menu["pizza"])
     client.force_login(customer)
     # when
     page = client.get(reverse("order_detail", args=[order.pk]))
@@ -256,7 +250,7 @@ def test_another_customers_order_is_404(client, customer, other_customer, menu):
 
 def test_cancel_of_a_pending_order_works_and_a_second_cancel_is_an_error_message(client, customer, menu):
     # given
-    order = place(customer, menu["soup"], 2)
+    order = OrderFactory(customer=customer, dish=menu["soup"], quantity=2)
     client.force_login(customer)
     url = reverse("order_cancel", args=[order.pk])
     # when
@@ -273,7 +267,7 @@ def test_cancel_of_a_pending_order_works_and_a_second_cancel_is_an_error_message
 
 
 def test_cancel_after_the_kitchen_accepted_is_refused(client, customer, menu):
-    order = place(customer, menu["pizza"])
+    order = OrderFactory(customer=customer, dish=menu["pizza"])
     services.order_transition(order_id=order.pk, to="paid", actor_kind=Actor.SYSTEM)
     services.order_transition(order_id=order.pk, to="accepted", actor_kind=Actor.STAFF)
     client.force_login(customer)
@@ -283,7 +277,7 @@ def test_cancel_after_the_kitchen_accepted_is_refused(client, customer, menu):
 
 
 def test_cancel_is_post_only(client, customer, menu):
-    order = place(customer, menu["pizza"])
+    order = OrderFactory(customer=customer, dish=menu["pizza"])
     client.force_login(customer)
     assert client.get(reverse("order_cancel", args=[order.pk])).status_code == 405
 
@@ -293,10 +287,10 @@ def test_cancel_is_post_only(client, customer, menu):
 
 def test_history_lists_only_my_orders_newest_first(client, customer, other_customer, menu):
     # given
-    older = place(customer, menu["pizza"])
+    older = OrderFactory(customer=customer, dish=menu["pizza"])
     Order.objects.filter(pk=older.pk).update(created_at=timezone.now() - datetime.timedelta(days=2))
-    newer = place(customer, menu["pasta"])
-    theirs = place(other_customer, menu["pizza"])
+    newer = OrderFactory(customer=customer, dish=menu["pasta"])
+    theirs = OrderFactory(customer=other_customer, dish=menu["pizza"])
     client.force_login(customer)
     # when
     response = client.get(reverse("order_history"))

@@ -14,7 +14,7 @@ from django.utils import timezone
 from ordering import selectors, services
 from ordering.models import Order, OrderEvent, Restaurant
 from ordering.status import Actor, OrderStatus
-from tests.factories import RestaurantFactory
+from tests.factories import OrderFactory, OrderRowFactory, RestaurantFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -48,21 +48,14 @@ def past_order(
         S.READY: ready_at,
         S.DELIVERED: ready_at + 15 * minute,
     }
-    order = Order.objects.create(
+    order = OrderRowFactory(
         customer=customer, restaurant=restaurant, status=until, version=len(path), total=Decimal("10.00"),
-        currency="EUR", delivery_address="1 Past Lane", stock_date=times[S.PENDING_PAYMENT].date(),
-        created_at=times[S.PENDING_PAYMENT],
+        delivery_address="1 Past Lane", stock_date=times[S.PENDING_PAYMENT].date(), created_at=times[S.PENDING_PAYMENT],
     )
     OrderEvent.objects.bulk_create(
         OrderEvent(order=order, version=version, status=status, actor_kind=Actor.SYSTEM, at=times[status])
         for version, status in enumerate(path, start=1)
     )
-    return order
-
-
-def place(customer, item) -> Order:
-    request = services.OrderRequest(restaurant_id=item.restaurant_id, items=[(item.pk, 1)], delivery_address="1 Test Lane")
-    order, _ = services.order_place(customer=customer, request=request)
     return order
 
 
@@ -134,7 +127,7 @@ def test_an_order_in_the_kitchen_shows_acceptance_plus_the_measured_time(client,
     # given a restaurant whose last six orders took a median of 15 minutes
     for prep in [10, 12, 14, 16, 18, 40]:
         past_order(restaurant, other_customer, prep_minutes=prep)
-    order = place(customer, menu["pizza"])
+    order = OrderFactory(customer=customer, dish=menu["pizza"])
     advance(order, *PREPARING)
     accepted_at = accepted_ago(order, 5)
     # when
@@ -155,7 +148,7 @@ def test_too_few_measured_orders_fall_back_to_the_restaurants_own_estimate(clien
     Restaurant.objects.filter(pk=restaurant.pk).update(prep_time_minutes=25)
     for prep in [5, 5, 5, 5]:
         past_order(restaurant, other_customer, prep_minutes=prep)
-    order = place(customer, menu["pizza"])
+    order = OrderFactory(customer=customer, dish=menu["pizza"])
     advance(order, *PAID)
     # when
     html = page(client, customer, order)
@@ -168,7 +161,7 @@ def test_too_few_measured_orders_fall_back_to_the_restaurants_own_estimate(clien
 def test_an_order_past_its_expected_time_is_due_any_minute_rather_than_a_time_in_the_past(client, customer, restaurant, menu):
     # given the restaurant's own 20 minutes, and an acceptance 30 minutes ago
     Restaurant.objects.filter(pk=restaurant.pk).update(prep_time_minutes=20)
-    order = place(customer, menu["pizza"])
+    order = OrderFactory(customer=customer, dish=menu["pizza"])
     advance(order, *ACCEPTED)
     accepted_ago(order, 30)
     # when
@@ -181,7 +174,7 @@ def test_an_order_past_its_expected_time_is_due_any_minute_rather_than_a_time_in
 @pytest.mark.parametrize("exit_steps", [READY, READY + [("delivered", Actor.STAFF)]], ids=["ready", "delivered"])
 def test_once_ready_there_is_no_estimate_but_the_actual_ready_time(client, customer, menu, exit_steps):
     # given
-    order = place(customer, menu["pizza"])
+    order = OrderFactory(customer=customer, dish=menu["pizza"])
     advance(order, *exit_steps)
     ready_at = timezone.localtime(OrderEvent.objects.get(order=order, status=S.READY).at)
     # when
@@ -194,7 +187,7 @@ def test_once_ready_there_is_no_estimate_but_the_actual_ready_time(client, custo
 @pytest.mark.parametrize("steps", [[], [("cancelled", Actor.CUSTOMER)], PAID + [("rejected", Actor.STAFF)]],
                          ids=["awaiting-payment", "cancelled", "rejected"])
 def test_before_payment_or_after_an_exit_there_is_no_estimate(client, customer, menu, steps):
-    order = place(customer, menu["pizza"])
+    order = OrderFactory(customer=customer, dish=menu["pizza"])
     advance(order, *steps)
     html = page(client, customer, order)
     assert "data-eta=" not in html and "data-ready-at=" not in html
@@ -202,7 +195,7 @@ def test_before_payment_or_after_an_exit_there_is_no_estimate(client, customer, 
 
 def test_the_order_pages_query_count_does_not_grow_with_past_orders(client, customer, other_customer, restaurant, menu):
     # given an order in the kitchen, first with no history
-    order = place(customer, menu["pizza"])
+    order = OrderFactory(customer=customer, dish=menu["pizza"])
     advance(order, *PREPARING)
     client.force_login(customer)
     url = reverse("order_detail", args=[order.pk])

@@ -15,9 +15,9 @@ from django.utils.html import strip_tags
 from billing.models import LedgerEntry, Payment, TopUp, Wallet
 from billing.services.topups import wallet_top_up
 from billing.services.wallets import wallet_debit
-from ordering import services
 from ordering.models import Order
 from ordering.status import OrderStatus
+from tests.factories import OrderFactory
 from tests.integration.site_helpers import add_to_cart
 
 pytestmark = pytest.mark.django_db
@@ -46,12 +46,6 @@ def ledger_count(user) -> int:
 def balance(user) -> Decimal | None:
     wallet = Wallet.objects.filter(user=user).first()
     return wallet.balance if wallet else None
-
-
-def place(customer, item, quantity=1) -> Order:
-    request = services.OrderRequest(restaurant_id=item.restaurant_id, items=[(item.pk, quantity)], delivery_address="1 Test Lane")
-    order, _ = services.order_place(customer=customer, request=request)
-    return order
 
 
 # The wallet page -------------------------------------------------------------------------
@@ -85,7 +79,7 @@ def test_a_new_wallet_shows_zero_and_an_empty_history(client, customer):
 def test_the_wallet_page_shows_the_balance_and_the_history_newest_first(client, customer, menu):
     # given a top-up and an order paid from the wallet
     wallet_top_up(user=customer, amount="30.00", card_number=GOOD_CARD)
-    order = place(customer, menu["pizza"])
+    order = OrderFactory(customer=customer, dish=menu["pizza"])
     wallet_debit(user_id=customer.pk, amount=order.total, kind=LedgerEntry.Kind.CHARGE, key=f"order:{order.pk}:charge",
                  description=f"Order #{order.pk} at Casa Test", order_id=order.pk)
     client.force_login(customer)
@@ -286,7 +280,7 @@ def paid(customer, order) -> Payment:
 
 
 def test_the_order_page_of_an_unpaid_order_has_no_payment_section(client, customer, menu):
-    order = place(customer, menu["pizza"])
+    order = OrderFactory(customer=customer, dish=menu["pizza"])
     client.force_login(customer)
 
     response = client.get(reverse("order_detail", args=[order.pk]))
@@ -296,7 +290,7 @@ def test_the_order_page_of_an_unpaid_order_has_no_payment_section(client, custom
 
 
 def test_the_order_page_shows_the_payment(client, customer, menu):
-    order = place(customer, menu["pizza"])
+    order = OrderFactory(customer=customer, dish=menu["pizza"])
     paid(customer, order)
     client.force_login(customer)
 
@@ -312,7 +306,7 @@ def test_the_order_page_shows_the_payment(client, customer, menu):
 
 def test_the_order_page_shows_a_refund(client, customer, menu):
     # given a paid order refunded after the kitchen rejected it
-    order = place(customer, menu["pizza"])
+    order = OrderFactory(customer=customer, dish=menu["pizza"])
     payment = paid(customer, order)
     wallet = Wallet.objects.get(user=customer)
     refund = LedgerEntry.objects.create(wallet=wallet, kind="refund", amount=order.total, balance_after=Decimal("50.00"),
@@ -340,7 +334,7 @@ def test_the_order_page_shows_a_refund(client, customer, menu):
 
 
 def test_the_order_page_shows_a_failed_payment(client, customer, menu):
-    order = place(customer, menu["pizza"])
+    order = OrderFactory(customer=customer, dish=menu["pizza"])
     Payment.objects.create(order=order, amount=order.total, status=Payment.Status.FAILED,
                            failure_reason="Not enough money in the wallet")
     Order.objects.filter(pk=order.pk).update(status=OrderStatus.PAYMENT_FAILED)
