@@ -186,7 +186,7 @@ def _per_minute(restaurant_id: int | None, now: datetime.datetime) -> tuple[list
     # Minutes are the same in every time zone (offsets are whole minutes), so the database
     # groups by UTC minute and needs no time-zone tables.
     rows = (_facts(restaurant_id).filter(placed_at__gte=start, placed_at__lt=f.minute_floor(now) + f.MINUTE)
-            .annotate(minute=TruncMinute("placed_at", tzinfo=datetime.timezone.utc))
+            .annotate(minute=TruncMinute("placed_at", tzinfo=datetime.UTC))
             .values("minute").annotate(orders=Count("pk")).order_by())
     rate = _facts(restaurant_id).filter(placed_at__gt=now - f.RATE_WINDOW, placed_at__lte=now).count()
     return f.per_minute({row["minute"]: row["orders"] for row in rows}, now), rate

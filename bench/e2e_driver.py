@@ -406,7 +406,7 @@ class Driver:
                     try:
                         await self._handshake(customer)
                         return
-                    except (OSError, WebSocketException, asyncio.TimeoutError) as error:
+                    except (TimeoutError, OSError, WebSocketException) as error:
                         if attempt == 2 or _refused(error):  # a refused token does not get better
                             failures[_describe(error)] += 1
                             return
@@ -446,7 +446,7 @@ class Driver:
                     await self._handshake(customer)
                     customer.reconnects += 1
                     break
-                except (OSError, WebSocketException, asyncio.TimeoutError) as error:
+                except (TimeoutError, OSError, WebSocketException) as error:
                     _log(f"customer {customer.user_id}: reconnect failed ({_describe(error)})")
                     if _refused(error):
                         return  # its remaining orders count as missing
@@ -455,7 +455,7 @@ class Driver:
     async def check_http(self) -> None:
         try:
             connection = await asyncio.wait_for(self.pool.acquire(), 20)
-        except (OSError, asyncio.TimeoutError) as error:
+        except (TimeoutError, OSError) as error:
             raise CannotConnect(f"cannot connect to {self.plan['http']}: {_describe(error)}") from error
         self.pool.release(connection, True)
 
@@ -664,7 +664,7 @@ async def _main(plan: dict[str, Any]) -> int:
     finally:
         try:
             await driver.close()
-        except (asyncio.TimeoutError, OSError):
+        except (TimeoutError, OSError):
             pass
     _say("summary", summary)
     return 0

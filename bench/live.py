@@ -520,7 +520,7 @@ def _layer_settings() -> dict[str, Any]:
     from django.conf import settings
 
     layer = settings.CHANNEL_LAYERS["default"]
-    return {"backend": layer["BACKEND"], "config": {k: v for k, v in layer.get("CONFIG", {}).items()},
+    return {"backend": layer["BACKEND"], "config": dict(layer.get("CONFIG", {})),
             "env": {k: v for k, v in sorted(os.environ.items()) if k.startswith(PASSED_THROUGH)}}
 
 

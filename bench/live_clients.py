@@ -51,6 +51,7 @@ class Socket:
         self.seen: list[tuple[int, int, float, str]] = []  # (order id, version, arrival, "live"/"resume")
         self.pongs = 0
         self.changed = asyncio.Event()
+        self.reader: asyncio.Task[None] | None = None  # held here: the event loop keeps only a weak reference
 
 
 class Clients:
@@ -82,14 +83,14 @@ class Clients:
                 try:
                     await self._handshake(s)
                     break
-                except (OSError, WebSocketException, asyncio.TimeoutError) as error:
+                except (TimeoutError, OSError, WebSocketException) as error:
                     s.error = type(error).__name__ + (f" {error.rcvd.code}" if getattr(error, "rcvd", None) else "")
                     s.ws = None
                     self.retries += 1
             await asyncio.sleep(1 + attempt)
         if s.ws is not None:
             s.error = ""
-            asyncio.ensure_future(self._read(s))
+            s.reader = asyncio.ensure_future(self._read(s))
 
     async def _handshake(self, s: Socket) -> None:
         # No client-side keepalive (daphne pings and the library answers); no compression
@@ -181,7 +182,7 @@ class Clients:
                 s.changed.clear()
                 try:
                     await asyncio.wait_for(s.changed.wait(), left)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     return
 
     async def close_all(self) -> None:

@@ -20,8 +20,7 @@ def drive(steps: list[list[object]], rate: float) -> dict[str, object]:
     from ordering.services import order_transition
     from ordering.status import Actor
 
-    actors = {pk: user for pk, user in get_user_model().objects.in_bulk(
-        {step[3] for step in steps if step[3] is not None}).items()}
+    actors = dict(get_user_model().objects.in_bulk({step[3] for step in steps if step[3] is not None}))
     commits: list[tuple[int, int, float]] = []
     behind = 0.0
     begin = time.monotonic()

@@ -32,9 +32,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import pika
-from pika.exceptions import AMQPError
-
 from django.conf import settings
+from pika.exceptions import AMQPError
 
 from bus.catalog import EventType, routing_key_for
 from bus.connection import connection_parameters, message_properties

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from channels.auth import AuthMiddleware
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from channels.security.websocket import AllowedHostsOriginValidator
 from channels.sessions import CookieMiddleware, InstanceSessionWrapper
-from channels.auth import AuthMiddleware
 from django.contrib.auth.models import AnonymousUser
 
 from ordering.services import api_token_user

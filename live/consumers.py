@@ -19,10 +19,10 @@ import logging
 import time
 from typing import Any
 
-from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.consumer import get_handler_name
+from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 from redis.exceptions import RedisError
@@ -32,8 +32,14 @@ from live.presence import awatching_report
 from ordering.api_schemas import kitchen_ticket_out, order_out
 from ordering.exceptions import NotFound
 from ordering.models import Order, OrderEvent
-from ordering.selectors import (is_restaurant_staff, kitchen_open_orders, kitchen_recent_orders, menu_items,
-                                order_detail, restaurant_get)
+from ordering.selectors import (
+    is_restaurant_staff,
+    kitchen_open_orders,
+    kitchen_recent_orders,
+    menu_items,
+    order_detail,
+    restaurant_get,
+)
 from ordering.status import STATUS_LABELS, OrderStatus
 
 logger = logging.getLogger(__name__)

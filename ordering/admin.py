@@ -7,8 +7,16 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from ordering.models import CustomerProfile, MenuCategory, MenuItem, Order, OrderEvent, OrderLine, Restaurant
-from ordering.models import StaffMembership
+from ordering.models import (
+    CustomerProfile,
+    MenuCategory,
+    MenuItem,
+    Order,
+    OrderEvent,
+    OrderLine,
+    Restaurant,
+    StaffMembership,
+)
 
 
 class MenuCategoryInline(admin.TabularInline):
