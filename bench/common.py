@@ -131,7 +131,7 @@ def wrk_binary() -> str:
     return binary
 
 
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.02):  # type: ignore[no-untyped-def]
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.02):
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()

@@ -53,8 +53,9 @@ from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+from websockets.typing import Origin
 
-ORIGIN = "http://127.0.0.1"  # in ALLOWED_HOSTS, as a browser on the site would send it
+ORIGIN = Origin("http://127.0.0.1")  # in ALLOWED_HOSTS, as a browser on the site would send it
 ORDERS_PATH = "/api/v1/orders"
 CUSTOMER_SOCKET_PATH = "/ws/me/"
 PAID, PAYMENT_FAILED = "paid", "payment_failed"

@@ -22,8 +22,9 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
+from websockets.typing import Origin
 
-ORIGIN = "http://127.0.0.1"  # in ALLOWED_HOSTS, as a browser on the site would send it
+ORIGIN = Origin("http://127.0.0.1")  # in ALLOWED_HOSTS, as a browser on the site would send it
 
 
 def _raise_open_files(sockets: int) -> None:
@@ -84,7 +85,8 @@ class Clients:
                     await self._handshake(s)
                     break
                 except (TimeoutError, OSError, WebSocketException) as error:
-                    s.error = type(error).__name__ + (f" {error.rcvd.code}" if getattr(error, "rcvd", None) else "")
+                    rcvd = getattr(error, "rcvd", None)
+                    s.error = type(error).__name__ + (f" {rcvd.code}" if rcvd else "")
                     s.ws = None
                     self.retries += 1
             await asyncio.sleep(1 + attempt)
@@ -172,7 +174,7 @@ class Clients:
         return {"seen": [[o, v, at, phase] for s in self.sockets for o, v, at, phase in s.seen],
                 "closed": [s.closed for s in self.sockets if s.closed]}
 
-    async def _until(self, done, timeout: float) -> None:  # type: ignore[no-untyped-def]
+    async def _until(self, done, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         for s in self.sockets:
             while not done(s) and s.ws is not None:

@@ -12,9 +12,10 @@ import json
 import os
 import sys
 import time
+from typing import Any
 
 
-def drive(steps: list[list[object]], rate: float) -> dict[str, object]:
+def drive(steps: list[list[Any]], rate: float) -> dict[str, object]:
     from django.contrib.auth import get_user_model
 
     from ordering.services import order_transition

@@ -65,7 +65,7 @@ def build(figures: dict[str, Any]) -> dict[str, Any]:
     placement = (figures.get("placement") or {}).get("64") or {}
     steady = figures.get("steady") or {}
     e2e = figures.get("e2e") or {}
-    summary = {
+    summary: dict[str, Any] = {
         "yardstick_requests_per_s": hello.get("requests_per_s"),
         "yardstick_cpu_ms_per_request": hello.get("cpu_ms_per_request"),
         "yardstick_64_p99_ms": hello.get("p99_ms"),

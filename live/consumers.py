@@ -19,6 +19,7 @@ import logging
 import time
 from typing import Any
 
+from asgiref.typing import WebSocketConnectEvent, WebSocketDisconnectEvent
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
@@ -67,7 +68,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
-    async def websocket_connect(self, message: dict[str, Any]) -> None:
+    async def websocket_connect(self, message: WebSocketConnectEvent) -> None:
         try:
             await self.connect()
         except RedisError as error:
@@ -76,7 +77,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             logger.warning("live socket refused, Redis is away: %r", error, extra={"path": self.scope.get("path")})
             await self.refuse(CLOSE_TRY_AGAIN_LATER)
 
-    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+    async def websocket_disconnect(self, message: WebSocketDisconnectEvent) -> None:
         # As above: without Channels' close_old_connections() hop, which 10,000 sockets
         # closing at once (a daphne restart, a Wi-Fi outage) would queue behind one thread.
         await self.disconnect(message["code"])
@@ -185,7 +186,7 @@ def update_frame(*, order_id: int, status: str, version: int, at: object) -> dic
 
 
 @database_sync_to_async
-def _allowed_order(user, order_id: int):  # type: ignore[no-untyped-def]
+def _allowed_order(user, order_id: int):
     """The order if ``user`` owns it or works at its restaurant, else None."""
     try:
         order = order_detail(order_id=order_id)
@@ -311,7 +312,7 @@ class OrderConsumer(LiveConsumer):
 
 
 @database_sync_to_async
-def _is_staff(user, restaurant_id: int) -> bool:  # type: ignore[no-untyped-def]
+def _is_staff(user, restaurant_id: int) -> bool:
     return is_restaurant_staff(user=user, restaurant_id=restaurant_id)
 
 

@@ -91,7 +91,7 @@ class ReadOnlyInline(admin.TabularInline):
 
 class OrderLineInline(ReadOnlyInline):
     model = OrderLine
-    fields = ["name", "quantity", "unit_price", "menu_item", "done_at"]
+    fields = ("name", "quantity", "unit_price", "menu_item", "done_at")
     readonly_fields = fields
 
 
@@ -101,7 +101,7 @@ class OrderEventInline(ReadOnlyInline):
     model = OrderEvent
     verbose_name = "timeline step"
     verbose_name_plural = "timeline"
-    fields = ["version", "at", "from_status", "status", "actor_kind", "actor", "reason", "correlation_id"]
+    fields = ("version", "at", "from_status", "status", "actor_kind", "actor", "reason", "correlation_id")
     readonly_fields = fields
     ordering = ["version"]
 
