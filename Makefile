@@ -1,4 +1,5 @@
 # The two commands: `make run` and `make test`. Everything they need is set up first.
+# `make test` runs `make lint` (ruff and mypy, settings in pyproject.toml) before the suite.
 SHELL := /bin/bash
 PY := .venv/bin/python
 PORT ?= 8000
@@ -6,7 +7,7 @@ HOST ?= 127.0.0.1
 export PASSLINE_PORT := $(PORT)
 export PASSLINE_HOST := $(HOST)
 
-.PHONY: run test setup setup-test demo bench clean
+.PHONY: run test lint setup setup-test demo bench clean
 
 setup:
 	@scripts/setup.sh run
@@ -24,7 +25,12 @@ run: demo
 	@$(PY) manage.py banner --url http://$(HOST):$(PORT)/
 	@exec $(PY) scripts/supervise.py
 
-test: setup-test
+lint: setup-test
+	@.venv/bin/ruff check .
+	@.venv/bin/ruff format --check .
+	@PASSLINE_ENV=test .venv/bin/mypy .
+
+test: lint
 	@PASSLINE_ENV=test $(PY) -m pytest --create-db $(PYTEST_ARGS)
 
 bench:

@@ -38,8 +38,8 @@ def per_minute(counts: Mapping[datetime.datetime, int], now: datetime.datetime) 
     """Counts by minute (keys: aware minute starts) as the chart's ``SERIES_MINUTES`` values,
     oldest first; minutes without a key are 0, keys outside the window are left out."""
     start = series_start(now)
-    by_minute = {minute_floor(key.astimezone(datetime.timezone.utc)): value for key, value in counts.items()}
-    return [by_minute.get((start + i * MINUTE).astimezone(datetime.timezone.utc), 0) for i in range(SERIES_MINUTES)]
+    by_minute = {minute_floor(key.astimezone(datetime.UTC)): value for key, value in counts.items()}
+    return [by_minute.get((start + i * MINUTE).astimezone(datetime.UTC), 0) for i in range(SERIES_MINUTES)]
 
 
 def mean_seconds(total: datetime.timedelta | None, count: int) -> int | None:

@@ -10,9 +10,19 @@ and these tables belong to another process than the orders do.
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from django.db import models
 
-MONEY = {"max_digits": 10, "decimal_places": 2}
+
+class MoneyField(TypedDict):
+    """The arguments of every DecimalField that holds money."""
+
+    max_digits: int
+    decimal_places: int
+
+
+MONEY: MoneyField = {"max_digits": 10, "decimal_places": 2}
 
 
 class OrderFact(models.Model):

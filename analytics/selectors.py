@@ -33,12 +33,13 @@ Precisely, where *placed*, *paid*, *ready* and *ended* are the times the events 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q, QuerySet, Sum
 from django.db.models.functions import TruncMinute
 from django.utils import dateformat, timezone
@@ -154,7 +155,7 @@ def _touched_on(start: datetime.datetime) -> Q:
     return Q(placed_at__gte=start) | Q(paid_at__gte=start) | Q(ready_at__gte=start) | Q(exit_at__gte=start)
 
 
-def _day_counts(row: dict[str, Any]) -> dict[str, Any]:
+def _day_counts(row: Mapping[str, Any]) -> dict[str, Any]:
     gross, refunds = f.money(row["revenue_gross"]), f.money(row["refunds_amount"])
     return {
         "orders_today": row["orders_today"], "paid_orders_today": row["paid_orders_today"],
@@ -186,7 +187,7 @@ def _per_minute(restaurant_id: int | None, now: datetime.datetime) -> tuple[list
     # Minutes are the same in every time zone (offsets are whole minutes), so the database
     # groups by UTC minute and needs no time-zone tables.
     rows = (_facts(restaurant_id).filter(placed_at__gte=start, placed_at__lt=f.minute_floor(now) + f.MINUTE)
-            .annotate(minute=TruncMinute("placed_at", tzinfo=datetime.timezone.utc))
+            .annotate(minute=TruncMinute("placed_at", tzinfo=datetime.UTC))
             .values("minute").annotate(orders=Count("pk")).order_by())
     rate = _facts(restaurant_id).filter(placed_at__gt=now - f.RATE_WINDOW, placed_at__lte=now).count()
     return f.per_minute({row["minute"]: row["orders"] for row in rows}, now), rate
@@ -217,12 +218,12 @@ def dashboard_figures(*, restaurant_id: int | None, now: datetime.datetime | Non
 # --- who may see what ---------------------------------------------------------------------------
 
 
-def sees_all_restaurants(*, user: AbstractBaseUser) -> bool:
+def sees_all_restaurants(*, user: User) -> bool:
     """Operators: superusers, and users given the ``view_all_restaurants`` permission."""
     return bool(user.is_authenticated and user.is_active and user.has_perm(VIEW_ALL_PERMISSION))
 
 
-def dashboard_allowed(*, user: AbstractBaseUser, restaurant_id: int | None) -> bool:
+def dashboard_allowed(*, user: User, restaurant_id: int | None) -> bool:
     """All restaurants: operators only. One restaurant: its staff, or an operator."""
     if not user.is_authenticated:
         return False
@@ -231,7 +232,7 @@ def dashboard_allowed(*, user: AbstractBaseUser, restaurant_id: int | None) -> b
     return restaurant_id is not None and is_restaurant_staff(user=user, restaurant_id=restaurant_id)
 
 
-def dashboard_restaurants(*, user: AbstractBaseUser) -> list[Restaurant]:
+def dashboard_restaurants(*, user: User) -> list[Restaurant]:
     """The restaurants whose dashboard the user may open, by name."""
     if sees_all_restaurants(user=user):
         return list(restaurant_list().order_by("name"))

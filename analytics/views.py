@@ -6,17 +6,18 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 
 from analytics import selectors
 from ordering.exceptions import NotFound
 from ordering.models import Restaurant
 from ordering.selectors import restaurant_get
+from passline.http import AuthenticatedHttpRequest
 
 
 @login_required
-def dashboard_index(request: HttpRequest) -> HttpResponse:
+def dashboard_index(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Operators: every restaurant. Staff: their restaurant's dashboard, or a choice of them."""
     if selectors.sees_all_restaurants(user=request.user):
         return _render(request, restaurant=None)
@@ -29,7 +30,7 @@ def dashboard_index(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def dashboard_restaurant(request: HttpRequest, restaurant_id: int) -> HttpResponse:
+def dashboard_restaurant(request: AuthenticatedHttpRequest, restaurant_id: int) -> HttpResponse:
     """One restaurant's dashboard, for its staff and for operators."""
     try:
         restaurant = restaurant_get(restaurant_id=restaurant_id)
@@ -40,7 +41,7 @@ def dashboard_restaurant(request: HttpRequest, restaurant_id: int) -> HttpRespon
     return _render(request, restaurant=restaurant)
 
 
-def _render(request: HttpRequest, *, restaurant: Restaurant | None) -> HttpResponse:
+def _render(request: AuthenticatedHttpRequest, *, restaurant: Restaurant | None) -> HttpResponse:
     figures = selectors.dashboard_figures(restaurant_id=restaurant.pk if restaurant else None)
     return render(request, "analytics/dashboard.html", {
         "restaurant": restaurant,

@@ -27,7 +27,7 @@ class AuditRecordAdmin(ReadOnlyAdmin):
     readonly_fields = ["envelope"]
     fields = ["envelope", "exchange", "routing_key", "recorded_at"]
 
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet[AuditRecord], search_term: str):  # type: ignore[no-untyped-def]
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[AuditRecord], search_term: str):
         match = _BY_SUBJECT.match(search_term or "")
         if match:
             field = "order_id" if match[1].lower() == "order" else "customer_id"

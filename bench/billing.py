@@ -10,11 +10,12 @@ import argparse
 import time
 import uuid
 from decimal import Decimal
+from typing import Any
 
 from bench import common
 
 
-def _setup_shop(customers: int):  # type: ignore[no-untyped-def]
+def _setup_shop(customers: int):
     from django.contrib.auth import get_user_model
 
     from billing.services.wallets import wallet_credit
@@ -121,7 +122,7 @@ def main() -> None:
     from bus.topology import declare_topology
 
     declare_topology()
-    figures: dict[str, object] = {"debit_rpc": rpc_round_trip(args.rpc_calls)}
+    figures: dict[str, Any] = {"debit_rpc": rpc_round_trip(args.rpc_calls)}
     for count in args.billing_workers:
         figures[f"placed_to_paid_{count}_billing"] = orders_to_paid(args.orders, count)
     path = common.save("billing", figures, {"orders": args.orders, "rpc_calls": args.rpc_calls})

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 from bench import common
 
 
-def _rows(count: int, start: int = 0):  # type: ignore[no-untyped-def]
+def _rows(count: int, start: int = 0):
     from bench.consumers import BENCH_PING
     from bus.envelope import Envelope
     from bus.models import OutboxMessage
@@ -153,7 +154,7 @@ def main() -> None:
     from bus.topology import declare_topology
 
     declare_topology()
-    figures: dict[str, object] = {"relay_only": relay_only(args.messages, args.batch_size)}
+    figures: dict[str, Any] = {"relay_only": relay_only(args.messages, args.batch_size)}
     for count in args.consumers:
         figures[f"end_to_end_{count}_consumers"] = end_to_end(args.messages, count, args.batch_size)
     figures["latency"] = latency(args.latency_rate, 5, args.idle_interval)

@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,7 +131,7 @@ def wrk_binary() -> str:
     return binary
 
 
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.02):  # type: ignore[no-untyped-def]
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.02):
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -175,9 +175,9 @@ def _rabbit_version() -> str:
 
 def save(name: str, figures: dict[str, object], settings: dict[str, object]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d")
     path = RESULTS / f"{stamp}-{name}.json"
-    path.write_text(json.dumps({"benchmark": name, "at": datetime.now(timezone.utc).isoformat(),
+    path.write_text(json.dumps({"benchmark": name, "at": datetime.now(UTC).isoformat(),
                                 "machine": machine(), "settings": settings, "figures": figures}, indent=2))
     return path
 

@@ -61,6 +61,7 @@ from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+from websockets.typing import Origin
 
 from bench.e2e_stats import (
     Order,
@@ -75,7 +76,7 @@ from bench.e2e_stats import (
 )
 from bench.harness import raise_open_files
 
-ORIGIN = "http://127.0.0.1"  # in ALLOWED_HOSTS, as a browser on the site would send it
+ORIGIN = Origin("http://127.0.0.1")  # in ALLOWED_HOSTS, as a browser on the site would send it
 ORDERS_PATH = "/api/v1/orders"
 CUSTOMER_SOCKET_PATH = "/ws/me/"
 
@@ -278,7 +279,7 @@ class Driver:
                     try:
                         await self._handshake(customer)
                         return
-                    except (OSError, WebSocketException, asyncio.TimeoutError) as error:
+                    except (TimeoutError, OSError, WebSocketException) as error:
                         if attempt == 2 or _refused(error):  # a refused token does not get better
                             failures[_describe(error)] += 1
                             return
@@ -318,7 +319,7 @@ class Driver:
                     await self._handshake(customer)
                     customer.reconnects += 1
                     break
-                except (OSError, WebSocketException, asyncio.TimeoutError) as error:
+                except (TimeoutError, OSError, WebSocketException) as error:
                     _log(f"customer {customer.user_id}: reconnect failed ({_describe(error)})")
                     if _refused(error):
                         return  # its remaining orders count as missing
@@ -327,7 +328,7 @@ class Driver:
     async def check_http(self) -> None:
         try:
             connection = await asyncio.wait_for(self.pool.acquire(), 20)
-        except (OSError, asyncio.TimeoutError) as error:
+        except (TimeoutError, OSError) as error:
             raise CannotConnect(f"cannot connect to {self.plan['http']}: {_describe(error)}") from error
         self.pool.release(connection, True)
 
@@ -511,7 +512,7 @@ async def _main(plan: dict[str, Any]) -> int:
     finally:
         try:
             await driver.close()
-        except (asyncio.TimeoutError, OSError):
+        except (TimeoutError, OSError):
             pass
     _say("summary", summary)
     return 0

@@ -32,7 +32,7 @@ settings.configure(
 )
 
 
-def hello(request):  # type: ignore[no-untyped-def]
+def hello(request):
     return HttpResponse("Hello, world", content_type="text/plain")
 
 

@@ -128,10 +128,10 @@ def _hops(commits: list[list[Any]], arrivals: dict[tuple[int, int], float]) -> d
     taken = dict(ProcessedMessage.objects.filter(consumer="bridge.notification", message_id__in=list(sent))
                  .values_list("message_id", "processed_at"))
     relay, to_bridge, bridge_to_socket = [], [], []
-    for message_id, (key, sent_at) in sent.items():
+    for message_id, (key, sent_time) in sent.items():
         if key not in committed:
             continue
-        relay.append((sent_at - committed[key]) * 1000)
+        relay.append((sent_time - committed[key]) * 1000)
         if message_id in taken:
             bridged = taken[message_id].timestamp()
             to_bridge.append((bridged - committed[key]) * 1000)
@@ -158,7 +158,7 @@ def _order_hops(order_id: int, commits: list[tuple[int, float]]) -> list[tuple[f
     hops: list[tuple[float | None, float | None]] = []
     for version, committed in commits:
         message_id, sent_at = rows.get(version, (None, None))
-        bridged = taken.get(message_id)
+        bridged = taken.get(message_id) if message_id is not None else None
         hops.append((round((sent_at.timestamp() - committed) * 1000, 1) if sent_at else None,
                      round((bridged.timestamp() - committed) * 1000, 1) if bridged else None))
     return hops
@@ -279,7 +279,7 @@ def _layer_settings() -> dict[str, Any]:
     from django.conf import settings
 
     layer = settings.CHANNEL_LAYERS["default"]
-    return {"backend": layer["BACKEND"], "config": {k: v for k, v in layer.get("CONFIG", {}).items()},
+    return {"backend": layer["BACKEND"], "config": dict(layer.get("CONFIG", {})),
             "env": {k: v for k, v in sorted(os.environ.items()) if k.startswith(PASSED_THROUGH)}}
 
 

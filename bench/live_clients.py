@@ -23,8 +23,9 @@ from bench.harness import raise_open_files
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
+from websockets.typing import Origin
 
-ORIGIN = "http://127.0.0.1"  # in ALLOWED_HOSTS, as a browser on the site would send it
+ORIGIN = Origin("http://127.0.0.1")  # in ALLOWED_HOSTS, as a browser on the site would send it
 
 
 def _say(kind: str, body: dict[str, Any]) -> None:
@@ -45,6 +46,7 @@ class Socket:
         self.seen: list[tuple[int, int, float, str]] = []  # (order id, version, arrival, "live"/"resume")
         self.pongs = 0
         self.changed = asyncio.Event()
+        self.reader: asyncio.Task[None] | None = None  # held here: the event loop keeps only a weak reference
 
 
 class Clients:
@@ -76,14 +78,15 @@ class Clients:
                 try:
                     await self._handshake(s)
                     break
-                except (OSError, WebSocketException, asyncio.TimeoutError) as error:
-                    s.error = type(error).__name__ + (f" {error.rcvd.code}" if getattr(error, "rcvd", None) else "")
+                except (TimeoutError, OSError, WebSocketException) as error:
+                    rcvd = getattr(error, "rcvd", None)
+                    s.error = type(error).__name__ + (f" {rcvd.code}" if rcvd else "")
                     s.ws = None
                     self.retries += 1
             await asyncio.sleep(1 + attempt)
         if s.ws is not None:
             s.error = ""
-            asyncio.ensure_future(self._read(s))
+            s.reader = asyncio.ensure_future(self._read(s))
 
     async def _handshake(self, s: Socket) -> None:
         # No client-side keepalive (daphne pings and the library answers); no compression
@@ -165,7 +168,7 @@ class Clients:
         return {"seen": [[o, v, at, phase] for s in self.sockets for o, v, at, phase in s.seen],
                 "closed": [s.closed for s in self.sockets if s.closed]}
 
-    async def _until(self, done, timeout: float) -> None:  # type: ignore[no-untyped-def]
+    async def _until(self, done, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         for s in self.sockets:
             while not done(s) and s.ws is not None:
@@ -175,7 +178,7 @@ class Clients:
                 s.changed.clear()
                 try:
                     await asyncio.wait_for(s.changed.wait(), left)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     return
 
     async def close_all(self) -> None:

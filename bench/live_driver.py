@@ -12,16 +12,16 @@ import json
 import os
 import sys
 import time
+from typing import Any
 
 
-def drive(steps: list[list[object]], rate: float) -> dict[str, object]:
+def drive(steps: list[list[Any]], rate: float) -> dict[str, object]:
     from django.contrib.auth import get_user_model
 
     from ordering.services import order_transition
     from ordering.status import Actor
 
-    actors = {pk: user for pk, user in get_user_model().objects.in_bulk(
-        {step[3] for step in steps if step[3] is not None}).items()}
+    actors = dict(get_user_model().objects.in_bulk({step[3] for step in steps if step[3] is not None}))
     commits: list[tuple[int, int, float]] = []
     behind = 0.0
     begin = time.monotonic()

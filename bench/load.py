@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -41,7 +42,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -82,8 +83,8 @@ def seed(customers: int) -> dict[str, Any]:
     """A restaurant with one dish, ``customers`` customers with tokens and plenty of money."""
     from django.contrib.auth import get_user_model
 
-    from billing.services.wallets import wallet_credit
     from bench.live import _tokens
+    from billing.services.wallets import wallet_credit
     from ordering.models import CustomerProfile, MenuCategory, MenuItem, Restaurant
 
     tag = common.new_id()[:8]
@@ -167,7 +168,7 @@ def wrk(processes: Processes, url: str, clients: int, seconds: float, data: dict
     done = subprocess.run([binary, f"-t{threads}", f"-c{clients}", f"-d{seconds:g}s", "--timeout", "10s",
                            "-s", str(WRK_SCRIPT), url, "--", str(tokens), str(body), tag],
                           capture_output=True, text=True, timeout=seconds + 120)
-    line = next((l for l in done.stdout.splitlines() if l.startswith("wrk-result ")), None)
+    line = next((out for out in done.stdout.splitlines() if out.startswith("wrk-result ")), None)
     if done.returncode != 0 or line is None:
         raise SystemExit(f"wrk failed ({done.returncode}): {done.stdout[-1000:]} {done.stderr[-1000:]}")
     result = json.loads(line.removeprefix("wrk-result "))
@@ -314,7 +315,7 @@ def main() -> None:
     common.prepare()
     from bus.topology import declare_topology
 
-    path = summary.results_path(datetime.now(timezone.utc))
+    path = summary.results_path(datetime.now(UTC))
     flames = None if args.no_flames else path.with_name(path.stem + "-flames")
     figures: dict[str, Any] = {"targets": summary.TARGETS, "references": REFERENCES}
     # The machine first, with nothing else running: figures compare only within a run.
@@ -366,7 +367,7 @@ def main() -> None:
         for index, (name, server, count, what) in enumerate(plan):
             drained()
             url = stack.start_web(server=server, count=count)
-            common.wait_for(lambda: healthy(url), 60, f"{name}: /healthz", 0.2)
+            common.wait_for(functools.partial(healthy, url), 60, f"{name}: /healthz", 0.2)
             print(f"{name}: {server} x{count}{' behind nginx' if stack.nginx else ''}", flush=True)
             started = stack.cpu_seconds()
             try:

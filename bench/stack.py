@@ -160,10 +160,10 @@ class Stack:
                 found[name] = [root, *root.children(recursive=True)]
             except psutil.Error:
                 continue
-        for process in psutil.process_iter(["name"]):
-            service = SERVICES.get(process.info["name"] or "")
+        for server in psutil.process_iter(["name"]):
+            service = SERVICES.get(server.info["name"] or "")
             if service:
-                found.setdefault(service, []).append(process)
+                found.setdefault(service, []).append(server)
         return found
 
     def memory(self) -> dict[str, float]:
@@ -191,7 +191,7 @@ class Stack:
         return figures
 
     @contextlib.contextmanager
-    def workers_paused(self):  # type: ignore[no-untyped-def]
+    def workers_paused(self):
         """Stop every worker (SIGSTOP) for the block, then let them go on (SIGCONT): the web tier
         alone takes the load while the outbox and the queues hold what the workers do later."""
         workers = [p for name, p in self.named.items() if not name.startswith("web-") and name != "nginx"]

@@ -17,7 +17,7 @@ puts two side by side); the flame graphs go to ``<date>-<HHMM>-flames/`` beside 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,7 @@ def build(figures: dict[str, Any]) -> dict[str, Any]:
     placement = (figures.get("placement") or {}).get("64") or {}
     steady = figures.get("steady") or {}
     e2e = figures.get("e2e") or {}
-    summary = {
+    summary: dict[str, Any] = {
         "yardstick_requests_per_s": hello.get("requests_per_s"),
         "yardstick_cpu_ms_per_request": hello.get("cpu_ms_per_request"),
         "yardstick_64_p99_ms": hello.get("p99_ms"),
@@ -142,7 +142,7 @@ def results_path(now: datetime) -> Path:
 
 def save(path: Path, figures: dict[str, Any], settings: dict[str, Any], summary: dict[str, Any]) -> Path:
     """The run's figures, with the day's bus, billing and live figures when they exist."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     others = {}
     for name in ("bus", "billing", "live"):
         other = common.RESULTS / f"{now.strftime('%Y-%m-%d')}-{name}.json"

@@ -2,20 +2,21 @@
 through the services)."""
 
 from django.contrib import admin
+from django.http import HttpRequest
 
 from billing.models import LedgerEntry, Payment, TopUp, Wallet
 from passline.readonly_admin import ReadOnlyAdmin as ReadOnly
 
 
-class LedgerInline(admin.TabularInline):
+class LedgerInline(admin.TabularInline[LedgerEntry, Wallet]):
     model = LedgerEntry
-    fields = ["created_at", "kind", "amount", "balance_after", "description", "idempotency_key", "correlation_id"]
+    fields = ("created_at", "kind", "amount", "balance_after", "description", "idempotency_key", "correlation_id")
     readonly_fields = fields
     extra = 0
     can_delete = False
     ordering = ["-id"]
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Wallet | None = None) -> bool:
         return False
 
 

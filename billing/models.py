@@ -4,12 +4,22 @@ wallet's row lock, and never goes below zero."""
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-MONEY = {"max_digits": 12, "decimal_places": 2}
+
+class MoneyField(TypedDict):
+    """The arguments of every DecimalField that holds money."""
+
+    max_digits: int
+    decimal_places: int
+
+
+MONEY: MoneyField = {"max_digits": 12, "decimal_places": 2}
 
 
 class Wallet(models.Model):

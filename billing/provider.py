@@ -58,4 +58,5 @@ class SimulatedProvider:
 
 
 def payment_provider() -> PaymentProvider:
-    return import_string(settings.PAYMENT_PROVIDER)()
+    provider: PaymentProvider = import_string(settings.PAYMENT_PROVIDER)()
+    return provider

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from billing.models import LedgerEntry, Payment, TopUp, Wallet
 from passline.db import one_or_none
@@ -21,19 +21,19 @@ class WalletSummary:
     currency: str
 
 
-def wallet_summary(*, user: AbstractBaseUser) -> WalletSummary:
+def wallet_summary(*, user: User) -> WalletSummary:
     """The balance (0.00 before the first top-up creates the wallet) and the currency."""
     balance = one_or_none(Wallet.objects.filter(user_id=user.pk).values_list("balance", flat=True))
     return WalletSummary(balance=balance if balance is not None else ZERO, currency=settings.CURRENCY)
 
 
-def ledger_entries(*, user: AbstractBaseUser, limit: int = 50) -> list[LedgerEntry]:
+def ledger_entries(*, user: User, limit: int = 50) -> list[LedgerEntry]:
     """The wallet's movements, newest first. Ids follow the order in which entries applied
     (each is written under the wallet's lock), so they order the history exactly."""
     return list(LedgerEntry.objects.filter(wallet__user_id=user.pk).order_by("-id")[:limit])
 
 
-def top_up_by_key(*, user: AbstractBaseUser, idempotency_key: str) -> TopUp | None:
+def top_up_by_key(*, user: User, idempotency_key: str) -> TopUp | None:
     return one_or_none(TopUp.objects.filter(user_id=user.pk, idempotency_key=idempotency_key))
 
 

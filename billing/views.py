@@ -18,6 +18,7 @@ from billing.forms import TopUpForm, new_form_token
 from billing.services.topups import wallet_top_up
 from billing.services.wallets import money
 from ordering.templatetags.site_tags import money as format_money
+from passline.http import AuthenticatedHttpRequest
 
 HISTORY_LIMIT = 50
 
@@ -40,7 +41,7 @@ def _suggested_amount(raw: str | None) -> Decimal | None:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def wallet(request: HttpRequest) -> HttpResponse:
+def wallet(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The hidden per-render token is the top-up's idempotency key, so a form submitted twice
     charges the card and credits the wallet once."""
     next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next"))
@@ -60,8 +61,9 @@ def wallet(request: HttpRequest) -> HttpResponse:
                 form.add_error(None, "Your card was declined. Nothing was charged and your balance is unchanged; "
                                      "try another card.")
                 # Do not show the declined number again.
-                form.data = form.data.copy()
-                form.data["card_number"] = ""
+                data_shown = request.POST.copy()
+                data_shown["card_number"] = ""
+                form.data = data_shown
             except InvalidCard as error:
                 form.add_error("card_number", error.message)
             except InvalidAmount as error:

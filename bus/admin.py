@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
@@ -21,29 +23,32 @@ def _pretty(body: str) -> str:
         return body
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+_M = TypeVar("_M", bound=Model)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin[_M]):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 
 @admin.register(DeadLetter)
-class DeadLetterAdmin(ReadOnlyAdmin):
+class DeadLetterAdmin(ReadOnlyAdmin[DeadLetter]):
     list_display = ["dead_at", "queue", "type", "attempts", "short_reason", "state"]
     list_filter = ["state", "queue", "type"]
     search_fields = ["message_id", "correlation_id", "reason"]
     date_hierarchy = "dead_at"
     actions = ["replay", "discard"]
-    fields = ["message_id", "queue", "type", "state", "attempts", "dead_at", "handled_at", "correlation_id",
-              "reason", "payload", "headers"]
+    fields = ("message_id", "queue", "type", "state", "attempts", "dead_at", "handled_at", "correlation_id",
+              "reason", "payload", "headers")
     readonly_fields = fields
 
-    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return request.user.is_staff
 
     @admin.display(description="reason")
@@ -62,7 +67,8 @@ class DeadLetterAdmin(ReadOnlyAdmin):
     def discard(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
         self._apply(request, queryset, dead_letter_discard, "discarded")
 
-    def _apply(self, request: HttpRequest, queryset: QuerySet[DeadLetter], service, verb: str) -> None:  # type: ignore[no-untyped-def]
+    def _apply(self, request: HttpRequest, queryset: QuerySet[DeadLetter], service: Callable[..., object],
+               verb: str) -> None:
         done = 0
         for letter_id in queryset.values_list("pk", flat=True):
             try:
@@ -88,10 +94,10 @@ class OutboxStateFilter(admin.SimpleListFilter):
     title = "state"
     parameter_name = "state"
 
-    def lookups(self, request, model_admin):  # type: ignore[no-untyped-def]
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
         return [("unsent", "not sent yet"), ("stuck", f"stuck ({STUCK_AFTER_ATTEMPTS}+ failed tries)"), ("sent", "sent")]
 
-    def queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.value() == "unsent":
             return queryset.filter(sent_at__isnull=True)
         if self.value() == "stuck":
@@ -102,12 +108,12 @@ class OutboxStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(ReadOnlyAdmin):
+class OutboxMessageAdmin(ReadOnlyAdmin[OutboxMessage]):
     list_display = ["id", "created_at", "type", "exchange", "routing_key", "aggregate", "sent_at", "attempts", "last_error"]
     list_filter = [OutboxStateFilter, "type", "exchange"]
     search_fields = ["message_id", "aggregate", "correlation_id"]
-    fields = ["message_id", "type", "exchange", "routing_key", "aggregate", "correlation_id", "priority",
-              "created_at", "available_at", "sent_at", "attempts", "last_error", "message"]
+    fields = ("message_id", "type", "exchange", "routing_key", "aggregate", "correlation_id", "priority",
+              "created_at", "available_at", "sent_at", "attempts", "last_error", "message")
     readonly_fields = fields
 
     @admin.display(description="message")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import Any
 
 import pika
 from django.conf import settings
@@ -26,7 +27,7 @@ def connection_parameters(role: str) -> pika.URLParameters:
 
 def message_properties(
     *, message_id: str, type: str, correlation_id: str, timestamp: int, priority: int = 0,
-    reply_to: str | None = None, headers: dict | None = None,
+    reply_to: str | None = None, headers: dict[str, Any] | None = None,
 ) -> pika.BasicProperties:
     return pika.BasicProperties(
         message_id=message_id,

@@ -32,9 +32,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import pika
-from pika.exceptions import AMQPError
-
 from django.conf import settings
+from pika.adapters.blocking_connection import BlockingChannel
+from pika.exceptions import AMQPError
+from pika.spec import Basic
 
 from bus.catalog import EventType, routing_key_for
 from bus.connection import connection_parameters, message_properties
@@ -70,7 +71,7 @@ class RpcClient:
 
     def __init__(self) -> None:
         self._connection: pika.BlockingConnection | None = None
-        self._channel = None
+        self._channel: BlockingChannel | None = None
         # The calls in flight: call id -> its reply's body, None until it arrives.
         self._replies: dict[str, bytes | None] = {}
         self._missing = 0
@@ -80,7 +81,8 @@ class RpcClient:
 
     def _fresh(self) -> bool:
         """Whether the open connection can be trusted with a publish."""
-        if self._connection is None or not self._connection.is_open or not self._channel.is_open:
+        if (self._connection is None or self._channel is None or not self._connection.is_open
+                or not self._channel.is_open):
             return False
         heartbeat = settings.RABBITMQ_HEARTBEAT
         if heartbeat and time.monotonic() - self._last_used >= heartbeat:
@@ -92,16 +94,17 @@ class RpcClient:
             return False
         return self._connection.is_open and self._channel.is_open
 
-    def _ensure_channel(self):  # type: ignore[no-untyped-def]
-        if not self._fresh():
+    def _ensure_channel(self) -> BlockingChannel:
+        channel = self._channel
+        if channel is None or not self._fresh():
             if self._connection is not None:
                 self.reconnects += 1
             self.close()
             self._connection = pika.BlockingConnection(connection_parameters("rpc-client"))
-            self._channel = self._connection.channel()
-            self._channel.basic_consume(queue=DIRECT_REPLY_TO, on_message_callback=self._on_reply, auto_ack=True)
+            self._channel = channel = self._connection.channel()
+            channel.basic_consume(queue=DIRECT_REPLY_TO, on_message_callback=self._on_reply, auto_ack=True)
         self._last_used = time.monotonic()
-        return self._channel
+        return channel
 
     def _publish(self, command: EventType, requests: list[tuple[str, Any, Envelope]]) -> None:
         channel = self._ensure_channel()
@@ -116,7 +119,8 @@ class RpcClient:
                 ),
             )
 
-    def _on_reply(self, channel, method, properties: pika.BasicProperties, body: bytes) -> None:  # type: ignore[no-untyped-def]
+    def _on_reply(self, channel: BlockingChannel, method: Basic.Deliver, properties: pika.BasicProperties,
+                  body: bytes) -> None:
         call_id = properties.correlation_id
         if call_id in self._replies and self._replies[call_id] is None:
             self._replies[call_id] = body
@@ -158,6 +162,8 @@ class RpcClient:
                                command.name, error)
                 self.close()
                 self._publish(command, requests)
+            connection = self._connection
+            assert connection is not None  # _publish opened it
             deadline = time.monotonic() + timeout
             while self._missing:
                 remaining = deadline - time.monotonic()
@@ -165,7 +171,7 @@ class RpcClient:
                     raise RpcTimeout(
                         f"{command.name}: {self._missing} of {len(requests)} replies missing after {timeout:g} s"
                     )
-                self._connection.process_data_events(time_limit=min(remaining, 0.25))
+                connection.process_data_events(time_limit=min(remaining, 0.25))
             replies = [self._replies[call_id] for call_id, _, _ in requests]
             self._last_used = time.monotonic()
         except AMQPError as error:

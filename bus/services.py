@@ -34,7 +34,7 @@ def bus_prune(*, older_than: timedelta, chunk: int = 5000) -> dict[str, int]:
             "processed": _delete_in_chunks(ProcessedMessage, models.Q(processed_at__lt=cutoff), chunk)}
 
 
-def _delete_in_chunks(model: type[models.Model], condition: models.Q, chunk: int) -> int:
+def _delete_in_chunks(model: type[OutboxMessage | ProcessedMessage], condition: models.Q, chunk: int) -> int:
     deleted = 0
     while True:
         ids = list(model.objects.filter(condition).order_by("pk").values_list("pk", flat=True)[:chunk])

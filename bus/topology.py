@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 DEAD_LETTER_EXCHANGE = "dead-letter"
 DOMAIN_EXCHANGES = (Exchange.BILLING, Exchange.NOTIFICATION, Exchange.CUSTOMER, Exchange.BALANCE)
 EXCHANGES: dict[str, str] = {
-    **{name: "topic" for name in DOMAIN_EXCHANGES},
+    **dict.fromkeys(DOMAIN_EXCHANGES, "topic"),
     Exchange.AUDIT: "fanout",
     DEAD_LETTER_EXCHANGE: "direct",
 }

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from channels.auth import AuthMiddleware
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from channels.security.websocket import AllowedHostsOriginValidator
 from channels.sessions import CookieMiddleware, InstanceSessionWrapper
-from channels.auth import AuthMiddleware
 from django.contrib.auth.models import AnonymousUser
 
 from ordering.services import api_token_user
@@ -32,7 +32,7 @@ from passline.sessions import SessionStore
 
 
 @database_sync_to_async
-def _user_for(token: str):  # type: ignore[no-untyped-def]
+def _user_for(token: str):
     return api_token_user(token=token) or AnonymousUser()
 
 
@@ -42,7 +42,7 @@ def _bearer(headers: dict[bytes, bytes]) -> bool:
 
 
 class BearerAuthMiddleware(BaseMiddleware):
-    async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
+    async def __call__(self, scope, receive, send):
         headers = dict(scope.get("headers") or [])
         authorization = headers.get(b"authorization", b"").decode("latin-1")
         if authorization:
@@ -59,7 +59,7 @@ class OriginCheck:
         self.inner = inner
         self.checked = AllowedHostsOriginValidator(inner)
 
-    async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
+    async def __call__(self, scope, receive, send):
         names = {name.lower() for name, _ in scope.get("headers") or []}
         if b"cookie" not in names and b"origin" not in names and _bearer(dict(scope.get("headers") or [])):
             return await self.inner(scope, receive, send)
@@ -67,9 +67,10 @@ class OriginCheck:
 
 
 class _SessionWrapper(InstanceSessionWrapper):
-    def __init__(self, scope: dict[str, Any], send: Any) -> None:
+    def __init__(self, scope: Any, send: Any) -> None:
         super().__init__(scope, send)
-        self.session_store = SessionStore
+        # A class, as in channels' own __init__ (types-channels declares an instance).
+        self.session_store = SessionStore  # type: ignore[assignment]
 
 
 class SessionMiddleware:
@@ -78,7 +79,7 @@ class SessionMiddleware:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
 
-    async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
+    async def __call__(self, scope, receive, send):
         wrapper = _SessionWrapper(scope, send)
         await wrapper.resolve_session()
         return await self.inner(wrapper.scope, receive, wrapper.send)

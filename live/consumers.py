@@ -21,10 +21,11 @@ import logging
 import time
 from typing import Any
 
-from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from asgiref.typing import WebSocketConnectEvent, WebSocketDisconnectEvent
 from channels.consumer import get_handler_name
+from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.serializers.json import DjangoJSONEncoder
 from redis.exceptions import RedisError
 
@@ -61,7 +62,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
-    async def websocket_connect(self, message: dict[str, Any]) -> None:
+    async def websocket_connect(self, message: WebSocketConnectEvent) -> None:
         try:
             await self.connect()
         except RedisError as error:
@@ -70,7 +71,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             logger.warning("live socket refused, Redis is away: %r", error, extra={"path": self.scope.get("path")})
             await self.refuse(CLOSE_TRY_AGAIN_LATER)
 
-    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+    async def websocket_disconnect(self, message: WebSocketDisconnectEvent) -> None:
         # As above: without Channels' close_old_connections() hop, which 10,000 sockets
         # closing at once (a daphne restart, a Wi-Fi outage) would queue behind one thread.
         await self.disconnect(message["code"])
@@ -225,7 +226,7 @@ def update_frame(*, order_id: int, status: str, version: int, at: object) -> dic
 
 
 @database_sync_to_async
-def _allowed_order(user, order_id: int):  # type: ignore[no-untyped-def]
+def _allowed_order(user, order_id: int):
     """The order if ``user`` owns it or works at its restaurant, else None."""
     try:
         order = order_detail(order_id=order_id)

@@ -24,7 +24,7 @@ from ordering.selectors import restaurant_get
 
 
 @database_sync_to_async
-def _allowed(user, restaurant_id: int | None) -> bool:  # type: ignore[no-untyped-def]
+def _allowed(user, restaurant_id: int | None) -> bool:
     if restaurant_id is not None:
         try:
             restaurant_get(restaurant_id=restaurant_id)

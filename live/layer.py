@@ -38,6 +38,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from channels_redis.core import BoundedQueue, RedisChannelLayer
+from django.core.exceptions import ImproperlyConfigured
 from redis.asyncio import BlockingConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -73,8 +74,8 @@ class _CatchOverCapacity(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         sink = _over_capacity.get()
-        if sink is not None and record.msg == OVER_CAPACITY and record.args:
-            sink.append(int(record.args[0]))  # type: ignore[index]
+        if sink is not None and record.msg == OVER_CAPACITY and isinstance(record.args, tuple) and record.args:
+            sink.append(int(str(record.args[0])))
             return False
         return True
 
@@ -104,8 +105,8 @@ class PasslineChannelLayer(RedisChannelLayer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.client_prefix = f"{self.client_prefix}-c{self.capacity}"
-        self.receive_buffer = collections.defaultdict(
+        self.client_prefix: str = f"{self.client_prefix}-c{self.capacity}"
+        self.receive_buffer: collections.defaultdict[str, _CountingQueue] = collections.defaultdict(
             functools.partial(_CountingQueue, self.capacity, self._dropped_in_process))
         self.dropped_key = f"{self.prefix}{DROPPED_KEY}"
         self._counting: set[asyncio.Task[None]] = set()
@@ -228,9 +229,17 @@ class PasslineChannelLayer(RedisChannelLayer):
         return int(value or 0)
 
 
+def passline_layer(alias: str = "default") -> PasslineChannelLayer:
+    """The channel layer of ``alias``: settings.CHANNEL_LAYERS names this class for every one."""
+    layer = get_channel_layer(alias)
+    if not isinstance(layer, PasslineChannelLayer):
+        raise ImproperlyConfigured(f"CHANNEL_LAYERS[{alias!r}] is {type(layer).__name__}, not PasslineChannelLayer")
+    return layer
+
+
 def dropped_total(alias: str = "default") -> int:
     """The layer's drop counter, from synchronous code (a benchmark, a health check)."""
-    return async_to_sync(get_channel_layer(alias).dropped)()
+    return async_to_sync(passline_layer(alias).dropped)()
 
 
 class GroupSender:
@@ -261,7 +270,7 @@ class GroupSender:
         if not groups:
             return set()
         return asyncio.run_coroutine_threadsafe(
-            get_channel_layer(self.alias).groups_with_members(groups), self._running_loop()).result(timeout)
+            passline_layer(self.alias).groups_with_members(groups), self._running_loop()).result(timeout)
 
     def send(self, messages: list[tuple[str, dict[str, Any]]], timeout: float = 30.0) -> None:
         """Send ``(group, message)`` pairs; raises if any send fails (the caller retries them all).
@@ -287,7 +296,7 @@ class GroupSender:
         return watched
 
     async def _send(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
-        layer = get_channel_layer(self.alias)
+        layer = passline_layer(self.alias)
         by_group: dict[str, list[dict[str, Any]]] = {}
         for group, message in messages:
             by_group.setdefault(group, []).append(message)

@@ -333,7 +333,7 @@ def frame_model(socket: Socket, data: Any) -> type[Frame]:
     """The model of a frame ``socket`` sends, by the frame's ``type``; KeyError when it sends no such frame."""
     kind = data.get("type") if isinstance(data, dict) else None
     for model in socket.sends:
-        if model.model_fields["type"].annotation == Literal[kind]:  # type: ignore[valid-type]
+        if model.model_fields["type"].annotation == Literal[kind]:
             return model
     raise KeyError(f"{socket.path} sends no frame of type {kind!r}")
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 
 from live.groups import session_group
+from live.layer import passline_layer
 
 
 class LogoutView(auth_views.LogoutView):
@@ -15,5 +15,5 @@ class LogoutView(auth_views.LogoutView):
         session_key = request.session.session_key
         response = super().post(request, *args, **kwargs)
         if session_key:
-            async_to_sync(get_channel_layer().group_send)(session_group(session_key), {"type": "session.ended"})
+            async_to_sync(passline_layer().group_send)(session_group(session_key), {"type": "session.ended"})
         return response

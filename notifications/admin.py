@@ -28,11 +28,11 @@ class NotificationAdmin(ReadOnlyAdmin):
     search_help_text = "customer:7 or order:42 for one customer's or order's log; or a username, address, key or correlation id."
     date_hierarchy = "created_at"
     actions = ["resend"]
-    fields = ["key", "customer", "order", "message", "channel", "recipient", "subject", "body", "link", "status",
-              "reason", "attempts", "provider_id", "correlation_id", "resend_of", "created_at", "sent_at"]
+    fields = ("key", "customer", "order", "message", "channel", "recipient", "subject", "body", "link", "status",
+              "reason", "attempts", "provider_id", "correlation_id", "resend_of", "created_at", "sent_at")
     readonly_fields = fields
 
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Notification], search_term: str):  # type: ignore[no-untyped-def]
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Notification], search_term: str):
         match = _BY_SUBJECT.match(search_term or "")
         if match:
             field = "order_id" if match[1].lower() == "order" else "customer_id"

@@ -7,8 +7,16 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from ordering.models import CustomerProfile, MenuCategory, MenuItem, Order, OrderEvent, OrderLine, Restaurant
-from ordering.models import StaffMembership
+from ordering.models import (
+    CustomerProfile,
+    MenuCategory,
+    MenuItem,
+    Order,
+    OrderEvent,
+    OrderLine,
+    Restaurant,
+    StaffMembership,
+)
 
 
 class MenuCategoryInline(admin.TabularInline):
@@ -83,7 +91,7 @@ class ReadOnlyInline(admin.TabularInline):
 
 class OrderLineInline(ReadOnlyInline):
     model = OrderLine
-    fields = ["name", "quantity", "unit_price", "menu_item", "done_at"]
+    fields = ("name", "quantity", "unit_price", "menu_item", "done_at")
     readonly_fields = fields
 
 
@@ -93,7 +101,7 @@ class OrderEventInline(ReadOnlyInline):
     model = OrderEvent
     verbose_name = "timeline step"
     verbose_name_plural = "timeline"
-    fields = ["version", "at", "from_status", "status", "actor_kind", "actor", "reason", "correlation_id"]
+    fields = ("version", "at", "from_status", "status", "actor_kind", "actor", "reason", "correlation_id")
     readonly_fields = fields
     ordering = ["version"]
 

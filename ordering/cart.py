@@ -74,6 +74,8 @@ class Cart:
 
     def lines(self) -> list[CartLine]:
         """The cart's dishes at current prices; dishes that no longer exist drop out."""
+        if self.restaurant_id is None:
+            return []
         items = MenuItem.objects.filter(pk__in=self.quantities, restaurant_id=self.restaurant_id).order_by(
             "category__position", "position", "name"
         )

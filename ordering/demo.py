@@ -6,8 +6,10 @@ from decimal import Decimal
 
 DEMO_PASSWORD = "passline-demo"
 
-# (name, slug, cuisine, description, prep minutes, {category: [(dish, description, price, daily stock)]})
-RESTAURANTS = [
+# (dish, description, price, daily stock or None for no limit)
+Dish = tuple[str, str, str, int | None]
+# (name, slug, cuisine, description, prep minutes, {category: [dish]})
+RESTAURANTS: list[tuple[str, str, str, str, int, dict[str, list[Dish]]]] = [
     (
         "Trattoria Nonna Lucia", "trattoria-nonna-lucia", "Italian",
         "Wood-fired pizza and fresh pasta rolled every morning.", 18,

@@ -4,6 +4,7 @@ values to a service, which has the last word on every business rule."""
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from django import forms
 from django.conf import settings
@@ -132,8 +133,9 @@ class ProfileForm(forms.Form):
         label="Email and text me even while I watch the order live", required=False,
         help_text="Otherwise we don't email or text you about a step you see happen on the order's page.")
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         if cleaned.get("notify_sms") and not (cleaned.get("phone") or "").strip():
             self.add_error("phone", "Add a phone number to get text messages.")
         return cleaned

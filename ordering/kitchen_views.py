@@ -6,16 +6,17 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 
 from ordering import selectors
 from ordering.exceptions import NotFound
 from ordering.status import STATUS_LABELS
+from passline.http import AuthenticatedHttpRequest
 
 
 @login_required
-def kitchen_index(request: HttpRequest) -> HttpResponse:
+def kitchen_index(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The kitchens the user works: straight to the screen when there is one."""
     restaurants = list(selectors.staff_restaurants(user=request.user))
     if len(restaurants) == 1:
@@ -26,7 +27,7 @@ def kitchen_index(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def kitchen_screen(request: HttpRequest, restaurant_id: int) -> HttpResponse:
+def kitchen_screen(request: AuthenticatedHttpRequest, restaurant_id: int) -> HttpResponse:
     """One restaurant's kitchen screen, for its staff; ``?station=grill&station=bar`` shows only those."""
     try:
         restaurant = selectors.restaurant_get(restaurant_id=restaurant_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 from decimal import Decimal
+from typing import TypedDict
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
@@ -14,7 +15,15 @@ from django.utils import timezone
 
 from ordering.status import STATUS_LABELS, Actor, OrderStatus
 
-MONEY = {"max_digits": 10, "decimal_places": 2}
+
+class MoneyField(TypedDict):
+    """The arguments of every DecimalField that holds money."""
+
+    max_digits: int
+    decimal_places: int
+
+
+MONEY: MoneyField = {"max_digits": 10, "decimal_places": 2}
 
 
 class Restaurant(models.Model):

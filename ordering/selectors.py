@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Max, Prefetch, Q, QuerySet
 from django.utils import timezone
 
@@ -58,12 +58,12 @@ def _orders_with_details() -> QuerySet[Order]:
     )
 
 
-def customer_orders(*, customer: AbstractBaseUser) -> QuerySet[Order]:
+def customer_orders(*, customer: User) -> QuerySet[Order]:
     """The customer's own orders, newest first."""
     return _orders_with_details().filter(customer=customer).order_by("-created_at", "-id")
 
 
-def customer_order(*, customer: AbstractBaseUser, order_id: int) -> Order:
+def customer_order(*, customer: User, order_id: int) -> Order:
     """One of the customer's orders; another customer's order is NotFound, never Forbidden."""
     order = one_or_none(_orders_with_details().filter(pk=order_id, customer=customer))
     if order is None:
@@ -78,7 +78,7 @@ def order_detail(*, order_id: int) -> Order:
     return order
 
 
-def is_restaurant_staff(*, user: AbstractBaseUser, restaurant_id: int) -> bool:
+def is_restaurant_staff(*, user: User, restaurant_id: int) -> bool:
     return bool(user.is_authenticated) and StaffMembership.objects.filter(user=user, restaurant_id=restaurant_id).exists()
 
 
@@ -130,7 +130,7 @@ def kitchen_stations(*, restaurant_id: int) -> list[str]:
     return stations
 
 
-def staff_restaurants(*, user: AbstractBaseUser) -> QuerySet[Restaurant]:
+def staff_restaurants(*, user: User) -> QuerySet[Restaurant]:
     """The restaurants whose kitchen ``user`` works."""
     return Restaurant.objects.filter(staff__user=user).order_by("name") if user.is_authenticated else Restaurant.objects.none()
 

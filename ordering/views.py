@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -24,6 +25,7 @@ from ordering.forms import AddToCartForm, CartLineForm, CheckoutForm, ProfileFor
 from ordering.models import CustomerProfile, MenuItem, Order
 from ordering.services.accounts import InvalidAccount
 from ordering.status import STATUS_LABELS, Actor, OrderStatus, allowed_next
+from passline.http import AuthenticatedHttpRequest
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +100,7 @@ def restaurant_menu(request: HttpRequest, slug: str) -> HttpResponse:
 # Cart and checkout -----------------------------------------------------------------------
 
 
-def _cart_context(cart: Cart) -> dict[str, object]:
+def _cart_context(cart: Cart) -> dict[str, Any]:
     lines = cart.lines()
     return {
         "cart": cart,
@@ -147,7 +149,7 @@ def _default_address(user: object) -> str:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def checkout(request: HttpRequest) -> HttpResponse:
+def checkout(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Place the cart as an order. The hidden per-render token is the order's idempotency key,
     so a form submitted twice places one order."""
     cart = Cart(request.session)
@@ -257,7 +259,7 @@ def order_progress(order: Order) -> list[Step]:
     return steps
 
 
-def _customer_order(request: HttpRequest, order_id: int) -> Order:
+def _customer_order(request: AuthenticatedHttpRequest, order_id: int) -> Order:
     try:
         return selectors.customer_order(customer=request.user, order_id=order_id)
     except NotFound:
@@ -265,7 +267,7 @@ def _customer_order(request: HttpRequest, order_id: int) -> Order:
 
 
 @login_required
-def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
+def order_detail(request: AuthenticatedHttpRequest, order_id: int) -> HttpResponse:
     order = _customer_order(request, order_id)
     context = {
         "order": order,
@@ -281,7 +283,7 @@ def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def order_cancel(request: HttpRequest, order_id: int) -> HttpResponse:
+def order_cancel(request: AuthenticatedHttpRequest, order_id: int) -> HttpResponse:
     try:
         services.order_cancel(order_id=order_id, customer=request.user)
     except NotFound:
@@ -294,7 +296,7 @@ def order_cancel(request: HttpRequest, order_id: int) -> HttpResponse:
 
 
 @login_required
-def order_history(request: HttpRequest) -> HttpResponse:
+def order_history(request: AuthenticatedHttpRequest) -> HttpResponse:
     page = Paginator(selectors.customer_orders(customer=request.user), 20).get_page(request.GET.get("page"))
     return render(request, "ordering/order_history.html", {"page": page, "orders": page.object_list})
 
@@ -320,7 +322,7 @@ def signup(request: HttpRequest) -> HttpResponse:
             user = services.customer_register(username=data["username"], email=data["email"], password=data["password"])
         except InvalidAccount as error:
             field = error.details.get("field")
-            form.add_error(field if field in form.fields else None, error.message)  # type: ignore[arg-type]
+            form.add_error(field if field in form.fields else None, error.message)
         else:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(request, f"Welcome to Passline, {user.get_username()}!")
@@ -331,7 +333,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def profile(request: HttpRequest) -> HttpResponse:
+def profile(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = ProfileForm(request.POST)
         if form.is_valid():

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 
-T = TypeVar("T")
+M = TypeVar("M", bound=Model)
+Row = TypeVar("Row")
 
 
-def one_or_none(queryset: QuerySet[T]) -> T | None:
+def one_or_none(queryset: QuerySet[M, Row]) -> Row | None:
     """The row a lookup by a unique key finds, or None.
 
     ``.first()`` orders by the model's default ordering, or adds ``ORDER BY pk``; resolving

@@ -30,7 +30,7 @@ class BothModes:
         if self.is_async:
             markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+    def __call__(self, request: HttpRequest):
         return self.__acall__(request) if self.is_async else self.call(request)
 
     def call(self, request: HttpRequest) -> HttpResponse:
@@ -81,7 +81,7 @@ class StaticFilesMiddleware(BothModes, WhiteNoiseMiddleware):
     goes straight on; a static file is served as WhiteNoise serves it, off the event loop.
     """
 
-    def __init__(self, get_response, settings=django_settings):  # type: ignore[no-untyped-def]
+    def __init__(self, get_response, settings=django_settings):
         super().__init__(get_response, settings=settings)
         self.adopt_mode(get_response)
 
@@ -92,7 +92,7 @@ class StaticFilesMiddleware(BothModes, WhiteNoiseMiddleware):
         static_file = self.find_file(request.path_info) if self.autorefresh else self.files.get(request.path_info)
         if static_file is not None:
             return await sync_to_async(self.serve, thread_sensitive=False)(static_file, request)
-        return await self.get_response(request)  # type: ignore[misc]
+        return await self.get_response(request)
 
 
 class MethodNotAllowedPageMiddleware(BothModes):

@@ -11,16 +11,25 @@ leave the session valid once Redis answers again.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from django.contrib.sessions.backends import cached_db
+
+if TYPE_CHECKING:
+    from django.contrib.sessions.models import Session
+    from django.core.cache.backends.base import BaseCache
 
 logger = logging.getLogger(__name__)
 
 
 class SessionStore(cached_db.SessionStore):
     """``cached_db`` whose reads fall back to the database when the cache fails."""
+
+    if TYPE_CHECKING:  # Django's, missing from django-stubs
+        _cache: BaseCache
+
+        def _get_session_from_db(self) -> Session | None: ...
 
     def load(self) -> dict[str, Any]:
         try:

@@ -10,8 +10,14 @@ from __future__ import annotations
 import os
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
+
+# Django's generic classes subscriptable at run time (``admin.ModelAdmin[Order]``), as the
+# type hints that mypy checks write them.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -118,7 +124,7 @@ TEMPLATES = [
 # MariaDB: READ COMMITTED so that locking reads see the latest committed rows and gap
 # locks do not serialise unrelated inserts; strict mode so bad data is an error, never
 # a silent truncation.
-DATABASES = {
+DATABASES: dict[str, Any] = {
     "default": {
         "ENGINE": "django.db.backends.mysql",
         "NAME": env("DB_NAME", "passline"),
@@ -173,7 +179,7 @@ REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 REDIS_PREFIX = env("REDIS_PREFIX", "passline") + ("-test" if PASSLINE_ENV == "test" else "")
 
 # channels-redis through live/layer.py (per-process capacity, counted drops; see there).
-CHANNEL_LAYERS = {
+CHANNEL_LAYERS: dict[str, Any] = {
     "default": {
         "BACKEND": "live.layer.PasslineChannelLayer",
         "CONFIG": {
@@ -269,7 +275,7 @@ NOTIFIER_RETRY_DELAYS = tuple(float(d) for d in env_list(
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STORAGES = {
+STORAGES: dict[str, Any] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
@@ -283,7 +289,7 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = PASSLINE_ENV != "production"
 
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
-CACHES = {
+CACHES: dict[str, Any] = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": env("CACHE_URL", "redis://127.0.0.1:6379/1"),
@@ -307,7 +313,7 @@ if PRODUCTION:
 
 LOG_LEVEL = env("LOG_LEVEL", "INFO")
 LOG_FORMAT = env("LOG_FORMAT", "json")  # "json" for machines, "text" for a terminal
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"correlation": {"()": "passline.logging.CorrelationIdFilter"}},

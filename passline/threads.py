@@ -23,17 +23,22 @@ GIL more threads add no CPU, only overlap of the time a thread waits on MariaDB.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 
 Scope = dict[str, Any]
-ASGIApp = Callable[[Scope, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
+Receive = Callable[[], Awaitable[Any]]
+Send = Callable[[Any], Awaitable[Any]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class OneHopASGIHandler(ASGIHandler):
+    _middleware_chain: Callable[..., Any]  # BaseHandler's, missing from django-stubs
+
     def load_middleware(self, is_async: bool = False) -> None:
         super().load_middleware(is_async=False)
         self._middleware_chain = sync_to_async(self._middleware_chain, thread_sensitive=True)
@@ -48,7 +53,7 @@ class DatabaseThreads:
                           for index in range(count)]
         self.in_hand = [0] * count
 
-    async def __call__(self, scope: Scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         index = min(range(len(self.in_hand)), key=self.in_hand.__getitem__)
         self.in_hand[index] += 1
         try:

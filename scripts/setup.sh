@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up for `make run` and `make test` on a fresh machine:
 # OS packages, the three services, the virtualenv, .env, the database and its user.
-# Usage: scripts/setup.sh [run|test|bench]   ("test" also makes sure Chromium is there; "bench",
-# wrk and nginx)
+# Usage: scripts/setup.sh [run|test|bench]   ("run" installs requirements.txt; "test" and "bench"
+# requirements-dev.txt too, and "test" makes sure Chromium is there; "bench", wrk and nginx)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -102,13 +102,19 @@ if [ ! -x "$VENV/bin/python" ]; then
   say "Creating the virtualenv in $VENV"
   "$PYTHON" -m venv "$VENV"
 fi
-want="$(sha256sum requirements.txt | cut -d' ' -f1)"
-have="$(cat "$VENV/.requirements.sha256" 2>/dev/null || true)"
-if [ "$want" != "$have" ]; then
-  say "Installing pinned Python dependencies"
-  "$VENV/bin/python" -m pip install --quiet --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet -r requirements.txt
-  echo "$want" >"$VENV/.requirements.sha256"
+# `run` needs the application's requirements; `test` and `bench` the tools too. Both files pin
+# every package with its hashes, so pip checks each download. A stamp per file in the
+# virtualenv skips pip entirely when nothing changed.
+requirement_files=(requirements.txt)
+if [ "$MODE" != run ]; then requirement_files+=(requirements-dev.txt); fi
+stale=0
+for file in "${requirement_files[@]}"; do
+  [ "$(sha256sum "$file" | cut -d' ' -f1)" = "$(cat "$VENV/.$file.sha256" 2>/dev/null || true)" ] || stale=1
+done
+if [ "$stale" = 1 ]; then
+  say "Installing pinned Python dependencies (${requirement_files[*]})"
+  "$VENV/bin/python" -m pip install --quiet --require-hashes "${requirement_files[@]/#/-r}"
+  for file in "${requirement_files[@]}"; do sha256sum "$file" | cut -d' ' -f1 >"$VENV/.$file.sha256"; done
 fi
 
 # --- .env: this checkout's names and secrets, generated once, never committed ------------

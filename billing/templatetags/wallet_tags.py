@@ -19,11 +19,12 @@ def wallet_balance(context: template.Context) -> Decimal | None:
     """The signed-in user's balance, or None for a visitor. Read once per request."""
     request = context.get("request")
     user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
+    if request is None or user is None or not user.is_authenticated:
         return None
     if not hasattr(request, "_wallet_balance"):
-        request._wallet_balance = wallet_summary(user=user).balance  # type: ignore[attr-defined]
-    return request._wallet_balance  # type: ignore[attr-defined]
+        request._wallet_balance = wallet_summary(user=user).balance
+    balance: Decimal = request._wallet_balance
+    return balance
 
 
 @register.filter

@@ -2,8 +2,14 @@
 
 from ordering.services.accounts import api_token_issue, api_token_user, customer_register, profile_update
 from ordering.services.kitchen import order_item_mark_done, order_recall, order_set_priority
-from ordering.services.orders import OrderRequest, order_cancel, order_move_many, order_place, order_transition
-from ordering.services.orders import order_transition_by_staff
+from ordering.services.orders import (
+    OrderRequest,
+    order_cancel,
+    order_move_many,
+    order_place,
+    order_transition,
+    order_transition_by_staff,
+)
 
 __all__ = [
     "OrderRequest",

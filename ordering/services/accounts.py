@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -18,8 +17,6 @@ from ordering.exceptions import OrderingError
 from ordering.models import ApiToken, CustomerProfile
 from passline.db import one_or_none
 
-User = get_user_model()
-
 
 class InvalidAccount(OrderingError):
     code = "invalid_account"
@@ -30,7 +27,7 @@ def _digest(token: str) -> str:
 
 
 @transaction.atomic
-def customer_register(*, username: str, email: str, password: str) -> AbstractBaseUser:
+def customer_register(*, username: str, email: str, password: str) -> User:
     """Create a customer with an empty profile. Raises InvalidAccount with a field-level reason."""
     username = username.strip()
     email = email.strip()
@@ -68,7 +65,7 @@ def customer_register(*, username: str, email: str, password: str) -> AbstractBa
 
 @transaction.atomic
 def profile_update(
-    *, user: AbstractBaseUser, phone: str, default_address: str, notify_email: bool, notify_sms: bool, notify_push: bool,
+    *, user: User, phone: str, default_address: str, notify_email: bool, notify_sms: bool, notify_push: bool,
     notify_while_watching: bool = False,
 ) -> CustomerProfile:
     profile, _ = CustomerProfile.objects.select_for_update().get_or_create(user=user)
@@ -82,14 +79,14 @@ def profile_update(
     return profile
 
 
-def api_token_issue(*, user: AbstractBaseUser) -> str:
+def api_token_issue(*, user: User) -> str:
     """A new bearer token for ``user``; only its digest is kept, so it is shown once."""
     token = secrets.token_urlsafe(32)
     ApiToken.objects.create(user=user, digest=_digest(token))
     return token
 
 
-def api_token_user(*, token: str) -> AbstractBaseUser | None:
+def api_token_user(*, token: str) -> User | None:
     """The active user a bearer token belongs to, or None."""
     if not token or len(token) > 200:
         return None

@@ -12,7 +12,7 @@ import datetime
 import logging
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -27,7 +27,7 @@ from passline.db import one_or_none
 logger = logging.getLogger(__name__)
 
 
-def _staff_order(*, order_id: int, user: AbstractBaseUser) -> Order:
+def _staff_order(*, order_id: int, user: User) -> Order:
     """The order, locked, if ``user`` works at its restaurant (call inside a transaction)."""
     order = one_or_none(Order.objects.select_for_update().filter(pk=order_id))
     if order is None:
@@ -47,7 +47,7 @@ def _announce(order: Order, change: str, menu_item_id: int | None = None, fields
 
 
 @transaction.atomic
-def order_item_mark_done(*, order_id: int, menu_item_id: int, user: AbstractBaseUser, done: bool = True) -> Order:
+def order_item_mark_done(*, order_id: int, menu_item_id: int, user: User, done: bool = True) -> Order:
     """Cross a dish of a ticket off (or put it back) while the kitchen is making the order."""
     order = _staff_order(order_id=order_id, user=user)
     line = one_or_none(OrderLine.objects.filter(order=order, menu_item_id=menu_item_id))
@@ -66,7 +66,7 @@ def order_item_mark_done(*, order_id: int, menu_item_id: int, user: AbstractBase
 
 
 @transaction.atomic
-def order_set_priority(*, order_id: int, user: AbstractBaseUser, priority: bool) -> Order:
+def order_set_priority(*, order_id: int, user: User, priority: bool) -> Order:
     """Flag an open ticket to go first, or take the flag off."""
     order = _staff_order(order_id=order_id, user=user)
     if OrderStatus(order.status) not in KITCHEN_OPEN:
@@ -93,7 +93,7 @@ def recall_of(last: OrderEvent | None, *, now: datetime.datetime | None = None) 
 
 
 @transaction.atomic
-def order_recall(*, order_id: int, user: AbstractBaseUser) -> Order:
+def order_recall(*, order_id: int, user: User) -> Order:
     """Undo the kitchen's last move of an order (a tap by mistake): the order goes back to the
     status it came from, as a new version, so every screen and the customer's page follow."""
     order = _staff_order(order_id=order_id, user=user)

@@ -44,7 +44,8 @@ def second_checkout(tmp_path: Path):
         pytest.skip("MariaDB's root cannot log in over the local socket here, so scripts/setup.sh cannot run")
     (tmp_path / "scripts").mkdir()
     shutil.copy(ROOT / "scripts" / "setup.sh", tmp_path / "scripts" / "setup.sh")
-    shutil.copy(ROOT / "requirements.txt", tmp_path / "requirements.txt")
+    for requirements in ("requirements.txt", "requirements-dev.txt"):
+        shutil.copy(ROOT / requirements, tmp_path / requirements)
     (tmp_path / ".venv").symlink_to(ROOT / ".venv")
     created: list[dict[str, str]] = []
     yield tmp_path, created

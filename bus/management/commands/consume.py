@@ -1,6 +1,8 @@
 """Run one or more consumers in this process until SIGTERM."""
 
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from bus.consumer import registered
 from bus.runner import ConsumerRunner
@@ -9,11 +11,11 @@ from bus.runner import ConsumerRunner
 class Command(BaseCommand):
     help = "Consume the named queues (see `manage.py consume --list`)."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("names", nargs="*", help="consumer queue names, e.g. billing.order_placed")
         parser.add_argument("--list", action="store_true", help="list the consumers and exit")
 
-    def handle(self, *args, names: list[str], list: bool, **options) -> None:
+    def handle(self, *args: Any, names: list[str], list: bool, **options: Any) -> None:
         consumers = registered()
         if list or not names:
             for name in sorted(consumers):

@@ -1,5 +1,7 @@
 """Declare the exchanges and every registered consumer's queues (idempotent)."""
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandParser
 
 from bus.consumer import registered
@@ -16,7 +18,7 @@ class Command(BaseCommand):
                  "(run it with the stack stopped; a queue that still holds messages is only reported)",
         )
 
-    def handle(self, *args, recreate_empty: bool = False, **options) -> None:
+    def handle(self, *args: Any, recreate_empty: bool = False, **options: Any) -> None:
         consumers = registered()
         declare_topology(consumers.values(), recreate_empty=recreate_empty)
         self.stdout.write(f"Topology declared: {len(consumers)} consumer(s).")

@@ -2,8 +2,9 @@
 scheduler): both tables otherwise grow with every message for ever."""
 
 from datetime import timedelta
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from bus.services import RetentionTooShort, bus_prune
 
@@ -11,10 +12,10 @@ from bus.services import RetentionTooShort, bus_prune
 class Command(BaseCommand):
     help = "Delete outbox rows sent, and processed-message records written, more than --days ago."
 
-    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--days", type=float, default=7.0, help="what to keep, in days (at least 1; default 7)")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         try:
             counts = bus_prune(older_than=timedelta(days=options["days"]))
         except RetentionTooShort as error:
