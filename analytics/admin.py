@@ -20,8 +20,17 @@ class DishLineInline(admin.TabularInline):
 
 @admin.register(OrderFact)
 class OrderFactAdmin(admin.ModelAdmin):
-    list_display = ["order_id", "restaurant_id", "status", "placed_at", "paid_at", "paid_amount", "ready_at",
-                    "exit_status", "refunded_amount"]
+    list_display = [
+        "order_id",
+        "restaurant_id",
+        "status",
+        "placed_at",
+        "paid_at",
+        "paid_amount",
+        "ready_at",
+        "exit_status",
+        "refunded_amount",
+    ]
     list_filter = ["status", "exit_status"]
     search_fields = ["=order_id", "=restaurant_id"]
     date_hierarchy = "placed_at"

@@ -55,10 +55,14 @@ class OrderFact(models.Model):
     class Meta:
         # Every figure reads one day (or hour) of one of these times, for one restaurant or all.
         indexes = [
-            *(models.Index(fields=["restaurant_id", column], name=f"fact_restaurant_{column}")
-              for column in ("placed_at", "paid_at", "ready_at", "exit_at")),
-            *(models.Index(fields=[column], name=f"fact_{column}")
-              for column in ("placed_at", "paid_at", "ready_at", "exit_at")),
+            *(
+                models.Index(fields=["restaurant_id", column], name=f"fact_restaurant_{column}")
+                for column in ("placed_at", "paid_at", "ready_at", "exit_at")
+            ),
+            *(
+                models.Index(fields=[column], name=f"fact_{column}")
+                for column in ("placed_at", "paid_at", "ready_at", "exit_at")
+            ),
         ]
         permissions = [("view_all_restaurants", "Can see every restaurant's dashboard")]
 

@@ -142,8 +142,7 @@ def _day_aggregates(start: datetime.datetime, end: datetime.datetime) -> dict[st
         "refunds_amount": Sum("refunded_amount", filter=refunded),
         "ready_today": Count("pk", filter=ready),
         # TIMESTAMPDIFF in microseconds, summed by the database: exact, no float.
-        "ready_total": Sum(ExpressionWrapper(F("ready_at") - F("paid_at"), output_field=DurationField()),
-                           filter=ready),
+        "ready_total": Sum(ExpressionWrapper(F("ready_at") - F("paid_at"), output_field=DurationField()), filter=ready),
         "payment_failures": Count("pk", filter=ended & Q(exit_status=OrderStatus.PAYMENT_FAILED.value)),
         "rejections": Count("pk", filter=ended & Q(exit_status=OrderStatus.REJECTED.value)),
         "cancellations": Count("pk", filter=ended & Q(exit_status=OrderStatus.CANCELLED.value)),
@@ -158,11 +157,16 @@ def _touched_on(start: datetime.datetime) -> Q:
 def _day_counts(row: Mapping[str, Any]) -> dict[str, Any]:
     gross, refunds = f.money(row["revenue_gross"]), f.money(row["refunds_amount"])
     return {
-        "orders_today": row["orders_today"], "paid_orders_today": row["paid_orders_today"],
-        "revenue_gross": gross, "refunds_count": row["refunds_count"], "refunds_amount": refunds,
-        "revenue_net": gross - refunds, "ready_today": row["ready_today"],
+        "orders_today": row["orders_today"],
+        "paid_orders_today": row["paid_orders_today"],
+        "revenue_gross": gross,
+        "refunds_count": row["refunds_count"],
+        "refunds_amount": refunds,
+        "revenue_net": gross - refunds,
+        "ready_today": row["ready_today"],
         "avg_paid_to_ready_seconds": f.mean_seconds(row["ready_total"], row["ready_today"]),
-        "payment_failures": row["payment_failures"], "rejections": row["rejections"],
+        "payment_failures": row["payment_failures"],
+        "rejections": row["rejections"],
         "cancellations": row["cancellations"],
     }
 
@@ -171,24 +175,43 @@ def _top_dishes(restaurant_id: int | None, start: datetime.datetime, end: dateti
     lines = DishLine.objects.filter(order__paid_at__gte=start, order__paid_at__lt=end, order__exit_status="")
     if restaurant_id is not None:
         lines = lines.filter(order__restaurant_id=restaurant_id)
-    top = list(lines.values("menu_item_id")
-               .annotate(sold=Sum("quantity"), takings=Sum(F("quantity") * F("unit_price")),
-                         last_order=Max("order_id"))
-               .order_by("-sold", "menu_item_id")[:TOP_DISHES])
-    names = dict(DishLine.objects.filter(
-        Q(*[Q(menu_item_id=row["menu_item_id"], order_id=row["last_order"]) for row in top], _connector=Q.OR)
-    ).values_list("menu_item_id", "name")) if top else {}
-    return [TopDish(menu_item_id=row["menu_item_id"], name=names.get(row["menu_item_id"], ""),
-                    quantity=row["sold"], amount=f.money(row["takings"])) for row in top]
+    top = list(
+        lines.values("menu_item_id")
+        .annotate(sold=Sum("quantity"), takings=Sum(F("quantity") * F("unit_price")), last_order=Max("order_id"))
+        .order_by("-sold", "menu_item_id")[:TOP_DISHES]
+    )
+    names = (
+        dict(
+            DishLine.objects.filter(
+                Q(*[Q(menu_item_id=row["menu_item_id"], order_id=row["last_order"]) for row in top], _connector=Q.OR)
+            ).values_list("menu_item_id", "name")
+        )
+        if top
+        else {}
+    )
+    return [
+        TopDish(
+            menu_item_id=row["menu_item_id"],
+            name=names.get(row["menu_item_id"], ""),
+            quantity=row["sold"],
+            amount=f.money(row["takings"]),
+        )
+        for row in top
+    ]
 
 
 def _per_minute(restaurant_id: int | None, now: datetime.datetime) -> tuple[list[int], int]:
     start = f.series_start(now)
     # Minutes are the same in every time zone (offsets are whole minutes), so the database
     # groups by UTC minute and needs no time-zone tables.
-    rows = (_facts(restaurant_id).filter(placed_at__gte=start, placed_at__lt=f.minute_floor(now) + f.MINUTE)
-            .annotate(minute=TruncMinute("placed_at", tzinfo=datetime.UTC))
-            .values("minute").annotate(orders=Count("pk")).order_by())
+    rows = (
+        _facts(restaurant_id)
+        .filter(placed_at__gte=start, placed_at__lt=f.minute_floor(now) + f.MINUTE)
+        .annotate(minute=TruncMinute("placed_at", tzinfo=datetime.UTC))
+        .values("minute")
+        .annotate(orders=Count("pk"))
+        .order_by()
+    )
     rate = _facts(restaurant_id).filter(placed_at__gt=now - f.RATE_WINDOW, placed_at__lte=now).count()
     return f.per_minute({row["minute"]: row["orders"] for row in rows}, now), rate
 
@@ -202,16 +225,25 @@ def dashboard_figures(*, restaurant_id: int | None, now: datetime.datetime | Non
     totals = facts.aggregate(**aggregates)
     restaurants: list[RestaurantRow] = []
     if restaurant_id is None:
-        by_restaurant = {row["restaurant_id"]: row for row in
-                         facts.values("restaurant_id").annotate(**aggregates).order_by()}
+        by_restaurant = {
+            row["restaurant_id"]: row for row in facts.values("restaurant_id").annotate(**aggregates).order_by()
+        }
         empty = {key: None if key in {"revenue_gross", "refunds_amount", "ready_total"} else 0 for key in aggregates}
-        restaurants = [RestaurantRow(restaurant_id=r.pk, name=r.name, **_day_counts(by_restaurant.get(r.pk, empty)))
-                       for r in restaurant_list()]
+        restaurants = [
+            RestaurantRow(restaurant_id=r.pk, name=r.name, **_day_counts(by_restaurant.get(r.pk, empty)))
+            for r in restaurant_list()
+        ]
     per_minute, rate = _per_minute(restaurant_id, now)
     return Figures(
-        restaurant_id=restaurant_id, as_of=now, day=start.date(), **_day_counts(totals),
-        top_dishes=_top_dishes(restaurant_id, start, end), series_start=f.series_start(now),
-        per_minute=per_minute, current_rate=rate, restaurants=restaurants,
+        restaurant_id=restaurant_id,
+        as_of=now,
+        day=start.date(),
+        **_day_counts(totals),
+        top_dishes=_top_dishes(restaurant_id, start, end),
+        series_start=f.series_start(now),
+        per_minute=per_minute,
+        current_rate=rate,
+        restaurants=restaurants,
     )
 
 

@@ -15,8 +15,20 @@ logger = logging.getLogger(__name__)
 
 # What apply() may change; compared before and after so that only changed rows are written.
 FACT_FIELDS = [
-    "restaurant_id", "placed_at", "total", "paid_at", "paid_amount", "ready_at", "ready_version",
-    "unready_version", "exit_status", "exit_at", "refunded_amount", "failed_amount", "status", "version",
+    "restaurant_id",
+    "placed_at",
+    "total",
+    "paid_at",
+    "paid_amount",
+    "ready_at",
+    "ready_version",
+    "unready_version",
+    "exit_status",
+    "exit_at",
+    "refunded_amount",
+    "failed_amount",
+    "status",
+    "version",
 ]
 
 
@@ -41,7 +53,8 @@ def _write(facts: list[OrderFact], now: object) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {connection.ops.quote_name(OrderFact._meta.db_table)} (order_id, {columns}) VALUES "
-            + ", ".join([row] * len(facts)) + f" ON DUPLICATE KEY UPDATE {updates}",
+            + ", ".join([row] * len(facts))
+            + f" ON DUPLICATE KEY UPDATE {updates}",
             params,
         )
 
@@ -63,15 +76,26 @@ def facts_record(*, observations: Sequence[Observation]) -> set[int]:
         return set()
     order_ids = sorted({o.order_id for o in observations})
     now = timezone.now()
-    OrderFact.objects.bulk_create([OrderFact(order_id=order_id, updated_at=now) for order_id in order_ids],
-                                  update_conflicts=True, update_fields=["updated_at"])
+    OrderFact.objects.bulk_create(
+        [OrderFact(order_id=order_id, updated_at=now) for order_id in order_ids],
+        update_conflicts=True,
+        update_fields=["updated_at"],
+    )
     facts = {fact.order_id: fact for fact in OrderFact.objects.select_for_update().filter(order_id__in=order_ids)}
     before = {order_id: _state(fact) for order_id, fact in facts.items()}
     dishes: list[DishLine] = []
     for observation in observations:
         apply(facts[observation.order_id], observation)
-        dishes += [DishLine(order_id=observation.order_id, menu_item_id=d.menu_item_id, name=d.name[:120],
-                            quantity=d.quantity, unit_price=d.unit_price) for d in observation.dishes]
+        dishes += [
+            DishLine(
+                order_id=observation.order_id,
+                menu_item_id=d.menu_item_id,
+                name=d.name[:120],
+                quantity=d.quantity,
+                unit_price=d.unit_price,
+            )
+            for d in observation.dishes
+        ]
     changed = [fact for order_id, fact in facts.items() if _state(fact) != before[order_id]]
     if changed:
         _write(changed, now)

@@ -43,13 +43,20 @@ def dashboard_restaurant(request: AuthenticatedHttpRequest, restaurant_id: int) 
 
 def _render(request: AuthenticatedHttpRequest, *, restaurant: Restaurant | None) -> HttpResponse:
     figures = selectors.dashboard_figures(restaurant_id=restaurant.pk if restaurant else None)
-    return render(request, "analytics/dashboard.html", {
-        "restaurant": restaurant,
-        "figures": figures,
-        "figures_json": figures.as_json(),
-        "socket_path": f"/ws/dashboard/{restaurant.pk}/" if restaurant else "/ws/dashboard/",
-        "other_restaurants": [r for r in selectors.dashboard_restaurants(user=request.user)
-                              if restaurant is None or r.pk != restaurant.pk],
-        "sees_all": selectors.sees_all_restaurants(user=request.user),
-        "currency_symbol": settings.CURRENCY_SYMBOL,
-    })
+    return render(
+        request,
+        "analytics/dashboard.html",
+        {
+            "restaurant": restaurant,
+            "figures": figures,
+            "figures_json": figures.as_json(),
+            "socket_path": f"/ws/dashboard/{restaurant.pk}/" if restaurant else "/ws/dashboard/",
+            "other_restaurants": [
+                r
+                for r in selectors.dashboard_restaurants(user=request.user)
+                if restaurant is None or r.pk != restaurant.pk
+            ],
+            "sees_all": selectors.sees_all_restaurants(user=request.user),
+            "currency_symbol": settings.CURRENCY_SYMBOL,
+        },
+    )

@@ -22,7 +22,9 @@ class AuditRecordAdmin(ReadOnlyAdmin):
     list_display = ["occurred_at", "type", "order_id", "customer_id", "routing_key", "correlation_id", "message_id"]
     list_filter = ["type", "exchange"]
     search_fields = ["message_id", "correlation_id", "causation_id", "type"]
-    search_help_text = "order:42 or customer:7 for one order's or customer's history; or a correlation id, message id or type."
+    search_help_text = (
+        "order:42 or customer:7 for one order's or customer's history; or a correlation id, message id or type."
+    )
     date_hierarchy = "occurred_at"
     readonly_fields = ["envelope"]
     fields = ["envelope", "exchange", "routing_key", "recorded_at"]
@@ -37,7 +39,13 @@ class AuditRecordAdmin(ReadOnlyAdmin):
 
     @admin.display(description="envelope")
     def envelope(self, record: AuditRecord) -> str:
-        body = {"message_id": record.message_id, "type": record.type, "version": record.version,
-                "occurred_at": record.occurred_at.isoformat(), "correlation_id": record.correlation_id,
-                "causation_id": record.causation_id or None, "payload": record.payload}
+        body = {
+            "message_id": record.message_id,
+            "type": record.type,
+            "version": record.version,
+            "occurred_at": record.occurred_at.isoformat(),
+            "correlation_id": record.correlation_id,
+            "causation_id": record.causation_id or None,
+            "payload": record.payload,
+        }
         return format_html("<pre>{}</pre>", json.dumps(body, indent=2, ensure_ascii=False))

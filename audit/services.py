@@ -26,9 +26,19 @@ def audit_records(*, messages: list[tuple[Envelope, str, str]]) -> None:
     rows = []
     for envelope, exchange, routing_key in messages:
         order_id, customer_id = subjects(envelope.payload)
-        rows.append(AuditRecord(
-            message_id=envelope.message_id, type=envelope.type, version=envelope.version, exchange=exchange,
-            routing_key=routing_key, correlation_id=envelope.correlation_id, causation_id=envelope.causation_id or "",
-            occurred_at=envelope.occurred_at, payload=envelope.payload, order_id=order_id, customer_id=customer_id,
-        ))
+        rows.append(
+            AuditRecord(
+                message_id=envelope.message_id,
+                type=envelope.type,
+                version=envelope.version,
+                exchange=exchange,
+                routing_key=routing_key,
+                correlation_id=envelope.correlation_id,
+                causation_id=envelope.causation_id or "",
+                occurred_at=envelope.occurred_at,
+                payload=envelope.payload,
+                order_id=order_id,
+                customer_id=customer_id,
+            )
+        )
     AuditRecord.objects.bulk_create(rows, ignore_conflicts=True)

@@ -38,15 +38,20 @@ def _purge() -> None:
 
     connection = pika.BlockingConnection(pika.URLParameters(common.bench_rabbitmq_url()))
     channel = connection.channel()
-    for queue in ("audit.events", "billing.order_placed", "billing.refunds", "billing.acceptance_timeout",
-                  "balance.commands"):
+    for queue in (
+        "audit.events",
+        "billing.order_placed",
+        "billing.refunds",
+        "billing.acceptance_timeout",
+        "balance.commands",
+    ):
         channel.queue_purge(queue)
     connection.close()
 
 
 def rpc_round_trip(calls: int) -> dict[str, float]:
-    from billing.models import LedgerEntry
     from billing.events import BALANCE_CREDIT
+    from billing.models import LedgerEntry
     from bus.rpc import RpcClient
 
     _, _, users = _setup_shop(1)
@@ -57,14 +62,26 @@ def rpc_round_trip(calls: int) -> dict[str, float]:
         timings = []
         for _ in range(calls):
             started = time.perf_counter()
-            client.call(BALANCE_CREDIT, {"user_id": users[0].pk, "amount": "0.01", "key": f"rtt:{uuid.uuid4().hex}",
-                                         "kind": LedgerEntry.Kind.TOP_UP, "description": "bench"})
+            client.call(
+                BALANCE_CREDIT,
+                {
+                    "user_id": users[0].pk,
+                    "amount": "0.01",
+                    "key": f"rtt:{uuid.uuid4().hex}",
+                    "kind": LedgerEntry.Kind.TOP_UP,
+                    "description": "bench",
+                },
+            )
             timings.append((time.perf_counter() - started) * 1000)
     finally:
         client.close()
         common.stop(worker)
-    return {"calls": calls, "p50_ms": round(common.percentile(timings, 50), 2),
-            "p99_ms": round(common.percentile(timings, 99), 2), "mean_ms": round(sum(timings) / calls, 2)}
+    return {
+        "calls": calls,
+        "p50_ms": round(common.percentile(timings, 50), 2),
+        "p99_ms": round(common.percentile(timings, 99), 2),
+        "mean_ms": round(sum(timings) / calls, 2),
+    }
 
 
 def _consumers(queue: str) -> int:
@@ -89,8 +106,10 @@ def orders_to_paid(orders: int, billing_workers: int) -> dict[str, float]:
     restaurant, dish, users = _setup_shop(50)
     placed = []
     for i in range(orders):
-        order, _ = order_place(customer=users[i % len(users)], request=OrderRequest(
-            restaurant_id=restaurant.pk, items=[(dish.pk, 1)], delivery_address="1 Bench Road"))
+        order, _ = order_place(
+            customer=users[i % len(users)],
+            request=OrderRequest(restaurant_id=restaurant.pk, items=[(dish.pk, 1)], delivery_address="1 Bench Road"),
+        )
         placed.append(order.pk)
     workers = [common.spawn("consume", "balance.commands")]
     workers += [common.spawn("consume", "billing.order_placed") for _ in range(billing_workers)]
@@ -104,12 +123,18 @@ def orders_to_paid(orders: int, billing_workers: int) -> dict[str, float]:
         for process in [*workers, *([relay] if relay else [])]:
             common.stop(process)
     first = OutboxMessage.objects.filter(type="order.placed", aggregate__in=[f"order:{pk}" for pk in placed]).aggregate(
-        first=Min("sent_at"))["first"]
+        first=Min("sent_at")
+    )["first"]
     last = OrderEvent.objects.filter(order_id__in=placed, status="paid").aggregate(last=Max("at"))["last"]
     paid = Order.objects.filter(pk__in=placed, status="paid").count()
     seconds = (last - first).total_seconds()
-    return {"orders": orders, "paid": paid, "billing_workers": billing_workers, "seconds": round(seconds, 2),
-            "orders_per_second": round(paid / seconds, 1)}
+    return {
+        "orders": orders,
+        "paid": paid,
+        "billing_workers": billing_workers,
+        "seconds": round(seconds, 2),
+        "orders_per_second": round(paid / seconds, 1),
+    }
 
 
 def main() -> None:

@@ -22,12 +22,19 @@ def _rows(count: int, start: int = 0):
     padding = "x" * 900  # with the envelope, ~1 KB a message
     # Four messages an aggregate, like an order's placed / paid / accepted / ready.
     for seq in range(start, start + count):
-        envelope = Envelope(type=BENCH_PING.name, version=1, payload={"seq": seq, "padding": padding},
-                            correlation_id=common.new_id())
+        envelope = Envelope(
+            type=BENCH_PING.name, version=1, payload={"seq": seq, "padding": padding}, correlation_id=common.new_id()
+        )
         yield OutboxMessage(
-            message_id=envelope.message_id, type=envelope.type, exchange=BENCH_PING.exchange,
-            routing_key=BENCH_PING.routing_key, aggregate=f"bench:{seq // 4}", correlation_id=envelope.correlation_id,
-            body=envelope.to_json().decode(), created_at=envelope.occurred_at, available_at=envelope.occurred_at,
+            message_id=envelope.message_id,
+            type=envelope.type,
+            exchange=BENCH_PING.exchange,
+            routing_key=BENCH_PING.routing_key,
+            aggregate=f"bench:{seq // 4}",
+            correlation_id=envelope.correlation_id,
+            body=envelope.to_json().decode(),
+            created_at=envelope.occurred_at,
+            available_at=envelope.occurred_at,
         )
 
 
@@ -104,8 +111,13 @@ def end_to_end(messages: int, consumers: int, batch_size: int) -> dict[str, floa
     first_sent = OutboxMessage.objects.aggregate(first=Min("sent_at"))["first"]
     last_done = done.aggregate(last=Max("processed_at"))["last"]
     seconds = (last_done - first_sent).total_seconds()
-    return {"messages": messages, "consumers": consumers, "seconds": round(seconds, 3),
-            "per_second": round(messages / seconds), "wall_seconds_from_relay_start": round(time.time() - started, 1)}
+    return {
+        "messages": messages,
+        "consumers": consumers,
+        "seconds": round(seconds, 3),
+        "per_second": round(messages / seconds),
+        "wall_seconds_from_relay_start": round(time.time() - started, 1),
+    }
 
 
 def latency(rate: int, seconds: float, idle_interval: float) -> dict[str, float]:
@@ -138,8 +150,14 @@ def latency(rate: int, seconds: float, idle_interval: float) -> dict[str, float]
         common.stop(relay)
     created = dict(OutboxMessage.objects.values_list("message_id", "created_at"))
     delays = [(at - created[mid]).total_seconds() * 1000 for mid, at in done.values_list("message_id", "processed_at")]
-    return {"rate": rate, "relay_idle_interval_s": idle_interval, "messages": len(delays), "p50_ms": round(common.percentile(delays, 50), 1),
-            "p99_ms": round(common.percentile(delays, 99), 1), "max_ms": round(max(delays), 1)}
+    return {
+        "rate": rate,
+        "relay_idle_interval_s": idle_interval,
+        "messages": len(delays),
+        "p50_ms": round(common.percentile(delays, 50), 1),
+        "p99_ms": round(common.percentile(delays, 99), 1),
+        "max_ms": round(max(delays), 1),
+    }
 
 
 def main() -> None:
@@ -158,14 +176,23 @@ def main() -> None:
     for count in args.consumers:
         figures[f"end_to_end_{count}_consumers"] = end_to_end(args.messages, count, args.batch_size)
     figures["latency"] = latency(args.latency_rate, 5, args.idle_interval)
-    path = common.save("bus", figures, {"messages": args.messages, "batch_size": args.batch_size,
-                                        "payload_bytes": 1000, "prefetch": 200})
+    path = common.save(
+        "bus",
+        figures,
+        {"messages": args.messages, "batch_size": args.batch_size, "payload_bytes": 1000, "prefetch": 200},
+    )
     rows = [("relay alone", f"{figures['relay_only']['per_second']:,} msg/s")]
     for count in args.consumers:
-        rows.append((f"outbox -> ack, {count} consumer(s)", f"{figures[f'end_to_end_{count}_consumers']['per_second']:,} msg/s"))
+        rows.append(
+            (f"outbox -> ack, {count} consumer(s)", f"{figures[f'end_to_end_{count}_consumers']['per_second']:,} msg/s")
+        )
     lat = figures["latency"]
     rows.append((f"latency at {lat['rate']}/s", f"p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms"))
-    print("Bus benchmark (persistent, confirmed, ~1 KB)\n" + common.table(rows) + f"\n  results: {path.relative_to(common.ROOT)}")
+    print(
+        "Bus benchmark (persistent, confirmed, ~1 KB)\n"
+        + common.table(rows)
+        + f"\n  results: {path.relative_to(common.ROOT)}"
+    )
 
 
 if __name__ == "__main__":

@@ -37,9 +37,15 @@ BENCH_VHOST = "passline-bench"
 
 def bench_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "DB_TEST_NAME"}
-    env.update(PASSLINE_ENV="development", DB_NAME=BENCH_DB, BENCH_DB_NAME=BENCH_DB, LOG_LEVEL="WARNING",
-               PYTHONUNBUFFERED="1",
-               PASSLINE_EXTRA_CONSUMER_MODULES="bench.consumers", RABBITMQ_URL=bench_rabbitmq_url())
+    env.update(
+        PASSLINE_ENV="development",
+        DB_NAME=BENCH_DB,
+        BENCH_DB_NAME=BENCH_DB,
+        LOG_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
+        PASSLINE_EXTRA_CONSUMER_MODULES="bench.consumers",
+        RABBITMQ_URL=bench_rabbitmq_url(),
+    )
     env.update(extra)
     return env
 
@@ -70,8 +76,12 @@ def prepare() -> None:
     one_run_at_a_time()
     ctl = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
     subprocess.run([ctl, "add_vhost", BENCH_VHOST], capture_output=True, timeout=60)
-    subprocess.run([ctl, "set_permissions", "-p", BENCH_VHOST, "guest", ".*", ".*", ".*"], check=True,
-                   capture_output=True, timeout=60)
+    subprocess.run(
+        [ctl, "set_permissions", "-p", BENCH_VHOST, "guest", ".*", ".*", ".*"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     os.environ.update(bench_env())
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "passline.settings")
@@ -112,8 +122,13 @@ def clean_redis(prefix: str) -> None:
 
 
 def spawn(*args: str, **env: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "manage.py", *args], cwd=ROOT, env=bench_env(**env),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=bench_env(**env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -155,9 +170,13 @@ def machine() -> dict[str, object]:
     import pika
 
     return {
-        "python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-        "django": django.get_version(), "pika": pika.__version__,
-        "mariadb": _version(["mariadb", "--version"]), "rabbitmq": _rabbit_version(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "django": django.get_version(),
+        "pika": pika.__version__,
+        "mariadb": _version(["mariadb", "--version"]),
+        "rabbitmq": _rabbit_version(),
     }
 
 
@@ -177,8 +196,18 @@ def save(name: str, figures: dict[str, object], settings: dict[str, object]) -> 
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d")
     path = RESULTS / f"{stamp}-{name}.json"
-    path.write_text(json.dumps({"benchmark": name, "at": datetime.now(UTC).isoformat(),
-                                "machine": machine(), "settings": settings, "figures": figures}, indent=2))
+    path.write_text(
+        json.dumps(
+            {
+                "benchmark": name,
+                "at": datetime.now(UTC).isoformat(),
+                "machine": machine(),
+                "settings": settings,
+                "figures": figures,
+            },
+            indent=2,
+        )
+    )
     return path
 
 

@@ -61,12 +61,14 @@ def main(argv: list[str]) -> int:
         sys.stderr.write("usage: python -m bench.compare A.json B.json\n")
         return 2
     a_path, b_path = Path(argv[1]), Path(argv[2])
-    rows = [("", a_path.name, b_path.name, "B / A"),
-            *side_by_side(load_summary(a_path), load_summary(b_path))]
+    rows = [("", a_path.name, b_path.name, "B / A"), *side_by_side(load_summary(a_path), load_summary(b_path))]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
-        print("  ".join(cell.ljust(width) if i == 0 else cell.rjust(width) for i, (cell, width)
-                        in enumerate(zip(row, widths))).rstrip())
+        print(
+            "  ".join(
+                cell.ljust(width) if i == 0 else cell.rjust(width) for i, (cell, width) in enumerate(zip(row, widths))
+            ).rstrip()
+        )
     return 0
 
 

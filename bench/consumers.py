@@ -2,7 +2,7 @@
 what is measured is the bus — outbox, relay, broker, runner, deduplication, ack."""
 
 from bus.catalog import EventType, Exchange, Payload
-from bus.consumer import EventHandler, Message, register
+from bus.handlers import EventHandler, Message, register
 
 
 class Ping(Payload):

@@ -237,9 +237,14 @@ class Driver:
         body = json.dumps(plan["order"], separators=(",", ":")).encode()
         self.body = body
         # Everything but the Idempotency-Key is the same for all of one customer's orders.
-        self.heads = [(f"POST {self.path} HTTP/1.1\r\nHost: {host_header}\r\n"
-                       f"Authorization: Bearer {c.token}\r\nContent-Type: application/json\r\n"
-                       f"Content-Length: {len(body)}\r\nIdempotency-Key: ").encode() for c in self.customers]
+        self.heads = [
+            (
+                f"POST {self.path} HTTP/1.1\r\nHost: {host_header}\r\n"
+                f"Authorization: Bearer {c.token}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nIdempotency-Key: "
+            ).encode()
+            for c in self.customers
+        ]
         self.run_id = str(plan.get("run_id") or uuid.uuid4().hex[:12])
         self.paid: dict[int, float] = {}
         self.failed: dict[int, float] = {}
@@ -253,8 +258,16 @@ class Driver:
         joined the customer's group by then. A refused token is accepted and closed (4401)."""
         # No client-side keepalive (daphne pings and the library answers); no compression
         # (daphne does not offer it), as in bench/live_clients.py.
-        ws = await connect(self.ws_url, origin=ORIGIN, additional_headers={"Authorization": f"Bearer {customer.token}"},
-                           compression=None, ping_interval=None, open_timeout=20, close_timeout=3, max_queue=None)
+        ws = await connect(
+            self.ws_url,
+            origin=ORIGIN,
+            additional_headers={"Authorization": f"Bearer {customer.token}"},
+            compression=None,
+            ping_interval=None,
+            open_timeout=20,
+            close_timeout=3,
+            max_queue=None,
+        )
         try:
             await ws.send('{"type":"ping"}')
             async with asyncio.timeout(20):
@@ -288,8 +301,10 @@ class Driver:
         started = clock()
         await asyncio.gather(*(open_one(c) for c in self.customers))
         if failures:
-            raise CannotConnect(f"{sum(failures.values())} of {len(self.customers)} customer sockets "
-                                f"({self.ws_url}) could not be opened: {dict(failures)}")
+            raise CannotConnect(
+                f"{sum(failures.values())} of {len(self.customers)} customer sockets "
+                f"({self.ws_url}) could not be opened: {dict(failures)}"
+            )
         self.readers = [asyncio.ensure_future(self._read(c)) for c in self.customers]
         _log(f"{len(self.customers)} customer sockets open in {clock() - started:.2f} s")
 
@@ -323,7 +338,7 @@ class Driver:
                     _log(f"customer {customer.user_id}: reconnect failed ({_describe(error)})")
                     if _refused(error):
                         return  # its remaining orders count as missing
-                    await asyncio.sleep(min(5.0, 0.2 * 2 ** attempt))
+                    await asyncio.sleep(min(5.0, 0.2 * 2**attempt))
 
     async def check_http(self) -> None:
         try:
@@ -355,8 +370,14 @@ class Driver:
                     order.answered = clock()
                     self.pool.release(connection, keep)
                     break
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, Stale,
-                TimeoutError) as error:
+        except (
+            OSError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ValueError,
+            Stale,
+            TimeoutError,
+        ) as error:
             order.error = _describe(error)
             return
         except asyncio.CancelledError:
@@ -396,16 +417,22 @@ class Driver:
             task.add_done_callback(tasks.discard)
             if due >= next_progress:
                 next_progress += 5
-                _log(f"{phase} {rate:g}/s: {seq + 1}/{total} due, {len(tasks)} POSTs in flight, "
-                     f"{self.pool.open} connections")
+                _log(
+                    f"{phase} {rate:g}/s: {seq + 1}/{total} due, {len(tasks)} POSTs in flight, "
+                    f"{self.pool.open} connections"
+                )
         sending_ended = clock()
         _say("window", {"phase": phase, "rate": _number(rate), "event": "end"})
         # Outstanding answers and paid updates, for at most wait_seconds.
         waiting = [o for o in orders if o.measured]
         deadline = sending_ended + self.wait_seconds
         while clock() < deadline:
-            waiting = [o for o in waiting if (o.answered is None and not o.error)
-                       or (o.order_id is not None and o.order_id not in self.paid and o.order_id not in self.failed)]
+            waiting = [
+                o
+                for o in waiting
+                if (o.answered is None and not o.error)
+                or (o.order_id is not None and o.order_id not in self.paid and o.order_id not in self.failed)
+            ]
             if not waiting and not tasks:
                 break
             await asyncio.sleep(0.05)
@@ -415,14 +442,26 @@ class Driver:
                 task.cancel()
             await asyncio.gather(*list(tasks), return_exceptions=True)
         cpu, wall = _cpu() - cpu_before, clock() - wall_before
-        result = summarize(rate=_number(rate), phase=phase, seconds=seconds, orders=orders, paid=self.paid,
-                           failed=self.failed, late_after=self.late_after)
-        result.update(driver_cpu_pct=round(100 * cpu / wall, 1), connections=self.pool.peak,
-                      ws_drops=sum(c.drops for c in self.customers))
-        _log(f"{phase} {rate:g}/s: sent {result['sent']} paid {result['paid']} missing {result['missing']} "
-             f"errors {result['errors']} e2e p50 {result['e2e_ms']['p50']} p99 {result['e2e_ms']['p99']} ms, "
-             f"POST p50 {result['post_ms']['p50']} p99 {result['post_ms']['p99']} ms, "
-             f"late {result['late_sends']}, achieved {result['achieved_rate']}/s, driver CPU {result['driver_cpu_pct']}%")
+        result = summarize(
+            rate=_number(rate),
+            phase=phase,
+            seconds=seconds,
+            orders=orders,
+            paid=self.paid,
+            failed=self.failed,
+            late_after=self.late_after,
+        )
+        result.update(
+            driver_cpu_pct=round(100 * cpu / wall, 1),
+            connections=self.pool.peak,
+            ws_drops=sum(c.drops for c in self.customers),
+        )
+        _log(
+            f"{phase} {rate:g}/s: sent {result['sent']} paid {result['paid']} missing {result['missing']} "
+            f"errors {result['errors']} e2e p50 {result['e2e_ms']['p50']} p99 {result['e2e_ms']['p99']} ms, "
+            f"POST p50 {result['post_ms']['p50']} p99 {result['post_ms']['p99']} ms, "
+            f"late {result['late_sends']}, achieved {result['achieved_rate']}/s, driver CPU {result['driver_cpu_pct']}%"
+        )
         return result
 
     async def run(self) -> dict[str, Any]:
@@ -445,8 +484,9 @@ class Driver:
             budget = float(search.get("budget_seconds", math.inf))
             search_warmup, seconds = float(search.get("warmup_seconds", warmup)), float(search.get("seconds", 15))
             started = clock()
-            for rate in search_rates(float(search["start"]), float(search.get("step", 50)),
-                                     float(search.get("max", 1000))):
+            for rate in search_rates(
+                float(search["start"]), float(search.get("step", 50)), float(search.get("max", 1000))
+            ):
                 if clock() - started + search_warmup + seconds > budget:
                     stop = {"rate": _number(rate), "reason": f"the search's time budget ({budget:g} s) is spent"}
                     _log(f"search stops before {rate:g}/s: {stop['reason']}")
@@ -489,7 +529,9 @@ def _describe(error: BaseException) -> str:
     if isinstance(error, Stale):
         return "connection closed by the server"
     text = str(error)
-    return type(error).__name__ + (f" {text[:80]}" if text and not isinstance(error, asyncio.IncompleteReadError) else "")
+    return type(error).__name__ + (
+        f" {text[:80]}" if text and not isinstance(error, asyncio.IncompleteReadError) else ""
+    )
 
 
 def _cpu() -> float:

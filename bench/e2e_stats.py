@@ -26,8 +26,12 @@ def distribution_ms(seconds: list[float]) -> dict[str, float | None]:
     def ms(value: float | None) -> float | None:
         return None if value is None else round(value * 1000, 2)
 
-    return {"p50": ms(percentile(ordered, 50)), "p90": ms(percentile(ordered, 90)),
-            "p99": ms(percentile(ordered, 99)), "max": ms(ordered[-1] if ordered else None)}
+    return {
+        "p50": ms(percentile(ordered, 50)),
+        "p90": ms(percentile(ordered, 90)),
+        "p99": ms(percentile(ordered, 99)),
+        "max": ms(ordered[-1] if ordered else None),
+    }
 
 
 def schedule(rate: float, warmup_seconds: float, seconds: float) -> tuple[int, int]:
@@ -98,8 +102,16 @@ class Order:
         self.error = ""
 
 
-def summarize(*, rate: float, phase: str, seconds: float, orders: list[Order], paid: dict[int, float],
-              failed: dict[int, float], late_after: float) -> dict[str, Any]:
+def summarize(
+    *,
+    rate: float,
+    phase: str,
+    seconds: float,
+    orders: list[Order],
+    paid: dict[int, float],
+    failed: dict[int, float],
+    late_after: float,
+) -> dict[str, Any]:
     """One rate's figures over its measured orders, joining the frames to the POST answers."""
     measured = [o for o in orders if o.measured]
     errors: collections.Counter[str] = collections.Counter()
@@ -132,11 +144,21 @@ def summarize(*, rate: float, phase: str, seconds: float, orders: list[Order], p
     first_due = measured[0].due if measured else 0.0
     starts = [o.t0 for o in measured if o.t0 is not None]
     return {
-        "rate": rate, "phase": phase, "seconds": _number(seconds), "sent": len(measured), "created": created,
-        "paid": paid_count, "missing": missing, "payment_failed": payment_failed, "errors": dict(errors),
+        "rate": rate,
+        "phase": phase,
+        "seconds": _number(seconds),
+        "sent": len(measured),
+        "created": created,
+        "paid": paid_count,
+        "missing": missing,
+        "payment_failed": payment_failed,
+        "errors": dict(errors),
         "achieved_rate": round(achieved_rate(first_due, starts, 1 / rate, seconds), 2),
-        "late_sends": late, "late_threshold_ms": round(late_after * 1000, 3), "lateness_ms": distribution_ms(lateness),
-        "e2e_ms": distribution_ms(e2e), "post_ms": distribution_ms(post),
+        "late_sends": late,
+        "late_threshold_ms": round(late_after * 1000, 3),
+        "lateness_ms": distribution_ms(lateness),
+        "e2e_ms": distribution_ms(e2e),
+        "post_ms": distribution_ms(post),
     }
 
 
@@ -165,12 +187,12 @@ def time_budget(plan: dict[str, Any]) -> float:
     search = plan.get("search")
     if search:
         rates = search_rates(float(search["start"]), float(search.get("step", 50)), float(search.get("max", 1000)))
-        total += len(rates) * (float(search.get("warmup_seconds", warmup)) + float(search.get("seconds", 15))
-                               + per_rate_slack)
+        total += len(rates) * (
+            float(search.get("warmup_seconds", warmup)) + float(search.get("seconds", 15)) + per_rate_slack
+        )
     return total
 
 
 def _number(value: float) -> float | int:
     """100.0 as 100 in the output, as the plan wrote it."""
     return int(value) if float(value).is_integer() else value
-

@@ -35,8 +35,11 @@ class Processes:
 
     def daphne(self, port: int) -> subprocess.Popen:
         daphne = str(Path(sys.executable).parent / "daphne")
-        process = self.start(f"daphne-{port}", [daphne, "-b", HOST, "-p", str(port), "passline.asgi:application"],
-                             preexec_fn=raise_open_files)
+        process = self.start(
+            f"daphne-{port}",
+            [daphne, "-b", HOST, "-p", str(port), "passline.asgi:application"],
+            preexec_fn=raise_open_files,
+        )
         common.wait_for(lambda: port_open(port) or process.poll() is not None, 60, f"daphne on port {port}", 0.1)
         if process.poll() is not None:
             raise SystemExit(f"daphne on port {port} exited; see {self.dir}/daphne-{port}.log")

@@ -25,8 +25,15 @@ from typing import Any
 from bench import common
 from bench.harness import Processes
 from bench.live_control import ask_all, open_clients
-from bench.live_data import (forget_previous_runs, layer_drops, purge_queues, seed_customers, seed_orders, seed_shop,
-                             seed_tokens)
+from bench.live_data import (
+    forget_previous_runs,
+    layer_drops,
+    purge_queues,
+    seed_customers,
+    seed_orders,
+    seed_shop,
+    seed_tokens,
+)
 
 # Redis keys of its own: never mixed with `make run` ("passline") or the tests ("passline-test").
 PREFIX = "passline-bench-live"
@@ -34,8 +41,14 @@ HOST = "127.0.0.1"
 # Settings read from the environment that shape the live path; shown with the figures.
 PASSED_THROUGH = ("CHANNELS_", "REDIS_URL", "DB_CONN_MAX_AGE")
 # An order's life after payment, one change each: versions 2 to 7.
-LIFE = [("paid", "system"), ("accepted", "staff"), ("preparing", "staff"), ("ready", "staff"),
-        ("out_for_delivery", "staff"), ("delivered", "staff")]
+LIFE = [
+    ("paid", "system"),
+    ("accepted", "staff"),
+    ("preparing", "staff"),
+    ("ready", "staff"),
+    ("out_for_delivery", "staff"),
+    ("delivered", "staff"),
+]
 TARGETS = {"p50_ms": 25, "p99_ms": 100, "fanout_ms": 300, "idle_sockets": 10000}
 SOCKETS_PER_CLIENT_PROCESS = 2500
 
@@ -44,8 +57,9 @@ def live_env() -> dict[str, str]:
     return common.bench_env(CHANNELS_PREFIX=PREFIX, CACHE_PREFIX=PREFIX, DEBUG="0")
 
 
-def tracking(processes: Processes, ports: list[int], trackers: int, rate: float, seconds: float,
-             per_process: int, settle: float) -> dict[str, Any]:
+def tracking(
+    processes: Processes, ports: list[int], trackers: int, rate: float, seconds: float, per_process: int, settle: float
+) -> dict[str, Any]:
     """Each tracker watches its own order; a driver moves the orders on at ``rate`` per second."""
     tag = uuid.uuid4().hex[:8]
     restaurant, dish, staff, _ = seed_shop(tag, "track")
@@ -58,12 +72,16 @@ def tracking(processes: Processes, ports: list[int], trackers: int, rate: float,
         if opened["opened"] < trackers:
             print(f"  trackers: only {opened['opened']} of {trackers} connected ({opened['errors']})")
         changes = min(len(LIFE), max(1, math.ceil(rate * seconds / trackers)))
-        steps = [[o.pk, status, actor, None if actor == "system" else staff.pk]
-                 for status, actor in LIFE[:changes] for o in orders]
+        steps = [
+            [o.pk, status, actor, None if actor == "system" else staff.pk]
+            for status, actor in LIFE[:changes]
+            for o in orders
+        ]
         plan, out = processes.dir / "driver-plan.json", processes.dir / "driver-out.json"
         plan.write_text(json.dumps({"rate": rate, "steps": steps}))
-        driver = processes.start("driver", [sys.executable, "-m", "bench.live_driver", str(plan), str(out)],
-                                 stdout=subprocess.DEVNULL)
+        driver = processes.start(
+            "driver", [sys.executable, "-m", "bench.live_driver", str(plan), str(out)], stdout=subprocess.DEVNULL
+        )
         driver.wait(timeout=len(steps) / rate * 3 + 120)
         if driver.returncode != 0:
             raise SystemExit(f"the driver failed; see {processes.dir}/driver.log")
@@ -100,15 +118,25 @@ def tracking(processes: Processes, ports: list[int], trackers: int, rate: float,
     live_arrivals = {key: at for key, (at, phase) in arrivals.items() if phase == "live"}
     return {
         "hops": _hops(driven["commits"], live_arrivals),
-        "trackers": trackers, "connected": opened["opened"], "connect_errors": opened["errors"],
-        "connect_seconds": opened["seconds"], "changes": expected, "changes_per_order": changes,
-        "driver_rate": driven["rate"], "driver_seconds": driven["seconds"], "driver_max_behind_ms": driven["max_behind_ms"],
-        "p50_ms": round(common.percentile(latencies, 50), 1), "p90_ms": round(common.percentile(latencies, 90), 1),
+        "trackers": trackers,
+        "connected": opened["opened"],
+        "connect_errors": opened["errors"],
+        "connect_seconds": opened["seconds"],
+        "changes": expected,
+        "changes_per_order": changes,
+        "driver_rate": driven["rate"],
+        "driver_seconds": driven["seconds"],
+        "driver_max_behind_ms": driven["max_behind_ms"],
+        "p50_ms": round(common.percentile(latencies, 50), 1),
+        "p90_ms": round(common.percentile(latencies, 90), 1),
         "p99_ms": round(common.percentile(latencies, 99), 1),
         "max_ms": round(max(latencies), 1) if latencies else None,
-        "delivered_live": live, "recovered_by_resume": recovered, "never_received": never,
+        "delivered_live": live,
+        "recovered_by_resume": recovered,
+        "never_received": never,
         "live_share_pct": round(100 * live / expected, 2) if expected else None,
-        "resume_sent": sum(r["sent"] for r in resumed), "complete_after_resume": sum(r["complete"] for r in resumed),
+        "resume_sent": sum(r["sent"] for r in resumed),
+        "complete_after_resume": sum(r["complete"] for r in resumed),
     }
 
 
@@ -118,15 +146,19 @@ def _hops(commits: list[list[Any]], arrivals: dict[tuple[int, int], float]) -> d
     from bus.models import OutboxMessage, ProcessedMessage
 
     committed = {(o, v): at for o, v, at in commits}
-    rows = OutboxMessage.objects.filter(type="order.status_changed",
-                                        aggregate__in={f"order:{o}" for o, _, _ in commits})
+    rows = OutboxMessage.objects.filter(
+        type="order.status_changed", aggregate__in={f"order:{o}" for o, _, _ in commits}
+    )
     sent: dict[str, tuple[tuple[int, int], float]] = {}
     for message_id, body, sent_at in rows.values_list("message_id", "body", "sent_at"):
         payload = json.loads(body)["payload"]
         if sent_at is not None:
             sent[message_id] = ((payload["order_id"], payload["version"]), sent_at.timestamp())
-    taken = dict(ProcessedMessage.objects.filter(consumer="bridge.notification", message_id__in=list(sent))
-                 .values_list("message_id", "processed_at"))
+    taken = dict(
+        ProcessedMessage.objects.filter(consumer="bridge.notification", message_id__in=list(sent)).values_list(
+            "message_id", "processed_at"
+        )
+    )
     relay, to_bridge, bridge_to_socket = [], [], []
     for message_id, (key, sent_time) in sent.items():
         if key not in committed:
@@ -141,26 +173,38 @@ def _hops(commits: list[list[Any]], arrivals: dict[tuple[int, int], float]) -> d
     def summary(values: list[float]) -> dict[str, float]:
         return {"p50_ms": round(common.percentile(values, 50), 1), "p99_ms": round(common.percentile(values, 99), 1)}
 
-    return {"commit_to_sent": summary(relay), "commit_to_bridge": summary(to_bridge),
-            "bridge_to_socket": summary(bridge_to_socket)}
+    return {
+        "commit_to_sent": summary(relay),
+        "commit_to_bridge": summary(to_bridge),
+        "bridge_to_socket": summary(bridge_to_socket),
+    }
 
 
 def _order_hops(order_id: int, commits: list[tuple[int, float]]) -> list[tuple[float | None, float | None]]:
     """Per (version, commit time) of one order: ms to the relay's sent mark and to the bridge."""
     from bus.models import OutboxMessage, ProcessedMessage
 
-    rows = {json.loads(body)["payload"]["version"]: (message_id, sent_at) for message_id, body, sent_at in
-            OutboxMessage.objects.filter(type="order.status_changed", aggregate=f"order:{order_id}")
-            .values_list("message_id", "body", "sent_at")}
-    taken = dict(ProcessedMessage.objects.filter(consumer="bridge.notification",
-                                                 message_id__in=[m for m, _ in rows.values()])
-                 .values_list("message_id", "processed_at"))
+    rows = {
+        json.loads(body)["payload"]["version"]: (message_id, sent_at)
+        for message_id, body, sent_at in OutboxMessage.objects.filter(
+            type="order.status_changed", aggregate=f"order:{order_id}"
+        ).values_list("message_id", "body", "sent_at")
+    }
+    taken = dict(
+        ProcessedMessage.objects.filter(
+            consumer="bridge.notification", message_id__in=[m for m, _ in rows.values()]
+        ).values_list("message_id", "processed_at")
+    )
     hops: list[tuple[float | None, float | None]] = []
     for version, committed in commits:
         message_id, sent_at = rows.get(version, (None, None))
         bridged = taken.get(message_id) if message_id is not None else None
-        hops.append((round((sent_at.timestamp() - committed) * 1000, 1) if sent_at else None,
-                     round((bridged.timestamp() - committed) * 1000, 1) if bridged else None))
+        hops.append(
+            (
+                round((sent_at.timestamp() - committed) * 1000, 1) if sent_at else None,
+                round((bridged.timestamp() - committed) * 1000, 1) if bridged else None,
+            )
+        )
     return hops
 
 
@@ -177,8 +221,9 @@ def fan_out(processes: Processes, ports: list[int], sockets: int, per_process: i
     customer = seed_customers(tag, "kitchen", 1)[0]
     order = seed_orders(restaurant, dish, [customer])[0]
     targets = [(i, f"/ws/kitchen/{restaurant.pk}/", token) for i in range(sockets)]
-    clients, opened = open_clients(processes, "kitchen", "kitchen", targets, ports,
-                                   min(per_process, max(1, math.ceil(sockets / 2))), 600)
+    clients, opened = open_clients(
+        processes, "kitchen", "kitchen", targets, ports, min(per_process, max(1, math.ceil(sockets / 2))), 600
+    )
     reps: list[dict[str, Any]] = []
     commits: list[tuple[int, float]] = []
     try:
@@ -186,27 +231,39 @@ def fan_out(processes: Processes, ports: list[int], sockets: int, per_process: i
             print(f"  kitchen: only {opened['opened']} of {sockets} connected ({opened['errors']})")
         for status, actor in LIFE:
             time.sleep(pause)  # the screens are idle again
-            changed = order_transition(order_id=order.pk, to=status, actor_kind=Actor(actor),
-                                       actor=None if actor == "system" else staff)
+            changed = order_transition(
+                order_id=order.pk, to=status, actor_kind=Actor(actor), actor=None if actor == "system" else staff
+            )
             committed = time.time()
             commits.append((changed.version, committed))
             answers = ask_all(clients, f"wait {order.pk} {changed.version} 15", "wait", 60)
             delays = sorted((at - committed) * 1000 for a in answers for at in a["arrivals"])
-            reps.append({"status": status, "received": len(delays), "missing": sum(a["missing"] for a in answers),
-                         "last_ms": round(delays[-1], 1) if delays else None,
-                         "p50_ms": round(common.percentile(delays, 50), 1) if delays else None,
-                         "first_ms": round(delays[0], 1) if delays else None})
+            reps.append(
+                {
+                    "status": status,
+                    "received": len(delays),
+                    "missing": sum(a["missing"] for a in answers),
+                    "last_ms": round(delays[-1], 1) if delays else None,
+                    "p50_ms": round(common.percentile(delays, 50), 1) if delays else None,
+                    "first_ms": round(delays[0], 1) if delays else None,
+                }
+            )
     finally:
         for client in clients:
             client.quit()
     for rep, (sent, taken) in zip(reps, _order_hops(order.pk, commits)):
         rep["relay_sent_ms"], rep["bridge_taken_ms"] = sent, taken
     complete = [r for r in reps if r["last_ms"] is not None]
-    return {"sockets": sockets, "connected": opened["opened"], "connect_errors": opened["errors"],
-            "connect_seconds": opened["seconds"], "repetitions": reps,
-            "last_socket_median_ms": round(common.median([r["last_ms"] for r in complete]), 1) if complete else None,
-            "p50_over_sockets_median_ms": round(common.median([r["p50_ms"] for r in complete]), 1) if complete else None,
-            "missing": sum(r["missing"] for r in reps)}
+    return {
+        "sockets": sockets,
+        "connected": opened["opened"],
+        "connect_errors": opened["errors"],
+        "connect_seconds": opened["seconds"],
+        "repetitions": reps,
+        "last_socket_median_ms": round(common.median([r["last_ms"] for r in complete]), 1) if complete else None,
+        "p50_over_sockets_median_ms": round(common.median([r["p50_ms"] for r in complete]), 1) if complete else None,
+        "missing": sum(r["missing"] for r in reps),
+    }
 
 
 def idle(processes: Processes, port: int, sockets: int, endpoint: str, hold: float) -> dict[str, Any]:
@@ -228,13 +285,24 @@ def idle(processes: Processes, port: int, sockets: int, endpoint: str, hold: flo
     rss_before = server.memory_info().rss
     # Ten handshakes in flight per client process: forty at once keep daphne's queue of
     # connects (each a few queries on its one database thread) under its 5 s handshake timeout.
-    clients, opened = open_clients(processes, "idle", "idle" if endpoint == "boards" else "track", targets, [port],
-                                   SOCKETS_PER_CLIENT_PROCESS, 1800, concurrency=10)
+    clients, opened = open_clients(
+        processes,
+        "idle",
+        "idle" if endpoint == "boards" else "track",
+        targets,
+        [port],
+        SOCKETS_PER_CLIENT_PROCESS,
+        1800,
+        concurrency=10,
+    )
     try:
         time.sleep(hold)  # past daphne's 20 s ping: the sockets have answered a ping round
         rss_with = server.memory_info().rss
-        established = sum(1 for c in server.net_connections(kind="tcp")
-                          if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port)
+        established = sum(
+            1
+            for c in server.net_connections(kind="tcp")
+            if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port
+        )
         answers = ask_all(clients, "ping 120", "ping", 300)
         alive = daphne.poll() is None
     finally:
@@ -245,11 +313,21 @@ def idle(processes: Processes, port: int, sockets: int, endpoint: str, hold: flo
         for code, n in a["closed"].items():
             closed[code] = closed.get(code, 0) + n
     held = sum(a["answered"] for a in answers)
-    return {"endpoint": f"/ws/{endpoint}/", "sockets": sockets, "connected": opened["opened"],
-            "connect_errors": opened["errors"], "connect_seconds": opened["seconds"], "hold_seconds": hold,
-            "established_at_server": established, "answered_ping": held, "closed_by_server": closed,
-            "daphne_alive": alive, "rss_idle_mb": round(rss_before / 2**20, 1), "rss_with_sockets_mb": round(rss_with / 2**20, 1),
-            "kb_per_socket": round((rss_with - rss_before) / 1024 / max(held, 1), 1)}
+    return {
+        "endpoint": f"/ws/{endpoint}/",
+        "sockets": sockets,
+        "connected": opened["opened"],
+        "connect_errors": opened["errors"],
+        "connect_seconds": opened["seconds"],
+        "hold_seconds": hold,
+        "established_at_server": established,
+        "answered_ping": held,
+        "closed_by_server": closed,
+        "daphne_alive": alive,
+        "rss_idle_mb": round(rss_before / 2**20, 1),
+        "rss_with_sockets_mb": round(rss_with / 2**20, 1),
+        "kb_per_socket": round((rss_with - rss_before) / 1024 / max(held, 1), 1),
+    }
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -279,19 +357,26 @@ def _layer_settings() -> dict[str, Any]:
     from django.conf import settings
 
     layer = settings.CHANNEL_LAYERS["default"]
-    return {"backend": layer["BACKEND"], "config": dict(layer.get("CONFIG", {})),
-            "env": {k: v for k, v in sorted(os.environ.items()) if k.startswith(PASSED_THROUGH)}}
+    return {
+        "backend": layer["BACKEND"],
+        "config": dict(layer.get("CONFIG", {})),
+        "env": {k: v for k, v in sorted(os.environ.items()) if k.startswith(PASSED_THROUGH)},
+    }
 
 
 def _ms(value: object, target: float) -> str:
-    return f"{value} ms" + (f"   (target < {target:g} ms{'' if isinstance(value, (int, float)) and value < target else ', MISSED'})")
+    return f"{value} ms" + (
+        f"   (target < {target:g} ms{'' if isinstance(value, (int, float)) and value < target else ', MISSED'})"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trackers", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=200, help="status changes per second")
-    parser.add_argument("--seconds", type=float, default=30, help="how long the steady rate lasts (at most six changes an order)")
+    parser.add_argument(
+        "--seconds", type=float, default=30, help="how long the steady rate lasts (at most six changes an order)"
+    )
     parser.add_argument("--settle", type=float, default=10, help="seconds after the last change before the resume")
     parser.add_argument("--kitchen-sockets", type=int, default=1000)
     parser.add_argument("--idle", type=int, default=10000, help="idle sockets on one daphne")
@@ -324,8 +409,9 @@ def main() -> None:
         processes.manage("bridge", "consume", "bridge.notification")
         common.wait_for(_bridge_ready, 60, "the bridge", 0.2)
         phases = {
-            "tracking": lambda: tracking(processes, ports, args.trackers, args.rate, args.seconds, args.client_sockets,
-                                         args.settle),
+            "tracking": lambda: tracking(
+                processes, ports, args.trackers, args.rate, args.seconds, args.client_sockets, args.settle
+            ),
             "fan_out": lambda: fan_out(processes, ports, args.kitchen_sockets, args.client_sockets, pause=1.0),
             "idle": lambda: idle(processes, args.port + args.daphnes, args.idle, args.idle_endpoint, args.idle_hold),
         }
@@ -348,12 +434,27 @@ def main() -> None:
         purge_queues()
     figures["server_log_problems"] = problems
     figures["layer_dropped"] = dropped
-    path = common.save("live", figures, {
-        "trackers": args.trackers, "rate": args.rate, "seconds": args.seconds, "settle": args.settle, "kitchen_sockets": args.kitchen_sockets,
-        "idle_sockets": args.idle, "idle_endpoint": args.idle_endpoint, "daphnes": args.daphnes,
-        "channel_layer": layer, "targets": TARGETS})
-    print("Live benchmark (commit → relay → RabbitMQ → bridge → Redis → daphne → WebSocket)\n"
-          + common.table(_rows(figures)) + f"\n  results: {path.relative_to(common.ROOT)}")
+    path = common.save(
+        "live",
+        figures,
+        {
+            "trackers": args.trackers,
+            "rate": args.rate,
+            "seconds": args.seconds,
+            "settle": args.settle,
+            "kitchen_sockets": args.kitchen_sockets,
+            "idle_sockets": args.idle,
+            "idle_endpoint": args.idle_endpoint,
+            "daphnes": args.daphnes,
+            "channel_layer": layer,
+            "targets": TARGETS,
+        },
+    )
+    print(
+        "Live benchmark (commit → relay → RabbitMQ → bridge → Redis → daphne → WebSocket)\n"
+        + common.table(_rows(figures))
+        + f"\n  results: {path.relative_to(common.ROOT)}"
+    )
     if problems:
         print(f"  server logs ({processes.dir}): {json.dumps(problems)}")
 
@@ -363,29 +464,52 @@ def _rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
     t = figures.get("tracking")
     if t and "failed" not in t:
         rows += [
-            (f"{t['connected']:,} trackers, {t['driver_rate']:g} changes/s", f"{t['changes']:,} changes in {t['driver_seconds']:g} s"),
+            (
+                f"{t['connected']:,} trackers, {t['driver_rate']:g} changes/s",
+                f"{t['changes']:,} changes in {t['driver_seconds']:g} s",
+            ),
             ("  commit -> socket, p50", _ms(t["p50_ms"], TARGETS["p50_ms"])),
             ("  commit -> socket, p99", _ms(t["p99_ms"], TARGETS["p99_ms"]) + f"; max {t['max_ms']} ms"),
-            ("  delivered live", f"{t['live_share_pct']} % ({t['delivered_live']:,})   (target 100 %"
-             + ("" if t["delivered_live"] == t["changes"] else ", MISSED") + ")"),
-            ("  of which commit -> relay sent / -> bridge / bridge -> socket",
-             " / ".join(f"p50 {t['hops'][h]['p50_ms']} ms" for h in ("commit_to_sent", "commit_to_bridge", "bridge_to_socket"))),
-            ("  recovered by resume / never", f"{t['recovered_by_resume']:,} / {t['never_received']:,}   (target 0 never)"),
+            (
+                "  delivered live",
+                f"{t['live_share_pct']} % ({t['delivered_live']:,})   (target 100 %"
+                + ("" if t["delivered_live"] == t["changes"] else ", MISSED")
+                + ")",
+            ),
+            (
+                "  of which commit -> relay sent / -> bridge / bridge -> socket",
+                " / ".join(
+                    f"p50 {t['hops'][h]['p50_ms']} ms"
+                    for h in ("commit_to_sent", "commit_to_bridge", "bridge_to_socket")
+                ),
+            ),
+            (
+                "  recovered by resume / never",
+                f"{t['recovered_by_resume']:,} / {t['never_received']:,}   (target 0 never)",
+            ),
         ]
     f = figures.get("fan_out")
     if f and "failed" not in f:
         rows += [
-            (f"fan-out to {f['connected']:,} kitchen sockets, last", _ms(f["last_socket_median_ms"], TARGETS["fanout_ms"])
-             + " (median of 6 changes)"),
+            (
+                f"fan-out to {f['connected']:,} kitchen sockets, last",
+                _ms(f["last_socket_median_ms"], TARGETS["fanout_ms"]) + " (median of 6 changes)",
+            ),
             ("  p50 over sockets", f"{f['p50_over_sockets_median_ms']} ms; missing {f['missing']}"),
         ]
     i = figures.get("idle")
     if i and "failed" not in i:
         rows += [
-            (f"idle sockets on one daphne ({i['endpoint']})", f"{i['answered_ping']:,} of {i['sockets']:,} held"
-             f"   (target {TARGETS['idle_sockets']:,}{'' if i['answered_ping'] >= TARGETS['idle_sockets'] else ', MISSED'})"),
-            ("  daphne RSS", f"{i['rss_idle_mb']} MB idle, {i['rss_with_sockets_mb']} MB with them "
-             f"({i['kb_per_socket']} KB a socket; a bare Channels app: ~420 MB)"),
+            (
+                f"idle sockets on one daphne ({i['endpoint']})",
+                f"{i['answered_ping']:,} of {i['sockets']:,} held"
+                f"   (target {TARGETS['idle_sockets']:,}{'' if i['answered_ping'] >= TARGETS['idle_sockets'] else ', MISSED'})",
+            ),
+            (
+                "  daphne RSS",
+                f"{i['rss_idle_mb']} MB idle, {i['rss_with_sockets_mb']} MB with them "
+                f"({i['kb_per_socket']} KB a socket; a bare Channels app: ~420 MB)",
+            ),
         ]
     return rows
 

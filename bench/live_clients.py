@@ -19,11 +19,11 @@ import sys
 import time
 from typing import Any
 
-from bench.harness import raise_open_files
-
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.typing import Origin
+
+from bench.harness import raise_open_files
 
 ORIGIN = Origin("http://127.0.0.1")  # in ALLOWED_HOSTS, as a browser on the site would send it
 
@@ -66,9 +66,16 @@ class Clients:
         for s in self.sockets:
             if s.error:
                 errors[s.error] = errors.get(s.error, 0) + 1
-        _say("ready", {"opened": len(opened), "failed": len(self.sockets) - len(opened), "errors": errors,
-                       "retries": self.retries,
-                       "seconds": round(time.monotonic() - started, 2)})
+        _say(
+            "ready",
+            {
+                "opened": len(opened),
+                "failed": len(self.sockets) - len(opened),
+                "errors": errors,
+                "retries": self.retries,
+                "seconds": round(time.monotonic() - started, 2),
+            },
+        )
 
     async def _open(self, s: Socket, gate: asyncio.Semaphore) -> None:
         # A refused handshake (daphne drops one the application has not accepted within its
@@ -91,8 +98,16 @@ class Clients:
     async def _handshake(self, s: Socket) -> None:
         # No client-side keepalive (daphne pings and the library answers); no compression
         # (daphne does not offer it): the frames are what a page gets.
-        s.ws = await connect(s.url, origin=ORIGIN, additional_headers={"Authorization": f"Bearer {s.token}"},
-                             compression=None, ping_interval=None, open_timeout=120, close_timeout=5, max_queue=None)
+        s.ws = await connect(
+            s.url,
+            origin=ORIGIN,
+            additional_headers={"Authorization": f"Bearer {s.token}"},
+            compression=None,
+            ping_interval=None,
+            open_timeout=120,
+            close_timeout=5,
+            max_queue=None,
+        )
         if self.mode != "idle":
             first = json.loads(await asyncio.wait_for(s.ws.recv(), 60))
             if self.mode == "track":
@@ -123,8 +138,10 @@ class Clients:
     # --- commands ---------------------------------------------------------------------------
 
     def count(self) -> dict[str, Any]:
-        return {"updates": sum(len(s.seen) for s in self.sockets),
-                "open": sum(1 for s in self.sockets if s.ws is not None)}
+        return {
+            "updates": sum(len(s.seen) for s in self.sockets),
+            "open": sum(1 for s in self.sockets if s.ws is not None),
+        }
 
     async def resume(self, final_version: int, timeout: float) -> dict[str, Any]:
         """Every tracker asks for what came after the last version it saw live; waits until
@@ -140,6 +157,7 @@ class Clients:
 
     async def wait(self, order_id: int, version: int, timeout: float) -> dict[str, Any]:
         """Arrival time of ``order.update`` (order_id, version) on each socket."""
+
         def has(s: Socket) -> bool:
             return any(o == order_id and v == version for o, v, _, _ in s.seen)
 
@@ -161,12 +179,17 @@ class Clients:
         for s in self.sockets:
             if s.closed:
                 closed[s.closed] = closed.get(s.closed, 0) + 1
-        return {"answered": sum(1 for s in self.sockets if s.pongs > before[id(s)]),
-                "open": sum(1 for s in self.sockets if s.ws is not None), "closed": closed}
+        return {
+            "answered": sum(1 for s in self.sockets if s.pongs > before[id(s)]),
+            "open": sum(1 for s in self.sockets if s.ws is not None),
+            "closed": closed,
+        }
 
     def report(self) -> dict[str, Any]:
-        return {"seen": [[o, v, at, phase] for s in self.sockets for o, v, at, phase in s.seen],
-                "closed": [s.closed for s in self.sockets if s.closed]}
+        return {
+            "seen": [[o, v, at, phase] for s in self.sockets for o, v, at, phase in s.seen],
+            "closed": [s.closed for s in self.sockets if s.closed],
+        }
 
     async def _until(self, done, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -21,8 +21,9 @@ class ClientProcess:
     def __init__(self, processes: Processes, name: str, plan: dict[str, Any]) -> None:
         path = processes.dir / f"{name}.json"
         path.write_text(json.dumps(plan))
-        self.process = processes.start(name, [sys.executable, "-m", "bench.live_clients", str(path)],
-                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.process = processes.start(
+            name, [sys.executable, "-m", "bench.live_clients", str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
         self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
 
@@ -64,23 +65,39 @@ def ask_all(clients: list[ClientProcess], command: str, kind: str, timeout: floa
     return [client.expect(kind, timeout) for client in clients]
 
 
-def open_clients(processes: Processes, name: str, mode: str, targets: list[tuple[int, str, str]], ports: list[int],
-                 per_process: int, timeout: float, concurrency: int = 20) -> tuple[list[ClientProcess], dict[str, Any]]:
+def open_clients(
+    processes: Processes,
+    name: str,
+    mode: str,
+    targets: list[tuple[int, str, str]],
+    ports: list[int],
+    per_process: int,
+    timeout: float,
+    concurrency: int = 20,
+) -> tuple[list[ClientProcess], dict[str, Any]]:
     """Spread the sockets over client processes (and over the daphne ports); wait for all to open."""
     count = max(1, math.ceil(len(targets) / per_process))
     clients = []
     for index in range(count):
         mine = targets[index::count]
         port = ports[index % len(ports)]
-        clients.append(ClientProcess(processes, f"{name}-{index}", {
-            "mode": mode, "base": f"ws://{HOST}:{port}", "targets": mine,
-            "connect_concurrency": concurrency}))
+        clients.append(
+            ClientProcess(
+                processes,
+                f"{name}-{index}",
+                {"mode": mode, "base": f"ws://{HOST}:{port}", "targets": mine, "connect_concurrency": concurrency},
+            )
+        )
     started = time.monotonic()
     ready = [client.expect("ready", timeout) for client in clients]
     errors: dict[str, int] = {}
     for r in ready:
         for error, n in r["errors"].items():
             errors[error] = errors.get(error, 0) + n
-    return clients, {"opened": sum(r["opened"] for r in ready), "failed": sum(r["failed"] for r in ready),
-                     "handshake_retries": sum(r["retries"] for r in ready),
-                     "errors": errors, "seconds": round(time.monotonic() - started, 1)}
+    return clients, {
+        "opened": sum(r["opened"] for r in ready),
+        "failed": sum(r["failed"] for r in ready),
+        "handshake_retries": sum(r["retries"] for r in ready),
+        "errors": errors,
+        "seconds": round(time.monotonic() - started, 1),
+    }

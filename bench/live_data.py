@@ -68,14 +68,34 @@ def seed_orders(restaurant: Any, dish: Any, customers: list[Any]) -> list[Any]:
     from ordering.models import Order, OrderEvent, OrderLine
 
     now, day = timezone.now(), timezone.localdate()
-    orders = Order.objects.bulk_create([
-        Order(customer=c, restaurant=restaurant, status="pending_payment", version=1, total=dish.price,
-              currency=settings.CURRENCY, delivery_address="1 Bench Road", stock_date=day, created_at=now)
-        for c in customers], batch_size=2000)
-    OrderLine.objects.bulk_create([OrderLine(order=o, menu_item=dish, name=dish.name, unit_price=dish.price, quantity=1)
-                                   for o in orders], batch_size=2000)
-    OrderEvent.objects.bulk_create([OrderEvent(order=o, version=1, status="pending_payment", actor_kind="customer",
-                                               actor=o.customer, at=now) for o in orders], batch_size=2000)
+    orders = Order.objects.bulk_create(
+        [
+            Order(
+                customer=c,
+                restaurant=restaurant,
+                status="pending_payment",
+                version=1,
+                total=dish.price,
+                currency=settings.CURRENCY,
+                delivery_address="1 Bench Road",
+                stock_date=day,
+                created_at=now,
+            )
+            for c in customers
+        ],
+        batch_size=2000,
+    )
+    OrderLine.objects.bulk_create(
+        [OrderLine(order=o, menu_item=dish, name=dish.name, unit_price=dish.price, quantity=1) for o in orders],
+        batch_size=2000,
+    )
+    OrderEvent.objects.bulk_create(
+        [
+            OrderEvent(order=o, version=1, status="pending_payment", actor_kind="customer", actor=o.customer, at=now)
+            for o in orders
+        ],
+        batch_size=2000,
+    )
     return orders
 
 
@@ -98,8 +118,9 @@ def seed_customers(tag: str, name: str, count: int) -> list[Any]:
 
     model = get_user_model()
     # "!": an unusable password, as set_unusable_password() leaves it; these only use tokens.
-    return model.objects.bulk_create([model(username=f"bench-live-{tag}-{name}-{i}", password="!")
-                                      for i in range(count)], batch_size=2000)
+    return model.objects.bulk_create(
+        [model(username=f"bench-live-{tag}-{name}-{i}", password="!") for i in range(count)], batch_size=2000
+    )
 
 
 # --- the three measures ------------------------------------------------------------------------

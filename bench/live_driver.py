@@ -32,12 +32,15 @@ def drive(steps: list[list[Any]], rate: float) -> dict[str, object]:
             time.sleep(pause)
         else:
             behind = max(behind, -pause)
-        order = order_transition(order_id=order_id, to=status, actor_kind=Actor(actor_kind),
-                                 actor=actors.get(actor_id))
+        order = order_transition(order_id=order_id, to=status, actor_kind=Actor(actor_kind), actor=actors.get(actor_id))
         commits.append((order.pk, order.version, time.time()))  # the transaction has committed
     seconds = time.monotonic() - begin
-    return {"commits": commits, "seconds": round(seconds, 3), "rate": round(len(steps) / seconds, 1),
-            "max_behind_ms": round(behind * 1000, 1)}
+    return {
+        "commits": commits,
+        "seconds": round(seconds, 3),
+        "rate": round(len(steps) / seconds, 1),
+        "max_behind_ms": round(behind * 1000, 1),
+    }
 
 
 def main() -> None:

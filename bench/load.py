@@ -54,8 +54,12 @@ TAG = "bench-load"
 WRK_SCRIPT = common.ROOT / "bench" / "wrk" / "orders.lua"
 E2E_P99_LIMIT_MS = 1000
 # Reference points measured on this machine (the issue's): not ours, for the table.
-REFERENCES = {"fastapi_64_orders_per_s": 430, "fastapi_64_p50_ms": 140, "fastapi_64_p99_ms": 326,
-              "daphne_hello_world_requests_per_s": yardstick.REFERENCE_HELLO_REQUESTS_PER_S}
+REFERENCES = {
+    "fastapi_64_orders_per_s": 430,
+    "fastapi_64_p50_ms": 140,
+    "fastapi_64_p99_ms": 326,
+    "daphne_hello_world_requests_per_s": yardstick.REFERENCE_HELLO_REQUESTS_PER_S,
+}
 
 
 # --- data ----------------------------------------------------------------------------------------
@@ -73,8 +77,15 @@ def forget_previous_runs() -> None:
     OrderLine.objects.filter(order__in=orders)._raw_delete(OrderLine.objects.db)
     with connection.cursor() as cursor:
         # Append-only logs of earlier runs (this database is the benchmark's own).
-        for table in ("notifications_notification", "analytics_dishline", "analytics_orderfact", "audit_auditrecord",
-                      "bus_outboxmessage", "bus_processedmessage", "billing_payment"):
+        for table in (
+            "notifications_notification",
+            "analytics_dishline",
+            "analytics_orderfact",
+            "audit_auditrecord",
+            "bus_outboxmessage",
+            "bus_processedmessage",
+            "billing_payment",
+        ):
             cursor.execute(f"DELETE FROM `{table}`")
     orders.delete()
 
@@ -83,7 +94,7 @@ def seed(customers: int) -> dict[str, Any]:
     """A restaurant with one dish, ``customers`` customers with tokens and plenty of money."""
     from django.contrib.auth import get_user_model
 
-    from bench.live import _tokens
+    from bench.live_data import seed_tokens
     from billing.services.wallets import wallet_credit
     from ordering.models import CustomerProfile, MenuCategory, MenuItem, Restaurant
 
@@ -92,14 +103,27 @@ def seed(customers: int) -> dict[str, Any]:
     category = MenuCategory.objects.create(restaurant=restaurant, name="Mains")
     dish = MenuItem.objects.create(restaurant=restaurant, category=category, name="Bench bowl", price=Decimal("9.50"))
     model = get_user_model()
-    users = model.objects.bulk_create([model(username=f"{TAG}-{tag}-{i}", email=f"{TAG}-{tag}-{i}@bench.example",
-                                             password="!") for i in range(customers)], batch_size=2000)
+    users = model.objects.bulk_create(
+        [
+            model(username=f"{TAG}-{tag}-{i}", email=f"{TAG}-{tag}-{i}@bench.example", password="!")
+            for i in range(customers)
+        ],
+        batch_size=2000,
+    )
     CustomerProfile.objects.bulk_create([CustomerProfile(user=u, default_address="1 Bench Street") for u in users])
     for user in users:
         wallet_credit(user_id=user.pk, amount="10000.00", kind="top_up", key=f"{TAG}-{user.pk}", description="Bench")
-    return {"restaurant": restaurant, "dish": dish, "users": users, "tokens": _tokens(users),
-            "body": {"restaurant_id": restaurant.pk, "items": [{"menu_item_id": dish.pk, "quantity": 1}],
-                     "delivery_address": "1 Bench Street"}}
+    return {
+        "restaurant": restaurant,
+        "dish": dish,
+        "users": users,
+        "tokens": seed_tokens(users),
+        "body": {
+            "restaurant_id": restaurant.pk,
+            "items": [{"menu_item_id": dish.pk, "quantity": 1}],
+            "delivery_address": "1 Bench Street",
+        },
+    }
 
 
 def fresh_vhost() -> None:
@@ -108,8 +132,12 @@ def fresh_vhost() -> None:
     ctl = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
     subprocess.run([ctl, "delete_vhost", common.BENCH_VHOST], capture_output=True, timeout=120)
     subprocess.run([ctl, "add_vhost", common.BENCH_VHOST], check=True, capture_output=True, timeout=120)
-    subprocess.run([ctl, "set_permissions", "-p", common.BENCH_VHOST, "guest", ".*", ".*", ".*"], check=True,
-                   capture_output=True, timeout=60)
+    subprocess.run(
+        [ctl, "set_permissions", "-p", common.BENCH_VHOST, "guest", ".*", ".*", ".*"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
 
 
 def database_connections() -> int:
@@ -123,7 +151,7 @@ def database_connections() -> int:
 def purge_queues() -> None:
     import pika
 
-    from bus.consumer import registered
+    from bus.handlers import registered
 
     connection = pika.BlockingConnection(pika.URLParameters(common.bench_rabbitmq_url()))
     channel = connection.channel()
@@ -139,7 +167,7 @@ def drained(timeout: float = 600) -> float:
     one's backlog; the seconds it took."""
     import pika
 
-    from bus.consumer import registered
+    from bus.handlers import registered
 
     started = time.monotonic()
     queues = [queue for queue, consumer in registered().items() if consumer.consume_from is None]
@@ -165,19 +193,42 @@ def wrk(processes: Processes, url: str, clients: int, seconds: float, data: dict
         tokens.write_text("\n".join(data["tokens"]) + "\n")
         body.write_text(json.dumps(data["body"]))
     threads = min(clients, 2)  # two cores: one wrk thread each
-    done = subprocess.run([binary, f"-t{threads}", f"-c{clients}", f"-d{seconds:g}s", "--timeout", "10s",
-                           "-s", str(WRK_SCRIPT), url, "--", str(tokens), str(body), tag],
-                          capture_output=True, text=True, timeout=seconds + 120)
+    done = subprocess.run(
+        [
+            binary,
+            f"-t{threads}",
+            f"-c{clients}",
+            f"-d{seconds:g}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(WRK_SCRIPT),
+            url,
+            "--",
+            str(tokens),
+            str(body),
+            tag,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+    )
     line = next((out for out in done.stdout.splitlines() if out.startswith("wrk-result ")), None)
     if done.returncode != 0 or line is None:
         raise SystemExit(f"wrk failed ({done.returncode}): {done.stdout[-1000:]} {done.stderr[-1000:]}")
     result = json.loads(line.removeprefix("wrk-result "))
     seconds_run = result["duration_us"] / 1e6
     created = result["statuses"].get("201", 0)
-    return {"clients": clients, "seconds": round(seconds_run, 1), "requests": result["requests"],
-            "created": created, "orders_per_s": round(created / seconds_run, 1),
-            "statuses": result["statuses"], "socket_errors": result["errors"],
-            **{f"{k}_ms": round(v / 1000, 1) for k, v in result["latency_us"].items()}}
+    return {
+        "clients": clients,
+        "seconds": round(seconds_run, 1),
+        "requests": result["requests"],
+        "created": created,
+        "orders_per_s": round(created / seconds_run, 1),
+        "statuses": result["statuses"],
+        "socket_errors": result["errors"],
+        **{f"{k}_ms": round(v / 1000, 1) for k, v in result["latency_us"].items()},
+    }
 
 
 def orders_of(tag: str | None) -> dict[str, int]:
@@ -201,13 +252,26 @@ def caught_up(tag: str | None, created: int, timeout: float) -> dict[str, Any]:
         if (pending == 0 and sum(statuses.values()) >= created) or time.monotonic() - started > timeout:
             break
         time.sleep(0.25)
-    return {"in_database": sum(statuses.values()), "paid": statuses.get("paid", 0),
-            "payment_failed": statuses.get("payment_failed", 0), "still_pending": statuses.get("pending_payment", 0),
-            "catch_up_s": round(time.monotonic() - started, 1)}
+    return {
+        "in_database": sum(statuses.values()),
+        "paid": statuses.get("paid", 0),
+        "payment_failed": statuses.get("payment_failed", 0),
+        "still_pending": statuses.get("pending_payment", 0),
+        "catch_up_s": round(time.monotonic() - started, 1),
+    }
 
 
-def placement(processes: Processes, url: str, data: dict[str, Any], levels: list[int], seconds: float,
-              repeat: int, warmup: float, *, paused: Stack | None = None) -> dict[str, Any]:
+def placement(
+    processes: Processes,
+    url: str,
+    data: dict[str, Any],
+    levels: list[int],
+    seconds: float,
+    repeat: int,
+    warmup: float,
+    *,
+    paused: Stack | None = None,
+) -> dict[str, Any]:
     """wrk at each level; with ``paused``, the stack's workers are stopped during the load (the
     web tier alone) and do their part after it."""
     results: dict[str, Any] = {}
@@ -226,9 +290,12 @@ def placement(processes: Processes, url: str, data: dict[str, Any], levels: list
             run["lost"] = max(0, run["created"] - run["in_database"])
             run["finished_after_client_gave_up"] = max(0, run["in_database"] - run["created"])
             runs.append(run)
-            print(f"  {clients:>3} clients: {run['orders_per_s']:>7.1f} orders/s, p50 {run['p50_ms']} ms, "
-                  f"p95 {run['p95_ms']} ms, p99 {run['p99_ms']} ms; {run['created']:,} created, {run['paid']:,} paid "
-                  f"(+{run['catch_up_s']} s to catch up), {run['lost']} lost", flush=True)
+            print(
+                f"  {clients:>3} clients: {run['orders_per_s']:>7.1f} orders/s, p50 {run['p50_ms']} ms, "
+                f"p95 {run['p95_ms']} ms, p99 {run['p99_ms']} ms; {run['created']:,} created, {run['paid']:,} paid "
+                f"(+{run['catch_up_s']} s to catch up), {run['lost']} lost",
+                flush=True,
+            )
         best = sorted(runs, key=lambda r: r["orders_per_s"])[len(runs) // 2]  # the median run
         results[str(clients)] = {**best, "runs": runs if repeat > 1 else None}
     return results
@@ -240,27 +307,47 @@ def placement(processes: Processes, url: str, data: dict[str, Any], levels: list
 def e2e(processes: Processes, url: str, data: dict[str, Any], search: dict[str, Any]) -> dict[str, Any]:
     """The search for the highest rate with p99 under the limit, from a low rate up."""
     customers = [{"token": t, "id": u.pk} for t, u in list(zip(data["tokens"], data["users"]))[:200]]
-    plan = {"http": url, "ws": url.replace("http://", "ws://"), "customers": customers, "order": data["body"],
-            "warmup_seconds": 3, "connections": 128, "rates": [], "search": search}
+    plan = {
+        "http": url,
+        "ws": url.replace("http://", "ws://"),
+        "customers": customers,
+        "order": data["body"],
+        "warmup_seconds": 3,
+        "connections": 128,
+        "rates": [],
+        "search": search,
+    }
     found = _drive(processes, "e2e-search", plan)
-    return {"search": found["search"], "search_stop": found.get("search_stop"),
-            "highest_rate_p99_under_limit": found["highest_rate_p99_under_limit"]}
+    return {
+        "search": found["search"],
+        "search_stop": found.get("search_stop"),
+        "highest_rate_p99_under_limit": found["highest_rate_p99_under_limit"],
+    }
 
 
 def _drive(processes: Processes, name: str, plan: dict[str, Any]) -> dict[str, Any]:
     path = processes.dir / f"{name}-plan.json"
     path.write_text(json.dumps(plan))
     log = open(processes.dir / f"{name}.log", "ab")
-    done = subprocess.run([sys.executable, "-m", "bench.e2e_driver", str(path)], cwd=common.ROOT,
-                          stdout=subprocess.PIPE, stderr=log, text=True, timeout=3600)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.e2e_driver", str(path)],
+        cwd=common.ROOT,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        timeout=3600,
+    )
     summary = next((line for line in done.stdout.splitlines() if line.startswith("summary ")), None)
     if done.returncode != 0 or summary is None:
         raise SystemExit(f"the end-to-end driver failed ({done.returncode}); see {processes.dir}/{name}.log")
     for line in done.stdout.splitlines():
         if line.startswith("result "):
             r = json.loads(line.removeprefix("result "))
-            print(f"  {r['phase']} {r['rate']}/s: e2e p50 {r['e2e_ms']['p50']} / p99 {r['e2e_ms']['p99']} ms, "
-                  f"POST p50 {r['post_ms']['p50']} ms; {r['paid']} of {r['sent']} paid", flush=True)
+            print(
+                f"  {r['phase']} {r['rate']}/s: e2e p50 {r['e2e_ms']['p50']} / p99 {r['e2e_ms']['p99']} ms, "
+                f"POST p50 {r['post_ms']['p50']} ms; {r['paid']} of {r['sent']} paid",
+                flush=True,
+            )
     return json.loads(summary.removeprefix("summary "))
 
 
@@ -278,8 +365,19 @@ def healthy(url: str) -> bool:
 def versions() -> dict[str, str]:
     import importlib.metadata as metadata
 
-    found = {name: metadata.version(name) for name in ("daphne", "uvicorn", "channels", "channels-redis", "redis",
-                                                        "mysqlclient", "django-ninja", "pydantic")}
+    found = {
+        name: metadata.version(name)
+        for name in (
+            "daphne",
+            "uvicorn",
+            "channels",
+            "channels-redis",
+            "redis",
+            "mysqlclient",
+            "django-ninja",
+            "pydantic",
+        )
+    }
     found["nginx"] = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()  # (on stderr)
     found["wrk"] = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split("\n")[0].strip()
     found["redis_server"] = common._version(["redis-server", "--version"])
@@ -297,17 +395,27 @@ def main() -> None:
     parser.add_argument("--steady-seconds", type=float, default=30, help="its measured window")
     parser.add_argument("--steady-warmup", type=float, default=5, help="its orders before the window")
     parser.add_argument("--no-flames", action="store_true", help="no py-spy flame graphs in the steady window")
-    parser.add_argument("--flame-seconds", type=float, default=15, help="the flame graphs' window, after the measured one")
+    parser.add_argument(
+        "--flame-seconds", type=float, default=15, help="the flame graphs' window, after the measured one"
+    )
     parser.add_argument("--flame-rate", type=int, default=100, help="py-spy's samples a second, each process")
     parser.add_argument("--search-start", type=float, default=5, help="first rate of the search (orders/s)")
     parser.add_argument("--search-step", type=float, default=5)
     parser.add_argument("--search-max", type=float, default=1000)
-    parser.add_argument("--search-seconds", type=float, default=None,
-                        help="measured seconds per rate of the search (15, or --seconds when shorter)")
+    parser.add_argument(
+        "--search-seconds",
+        type=float,
+        default=None,
+        help="measured seconds per rate of the search (15, or --seconds when shorter)",
+    )
     parser.add_argument("--search-budget", type=float, default=300, help="the longest the search may take (s)")
     parser.add_argument("--scale", type=int, default=2, help="daphnes behind nginx for the scale-out measure")
-    parser.add_argument("--skip", nargs="*", default=[],
-                        choices=["placement", "steady", "e2e", "uvicorn", "scale", "web-alone", "yardstick"])
+    parser.add_argument(
+        "--skip",
+        nargs="*",
+        default=[],
+        choices=["placement", "steady", "e2e", "uvicorn", "scale", "web-alone", "yardstick"],
+    )
     args = parser.parse_args()
     levels = [int(c) for c in args.clients.split(",") if c.strip()]
 
@@ -336,33 +444,75 @@ def main() -> None:
 
         plan = []
         if "placement" not in args.skip:
-            plan.append(("placement", "daphne", 1,
-                         lambda url: placement(processes, url, data, levels, args.seconds, args.repeat, args.warmup)))
+            plan.append(
+                (
+                    "placement",
+                    "daphne",
+                    1,
+                    lambda url: placement(processes, url, data, levels, args.seconds, args.repeat, args.warmup),
+                )
+            )
         if "uvicorn" not in args.skip:
-            plan.append(("placement_uvicorn", "uvicorn", 1,
-                         lambda url: placement(processes, url, data, [64], args.seconds, 1, args.warmup)))
+            plan.append(
+                (
+                    "placement_uvicorn",
+                    "uvicorn",
+                    1,
+                    lambda url: placement(processes, url, data, [64], args.seconds, 1, args.warmup),
+                )
+            )
         if "scale" not in args.skip and args.scale > 1:
-            plan.append(("placement_scaled", "daphne", args.scale,
-                         lambda url: placement(processes, url, data, [64, 256], args.seconds, 1, args.warmup)))
+            plan.append(
+                (
+                    "placement_scaled",
+                    "daphne",
+                    args.scale,
+                    lambda url: placement(processes, url, data, [64, 256], args.seconds, 1, args.warmup),
+                )
+            )
         if "web-alone" not in args.skip:
             # The web tier's own capacity: the workers stopped while wrk runs, every order charged after.
             servers = [("daphne", count) for count in sorted({1, args.scale})]
             if "uvicorn" not in args.skip:
                 servers.append(("uvicorn", 1))
             for server, count in servers:
-                plan.append((f"placement_web_alone_{server}_x{count}", server, count,
-                             lambda url: placement(processes, url, data, [64], args.seconds, 1, args.warmup,
-                                                   paused=stack)))
+                plan.append(
+                    (
+                        f"placement_web_alone_{server}_x{count}",
+                        server,
+                        count,
+                        lambda url: placement(processes, url, data, [64], args.seconds, 1, args.warmup, paused=stack),
+                    )
+                )
         if "steady" not in args.skip:
-            plan.append(("steady", "daphne", 1,
-                         lambda url: steady.measure(stack, processes, url, data, rate=args.steady_rate,
-                                                    seconds=args.steady_seconds, warmup=args.steady_warmup,
-                                                    flames=flames, flame_seconds=args.flame_seconds,
-                                                    flame_rate=args.flame_rate)))
+            plan.append(
+                (
+                    "steady",
+                    "daphne",
+                    1,
+                    lambda url: steady.measure(
+                        stack,
+                        processes,
+                        url,
+                        data,
+                        rate=args.steady_rate,
+                        seconds=args.steady_seconds,
+                        warmup=args.steady_warmup,
+                        flames=flames,
+                        flame_seconds=args.flame_seconds,
+                        flame_rate=args.flame_rate,
+                    ),
+                )
+            )
         if "e2e" not in args.skip:
-            search = {"start": args.search_start, "step": args.search_step, "max": args.search_max,
-                      "p99_limit_ms": E2E_P99_LIMIT_MS, "budget_seconds": args.search_budget,
-                      "seconds": args.search_seconds or min(15.0, args.seconds)}
+            search = {
+                "start": args.search_start,
+                "step": args.search_step,
+                "max": args.search_max,
+                "p99_limit_ms": E2E_P99_LIMIT_MS,
+                "budget_seconds": args.search_budget,
+                "seconds": args.search_seconds or min(15.0, args.seconds),
+            }
             plan.append(("e2e", "daphne", 1, lambda url: e2e(processes, url, data, search)))
         for index, (name, server, count, what) in enumerate(plan):
             drained()
@@ -388,23 +538,46 @@ def main() -> None:
             common.clean_redis(PREFIX)
         except Exception as error:  # noqa: BLE001 - the figures are saved whatever the clean-up met
             print(f"cleaning up after the run failed: {type(error).__name__} {error}", flush=True)
-    settings = {"seconds": args.seconds, "warmup": args.warmup, "clients": levels, "repeat": args.repeat,
-                "customers": args.customers, "scale": args.scale, "skipped": args.skip,
-                "steady": {"rate": args.steady_rate, "seconds": args.steady_seconds, "warmup": args.steady_warmup,
-                           "flames": not args.no_flames, "flame_seconds": args.flame_seconds,
-                           "flame_rate": args.flame_rate},
-                "search": {"start": args.search_start, "step": args.search_step, "max": args.search_max,
-                           "seconds": args.search_seconds or min(15.0, args.seconds), "budget": args.search_budget},
-                "environment": {k: v for k, v in production_env().items()
-                                if k in ("PASSLINE_ENV", "DEBUG", "LOG_LEVEL", "DB_CONN_MAX_AGE", "CHANNELS_CAPACITY")},
-                "workers": [name for name, _ in procfile_workers()],
-                "versions": versions()}
+    settings = {
+        "seconds": args.seconds,
+        "warmup": args.warmup,
+        "clients": levels,
+        "repeat": args.repeat,
+        "customers": args.customers,
+        "scale": args.scale,
+        "skipped": args.skip,
+        "steady": {
+            "rate": args.steady_rate,
+            "seconds": args.steady_seconds,
+            "warmup": args.steady_warmup,
+            "flames": not args.no_flames,
+            "flame_seconds": args.flame_seconds,
+            "flame_rate": args.flame_rate,
+        },
+        "search": {
+            "start": args.search_start,
+            "step": args.search_step,
+            "max": args.search_max,
+            "seconds": args.search_seconds or min(15.0, args.seconds),
+            "budget": args.search_budget,
+        },
+        "environment": {
+            k: v
+            for k, v in production_env().items()
+            if k in ("PASSLINE_ENV", "DEBUG", "LOG_LEVEL", "DB_CONN_MAX_AGE", "CHANNELS_CAPACITY")
+        },
+        "workers": [name for name, _ in procfile_workers()],
+        "versions": versions(),
+    }
     totals = summary.build(figures)
     summary.save(path, figures, settings, totals)
     print("Load benchmark (production mode, every worker)\n" + common.table(summary.rows(figures)))
-    print("Summary (ratios to the yardstick of this run)\n" + summary.targets_table(totals)
-          + f"\n  results: {path.relative_to(common.ROOT)}"
-          + (f", flame graphs: {flames.relative_to(common.ROOT)}/" if totals["flamegraphs"] and flames else ""))
+    print(
+        "Summary (ratios to the yardstick of this run)\n"
+        + summary.targets_table(totals)
+        + f"\n  results: {path.relative_to(common.ROOT)}"
+        + (f", flame graphs: {flames.relative_to(common.ROOT)}/" if totals["flamegraphs"] and flames else "")
+    )
     if totals["failed"]:
         raise SystemExit(f"failed: {', '.join(totals['failed'])}")
 

@@ -51,8 +51,10 @@ def table(path: Path) -> str:
         "|---|---|---|---|",
     ]
     for key, (kind, bound) in TARGETS.items():
-        rows.append(f"| {TITLES[key]} | {_number(summary.get(key))} | {'≤' if kind == 'max' else '≥'} {bound:g} "
-                    f"| {verdict(key, summary.get(key))} |")
+        rows.append(
+            f"| {TITLES[key]} | {_number(summary.get(key))} | {'≤' if kind == 'max' else '≥'} {bound:g} "
+            f"| {verdict(key, summary.get(key))} |"
+        )
     rows += [
         "",
         "| figure | this run |",
@@ -69,9 +71,15 @@ def table(path: Path) -> str:
     ]
     by_process = summary.get("cpu_ms_per_order_by_process") or {}
     if by_process:
-        rows.append("| CPU ms per order, by process | " + ", ".join(
-            f"{name} {value:g}" for name, value in sorted(by_process.items(), key=lambda kv: -kv[1]) if value >= 0.05)
-            + " |")
+        rows.append(
+            "| CPU ms per order, by process | "
+            + ", ".join(
+                f"{name} {value:g}"
+                for name, value in sorted(by_process.items(), key=lambda kv: -kv[1])
+                if value >= 0.05
+            )
+            + " |"
+        )
     return "\n".join(rows)
 
 

@@ -38,13 +38,20 @@ def dotenv_value(name: str) -> str:
 
 def production_env(**extra: str) -> dict[str, str]:
     return common.bench_env(
-        PASSLINE_ENV="production", DEBUG="0", SECRET_KEY=dotenv_value("SECRET_KEY") or common.new_id(),
-        DB_PASSWORD=dotenv_value("DB_PASSWORD"), ALLOWED_HOSTS="127.0.0.1,localhost",
+        PASSLINE_ENV="production",
+        DEBUG="0",
+        SECRET_KEY=dotenv_value("SECRET_KEY") or common.new_id(),
+        DB_PASSWORD=dotenv_value("DB_PASSWORD"),
+        ALLOWED_HOSTS="127.0.0.1,localhost",
         # TLS would be terminated by the load balancer in front; the benchmark speaks plain HTTP.
-        SECURE_SSL_REDIRECT="0", CHANNELS_PREFIX=PREFIX, CACHE_PREFIX=PREFIX,
+        SECURE_SSL_REDIRECT="0",
+        CHANNELS_PREFIX=PREFIX,
+        CACHE_PREFIX=PREFIX,
         # The paid orders' acceptance time-outs would come back as a burst of refunds ten
         # minutes after each run; no kitchen works the benchmark's orders.
-        ORDER_ACCEPT_TIMEOUT_SECONDS="86400", **extra)
+        ORDER_ACCEPT_TIMEOUT_SECONDS="86400",
+        **extra,
+    )
 
 
 def procfile_workers() -> list[tuple[str, list[str]]]:
@@ -59,7 +66,6 @@ def procfile_workers() -> list[tuple[str, list[str]]]:
             argv[0] = sys.executable
         workers.append((name.strip(), argv))
     return workers
-
 
 
 class Stack:
@@ -110,22 +116,47 @@ class Stack:
     def _server_argv(self, port: int) -> list[str]:
         bin_dir = Path(sys.executable).parent
         if self.server == "daphne":
-            return [str(bin_dir / "daphne"), "-b", HOST, "-p", str(port), "--proxy-headers", "passline.asgi:application"]
+            return [
+                str(bin_dir / "daphne"),
+                "-b",
+                HOST,
+                "-p",
+                str(port),
+                "--proxy-headers",
+                "passline.asgi:application",
+            ]
         # One process per port (never --workers: uvicorn's workers lose TCP_NODELAY on accepted
         # sockets, ~40 ms more per keep-alive request); no access log, as daphne logs at WARNING.
-        return [str(bin_dir / "uvicorn"), "--host", HOST, "--port", str(port), "--no-access-log",
-                "--proxy-headers", "--ws", "websockets", "passline.asgi:application"]
+        return [
+            str(bin_dir / "uvicorn"),
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--proxy-headers",
+            "--ws",
+            "websockets",
+            "passline.asgi:application",
+        ]
 
     def _start(self, name: str, argv: list[str]) -> subprocess.Popen:
         log = open(self.processes.dir / f"{name}.log", "ab")
-        process = subprocess.Popen(argv, cwd=common.ROOT, env=production_env(), stdout=log, stderr=log,
-                                   preexec_fn=raise_open_files)
+        process = subprocess.Popen(
+            argv, cwd=common.ROOT, env=production_env(), stdout=log, stderr=log, preexec_fn=raise_open_files
+        )
         self.processes.children.append((name, process))
         return process
 
     def _run_once(self, *args: str) -> None:
-        done = subprocess.run([sys.executable, "manage.py", *args], cwd=common.ROOT, env=production_env(),
-                              capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=common.ROOT,
+            env=production_env(),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         if done.returncode != 0:
             raise SystemExit(f"manage.py {' '.join(args)} failed:\n{done.stderr[-2000:]}")
 
@@ -144,8 +175,9 @@ class Stack:
         conf = root / "nginx.conf"
         conf.write_text(NGINX_CONF.format(upstream=upstream, port=self.port, root=root))
         log = open(self.processes.dir / "nginx.log", "ab")
-        process = subprocess.Popen([binary, "-p", str(root), "-c", str(conf), "-g", "daemon off;"], stdout=log,
-                                   stderr=log)
+        process = subprocess.Popen(
+            [binary, "-p", str(root), "-c", str(conf), "-g", "daemon off;"], stdout=log, stderr=log
+        )
         self.processes.children.append(("nginx", process))
         return process
 
@@ -237,4 +269,3 @@ http {{
   }}
 }}
 """
-

@@ -63,15 +63,21 @@ def rows_between(before: dict[str, int], after: dict[str, int]) -> dict[str, Any
 
     def grouped(table: str, column: str) -> dict[str, int]:
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT `{column}`, COUNT(*) FROM `{table}` WHERE id > %s AND id <= %s "
-                           f"GROUP BY `{column}` ORDER BY COUNT(*) DESC", [before[table], after[table]])
+            cursor.execute(
+                f"SELECT `{column}`, COUNT(*) FROM `{table}` WHERE id > %s AND id <= %s "
+                f"GROUP BY `{column}` ORDER BY COUNT(*) DESC",
+                [before[table], after[table]],
+            )
             return {name: int(n) for name, n in cursor.fetchall()}
 
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM `{ORDERS}` WHERE id > %s AND id <= %s", [before[ORDERS], after[ORDERS]])
         orders = int(cursor.fetchone()[0])
-    return {"orders": orders, "messages_by_type": grouped(OUTBOX, "type"),
-            "handlings_by_consumer": grouped(PROCESSED, "consumer")}
+    return {
+        "orders": orders,
+        "messages_by_type": grouped(OUTBOX, "type"),
+        "handlings_by_consumer": grouped(PROCESSED, "consumer"),
+    }
 
 
 def idle_cpu(stack: Stack, seconds: float) -> dict[str, float]:
@@ -104,9 +110,24 @@ def start_flames(stack: Stack, directory: Path, seconds: float, rate: int, log: 
             if name == "nginx" or process.poll() is not None:
                 continue
             spies[name] = subprocess.Popen(
-                [str(PY_SPY), "record", "--pid", str(process.pid), "--duration", str(max(1, math.ceil(seconds))),
-                 "--rate", str(rate), "--format", "flamegraph", "--output", str(directory / f"{name}.svg"), "--nonblocking"],
-                stdout=output, stderr=output)
+                [
+                    str(PY_SPY),
+                    "record",
+                    "--pid",
+                    str(process.pid),
+                    "--duration",
+                    str(max(1, math.ceil(seconds))),
+                    "--rate",
+                    str(rate),
+                    "--format",
+                    "flamegraph",
+                    "--output",
+                    str(directory / f"{name}.svg"),
+                    "--nonblocking",
+                ],
+                stdout=output,
+                stderr=output,
+            )
     return spies
 
 
@@ -133,19 +154,40 @@ def finish_flames(spies: dict[str, subprocess.Popen], directory: Path, timeout: 
 # --- the measure -----------------------------------------------------------------------------------
 
 
-def measure(stack: Stack, processes: Processes, url: str, data: dict[str, Any], *, rate: float, seconds: float,
-            warmup: float, flames: Path | None, flame_seconds: float = 15, flame_rate: int = 100) -> dict[str, Any]:
+def measure(
+    stack: Stack,
+    processes: Processes,
+    url: str,
+    data: dict[str, Any],
+    *,
+    rate: float,
+    seconds: float,
+    warmup: float,
+    flames: Path | None,
+    flame_seconds: float = 15,
+    flame_rate: int = 100,
+) -> dict[str, Any]:
     customers = [{"token": t, "id": u.pk} for t, u in list(zip(data["tokens"], data["users"]))[:200]]
-    base = {"http": url, "ws": url.replace("http://", "ws://"), "customers": customers, "order": data["body"],
-            "connections": 128, "rates": [rate], "warmup_seconds": warmup}
+    base = {
+        "http": url,
+        "ws": url.replace("http://", "ws://"),
+        "customers": customers,
+        "order": data["body"],
+        "connections": 128,
+        "rates": [rate],
+        "warmup_seconds": warmup,
+    }
     window: dict[str, Any] = {}
 
     def opened() -> None:
         window.update(cpu_before=stack.cpu_seconds(), rows_before=high_water(), started=time.monotonic())
 
     def closed() -> None:
-        window.update(cpu_after=stack.cpu_seconds(), rows_after=high_water(),
-                      seconds=round(time.monotonic() - window["started"], 2))
+        window.update(
+            cpu_after=stack.cpu_seconds(),
+            rows_after=high_water(),
+            seconds=round(time.monotonic() - window["started"], 2),
+        )
 
     idle = idle_cpu(stack, IDLE_SECONDS)
     run_id = common.new_id()[:12]
@@ -157,16 +199,23 @@ def measure(stack: Stack, processes: Processes, url: str, data: dict[str, Any], 
     by_process = per_order(window["cpu_before"], window["cpu_after"], orders)
     messages, handlings = sum(added["messages_by_type"].values()), sum(added["handlings_by_consumer"].values())
     figures = {
-        "rate": result["rate"], "seconds": window["seconds"], "orders_in_window": orders,
+        "rate": result["rate"],
+        "seconds": window["seconds"],
+        "orders_in_window": orders,
         "cpu_ms_per_order": round(sum(by_process.values()), 1) if orders else None,
         "cpu_ms_per_order_by_process": by_process,
         "messages_per_order": round(messages / orders, 2) if orders else None,
         "handlings_per_order": round(handlings / orders, 2) if orders else None,
-        **added, **settled(run_id, result),
-        "idle_cpu_ms_per_s": round(sum(idle.values()), 1), "idle_cpu_ms_per_s_by_process": idle,
+        **added,
+        **settled(run_id, result),
+        "idle_cpu_ms_per_s": round(sum(idle.values()), 1),
+        "idle_cpu_ms_per_s_by_process": idle,
     }
-    figures["sustained"] = (result["e2e_ms"]["p99"] is not None and result["e2e_ms"]["p99"] < 1000
-                            and result["achieved_rate"] >= 0.95 * result["rate"])
+    figures["sustained"] = (
+        result["e2e_ms"]["p99"] is not None
+        and result["e2e_ms"]["p99"] < 1000
+        and result["achieved_rate"] >= 0.95 * result["rate"]
+    )
     problems = integrity_problems(figures)
     if flames is not None:
         figures["flame_window"] = flame_window(stack, processes, base, flames, flame_seconds, flame_rate)
@@ -178,21 +227,30 @@ def measure(stack: Stack, processes: Processes, url: str, data: dict[str, Any], 
     return figures
 
 
-def flame_window(stack: Stack, processes: Processes, base: dict[str, Any], flames: Path, seconds: float,
-                 rate: int) -> dict[str, Any]:
+def flame_window(
+    stack: Stack, processes: Processes, base: dict[str, Any], flames: Path, seconds: float, rate: int
+) -> dict[str, Any]:
     """The same rate again, a window of its own, with py-spy on every Python process: on two
     cores, a dozen profilers would spoil the measured window's CPU and latency."""
     spies: dict[str, subprocess.Popen] = {}
     run_id = common.new_id()[:12]
-    result = drive(processes, "steady-flames", {**base, "seconds": seconds, "run_id": run_id},
-                   lambda: spies.update(start_flames(stack, flames, seconds, rate, processes.dir / "py-spy.log")),
-                   lambda: None)
+    result = drive(
+        processes,
+        "steady-flames",
+        {**base, "seconds": seconds, "run_id": run_id},
+        lambda: spies.update(start_flames(stack, flames, seconds, rate, processes.dir / "py-spy.log")),
+        lambda: None,
+    )
     graphs = finish_flames(spies, flames, seconds + 60)
-    return {"seconds": seconds, "samples_per_s": rate, "py_spy_cpu_seconds": graphs["py_spy_cpu_seconds"],
-            # Relative to the results file's folder, as the summary gives them.
-            "written": {name: str(path.relative_to(flames.parent)) for name, path in graphs["written"].items()},
-            "missing": graphs["missing"],
-            **settled(run_id, result)}
+    return {
+        "seconds": seconds,
+        "samples_per_s": rate,
+        "py_spy_cpu_seconds": graphs["py_spy_cpu_seconds"],
+        # Relative to the results file's folder, as the summary gives them.
+        "written": {name: str(path.relative_to(flames.parent)) for name, path in graphs["written"].items()},
+        "missing": graphs["missing"],
+        **settled(run_id, result),
+    }
 
 
 def drive(processes: Processes, name: str, plan: dict[str, Any], opened: Any, closed: Any) -> dict[str, Any]:
@@ -201,8 +259,13 @@ def drive(processes: Processes, name: str, plan: dict[str, Any], opened: Any, cl
     plan_path = processes.dir / f"{name}-plan.json"
     plan_path.write_text(json.dumps(plan))
     with open(processes.dir / f"{name}.log", "ab") as errors:
-        driver = subprocess.Popen([sys.executable, "-m", "bench.e2e_driver", str(plan_path)], cwd=common.ROOT,
-                                  stdout=subprocess.PIPE, stderr=errors, text=True)
+        driver = subprocess.Popen(
+            [sys.executable, "-m", "bench.e2e_driver", str(plan_path)],
+            cwd=common.ROOT,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+        )
     result: dict[str, Any] | None = None
     try:
         for line in driver.stdout or []:
@@ -227,8 +290,12 @@ def settled(run_id: str, result: dict[str, Any]) -> dict[str, Any]:
 
     tag = f"e2e-{run_id}-steady-{result['rate']}"
     database = caught_up(tag, result["created"], timeout=600)
-    return {"driver": result, "database": database, "charges": charges(tag),
-            "lost": max(0, result["created"] - database["in_database"])}
+    return {
+        "driver": result,
+        "database": database,
+        "charges": charges(tag),
+        "lost": max(0, result["created"] - database["in_database"]),
+    }
 
 
 def charges(tag: str) -> dict[str, int]:
@@ -239,8 +306,11 @@ def charges(tag: str) -> dict[str, int]:
     from ordering.models import Order
 
     orders = Order.objects.filter(idempotency_key__startswith=f"{tag}-").values_list("id", flat=True)
-    counted = (LedgerEntry.objects.filter(order_id__in=list(orders), kind=LedgerEntry.Kind.CHARGE)
-               .values("order_id").annotate(n=Count("id")))
+    counted = (
+        LedgerEntry.objects.filter(order_id__in=list(orders), kind=LedgerEntry.Kind.CHARGE)
+        .values("order_id")
+        .annotate(n=Count("id"))
+    )
     by_count: dict[str, int] = {}
     charged = 0
     for row in counted:
@@ -259,8 +329,10 @@ def integrity_problems(figures: dict[str, Any]) -> list[str]:
     if driver["errors"] or driver["created"] < driver["sent"]:
         problems.append(f"{driver['sent'] - driver['created']} of {driver['sent']} POSTs failed: {driver['errors']}")
     if database["paid"] != database["in_database"]:
-        problems.append(f"{database['in_database'] - database['paid']} of {database['in_database']} orders not paid "
-                        f"({database['payment_failed']} failed, {database['still_pending']} still pending)")
+        problems.append(
+            f"{database['in_database'] - database['paid']} of {database['in_database']} orders not paid "
+            f"({database['payment_failed']} failed, {database['still_pending']} still pending)"
+        )
     if driver["paid"] != driver["created"]:
         problems.append(f"{driver['created'] - driver['paid']} paid updates never reached the customer's socket")
     wrong = {count: n for count, n in charged.items() if count != "1" and n}
@@ -271,15 +343,21 @@ def integrity_problems(figures: dict[str, Any]) -> list[str]:
 
 def describe(figures: dict[str, Any]) -> None:
     driver = figures["driver"]
-    print(f"  steady {figures['rate']}/s over {figures['seconds']} s: {figures['orders_in_window']} orders, "
-          f"{figures['cpu_ms_per_order']} ms CPU per order, {figures['messages_per_order']} messages and "
-          f"{figures['handlings_per_order']} handlings per order; e2e p50 {driver['e2e_ms']['p50']} / "
-          f"p99 {driver['e2e_ms']['p99']} ms; {figures['database']['paid']} of {figures['database']['in_database']} "
-          f"paid; idle, the stack used {figures['idle_cpu_ms_per_s']} ms CPU a second"
-          + (f"; FAILED: {figures['failed']}" if "failed" in figures else ""), flush=True)
+    print(
+        f"  steady {figures['rate']}/s over {figures['seconds']} s: {figures['orders_in_window']} orders, "
+        f"{figures['cpu_ms_per_order']} ms CPU per order, {figures['messages_per_order']} messages and "
+        f"{figures['handlings_per_order']} handlings per order; e2e p50 {driver['e2e_ms']['p50']} / "
+        f"p99 {driver['e2e_ms']['p99']} ms; {figures['database']['paid']} of {figures['database']['in_database']} "
+        f"paid; idle, the stack used {figures['idle_cpu_ms_per_s']} ms CPU a second"
+        + (f"; FAILED: {figures['failed']}" if "failed" in figures else ""),
+        flush=True,
+    )
     flames = figures.get("flame_window")
     if flames:
         e2e = flames["driver"]["e2e_ms"]
-        print(f"  flame graphs of {len(figures['flamegraphs'])} processes over {flames['seconds']:g} s more "
-              f"(py-spy {flames['py_spy_cpu_seconds']} s CPU; e2e p50 {e2e['p50']} / p99 {e2e['p99']} ms meanwhile)"
-              + (f", none of {', '.join(flames['missing'])}" if flames["missing"] else ""), flush=True)
+        print(
+            f"  flame graphs of {len(figures['flamegraphs'])} processes over {flames['seconds']:g} s more "
+            f"(py-spy {flames['py_spy_cpu_seconds']} s CPU; e2e p50 {e2e['p50']} / p99 {e2e['p99']} ms meanwhile)"
+            + (f", none of {', '.join(flames['missing'])}" if flames["missing"] else ""),
+            flush=True,
+        )

@@ -99,26 +99,45 @@ def verdict(name: str, value: float | None) -> str:
 
 
 def targets_table(summary: dict[str, Any]) -> str:
-    rows = [("yardstick (hello world, one daphne)",
-             f"{summary['yardstick_requests_per_s']} requests/s, {summary['yardstick_cpu_ms_per_request']} ms CPU "
-             f"per request, p99 {summary['yardstick_64_p99_ms']} ms at 64")]
+    rows = [
+        (
+            "yardstick (hello world, one daphne)",
+            f"{summary['yardstick_requests_per_s']} requests/s, {summary['yardstick_cpu_ms_per_request']} ms CPU "
+            f"per request, p99 {summary['yardstick_64_p99_ms']} ms at 64",
+        )
+    ]
     for name, (kind, bound) in TARGETS.items():
         value = summary.get(name)
         shown = "-" if value is None else f"{value:.2f}"
-        rows.append((TITLES[name], f"{shown:>6}  (target {'≤' if kind == 'max' else '≥'} {bound:g}): "
-                                   f"{verdict(name, value)}"))
-    rows.append(("placement at 64", f"{summary['placement_64_orders_per_s']} orders/s, "
-                                    f"p99 {summary['placement_64_p99_ms']} ms"))
-    rows.append(("e2e, highest rate with p99 < 1 s", f"{summary['e2e_max_orders_per_s_p99_under_1s']} orders/s"
-                 + (f" (stopped: {summary['e2e_search_stop']})" if summary["e2e_search_stop"] else "")))
+        rows.append(
+            (TITLES[name], f"{shown:>6}  (target {'≤' if kind == 'max' else '≥'} {bound:g}): {verdict(name, value)}")
+        )
+    rows.append(
+        ("placement at 64", f"{summary['placement_64_orders_per_s']} orders/s, p99 {summary['placement_64_p99_ms']} ms")
+    )
+    rows.append(
+        (
+            "e2e, highest rate with p99 < 1 s",
+            f"{summary['e2e_max_orders_per_s_p99_under_1s']} orders/s"
+            + (f" (stopped: {summary['e2e_search_stop']})" if summary["e2e_search_stop"] else ""),
+        )
+    )
     sustained = "" if summary["steady_rate_sustained"] in (True, None) else " — NOT sustained (p99 ≥ 1 s or behind)"
-    rows.append((f"steady {summary['steady_rate_orders_per_s']} orders/s{sustained}",
-                 f"{summary['cpu_ms_per_order']} ms CPU, {summary['messages_per_order']} messages, "
-                 f"{summary['handlings_per_order']} handlings per order"))
+    rows.append(
+        (
+            f"steady {summary['steady_rate_orders_per_s']} orders/s{sustained}",
+            f"{summary['cpu_ms_per_order']} ms CPU, {summary['messages_per_order']} messages, "
+            f"{summary['handlings_per_order']} handlings per order",
+        )
+    )
     if summary.get("idle_cpu_ms_per_s") is not None:
-        rows.append(("  of which idle (the stack with no order)",
-                     f"{summary['idle_cpu_ms_per_s'] / summary['steady_rate_orders_per_s']:.1f} ms per order "
-                     f"({summary['idle_cpu_ms_per_s']} ms CPU a second)"))
+        rows.append(
+            (
+                "  of which idle (the stack with no order)",
+                f"{summary['idle_cpu_ms_per_s'] / summary['steady_rate_orders_per_s']:.1f} ms per order "
+                f"({summary['idle_cpu_ms_per_s']} ms CPU a second)",
+            )
+        )
     for process, ms in (summary["cpu_ms_per_order_by_process"] or {}).items():
         rows.append((f"  CPU ms per order, {process}", f"{ms:g}"))
     rows.append(("lost orders", str(summary["lost"])))
@@ -149,9 +168,21 @@ def save(path: Path, figures: dict[str, Any], settings: dict[str, Any], summary:
         if other.is_file():
             others[name] = json.loads(other.read_text())
     common.RESULTS.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"benchmark": "make bench", "at": now.isoformat(), "machine": common.machine(),
-                                "settings": settings, "summary": summary, "load": figures, **others},
-                               indent=2, default=str))
+    path.write_text(
+        json.dumps(
+            {
+                "benchmark": "make bench",
+                "at": now.isoformat(),
+                "machine": common.machine(),
+                "settings": settings,
+                "summary": summary,
+                "load": figures,
+                **others,
+            },
+            indent=2,
+            default=str,
+        )
+    )
     return path
 
 
@@ -163,10 +194,12 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
     if "yardstick" in figures:
         out.append(("machine yardstick", yardstick.describe(figures["yardstick"])))
     alone = sorted(name for name in figures if name.startswith("placement_web_alone_"))
-    for name, title in (("placement", "daphne x1"), ("placement_uvicorn", "uvicorn x1"),
-                        ("placement_scaled", "daphne behind nginx"),
-                        *((name, "web alone, " + name.removeprefix("placement_web_alone_").replace("_", " "))
-                          for name in alone)):
+    for name, title in (
+        ("placement", "daphne x1"),
+        ("placement_uvicorn", "uvicorn x1"),
+        ("placement_scaled", "daphne behind nginx"),
+        *((name, "web alone, " + name.removeprefix("placement_web_alone_").replace("_", " ")) for name in alone),
+    ):
         block = figures.get(name)
         if not block:
             continue
@@ -178,38 +211,68 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
         for level, run in block.items():
             if not level.isdigit():
                 continue
-            out.append((f"POST /orders, {title}, {level} clients",
-                        f"{run['orders_per_s']:,.0f} orders/s  p50 {run['p50_ms']} / p95 {run['p95_ms']} / "
-                        f"p99 {run['p99_ms']} ms"))
-            out.append(("  created / paid / lost", f"{run['created']:,} / {run['paid']:,} / {run['lost']}"
-                        f"  (workers caught up {run['catch_up_s']} s after)"))
+            out.append(
+                (
+                    f"POST /orders, {title}, {level} clients",
+                    f"{run['orders_per_s']:,.0f} orders/s  p50 {run['p50_ms']} / p95 {run['p95_ms']} / "
+                    f"p99 {run['p99_ms']} ms",
+                )
+            )
+            out.append(
+                (
+                    "  created / paid / lost",
+                    f"{run['created']:,} / {run['paid']:,} / {run['lost']}"
+                    f"  (workers caught up {run['catch_up_s']} s after)",
+                )
+            )
     block = figures.get("steady")
     if block:
         driver = block.get("driver") or {}
         e2e = driver.get("e2e_ms") or {}
-        out.append((f"POST -> paid on the socket, steady {block.get('rate')} orders/s",
-                    f"p50 {e2e.get('p50')} / p99 {e2e.get('p99')} ms"
-                    + (f"  FAILED: {block['failed']}" if "failed" in block else "")))
+        out.append(
+            (
+                f"POST -> paid on the socket, steady {block.get('rate')} orders/s",
+                f"p50 {e2e.get('p50')} / p99 {e2e.get('p99')} ms"
+                + (f"  FAILED: {block['failed']}" if "failed" in block else ""),
+            )
+        )
         if block.get("messages_by_type"):
-            out.append(("  messages by type (window)", ", ".join(f"{k} {v}" for k, v in block["messages_by_type"].items())))
-            out.append(("  handlings by consumer", ", ".join(f"{k} {v}" for k, v in block["handlings_by_consumer"].items())))
+            out.append(
+                ("  messages by type (window)", ", ".join(f"{k} {v}" for k, v in block["messages_by_type"].items()))
+            )
+            out.append(
+                ("  handlings by consumer", ", ".join(f"{k} {v}" for k, v in block["handlings_by_consumer"].items()))
+            )
     block = figures.get("e2e")
     if block and "failed" not in block:
         for rate in block.get("search", []):
-            out.append((f"  search {rate['rate']} orders/s", f"p50 {rate['e2e_ms']['p50']} / p99 {rate['e2e_ms']['p99']} ms"
-                        f", {rate['paid']} of {rate['sent']} paid"))
+            out.append(
+                (
+                    f"  search {rate['rate']} orders/s",
+                    f"p50 {rate['e2e_ms']['p50']} / p99 {rate['e2e_ms']['p99']} ms"
+                    f", {rate['paid']} of {rate['sent']} paid",
+                )
+            )
     elif block:
         out.append(("POST -> paid on the socket (search)", f"FAILED: {block['failed']}"))
     for name in ("placement", "placement_scaled"):
         block = figures.get(name) or {}
         # The CPU is the whole measure's: every run of every level, not only the median ones.
-        orders = sum(sum(r.get("in_database", 0) for r in (run.get("runs") or [run]))
-                     for level, run in block.items() if level.isdigit())
+        orders = sum(
+            sum(r.get("in_database", 0) for r in (run.get("runs") or [run]))
+            for level, run in block.items()
+            if level.isdigit()
+        )
         cpu = block.get("cpu_seconds") or {}
         if orders and cpu:
             per_order = sorted(((k, v * 1000 / orders) for k, v in cpu.items()), key=lambda kv: -kv[1])
-            out.append((f"CPU per order ({name})", f"{sum(v for _, v in per_order):.0f} ms: "
-                        + ", ".join(f"{k} {v:.1f}" for k, v in per_order if v >= 0.5)))
+            out.append(
+                (
+                    f"CPU per order ({name})",
+                    f"{sum(v for _, v in per_order):.0f} ms: "
+                    + ", ".join(f"{k} {v:.1f}" for k, v in per_order if v >= 0.5),
+                )
+            )
     memory = figures.get("memory_mb") or {}
     if memory:
         out.append(("resident memory at the end", ", ".join(f"{k} {v:g}" for k, v in memory.items()) + " MiB"))

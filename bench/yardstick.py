@@ -63,8 +63,12 @@ def parse_wrk(output: str) -> dict[str, float]:
 
 def _wrk(url: str, seconds: float) -> dict[str, float]:
     binary = common.wrk_binary()
-    done = subprocess.run([binary, "-t2", f"-c{CONNECTIONS}", f"-d{seconds:g}s", "--latency", url],
-                          capture_output=True, text=True, timeout=seconds + 60)
+    done = subprocess.run(
+        [binary, "-t2", f"-c{CONNECTIONS}", f"-d{seconds:g}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+    )
     if done.returncode != 0 or "Non-2xx" in done.stdout or "Requests/sec" not in done.stdout:
         raise SystemExit(f"wrk on the hello-world app failed: {done.stdout[-500:]} {done.stderr[-500:]}")
     return parse_wrk(done.stdout)
@@ -78,8 +82,13 @@ def hello_world(runs: int = 3, seconds: float = 10) -> dict[str, Any]:
     port = free_port()
     daphne = str(Path(sys.executable).parent / "daphne")
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    process = subprocess.Popen([daphne, "-b", HOST, "-p", str(port), "bench.hello:application"], cwd=common.ROOT,
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [daphne, "-b", HOST, "-p", str(port), "bench.hello:application"],
+        cwd=common.ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         url = f"http://{HOST}:{port}/"
 
@@ -98,11 +107,16 @@ def hello_world(runs: int = 3, seconds: float = 10) -> dict[str, Any]:
         common.stop(process)
     median = sorted(measured, key=lambda run: run["requests_per_s"])[len(measured) // 2]
     requests = sum(run["requests"] for run in measured)
-    return {"requests_per_s": round(median["requests_per_s"]), "runs": [round(r["requests_per_s"]) for r in measured],
-            "cpu_ms_per_request": round(cpu * 1000 / requests, 3) if requests else None,
-            "p50_ms": median.get("p50_ms"), "p99_ms": median.get("p99_ms"),
-            "connections": CONNECTIONS, "seconds": seconds,
-            "reference_requests_per_s": REFERENCE_HELLO_REQUESTS_PER_S}
+    return {
+        "requests_per_s": round(median["requests_per_s"]),
+        "runs": [round(r["requests_per_s"]) for r in measured],
+        "cpu_ms_per_request": round(cpu * 1000 / requests, 3) if requests else None,
+        "p50_ms": median.get("p50_ms"),
+        "p99_ms": median.get("p99_ms"),
+        "connections": CONNECTIONS,
+        "seconds": seconds,
+        "reference_requests_per_s": REFERENCE_HELLO_REQUESTS_PER_S,
+    }
 
 
 def measure() -> dict[str, Any]:
@@ -111,10 +125,12 @@ def measure() -> dict[str, Any]:
 
 def describe(figures: dict[str, Any]) -> str:
     hello = figures["hello_world_daphne"]
-    return (f"hello world on one daphne {hello['requests_per_s']:,} requests/s (reference "
-            f"{hello['reference_requests_per_s']}), {hello.get('cpu_ms_per_request')} ms CPU per request, "
-            f"p50 {hello.get('p50_ms')} / p99 {hello.get('p99_ms')} ms at {hello['connections']} connections; "
-            f"a pure-Python loop {figures['python_loop_ms']} ms")
+    return (
+        f"hello world on one daphne {hello['requests_per_s']:,} requests/s (reference "
+        f"{hello['reference_requests_per_s']}), {hello.get('cpu_ms_per_request')} ms CPU per request, "
+        f"p50 {hello.get('p50_ms')} / p99 {hello.get('p99_ms')} ms at {hello['connections']} connections; "
+        f"a pure-Python loop {figures['python_loop_ms']} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -67,15 +67,19 @@ def wallet(request: HttpRequest) -> dict[str, Any]:
 
 @router.post(
     "/wallet/top-up",
-    **answers({200: TopUpOut}, {
-        **AUTH_ERRORS,
-        **BODY_ERRORS,
-        402: "`card_declined`: the card was declined; nothing changed.",
-        409: "`idempotency_conflict`: the `Idempotency-Key` was used for a different top-up.",
-        422: f"{INVALID_REQUEST} `invalid_amount`: an amount that is not a decimal string (a JSON number), is 0 or "
-             f"less, has more than two decimals or is over {MAX_MOVEMENT:,.2f}; `invalid_card`: a card number that "
-             f"is not 12 to 19 digits or fails the Luhn check; {IDEMPOTENCY_KEY_422}",
-    }, parameters=[idempotency_key("top-up")]),
+    **answers(
+        {200: TopUpOut},
+        {
+            **AUTH_ERRORS,
+            **BODY_ERRORS,
+            402: "`card_declined`: the card was declined; nothing changed.",
+            409: "`idempotency_conflict`: the `Idempotency-Key` was used for a different top-up.",
+            422: f"{INVALID_REQUEST} `invalid_amount`: an amount that is not a decimal string (a JSON number), is 0 or "
+            f"less, has more than two decimals or is over {MAX_MOVEMENT:,.2f}; `invalid_card`: a card number that "
+            f"is not 12 to 19 digits or fails the Luhn check; {IDEMPOTENCY_KEY_422}",
+        },
+        parameters=[idempotency_key("top-up")],
+    ),
     tags=["wallet"],
     summary="Top up my wallet by card",
     description="Charges the card and credits the wallet; answers with the new balance. "

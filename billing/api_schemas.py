@@ -19,22 +19,26 @@ from passline.api_schemas import Money, money
 # and ``invalid_card`` rather than a generic ``invalid_request``.
 AmountText = Annotated[
     Any,
-    WithJsonSchema({
-        "type": "string",
-        "pattern": r"^\d+(\.\d{1,2})?$",
-        "examples": ["20.00"],
-        "description": "Decimal string, more than 0 and at most 10000.00, at most two decimals. "
-        "A JSON number is refused (422 `invalid_amount`).",
-    }),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\d+(\.\d{1,2})?$",
+            "examples": ["20.00"],
+            "description": "Decimal string, more than 0 and at most 10000.00, at most two decimals. "
+            "A JSON number is refused (422 `invalid_amount`).",
+        }
+    ),
 ]
 CardText = Annotated[
     Any,
-    WithJsonSchema({
-        "type": "string",
-        "examples": ["4242 4242 4242 4242"],
-        "description": "12 to 19 digits; spaces and dashes are ignored. Test cards: 4242424242424242 succeeds, "
-        "4000000000000002 is declined.",
-    }),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "examples": ["4242 4242 4242 4242"],
+            "description": "12 to 19 digits; spaces and dashes are ignored. Test cards: 4242424242424242 succeeds, "
+            "4000000000000002 is declined.",
+        }
+    ),
 ]
 
 

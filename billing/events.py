@@ -54,5 +54,4 @@ PAYMENT_SUCCEEDED = declare("payment.succeeded", Exchange.BILLING, "payment.succ
 PAYMENT_FAILED = declare("payment.failed", Exchange.BILLING, "payment.failed", PaymentSettled)
 PAYMENT_REFUNDED = declare("payment.refunded", Exchange.BILLING, "payment.refunded", PaymentSettled)
 # Started when an order is paid; arrives after the acceptance time-out (a delay queue).
-ORDER_ACCEPTANCE_TIMER = declare("order.acceptance_timer", Exchange.BILLING, "order.acceptance_timer",
-                                 AcceptanceTimer)
+ORDER_ACCEPTANCE_TIMER = declare("order.acceptance_timer", Exchange.BILLING, "order.acceptance_timer", AcceptanceTimer)

@@ -38,15 +38,23 @@ class TopUpForm(forms.Form):
             "max_whole_digits": f"At most {MAX_MOVEMENT:,.2f} at a time.",
             "max_decimal_places": "Use at most two decimals (cents).",
         },
-        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "0.01", "min": "0.01",
-                                        "class": "amount-input", "autocomplete": "transaction-amount"}),
+        widget=forms.NumberInput(
+            attrs={
+                "inputmode": "decimal",
+                "step": "0.01",
+                "min": "0.01",
+                "class": "amount-input",
+                "autocomplete": "transaction-amount",
+            }
+        ),
     )
     card_number = forms.CharField(
         label="Card number",
         max_length=23,
         error_messages={"required": "Enter your card number.", "max_length": "A card number has at most 19 digits."},
-        widget=forms.TextInput(attrs={"autocomplete": "cc-number", "inputmode": "numeric",
-                                      "autocorrect": "off", "spellcheck": "false"}),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "cc-number", "inputmode": "numeric", "autocorrect": "off", "spellcheck": "false"}
+        ),
     )
     top_up_token = forms.CharField(
         max_length=64,

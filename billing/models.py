@@ -52,8 +52,9 @@ class LedgerEntry(models.Model):
     idempotency_key = models.CharField(max_length=200)
     # No database constraint: an InnoDB foreign-key check takes a shared lock on the order
     # row, which billing holds while it waits for this very entry over RPC.
-    order = models.ForeignKey("ordering.Order", on_delete=models.DO_NOTHING, null=True, blank=True,
-                              related_name="+", db_constraint=False)
+    order = models.ForeignKey(
+        "ordering.Order", on_delete=models.DO_NOTHING, null=True, blank=True, related_name="+", db_constraint=False
+    )
     top_up = models.ForeignKey("TopUp", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     description = models.CharField(max_length=255)
     correlation_id = models.CharField(max_length=128, blank=True)

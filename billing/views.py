@@ -54,12 +54,14 @@ def wallet(request: AuthenticatedHttpRequest) -> HttpResponse:
             key = f"site-top-up:{data['top_up_token']}"
             replayed = selectors.top_up_by_key(user=request.user, idempotency_key=key) is not None
             try:
-                top_up = wallet_top_up(user=request.user, amount=data["amount"], card_number=data["card_number"],
-                                       idempotency_key=key)
+                top_up = wallet_top_up(
+                    user=request.user, amount=data["amount"], card_number=data["card_number"], idempotency_key=key
+                )
             except CardDeclined:
                 status = 402
-                form.add_error(None, "Your card was declined. Nothing was charged and your balance is unchanged; "
-                                     "try another card.")
+                form.add_error(
+                    None, "Your card was declined. Nothing was charged and your balance is unchanged; try another card."
+                )
                 # Do not show the declined number again.
                 data_shown = request.POST.copy()
                 data_shown["card_number"] = ""
@@ -76,8 +78,10 @@ def wallet(request: AuthenticatedHttpRequest) -> HttpResponse:
                 form.add_error(None, error.message)
             else:
                 if not replayed:
-                    messages.success(request, f"Added {format_money(top_up.amount)} to your wallet "
-                                              f"(card ending {top_up.card_last4}).")
+                    messages.success(
+                        request,
+                        f"Added {format_money(top_up.amount)} to your wallet (card ending {top_up.card_last4}).",
+                    )
                 return redirect(next_url or "wallet")
     else:
         form = TopUpForm(initial={"amount": _suggested_amount(request.GET.get("amount"))})

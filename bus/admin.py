@@ -44,8 +44,19 @@ class DeadLetterAdmin(ReadOnlyAdmin[DeadLetter]):
     search_fields = ["message_id", "correlation_id", "reason"]
     date_hierarchy = "dead_at"
     actions = ["replay", "discard"]
-    fields = ("message_id", "queue", "type", "state", "attempts", "dead_at", "handled_at", "correlation_id",
-              "reason", "payload", "headers")
+    fields = (
+        "message_id",
+        "queue",
+        "type",
+        "state",
+        "attempts",
+        "dead_at",
+        "handled_at",
+        "correlation_id",
+        "reason",
+        "payload",
+        "headers",
+    )
     readonly_fields = fields
 
     def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
@@ -67,8 +78,9 @@ class DeadLetterAdmin(ReadOnlyAdmin[DeadLetter]):
     def discard(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
         self._apply(request, queryset, dead_letter_discard, "discarded")
 
-    def _apply(self, request: HttpRequest, queryset: QuerySet[DeadLetter], service: Callable[..., object],
-               verb: str) -> None:
+    def _apply(
+        self, request: HttpRequest, queryset: QuerySet[DeadLetter], service: Callable[..., object], verb: str
+    ) -> None:
         done = 0
         for letter_id in queryset.values_list("pk", flat=True):
             try:
@@ -95,7 +107,11 @@ class OutboxStateFilter(admin.SimpleListFilter):
     parameter_name = "state"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
-        return [("unsent", "not sent yet"), ("stuck", f"stuck ({STUCK_AFTER_ATTEMPTS}+ failed tries)"), ("sent", "sent")]
+        return [
+            ("unsent", "not sent yet"),
+            ("stuck", f"stuck ({STUCK_AFTER_ATTEMPTS}+ failed tries)"),
+            ("sent", "sent"),
+        ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.value() == "unsent":
@@ -109,11 +125,34 @@ class OutboxStateFilter(admin.SimpleListFilter):
 
 @admin.register(OutboxMessage)
 class OutboxMessageAdmin(ReadOnlyAdmin[OutboxMessage]):
-    list_display = ["id", "created_at", "type", "exchange", "routing_key", "aggregate", "sent_at", "attempts", "last_error"]
+    list_display = [
+        "id",
+        "created_at",
+        "type",
+        "exchange",
+        "routing_key",
+        "aggregate",
+        "sent_at",
+        "attempts",
+        "last_error",
+    ]
     list_filter = [OutboxStateFilter, "type", "exchange"]
     search_fields = ["message_id", "aggregate", "correlation_id"]
-    fields = ("message_id", "type", "exchange", "routing_key", "aggregate", "correlation_id", "priority",
-              "created_at", "available_at", "sent_at", "attempts", "last_error", "message")
+    fields = (
+        "message_id",
+        "type",
+        "exchange",
+        "routing_key",
+        "aggregate",
+        "correlation_id",
+        "priority",
+        "created_at",
+        "available_at",
+        "sent_at",
+        "attempts",
+        "last_error",
+        "message",
+    )
     readonly_fields = fields
 
     @admin.display(description="message")

@@ -38,8 +38,10 @@ class InvalidPayload(ValueError):
     """A payload that does not match its event type's schema."""
 
     def __init__(self, event: str, error: ValidationError | str):
-        detail = error if isinstance(error, str) else "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(payload)'}: {e['msg']}" for e in error.errors()
+        detail = (
+            error
+            if isinstance(error, str)
+            else "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(payload)'}: {e['msg']}" for e in error.errors())
         )
         super().__init__(f"{event}: invalid payload: {detail}")
         self.event = event

@@ -26,8 +26,14 @@ def connection_parameters(role: str) -> pika.URLParameters:
 
 
 def message_properties(
-    *, message_id: str, type: str, correlation_id: str, timestamp: int, priority: int = 0,
-    reply_to: str | None = None, headers: dict[str, Any] | None = None,
+    *,
+    message_id: str,
+    type: str,
+    correlation_id: str,
+    timestamp: int,
+    priority: int = 0,
+    reply_to: str | None = None,
+    headers: dict[str, Any] | None = None,
 ) -> pika.BasicProperties:
     return pika.BasicProperties(
         message_id=message_id,

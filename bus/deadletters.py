@@ -17,7 +17,7 @@ from typing import Any
 from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
-from bus.consumer import QueueReader, register, registered
+from bus.handlers import QueueReader, register, registered
 from bus.models import DeadLetter
 from bus.topology import PARKING_QUEUE
 
@@ -72,12 +72,21 @@ def collect(delivery) -> None:  # type: ignore[no-untyped-def]
     reason, queue, attempts = _reason(headers)
     queue = (queue or _text(delivery.method.routing_key))[:255]
     message_id = _text(props.message_id)[:64]
-    if message_id and DeadLetter.objects.filter(message_id=message_id, queue=queue, state=DeadLetter.State.DEAD).exists():
+    if (
+        message_id
+        and DeadLetter.objects.filter(message_id=message_id, queue=queue, state=DeadLetter.State.DEAD).exists()
+    ):
         return
     letter = DeadLetter(
-        message_id=message_id, queue=queue, type=_text(props.type)[:100], reason=reason, attempts=attempts,
-        correlation_id=_text(props.correlation_id)[:128], body=_text(delivery.body).replace("\x00", "\ufffd"),
-        headers=headers, dead_at=timezone.now(),
+        message_id=message_id,
+        queue=queue,
+        type=_text(props.type)[:100],
+        reason=reason,
+        attempts=attempts,
+        correlation_id=_text(props.correlation_id)[:128],
+        body=_text(delivery.body).replace("\x00", "\ufffd"),
+        headers=headers,
+        dead_at=timezone.now(),
     )
     try:
         with transaction.atomic():

@@ -11,9 +11,9 @@ import pika
 from pydantic import ValidationError
 
 from bus.catalog import InvalidPayload
-from bus.consumer import Consumer, Message
 from bus.correlation import new_correlation_id
 from bus.envelope import Envelope, EnvelopeError
+from bus.handlers import Handler, Message
 
 ATTEMPT_HEADER = "x-passline-attempt"
 # An attempt header above this is not one the runner wrote: the message is malformed.
@@ -22,7 +22,7 @@ MAX_ATTEMPT = 1000
 
 @dataclass
 class Delivery:
-    consumer: Consumer
+    consumer: Handler
     channel: Any
     method: Any
     properties: pika.BasicProperties
@@ -54,7 +54,9 @@ def _attempt(delivery: Delivery) -> int:
     """The delivery's attempt (1 when first delivered); MalformedDelivery for a bad header."""
     value = delivery.headers.get(ATTEMPT_HEADER, 1)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ATTEMPT:
-        raise MalformedDelivery(f"malformed {ATTEMPT_HEADER} header: {value!r:.100} (an integer from 1 to {MAX_ATTEMPT})")
+        raise MalformedDelivery(
+            f"malformed {ATTEMPT_HEADER} header: {value!r:.100} (an integer from 1 to {MAX_ATTEMPT})"
+        )
     return value
 
 
@@ -93,7 +95,11 @@ def decode(delivery: Delivery, attempt: int) -> Message:
     except ValidationError as error:
         raise InvalidPayload(event.name, error) from None
     return Message(
-        envelope=envelope, payload=payload, event=event, attempt=attempt,
+        envelope=envelope,
+        payload=payload,
+        event=event,
+        attempt=attempt,
         redelivered=bool(delivery.method.redelivered),
-        exchange=delivery.method.exchange, routing_key=delivery.method.routing_key,
+        exchange=delivery.method.exchange,
+        routing_key=delivery.method.routing_key,
     )

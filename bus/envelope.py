@@ -70,7 +70,11 @@ class Envelope:
     def caused(self, type: str, version: int, payload: dict[str, Any]) -> Envelope:
         """A new message caused by this one: same correlation, causation = this message."""
         return Envelope(
-            type=type, version=version, payload=payload, correlation_id=self.correlation_id, causation_id=self.message_id
+            type=type,
+            version=version,
+            payload=payload,
+            correlation_id=self.correlation_id,
+            causation_id=self.message_id,
         )
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import logging
 import traceback
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from django.db import close_old_connections, connection, transaction
 
-from bus.consumer import Consumer, Message, Permanent
 from bus.correlation import correlation_context, new_correlation_id
 from bus.delivery import Delivery, Outcome
+from bus.handlers import Handler, Message, Permanent
 
 logger = logging.getLogger("bus.runner")
 
@@ -25,9 +27,9 @@ def _record_processed(consumer: str, message_id: str) -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT IGNORE INTO bus_processedmessage (consumer, message_id, processed_at) VALUES (%s, %s, %s)",
-            [consumer, message_id, datetime.now(timezone.utc).replace(tzinfo=None)],
+            [consumer, message_id, datetime.now(UTC).replace(tzinfo=None)],
         )
-        return cursor.rowcount == 1
+        return bool(cursor.rowcount == 1)
 
 
 class _Duplicate(Exception):
@@ -36,25 +38,25 @@ class _Duplicate(Exception):
 
 def _record_processed_many(consumer: str, message_ids: list[str]) -> int:
     """Record a batch in one statement; the count of new rows (fewer: a duplicate among them)."""
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT IGNORE INTO bus_processedmessage (consumer, message_id, processed_at) VALUES "
             + ", ".join(["(%s, %s, %s)"] * len(message_ids)),
             [value for message_id in message_ids for value in (consumer, message_id, now)],
         )
-        return cursor.rowcount
+        return int(cursor.rowcount)
 
 
-def _call_on_failure(consumer: Consumer, message: Message, reason: str, final: bool) -> None:
+def _call_on_failure(consumer: Handler, message: Message, reason: str, final: bool) -> None:
     try:
         with transaction.atomic():
             consumer.on_failure(message, reason, final)  # type: ignore[misc]
-    except Exception:  # noqa: BLE001 - the message is retried or dead-lettered all the same
+    except Exception:
         logger.exception("on_failure of %s failed", consumer.queue)
 
 
-def in_transactions(consumer: Consumer, items: list[tuple[Delivery, Message | None]]) -> list[Outcome]:
+def in_transactions(consumer: Handler, items: list[tuple[Delivery, Message | None]]) -> list[Outcome]:
     """All messages in one transaction; if any fails, each again in its own, so one bad
     message costs the others only a second try, never their effect.
 
@@ -68,25 +70,33 @@ def in_transactions(consumer: Consumer, items: list[tuple[Delivery, Message | No
             try:
                 with transaction.atomic():
                     if not consumer.rpc and consumer.consume_from is None:
-                        ids = [message.message_id for _, message in items]
+                        ids = [message.message_id for _, message in items if message is not None]
                         if _record_processed_many(consumer.queue, ids) != len(ids):
                             raise _Duplicate  # sorted out one by one below
                     if consumer.batch_handler is not None and not consumer.rpc:
-                        results = consumer.batch_handler([message for _, message in items])
+                        results = consumer.batch_handler([message for _, message in items if message is not None])
                         return [Outcome("ok", result=result) for result in results]
-                    return [handle_one(consumer, delivery, message, in_batch=True, recorded=True)
-                            for delivery, message in items]
+                    return [
+                        handle_one(consumer, delivery, message, in_batch=True, recorded=True)
+                        for delivery, message in items
+                    ]
             except Exception as error:  # noqa: BLE001 - retried one by one just below
                 # A redelivery is routine; anything else is worth a look (a deadlock, a fault).
                 log = logger.info if isinstance(error, _Duplicate) else logger.warning
-                log("a batch of %d from %s goes again one message at a time: %r",
-                    len(items), consumer.queue, error, extra={"queue": consumer.queue, "batch": len(items)})
+                log(
+                    "a batch of %d from %s goes again one message at a time: %r",
+                    len(items),
+                    consumer.queue,
+                    error,
+                    extra={"queue": consumer.queue, "batch": len(items)},
+                )
         return [handle_one(consumer, delivery, message, in_batch=False) for delivery, message in items]
     finally:
         close_old_connections()
 
+
 def handle_one(
-    consumer: Consumer, delivery: Delivery, message: Message | None, *, in_batch: bool, recorded: bool = False
+    consumer: Handler, delivery: Delivery, message: Message | None, *, in_batch: bool, recorded: bool = False
 ) -> Outcome:
     """Record the message id and run the handler, both in one transaction (a savepoint
     inside a batch's): if the handler fails, the record goes with its effects. Inside a
@@ -100,7 +110,9 @@ def handle_one(
                 if message is not None and not consumer.rpc and not recorded:
                     if not _record_processed(consumer.queue, message.message_id):
                         return Outcome("duplicate")
-                return Outcome("ok", result=consumer.handler(message if message is not None else delivery))
+                # A queue reader's handler takes the raw delivery (it reads others' queues as they are).
+                handle: Callable[[Any], Any] = consumer.handler
+                return Outcome("ok", result=handle(message if message is not None else delivery))
         except Exception as error:
             code = "" if isinstance(error, Permanent) else getattr(error, "code", "")
             if consumer.rpc and code:

@@ -87,8 +87,9 @@ def listen(on_nudge: Callable[[], None], stopping: threading.Event) -> None:
     delay = 0.5
     while not stopping.is_set():
         try:
-            pubsub = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2,
-                                          health_check_interval=30).pubsub(ignore_subscribe_messages=True)
+            pubsub = redis.Redis.from_url(
+                settings.REDIS_URL, socket_connect_timeout=2, health_check_interval=30
+            ).pubsub(ignore_subscribe_messages=True)
             pubsub.subscribe(channel())
             delay = 0.5
             while not stopping.is_set():

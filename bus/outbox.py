@@ -58,21 +58,37 @@ def outbox_write_many(messages: list[Pending]) -> list[Envelope]:
     params: list[Any] = []
     for message in messages:
         data = message.event.validate(message.payload)
-        envelope = Envelope(type=message.event.name, version=message.event.version, payload=data,
-                            correlation_id=correlation_id, causation_id=message.causation_id)
+        envelope = Envelope(
+            type=message.event.name,
+            version=message.event.version,
+            payload=data,
+            correlation_id=correlation_id,
+            causation_id=message.causation_id,
+        )
         envelopes.append(envelope)
         at = _db_datetime(envelope.occurred_at)
-        params += [envelope.message_id, message.event.name, message.event.exchange,
-                   routing_key_for(message.event, data), message.aggregate, correlation_id,
-                   envelope.to_json().decode(), message.priority, at, at]
+        params += [
+            envelope.message_id,
+            message.event.name,
+            message.event.exchange,
+            routing_key_for(message.event, data),
+            message.aggregate,
+            correlation_id,
+            envelope.to_json().decode(),
+            message.priority,
+            at,
+            at,
+        ]
     with connection.cursor() as cursor:
         cursor.execute(_INSERT + ", ".join([_ROW] * len(messages)), params)
     nudge_after_commit()
     return envelopes
 
 
-_INSERT = (f"INSERT INTO `{OutboxMessage._meta.db_table}` (message_id, type, exchange, routing_key, aggregate, "
-           "correlation_id, body, priority, created_at, available_at, attempts, last_error) VALUES ")
+_INSERT = (
+    f"INSERT INTO `{OutboxMessage._meta.db_table}` (message_id, type, exchange, routing_key, aggregate, "
+    "correlation_id, body, priority, created_at, available_at, attempts, last_error) VALUES "
+)
 _ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0, '')"
 
 

@@ -28,8 +28,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 import pika
@@ -84,8 +83,10 @@ class Batch:
 
 _TABLE = OutboxMessage._meta.db_table
 # The next unsent rows, locked, skipping those another relay holds (Row's fields, in order).
-_CLAIM = (f"SELECT {', '.join(Row._fields)} FROM {_TABLE} WHERE sent_at IS NULL AND available_at <= %s{{after}}"
-          " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED")
+_CLAIM = (
+    f"SELECT {', '.join(Row._fields)} FROM {_TABLE} WHERE sent_at IS NULL AND available_at <= %s{{after}}"
+    " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED"
+)
 
 
 _CREATED_AT = Row._fields.index("created_at")
@@ -95,7 +96,7 @@ def _aware_created_at(values: tuple[object, ...]) -> tuple[object, ...]:
     """A claimed row's values with ``created_at`` in UTC (plain SQL returns it without a zone)."""
     created_at = values[_CREATED_AT]
     if isinstance(created_at, datetime) and created_at.tzinfo is None:
-        return (*values[:_CREATED_AT], created_at.replace(tzinfo=dt_timezone.utc), *values[_CREATED_AT + 1:])
+        return (*values[:_CREATED_AT], created_at.replace(tzinfo=UTC), *values[_CREATED_AT + 1 :])
     return values
 
 
@@ -113,8 +114,14 @@ def _execute_in(sql: str, head: list[object], ids: list[int]) -> None:
 
 class OutboxRelay:
     def __init__(
-        self, *, batch_size: int = 500, batches_per_epoch: int = 4, idle_interval: float = 0.01,
-        confirm_timeout: float = 10.0, max_reconnect_delay: float = 10.0, nudge_delay: float = 0.01,
+        self,
+        *,
+        batch_size: int = 500,
+        batches_per_epoch: int = 4,
+        idle_interval: float = 0.01,
+        confirm_timeout: float = 10.0,
+        max_reconnect_delay: float = 10.0,
+        nudge_delay: float = 0.01,
     ):
         self.batch_size = batch_size
         # A nudge claims this much later, not at once: the commits of a few milliseconds (an
@@ -164,7 +171,7 @@ class OutboxRelay:
                 self._connection.ioloop.start()
             except AMQPError as error:
                 logger.warning("relay cannot reach RabbitMQ: %r", error)
-            except Exception:  # noqa: BLE001 - whatever broke, the relay must come back
+            except Exception:
                 logger.exception("relay connection failed")
             self._abandon_in_flight()
             if self._stopping.is_set():
@@ -312,9 +319,11 @@ class OutboxRelay:
             return rows
         aggregates = list(dict.fromkeys(row.aggregate for row in rows))
         mine = [row.id for row in rows] + [row.id for batch in self._in_flight for row in batch.rows]
-        sql = (f"SELECT aggregate, MIN(id) FROM {_TABLE} WHERE sent_at IS NULL"
-               f" AND aggregate IN ({', '.join(['%s'] * len(aggregates))})"
-               f" AND id NOT IN ({', '.join(['%s'] * len(mine))}) GROUP BY aggregate")
+        sql = (
+            f"SELECT aggregate, MIN(id) FROM {_TABLE} WHERE sent_at IS NULL"
+            f" AND aggregate IN ({', '.join(['%s'] * len(aggregates))})"
+            f" AND id NOT IN ({', '.join(['%s'] * len(mine))}) GROUP BY aggregate"
+        )
         with connection.cursor() as cursor:
             cursor.execute(sql, [*aggregates, *mine])
             gap = dict(cursor.fetchall())
@@ -337,8 +346,11 @@ class OutboxRelay:
                 routing_key=row.routing_key,
                 body=row.body.encode(),
                 properties=message_properties(
-                    message_id=row.message_id, type=row.type, correlation_id=row.correlation_id,
-                    timestamp=int(row.created_at.timestamp()), priority=row.priority,
+                    message_id=row.message_id,
+                    type=row.type,
+                    correlation_id=row.correlation_id,
+                    timestamp=int(row.created_at.timestamp()),
+                    priority=row.priority,
                 ),
                 mandatory=True,
             )
@@ -412,7 +424,10 @@ class OutboxRelay:
         for row_id, reason in batch.failed.items():
             row = by_id[row_id]
             logger.error(
-                "relay could not deliver %s %s: %s", row.type, row.message_id, reason,
+                "relay could not deliver %s %s: %s",
+                row.type,
+                row.message_id,
+                reason,
                 extra={"attempts": row.attempts + 1, "correlation_id": row.correlation_id},
             )
             OutboxMessage.objects.filter(id=row_id).update(
@@ -420,9 +435,13 @@ class OutboxRelay:
             )
         self.published += len(batch.sent)
         logger.info(
-            "relay published %d messages", len(batch.sent),
-            extra={"published": len(batch.sent), "failed": len(batch.failed),
-                   "ms": round((time.monotonic() - batch.started) * 1000, 1)},
+            "relay published %d messages",
+            len(batch.sent),
+            extra={
+                "published": len(batch.sent),
+                "failed": len(batch.failed),
+                "ms": round((time.monotonic() - batch.started) * 1000, 1),
+            },
         )
 
     def _end_epoch(self, *, commit: bool) -> None:

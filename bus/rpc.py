@@ -81,8 +81,12 @@ class RpcClient:
 
     def _fresh(self) -> bool:
         """Whether the open connection can be trusted with a publish."""
-        if (self._connection is None or self._channel is None or not self._connection.is_open
-                or not self._channel.is_open):
+        if (
+            self._connection is None
+            or self._channel is None
+            or not self._connection.is_open
+            or not self._channel.is_open
+        ):
             return False
         heartbeat = settings.RABBITMQ_HEARTBEAT
         if heartbeat and time.monotonic() - self._last_used >= heartbeat:
@@ -114,13 +118,17 @@ class RpcClient:
                 routing_key=routing_key_for(command, data),
                 body=envelope.to_json(),
                 properties=message_properties(
-                    message_id=envelope.message_id, type=command.name, correlation_id=call_id,
-                    timestamp=int(time.time()), reply_to=DIRECT_REPLY_TO,
+                    message_id=envelope.message_id,
+                    type=command.name,
+                    correlation_id=call_id,
+                    timestamp=int(time.time()),
+                    reply_to=DIRECT_REPLY_TO,
                 ),
             )
 
-    def _on_reply(self, channel: BlockingChannel, method: Basic.Deliver, properties: pika.BasicProperties,
-                  body: bytes) -> None:
+    def _on_reply(
+        self, channel: BlockingChannel, method: Basic.Deliver, properties: pika.BasicProperties, body: bytes
+    ) -> None:
         call_id = properties.correlation_id
         if call_id in self._replies and self._replies[call_id] is None:
             self._replies[call_id] = body
@@ -158,8 +166,9 @@ class RpcClient:
                 self._publish(command, requests)
             except AMQPError as error:
                 # Lost before anything could be answered: once more on a fresh connection.
-                logger.warning("rpc connection lost while publishing %s (%r); publishing again on a new one",
-                               command.name, error)
+                logger.warning(
+                    "rpc connection lost while publishing %s (%r); publishing again on a new one", command.name, error
+                )
                 self.close()
                 self._publish(command, requests)
             connection = self._connection

@@ -50,7 +50,6 @@ from pika.exceptions import AMQPError, NackError, UnroutableError
 
 from bus.catalog import InvalidPayload
 from bus.connection import connection_parameters
-from bus.consumer import Consumer, Message
 from bus.correlation import correlation_context
 from bus.delivery import (
     ATTEMPT_HEADER,
@@ -65,16 +64,18 @@ from bus.delivery import (
     decode,
 )
 from bus.envelope import EnvelopeError
+from bus.handlers import Handler, Message
 from bus.handling import in_transactions
 from bus.topology import DEAD_LETTER_EXCHANGE, declare_topology
 
-__all__ = ["ATTEMPT_HEADER", "MAX_ATTEMPT", "ConsumerRunner", "Delivery", "Outcome"]
+__all__ = ["ATTEMPT_HEADER", "MAX_ATTEMPT", "WorkerRunner", "Delivery", "Outcome"]
 
 logger = logging.getLogger(__name__)
 
 # Exit status when a handler overran its timeout: the supervisor restarts the process, the
 # broker hands the message out again, and its delivery limit ends a crash loop.
 EXIT_HANDLER_TIMEOUT = 75
+
 
 def _wake(connection_: pika.BlockingConnection) -> None:
     try:
@@ -85,12 +86,15 @@ def _wake(connection_: pika.BlockingConnection) -> None:
 
 def _reply_returned(channel, method, properties, body) -> None:  # type: ignore[no-untyped-def]
     # The caller's connection closed before its answer (it timed out, or died): it retries.
-    logger.info("an RPC reply found no caller: %s", method.reply_text,
-                extra={"call_id": getattr(properties, "correlation_id", None)})
+    logger.info(
+        "an RPC reply found no caller: %s",
+        method.reply_text,
+        extra={"call_id": getattr(properties, "correlation_id", None)},
+    )
 
 
-class ConsumerRunner:
-    def __init__(self, consumers: list[Consumer], *, declare: bool = True, max_requeue_pause: float = 5.0):
+class WorkerRunner:
+    def __init__(self, consumers: list[Handler], *, declare: bool = True, max_requeue_pause: float = 5.0):
         if not consumers:
             raise ValueError("nothing to consume")
         self.consumers = consumers
@@ -188,7 +192,7 @@ class ConsumerRunner:
             else:
                 self._connection.process_data_events(time_limit=0.2)
 
-    def _linger(self, consumer: Consumer) -> None:
+    def _linger(self, consumer: Handler) -> None:
         """Let a batch of a consumer that may wait (``linger``) fill up before it is handled."""
         if consumer.linger <= 0 or consumer.rpc or consumer.consume_from or consumer.max_batch <= 1:
             return
@@ -224,7 +228,9 @@ class ConsumerRunner:
         items: list[tuple[Delivery, Message | None]] = []
         outcomes: dict[int, Outcome] = {}
         for index, delivery in enumerate(deliveries):
-            logger.debug("handling %s %s from %s", delivery.properties.type, delivery.properties.message_id, consumer.queue)
+            logger.debug(
+                "handling %s %s from %s", delivery.properties.type, delivery.properties.message_id, consumer.queue
+            )
             if consumer.consume_from is not None:
                 items.append((delivery, None))  # raw consumers take the delivery as it is
                 continue
@@ -281,13 +287,20 @@ class ConsumerRunner:
         message_type = delivery.properties.type or "-"
         with correlation_context(_correlation_id(delivery)):
             (logger.info if ok else logger.warning)(
-                "handled %s", message_type,
-                extra={"queue": delivery.consumer.queue, "type": message_type,
-                       "message_id": delivery.properties.message_id, "outcome": outcome.status,
-                       "attempt": attempt, "batch": batch, "ms": elapsed},
+                "handled %s",
+                message_type,
+                extra={
+                    "queue": delivery.consumer.queue,
+                    "type": message_type,
+                    "message_id": delivery.properties.message_id,
+                    "outcome": outcome.status,
+                    "attempt": attempt,
+                    "batch": batch,
+                    "ms": elapsed,
+                },
             )
 
-    def _run(self, consumer: Consumer, items: list[tuple[Delivery, Message | None]]) -> list[Outcome]:
+    def _run(self, consumer: Handler, items: list[tuple[Delivery, Message | None]]) -> list[Outcome]:
         """Run the handlers on the worker thread while this thread keeps the connection alive."""
         future: Future[list[Outcome]] = self._worker.submit(self._in_transactions, consumer, items)
         connection_ = self._connection
@@ -299,7 +312,8 @@ class ConsumerRunner:
                 if time.monotonic() > deadline:
                     logger.error(
                         "handler of %s overran its %.0f s timeout; exiting so the message is handed out again",
-                        consumer.queue, consumer.timeout,
+                        consumer.queue,
+                        consumer.timeout,
                     )
                     logging.shutdown()
                     os._exit(EXIT_HANDLER_TIMEOUT)
@@ -310,7 +324,7 @@ class ConsumerRunner:
             raise
         return future.result()
 
-    def _in_transactions(self, consumer: Consumer, items: list[tuple[Delivery, Message | None]]) -> list[Outcome]:
+    def _in_transactions(self, consumer: Handler, items: list[tuple[Delivery, Message | None]]) -> list[Outcome]:
         """On the handler thread (bus/handling.py)."""
         return in_transactions(consumer, items)
 
@@ -328,9 +342,13 @@ class ConsumerRunner:
                 # the caller's own retry has run since.
                 logger.error(
                     "rpc command %s failed; answered internal_error, not retried here: %s",
-                    delivery.properties.type, outcome.reason,
-                    extra={"queue": consumer.queue, "call_id": delivery.properties.correlation_id,
-                           "message_id": delivery.properties.message_id},
+                    delivery.properties.type,
+                    outcome.reason,
+                    extra={
+                        "queue": consumer.queue,
+                        "call_id": delivery.properties.correlation_id,
+                        "message_id": delivery.properties.message_id,
+                    },
                 )
                 self._reply(delivery, Outcome("dead", reason=outcome.reason, error_code="internal_error"))
                 self._ack(delivery)
@@ -338,29 +356,50 @@ class ConsumerRunner:
             if outcome.status in {"ok", "dead"}:
                 # A command that can never run (undecodable, Permanent) is answered too, so its
                 # caller does not wait out its timeout; it is dead-lettered below (it ran never).
-                self._reply(delivery, outcome if outcome.status == "ok" else Outcome(
-                    "dead", reason=outcome.reason, error_code=outcome.error_code or "permanent_failure"))
+                self._reply(
+                    delivery,
+                    outcome
+                    if outcome.status == "ok"
+                    else Outcome("dead", reason=outcome.reason, error_code=outcome.error_code or "permanent_failure"),
+                )
         try:
             if outcome.status == "retry" and attempt < consumer.max_attempts:
-                self._republish(delivery, exchange="", routing_key=consumer.retry_queue(attempt),
-                                headers={ATTEMPT_HEADER: attempt + 1, "x-passline-last-error": outcome.reason[:1000]})
+                self._republish(
+                    delivery,
+                    exchange="",
+                    routing_key=consumer.retry_queue(attempt),
+                    headers={ATTEMPT_HEADER: attempt + 1, "x-passline-last-error": outcome.reason[:1000]},
+                )
             elif outcome.status in {"retry", "dead"}:
                 logger.error(
                     "dead-lettering %s from %s after %d attempt(s): %s",
-                    delivery.properties.message_id, consumer.queue, attempt, outcome.reason,
+                    delivery.properties.message_id,
+                    consumer.queue,
+                    attempt,
+                    outcome.reason,
                 )
-                self._republish(delivery, exchange=DEAD_LETTER_EXCHANGE, routing_key=consumer.queue, headers={
-                    "x-passline-reason": outcome.reason[:2000],
-                    "x-passline-queue": consumer.queue,
-                    "x-passline-attempts": attempt,
-                })
+                self._republish(
+                    delivery,
+                    exchange=DEAD_LETTER_EXCHANGE,
+                    routing_key=consumer.queue,
+                    headers={
+                        "x-passline-reason": outcome.reason[:2000],
+                        "x-passline-queue": consumer.queue,
+                        "x-passline-attempts": attempt,
+                    },
+                )
         except (UnroutableError, NackError) as error:
             # Acking now would lose the message: it goes back to its queue and comes again.
-            what = "unroutable (a queue is missing: run manage.py declare_topology)" \
-                if isinstance(error, UnroutableError) else "refused by the broker (a full queue?)"
+            what = (
+                "unroutable (a queue is missing: run manage.py declare_topology)"
+                if isinstance(error, UnroutableError)
+                else "refused by the broker (a full queue?)"
+            )
             logger.error(
                 "republishing %s from %s was %s; giving the original back to its queue",
-                delivery.properties.message_id, consumer.queue, what,
+                delivery.properties.message_id,
+                consumer.queue,
+                what,
                 extra={"queue": consumer.queue, "message_id": delivery.properties.message_id},
             )
             self._give_back(delivery, requeue=True)
@@ -377,8 +416,11 @@ class ConsumerRunner:
             self._ack(delivery)
             return
         logger.error(
-            "%s failed on %s from %s; giving it back to the queue: %s", delivery.consumer.queue,
-            delivery.properties.message_id, delivery.method.routing_key, outcome.reason,
+            "%s failed on %s from %s; giving it back to the queue: %s",
+            delivery.consumer.queue,
+            delivery.properties.message_id,
+            delivery.method.routing_key,
+            outcome.reason,
             extra={"queue": delivery.consumer.queue, "message_id": delivery.properties.message_id},
         )
         self._give_back(delivery, requeue=outcome.status == "retry")
@@ -390,7 +432,7 @@ class ConsumerRunner:
             delivery.channel.basic_nack(delivery_tag=delivery.method.delivery_tag, requeue=requeue)
         else:
             logger.warning("not nacking %s: its channel is gone", delivery.properties.message_id)
-        pause = min(0.1 * 2 ** self._requeues_in_a_row, self.max_requeue_pause)
+        pause = min(0.1 * 2**self._requeues_in_a_row, self.max_requeue_pause)
         self._requeues_in_a_row += 1
         deadline = time.monotonic() + pause
         while not self._stopping.is_set() and (left := deadline - time.monotonic()) > 0:
@@ -399,15 +441,21 @@ class ConsumerRunner:
     def _republish(self, delivery: Delivery, *, exchange: str, routing_key: str, headers: dict[str, Any]) -> None:
         props = delivery.properties
         properties = pika.BasicProperties(
-            message_id=props.message_id, correlation_id=props.correlation_id, type=props.type,
-            timestamp=props.timestamp, content_type=props.content_type, priority=props.priority,
-            delivery_mode=pika.DeliveryMode.Persistent, headers={**delivery.headers, **headers},
+            message_id=props.message_id,
+            correlation_id=props.correlation_id,
+            type=props.type,
+            timestamp=props.timestamp,
+            content_type=props.content_type,
+            priority=props.priority,
+            delivery_mode=pika.DeliveryMode.Persistent,
+            headers={**delivery.headers, **headers},
         )
         # Blocks until the broker confirms (the channel is in confirm mode); mandatory, so a
         # message no queue takes raises UnroutableError instead of vanishing, and a queue that
         # refuses it (full) raises NackError.
-        delivery.channel.basic_publish(exchange=exchange, routing_key=routing_key, body=delivery.body,
-                                       properties=properties, mandatory=True)
+        delivery.channel.basic_publish(
+            exchange=exchange, routing_key=routing_key, body=delivery.body, properties=properties, mandatory=True
+        )
 
     def _reply(self, delivery: Delivery, outcome: Outcome) -> None:
         if outcome.error_code:
@@ -423,10 +471,12 @@ class ConsumerRunner:
         # committed before any reply is sent, so an answer never runs ahead of its effect.
         # Mandatory: a reply whose caller is gone comes back and is logged (_reply_returned).
         self._reply_channel.basic_publish(
-            exchange="", routing_key=delivery.properties.reply_to,
+            exchange="",
+            routing_key=delivery.properties.reply_to,
             body=json.dumps(body, default=str).encode(),
-            properties=pika.BasicProperties(correlation_id=delivery.properties.correlation_id,
-                                            content_type="application/json"),
+            properties=pika.BasicProperties(
+                correlation_id=delivery.properties.correlation_id, content_type="application/json"
+            ),
             mandatory=True,
         )
 

@@ -27,11 +27,14 @@ def bus_prune(*, older_than: timedelta, chunk: int = 5000) -> dict[str, int]:
     every message's envelope, so nothing of the history is lost. Returns the counts deleted.
     """
     if older_than < MIN_RETENTION:
-        raise RetentionTooShort(f"Keep at least {MIN_RETENTION.days} day: a redelivered message must still be "
-                                "recognised as a duplicate.")
+        raise RetentionTooShort(
+            f"Keep at least {MIN_RETENTION.days} day: a redelivered message must still be recognised as a duplicate."
+        )
     cutoff = timezone.now() - older_than
-    return {"outbox": _delete_in_chunks(OutboxMessage, models.Q(sent_at__lt=cutoff), chunk),
-            "processed": _delete_in_chunks(ProcessedMessage, models.Q(processed_at__lt=cutoff), chunk)}
+    return {
+        "outbox": _delete_in_chunks(OutboxMessage, models.Q(sent_at__lt=cutoff), chunk),
+        "processed": _delete_in_chunks(ProcessedMessage, models.Q(processed_at__lt=cutoff), chunk),
+    }
 
 
 def _delete_in_chunks(model: type[OutboxMessage | ProcessedMessage], condition: models.Q, chunk: int) -> int:

@@ -10,7 +10,7 @@ Exchanges:
   refunded …; ``bus.catalog.EXCHANGE_BINDINGS``).
 * ``dead-letter`` — direct; routing key = the work queue's name, into ``<queue>.dead``.
 
-Per consumer (bus/consumer.py):
+Per consumer (bus/handlers.py):
 
 * ``<queue>`` — durable quorum queue with a delivery limit and at-least-once dead-lettering
   to ``dead-letter`` (a classic queue with ``x-max-priority`` when the consumer asks for
@@ -44,7 +44,7 @@ from pika.exceptions import ChannelClosedByBroker
 
 from bus.catalog import EXCHANGE_BINDINGS, Exchange
 from bus.connection import connection_parameters
-from bus.consumer import Consumer, registered
+from bus.handlers import Handler, registered
 
 logger = logging.getLogger(__name__)
 
@@ -82,20 +82,27 @@ def _quorum(*, max_length: int, **extra: object) -> dict[str, object]:
     }
 
 
-def work_queue_arguments(consumer: Consumer) -> dict[str, object]:
+def work_queue_arguments(consumer: Handler) -> dict[str, object]:
     dead_letter = {"x-dead-letter-exchange": DEAD_LETTER_EXCHANGE, "x-dead-letter-routing-key": consumer.queue}
     if consumer.max_priority:
-        return {"x-max-priority": consumer.max_priority, "x-max-length": consumer.max_length,
-                "x-overflow": "reject-publish", **dead_letter}
+        return {
+            "x-max-priority": consumer.max_priority,
+            "x-max-length": consumer.max_length,
+            "x-overflow": "reject-publish",
+            **dead_letter,
+        }
     return _quorum(max_length=consumer.max_length, **{"x-delivery-limit": consumer.delivery_limit, **dead_letter})
 
 
-def dead_letter_queue_arguments(consumer: Consumer) -> dict[str, object]:
-    return _quorum(max_length=consumer.max_length, **{
-        "x-delivery-limit": DEAD_LETTER_DELIVERY_LIMIT,
-        "x-dead-letter-exchange": "",
-        "x-dead-letter-routing-key": PARKING_QUEUE,
-    })
+def dead_letter_queue_arguments(consumer: Handler) -> dict[str, object]:
+    return _quorum(
+        max_length=consumer.max_length,
+        **{
+            "x-delivery-limit": DEAD_LETTER_DELIVERY_LIMIT,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": PARKING_QUEUE,
+        },
+    )
 
 
 def parking_queue_arguments() -> dict[str, object]:
@@ -160,31 +167,41 @@ def declare_exchanges(channel) -> None:  # type: ignore[no-untyped-def]
         channel.exchange_bind(destination=destination, source=source, routing_key=key)
 
 
-def declare_consumer(declarer: _Declarer, consumer: Consumer) -> None:
+def declare_consumer(declarer: _Declarer, consumer: Handler) -> None:
     if consumer.consume_from is not None:
         # Reads queues declared by others, and never republishes (the runner gives its
         # deliveries back to the queue they came from), so it has no queues of its own.
         return
-    into_work_queue = {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": consumer.queue,
-                       "x-delivery-limit": consumer.delivery_limit}
+    into_work_queue = {
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": consumer.queue,
+        "x-delivery-limit": consumer.delivery_limit,
+    }
     declarer.queue(consumer.queue, work_queue_arguments(consumer))
     bound = consumer.queue
     if consumer.delay_seconds:
         # Bindings go to the delay queue; its messages expire into the work queue.
         bound = consumer.delay_queue
-        declarer.queue(bound, _quorum(max_length=consumer.max_length, **{
-            "x-message-ttl": consumer.delay_seconds * 1000, **into_work_queue}))
+        declarer.queue(
+            bound,
+            _quorum(
+                max_length=consumer.max_length, **{"x-message-ttl": consumer.delay_seconds * 1000, **into_work_queue}
+            ),
+        )
     for exchange, key in consumer.all_bindings():
         declarer.channel.queue_bind(queue=bound, exchange=exchange, routing_key=key)
     for attempt, delay in enumerate(consumer.retry_delays, start=1):
-        declarer.queue(consumer.retry_queue(attempt), _quorum(max_length=consumer.max_length, **{
-            "x-message-ttl": int(delay * 1000), **into_work_queue}))
+        declarer.queue(
+            consumer.retry_queue(attempt),
+            _quorum(max_length=consumer.max_length, **{"x-message-ttl": int(delay * 1000), **into_work_queue}),
+        )
     declarer.queue(consumer.dead_letter_queue, dead_letter_queue_arguments(consumer))
-    declarer.channel.queue_bind(queue=consumer.dead_letter_queue, exchange=DEAD_LETTER_EXCHANGE,
-                                routing_key=consumer.queue)
+    declarer.channel.queue_bind(
+        queue=consumer.dead_letter_queue, exchange=DEAD_LETTER_EXCHANGE, routing_key=consumer.queue
+    )
 
 
-def declare_topology(consumers: Iterable[Consumer] | None = None, *, recreate_empty: bool = False) -> None:
+def declare_topology(consumers: Iterable[Handler] | None = None, *, recreate_empty: bool = False) -> None:
     """Declare every exchange, the parking queue and the queues of ``consumers`` (default: all
     registered); :class:`TopologyMismatch` names the queues the broker has with other arguments.
 

@@ -33,11 +33,11 @@ from analytics.facts import PAYMENT_FAILED, PAYMENT_REFUNDED, PAYMENT_SUCCEEDED,
 from analytics.selectors import dashboard_figures
 from analytics.services import facts_record
 from billing import events as billing_events
-from ordering import events as ordering_events
-from bus.consumer import EventHandler, Message, register
 from bus.correlation import correlation_context
+from bus.handlers import EventHandler, Message, register
 from live.groups import dashboard_group
 from live.layer import GroupSender
+from ordering import events as ordering_events
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +46,11 @@ DEFAULT_PUSH_INTERVAL = 0.5
 # After a failed push (Redis away), the groups are tried again this much later.
 RETRY_AFTER_SECONDS = 5.0
 
-_PAYMENTS = {billing_events.PAYMENT_SUCCEEDED.name: PAYMENT_SUCCEEDED, billing_events.PAYMENT_FAILED.name: PAYMENT_FAILED,
-             billing_events.PAYMENT_REFUNDED.name: PAYMENT_REFUNDED}
+_PAYMENTS = {
+    billing_events.PAYMENT_SUCCEEDED.name: PAYMENT_SUCCEEDED,
+    billing_events.PAYMENT_FAILED.name: PAYMENT_FAILED,
+    billing_events.PAYMENT_REFUNDED.name: PAYMENT_REFUNDED,
+}
 
 
 class DashboardPusher:
@@ -115,9 +118,13 @@ class DashboardPusher:
                 self._busy = True
             try:
                 self._push(due)
-            except Exception:  # noqa: BLE001 - the thread must live on; the groups are tried again
-                logger.warning("dashboard push failed; trying again in %.0f s", RETRY_AFTER_SECONDS, exc_info=True,
-                               extra={"scopes": [str(scope) for scope in due]})
+            except Exception:
+                logger.warning(
+                    "dashboard push failed; trying again in %.0f s",
+                    RETRY_AFTER_SECONDS,
+                    exc_info=True,
+                    extra={"scopes": [str(scope) for scope in due]},
+                )
                 with self._cond:
                     for scope, cid in due.items():
                         self._dirty.setdefault(scope, cid)
@@ -144,15 +151,29 @@ class DashboardPusher:
             with correlation_context(correlation_id):
                 figures = dashboard_figures(restaurant_id=scope).as_json()
             self.recomputes += 1
-            sends.append((group, {"type": "dashboard.figures", "as_of_us": figures["as_of_us"],
-                                  "figures_json": json.dumps(figures, cls=DjangoJSONEncoder),
-                                  "correlation_id": correlation_id}))
+            sends.append(
+                (
+                    group,
+                    {
+                        "type": "dashboard.figures",
+                        "as_of_us": figures["as_of_us"],
+                        "figures_json": json.dumps(figures, cls=DjangoJSONEncoder),
+                        "correlation_id": correlation_id,
+                    },
+                )
+            )
         self.sender.send(sends)
         for group, message in sends:
             with correlation_context(message["correlation_id"]):
-                logger.info("dashboard figures pushed to %s", group, extra={
-                    "group": group, "ms": round((time.monotonic() - started) * 1000, 1),
-                    "skipped": len(groups) - len(watched)})
+                logger.info(
+                    "dashboard figures pushed to %s",
+                    group,
+                    extra={
+                        "group": group,
+                        "ms": round((time.monotonic() - started) * 1000, 1),
+                        "skipped": len(groups) - len(watched),
+                    },
+                )
 
 
 pusher = DashboardPusher(GroupSender())
@@ -171,15 +192,31 @@ def observation(message: Message) -> Observation:
     """What analytics keeps of one event."""
     p = message.payload
     if message.event is ordering_events.ORDER_PLACED:
-        return Observation(kind=PLACED, order_id=p.order_id, restaurant_id=p.restaurant_id, at=_placed_at(message),
-                           version=p.version, amount=p.total, dishes=tuple(Dish(menu_item_id=line.menu_item_id, name=line.name,
-                                                             quantity=line.quantity, unit_price=line.unit_price)
-                                                        for line in p.lines))
+        return Observation(
+            kind=PLACED,
+            order_id=p.order_id,
+            restaurant_id=p.restaurant_id,
+            at=_placed_at(message),
+            version=p.version,
+            amount=p.total,
+            dishes=tuple(
+                Dish(menu_item_id=line.menu_item_id, name=line.name, quantity=line.quantity, unit_price=line.unit_price)
+                for line in p.lines
+            ),
+        )
     if message.event is ordering_events.ORDER_STATUS_CHANGED:
-        return Observation(kind=STATUS, order_id=p.order_id, restaurant_id=p.restaurant_id, at=p.at, status=p.status,
-                           from_status=p.from_status, version=p.version)
-    return Observation(kind=_PAYMENTS[message.event.name], order_id=p.order_id, restaurant_id=p.restaurant_id,
-                       amount=p.amount)
+        return Observation(
+            kind=STATUS,
+            order_id=p.order_id,
+            restaurant_id=p.restaurant_id,
+            at=p.at,
+            status=p.status,
+            from_status=p.from_status,
+            version=p.version,
+        )
+    return Observation(
+        kind=_PAYMENTS[message.event.name], order_id=p.order_id, restaurant_id=p.restaurant_id, amount=p.amount
+    )
 
 
 def record_batch(messages: list[Message]) -> list[None]:
@@ -195,14 +232,23 @@ def record(message: Message) -> None:
     record_batch([message])
 
 
-analytics_events = register(EventHandler(
-    queue="analytics.events",
-    events=[ordering_events.ORDER_PLACED, ordering_events.ORDER_STATUS_CHANGED, billing_events.PAYMENT_SUCCEEDED, billing_events.PAYMENT_FAILED,
-            billing_events.PAYMENT_REFUNDED],
-    handler=record, batch_handler=record_batch,
-    # A fold is a few queries for a whole batch: take plenty, so a burst is a few transactions.
-    prefetch=1000, max_batch=500,
-    # Dashboards are pushed at most twice a second anyway (ANALYTICS_PUSH_INTERVAL): gathering
-    # for a quarter of a second makes a steady flow a few folds a second, not one per event.
-    linger=0.25,
-))
+analytics_events = register(
+    EventHandler(
+        queue="analytics.events",
+        events=[
+            ordering_events.ORDER_PLACED,
+            ordering_events.ORDER_STATUS_CHANGED,
+            billing_events.PAYMENT_SUCCEEDED,
+            billing_events.PAYMENT_FAILED,
+            billing_events.PAYMENT_REFUNDED,
+        ],
+        handler=record,
+        batch_handler=record_batch,
+        # A fold is a few queries for a whole batch: take plenty, so a burst is a few transactions.
+        prefetch=1000,
+        max_batch=500,
+        # Dashboards are pushed at most twice a second anyway (ANALYTICS_PUSH_INTERVAL): gathering
+        # for a quarter of a second makes a steady flow a few folds a second, not one per event.
+        linger=0.25,
+    )
+)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from audit.services import audit_records
 from bus.catalog import Exchange
-from bus.consumer import EventHandler, Message, register
+from bus.handlers import EventHandler, Message, register
 
 
 def record_batch(messages: list[Message]) -> list[None]:
@@ -22,10 +22,18 @@ def record(message: Message) -> None:
     record_batch([message])
 
 
-audit_events = register(EventHandler(
-    queue="audit.events", events=(), any_type=True, handler=record, batch_handler=record_batch,
-    bindings=[(Exchange.AUDIT, "")], prefetch=1000, max_batch=500,
-    # Nobody waits for the trail: gathering for up to a second makes each transaction (its
-    # commit, inbox insert and ack) carry a second's worth of messages, ~7 per order.
-    linger=1.0,
-))
+audit_events = register(
+    EventHandler(
+        queue="audit.events",
+        events=(),
+        any_type=True,
+        handler=record,
+        batch_handler=record_batch,
+        bindings=[(Exchange.AUDIT, "")],
+        prefetch=1000,
+        max_batch=500,
+        # Nobody waits for the trail: gathering for up to a second makes each transaction (its
+        # commit, inbox insert and ack) carry a second's worth of messages, ~7 per order.
+        linger=1.0,
+    )
+)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from billing.services.wallets import wallet_balance, wallet_credit, wallet_debit
 from billing.events import BALANCE_CREDIT, BALANCE_DEBIT, BALANCE_GET
-from bus.consumer import Message, RpcServer, register
+from billing.services.wallets import wallet_balance, wallet_credit, wallet_debit
+from bus.handlers import Message, RpcServer, register
 
 
 def serve(message: Message) -> dict[str, Any]:
@@ -20,15 +20,21 @@ def serve(message: Message) -> dict[str, Any]:
     if message.event is BALANCE_GET:
         return {"user_id": p.user_id, "balance": str(wallet_balance(user_id=p.user_id))}
     move = wallet_debit if message.event is BALANCE_DEBIT else wallet_credit
-    entry = move(user_id=p.user_id, amount=p.amount, kind=p.kind, key=p.key, description=p.description,
-                 order_id=p.order_id)
+    entry = move(
+        user_id=p.user_id, amount=p.amount, kind=p.kind, key=p.key, description=p.description, order_id=p.order_id
+    )
     return {"entry_id": entry.pk, "amount": str(entry.amount), "balance": str(entry.balance_after)}
 
 
 # A batch holds its wallets' row locks until it commits, so it stays small: a top-up in the
 # web process waits for it. Two copies whose batches lock the same wallets in other orders
 # deadlock; InnoDB ends that at once, and those batches go again one command at a time.
-balance_commands = register(RpcServer(
-    queue="balance.commands", events=[BALANCE_DEBIT, BALANCE_CREDIT, BALANCE_GET], handler=serve,
-    prefetch=50, max_batch=50,
-))
+balance_commands = register(
+    RpcServer(
+        queue="balance.commands",
+        events=[BALANCE_DEBIT, BALANCE_CREDIT, BALANCE_GET],
+        handler=serve,
+        prefetch=50,
+        max_batch=50,
+    )
+)

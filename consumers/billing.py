@@ -5,11 +5,18 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from billing.services.payments import REFUND_REASONS, order_charge, order_charge_many, order_expire_unaccepted
-from billing.services.payments import order_expire_unaccepted_many, order_refund, order_refund_many
 from billing.events import ORDER_ACCEPTANCE_TIMER
+from billing.services.payments import (
+    REFUND_REASONS,
+    order_charge,
+    order_charge_many,
+    order_expire_unaccepted,
+    order_expire_unaccepted_many,
+    order_refund,
+    order_refund_many,
+)
+from bus.handlers import EventHandler, Message, Timer, register
 from ordering.events import ORDER_PLACED, ORDER_STATUS_CHANGED
-from bus.consumer import EventHandler, Message, Timer, register
 
 
 def charge(message: Message) -> None:
@@ -55,20 +62,40 @@ def expire_many(messages: list[Message]) -> list[None]:
 # one message at a time, and each debit's key returns its first ledger entry, a round trip
 # and never a second movement. Up to 20 a batch (no linger: a customer waits for the
 # payment), twice that prefetched so that the next batch is in when one ends.
-billing_order_placed = register(EventHandler(
-    queue="billing.order_placed", events=[ORDER_PLACED], handler=charge, batch_handler=charge_many,
-    max_batch=20, prefetch=40,
-))
+billing_order_placed = register(
+    EventHandler(
+        queue="billing.order_placed",
+        events=[ORDER_PLACED],
+        handler=charge,
+        batch_handler=charge_many,
+        max_batch=20,
+        prefetch=40,
+    )
+)
 # Refunds and acceptance time-outs are rare next to charges, but come in bursts (a kitchen
 # that stops accepting: every paid order's timer runs out, each rejection is a refund), so they
 # batch like charges: refunds' credits are keyed like debits (a batch retried one by one only
 # repeats round trips), the timers' effects are the database's alone.
-billing_refunds = register(EventHandler(
-    queue="billing.refunds", events=[ORDER_STATUS_CHANGED], handler=refund, batch_handler=refund_many,
-    max_batch=20, prefetch=40, bind_events=False,
-    bindings=[ORDER_STATUS_CHANGED.binding(status="rejected"), ORDER_STATUS_CHANGED.binding(status="cancelled")],
-))
-billing_acceptance_timeout = register(Timer(
-    queue="billing.acceptance_timeout", events=[ORDER_ACCEPTANCE_TIMER], handler=expire, batch_handler=expire_many,
-    max_batch=50, prefetch=100, delay_seconds=settings.ORDER_ACCEPT_TIMEOUT_SECONDS,
-))
+billing_refunds = register(
+    EventHandler(
+        queue="billing.refunds",
+        events=[ORDER_STATUS_CHANGED],
+        handler=refund,
+        batch_handler=refund_many,
+        max_batch=20,
+        prefetch=40,
+        bind_events=False,
+        bindings=[ORDER_STATUS_CHANGED.binding(status="rejected"), ORDER_STATUS_CHANGED.binding(status="cancelled")],
+    )
+)
+billing_acceptance_timeout = register(
+    Timer(
+        queue="billing.acceptance_timeout",
+        events=[ORDER_ACCEPTANCE_TIMER],
+        handler=expire,
+        batch_handler=expire_many,
+        max_batch=50,
+        prefetch=100,
+        delay_seconds=settings.ORDER_ACCEPT_TIMEOUT_SECONDS,
+    )
+)

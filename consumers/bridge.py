@@ -21,17 +21,25 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 
-from ordering.events import KITCHEN_TICKET_CHANGED, MENU_STOCK_CHANGED, ORDER_STATUS_CHANGED
-from bus.consumer import EventHandler, Message, register
+from bus.handlers import EventHandler, Message, register
 from live.groups import board_group, customer_group, kitchen_group, menu_group, order_group
 from live.layer import GroupSender
 from ordering.api_schemas import kitchen_ticket_out
+from ordering.events import KITCHEN_TICKET_CHANGED, MENU_STOCK_CHANGED, ORDER_STATUS_CHANGED
 from ordering.selectors import kitchen_tickets
 from ordering.status import OrderStatus
 
 # The statuses that put an order on, move it across, or take it off the pick-up board.
-BOARD_STATUSES = {s.value for s in (OrderStatus.ACCEPTED, OrderStatus.PREPARING, OrderStatus.READY,
-                                    OrderStatus.OUT_FOR_DELIVERY, OrderStatus.DELIVERED)}
+BOARD_STATUSES = {
+    s.value
+    for s in (
+        OrderStatus.ACCEPTED,
+        OrderStatus.PREPARING,
+        OrderStatus.READY,
+        OrderStatus.OUT_FOR_DELIVERY,
+        OrderStatus.DELIVERED,
+    )
+}
 
 sender = GroupSender()
 
@@ -54,21 +62,33 @@ def forward_batch(messages: list[Message]) -> list[None]:
             body = {"type": "menu.stock", "menu_item_id": p.menu_item_id, "remaining": p.remaining}
             sends += [(group, body) for group in groups if group in watched]
             continue
-        kitchen: dict[str, Any] = {"type": "kitchen.ticket", "order_id": p.order_id,
-                                   "correlation_id": message.envelope.correlation_id}
+        kitchen: dict[str, Any] = {
+            "type": "kitchen.ticket",
+            "order_id": p.order_id,
+            "correlation_id": message.envelope.correlation_id,
+        }
         ticket = tickets.get(p.order_id) if last_of_order[p.order_id] == index else None
         if ticket is not None:
             kitchen.update(ticket)
         if message.event is ORDER_STATUS_CHANGED:
-            update = {"type": "order.update", "order_id": p.order_id, "status": p.status, "version": p.version,
-                      "at": p.at.isoformat(), "restaurant_id": p.restaurant_id,
-                      "correlation_id": message.envelope.correlation_id}
+            update = {
+                "type": "order.update",
+                "order_id": p.order_id,
+                "status": p.status,
+                "version": p.version,
+                "at": p.at.isoformat(),
+                "restaurant_id": p.restaurant_id,
+                "correlation_id": message.envelope.correlation_id,
+            }
             # The kitchen's screens get the contract's update and the ticket as it is now; the
             # public board the number and the status, nothing personal.
             kitchen.update(status=p.status, version=p.version, at=update["at"])
-            bodies = {order_group(p.order_id): update, customer_group(p.customer_id): update,
-                      kitchen_group(p.restaurant_id): kitchen,
-                      board_group(p.restaurant_id): {"type": "board.update", "order_id": p.order_id, "status": p.status}}
+            bodies = {
+                order_group(p.order_id): update,
+                customer_group(p.customer_id): update,
+                kitchen_group(p.restaurant_id): kitchen,
+                board_group(p.restaurant_id): {"type": "board.update", "order_id": p.order_id, "status": p.status},
+            }
         else:
             bodies = {kitchen_group(p.restaurant_id): kitchen} if ticket is not None else {}
         sends += [(group, bodies[group]) for group in groups if group in watched and group in bodies]
@@ -99,13 +119,19 @@ def _tickets(order_ids: list[int]) -> dict[int, dict[str, Any]]:
     if not order_ids:
         return {}
     return {
-        order.pk: {"ticket_revision": order.ticket_revision,
-                   "ticket_json": json.dumps(kitchen_ticket_out(order), cls=DjangoJSONEncoder)}
+        order.pk: {
+            "ticket_revision": order.ticket_revision,
+            "ticket_json": json.dumps(kitchen_ticket_out(order), cls=DjangoJSONEncoder),
+        }
         for order in kitchen_tickets(order_ids=set(order_ids))
     }
 
 
-bridge_notification = register(EventHandler(
-    queue="bridge.notification", events=[ORDER_STATUS_CHANGED, KITCHEN_TICKET_CHANGED, MENU_STOCK_CHANGED],
-    handler=forward, batch_handler=forward_batch,
-))
+bridge_notification = register(
+    EventHandler(
+        queue="bridge.notification",
+        events=[ORDER_STATUS_CHANGED, KITCHEN_TICKET_CHANGED, MENU_STOCK_CHANGED],
+        handler=forward,
+        batch_handler=forward_batch,
+    )
+)

@@ -18,13 +18,12 @@ from django.conf import settings
 
 from billing.events import PAYMENT_REFUNDED
 from bus.catalog import Exchange
-from notifications.events import CUSTOMER_NOTIFY
-from ordering.events import CUSTOMER_REGISTERED, ORDER_STATUS_CHANGED
-from bus.consumer import EventHandler, Message, register
+from bus.handlers import EventHandler, Message, register
 from live.groups import customer_group
 from live.layer import GroupSender
 from live.presence import watched_orders
 from notifications.delivery import Sent, Skipped, send_email, send_sms
+from notifications.events import CUSTOMER_NOTIFY
 from notifications.models import Notification
 from notifications.services import (
     NO_PAGE_OPEN,
@@ -34,6 +33,7 @@ from notifications.services import (
     notifications_plan_order_steps,
     notifications_plan_welcome,
 )
+from ordering.events import CUSTOMER_REGISTERED, ORDER_STATUS_CHANGED
 
 sender = GroupSender()
 
@@ -50,12 +50,19 @@ def plan_batch(messages: list[Message]) -> list[None]:
     # publish, an audit row and a delivery (the push worker checks again when it delivers).
     online = sender.groups_with_members(sorted({customer_group(m.payload.customer_id) for m in steps}))
     watched = watched_orders(sorted({m.payload.order_id for m in steps}))
-    notifications_plan_order_steps([
-        Step(order_id=m.payload.order_id, step="refunded" if m.event is PAYMENT_REFUNDED else m.payload.status,
-             watching=m.payload.order_id in watched, online=customer_group(m.payload.customer_id) in online,
-             amount=m.payload.amount if m.event is PAYMENT_REFUNDED else None, reason=m.payload.reason)
-        for m in steps
-    ])
+    notifications_plan_order_steps(
+        [
+            Step(
+                order_id=m.payload.order_id,
+                step="refunded" if m.event is PAYMENT_REFUNDED else m.payload.status,
+                watching=m.payload.order_id in watched,
+                online=customer_group(m.payload.customer_id) in online,
+                amount=m.payload.amount if m.event is PAYMENT_REFUNDED else None,
+                reason=m.payload.reason,
+            )
+            for m in steps
+        ]
+    )
     for message in messages:
         if message.event is CUSTOMER_REGISTERED:
             notifications_plan_welcome(customer_id=message.payload.customer_id)
@@ -66,47 +73,81 @@ def send_push(notification: Notification) -> Sent | Skipped:
     """A toast on every open page of the customer's (and the browser's own notification when
     the page is hidden and they allowed it): through their group, to the sockets open now."""
     group = customer_group(notification.customer_id)
-    if not sender.send_to_watched([(group, {
-        "type": "customer.notification", "id": notification.pk, "key": notification.key,
-        "message": notification.message, "title": notification.subject, "body": notification.body,
-        "link": notification.link, "order_id": notification.order_id,
-    })]):
+    if not sender.send_to_watched(
+        [
+            (
+                group,
+                {
+                    "type": "customer.notification",
+                    "id": notification.pk,
+                    "key": notification.key,
+                    "message": notification.message,
+                    "title": notification.subject,
+                    "body": notification.body,
+                    "link": notification.link,
+                    "order_id": notification.order_id,
+                },
+            )
+        ]
+    ):
         return Skipped(NO_PAGE_OPEN)
     return Sent(provider_id=group)
 
 
-SENDERS = {Notification.Channel.EMAIL.value: send_email, Notification.Channel.SMS.value: send_sms,
-           Notification.Channel.PUSH.value: send_push}
+SENDERS = {
+    Notification.Channel.EMAIL.value: send_email,
+    Notification.Channel.SMS.value: send_sms,
+    Notification.Channel.PUSH.value: send_push,
+}
 
 
 def deliver(message: Message) -> None:
-    notification_deliver(notification_id=message.payload.notification_id, attempt=message.attempt,
-                         send=SENDERS[message.payload.channel])
+    notification_deliver(
+        notification_id=message.payload.notification_id, attempt=message.attempt, send=SENDERS[message.payload.channel]
+    )
 
 
 def failed(message: Message, reason: str, final: bool) -> None:
-    notification_failed(notification_id=message.payload.notification_id, attempt=message.attempt,
-                        reason=reason, final=final)
+    notification_failed(
+        notification_id=message.payload.notification_id, attempt=message.attempt, reason=reason, final=final
+    )
 
 
-notifier_plan = register(EventHandler(
-    queue="notifier.plan", events=[ORDER_STATUS_CHANGED, PAYMENT_REFUNDED, CUSTOMER_REGISTERED], handler=plan,
-    # What is waiting is planned together (no linger: a customer waits for the toast).
-    batch_handler=plan_batch, max_batch=50, prefetch=100,
-    # Only what reaches the customer exchange (notifications/events.py CUSTOMER_FEEDS), not
-    # every status change of the notification exchange.
-    bind_events=False,
-    bindings=[(Exchange.CUSTOMER, ORDER_STATUS_CHANGED.binding()[1]), (Exchange.CUSTOMER, PAYMENT_REFUNDED.binding()[1]),
-              CUSTOMER_REGISTERED.binding()],
-))
+notifier_plan = register(
+    EventHandler(
+        queue="notifier.plan",
+        events=[ORDER_STATUS_CHANGED, PAYMENT_REFUNDED, CUSTOMER_REGISTERED],
+        handler=plan,
+        # What is waiting is planned together (no linger: a customer waits for the toast).
+        batch_handler=plan_batch,
+        max_batch=50,
+        prefetch=100,
+        # Only what reaches the customer exchange (notifications/events.py CUSTOMER_FEEDS), not
+        # every status change of the notification exchange.
+        bind_events=False,
+        bindings=[
+            (Exchange.CUSTOMER, ORDER_STATUS_CHANGED.binding()[1]),
+            (Exchange.CUSTOMER, PAYMENT_REFUNDED.binding()[1]),
+            CUSTOMER_REGISTERED.binding(),
+        ],
+    )
+)
 
 
 def _delivery(channel: str) -> EventHandler:
-    return register(EventHandler(
-        queue=f"notifier.{channel}", events=[CUSTOMER_NOTIFY], handler=deliver, on_failure=failed,
-        bind_events=False, bindings=[CUSTOMER_NOTIFY.binding(channel=channel)],
-        max_batch=1, prefetch=20, retry_delays=settings.NOTIFIER_RETRY_DELAYS,
-    ))
+    return register(
+        EventHandler(
+            queue=f"notifier.{channel}",
+            events=[CUSTOMER_NOTIFY],
+            handler=deliver,
+            on_failure=failed,
+            bind_events=False,
+            bindings=[CUSTOMER_NOTIFY.binding(channel=channel)],
+            max_batch=1,
+            prefetch=20,
+            retry_delays=settings.NOTIFIER_RETRY_DELAYS,
+        )
+    )
 
 
 notifier_email = _delivery(Notification.Channel.EMAIL.value)

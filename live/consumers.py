@@ -154,8 +154,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not await self.on_client_message(content) and self.client_message_hint:
-            await self.send_json({"type": "error", "error": {
-                "code": "invalid_message", "message": self.client_message_hint}})
+            await self.send_json(
+                {"type": "error", "error": {"code": "invalid_message", "message": self.client_message_hint}}
+            )
 
     # Sockets that take client frames say what they take when they get something else.
     client_message_hint = ""
@@ -295,8 +296,9 @@ class OrderConsumer(LiveConsumer):
         self.last_version = snapshot["version"]
         await self.send_json({"type": "order.snapshot", "order": snapshot})
 
-    client_message_hint = ('Send {"type": "resume", "after_version": N}, {"type": "watching", "visible": true|false}'
-                           ' or {"type": "ping"}.')
+    client_message_hint = (
+        'Send {"type": "resume", "after_version": N}, {"type": "watching", "visible": true|false} or {"type": "ping"}.'
+    )
     is_owner = False
     watching = False
 
@@ -332,8 +334,9 @@ class OrderConsumer(LiveConsumer):
 
     async def order_update(self, event: dict[str, Any]) -> None:
         """A group message from the bridge."""
-        await self._send_update(update_frame(order_id=event["order_id"], status=event["status"],
-                                             version=event["version"], at=event["at"]))
+        await self._send_update(
+            update_frame(order_id=event["order_id"], status=event["status"], version=event["version"], at=event["at"])
+        )
 
     async def _send_update(self, frame: dict[str, Any]) -> None:
         for unseen in await _unseen(self.order_id, self.last_version, frame):
@@ -350,7 +353,6 @@ class OrderConsumer(LiveConsumer):
             await self.send_json(frame)
 
 
-
 class CustomerConsumer(LiveConsumer):
     """The signed-in customer's own orders, for notifications on any page of the site."""
 
@@ -364,13 +366,18 @@ class CustomerConsumer(LiveConsumer):
         await self.accept()
 
     async def order_update(self, event: dict[str, Any]) -> None:
-        frame = update_frame(order_id=event["order_id"], status=event["status"], version=event["version"],
-                             at=event["at"])
+        frame = update_frame(
+            order_id=event["order_id"], status=event["status"], version=event["version"], at=event["at"]
+        )
         frame["label"] = STATUS_LABELS[OrderStatus(event["status"])]
         await self.send_json(frame)
 
     async def customer_notification(self, event: dict[str, Any]) -> None:
         """A notification from the notifier, shown as a toast (and by the browser when the
         customer allowed it); ``key`` lets several tabs show it once."""
-        await self.send_json({"type": "notification", **{k: event[k] for k in (
-            "id", "key", "message", "title", "body", "link", "order_id")}})
+        await self.send_json(
+            {
+                "type": "notification",
+                **{k: event[k] for k in ("id", "key", "message", "title", "body", "link", "order_id")},
+            }
+        )

@@ -107,7 +107,8 @@ class PasslineChannelLayer(RedisChannelLayer):
         super().__init__(*args, **kwargs)
         self.client_prefix: str = f"{self.client_prefix}-c{self.capacity}"
         self.receive_buffer: collections.defaultdict[str, _CountingQueue] = collections.defaultdict(
-            functools.partial(_CountingQueue, self.capacity, self._dropped_in_process))
+            functools.partial(_CountingQueue, self.capacity, self._dropped_in_process)
+        )
         self.dropped_key = f"{self.prefix}{DROPPED_KEY}"
         self._counting: set[asyncio.Task[None]] = set()
         # This process's channels that joined a group, to tell them when Redis is back.
@@ -195,9 +196,12 @@ class PasslineChannelLayer(RedisChannelLayer):
         if sink:
             # One count per process inbox that was full: all its sockets in the group missed it.
             dropped = sum(sink)
-            logger.warning("live.dropped: %s process inbox(es) over capacity in group %s", dropped, group,
-                           extra={"group": group, "dropped": dropped, "message_type": message.get("type"),
-                                  "where": "inbox"})
+            logger.warning(
+                "live.dropped: %s process inbox(es) over capacity in group %s",
+                dropped,
+                group,
+                extra={"group": group, "dropped": dropped, "message_type": message.get("type"), "where": "inbox"},
+            )
             await self._count(dropped)
 
     async def groups_with_members(self, groups: list[str]) -> set[str]:
@@ -214,8 +218,11 @@ class PasslineChannelLayer(RedisChannelLayer):
         return found
 
     def _dropped_in_process(self) -> None:
-        logger.warning("live.dropped: a socket's buffer is full (%s), its oldest message dropped", self.capacity,
-                       extra={"dropped": 1, "where": "buffer"})
+        logger.warning(
+            "live.dropped: a socket's buffer is full (%s), its oldest message dropped",
+            self.capacity,
+            extra={"dropped": 1, "where": "buffer"},
+        )
         task = asyncio.get_running_loop().create_task(self._count(1))
         self._counting.add(task)
         task.add_done_callback(self._counting.discard)
@@ -270,7 +277,8 @@ class GroupSender:
         if not groups:
             return set()
         return asyncio.run_coroutine_threadsafe(
-            passline_layer(self.alias).groups_with_members(groups), self._running_loop()).result(timeout)
+            passline_layer(self.alias).groups_with_members(groups), self._running_loop()
+        ).result(timeout)
 
     def send(self, messages: list[tuple[str, dict[str, Any]]], timeout: float = 30.0) -> None:
         """Send ``(group, message)`` pairs; raises if any send fails (the caller retries them all).
@@ -291,7 +299,7 @@ class GroupSender:
         return asyncio.run_coroutine_threadsafe(self._send_to_watched(messages), self._running_loop()).result(timeout)
 
     async def _send_to_watched(self, messages: list[tuple[str, dict[str, Any]]]) -> set[str]:
-        watched = await get_channel_layer(self.alias).groups_with_members(sorted({group for group, _ in messages}))
+        watched = await passline_layer(self.alias).groups_with_members(sorted({group for group, _ in messages}))
         await self._send([(group, message) for group, message in messages if group in watched])
         return watched
 

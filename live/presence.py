@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 # Longer than two heartbeats of the page (live-socket.js: 20 s).
 WATCH_SECONDS = 50
 
+
 def _key(order_id: int) -> str:
     return f"{settings.CHANNEL_LAYERS['default']['CONFIG']['prefix']}:watching:order.{order_id}"
 

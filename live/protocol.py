@@ -53,7 +53,7 @@ class OrderUpdate(Frame):
 class CustomerOrderUpdate(OrderUpdate):
     """An order update on ``/ws/me/``, with the status's label for a notice."""
 
-    label: str = Field(description="The status in words, e.g. \"Being prepared\".")
+    label: str = Field(description='The status in words, e.g. "Being prepared".')
 
 
 class Notification(Frame):
@@ -245,7 +245,7 @@ CLOSE_CODES: dict[int, str] = {
     1013: "Try again later: the server cannot serve live updates right now (Redis is away); reconnect with back-off.",
     4401: "Not authenticated, or the browser session that opened the socket logged out. Do not retry as is.",
     4403: "Not allowed: not yours, not your restaurant, or it does not exist (a missing order looks like "
-          "another customer's). Do not retry.",
+    "another customer's). Do not retry.",
     4404: "The restaurant does not exist. Do not retry.",
 }
 
@@ -267,63 +267,81 @@ class Socket:
 
 SOCKETS: tuple[Socket, ...] = (
     Socket(
-        name="orders", path="/ws/orders/{order_id}/", parameters=(("order_id", "The order's id."),),
+        name="orders",
+        path="/ws/orders/{order_id}/",
+        parameters=(("order_id", "The order's id."),),
         who="The order's customer, or staff of its restaurant.",
         description="One order: `order.snapshot` on connect, then `order.update` for every change, each version "
-                    "once and in order (a gap is filled from the database). After `resume` with N: every update "
-                    "after N as `order.update` frames, in order, even when the snapshot already showed a later "
-                    "version, then live updates, each version once.",
-        sends=(OrderSnapshot, OrderUpdate, Pong, Error), takes=(Ping, Resume, Watching),
+        "once and in order (a gap is filled from the database). After `resume` with N: every update "
+        "after N as `order.update` frames, in order, even when the snapshot already showed a later "
+        "version, then live updates, each version once.",
+        sends=(OrderSnapshot, OrderUpdate, Pong, Error),
+        takes=(Ping, Resume, Watching),
         closes=(4401, 4403, 1013),
     ),
     Socket(
-        name="kitchen", path="/ws/kitchen/{restaurant_id}/", parameters=(("restaurant_id", "The restaurant's id."),),
+        name="kitchen",
+        path="/ws/kitchen/{restaurant_id}/",
+        parameters=(("restaurant_id", "The restaurant's id."),),
         who="Staff of the restaurant.",
         description="A kitchen: `kitchen.snapshot` on connect and on every `sync`, then `order.update` for every "
-                    "status change of the restaurant's orders (new paid orders included; newer versions only) and "
-                    "`kitchen.ticket` for every change of a ticket (newer revisions only).",
-        sends=(KitchenSnapshot, OrderUpdate, KitchenTicket, Pong, Error), takes=(Ping, Sync),
+        "status change of the restaurant's orders (new paid orders included; newer versions only) and "
+        "`kitchen.ticket` for every change of a ticket (newer revisions only).",
+        sends=(KitchenSnapshot, OrderUpdate, KitchenTicket, Pong, Error),
+        takes=(Ping, Sync),
         closes=(4401, 4403, 1013),
     ),
     Socket(
-        name="menus", path="/ws/menus/{restaurant_id}/", parameters=(("restaurant_id", "The restaurant's id."),),
+        name="menus",
+        path="/ws/menus/{restaurant_id}/",
+        parameters=(("restaurant_id", "The restaurant's id."),),
         who="Anyone (public, as the menu is).",
         description="A restaurant's stock: `menu.snapshot` on connect, then `menu.stock` for each reservation "
-                    "or release of a dish with a daily limit.",
-        sends=(MenuSnapshot, MenuStock, Pong), takes=(Ping,),
+        "or release of a dish with a daily limit.",
+        sends=(MenuSnapshot, MenuStock, Pong),
+        takes=(Ping,),
         closes=(4404, 1013),
     ),
     Socket(
-        name="boards", path="/ws/boards/{restaurant_id}/", parameters=(("restaurant_id", "The restaurant's id."),),
+        name="boards",
+        path="/ws/boards/{restaurant_id}/",
+        parameters=(("restaurant_id", "The restaurant's id."),),
         who="Anyone (public: order numbers and statuses, nothing personal).",
         description="A restaurant's pick-up board: `board.snapshot` on connect, then `board.update` for each "
-                    "change that puts an order on the board, moves it, or takes it off.",
-        sends=(BoardSnapshot, BoardUpdate, Pong), takes=(Ping,),
+        "change that puts an order on the board, moves it, or takes it off.",
+        sends=(BoardSnapshot, BoardUpdate, Pong),
+        takes=(Ping,),
         closes=(4404, 1013),
     ),
     Socket(
-        name="me", path="/ws/me/",
+        name="me",
+        path="/ws/me/",
         who="Any signed-in user: their own orders and notifications.",
         description="The signed-in customer's orders (`order.update` with a `label`) and the notifications "
-                    "planned for them (`notification`), for notices on any page. No snapshot.",
-        sends=(CustomerOrderUpdate, Notification, Pong), takes=(Ping,),
+        "planned for them (`notification`), for notices on any page. No snapshot.",
+        sends=(CustomerOrderUpdate, Notification, Pong),
+        takes=(Ping,),
         closes=(4401, 1013),
     ),
     Socket(
-        name="dashboard", path="/ws/dashboard/",
+        name="dashboard",
+        path="/ws/dashboard/",
         who="Operators (superusers, or the analytics.view_all_restaurants permission).",
         description="All restaurants' live figures: `dashboard.figures` on connect, on every `sync` and at each "
-                    "change (pushes older than what was sent are not sent).",
-        sends=(DashboardFigures, Pong, Error), takes=(Ping, Sync),
+        "change (pushes older than what was sent are not sent).",
+        sends=(DashboardFigures, Pong, Error),
+        takes=(Ping, Sync),
         closes=(4401, 4403, 1013),
     ),
     Socket(
-        name="dashboard_restaurant", path="/ws/dashboard/{restaurant_id}/",
+        name="dashboard_restaurant",
+        path="/ws/dashboard/{restaurant_id}/",
         parameters=(("restaurant_id", "The restaurant's id."),),
         who="Staff of the restaurant, and operators.",
         description="One restaurant's live figures, as `/ws/dashboard/` (a restaurant that does not exist is "
-                    "refused like another's: 4403).",
-        sends=(DashboardFigures, Pong, Error), takes=(Ping, Sync),
+        "refused like another's: 4403).",
+        sends=(DashboardFigures, Pong, Error),
+        takes=(Ping, Sync),
         closes=(4401, 4403, 1013),
     ),
 )

@@ -12,12 +12,18 @@ from live.consumers import CLOSE_NOT_FOUND, LiveConsumer, StaffScreen, _unseen, 
 from live.groups import board_group, kitchen_group, menu_group
 from ordering.api_schemas import kitchen_ticket_out
 from ordering.exceptions import NotFound
-from ordering.selectors import (is_restaurant_staff, kitchen_open_orders, kitchen_recent_orders, menu_items,
-                                pickup_board_orders, restaurant_get)
+from ordering.selectors import (
+    is_restaurant_staff,
+    kitchen_open_orders,
+    kitchen_recent_orders,
+    menu_items,
+    pickup_board_orders,
+    restaurant_get,
+)
 
 
 @database_sync_to_async
-def _is_staff(user, restaurant_id: int) -> bool:  # type: ignore[no-untyped-def]
+def _is_staff(user, restaurant_id: int) -> bool:
     return is_restaurant_staff(user=user, restaurant_id=restaurant_id)
 
 
@@ -92,16 +98,26 @@ def _restaurant_exists(restaurant_id: int) -> bool:
 
 @database_sync_to_async
 def _menu_snapshot(restaurant_id: int) -> dict[str, Any]:
-    return {"type": "menu.snapshot", "restaurant_id": restaurant_id, "items": [
-        {"menu_item_id": item.pk, "remaining": item.remaining_today, "available": item.orderable}
-        for item in menu_items(restaurant_id=restaurant_id).order_by("pk")]}
+    return {
+        "type": "menu.snapshot",
+        "restaurant_id": restaurant_id,
+        "items": [
+            {"menu_item_id": item.pk, "remaining": item.remaining_today, "available": item.orderable}
+            for item in menu_items(restaurant_id=restaurant_id).order_by("pk")
+        ],
+    }
 
 
 @database_sync_to_async
 def _board_snapshot(restaurant_id: int) -> dict[str, Any]:
-    return {"type": "board.snapshot", "restaurant_id": restaurant_id,
-            "orders": [{"order_id": order_id, "status": status}
-                       for order_id, status in pickup_board_orders(restaurant_id=restaurant_id)]}
+    return {
+        "type": "board.snapshot",
+        "restaurant_id": restaurant_id,
+        "orders": [
+            {"order_id": order_id, "status": status}
+            for order_id, status in pickup_board_orders(restaurant_id=restaurant_id)
+        ],
+    }
 
 
 class PublicRestaurantConsumer(LiveConsumer):
@@ -140,8 +156,9 @@ class MenuConsumer(PublicRestaurantConsumer):
         return await _menu_snapshot(restaurant_id)
 
     async def menu_stock(self, event: dict[str, Any]) -> None:
-        await self.send_json({"type": "menu.stock", "menu_item_id": event["menu_item_id"],
-                              "remaining": event["remaining"]})
+        await self.send_json(
+            {"type": "menu.stock", "menu_item_id": event["menu_item_id"], "remaining": event["remaining"]}
+        )
 
 
 class BoardConsumer(PublicRestaurantConsumer):

@@ -5,8 +5,8 @@ from typing import Any
 from django.urls import path
 
 from live.consumers import CustomerConsumer, OrderConsumer
-from live.restaurant_consumers import BoardConsumer, KitchenConsumer, MenuConsumer
 from live.dashboard import DashboardConsumer
+from live.restaurant_consumers import BoardConsumer, KitchenConsumer, MenuConsumer
 
 # Channels routes are django.urls.path() over ASGI applications, which django-stubs types as views
 # only (see pyproject.toml); channels' URLRouter takes them.

@@ -20,16 +20,44 @@ _BY_SUBJECT = re.compile(r"^\s*(order|customer)\s*[:#]\s*(\d{1,19})\s*$", re.IGN
 
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "customer", "message", "channel", "status", "attempts", "recipient", "order_link",
-                    "reason"]
+    list_display = [
+        "created_at",
+        "customer",
+        "message",
+        "channel",
+        "status",
+        "attempts",
+        "recipient",
+        "order_link",
+        "reason",
+    ]
     list_filter = ["status", "channel", "message"]
     list_select_related = ["customer"]
     search_fields = ["customer__username", "customer__email", "recipient", "key", "correlation_id"]
-    search_help_text = "customer:7 or order:42 for one customer's or order's log; or a username, address, key or correlation id."
+    search_help_text = (
+        "customer:7 or order:42 for one customer's or order's log; or a username, address, key or correlation id."
+    )
     date_hierarchy = "created_at"
     actions = ["resend"]
-    fields = ("key", "customer", "order", "message", "channel", "recipient", "subject", "body", "link", "status",
-              "reason", "attempts", "provider_id", "correlation_id", "resend_of", "created_at", "sent_at")
+    fields = (
+        "key",
+        "customer",
+        "order",
+        "message",
+        "channel",
+        "recipient",
+        "subject",
+        "body",
+        "link",
+        "status",
+        "reason",
+        "attempts",
+        "provider_id",
+        "correlation_id",
+        "resend_of",
+        "created_at",
+        "sent_at",
+    )
     readonly_fields = fields
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet[Notification], search_term: str):
@@ -43,8 +71,11 @@ class NotificationAdmin(ReadOnlyAdmin):
     def order_link(self, notification: Notification) -> str:
         if notification.order_id is None:
             return "—"
-        return format_html('<a href="{}">#{}</a>', reverse("admin:ordering_order_change", args=[notification.order_id]),
-                           notification.order_id)
+        return format_html(
+            '<a href="{}">#{}</a>',
+            reverse("admin:ordering_order_change", args=[notification.order_id]),
+            notification.order_id,
+        )
 
     @admin.action(description="Send the selected notifications again", permissions=["resend"])
     def resend(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
@@ -54,4 +85,3 @@ class NotificationAdmin(ReadOnlyAdmin):
     # Read-only; resending is what an operator may do (staff with view permission).
     def has_resend_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser or request.user.has_perm("notifications.view_notification")
-

@@ -43,8 +43,11 @@ def message_id(notification: Notification) -> str:
 
 def send_email(notification: Notification) -> Sent:
     mail = EmailMessage(
-        subject=notification.subject, body=notification.body, from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[notification.recipient], headers={"Message-ID": message_id(notification)},
+        subject=notification.subject,
+        body=notification.body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[notification.recipient],
+        headers={"Message-ID": message_id(notification)},
         connection=get_connection(timeout=settings.EMAIL_TIMEOUT),
     )
     mail.send(fail_silently=False)

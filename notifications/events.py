@@ -22,8 +22,10 @@ CUSTOMER_NOTIFY = declare("customer.notify", Exchange.CUSTOMER, "customer.notify
 # publishes them; the topology binds the ``customer`` exchange to each of them
 # (exchange-to-exchange), so whatever concerns a customer passes through ``customer``.
 CUSTOMER_FEEDS: tuple[tuple[str, str], ...] = (
-    *(ORDER_STATUS_CHANGED.binding(status=status)
-      for status in ("paid", "accepted", "ready", "out_for_delivery", "delivered", "payment_failed")),
+    *(
+        ORDER_STATUS_CHANGED.binding(status=status)
+        for status in ("paid", "accepted", "ready", "out_for_delivery", "delivered", "payment_failed")
+    ),
     PAYMENT_REFUNDED.binding(),
 )
 for _source, _key in CUSTOMER_FEEDS:

@@ -22,8 +22,9 @@ class Notification(models.Model):
     # "order:<id>:<step>:<channel>", "welcome:<customer>:<channel>", "resend:<id>:<n>".
     key = models.CharField(max_length=120, unique=True)
     customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
-    order = models.ForeignKey("ordering.Order", null=True, blank=True, on_delete=models.SET_NULL,
-                              related_name="notifications")
+    order = models.ForeignKey(
+        "ordering.Order", null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications"
+    )
     message = models.CharField(max_length=40)  # the template: "order_paid", "welcome", …
     channel = models.CharField(max_length=8, choices=Channel.choices)
     recipient = models.CharField(max_length=254, blank=True)  # address, number; blank for push

@@ -22,10 +22,10 @@ from django.template.loader import get_template
 from django.urls import reverse
 from django.utils import timezone
 
-from notifications.events import CUSTOMER_NOTIFY
 from bus.correlation import get_correlation_id
 from bus.outbox import Pending, outbox_write_many
 from notifications.delivery import Sent, Skipped
+from notifications.events import CUSTOMER_NOTIFY
 from notifications.models import Notification
 from ordering.models import CustomerProfile, Order
 from passline.db import one_or_none
@@ -50,7 +50,7 @@ NO_PAGE_OPEN = "no page of the site open"
 WELCOME = "welcome"
 # The channels each message has a template for (templates/notifications/<message>.<channel>.txt).
 CHANNELS: dict[str, tuple[str, ...]] = {
-    **{message: (Channel.EMAIL, Channel.SMS, Channel.PUSH) for message in [*STEP_MESSAGES.values(), REFUNDED]},
+    **dict.fromkeys([*STEP_MESSAGES.values(), REFUNDED], (Channel.EMAIL, Channel.SMS, Channel.PUSH)),
     WELCOME: (Channel.EMAIL, Channel.SMS),
 }
 
@@ -124,8 +124,11 @@ def notifications_plan_order_steps(steps: list[Step]) -> list[Notification]:
     steps = [step for step in steps if _step_message(step.step) is not None]
     if not steps:
         return []
-    orders = (Order.objects.select_related("restaurant", "customer", "customer__profile").prefetch_related("lines")
-              .in_bulk({step.order_id for step in steps}))
+    orders = (
+        Order.objects.select_related("restaurant", "customer", "customer__profile")
+        .prefetch_related("lines")
+        .in_bulk({step.order_id for step in steps})
+    )
     orders_link, wallet_link = _absolute(reverse("order_history")), _absolute(reverse("wallet"))
     candidates: list[Notification] = []
     for step in steps:
@@ -135,12 +138,21 @@ def notifications_plan_order_steps(steps: list[Step]) -> list[Notification]:
             continue
         path = reverse("order_detail", args=[order.pk])
         plan = _Plan(
-            customer=order.customer, message=_step_message(step.step) or "", key=f"order:{order.pk}:{step.step}",
-            order=order, link=path,
+            customer=order.customer,
+            message=_step_message(step.step) or "",
+            key=f"order:{order.pk}:{step.step}",
+            order=order,
+            link=path,
             # (lines read only by a template that shows them)
-            context={"order": order, "lines": order.lines.all(),
-                     "amount": step.amount if step.amount is not None else order.total, "reason": step.reason,
-                     "link": _absolute(path), "orders_link": orders_link, "wallet_link": wallet_link},
+            context={
+                "order": order,
+                "lines": order.lines.all(),
+                "amount": step.amount if step.amount is not None else order.total,
+                "reason": step.reason,
+                "link": _absolute(path),
+                "orders_link": orders_link,
+                "wallet_link": wallet_link,
+            },
         )
         if step.watching:
             plan.skip_email_sms = "watching the order live"
@@ -155,8 +167,15 @@ def notifications_plan_welcome(*, customer_id: int) -> list[Notification]:
     customer = one_or_none(User.objects.select_related("profile").filter(pk=customer_id))
     if customer is None:
         return []
-    return _plan(_Plan(customer=customer, message=WELCOME, key=f"welcome:{customer.pk}", link=reverse("restaurant_list"),
-                       context={"link": _absolute(reverse("restaurant_list")), "profile_link": _absolute(reverse("profile"))}))
+    return _plan(
+        _Plan(
+            customer=customer,
+            message=WELCOME,
+            key=f"welcome:{customer.pk}",
+            link=reverse("restaurant_list"),
+            context={"link": _absolute(reverse("restaurant_list")), "profile_link": _absolute(reverse("profile"))},
+        )
+    )
 
 
 def _plan(plan: _Plan) -> list[Notification]:
@@ -182,12 +201,22 @@ def _candidates(plan: _Plan) -> list[Notification]:
             elif plan.skip_email_sms and not profile.notify_while_watching:
                 skip = plan.skip_email_sms
         rendered = render(plan.message, channel, context)
-        candidates.append(Notification(
-            key=f"{plan.key}:{channel}", customer=plan.customer, order=plan.order, message=plan.message,
-            channel=channel, recipient=addresses[channel], subject=rendered.subject, body=rendered.body,
-            link=plan.link, status=Status.SKIPPED if skip else Status.PENDING, reason=skip,
-            correlation_id=get_correlation_id() or "",
-        ))
+        candidates.append(
+            Notification(
+                key=f"{plan.key}:{channel}",
+                customer=plan.customer,
+                order=plan.order,
+                message=plan.message,
+                channel=channel,
+                recipient=addresses[channel],
+                subject=rendered.subject,
+                body=rendered.body,
+                link=plan.link,
+                status=Status.SKIPPED if skip else Status.PENDING,
+                reason=skip,
+                correlation_id=get_correlation_id() or "",
+            )
+        )
     return candidates
 
 
@@ -206,9 +235,15 @@ def _create(candidates: list[Notification]) -> list[Notification]:
         new = [n for n in (_create_one(n) for n in new) if n is not None]
     outbox_write_many([_command(n) for n in new if n.status == Status.PENDING])
     for notification in new:
-        logger.info("notification planned", extra={
-            "notification_id": notification.pk, "key": notification.key, "status": notification.status,
-            "reason": notification.reason})
+        logger.info(
+            "notification planned",
+            extra={
+                "notification_id": notification.pk,
+                "key": notification.key,
+                "status": notification.status,
+                "reason": notification.reason,
+            },
+        )
     return new
 
 
@@ -223,8 +258,15 @@ def _create_one(notification: Notification) -> Notification | None:
 
 
 def _command(notification: Notification) -> Pending:
-    return Pending(event=CUSTOMER_NOTIFY, aggregate=f"customer:{notification.customer_id}", payload={
-        "notification_id": notification.pk, "customer_id": notification.customer_id, "channel": notification.channel})
+    return Pending(
+        event=CUSTOMER_NOTIFY,
+        aggregate=f"customer:{notification.customer_id}",
+        payload={
+            "notification_id": notification.pk,
+            "customer_id": notification.customer_id,
+            "channel": notification.channel,
+        },
+    )
 
 
 def _enqueue(notification: Notification) -> None:
@@ -255,20 +297,31 @@ def notification_deliver(
         notification.provider_id = outcome.provider_id[:200]
         notification.sent_at = timezone.now()
     notification.save(update_fields=["status", "reason", "attempts", "provider_id", "sent_at"])
-    logger.info("notification %s", notification.status, extra={
-        "notification_id": notification.pk, "key": notification.key, "channel": notification.channel,
-        "attempt": attempt, "provider_id": notification.provider_id})
+    logger.info(
+        "notification %s",
+        notification.status,
+        extra={
+            "notification_id": notification.pk,
+            "key": notification.key,
+            "channel": notification.channel,
+            "attempt": attempt,
+            "provider_id": notification.provider_id,
+        },
+    )
     return notification
 
 
 def notification_failed(*, notification_id: int, attempt: int, reason: str, final: bool) -> None:
     """Record a failed attempt; ``final``: it was the last, and the command is dead-lettered."""
     updated = Notification.objects.filter(pk=notification_id, status__in=[Status.PENDING, Status.FAILED]).update(
-        attempts=attempt, reason=reason[:500], status=Status.FAILED if final else Status.PENDING)
+        attempts=attempt, reason=reason[:500], status=Status.FAILED if final else Status.PENDING
+    )
     if updated:
         (logger.error if final else logger.warning)(
-            "notification failed%s", " for good" if final else ", to be retried",
-            extra={"notification_id": notification_id, "attempt": attempt, "reason": reason[:500]})
+            "notification failed%s",
+            " for good" if final else ", to be retried",
+            extra={"notification_id": notification_id, "attempt": attempt, "reason": reason[:500]},
+        )
 
 
 @transaction.atomic
@@ -277,13 +330,23 @@ def notification_resend(*, notification_id: int) -> Notification:
     a new row of the log (the operator asked, so neither preferences nor watching apply)."""
     original = Notification.objects.select_for_update().select_related("customer").get(pk=notification_id)
     profile = one_or_none(CustomerProfile.objects.filter(user=original.customer))
-    recipient = {Channel.EMAIL: original.customer.email, Channel.SMS: profile.phone if profile else "",
-                 Channel.PUSH: ""}[original.channel]
+    recipient = {
+        Channel.EMAIL: original.customer.email,
+        Channel.SMS: profile.phone if profile else "",
+        Channel.PUSH: "",
+    }[original.channel]
     count = original.resends.count()
     notification = Notification.objects.create(
-        key=f"resend:{original.pk}:{count + 1}", customer=original.customer, order=original.order,
-        message=original.message, channel=original.channel, recipient=recipient or original.recipient,
-        subject=original.subject, body=original.body, link=original.link, resend_of=original,
+        key=f"resend:{original.pk}:{count + 1}",
+        customer=original.customer,
+        order=original.order,
+        message=original.message,
+        channel=original.channel,
+        recipient=recipient or original.recipient,
+        subject=original.subject,
+        body=original.body,
+        link=original.link,
+        resend_of=original,
         correlation_id=get_correlation_id() or "",
     )
     _enqueue(notification)

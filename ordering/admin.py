@@ -68,8 +68,15 @@ class StaffMembershipAdmin(admin.ModelAdmin):
 
 @admin.register(CustomerProfile)
 class CustomerProfileAdmin(admin.ModelAdmin):
-    list_display = ["user", "phone", "notify_email", "notify_sms", "notify_push", "notify_while_watching",
-                    "delivery_log"]
+    list_display = [
+        "user",
+        "phone",
+        "notify_email",
+        "notify_sms",
+        "notify_push",
+        "notify_while_watching",
+        "delivery_log",
+    ]
     search_fields = ["user__username", "user__email", "phone"]
 
     @admin.display(description="notifications")
@@ -115,8 +122,21 @@ class OrderAdmin(admin.ModelAdmin):
     list_select_related = ["customer", "restaurant"]
     inlines = [OrderLineInline, OrderEventInline]
     readonly_fields = [
-        "customer", "restaurant", "status", "version", "ticket_revision", "priority", "total", "currency",
-        "delivery_address", "notes", "idempotency_key", "stock_date", "created_at", "updated_at", "audit_trail",
+        "customer",
+        "restaurant",
+        "status",
+        "version",
+        "ticket_revision",
+        "priority",
+        "total",
+        "currency",
+        "delivery_address",
+        "notes",
+        "idempotency_key",
+        "stock_date",
+        "created_at",
+        "updated_at",
+        "audit_trail",
     ]
     exclude = ["request_fingerprint"]
 

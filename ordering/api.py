@@ -54,12 +54,15 @@ class InvalidCredentials(HttpError):
 @router.post(
     "/auth/register",
     auth=None,
-    **answers({201: RegisterOut}, {
-        **BODY_ERRORS,
-        409: "`username_taken`: the username exists.",
-        422: f"{INVALID_REQUEST} With `field`: `invalid_username` (empty, or with characters other "
-             "than letters, digits and @ . + - _), `invalid_email`, `weak_password`.",
-    }),
+    **answers(
+        {201: RegisterOut},
+        {
+            **BODY_ERRORS,
+            409: "`username_taken`: the username exists.",
+            422: f"{INVALID_REQUEST} With `field`: `invalid_username` (empty, or with characters other "
+            "than letters, digits and @ . + - _), `invalid_email`, `weak_password`.",
+        },
+    ),
     tags=["auth"],
     summary="Create a customer account",
     description="409 `username_taken` when the username exists; 422 with `field` for a bad username, "
@@ -73,10 +76,13 @@ def register(request: HttpRequest, payload: RegisterIn) -> Status[dict[str, Any]
 @router.post(
     "/auth/token",
     auth=None,
-    **answers({200: TokenOut}, {
-        **BODY_ERRORS,
-        401: "`invalid_credentials`: wrong username or password, or an inactive account.",
-    }),
+    **answers(
+        {200: TokenOut},
+        {
+            **BODY_ERRORS,
+            401: "`invalid_credentials`: wrong username or password, or an inactive account.",
+        },
+    ),
     tags=["auth"],
     summary="Get a bearer token",
     description="401 `invalid_credentials` for a wrong username or password or an inactive account.",
@@ -117,15 +123,19 @@ def menu(request: HttpRequest, restaurant_id: int) -> list[dict[str, Any]]:
 
 @router.post(
     "/orders",
-    **answers({201: OrderOut}, {
-        **AUTH_ERRORS,
-        **BODY_ERRORS,
-        409: "`idempotency_conflict`: the `Idempotency-Key` was used for a different order.",
-        422: f"{INVALID_REQUEST} `unknown_restaurant`; `restaurant_closed`; `unknown_menu_item` (with "
-             "`details.menu_item_ids`): a dish that does not exist or is another restaurant's; `item_unavailable`; "
-             "`out_of_stock`; `invalid_quantity`; `missing_address`; `total_out_of_range`: a total of 0.00 or over "
-             f"{settings.MONEY_MAX_MOVEMENT:,.2f}, which the wallet can never pay; {IDEMPOTENCY_KEY_422}",
-    }, parameters=[idempotency_key("order")]),
+    **answers(
+        {201: OrderOut},
+        {
+            **AUTH_ERRORS,
+            **BODY_ERRORS,
+            409: "`idempotency_conflict`: the `Idempotency-Key` was used for a different order.",
+            422: f"{INVALID_REQUEST} `unknown_restaurant`; `restaurant_closed`; `unknown_menu_item` (with "
+            "`details.menu_item_ids`): a dish that does not exist or is another restaurant's; `item_unavailable`; "
+            "`out_of_stock`; `invalid_quantity`; `missing_address`; `total_out_of_range`: a total of 0.00 or over "
+            f"{settings.MONEY_MAX_MOVEMENT:,.2f}, which the wallet can never pay; {IDEMPOTENCY_KEY_422}",
+        },
+        parameters=[idempotency_key("order")],
+    ),
     tags=["orders"],
     summary="Place an order",
     description="Creates the order in `pending_payment`; the total is computed from the menu's prices. "
@@ -175,11 +185,14 @@ def order_get(request: HttpRequest, order_id: int) -> dict[str, Any]:
 
 @router.post(
     "/orders/{int:order_id}/cancel",
-    **answers({200: OrderOut}, {
-        **AUTH_ERRORS,
-        404: "`not_found`: no such order of yours.",
-        409: "`invalid_transition`: the kitchen has accepted the order, or it has ended.",
-    }),
+    **answers(
+        {200: OrderOut},
+        {
+            **AUTH_ERRORS,
+            404: "`not_found`: no such order of yours.",
+            409: "`invalid_transition`: the kitchen has accepted the order, or it has ended.",
+        },
+    ),
     tags=["orders"],
     summary="Cancel one of my orders",
     description="Possible while `pending_payment` or `paid`; afterwards 409 `invalid_transition`. "

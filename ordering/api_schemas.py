@@ -245,8 +245,12 @@ def kitchen_ticket_out(order: Order, *, now: datetime.datetime | None = None) ->
     return {
         **order_out(order),
         "items": [
-            {**_line_out(line), "category": line.menu_item.category.name,
-             "station": line.menu_item.category.station, "done": line.done_at is not None}
+            {
+                **_line_out(line),
+                "category": line.menu_item.category.name,
+                "station": line.menu_item.category.station,
+                "done": line.done_at is not None,
+            }
             for line in order.lines.all()
         ],
         "revision": order.ticket_revision,

@@ -11,8 +11,11 @@ Dish = tuple[str, str, str, int | None]
 # (name, slug, cuisine, description, prep minutes, {category: [dish]})
 RESTAURANTS: list[tuple[str, str, str, str, int, dict[str, list[Dish]]]] = [
     (
-        "Trattoria Nonna Lucia", "trattoria-nonna-lucia", "Italian",
-        "Wood-fired pizza and fresh pasta rolled every morning.", 18,
+        "Trattoria Nonna Lucia",
+        "trattoria-nonna-lucia",
+        "Italian",
+        "Wood-fired pizza and fresh pasta rolled every morning.",
+        18,
         {
             "Antipasti": [
                 ("Bruschetta al pomodoro", "Grilled sourdough, vine tomatoes, basil, garlic.", "6.50", None),
@@ -33,8 +36,11 @@ RESTAURANTS: list[tuple[str, str, str, str, int, dict[str, list[Dish]]]] = [
         },
     ),
     (
-        "Sakura Ramen Bar", "sakura-ramen-bar", "Japanese",
-        "Rich broths simmered for eighteen hours, hand-pulled noodles.", 15,
+        "Sakura Ramen Bar",
+        "sakura-ramen-bar",
+        "Japanese",
+        "Rich broths simmered for eighteen hours, hand-pulled noodles.",
+        15,
         {
             "Small plates": [
                 ("Pork gyoza (6)", "Pan-fried dumplings, ponzu dip.", "7.20", None),
@@ -52,8 +58,11 @@ RESTAURANTS: list[tuple[str, str, str, str, int, dict[str, list[Dish]]]] = [
         },
     ),
     (
-        "Green Bowl Kitchen", "green-bowl-kitchen", "Healthy",
-        "Seasonal bowls, salads and juices, nothing fried.", 10,
+        "Green Bowl Kitchen",
+        "green-bowl-kitchen",
+        "Healthy",
+        "Seasonal bowls, salads and juices, nothing fried.",
+        10,
         {
             "Bowls": [
                 ("Falafel power bowl", "Quinoa, falafel, hummus, pickled cabbage, tahini.", "11.90", None),
@@ -75,9 +84,16 @@ RESTAURANTS: list[tuple[str, str, str, str, int, dict[str, list[Dish]]]] = [
 
 # Which kitchen station makes each demo category (a kitchen screen can show only some).
 STATIONS = {
-    "Antipasti": "cold", "Pizza": "oven", "Pasta": "stove", "Dolci": "cold",
-    "Small plates": "fryer", "Ramen": "stove", "Drinks": "bar",
-    "Bowls": "hot", "Salads": "cold", "Juices": "bar",
+    "Antipasti": "cold",
+    "Pizza": "oven",
+    "Pasta": "stove",
+    "Dolci": "cold",
+    "Small plates": "fryer",
+    "Ramen": "stove",
+    "Drinks": "bar",
+    "Bowls": "hot",
+    "Salads": "cold",
+    "Juices": "bar",
 }
 
 

@@ -63,12 +63,14 @@ ORDER_PLACED = declare("order.placed", Exchange.BILLING, "order.placed", OrderPl
 # One event for every status change; the routing key names the new status, so a handler binds
 # to just the statuses it cares about (``ORDER_STATUS_CHANGED.binding(status="paid")``) or to
 # all of them.
-ORDER_STATUS_CHANGED = declare("order.status_changed", Exchange.NOTIFICATION, "order.status.{status}",
-                               OrderStatusChanged)
+ORDER_STATUS_CHANGED = declare(
+    "order.status_changed", Exchange.NOTIFICATION, "order.status.{status}", OrderStatusChanged
+)
 # A change of a ticket that is not a status change (a dish crossed off, the priority flag):
 # every kitchen screen of the restaurant shows it.
-KITCHEN_TICKET_CHANGED = declare("kitchen.ticket_changed", Exchange.NOTIFICATION, "kitchen.ticket_changed",
-                                 KitchenTicketChanged)
+KITCHEN_TICKET_CHANGED = declare(
+    "kitchen.ticket_changed", Exchange.NOTIFICATION, "kitchen.ticket_changed", KitchenTicketChanged
+)
 # A dish with a daily limit was reserved or released: open menu pages show it live.
 MENU_STOCK_CHANGED = declare("menu.stock_changed", Exchange.NOTIFICATION, "menu.stock_changed", StockChanged)
 # A customer signed up (the notifier welcomes them).

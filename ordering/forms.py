@@ -13,7 +13,9 @@ from django.core.validators import RegexValidator
 MAX_QUANTITY = settings.ORDER_MAX_QUANTITY_PER_LINE
 
 # A checkout token is a random URL-safe string made by :func:`new_checkout_token`.
-checkout_token_validator = RegexValidator(r"^[A-Za-z0-9_-]{16,64}$", "This checkout form has expired. Please try again.")
+checkout_token_validator = RegexValidator(
+    r"^[A-Za-z0-9_-]{16,64}$", "This checkout form has expired. Please try again."
+)
 
 
 def new_checkout_token() -> str:
@@ -130,8 +132,10 @@ class ProfileForm(forms.Form):
     notify_sms = forms.BooleanField(label="Text me about my orders", required=False)
     notify_push = forms.BooleanField(label="Show live notifications in my browser", required=False)
     notify_while_watching = forms.BooleanField(
-        label="Email and text me even while I watch the order live", required=False,
-        help_text="Otherwise we don't email or text you about a step you see happen on the order's page.")
+        label="Email and text me even while I watch the order live",
+        required=False,
+        help_text="Otherwise we don't email or text you about a step you see happen on the order's page.",
+    )
 
     def clean(self) -> dict[str, Any]:
         super().clean()

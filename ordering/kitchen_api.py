@@ -39,13 +39,16 @@ def kitchen_orders(request: HttpRequest, restaurant_id: int) -> list[dict[str, A
 
 @router.post(
     "/kitchen/orders/{int:order_id}/transition",
-    **answers({200: KitchenTicketOut}, {
-        **AUTH_ERRORS,
-        **BODY_ERRORS,
-        404: "`not_found`: there is no such order.",
-        409: "`invalid_transition`: the order cannot move to that status now.",
-        422: f"{INVALID_REQUEST} A `to` that is not an order status is one of these.",
-    }),
+    **answers(
+        {200: KitchenTicketOut},
+        {
+            **AUTH_ERRORS,
+            **BODY_ERRORS,
+            404: "`not_found`: there is no such order.",
+            409: "`invalid_transition`: the order cannot move to that status now.",
+            422: f"{INVALID_REQUEST} A `to` that is not an order status is one of these.",
+        },
+    ),
     tags=["kitchen"],
     summary="Move an order on",
     description="Staff of the order's restaurant only (403 otherwise). Allowed: paid→accepted, paid→rejected, "
@@ -66,11 +69,14 @@ def kitchen_transition(request: HttpRequest, order_id: int, payload: TransitionI
 
 @router.post(
     "/kitchen/orders/{int:order_id}/recall",
-    **answers({200: KitchenTicketOut}, {
-        **AUTH_ERRORS,
-        404: "`not_found`: there is no such order.",
-        409: "`invalid_transition`: there is no kitchen move to undo, or its time has passed.",
-    }),
+    **answers(
+        {200: KitchenTicketOut},
+        {
+            **AUTH_ERRORS,
+            404: "`not_found`: there is no such order.",
+            409: "`invalid_transition`: there is no kitchen move to undo, or its time has passed.",
+        },
+    ),
     tags=["kitchen"],
     summary="Undo the kitchen's last move of an order",
     description="Staff of the order's restaurant only. Takes the order back to the status its last kitchen move "
@@ -86,12 +92,15 @@ def kitchen_recall(request: HttpRequest, order_id: int) -> dict[str, Any]:
 
 @router.post(
     "/kitchen/orders/{int:order_id}/priority",
-    **answers({200: KitchenTicketOut}, {
-        **AUTH_ERRORS,
-        **BODY_ERRORS,
-        404: "`not_found`: there is no such order.",
-        409: "`invalid_transition`: the ticket is no longer open.",
-    }),
+    **answers(
+        {200: KitchenTicketOut},
+        {
+            **AUTH_ERRORS,
+            **BODY_ERRORS,
+            404: "`not_found`: there is no such order.",
+            409: "`invalid_transition`: the ticket is no longer open.",
+        },
+    ),
     tags=["kitchen"],
     summary="Flag a ticket to go first, or take the flag off",
     description="Staff of the order's restaurant only; open tickets only (409 otherwise). Setting the flag it "
@@ -99,19 +108,25 @@ def kitchen_recall(request: HttpRequest, order_id: int) -> dict[str, Any]:
 )
 def kitchen_priority(request: HttpRequest, order_id: int, payload: PriorityIn) -> dict[str, Any]:
     check_id(order_id)
-    order = services.order_set_priority(order_id=order_id, user=request.auth,  # type: ignore[attr-defined]
-                                        priority=payload.priority)
+    order = services.order_set_priority(
+        order_id=order_id,
+        user=request.auth,  # type: ignore[attr-defined]
+        priority=payload.priority,
+    )
     return _ticket(order.pk)
 
 
 @router.post(
     "/kitchen/orders/{int:order_id}/items/{int:menu_item_id}/done",
-    **answers({200: KitchenTicketOut}, {
-        **AUTH_ERRORS,
-        **BODY_ERRORS,
-        404: "`not_found`: there is no such order, or it has no such dish.",
-        409: "`invalid_transition`: the order is not accepted or being prepared.",
-    }),
+    **answers(
+        {200: KitchenTicketOut},
+        {
+            **AUTH_ERRORS,
+            **BODY_ERRORS,
+            404: "`not_found`: there is no such order, or it has no such dish.",
+            409: "`invalid_transition`: the order is not accepted or being prepared.",
+        },
+    ),
     tags=["kitchen"],
     summary="Cross a dish off a ticket, or put it back",
     description="Staff of the order's restaurant only, while the order is accepted or being prepared (409 "
@@ -120,8 +135,12 @@ def kitchen_priority(request: HttpRequest, order_id: int, payload: PriorityIn) -
 def kitchen_item_done(request: HttpRequest, order_id: int, menu_item_id: int, payload: ItemDoneIn) -> dict[str, Any]:
     check_id(order_id)
     check_id(menu_item_id)
-    order = services.order_item_mark_done(order_id=order_id, menu_item_id=menu_item_id,
-                                          user=request.auth, done=payload.done)  # type: ignore[attr-defined]
+    order = services.order_item_mark_done(
+        order_id=order_id,
+        menu_item_id=menu_item_id,
+        user=request.auth,  # type: ignore[attr-defined]
+        done=payload.done,
+    )
     return _ticket(order.pk)
 
 

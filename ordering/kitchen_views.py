@@ -37,11 +37,15 @@ def kitchen_screen(request: AuthenticatedHttpRequest, restaurant_id: int) -> Htt
         raise PermissionDenied("Only this restaurant's staff can open its kitchen screen.")
     stations = selectors.kitchen_stations(restaurant_id=restaurant.pk)
     chosen = [s for s in request.GET.getlist("station") if s in stations]
-    return render(request, "kitchen/screen.html", {
-        "restaurant": restaurant,
-        "stations": stations,
-        "chosen": chosen,
-        "labels": {s.value: label for s, label in STATUS_LABELS.items()},
-        "recall_seconds": settings.KITCHEN_RECALL_SECONDS,
-        "other_kitchens": selectors.staff_restaurants(user=request.user).exclude(pk=restaurant.pk),
-    })
+    return render(
+        request,
+        "kitchen/screen.html",
+        {
+            "restaurant": restaurant,
+            "stations": stations,
+            "chosen": chosen,
+            "labels": {s.value: label for s, label in STATUS_LABELS.items()},
+            "recall_seconds": settings.KITCHEN_RECALL_SECONDS,
+            "other_kitchens": selectors.staff_restaurants(user=request.user).exclude(pk=restaurant.pk),
+        },
+    )

@@ -79,7 +79,9 @@ def order_detail(*, order_id: int) -> Order:
 
 
 def is_restaurant_staff(*, user: User, restaurant_id: int) -> bool:
-    return bool(user.is_authenticated) and StaffMembership.objects.filter(user=user, restaurant_id=restaurant_id).exists()
+    return (
+        bool(user.is_authenticated) and StaffMembership.objects.filter(user=user, restaurant_id=restaurant_id).exists()
+    )
 
 
 def _kitchen_tickets() -> QuerySet[Order]:
@@ -132,7 +134,11 @@ def kitchen_stations(*, restaurant_id: int) -> list[str]:
 
 def staff_restaurants(*, user: User) -> QuerySet[Restaurant]:
     """The restaurants whose kitchen ``user`` works."""
-    return Restaurant.objects.filter(staff__user=user).order_by("name") if user.is_authenticated else Restaurant.objects.none()
+    return (
+        Restaurant.objects.filter(staff__user=user).order_by("name")
+        if user.is_authenticated
+        else Restaurant.objects.none()
+    )
 
 
 # The statuses the pick-up board shows: in the kitchen, and ready.
@@ -141,8 +147,11 @@ BOARD_STATUSES = (OrderStatus.ACCEPTED, OrderStatus.PREPARING, OrderStatus.READY
 
 def pickup_board_orders(*, restaurant_id: int) -> list[tuple[int, str]]:
     """``(order id, status)`` of the orders the board shows, oldest first (no personal data)."""
-    return list(Order.objects.filter(restaurant_id=restaurant_id, status__in=[s.value for s in BOARD_STATUSES])
-                .order_by("created_at", "id").values_list("id", "status"))
+    return list(
+        Order.objects.filter(restaurant_id=restaurant_id, status__in=[s.value for s in BOARD_STATUSES])
+        .order_by("created_at", "id")
+        .values_list("id", "status")
+    )
 
 
 def pickup_board(*, restaurant_id: int) -> dict[str, list[int]]:

@@ -74,18 +74,22 @@ RELEASES_STOCK: frozenset[OrderStatus] = frozenset({S.PAYMENT_FAILED, S.REJECTED
 # the kitchen screen. Accepting is not among them: by then the acceptance deadline is
 # settled, and an accepted order the kitchen cannot make is a matter for the customer.
 # Rejections are final because their refund has gone out.
-RECALLABLE: frozenset[tuple[OrderStatus, OrderStatus]] = frozenset({
-    (S.PREPARING, S.ACCEPTED),
-    (S.READY, S.PREPARING),
-    (S.OUT_FOR_DELIVERY, S.READY),
-    (S.DELIVERED, S.READY),
-    (S.DELIVERED, S.OUT_FOR_DELIVERY),
-})
+RECALLABLE: frozenset[tuple[OrderStatus, OrderStatus]] = frozenset(
+    {
+        (S.PREPARING, S.ACCEPTED),
+        (S.READY, S.PREPARING),
+        (S.OUT_FOR_DELIVERY, S.READY),
+        (S.DELIVERED, S.READY),
+        (S.DELIVERED, S.OUT_FOR_DELIVERY),
+    }
+)
 # While the kitchen cooks, dishes can be crossed off one by one.
 BUMPABLE: frozenset[OrderStatus] = frozenset({S.ACCEPTED, S.PREPARING})
 
 
-def recall_target(*, status: OrderStatus | str, from_status: OrderStatus | str, actor: Actor | str) -> OrderStatus | None:
+def recall_target(
+    *, status: OrderStatus | str, from_status: OrderStatus | str, actor: Actor | str
+) -> OrderStatus | None:
     """Where a recall of the step ``from_status → status`` made by ``actor`` goes back to, or None."""
     if Actor(actor) is not Actor.STAFF or not from_status:
         return None

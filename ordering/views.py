@@ -186,7 +186,9 @@ def checkout(request: AuthenticatedHttpRequest) -> HttpResponse:
                 )
             except IdempotencyConflict:
                 status = 409
-                form.add_error(None, "This checkout form was already used for another order. Check your order and place it again.")
+                form.add_error(
+                    None, "This checkout form was already used for another order. Check your order and place it again."
+                )
             except TotalOutOfRange as error:
                 # The cart itself is the fault (nothing changed under it): bad input, not a conflict.
                 form.add_error(None, error.message)
@@ -328,7 +330,9 @@ def signup(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Welcome to Passline, {user.get_username()}!")
             return redirect(_safe_next(request, next_url) or "restaurant_list")
     status = 400 if request.method == "POST" else 200
-    return render(request, "registration/signup.html", {"form": form, "next": _safe_next(request, next_url) or ""}, status=status)
+    return render(
+        request, "registration/signup.html", {"form": form, "next": _safe_next(request, next_url) or ""}, status=status
+    )
 
 
 @login_required

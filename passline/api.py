@@ -158,9 +158,7 @@ api.add_router("", kitchen_router)
 # --- errors ---------------------------------------------------------------------------
 
 
-def _error(
-    api: NinjaAPI, request: HttpRequest, status: int, code: str, message: str, **extra: Any
-) -> HttpResponse:
+def _error(api: NinjaAPI, request: HttpRequest, status: int, code: str, message: str, **extra: Any) -> HttpResponse:
     body: dict[str, Any] = {"code": code, "message": message}
     body.update({key: value for key, value in extra.items() if value not in (None, {}, [])})
     return api.create_response(request, {"error": body}, status=status)
@@ -269,7 +267,7 @@ def _on_database_error(request: HttpRequest, exc: DatabaseError) -> HttpResponse
 
 @api.exception_handler(Exception)
 def _on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
-    logger.exception("unhandled API error on %s %s", request.method, request.path)
+    logger.error("unhandled API error on %s %s", request.method, request.path, exc_info=exc)
     return _error(api, request, 500, "internal_error", "Something went wrong on our side; it has been logged.")
 
 

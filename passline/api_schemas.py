@@ -48,17 +48,21 @@ AUTH_ERRORS = {
     401: "`not_authenticated`: no valid bearer token (or browser session).",
     403: "`forbidden`: not allowed for this account; `csrf_failed`: a session request without `X-CSRFToken`.",
 }
-INVALID_REQUEST = ("`invalid_request` (with `field` and `details`): the body does not match the schema: a field "
-                   "missing, of the wrong type, out of range or too long, text with NUL characters or invalid "
-                   "Unicode, a body that is not a JSON object.")
+INVALID_REQUEST = (
+    "`invalid_request` (with `field` and `details`): the body does not match the schema: a field "
+    "missing, of the wrong type, out of range or too long, text with NUL characters or invalid "
+    "Unicode, a body that is not a JSON object."
+)
 BODY_ERRORS = {
     400: "`malformed_json`: the body is not valid JSON.",
     413: "`payload_too_large`: the body is over the upload limit.",
     415: "`unsupported_media_type`: the body is not sent as `application/json`.",
     422: INVALID_REQUEST,
 }
-UNAVAILABLE = ("`unavailable`: the database was briefly unavailable and nothing was changed; retry after "
-               "`Retry-After` seconds (a POST with the same `Idempotency-Key`, which is safe).")
+UNAVAILABLE = (
+    "`unavailable`: the database was briefly unavailable and nothing was changed; retry after "
+    "`Retry-After` seconds (a POST with the same `Idempotency-Key`, which is safe)."
+)
 IDEMPOTENCY_KEY_422 = "`invalid_idempotency_key`: the `Idempotency-Key` header is not 1 to 255 characters."
 
 
@@ -67,13 +71,20 @@ def answers(success: dict[int, Any], errors: dict[int, str], **openapi_extra: An
     shape with the codes each carries, and the 503 every operation may answer."""
     errors = {**errors, 503: UNAVAILABLE}
     documented: dict[int, Any] = {status: {"description": text} for status, text in errors.items()}
-    documented[503]["headers"] = {"Retry-After": {"description": "Seconds to wait before a retry.",
-                                                  "schema": {"type": "integer"}}}
-    return {"response": {**success, **{status: ErrorOut for status in errors}},
-            "openapi_extra": {"responses": documented, **openapi_extra}}
+    documented[503]["headers"] = {
+        "Retry-After": {"description": "Seconds to wait before a retry.", "schema": {"type": "integer"}}
+    }
+    return {
+        "response": {**success, **dict.fromkeys(errors, ErrorOut)},
+        "openapi_extra": {"responses": documented, **openapi_extra},
+    }
 
 
 def idempotency_key(what: str) -> dict[str, Any]:
-    return {"in": "header", "name": IDEMPOTENCY_HEADER, "required": False,
-            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-            "description": f"A unique key per intended {what}, e.g. a UUID."}
+    return {
+        "in": "header",
+        "name": IDEMPOTENCY_HEADER,
+        "required": False,
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+        "description": f"A unique key per intended {what}, e.g. a UUID.",
+    }

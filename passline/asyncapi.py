@@ -4,7 +4,7 @@ Two halves, one document (``docs/asyncapi.json``, written by ``manage.py asyncap
 
 * RabbitMQ — every event and command of ``bus/catalog.py`` (name, exchange, routing key,
   version, the pydantic payload schema) in the envelope of ``bus/envelope.py``, the exchanges
-  of ``bus/topology.py``, and every consumer's queue with its bindings (``bus.consumer.registered()``).
+  of ``bus/topology.py``, and every consumer's queue with its bindings (``bus.handlers.registered()``).
 * WebSockets — every socket path and frame of ``live/protocol.py``.
 
 Nothing here is written by hand that the code already says: a change of a payload, a binding or
@@ -23,8 +23,8 @@ from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
 from bus.catalog import EVENTS, EXCHANGE_BINDINGS, EventType
-from bus.consumer import Consumer, registered
 from bus.envelope import Envelope
+from bus.handlers import Handler, registered
 from bus.topology import DEAD_LETTER_EXCHANGE, DOMAIN_EXCHANGES, EXCHANGES
 from live.protocol import CLOSE_CODES, SOCKETS, Frame, Socket
 from ordering.status import OrderStatus
@@ -76,10 +76,13 @@ def _binding_key(event: EventType) -> str:
     return re.sub(r"\{[^}]*\}", "*", event.routing_key)
 
 
-def project_consumers() -> list[Consumer]:
+def project_consumers() -> list[Handler]:
     """The registered consumers of the deployed system, by queue name (the test suite's own are left out)."""
-    return [consumer for name, consumer in sorted(registered().items())
-            if not consumer.handler.__module__.startswith("tests.")]
+    return [
+        consumer
+        for name, consumer in sorted(registered().items())
+        if not consumer.handler.__module__.startswith("tests.")
+    ]
 
 
 # --- RabbitMQ -------------------------------------------------------------------------------
@@ -91,14 +94,19 @@ def _event_message(event: EventType) -> dict[str, Any]:
         "title": event.name,
         "summary": (event.schema.__doc__ or "").strip() or f"{event.name}, version {event.version}.",
         "contentType": "application/json",
-        "payload": {"allOf": [
-            {"$ref": SCHEMAS + "Envelope"},
-            {"type": "object", "properties": {
-                "type": {"const": event.name},
-                "version": {"const": event.version},
-                "payload": {"$ref": SCHEMAS + _name(event.schema)},
-            }},
-        ]},
+        "payload": {
+            "allOf": [
+                {"$ref": SCHEMAS + "Envelope"},
+                {
+                    "type": "object",
+                    "properties": {
+                        "type": {"const": event.name},
+                        "version": {"const": event.version},
+                        "payload": {"$ref": SCHEMAS + _name(event.schema)},
+                    },
+                },
+            ]
+        },
         "bindings": {"amqp": {"contentEncoding": "utf-8", "messageType": event.name, "bindingVersion": AMQP_BINDING}},
         "x-exchange": event.exchange,
         "x-routing-key": event.routing_key,
@@ -112,37 +120,43 @@ def _exchange(name: str) -> dict[str, Any]:
 
 def _event_channel(event: EventType) -> dict[str, Any]:
     parameters = {
-        field: {"description": f"The payload's `{field}`.", "location": f"$message.payload#/payload/{field}",
-                **({"enum": [s.value for s in OrderStatus]} if field == "status" else {})}
+        field: {
+            "description": f"The payload's `{field}`.",
+            "location": f"$message.payload#/payload/{field}",
+            **({"enum": [s.value for s in OrderStatus]} if field == "status" else {}),
+        }
         for field in _placeholders(event.routing_key)
     }
     channel: dict[str, Any] = {
         "address": event.routing_key,
         "title": f"{event.exchange}: {event.routing_key}",
         "description": f"`{event.name}` messages, published to the `{event.exchange}` exchange "
-                       f"({EXCHANGES[event.exchange]}) with the routing key `{event.routing_key}`.",
+        f"({EXCHANGES[event.exchange]}) with the routing key `{event.routing_key}`.",
         "servers": [{"$ref": "#/servers/broker"}],
         "messages": {event.name: {"$ref": f"#/components/messages/{event.name}"}},
-        "bindings": {"amqp": {"is": "routingKey", "exchange": _exchange(event.exchange),
-                              "bindingVersion": AMQP_BINDING}},
+        "bindings": {
+            "amqp": {"is": "routingKey", "exchange": _exchange(event.exchange), "bindingVersion": AMQP_BINDING}
+        },
     }
     if parameters:
         channel["parameters"] = parameters
     return channel
 
 
-def _queue_messages(consumer: Consumer) -> list[EventType]:
+def _queue_messages(consumer: Handler) -> list[EventType]:
     if consumer.any_type or consumer.consume_from is not None:
         return sorted(EVENTS.values(), key=lambda e: e.name)
     return list(consumer.events)
 
 
-def _queue_channel(consumer: Consumer, dead_letter_queues: list[str]) -> dict[str, Any]:
+def _queue_channel(consumer: Handler, dead_letter_queues: list[str]) -> dict[str, Any]:
     messages = {e.name: {"$ref": f"#/components/messages/{e.name}"} for e in _queue_messages(consumer)}
     bindings = [{"exchange": exchange, "binding_key": key} for exchange, key in consumer.all_bindings()]
     if consumer.consume_from is not None:
-        description = (f"`{consumer.queue}` reads every `<queue>.dead` queue of the other consumers (any message "
-                       "that failed for good, with `x-passline-reason`, `-queue` and `-attempts` headers).")
+        description = (
+            f"`{consumer.queue}` reads every `<queue>.dead` queue of the other consumers (any message "
+            "that failed for good, with `x-passline-reason`, `-queue` and `-attempts` headers)."
+        )
         return {
             "address": "{queue}.dead",
             "title": f"queue {consumer.queue}",
@@ -150,29 +164,46 @@ def _queue_channel(consumer: Consumer, dead_letter_queues: list[str]) -> dict[st
             "servers": [{"$ref": "#/servers/broker"}],
             "parameters": {"queue": {"description": "The work queue the message died in.", "enum": dead_letter_queues}},
             "messages": messages,
-            "bindings": {"amqp": {"is": "queue", "queue": {"name": "{queue}.dead", "durable": True, "exclusive": False,
-                                                           "autoDelete": False},
-                                  "bindingVersion": AMQP_BINDING}},
+            "bindings": {
+                "amqp": {
+                    "is": "queue",
+                    "queue": {"name": "{queue}.dead", "durable": True, "exclusive": False, "autoDelete": False},
+                    "bindingVersion": AMQP_BINDING,
+                }
+            },
             "x-bindings": [{"exchange": DEAD_LETTER_EXCHANGE, "binding_key": "{queue}"}],
         }
     notes = []
     if consumer.rpc:
-        notes.append("An RPC server: each request's result or business error goes back to its `reply_to` "
-                     "(direct reply-to) under the request's AMQP `correlation_id`.")
+        notes.append(
+            "An RPC server: each request's result or business error goes back to its `reply_to` "
+            "(direct reply-to) under the request's AMQP `correlation_id`."
+        )
     if consumer.delay_seconds:
-        notes.append(f"Messages wait in `{consumer.queue}.delay.<n>s` (n = ORDER_ACCEPT_TIMEOUT_SECONDS) "
-                     "before they reach the queue: a timer.")
+        notes.append(
+            f"Messages wait in `{consumer.queue}.delay.<n>s` (n = ORDER_ACCEPT_TIMEOUT_SECONDS) "
+            "before they reach the queue: a timer."
+        )
     bound = ", ".join(f"`{b['exchange'] or '(default)'}` ← `{b['binding_key'] or '(fanout)'}`" for b in bindings)
     return {
         "address": consumer.queue,
         "title": f"queue {consumer.queue}",
-        "description": " ".join([f"Queue `{consumer.queue}`, bound to {bound}. Failed messages retry through "
-                                 f"`{consumer.queue}.retry.<n>`, then go to `{consumer.dead_letter_queue}`.", *notes]),
+        "description": " ".join(
+            [
+                f"Queue `{consumer.queue}`, bound to {bound}. Failed messages retry through "
+                f"`{consumer.queue}.retry.<n>`, then go to `{consumer.dead_letter_queue}`.",
+                *notes,
+            ]
+        ),
         "servers": [{"$ref": "#/servers/broker"}],
         "messages": messages,
-        "bindings": {"amqp": {"is": "queue", "queue": {"name": consumer.queue, "durable": True, "exclusive": False,
-                                                       "autoDelete": False},
-                              "bindingVersion": AMQP_BINDING}},
+        "bindings": {
+            "amqp": {
+                "is": "queue",
+                "queue": {"name": consumer.queue, "durable": True, "exclusive": False, "autoDelete": False},
+                "bindingVersion": AMQP_BINDING,
+            }
+        },
         "x-bindings": bindings,
     }
 
@@ -190,11 +221,12 @@ def _amqp(document: dict[str, Any]) -> list[type[BaseModel]]:
             "action": "send",
             "title": f"publish {event.name}",
             "summary": f"A Passline process publishes `{event.name}` (through the transactional outbox, "
-                       "or an RPC call) with publisher confirms, persistent.",
+            "or an RPC call) with publisher confirms, persistent.",
             "channel": {"$ref": f"#/channels/{channel_id}"},
             "messages": [{"$ref": f"#/channels/{channel_id}/messages/{event.name}"}],
-            "bindings": {"amqp": {"deliveryMode": 2, "mandatory": True, "timestamp": True,
-                                  "bindingVersion": AMQP_BINDING}},
+            "bindings": {
+                "amqp": {"deliveryMode": 2, "mandatory": True, "timestamp": True, "bindingVersion": AMQP_BINDING}
+            },
         }
     for consumer in consumers:
         channel_id = f"amqp.queue.{consumer.queue}"
@@ -204,14 +236,19 @@ def _amqp(document: dict[str, Any]) -> list[type[BaseModel]]:
             "action": "receive",
             "title": f"consume {consumer.queue}",
             "summary": f"`manage.py consume {consumer.queue}`: at-least-once, deduplicated by message id"
-                       + (" (RPC: by the command's key)" if consumer.rpc else "") + ", acked after commit.",
+            + (" (RPC: by the command's key)" if consumer.rpc else "")
+            + ", acked after commit.",
             "channel": {"$ref": f"#/channels/{channel_id}"},
             "messages": [{"$ref": f"#/channels/{channel_id}/messages/{name}"} for name in channel["messages"]],
             "bindings": {"amqp": {"ack": True, "bindingVersion": AMQP_BINDING}},
         }
         if consumer.rpc:
-            operation["reply"] = {"address": {"location": "$message.header#/reply_to",
-                                              "description": "RabbitMQ's direct reply-to of the caller."}}
+            operation["reply"] = {
+                "address": {
+                    "location": "$message.header#/reply_to",
+                    "description": "RabbitMQ's direct reply-to of the caller.",
+                }
+            }
         document["operations"][f"consume.{consumer.queue}"] = operation
     document["x-exchanges"] = {
         name: {"type": kind, "bound_to": _exchange_sources(name)} for name, kind in sorted(EXCHANGES.items())
@@ -224,8 +261,11 @@ def _exchange_sources(name: str) -> list[dict[str, str]]:
     if name == "audit":
         return [{"exchange": source, "binding_key": "#"} for source in DOMAIN_EXCHANGES]
     # What the apps asked for (notifications/events.py: a customer's order steps).
-    return [{"exchange": source, "binding_key": key} for destination, source, key in EXCHANGE_BINDINGS
-            if destination == name]
+    return [
+        {"exchange": source, "binding_key": key}
+        for destination, source, key in EXCHANGE_BINDINGS
+        if destination == name
+    ]
 
 
 # --- WebSockets -----------------------------------------------------------------------------
@@ -251,11 +291,25 @@ def _socket_channel(socket: Socket) -> dict[str, Any]:
         "description": f"{socket.description} Who may connect: {socket.who}",
         "servers": [{"$ref": "#/servers/web"}],
         "messages": messages,
-        "bindings": {"ws": {"method": "GET", "headers": {"type": "object", "properties": {
-            "Authorization": {"type": "string", "description": "`Bearer <token>` (or the session cookie instead)."},
-            "Origin": {"type": "string", "description": "Required with a cookie; a bearer upgrade without "
-                                                        "cookies may omit it."},
-        }}, "bindingVersion": WS_BINDING}},
+        "bindings": {
+            "ws": {
+                "method": "GET",
+                "headers": {
+                    "type": "object",
+                    "properties": {
+                        "Authorization": {
+                            "type": "string",
+                            "description": "`Bearer <token>` (or the session cookie instead).",
+                        },
+                        "Origin": {
+                            "type": "string",
+                            "description": "Required with a cookie; a bearer upgrade without cookies may omit it.",
+                        },
+                    },
+                },
+                "bindingVersion": WS_BINDING,
+            }
+        },
         "x-who": socket.who,
         "x-close-codes": {str(code): CLOSE_CODES[code] for code in socket.closes},
     }
@@ -299,17 +353,27 @@ def asyncapi_document() -> dict[str, Any]:
         "defaultContentType": "application/json",
         "servers": {
             "web": {
-                "host": "{host}", "protocol": "ws", "title": "The web process (daphne)",
+                "host": "{host}",
+                "protocol": "ws",
+                "title": "The web process (daphne)",
                 "description": "WebSockets on the site's own host (`wss` behind TLS in production).",
                 "variables": {"host": {"default": "127.0.0.1:8000", "description": "The site's host and port."}},
-                "security": [{"$ref": "#/components/securitySchemes/bearer"},
-                             {"$ref": "#/components/securitySchemes/session"}],
+                "security": [
+                    {"$ref": "#/components/securitySchemes/bearer"},
+                    {"$ref": "#/components/securitySchemes/session"},
+                ],
             },
             "broker": {
-                "host": "{host}", "protocol": "amqp", "protocolVersion": "0-9-1", "pathname": "/{vhost}",
-                "title": "RabbitMQ", "description": "Internal: only Passline's own processes connect (RABBITMQ_URL).",
-                "variables": {"host": {"default": "127.0.0.1:5672"},
-                              "vhost": {"description": "The checkout's vhost, passline-<id> (in .env)."}},
+                "host": "{host}",
+                "protocol": "amqp",
+                "protocolVersion": "0-9-1",
+                "pathname": "/{vhost}",
+                "title": "RabbitMQ",
+                "description": "Internal: only Passline's own processes connect (RABBITMQ_URL).",
+                "variables": {
+                    "host": {"default": "127.0.0.1:5672"},
+                    "vhost": {"description": "The checkout's vhost, passline-<id> (in .env)."},
+                },
                 "security": [{"$ref": "#/components/securitySchemes/broker"}],
             },
         },
@@ -319,11 +383,18 @@ def asyncapi_document() -> dict[str, Any]:
             "messages": {},
             "schemas": {},
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer",
-                           "description": "`Authorization: Bearer <token>` from `POST /api/v1/auth/token` on the "
-                                          "upgrade request; no `Origin` needed when no cookie is sent."},
-                "session": {"type": "httpApiKey", "in": "cookie", "name": "sessionid",
-                            "description": "The browser site's session; the upgrade's `Origin` must be allowed."},
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "`Authorization: Bearer <token>` from `POST /api/v1/auth/token` on the "
+                    "upgrade request; no `Origin` needed when no cookie is sent.",
+                },
+                "session": {
+                    "type": "httpApiKey",
+                    "in": "cookie",
+                    "name": "sessionid",
+                    "description": "The browser site's session; the upgrade's `Origin` must be allowed.",
+                },
                 "broker": {"type": "userPassword", "description": "The credentials of RABBITMQ_URL."},
             },
         },
@@ -362,5 +433,3 @@ def resolve(document: dict[str, Any], ref: str) -> Any:
             raise KeyError(f"{ref} points nowhere")
         node = node[part]
     return node
-
-

@@ -33,13 +33,26 @@ UNAVAILABLE_MESSAGE = (
 # "this request is wrong": the connection refused, gone away, lost mid-query, killed or
 # timed out idle; the server shutting down or out of connections; a lock given up on (the
 # transaction was rolled back, so a retry starts clean); a statement over max_statement_time.
-UNAVAILABLE_ERRORS = frozenset({
-    2002, 2003, 2005, 2006, 2013, 2055,  # client: cannot connect, gone away, lost
-    1927, 4031, 1053, 1077,  # killed, idle timeout, server shutdown, normal shutdown
-    1040, 1203, 1226,  # too many connections, per user, resource limit
-    1205, 1213,  # lock wait timeout, deadlock
-    1969,  # max_statement_time exceeded
-})
+UNAVAILABLE_ERRORS = frozenset(
+    {
+        2002,
+        2003,
+        2005,
+        2006,
+        2013,
+        2055,  # client: cannot connect, gone away, lost
+        1927,
+        4031,
+        1053,
+        1077,  # killed, idle timeout, server shutdown, normal shutdown
+        1040,
+        1203,
+        1226,  # too many connections, per user, resource limit
+        1205,
+        1213,  # lock wait timeout, deadlock
+        1969,  # max_statement_time exceeded
+    }
+)
 
 
 def database_unavailable(error: BaseException | None) -> bool:

@@ -108,13 +108,18 @@ class MethodNotAllowedPageMiddleware(BothModes):
 
     @staticmethod
     def _needs_page(request: HttpRequest, response: HttpResponse) -> bool:
-        return (response.status_code == 405 and not request.path.startswith(API_PREFIX)
-                and not getattr(response, "streaming", False) and not response.content)
+        return (
+            response.status_code == 405
+            and not request.path.startswith(API_PREFIX)
+            and not getattr(response, "streaming", False)
+            and not response.content
+        )
 
     @staticmethod
     def _page(request: HttpRequest, response: HttpResponse) -> HttpResponse:
-        page = HttpResponse(render_to_string("405.html", {"back": _page_above(request.path)}, request=request),
-                            status=405)
+        page = HttpResponse(
+            render_to_string("405.html", {"back": _page_above(request.path)}, request=request), status=405
+        )
         page["Allow"] = response.get("Allow", "")
         return page
 

@@ -153,7 +153,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Threads a web process runs requests' sync code on, each with its own kept DB connection.
 WEB_DB_THREADS = int(env("WEB_DB_THREADS", "4"))
 
-# Modules whose import registers consumers (bus/consumer.py) for `manage.py consume`.
+# Modules whose import registers handlers (bus/handlers.py) for `manage.py consume`.
 PASSLINE_CONSUMER_MODULES = [
     "bus.deadletters",
     "consumers.balance",
@@ -183,22 +183,24 @@ CHANNEL_LAYERS: dict[str, Any] = {
     "default": {
         "BACKEND": "live.layer.PasslineChannelLayer",
         "CONFIG": {
-            "hosts": [{
-                "address": REDIS_URL,
-                # redis-py 8 gives every read a 5 s socket timeout by default, the very length of
-                # channels-redis's blocking pop (BZPOPMIN, 5 s): an idle process's receive then
-                # fails with TimeoutError (channels_redis#422). The read must outlast the pop.
-                "socket_timeout": 15,
-                "socket_connect_timeout": 5,
-                "socket_keepalive": True,
-                # A connection idle this long is PINGed before reuse: one that Redis or a NAT
-                # closed is replaced, not failed on.
-                "health_check_interval": 30,
-                # Per process and event loop. A burst beyond it waits up to pool_timeout seconds
-                # for a free connection (live/layer.py uses a blocking pool) instead of failing.
-                "max_connections": int(env("CHANNELS_MAX_CONNECTIONS", "200")),
-                "pool_timeout": 20,
-            }],
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    # redis-py 8 gives every read a 5 s socket timeout by default, the very length of
+                    # channels-redis's blocking pop (BZPOPMIN, 5 s): an idle process's receive then
+                    # fails with TimeoutError (channels_redis#422). The read must outlast the pop.
+                    "socket_timeout": 15,
+                    "socket_connect_timeout": 5,
+                    "socket_keepalive": True,
+                    # A connection idle this long is PINGed before reuse: one that Redis or a NAT
+                    # closed is replaced, not failed on.
+                    "health_check_interval": 30,
+                    # Per process and event loop. A burst beyond it waits up to pool_timeout seconds
+                    # for a free connection (live/layer.py uses a blocking pool) instead of failing.
+                    "max_connections": int(env("CHANNELS_MAX_CONNECTIONS", "200")),
+                    "pool_timeout": 20,
+                }
+            ],
             "prefix": env("CHANNELS_PREFIX", REDIS_PREFIX),
             # Messages a process's inbox may hold (all its sockets share it; the default 100
             # drops a burst to a thousand sockets) and a socket's own buffer: size it for the
@@ -260,8 +262,10 @@ EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = int(env("EMAIL_TIMEOUT", "10"))
-EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST
-                    else "django.core.mail.backends.console.EmailBackend")
+EMAIL_BACKEND = env(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
+)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Passline <orders@passline.example>")
 EMAIL_MESSAGE_ID_DOMAIN = env("EMAIL_MESSAGE_ID_DOMAIN", "passline.example")
 # SMS: a class with the interface of notifications.delivery.SmsProvider.
@@ -269,8 +273,9 @@ SMS_PROVIDER = env("SMS_PROVIDER", "notifications.delivery.LoggingSmsProvider")
 SMS_FROM = env("SMS_FROM", "Passline")
 # Seconds before each further delivery attempt; then the command is dead-lettered. Each delay
 # is a queue's TTL: changing them means deleting the notifier's retry queues first.
-NOTIFIER_RETRY_DELAYS = tuple(float(d) for d in env_list(
-    "NOTIFIER_RETRY_DELAYS", "0.2,0.4,0.8" if PASSLINE_ENV == "test" else "5,30,300"))
+NOTIFIER_RETRY_DELAYS = tuple(
+    float(d) for d in env_list("NOTIFIER_RETRY_DELAYS", "0.2,0.4,0.8" if PASSLINE_ENV == "test" else "5,30,300")
+)
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"

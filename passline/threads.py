@@ -49,8 +49,9 @@ class DatabaseThreads:
         if count < 1:
             raise ValueError("at least one thread")
         self.app = app
-        self.executors = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"web-db-{index}")
-                          for index in range(count)]
+        self.executors = [
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"web-db-{index}") for index in range(count)
+        ]
         self.in_hand = [0] * count
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

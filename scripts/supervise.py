@@ -105,8 +105,12 @@ def supervisord_conf(entries: list[tuple[str, str]], *, directory: Path, workdir
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--procfile", type=Path, default=ROOT / "Procfile")
-    parser.add_argument("--dir", type=Path, default=ROOT / "var" / "supervisor",
-                        help="where the configuration, the control socket and supervisord's own log go")
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=ROOT / "var" / "supervisor",
+        help="where the configuration, the control socket and supervisord's own log go",
+    )
     parser.add_argument("--write-only", action="store_true", help="write the configuration and exit")
     args = parser.parse_args(argv)
     directory = args.dir.resolve()

@@ -8,7 +8,7 @@ import subprocess
 
 import pika
 
-from bus.consumer import registered
+from bus.handlers import registered
 
 RABBITMQCTL = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
 

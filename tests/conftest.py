@@ -10,18 +10,16 @@ from urllib.parse import quote
 
 import pika
 import pytest
+from channels.layers import channel_layers
 from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
-from channels.layers import channel_layers
-
-from bus.consumer import Consumer, registered
+from bus.handlers import Handler, registered
 from bus.relay import OutboxRelay
-from bus.runner import ConsumerRunner
+from bus.runner import WorkerRunner
 from bus.topology import declare_topology
 from tests.broker import ctl, purge_all
-from tests.support import InThread, WorkerThreads
-
 from tests.factories import PASSWORD, MenuCategoryFactory, MenuItemFactory, RestaurantFactory, UserFactory
+from tests.support import InThread, WorkerThreads
 
 
 @pytest.fixture(autouse=True)
@@ -98,7 +96,7 @@ def bus(rabbit_vhost, settings, transactional_db):
         except (pika.exceptions.AMQPConnectionError, AMQPConnectorException):
             if attempt == 3:
                 raise
-            time.sleep(2 ** attempt)
+            time.sleep(2**attempt)
     return rabbit_vhost
 
 
@@ -116,6 +114,7 @@ def worker_threads() -> Iterator[WorkerThreads]:
 def run_relay(bus, worker_threads) -> Callable[..., InThread]:
     """``run_relay(**options)``: an OutboxRelay in a thread on the test broker, polling every
     5 ms unless ``idle_interval`` says otherwise; stopped at teardown."""
+
     def run(**options: object) -> InThread:
         return worker_threads.start(OutboxRelay(**{"idle_interval": 0.005, **options}))
 
@@ -130,9 +129,10 @@ def relay(run_relay) -> OutboxRelay:
 
 @pytest.fixture
 def run_consumers(bus, worker_threads) -> Callable[..., InThread]:
-    """``run_consumers(*consumers_or_queue_names, runner=ConsumerRunner, **options)``: one
+    """``run_consumers(*consumers_or_queue_names, runner=WorkerRunner, **options)``: one
     runner for those consumers in a thread on the test broker; stopped at teardown."""
-    def run(*consumers: Consumer | str, runner: type[ConsumerRunner] = ConsumerRunner, **options: object) -> InThread:
+
+    def run(*consumers: Handler | str, runner: type[WorkerRunner] = WorkerRunner, **options: object) -> InThread:
         chosen = [registered()[c] if isinstance(c, str) else c for c in consumers]
         return worker_threads.start(runner(chosen, **options))
 

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from billing.models import Wallet
@@ -23,7 +24,7 @@ from ordering.status import Actor, OrderStatus
 PASSWORD = "correct-horse-battery"
 
 
-class CustomerFactory(factory.django.DjangoModelFactory):
+class CustomerFactory(factory.django.DjangoModelFactory[User]):
     """A user who can log in with PASSWORD, with a customer profile (its address 1 Test Lane)."""
 
     class Meta:
@@ -35,7 +36,7 @@ class CustomerFactory(factory.django.DjangoModelFactory):
     password = factory.PostGenerationMethodCall("set_password", PASSWORD)
 
     @factory.post_generation
-    def profile(user, create, extracted, **kwargs):  # noqa: N805
+    def profile(user, create, extracted, **kwargs):
         if create:
             user.save()
             CustomerProfile.objects.get_or_create(user=user, defaults={"default_address": "1 Test Lane"})
@@ -45,7 +46,7 @@ class CustomerFactory(factory.django.DjangoModelFactory):
 UserFactory = CustomerFactory
 
 
-class RestaurantFactory(factory.django.DjangoModelFactory):
+class RestaurantFactory(factory.django.DjangoModelFactory[Restaurant]):
     class Meta:
         model = Restaurant
 
@@ -55,7 +56,7 @@ class RestaurantFactory(factory.django.DjangoModelFactory):
     is_open = True
 
 
-class MenuCategoryFactory(factory.django.DjangoModelFactory):
+class MenuCategoryFactory(factory.django.DjangoModelFactory[MenuCategory]):
     class Meta:
         model = MenuCategory
 
@@ -63,7 +64,7 @@ class MenuCategoryFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Category {n}")
 
 
-class MenuItemFactory(factory.django.DjangoModelFactory):
+class MenuItemFactory(factory.django.DjangoModelFactory[MenuItem]):
     class Meta:
         model = MenuItem
 
@@ -73,7 +74,7 @@ class MenuItemFactory(factory.django.DjangoModelFactory):
     price = Decimal("10.00")
 
 
-class StaffMembershipFactory(factory.django.DjangoModelFactory):
+class StaffMembershipFactory(factory.django.DjangoModelFactory[StaffMembership]):
     class Meta:
         model = StaffMembership
 
@@ -81,7 +82,7 @@ class StaffMembershipFactory(factory.django.DjangoModelFactory):
     restaurant = factory.SubFactory(RestaurantFactory)
 
 
-class OrderFactory(factory.Factory):
+class OrderFactory(factory.Factory[Order]):
     """A placed order (``pending_payment``), through ``order_place``; ``paid=True`` then pays it
     as the billing worker would. ``items`` is a list of (menu item, quantity), of one
     restaurant; or name one ``dish`` and a ``quantity``."""
@@ -101,20 +102,24 @@ class OrderFactory(factory.Factory):
     paid = False
 
     @classmethod
-    def _create(cls, model_class, *, customer, items, delivery_address, notes, idempotency_key, paid):  # type: ignore[no-untyped-def, override]
-        request = OrderRequest(restaurant_id=items[0][0].restaurant_id, items=[(item.pk, quantity) for item, quantity in items],
-                               delivery_address=delivery_address, notes=notes)
+    def _create(cls, model_class, *, customer, items, delivery_address, notes, idempotency_key, paid):
+        request = OrderRequest(
+            restaurant_id=items[0][0].restaurant_id,
+            items=[(item.pk, quantity) for item, quantity in items],
+            delivery_address=delivery_address,
+            notes=notes,
+        )
         order, _ = order_place(customer=customer, request=request, idempotency_key=idempotency_key)
         if paid:
             order = order_transition(order_id=order.pk, to=OrderStatus.PAID, actor_kind=Actor.SYSTEM)
         return order
 
     @classmethod
-    def _build(cls, model_class, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def _build(cls, model_class, *args, **kwargs):
         raise TypeError("an order is only ever placed: use OrderFactory(), or OrderRowFactory.build()")
 
 
-class OrderRowFactory(factory.django.DjangoModelFactory):
+class OrderRowFactory(factory.django.DjangoModelFactory[Order]):
     """An order row as it is, no lines, events or outbox: for a test that needs a status."""
 
     class Meta:
@@ -128,7 +133,7 @@ class OrderRowFactory(factory.django.DjangoModelFactory):
     stock_date = factory.LazyFunction(lambda: timezone.localdate())
 
 
-class WalletFactory(factory.Factory):
+class WalletFactory(factory.Factory[Wallet]):
     """A customer's wallet topped up with ``balance`` through ``wallet_credit``."""
 
     class Meta:
@@ -140,6 +145,6 @@ class WalletFactory(factory.Factory):
     description = "Top-up"
 
     @classmethod
-    def _create(cls, model_class, *, user, balance, key, description):  # type: ignore[no-untyped-def, override]
+    def _create(cls, model_class, *, user, balance, key, description):
         wallet_credit(user_id=user.pk, amount=balance, kind="top_up", key=key, description=description)
         return Wallet.objects.get(user=user)

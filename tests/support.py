@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.db import connections
 
-from bus.consumer import Consumer
-from bus.runner import ConsumerRunner, Delivery
+from bus.handlers import Handler
+from bus.runner import Delivery, WorkerRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -47,9 +47,16 @@ def process_env(**overrides: str) -> dict[str, str]:
     db = settings.DATABASES["default"]
     env = {k: v for k, v in os.environ.items() if k not in {"DB_TEST_NAME", "DJANGO_ALLOW_ASYNC_UNSAFE"}}
     env.update(
-        PASSLINE_ENV="test", DB_NAME=db["NAME"], DB_USER=db["USER"], DB_PASSWORD=db["PASSWORD"],
-        DB_HOST=db["HOST"] or "127.0.0.1", DB_PORT=str(db["PORT"] or 3306), RABBITMQ_URL=settings.RABBITMQ_URL,
-        RABBITMQ_HEARTBEAT=str(settings.RABBITMQ_HEARTBEAT), LOG_FORMAT="text", PYTHONUNBUFFERED="1",
+        PASSLINE_ENV="test",
+        DB_NAME=db["NAME"],
+        DB_USER=db["USER"],
+        DB_PASSWORD=db["PASSWORD"],
+        DB_HOST=db["HOST"] or "127.0.0.1",
+        DB_PORT=str(db["PORT"] or 3306),
+        RABBITMQ_URL=settings.RABBITMQ_URL,
+        RABBITMQ_HEARTBEAT=str(settings.RABBITMQ_HEARTBEAT),
+        LOG_FORMAT="text",
+        PYTHONUNBUFFERED="1",
     )
     env.update(overrides)
     return env
@@ -63,8 +70,11 @@ class ManagedProcess:
         self.log_path = log_dir / f"{'-'.join(args).replace('/', '_')}-{time.monotonic_ns()}.log"
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=process_env(**env),
-            stdout=self._log, stderr=subprocess.STDOUT,
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=process_env(**env),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
 
     def log(self) -> str:
@@ -142,13 +152,13 @@ class WorkerThreads:
             raise errors[0]
 
 
-class RecordingRunner(ConsumerRunner):
+class RecordingRunner(WorkerRunner):
     """A consumer runner that remembers each batch it takes (the deliveries, in order), and with
     ``hold=True`` keeps each batch's handlers waiting until the test ``release()``s it — while
     its connection goes on taking deliveries into the inbox, so a test can decide what the next
     batch holds."""
 
-    def __init__(self, consumers: list[Consumer], *, hold: bool = False, **kwargs: Any):
+    def __init__(self, consumers: list[Handler], *, hold: bool = False, **kwargs: Any):
         super().__init__(consumers, **kwargs)
         self.batches: list[list[Delivery]] = []
         self._permits = threading.Semaphore(0) if hold else None
@@ -169,7 +179,7 @@ class RecordingRunner(ConsumerRunner):
         self.batches.append(list(deliveries))
         super()._handle(deliveries)
 
-    def _in_transactions(self, consumer: Consumer, items: list) -> list:  # type: ignore[override]
+    def _in_transactions(self, consumer: Handler, items: list) -> list:  # type: ignore[override]
         # On the handler thread: the connection's thread keeps pumping meanwhile.
         if self._permits is not None and not self._permits.acquire(timeout=60):
             raise AssertionError("a held batch was never released")

@@ -25,9 +25,15 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from billing.events import (
+    BALANCE_CREDIT,
+    BALANCE_DEBIT,
+    ORDER_ACCEPTANCE_TIMER,
+    PAYMENT_FAILED,
+    PAYMENT_REFUNDED,
+    PAYMENT_SUCCEEDED,
+)
 from billing.models import LedgerEntry, Payment
-from billing.events import BALANCE_CREDIT, BALANCE_DEBIT, ORDER_ACCEPTANCE_TIMER, PAYMENT_FAILED, PAYMENT_REFUNDED
-from billing.events import PAYMENT_SUCCEEDED
 from bus.catalog import EventType
 from bus.outbox import Pending, outbox_write_many
 from bus.rpc import RemoteError, rpc_client
@@ -54,9 +60,17 @@ def refund_key(order_id: int) -> str:
 
 
 def _settled_event(event: EventType, order: Order, reason: str = "") -> Pending:
-    return Pending(event=event, aggregate=f"order:{order.pk}", payload={
-        "order_id": order.pk, "customer_id": order.customer_id, "restaurant_id": order.restaurant_id,
-        "amount": order.total, "reason": reason})
+    return Pending(
+        event=event,
+        aggregate=f"order:{order.pk}",
+        payload={
+            "order_id": order.pk,
+            "customer_id": order.customer_id,
+            "restaurant_id": order.restaurant_id,
+            "amount": order.total,
+            "reason": reason,
+        },
+    )
 
 
 def _settled(event: EventType, order: Order, reason: str = "") -> None:
@@ -79,22 +93,37 @@ def order_charge_many(*, order_ids: Sequence[int]) -> dict[int, Payment]:
     return their first ledger entry, never a second movement.
     """
     # Locked in id order, so billing copies whose batches overlap (a redelivery) never deadlock.
-    locked = {order.pk: order
-              for order in Order.objects.select_for_update().filter(pk__in=set(order_ids)).order_by("pk")}
+    locked = {
+        order.pk: order for order in Order.objects.select_for_update().filter(pk__in=set(order_ids)).order_by("pk")
+    }
     # Gone, cancelled before payment, or settled by an earlier delivery: nothing to do.
-    due = [locked[pk] for pk in dict.fromkeys(order_ids)
-           if pk in locked and locked[pk].status == OrderStatus.PENDING_PAYMENT]
+    due = [
+        locked[pk]
+        for pk in dict.fromkeys(order_ids)
+        if pk in locked and locked[pk].status == OrderStatus.PENDING_PAYMENT
+    ]
     if not due:
         return {}
     # Not select_related with the lock: FOR UPDATE on a join would lock the restaurant rows too,
     # and every order placed there would wait (its foreign-key check) while the debits go out.
     restaurants = dict(
-        Restaurant.objects.filter(pk__in={order.restaurant_id for order in due}).values_list("pk", "name"))
-    answers = rpc_client().call_many(BALANCE_DEBIT, [{
-        "user_id": order.customer_id, "amount": order.total, "key": charge_key(order.pk),
-        "kind": LedgerEntry.Kind.CHARGE, "description": f"Order #{order.pk} at {restaurants[order.restaurant_id]}",
-        "order_id": order.pk,
-    } for order in due], timeout=RPC_TIMEOUT_SECONDS)
+        Restaurant.objects.filter(pk__in={order.restaurant_id for order in due}).values_list("pk", "name")
+    )
+    answers = rpc_client().call_many(
+        BALANCE_DEBIT,
+        [
+            {
+                "user_id": order.customer_id,
+                "amount": order.total,
+                "key": charge_key(order.pk),
+                "kind": LedgerEntry.Kind.CHARGE,
+                "description": f"Order #{order.pk} at {restaurants[order.restaurant_id]}",
+                "order_id": order.pk,
+            }
+            for order in due
+        ],
+        timeout=RPC_TIMEOUT_SECONDS,
+    )
     for answer in answers:
         if isinstance(answer, RemoteError) and answer.code not in REFUSALS:
             raise answer  # not an answer about this order: try the batch again later
@@ -106,26 +135,41 @@ def _charge_settle(due: list[Order], answers: list[dict[str, Any] | RemoteError]
     with its payment, its events and its acceptance timer; or payment_failed. The paid ones
     share each statement: one INSERT of payments, one UPDATE of orders, one of their steps,
     one of their outbox events."""
-    payments = Payment.objects.bulk_create([
-        Payment(order=order, amount=order.total, status=Payment.Status.CHARGED, charge_entry_id=answer["entry_id"])
-        if not isinstance(answer, RemoteError) else
-        Payment(order=order, amount=order.total, status=Payment.Status.FAILED, failure_reason=_refusal(answer))
-        for order, answer in zip(due, answers)
-    ])
+    payments = Payment.objects.bulk_create(
+        [
+            Payment(order=order, amount=order.total, status=Payment.Status.CHARGED, charge_entry_id=answer["entry_id"])
+            if not isinstance(answer, RemoteError)
+            else Payment(order=order, amount=order.total, status=Payment.Status.FAILED, failure_reason=_refusal(answer))
+            for order, answer in zip(due, answers)
+        ]
+    )
     paid = [order for order, answer in zip(due, answers) if not isinstance(answer, RemoteError)]
     for order in paid:
         check_transition(order.status, OrderStatus.PAID, Actor.SYSTEM)
     # The timer carries the version the order has once paid: the one order_move_many writes.
-    order_move_many(orders=paid, to=OrderStatus.PAID, actor_kind=Actor.SYSTEM, reason="Paid from the wallet",
-                    extra_events=[event for order in paid for event in (
-                        _settled_event(PAYMENT_SUCCEEDED, order),
-                        Pending(event=ORDER_ACCEPTANCE_TIMER, aggregate=f"order:{order.pk}",
-                                payload={"order_id": order.pk, "paid_version": order.version + 1}),
-                    )])
+    order_move_many(
+        orders=paid,
+        to=OrderStatus.PAID,
+        actor_kind=Actor.SYSTEM,
+        reason="Paid from the wallet",
+        extra_events=[
+            event
+            for order in paid
+            for event in (
+                _settled_event(PAYMENT_SUCCEEDED, order),
+                Pending(
+                    event=ORDER_ACCEPTANCE_TIMER,
+                    aggregate=f"order:{order.pk}",
+                    payload={"order_id": order.pk, "paid_version": order.version + 1},
+                ),
+            )
+        ],
+    )
     for order, answer in zip(due, answers):
         if isinstance(answer, RemoteError):
-            order_transition(order_id=order.pk, to=OrderStatus.PAYMENT_FAILED, actor_kind=Actor.SYSTEM,
-                             reason=_refusal(answer))
+            order_transition(
+                order_id=order.pk, to=OrderStatus.PAYMENT_FAILED, actor_kind=Actor.SYSTEM, reason=_refusal(answer)
+            )
             _settled(PAYMENT_FAILED, order, _refusal(answer))
     return {payment.order_id: payment for payment in payments}
 
@@ -153,17 +197,29 @@ def order_refund_many(*, refunds: Sequence[tuple[int, str]]) -> dict[int, Paymen
     for order_id, reason in refunds:
         reasons.setdefault(order_id, reason)
     # Never charged, or refunded already: nothing to do for those.
-    payments = list(Payment.objects.select_for_update()
-                    .filter(order_id__in=set(reasons), status=Payment.Status.CHARGED).order_by("order_id"))
+    payments = list(
+        Payment.objects.select_for_update()
+        .filter(order_id__in=set(reasons), status=Payment.Status.CHARGED)
+        .order_by("order_id")
+    )
     if not payments:
         return {}
     orders = Order.objects.select_related("restaurant").in_bulk([payment.order_id for payment in payments])
-    answers = rpc_client().call_many(BALANCE_CREDIT, [{
-        "user_id": orders[p.order_id].customer_id, "amount": p.amount, "key": refund_key(p.order_id),
-        "kind": LedgerEntry.Kind.REFUND,
-        "description": f"Order #{p.order_id} at {orders[p.order_id].restaurant.name} — refund: {reasons[p.order_id]}",
-        "order_id": p.order_id,
-    } for p in payments], timeout=RPC_TIMEOUT_SECONDS)
+    answers = rpc_client().call_many(
+        BALANCE_CREDIT,
+        [
+            {
+                "user_id": orders[p.order_id].customer_id,
+                "amount": p.amount,
+                "key": refund_key(p.order_id),
+                "kind": LedgerEntry.Kind.REFUND,
+                "description": f"Order #{p.order_id} at {orders[p.order_id].restaurant.name} — refund: {reasons[p.order_id]}",
+                "order_id": p.order_id,
+            }
+            for p in payments
+        ],
+        timeout=RPC_TIMEOUT_SECONDS,
+    )
     for answer in answers:
         if isinstance(answer, RemoteError):
             raise answer
@@ -190,16 +246,24 @@ def order_expire_unaccepted_many(*, timers: Sequence[tuple[int, int]]) -> dict[i
     """Several acceptance time-outs ``(order_id, paid_version)`` at once, each as
     :func:`order_expire_unaccepted` would decide it; the orders rejected, by id."""
     # Locked in id order, like charges, so batches that overlap (a redelivery) never deadlock.
-    locked = {order.pk: order for order in
-              Order.objects.select_for_update().filter(pk__in={order_id for order_id, _ in timers}).order_by("pk")}
+    locked = {
+        order.pk: order
+        for order in Order.objects.select_for_update()
+        .filter(pk__in={order_id for order_id, _ in timers})
+        .order_by("pk")
+    }
     minutes = timedelta(seconds=settings.ORDER_ACCEPT_TIMEOUT_SECONDS).total_seconds() / 60
     rejected: dict[int, Order] = {}
     for order_id, paid_version in timers:
         order = locked.get(order_id)
         if order is None or order_id in rejected or order.status != OrderStatus.PAID or order.version != paid_version:
             continue
-        rejected[order_id] = order_transition(order_id=order_id, to=OrderStatus.REJECTED, actor_kind=Actor.SYSTEM,
-                                              reason=f"Not accepted by the kitchen within {minutes:g} minutes")
+        rejected[order_id] = order_transition(
+            order_id=order_id,
+            to=OrderStatus.REJECTED,
+            actor_kind=Actor.SYSTEM,
+            reason=f"Not accepted by the kitchen within {minutes:g} minutes",
+        )
     return rejected
 
 

@@ -22,8 +22,9 @@ def _fingerprint(amount: object, card_number: str) -> str:
     return hmac.new(settings.SECRET_KEY.encode(), f"{amount}:{card_number}".encode(), hashlib.sha256).hexdigest()
 
 
-def wallet_top_up(*, user: AbstractBaseUser, amount: object, card_number: str,
-                  idempotency_key: str | None = None) -> TopUp:
+def wallet_top_up(
+    *, user: AbstractBaseUser, amount: object, card_number: str, idempotency_key: str | None = None
+) -> TopUp:
     """Charge the card and credit the wallet. A declined card changes nothing (CardDeclined);
     the same Idempotency-Key with the same request returns the first top-up."""
     amount = money(amount)
@@ -36,19 +37,31 @@ def wallet_top_up(*, user: AbstractBaseUser, amount: object, card_number: str,
         if previous is not None:
             return _replay(previous, fingerprint)
     key = idempotency_key or uuid.uuid4().hex
-    charge = payment_provider().charge(card_number=number, amount=amount, currency=settings.CURRENCY,
-                                       idempotency_key=f"{user.pk}:{key}")
+    charge = payment_provider().charge(
+        card_number=number, amount=amount, currency=settings.CURRENCY, idempotency_key=f"{user.pk}:{key}"
+    )
     try:
         with transaction.atomic():
             top_up = TopUp.objects.create(
-                user=user, amount=amount, currency=settings.CURRENCY, card_last4=number[-4:],
+                user=user,
+                amount=amount,
+                currency=settings.CURRENCY,
+                card_last4=number[-4:],
                 status=TopUp.Status.SUCCEEDED if charge.approved else TopUp.Status.DECLINED,
-                decline_reason=charge.decline_reason, provider_reference=charge.reference,
-                idempotency_key=idempotency_key, request_fingerprint=fingerprint,
+                decline_reason=charge.decline_reason,
+                provider_reference=charge.reference,
+                idempotency_key=idempotency_key,
+                request_fingerprint=fingerprint,
             )
             if charge.approved:
-                wallet_credit(user_id=user.pk, amount=amount, kind=LedgerEntry.Kind.TOP_UP, key=f"top-up:{top_up.pk}",
-                              description=f"Top-up by card ending {number[-4:]}", top_up_id=top_up.pk)
+                wallet_credit(
+                    user_id=user.pk,
+                    amount=amount,
+                    kind=LedgerEntry.Kind.TOP_UP,
+                    key=f"top-up:{top_up.pk}",
+                    description=f"Top-up by card ending {number[-4:]}",
+                    top_up_id=top_up.pk,
+                )
     except IntegrityError:
         # A concurrent retry with the same key won: answer as it did.
         previous = one_or_none(TopUp.objects.filter(user=user, idempotency_key=idempotency_key))

@@ -11,9 +11,9 @@ from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
+from billing.events import BALANCE_CHANGED
 from billing.exceptions import InsufficientFunds, InvalidAmount, KeyReused
 from billing.models import LedgerEntry, Wallet
-from billing.events import BALANCE_CHANGED
 from bus.correlation import get_correlation_id
 from bus.outbox import outbox_write
 from passline.db import one_or_none
@@ -28,7 +28,7 @@ MAX_MOVEMENT: Decimal = settings.MONEY_MAX_MOVEMENT
 def money(value: object) -> Decimal:
     """A positive amount of at most MAX_MOVEMENT with at most two decimals, or InvalidAmount."""
     if isinstance(value, (float, bool)):
-        raise InvalidAmount("Amounts are decimal strings such as \"12.50\", never floating-point numbers.")
+        raise InvalidAmount('Amounts are decimal strings such as "12.50", never floating-point numbers.')
     try:
         amount = Decimal(str(value))
     except (InvalidOperation, ValueError):
@@ -48,11 +48,15 @@ def money(value: object) -> Decimal:
 _WALLET = f"`{Wallet._meta.db_table}`"  # quoted as the ORM quotes it (MariaDB)
 _LEDGER = f"`{LedgerEntry._meta.db_table}`"
 _SELECT_WALLET = f"SELECT id, balance FROM {_WALLET} WHERE user_id = %s FOR UPDATE"
-_CREATE_WALLET = (f"INSERT INTO {_WALLET} (user_id, balance, currency, updated_at) VALUES (%s, 0, %s, %s) "
-                  "ON DUPLICATE KEY UPDATE id = id")
+_CREATE_WALLET = (
+    f"INSERT INTO {_WALLET} (user_id, balance, currency, updated_at) VALUES (%s, 0, %s, %s) "
+    "ON DUPLICATE KEY UPDATE id = id"
+)
 _FIND_ENTRY = f"SELECT id, amount, kind FROM {_LEDGER} WHERE wallet_id = %s AND idempotency_key = %s"
-_INSERT_ENTRY = (f"INSERT INTO {_LEDGER} (wallet_id, kind, amount, balance_after, idempotency_key, order_id, "
-                 "top_up_id, description, correlation_id, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
+_INSERT_ENTRY = (
+    f"INSERT INTO {_LEDGER} (wallet_id, kind, amount, balance_after, idempotency_key, order_id, "
+    "top_up_id, description, correlation_id, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
 _UPDATE_WALLET = f"UPDATE {_WALLET} SET balance = %s, updated_at = %s WHERE id = %s"
 
 
@@ -70,8 +74,16 @@ def _locked_wallet(cursor: CursorWrapper, user_id: int, now: object) -> tuple[in
 # A savepoint: a refused movement (insufficient funds, a reused key) leaves the caller's
 # transaction usable.
 @transaction.atomic
-def _move(*, user_id: int, amount: Decimal, kind: str, key: str, description: str,
-          order_id: int | None = None, top_up_id: int | None = None) -> LedgerEntry:
+def _move(
+    *,
+    user_id: int,
+    amount: Decimal,
+    kind: str,
+    key: str,
+    description: str,
+    order_id: int | None = None,
+    top_up_id: int | None = None,
+) -> LedgerEntry:
     if not key or len(key) > 200:
         raise InvalidAmount("A movement needs an idempotency key of 1 to 200 characters.")
     at = timezone.now()
@@ -88,40 +100,72 @@ def _move(*, user_id: int, amount: Decimal, kind: str, key: str, description: st
             return LedgerEntry.objects.get(pk=found[0])
         balance = held + amount
         if balance < 0:
-            raise InsufficientFunds(f"The wallet holds {held}, {-amount} is needed.",
-                                    balance=str(held), needed=str(-amount))
+            raise InsufficientFunds(
+                f"The wallet holds {held}, {-amount} is needed.", balance=str(held), needed=str(-amount)
+            )
         entry = LedgerEntry(
-            wallet_id=wallet_id, kind=kind, amount=amount, balance_after=balance, idempotency_key=key,
-            order_id=order_id, top_up_id=top_up_id, description=description[:255],
-            correlation_id=get_correlation_id() or "", created_at=at,
+            wallet_id=wallet_id,
+            kind=kind,
+            amount=amount,
+            balance_after=balance,
+            idempotency_key=key,
+            order_id=order_id,
+            top_up_id=top_up_id,
+            description=description[:255],
+            correlation_id=get_correlation_id() or "",
+            created_at=at,
         )
-        cursor.execute(_INSERT_ENTRY, [wallet_id, kind, amount, balance, key, order_id, top_up_id, entry.description,
-                                       entry.correlation_id, now])
+        cursor.execute(
+            _INSERT_ENTRY,
+            [wallet_id, kind, amount, balance, key, order_id, top_up_id, entry.description, entry.correlation_id, now],
+        )
         entry.pk = cursor.lastrowid
         entry._state.adding, entry._state.db = False, connection.alias
         cursor.execute(_UPDATE_WALLET, [balance, now, wallet_id])
     outbox_write(
-        event=BALANCE_CHANGED, aggregate=f"wallet:{wallet_id}",
-        payload={"user_id": user_id, "entry_id": entry.pk, "kind": kind, "amount": amount, "balance": balance,
-                 "order_id": order_id},
+        event=BALANCE_CHANGED,
+        aggregate=f"wallet:{wallet_id}",
+        payload={
+            "user_id": user_id,
+            "entry_id": entry.pk,
+            "kind": kind,
+            "amount": amount,
+            "balance": balance,
+            "order_id": order_id,
+        },
     )
     logger.info("wallet %s", kind, extra={"wallet_id": wallet_id, "entry_id": entry.pk, "amount": str(amount)})
     return entry
 
 
-def wallet_credit(*, user_id: int, amount: object, kind: str, key: str, description: str,
-                  order_id: int | None = None, top_up_id: int | None = None) -> LedgerEntry:
+def wallet_credit(
+    *,
+    user_id: int,
+    amount: object,
+    kind: str,
+    key: str,
+    description: str,
+    order_id: int | None = None,
+    top_up_id: int | None = None,
+) -> LedgerEntry:
     """Add money (a top-up or a refund); the same key again returns the first entry."""
-    return _move(user_id=user_id, amount=money(amount), kind=kind, key=key, description=description,
-                 order_id=order_id, top_up_id=top_up_id)
+    return _move(
+        user_id=user_id,
+        amount=money(amount),
+        kind=kind,
+        key=key,
+        description=description,
+        order_id=order_id,
+        top_up_id=top_up_id,
+    )
 
 
-def wallet_debit(*, user_id: int, amount: object, kind: str, key: str, description: str,
-                 order_id: int | None = None) -> LedgerEntry:
+def wallet_debit(
+    *, user_id: int, amount: object, kind: str, key: str, description: str, order_id: int | None = None
+) -> LedgerEntry:
     """Take money (an order's charge), or raise InsufficientFunds; the same key again
     returns the first entry, never a second movement."""
-    return _move(user_id=user_id, amount=-money(amount), kind=kind, key=key, description=description,
-                 order_id=order_id)
+    return _move(user_id=user_id, amount=-money(amount), kind=kind, key=key, description=description, order_id=order_id)
 
 
 def wallet_balance(*, user_id: int) -> Decimal:

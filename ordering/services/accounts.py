@@ -11,8 +11,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
-from ordering.events import CUSTOMER_REGISTERED
 from bus.outbox import outbox_write
+from ordering.events import CUSTOMER_REGISTERED
 from ordering.exceptions import OrderingError
 from ordering.models import ApiToken, CustomerProfile
 from passline.db import one_or_none
@@ -58,14 +58,23 @@ def customer_register(*, username: str, email: str, password: str) -> User:
         raise InvalidAccount("That username is taken.", code="username_taken", field="username") from None
     CustomerProfile.objects.create(user=user)
     # The notifier welcomes them, once this commits.
-    outbox_write(event=CUSTOMER_REGISTERED, aggregate=f"customer:{user.pk}",
-                 payload={"customer_id": user.pk, "username": user.get_username(), "email": email})
+    outbox_write(
+        event=CUSTOMER_REGISTERED,
+        aggregate=f"customer:{user.pk}",
+        payload={"customer_id": user.pk, "username": user.get_username(), "email": email},
+    )
     return user
 
 
 @transaction.atomic
 def profile_update(
-    *, user: User, phone: str, default_address: str, notify_email: bool, notify_sms: bool, notify_push: bool,
+    *,
+    user: User,
+    phone: str,
+    default_address: str,
+    notify_email: bool,
+    notify_sms: bool,
+    notify_push: bool,
     notify_while_watching: bool = False,
 ) -> CustomerProfile:
     profile, _ = CustomerProfile.objects.select_for_update().get_or_create(user=user)

@@ -16,8 +16,8 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from ordering.events import KITCHEN_TICKET_CHANGED
 from bus.outbox import outbox_write
+from ordering.events import KITCHEN_TICKET_CHANGED
 from ordering.exceptions import InvalidTransition, NotFound, PermissionDenied
 from ordering.models import Order, OrderEvent, OrderLine, StaffMembership
 from ordering.services.orders import order_move
@@ -41,9 +41,17 @@ def _announce(order: Order, change: str, menu_item_id: int | None = None, fields
     """Save the ticket's next revision (with ``fields``) and tell every kitchen screen."""
     order.ticket_revision += 1
     order.save(update_fields=["ticket_revision", "updated_at", *fields])
-    outbox_write(event=KITCHEN_TICKET_CHANGED, aggregate=f"order:{order.pk}", payload={
-        "order_id": order.pk, "restaurant_id": order.restaurant_id, "revision": order.ticket_revision,
-        "change": change, "menu_item_id": menu_item_id})
+    outbox_write(
+        event=KITCHEN_TICKET_CHANGED,
+        aggregate=f"order:{order.pk}",
+        payload={
+            "order_id": order.pk,
+            "restaurant_id": order.restaurant_id,
+            "revision": order.ticket_revision,
+            "change": change,
+            "menu_item_id": menu_item_id,
+        },
+    )
 
 
 @transaction.atomic
@@ -54,8 +62,11 @@ def order_item_mark_done(*, order_id: int, menu_item_id: int, user: User, done: 
     if line is None:
         raise NotFound("This order has no such dish.")
     if OrderStatus(order.status) not in BUMPABLE:
-        raise InvalidTransition("Dishes can be crossed off only while the order is accepted or being prepared.",
-                                current=order.status, to=order.status)
+        raise InvalidTransition(
+            "Dishes can be crossed off only while the order is accepted or being prepared.",
+            current=order.status,
+            to=order.status,
+        )
     if (line.done_at is not None) == done:
         return order  # already so: a repeated tap changes nothing
     line.done_at = timezone.now() if done else None
@@ -103,6 +114,13 @@ def order_recall(*, order_id: int, user: User) -> Order:
         raise InvalidTransition(
             f"There is nothing to recall: only the kitchen's last move, within "
             f"{settings.KITCHEN_RECALL_SECONDS // 60} minutes, can be undone.",
-            current=order.status, to=order.status)
-    return order_move(order=order, to=target, actor_kind=Actor.STAFF, actor=user,
-                      reason=f"Recalled by the kitchen (was {OrderStatus(last.status).label.lower()})")
+            current=order.status,
+            to=order.status,
+        )
+    return order_move(
+        order=order,
+        to=target,
+        actor_kind=Actor.STAFF,
+        actor=user,
+        reason=f"Recalled by the kitchen (was {OrderStatus(last.status).label.lower()})",
+    )

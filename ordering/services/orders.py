@@ -16,11 +16,20 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from ordering.events import ORDER_PLACED, ORDER_STATUS_CHANGED
 from bus.correlation import get_correlation_id
 from bus.outbox import Pending, outbox_write, outbox_write_many
-from ordering.exceptions import IdempotencyConflict, InvalidOrder, ItemUnavailable, NotFound, OrderingError, OutOfStock
-from ordering.exceptions import PermissionDenied, RestaurantClosed, TotalOutOfRange
+from ordering.events import ORDER_PLACED, ORDER_STATUS_CHANGED
+from ordering.exceptions import (
+    IdempotencyConflict,
+    InvalidOrder,
+    ItemUnavailable,
+    NotFound,
+    OrderingError,
+    OutOfStock,
+    PermissionDenied,
+    RestaurantClosed,
+    TotalOutOfRange,
+)
 from ordering.models import MenuItem, Order, OrderEvent, OrderLine, Restaurant, StaffMembership
 from ordering.services.stock import stock_release, stock_reserve
 from ordering.status import RELEASES_STOCK, Actor, OrderStatus, check_transition
@@ -58,7 +67,9 @@ def _validate(request: OrderRequest) -> None:
     if not request.items:
         raise InvalidOrder("The order has no items.", code="empty_order")
     if len(request.lines) > settings.ORDER_MAX_LINES:
-        raise InvalidOrder(f"An order can hold at most {settings.ORDER_MAX_LINES} different dishes.", code="too_many_items")
+        raise InvalidOrder(
+            f"An order can hold at most {settings.ORDER_MAX_LINES} different dishes.", code="too_many_items"
+        )
     limit = settings.ORDER_MAX_QUANTITY_PER_LINE
     for _, quantity in request.items:
         if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
@@ -83,7 +94,8 @@ def order_total_check(*, total: Decimal) -> None:
         raise TotalOutOfRange(
             f"An order's total must be more than {symbol}0.00 and at most {symbol}{most:,.2f}, "
             f"the most one payment can take; this one is {symbol}{total:,.2f}.",
-            total=f"{total:.2f}", max_total=f"{most:.2f}",
+            total=f"{total:.2f}",
+            max_total=f"{most:.2f}",
         )
 
 
@@ -112,7 +124,9 @@ def order_place(
     # a retry gets the first answer even when the dishes have sold out or the kitchen closed
     # since. A first attempt, the common case, costs no lookup.
     try:
-        return _create(customer=customer, request=request, idempotency_key=idempotency_key, fingerprint=fingerprint), True
+        return _create(
+            customer=customer, request=request, idempotency_key=idempotency_key, fingerprint=fingerprint
+        ), True
     except (IntegrityError, OrderingError):
         if idempotency_key is None:
             raise
@@ -123,19 +137,24 @@ def order_place(
 
 
 @transaction.atomic
-def _create(*, customer: AbstractBaseUser, request: OrderRequest, idempotency_key: str | None, fingerprint: str) -> Order:
+def _create(
+    *, customer: AbstractBaseUser, request: OrderRequest, idempotency_key: str | None, fingerprint: str
+) -> Order:
     # The dishes with their restaurant in one query (the restaurant alone only when none of
     # them is its); unordered: the menu's default ordering would join the categories to sort.
     items = MenuItem.objects.order_by().select_related("restaurant").in_bulk(list(request.lines), field_name="pk")
-    restaurant = next((item.restaurant for item in items.values() if item.restaurant_id == request.restaurant_id),
-                      None) or one_or_none(Restaurant.objects.filter(pk=request.restaurant_id))
+    restaurant = next(
+        (item.restaurant for item in items.values() if item.restaurant_id == request.restaurant_id), None
+    ) or one_or_none(Restaurant.objects.filter(pk=request.restaurant_id))
     if restaurant is None:
         raise InvalidOrder("There is no such restaurant.", code="unknown_restaurant")
     if not restaurant.is_open:
         raise RestaurantClosed(f"{restaurant.name} is closed and takes no orders now.")
     unknown = [pk for pk in request.lines if pk not in items or items[pk].restaurant_id != restaurant.pk]
     if unknown:
-        raise InvalidOrder("Some dishes are not on this restaurant's menu.", code="unknown_menu_item", menu_item_ids=unknown)
+        raise InvalidOrder(
+            "Some dishes are not on this restaurant's menu.", code="unknown_menu_item", menu_item_ids=unknown
+        )
     unavailable = [items[pk].name for pk in request.lines if not items[pk].is_available]
     if unavailable:
         raise ItemUnavailable(f"Not available right now: {', '.join(unavailable)}.", items=unavailable)
@@ -180,10 +199,19 @@ def _create(*, customer: AbstractBaseUser, request: OrderRequest, idempotency_ke
     outbox_write(
         event=ORDER_PLACED,
         aggregate=f"order:{order.pk}",
-        payload={"order_id": order.pk, "customer_id": customer.pk, "restaurant_id": restaurant.pk,
-                 "total": total, "currency": order.currency, "version": order.version, "placed_at": order.created_at,
-                 "lines": [{"menu_item_id": pk, "name": items[pk].name, "quantity": quantity,
-                            "unit_price": items[pk].price} for pk, quantity in request.lines.items()]},
+        payload={
+            "order_id": order.pk,
+            "customer_id": customer.pk,
+            "restaurant_id": restaurant.pk,
+            "total": total,
+            "currency": order.currency,
+            "version": order.version,
+            "placed_at": order.created_at,
+            "lines": [
+                {"menu_item_id": pk, "name": items[pk].name, "quantity": quantity, "unit_price": items[pk].price}
+                for pk, quantity in request.lines.items()
+            ],
+        },
     )
     logger.info("order placed", extra={"order_id": order.pk, "restaurant_id": restaurant.pk, "total": str(total)})
     # The new order carries its lines and timeline as a selector's prefetch would, so the
@@ -232,8 +260,13 @@ def order_move(
 
 
 def order_move_many(
-    *, orders: list[Order], to: OrderStatus, actor_kind: Actor, actor: AbstractBaseUser | None = None,
-    reason: str = "", extra_events: list[Pending] | None = None,
+    *,
+    orders: list[Order],
+    to: OrderStatus,
+    actor_kind: Actor,
+    actor: AbstractBaseUser | None = None,
+    reason: str = "",
+    extra_events: list[Pending] | None = None,
 ) -> list[Order]:
     """:func:`order_move` for several orders the caller holds locked and has checked, all to
     the same status for the same reason: one UPDATE, one INSERT of their event rows, one of
@@ -249,27 +282,55 @@ def order_move_many(
         order.ticket_revision += 1
     # The rows are locked, so version + 1 in the database is the version computed above.
     Order.objects.filter(pk__in=list(previous)).update(
-        status=to.value, version=F("version") + 1, ticket_revision=F("ticket_revision") + 1, updated_at=now)
+        status=to.value, version=F("version") + 1, ticket_revision=F("ticket_revision") + 1, updated_at=now
+    )
     correlation_id = get_correlation_id() or ""
-    steps = OrderEvent.objects.bulk_create([OrderEvent(
-        order=order, version=order.version, status=order.status, from_status=previous[order.pk],
-        actor_kind=actor_kind.value, actor=actor, reason=reason[:255], correlation_id=correlation_id, at=now,
-    ) for order in orders])
-    outbox_write_many([Pending(
-        event=ORDER_STATUS_CHANGED, aggregate=f"order:{order.pk}",
-        payload={"order_id": order.pk, "customer_id": order.customer_id, "restaurant_id": order.restaurant_id,
-                 "status": order.status, "from_status": previous[order.pk], "version": order.version, "at": step.at,
-                 "reason": step.reason},
-    ) for order, step in zip(orders, steps)] + (extra_events or []))
+    steps = OrderEvent.objects.bulk_create(
+        [
+            OrderEvent(
+                order=order,
+                version=order.version,
+                status=order.status,
+                from_status=previous[order.pk],
+                actor_kind=actor_kind.value,
+                actor=actor,
+                reason=reason[:255],
+                correlation_id=correlation_id,
+                at=now,
+            )
+            for order in orders
+        ]
+    )
+    outbox_write_many(
+        [
+            Pending(
+                event=ORDER_STATUS_CHANGED,
+                aggregate=f"order:{order.pk}",
+                payload={
+                    "order_id": order.pk,
+                    "customer_id": order.customer_id,
+                    "restaurant_id": order.restaurant_id,
+                    "status": order.status,
+                    "from_status": previous[order.pk],
+                    "version": order.version,
+                    "at": step.at,
+                    "reason": step.reason,
+                },
+            )
+            for order, step in zip(orders, steps)
+        ]
+        + (extra_events or [])
+    )
     if to.value in RELEASES_STOCK:
         for order in orders:
             for line in order.lines.all():
                 stock_release(menu_item_id=line.menu_item_id, quantity=line.quantity, day=order.stock_date)
     if logger.isEnabledFor(logging.INFO):
         for order in orders:
-            logger.info("order status changed",
-                        extra={"order_id": order.pk, "from": previous[order.pk], "to": order.status,
-                               "version": order.version})
+            logger.info(
+                "order status changed",
+                extra={"order_id": order.pk, "from": previous[order.pk], "to": order.status, "version": order.version},
+            )
     return orders
 
 
@@ -277,7 +338,9 @@ def order_cancel(*, order_id: int, customer: AbstractBaseUser, reason: str = "Ca
     """The customer cancels their own order; another customer's order does not exist for them."""
     if not Order.objects.filter(pk=order_id, customer=customer).exists():
         raise NotFound("There is no such order.")
-    return order_transition(order_id=order_id, to=OrderStatus.CANCELLED, actor_kind=Actor.CUSTOMER, actor=customer, reason=reason)
+    return order_transition(
+        order_id=order_id, to=OrderStatus.CANCELLED, actor_kind=Actor.CUSTOMER, actor=customer, reason=reason
+    )
 
 
 def order_transition_by_staff(*, order_id: int, user: AbstractBaseUser, to: str, reason: str = "") -> Order:

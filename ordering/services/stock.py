@@ -12,8 +12,8 @@ import datetime
 
 from django.db.models import Case, F, Q, When
 
-from ordering.events import MENU_STOCK_CHANGED
 from bus.outbox import outbox_write
+from ordering.events import MENU_STOCK_CHANGED
 from ordering.models import MenuItem
 from passline.db import one_or_none
 
@@ -22,9 +22,15 @@ def _announce(menu_item_id: int) -> None:
     """Tell open menu pages what is left of a limited dish (in the caller's transaction)."""
     item = one_or_none(MenuItem.objects.filter(pk=menu_item_id).values("restaurant_id", "stock_remaining"))
     if item is not None and item["stock_remaining"] is not None:
-        outbox_write(event=MENU_STOCK_CHANGED, aggregate=f"menu_item:{menu_item_id}", payload={
-            "restaurant_id": item["restaurant_id"], "menu_item_id": menu_item_id,
-            "remaining": max(item["stock_remaining"], 0)})
+        outbox_write(
+            event=MENU_STOCK_CHANGED,
+            aggregate=f"menu_item:{menu_item_id}",
+            payload={
+                "restaurant_id": item["restaurant_id"],
+                "menu_item_id": menu_item_id,
+                "remaining": max(item["stock_remaining"], 0),
+            },
+        )
 
 
 def stock_reserve(*, menu_item_id: int, quantity: int, day: datetime.date) -> bool:

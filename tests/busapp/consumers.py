@@ -9,9 +9,9 @@ from __future__ import annotations
 import time
 
 from bus.catalog import EventType, Exchange, Payload
-from ordering.events import ORDER_PLACED
-from bus.consumer import EventHandler, Message, Permanent, RpcServer, register
 from bus.correlation import get_correlation_id
+from bus.handlers import EventHandler, Message, Permanent, RpcServer, register
+from ordering.events import ORDER_PLACED
 from tests.busapp.models import Effect
 
 
@@ -46,8 +46,12 @@ def record(message: Message) -> None:
         if payload.fail_times < 0 or message.attempt <= payload.fail_times:
             raise RuntimeError(f"failing attempt {message.attempt} on purpose")
     Effect.objects.create(
-        consumer="test.effects", key=payload.key, message_id=message.message_id, seq=payload.seq,
-        aggregate=payload.aggregate, correlation_id=get_correlation_id() or "",
+        consumer="test.effects",
+        key=payload.key,
+        message_id=message.message_id,
+        seq=payload.seq,
+        aggregate=payload.aggregate,
+        correlation_id=get_correlation_id() or "",
     )
 
 
@@ -64,18 +68,24 @@ def add(message: Message) -> int:
     return payload.a + payload.b
 
 
-test_effects = register(EventHandler(queue="test.effects", events=[TEST_HAPPENED], handler=record, retry_delays=(0.2, 0.4)))
+test_effects = register(
+    EventHandler(queue="test.effects", events=[TEST_HAPPENED], handler=record, retry_delays=(0.2, 0.4))
+)
 test_rpc = register(RpcServer(queue="test.rpc", events=[TEST_ADD], handler=add, prefetch=10))
 
 
 def record_order_placed(message: Message) -> None:
     Effect.objects.create(
-        consumer="test.order_placed", key=f"order:{message.payload.order_id}", message_id=message.message_id,
+        consumer="test.order_placed",
+        key=f"order:{message.payload.order_id}",
+        message_id=message.message_id,
         correlation_id=get_correlation_id() or "",
     )
 
 
-test_order_placed = register(EventHandler(queue="test.order_placed", events=[ORDER_PLACED], handler=record_order_placed))
+test_order_placed = register(
+    EventHandler(queue="test.order_placed", events=[ORDER_PLACED], handler=record_order_placed)
+)
 
 
 class Gathered(Payload):
@@ -87,12 +97,21 @@ TEST_GATHERED = EventType("test.gathered", Exchange.CUSTOMER, "test.gathered", G
 
 def record_gathered(messages: list[Message]) -> list[None]:
     """One effect per message, each naming how many messages its batch had (``seq``)."""
-    Effect.objects.bulk_create([Effect(consumer="test.gathered", key=m.payload.key, message_id=m.message_id,
-                                       seq=len(messages)) for m in messages])
+    Effect.objects.bulk_create(
+        [
+            Effect(consumer="test.gathered", key=m.payload.key, message_id=m.message_id, seq=len(messages))
+            for m in messages
+        ]
+    )
     return [None] * len(messages)
 
 
-test_gathered = register(EventHandler(
-    queue="test.gathered", events=[TEST_GATHERED], handler=lambda m: record_gathered([m]),
-    batch_handler=record_gathered, linger=0.5,
-))
+test_gathered = register(
+    EventHandler(
+        queue="test.gathered",
+        events=[TEST_GATHERED],
+        handler=lambda m: record_gathered([m]),
+        batch_handler=record_gathered,
+        linger=0.5,
+    )
+)

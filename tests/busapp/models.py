@@ -14,4 +14,3 @@ class Effect(models.Model):
 
     class Meta:
         ordering = ["id"]
-

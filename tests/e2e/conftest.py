@@ -252,7 +252,8 @@ def live_url(e2e_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
         )
         server.start()
         try:
-            server.wait_until(lambda: _healthy(f"{url}/healthz"), STARTUP_TIMEOUT, "a 200 from /healthz")
+            health = f"{url}/healthz"
+            server.wait_until(lambda health=health: _healthy(health), STARTUP_TIMEOUT, "a 200 from /healthz")
             break
         except RuntimeError as error:
             server.stop()
@@ -352,7 +353,7 @@ def _save_artifacts(nodeid: str, page: Page, console: list[str]) -> None:
     screenshot = ARTIFACTS_DIR / f"{stem}.png"
     try:
         page.screenshot(path=str(screenshot), full_page=True)
-    except Exception as error:  # a crashed page must not hide the test's own failure
+    except Exception as error:  # noqa: BLE001 - a crashed page must not hide the test's own failure
         print(f"Could not take a screenshot: {error}")
     else:
         print(f"Screenshot of {page.url}: {screenshot}")

@@ -23,19 +23,24 @@ from tests.support import ManagedProcess, wait_until
 LIVE = 15_000  # ms: outbox → RabbitMQ → analytics → Redis → daphne → page
 
 
-def test_the_dashboard_follows_orders_live_without_a_reload(e2e_db, bus, run_relay, live_url: str, page: Page, password,
-                                                           restaurant, tmp_path) -> None:
+def test_the_dashboard_follows_orders_live_without_a_reload(
+    e2e_db, bus, run_relay, live_url: str, page: Page, password, restaurant, tmp_path
+) -> None:
     # given a cook, three dishes, a customer with money and one without, and every worker
     cook = StaffMembershipFactory(restaurant=restaurant).user
     mains = MenuCategoryFactory(restaurant=restaurant, name="Mains")
-    dishes = [MenuItemFactory(category=mains, name=name, price=Decimal(price))
-              for name, price in (("Margherita", "11.50"), ("Lasagne", "13.20"), ("Tiramisu", "6.40"))]
+    dishes = [
+        MenuItemFactory(category=mains, name=name, price=Decimal(price))
+        for name, price in (("Margherita", "11.50"), ("Lasagne", "13.20"), ("Tiramisu", "6.40"))
+    ]
     rich, poor = UserFactory(), UserFactory()
     WalletFactory(user=rich, balance="500.00")
     WalletFactory(user=poor, balance="3.00")
-    workers = [ManagedProcess("consume", "balance.commands", log_dir=tmp_path, RABBITMQ_URL=bus),
-               ManagedProcess("consume", "billing.order_placed", "billing.refunds", log_dir=tmp_path, RABBITMQ_URL=bus),
-               ManagedProcess("consume", "analytics.events", log_dir=tmp_path, RABBITMQ_URL=bus)]
+    workers = [
+        ManagedProcess("consume", "balance.commands", log_dir=tmp_path, RABBITMQ_URL=bus),
+        ManagedProcess("consume", "billing.order_placed", "billing.refunds", log_dir=tmp_path, RABBITMQ_URL=bus),
+        ManagedProcess("consume", "analytics.events", log_dir=tmp_path, RABBITMQ_URL=bus),
+    ]
     run_relay()
     try:
         # the cook opens the dashboard: one restaurant, so straight to its page, live, all zero
@@ -49,16 +54,25 @@ def test_the_dashboard_follows_orders_live_without_a_reload(e2e_db, bus, run_rel
 
         # when orders come in: five paid, one refused for want of money
         def place(customer, items) -> Order:  # type: ignore[no-untyped-def]
-            order, _ = order_place(customer=customer, request=OrderRequest(
-                restaurant_id=restaurant.pk, items=items, delivery_address="1 Test Lane"))
+            order, _ = order_place(
+                customer=customer,
+                request=OrderRequest(restaurant_id=restaurant.pk, items=items, delivery_address="1 Test Lane"),
+            )
             return order
 
         margherita, lasagne, tiramisu = (d.pk for d in dishes)
-        orders = [place(rich, [(margherita, 2), (tiramisu, 1)]), place(rich, [(lasagne, 1)]),
-                  place(rich, [(margherita, 1)]), place(poor, [(lasagne, 3)]), place(rich, [(tiramisu, 4)]),
-                  place(rich, [(lasagne, 2), (margherita, 1)])]
-        wait_until(lambda: not Order.objects.filter(pk__in=[o.pk for o in orders], status="pending_payment").exists(),
-                   what="every order to be charged or to fail")
+        orders = [
+            place(rich, [(margherita, 2), (tiramisu, 1)]),
+            place(rich, [(lasagne, 1)]),
+            place(rich, [(margherita, 1)]),
+            place(poor, [(lasagne, 3)]),
+            place(rich, [(tiramisu, 4)]),
+            place(rich, [(lasagne, 2), (margherita, 1)]),
+        ]
+        wait_until(
+            lambda: not Order.objects.filter(pk__in=[o.pk for o in orders], status="pending_payment").exists(),
+            what="every order to be charged or to fail",
+        )
         # then the page counts them as they are paid
         expect(figure("orders_today")).to_have_text("6", timeout=LIVE)
         expect(figure("payment_failures")).to_have_text("1", timeout=LIVE)
@@ -86,7 +100,8 @@ def test_the_dashboard_follows_orders_live_without_a_reload(e2e_db, bus, run_rel
         expect(figure("avg_paid_to_ready")).to_have_text(duration_label(expected["avg_paid_to_ready_seconds"]))
         expect(page.locator("#dash-top-dishes li .dish-name")).to_have_text([d[1] for d in expected["top_dishes"]])
         expect(page.locator("#dash-top-dishes li .dish-quantity")).to_have_text(
-            [str(d[2]) for d in expected["top_dishes"]])
+            [str(d[2]) for d in expected["top_dishes"]]
+        )
         assert expected["refunds_count"] == 1 and expected["payment_failures"] == 1
 
         # and the chart holds the per-minute series of the figures shown, minute by minute

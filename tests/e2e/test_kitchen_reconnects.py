@@ -30,8 +30,9 @@ COUNT_SOCKETS = """
 DROPS = 12
 
 
-def test_the_kitchen_screen_survives_many_drops_with_one_socket(e2e_db, run_bridge, live_url: str,
-                                                                 page: Page, password, restaurant, menu) -> None:
+def test_the_kitchen_screen_survives_many_drops_with_one_socket(
+    e2e_db, run_bridge, live_url: str, page: Page, password, restaurant, menu
+) -> None:
     cook = StaffMembershipFactory(restaurant=restaurant).user
     run_bridge()
     page.add_init_script(COUNT_SOCKETS)
@@ -47,18 +48,20 @@ def test_the_kitchen_screen_survives_many_drops_with_one_socket(e2e_db, run_brid
         page.evaluate("document.dispatchEvent(new Event('passline:reconnect'))")
         expect(state).to_have_attribute("data-state", "reconnecting")
         orders.append(OrderFactory(dish=menu["pizza"], paid=True))
-        order_transition_by_staff(order_id=orders[drop].pk, user=cook,
-                                  to="accepted" if drop % 2 == 0 else "rejected")
+        order_transition_by_staff(order_id=orders[drop].pk, user=cook, to="accepted" if drop % 2 == 0 else "rejected")
         page.context.set_offline(False)
 
         # then it comes back and shows exactly the open tickets, in their columns
         expect(state).to_have_attribute("data-state", "live", timeout=20_000)
-        expected = {(o.pk, o.status) for o in Order.objects.filter(
-            restaurant=restaurant, status__in=[s.value for s in KITCHEN_OPEN])}
+        expected = {
+            (o.pk, o.status)
+            for o in Order.objects.filter(restaurant=restaurant, status__in=[s.value for s in KITCHEN_OPEN])
+        }
         shown = page.locator("[data-column]:not([data-column='done']) .ticket")
         expect(shown).to_have_count(len(expected))
-        assert {(int(i), s) for i, s in shown.evaluate_all(
-            "cards => cards.map(c => [c.dataset.orderId, c.dataset.status])")} == expected
+        assert {
+            (int(i), s) for i, s in shown.evaluate_all("cards => cards.map(c => [c.dataset.orderId, c.dataset.status])")
+        } == expected
 
     # one socket open, every earlier one closed; the page never reloaded
     assert page.evaluate("window.__sockets.filter(s => s.readyState === WebSocket.OPEN).length") == 1
@@ -68,8 +71,9 @@ def test_the_kitchen_screen_survives_many_drops_with_one_socket(e2e_db, run_brid
     expect(page.locator("[data-column='done'] .ticket.is-rejected")).to_have_count(DROPS // 2)
 
 
-def test_the_pickup_board_shows_numbers_moving_live(e2e_db, run_bridge, live_url: str, page: Page,
-                                                    restaurant, menu) -> None:
+def test_the_pickup_board_shows_numbers_moving_live(
+    e2e_db, run_bridge, live_url: str, page: Page, restaurant, menu
+) -> None:
     cook = StaffMembershipFactory(restaurant=restaurant).user
     order = OrderFactory(dish=menu["pizza"], paid=True)
     run_bridge()
@@ -94,8 +98,9 @@ def test_the_pickup_board_shows_numbers_moving_live(e2e_db, run_bridge, live_url
     expect(ready.locator(number)).to_have_count(0, timeout=10_000)
 
 
-def test_a_ticket_the_customer_cancels_leaves_with_a_notice(e2e_db, run_bridge, live_url: str, page: Page,
-                                                           password, restaurant, menu) -> None:
+def test_a_ticket_the_customer_cancels_leaves_with_a_notice(
+    e2e_db, run_bridge, live_url: str, page: Page, password, restaurant, menu
+) -> None:
     cook = StaffMembershipFactory(restaurant=restaurant).user
     order = OrderFactory(dish=menu["pizza"], paid=True)
     run_bridge()
@@ -105,7 +110,6 @@ def test_a_ticket_the_customer_cancels_leaves_with_a_notice(e2e_db, run_bridge, 
 
     order_cancel(order_id=order.pk, customer=order.customer)
 
-    expect(page.locator("#kds-toast")).to_have_text(f"Order #{order.pk} was cancelled by the customer.",
-                                                    timeout=10_000)
+    expect(page.locator("#kds-toast")).to_have_text(f"Order #{order.pk} was cancelled by the customer.", timeout=10_000)
     expect(page.locator(f'[data-column="done"] .ticket.is-cancelled[data-order-id="{order.pk}"]')).to_be_visible()
     expect(page.locator("body")).to_have_attribute("data-alerting", "false")  # nothing left to acknowledge

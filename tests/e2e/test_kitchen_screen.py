@@ -16,16 +16,19 @@ from tests.support import ManagedProcess
 LIVE = 15_000  # ms: a step that travels outbox → RabbitMQ → bridge → Redis → daphne → page
 
 
-def test_an_order_goes_from_checkout_to_delivered_live_on_both_screens(  # noqa: PLR0915
-        e2e_db, bus, run_relay, live_url: str, page: Page, browser: Browser, customer, password, restaurant,
-        menu, tmp_path) -> None:
+def test_an_order_goes_from_checkout_to_delivered_live_on_both_screens(
+    e2e_db, bus, run_relay, live_url: str, page: Page, browser: Browser, customer, password, restaurant, menu, tmp_path
+) -> None:
     # given money in the wallet, a cook, a drinks station, and every worker on this test's vhost
     WalletFactory(user=customer, balance="50.00")
     cook = StaffMembershipFactory(restaurant=restaurant).user
-    lemonade = MenuItemFactory(category=MenuCategoryFactory(restaurant=restaurant, name="Drinks", station="bar"),
-                               name="Lemonade")
-    workers = [ManagedProcess("consume", queue, log_dir=tmp_path, RABBITMQ_URL=bus)
-               for queue in ("balance.commands", "billing.order_placed", "bridge.notification")]
+    lemonade = MenuItemFactory(
+        category=MenuCategoryFactory(restaurant=restaurant, name="Drinks", station="bar"), name="Lemonade"
+    )
+    workers = [
+        ManagedProcess("consume", queue, log_dir=tmp_path, RABBITMQ_URL=bus)
+        for queue in ("balance.commands", "billing.order_placed", "bridge.notification")
+    ]
     run_relay()
     kitchen_context = browser.new_context(viewport={"width": 1366, "height": 900})
     kitchen_context.set_default_timeout(PAGE_TIMEOUT_MS)
@@ -83,8 +86,9 @@ def test_an_order_goes_from_checkout_to_delivered_live_on_both_screens(  # noqa:
         # the bar crosses the lemonade off; the kitchen's screen shows it crossed off too
         bar.locator(f'.ticket[data-order-id="{order_id}"]').get_by_role("button", name=re.compile("Lemonade")).click()
         card = kitchen.locator(f'.ticket[data-order-id="{order_id}"]')
-        expect(card.locator(f'[data-menu-item-id="{lemonade.pk}"]')).to_have_class(re.compile(r"\bis-done\b"),
-                                                                                  timeout=LIVE)
+        expect(card.locator(f'[data-menu-item-id="{lemonade.pk}"]')).to_have_class(
+            re.compile(r"\bis-done\b"), timeout=LIVE
+        )
         expect(kitchen.locator("#kds-to-make li")).to_have_text(["1× Pizza"])
         # the kitchen flags it as a rush, then starts cooking
         card.get_by_role("button", name="Rush").click()

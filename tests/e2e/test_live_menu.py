@@ -24,8 +24,9 @@ def test_a_dish_shows_sold_out_live(e2e_db, run_bridge, live_url: str, page: Pag
     expect(page.locator(f"#item-{menu['soup'].pk}").get_by_role("button", name="Add to cart")).to_have_count(0)
 
 
-def test_a_menu_page_that_was_offline_catches_up_on_stock(e2e_db, run_bridge, live_url: str, page: Page,
-                                                          restaurant, menu) -> None:
+def test_a_menu_page_that_was_offline_catches_up_on_stock(
+    e2e_db, run_bridge, live_url: str, page: Page, restaurant, menu
+) -> None:
     run_bridge()
     page.goto(f"{live_url}/r/{restaurant.slug}/")
     main = page.locator("main#main")
@@ -44,8 +45,9 @@ def test_a_menu_page_that_was_offline_catches_up_on_stock(e2e_db, run_bridge, li
     expect(main).to_have_attribute("data-live", "on")
 
 
-def test_a_dish_sold_out_between_page_load_and_subscription_shows_sold_out(e2e_db, bus, live_url: str, page: Page,
-                                                                           restaurant, menu) -> None:
+def test_a_dish_sold_out_between_page_load_and_subscription_shows_sold_out(
+    e2e_db, bus, live_url: str, page: Page, restaurant, menu
+) -> None:
     # No relay or bridge runs: no menu.stock frame can tell the page; only the socket's snapshot can.
     def sell_out_then_connect(socket) -> None:  # type: ignore[no-untyped-def]
         # the page has loaded (the soup on sale) and opens its socket: now the last five go

@@ -11,9 +11,9 @@ from tests.e2e.conftest import log_in
 from tests.factories import OrderFactory, StaffMembershipFactory
 
 
-def test_the_tracking_page_updates_live_and_catches_up_after_a_drop(e2e_db, run_bridge, live_url: str,
-                                                                    page: Page, customer, password, restaurant,
-                                                                    menu) -> None:
+def test_the_tracking_page_updates_live_and_catches_up_after_a_drop(
+    e2e_db, run_bridge, live_url: str, page: Page, customer, password, restaurant, menu
+) -> None:
     cook = StaffMembershipFactory(restaurant=restaurant).user
     order = OrderFactory(customer=customer, dish=menu["pizza"])
     run_bridge()
@@ -46,6 +46,9 @@ def test_the_tracking_page_updates_live_and_catches_up_after_a_drop(e2e_db, run_
     expect(main).to_have_attribute("data-status", "ready", timeout=20_000)
     expect(page.locator("#live-state")).to_have_attribute("data-state", "live")
     assert page.evaluate("window.__sameDocument === true")
-    assert list(main.locator("ol[data-timeline] li[data-version]").evaluate_all(
-        "items => items.map(i => Number(i.dataset.version))")) == [1, 2, 3, 4, 5]
+    assert list(
+        main.locator("ol[data-timeline] li[data-version]").evaluate_all(
+            "items => items.map(i => Number(i.dataset.version))"
+        )
+    ) == [1, 2, 3, 4, 5]
     page.screenshot(path="test-artifacts/live-tracking.png", full_page=True)

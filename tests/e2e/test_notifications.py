@@ -15,7 +15,8 @@ from tests.support import wait_until
 
 
 def test_a_toast_on_any_page_and_no_email_for_what_the_tracking_page_shows(
-        e2e_db, run_bridge, run_consumers, live_url: str, page: Page, customer, password, restaurant, menu) -> None:
+    e2e_db, run_bridge, run_consumers, live_url: str, page: Page, customer, password, restaurant, menu
+) -> None:
     from consumers.notifier import notifier_email, notifier_plan, notifier_push
 
     cook = StaffMembershipFactory(restaurant=restaurant).user
@@ -33,8 +34,10 @@ def test_a_toast_on_any_page_and_no_email_for_what_the_tracking_page_shows(
     expect(toast).to_contain_text(f"Order #{order.pk} is paid", timeout=15_000)
     assert toast.get_attribute("href") == f"/orders/{order.pk}/"
     page.screenshot(path="test-artifacts/notification-toast.png")
-    wait_until(lambda: Notification.objects.filter(order=order, message="order_paid", channel="email",
-                                                   status="sent").exists(), what="the paid email")
+    wait_until(
+        lambda: Notification.objects.filter(order=order, message="order_paid", channel="email", status="sent").exists(),
+        what="the paid email",
+    )
 
     # when: the customer follows it to the tracking page, and the kitchen accepts the order
     toast.click()
@@ -42,9 +45,13 @@ def test_a_toast_on_any_page_and_no_email_for_what_the_tracking_page_shows(
     wait_until(lambda: _watched(order.pk), what="the page to report that it is watched")
     order_transition_by_staff(order_id=order.pk, user=cook, to="accepted")
     expect(page.locator("main#main")).to_have_attribute("data-status", "accepted", timeout=15_000)
-    wait_until(lambda: Notification.objects.filter(order=order, message="order_accepted").count() == 2
-               and not Notification.objects.filter(order=order, status="pending").exists(),
-               what="the accepted step's notifications")
+    wait_until(
+        lambda: (
+            Notification.objects.filter(order=order, message="order_accepted").count() == 2
+            and not Notification.objects.filter(order=order, status="pending").exists()
+        ),
+        what="the accepted step's notifications",
+    )
     # then: no email for the step the customer saw happen, and no toast over the page
     # that shows it (the toast went to the page, which showed the change itself)
     email = Notification.objects.get(order=order, message="order_accepted", channel="email")
@@ -68,7 +75,8 @@ def _watched(order_id: int) -> bool:
 
 
 def test_a_hidden_page_asks_the_browser_to_show_it_when_the_customer_allowed_it(
-        e2e_db, run_relay, run_consumers, live_url: str, page: Page, customer, password, restaurant, menu) -> None:
+    e2e_db, run_relay, run_consumers, live_url: str, page: Page, customer, password, restaurant, menu
+) -> None:
     from consumers.notifier import notifier_plan, notifier_push
 
     order = OrderFactory(customer=customer, dish=menu["pizza"])
@@ -96,6 +104,11 @@ def test_a_hidden_page_asks_the_browser_to_show_it_when_the_customer_allowed_it(
     # then: the browser is asked to show it, once, tagged with the notification's key; no toast
     page.wait_for_function("window.__shown.length > 0", timeout=15_000)
     shown = page.evaluate("window.__shown")
-    assert shown == [{"title": f"Order #{order.pk} is paid", "body": f"{restaurant.name} has your order.",
-                      "tag": f"order:{order.pk}:paid:push"}]
+    assert shown == [
+        {
+            "title": f"Order #{order.pk} is paid",
+            "body": f"{restaurant.name} has your order.",
+            "tag": f"order:{order.pk}:paid:push",
+        }
+    ]
     expect(page.locator("#notifications .toast")).to_have_count(0)

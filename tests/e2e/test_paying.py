@@ -12,12 +12,15 @@ from tests.factories import WalletFactory
 from tests.support import ManagedProcess, wait_until
 
 
-def test_an_order_is_paid_from_the_wallet_by_the_workers(e2e_db, bus, run_relay, live_url: str, page: Page, customer,
-                                                        password, menu, tmp_path) -> None:
+def test_an_order_is_paid_from_the_wallet_by_the_workers(
+    e2e_db, bus, run_relay, live_url: str, page: Page, customer, password, menu, tmp_path
+) -> None:
     # given a customer with 20.00 in the wallet, and the workers running on this test's vhost
     WalletFactory(user=customer, balance="20.00")
-    workers = [ManagedProcess("consume", name, log_dir=tmp_path, RABBITMQ_URL=bus)
-               for name in ("balance.commands", "billing.order_placed")]
+    workers = [
+        ManagedProcess("consume", name, log_dir=tmp_path, RABBITMQ_URL=bus)
+        for name in ("balance.commands", "billing.order_placed")
+    ]
     run_relay()
     try:
         page.goto(f"{live_url}/login/")

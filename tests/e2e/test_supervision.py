@@ -42,7 +42,11 @@ class Supervised:
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, str(BASE_DIR / "scripts" / "supervise.py"), "--dir", str(self.dir)],
-                cwd=BASE_DIR, env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                cwd=BASE_DIR,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 preexec_fn=_die_with_parent,
             )
 
@@ -50,7 +54,10 @@ class Supervised:
         """Program name -> (state, pid); pid 0 when not running."""
         result = subprocess.run(
             [str(Path(sys.executable).parent / "supervisorctl"), "-c", str(self.conf), "status"],
-            capture_output=True, text=True, timeout=20, check=False,
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
         )
         programs = {}
         for line in result.stdout.splitlines():
@@ -104,8 +111,12 @@ def stack(e2e_env, e2e_db, bus, tmp_path) -> Iterator[tuple[Supervised, str]]:
     names = {line.split(":", 1)[0] for line in PROCFILE.read_text().splitlines() if ":" in line}
     try:
         try:
-            wait_until(lambda: supervised.all_running(names) and _http("GET", f"{url}/healthz")[0] == 200,
-                       timeout=90, interval=0.5, what="every Procfile process running and /healthz answering")
+            wait_until(
+                lambda: supervised.all_running(names) and _http("GET", f"{url}/healthz")[0] == 200,
+                timeout=90,
+                interval=0.5,
+                what="every Procfile process running and /healthz answering",
+            )
         except AssertionError as error:
             raise AssertionError(f"{error}\n{supervised.status()}\n{supervised.output()}") from None
         yield supervised, url
@@ -114,15 +125,26 @@ def stack(e2e_env, e2e_db, bus, tmp_path) -> Iterator[tuple[Supervised, str]]:
 
 
 def _place_and_await_paid(url: str, token: str, dish_id: int, restaurant_id: int, key: str) -> int:
-    body = {"restaurant_id": restaurant_id, "items": [{"menu_item_id": dish_id, "quantity": 1}],
-            "delivery_address": "1 Test Street"}
+    body = {
+        "restaurant_id": restaurant_id,
+        "items": [{"menu_item_id": dish_id, "quantity": 1}],
+        "delivery_address": "1 Test Street",
+    }
     status, order = wait_until(
         lambda: (lambda answer: answer if answer[0] == 201 else None)(
-            _http("POST", f"{url}/api/v1/orders", body, token=token, key=key)),
-        timeout=30, interval=0.5, what="the web server to take an order")
+            _http("POST", f"{url}/api/v1/orders", body, token=token, key=key)
+        ),
+        timeout=30,
+        interval=0.5,
+        what="the web server to take an order",
+    )
     assert status == 201
-    wait_until(lambda: Order.objects.get(pk=order["id"]).status == "paid", timeout=60, interval=0.2,
-               what=f"order {order['id']} to be paid")
+    wait_until(
+        lambda: Order.objects.get(pk=order["id"]).status == "paid",
+        timeout=60,
+        interval=0.2,
+        what=f"order {order['id']} to be paid",
+    )
     return order["id"]
 
 
@@ -145,8 +167,9 @@ def test_a_killed_process_is_restarted_and_the_others_keep_serving(stack, custom
     # then each comes back with a new pid, and every other process kept its own
     def restarted() -> bool:
         now = supervised.status()
-        return all(now[name][0] == "RUNNING" and now[name][1] != before[name][1]
-                   for name in ("billing", "relay", "web"))
+        return all(
+            now[name][0] == "RUNNING" and now[name][1] != before[name][1] for name in ("billing", "relay", "web")
+        )
 
     try:
         wait_until(restarted, timeout=60, interval=0.5, what="billing, relay and web restarted")
@@ -165,9 +188,16 @@ def test_a_killed_process_is_restarted_and_the_others_keep_serving(stack, custom
     for name in untouched:
         subprocess.run(["kill", "-9", str(after[name][1])], check=True)
     try:
-        wait_until(lambda: all(state == "RUNNING" and pid != after[name][1]
-                               for name, (state, pid) in supervised.status().items() if name in untouched),
-                   timeout=60, interval=0.5, what="every other process restarted")
+        wait_until(
+            lambda: all(
+                state == "RUNNING" and pid != after[name][1]
+                for name, (state, pid) in supervised.status().items()
+                if name in untouched
+            ),
+            timeout=60,
+            interval=0.5,
+            what="every other process restarted",
+        )
     except AssertionError as error:
         raise AssertionError(f"{error}\n{supervised.status()}\n{supervised.output()}") from None
     third = _place_and_await_paid(url, token, pizza.pk, pizza.category.restaurant_id, "supervision-3")

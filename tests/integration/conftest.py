@@ -62,8 +62,13 @@ class PrivateBroker:
         return f"/usr/lib/rabbitmq/bin/{name}"
 
     def ctl(self, *args: str, timeout: float = 60) -> None:
-        subprocess.run([self._bin("rabbitmqctl"), "-n", self.node, *args], env=self.env, check=True,
-                       capture_output=True, timeout=timeout)
+        subprocess.run(
+            [self._bin("rabbitmqctl"), "-n", self.node, *args],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=timeout,
+        )
 
     def answers(self) -> bool:
         try:
@@ -73,7 +78,9 @@ class PrivateBroker:
             return False
 
     def start(self) -> None:
-        subprocess.run([self._bin("rabbitmq-server"), "-detached"], env=self.env, check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [self._bin("rabbitmq-server"), "-detached"], env=self.env, check=True, capture_output=True, timeout=60
+        )
         wait_until(self.answers, timeout=90, interval=0.25, what=f"private RabbitMQ node {self.node}")
 
     def stop_app(self) -> None:

@@ -21,8 +21,14 @@ from tests.support import wait_until
 def second_connection() -> MySQLdb.Connection:
     """A connection of the application's user to the test database, beside Django's."""
     db = settings.DATABASES["default"]
-    return MySQLdb.connect(host=db["HOST"] or "127.0.0.1", port=int(db["PORT"] or 3306), user=db["USER"],
-                           password=db["PASSWORD"], database=db["NAME"], autocommit=True)
+    return MySQLdb.connect(
+        host=db["HOST"] or "127.0.0.1",
+        port=int(db["PORT"] or 3306),
+        user=db["USER"],
+        password=db["PASSWORD"],
+        database=db["NAME"],
+        autocommit=True,
+    )
 
 
 def kill(connection_id: int) -> None:

@@ -24,14 +24,21 @@ from django.utils import timezone
 from analytics.models import DishLine, OrderFact
 from analytics.selectors import Figures, dashboard_figures
 from bus.catalog import EVENTS
-from bus.consumer import Message
 from bus.envelope import Envelope
+from bus.handlers import Message
 from bus.models import OutboxMessage, ProcessedMessage
 from consumers.analytics import analytics_events, pusher, record_batch
 from ordering.models import Order, OrderEvent, OrderLine
 from ordering.services import api_token_issue, order_cancel, order_recall, order_transition_by_staff
-from tests.factories import (MenuCategoryFactory, MenuItemFactory, OrderFactory, RestaurantFactory, StaffMembershipFactory,
-                             UserFactory, WalletFactory)
+from tests.factories import (
+    MenuCategoryFactory,
+    MenuItemFactory,
+    OrderFactory,
+    RestaurantFactory,
+    StaffMembershipFactory,
+    UserFactory,
+    WalletFactory,
+)
 from tests.integration.sockets import refusal, ws
 from tests.support import wait_until
 
@@ -101,11 +108,18 @@ def expected_figures(restaurant_ids: list[int], now: datetime.datetime) -> dict[
     return {
         "orders_today": sum(1 for o in orders.values() if today(o.created_at)),
         "paid_orders_today": len(paid_today),
-        "revenue_gross": gross, "refunds_count": len(refunded), "refunds_amount": refunds,
-        "revenue_net": gross - refunds, "ready_today": len(ready),
-        "avg_paid_to_ready_seconds": int((Decimal(micros) / len(ready) / 10**6).quantize(
-            Decimal(1), rounding=ROUND_HALF_UP)) if ready else None,
-        "payment_failures": ended("payment_failed"), "rejections": ended("rejected"),
+        "revenue_gross": gross,
+        "refunds_count": len(refunded),
+        "refunds_amount": refunds,
+        "revenue_net": gross - refunds,
+        "ready_today": len(ready),
+        "avg_paid_to_ready_seconds": int(
+            (Decimal(micros) / len(ready) / 10**6).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+        )
+        if ready
+        else None,
+        "payment_failures": ended("payment_failed"),
+        "rejections": ended("rejected"),
         "cancellations": ended("cancelled"),
         "top_dishes": [(item_id, d["name"], d["quantity"], d["amount"]) for item_id, d in top],
         "per_minute": per_minute,
@@ -115,9 +129,21 @@ def expected_figures(restaurant_ids: list[int], now: datetime.datetime) -> dict[
 
 def shown(figures: Figures) -> dict[str, Any]:
     """The figures in the expectation's terms."""
-    keys = ["orders_today", "paid_orders_today", "revenue_gross", "refunds_count", "refunds_amount", "revenue_net",
-            "ready_today", "avg_paid_to_ready_seconds", "payment_failures", "rejections", "cancellations",
-            "per_minute", "current_rate"]
+    keys = [
+        "orders_today",
+        "paid_orders_today",
+        "revenue_gross",
+        "refunds_count",
+        "refunds_amount",
+        "revenue_net",
+        "ready_today",
+        "avg_paid_to_ready_seconds",
+        "payment_failures",
+        "rejections",
+        "cancellations",
+        "per_minute",
+        "current_rate",
+    ]
     data = {key: getattr(figures, key) for key in keys}
     data["top_dishes"] = [(d.menu_item_id, d.name, d.quantity, d.amount) for d in figures.top_dishes]
     return data
@@ -133,8 +159,9 @@ def kitchens() -> dict[str, Any]:
         restaurant = RestaurantFactory(name=name)
         category = MenuCategoryFactory(restaurant=restaurant, name="Mains")
         scene["restaurants"].append(restaurant)
-        scene["dishes"][restaurant.pk] = [MenuItemFactory(category=category, name=f"{name} dish {i}", price=Decimal(p))
-                                          for i, p in enumerate(prices)]
+        scene["dishes"][restaurant.pk] = [
+            MenuItemFactory(category=category, name=f"{name} dish {i}", price=Decimal(p)) for i, p in enumerate(prices)
+        ]
         scene["cooks"][restaurant.pk] = StaffMembershipFactory(restaurant=restaurant).user
     scene["rich"] = [UserFactory(), UserFactory()]
     scene["poor"] = UserFactory()
@@ -184,8 +211,10 @@ def run_the_kitchens(scene: dict[str, Any], order_ids: list[int]) -> None:
 
 def refunds_done(order_ids: list[int]) -> bool:
     owed = Order.objects.filter(pk__in=order_ids, status__in=["rejected", "cancelled"]).count()
-    return ProcessedMessage.objects.filter(consumer="analytics.events").count() > 0 and owed == OutboxMessage.objects.filter(
-        type="payment.refunded").count()
+    return (
+        ProcessedMessage.objects.filter(consumer="analytics.events").count() > 0
+        and owed == OutboxMessage.objects.filter(type="payment.refunded").count()
+    )
 
 
 def burst(scene, count: int) -> list[int]:
@@ -212,13 +241,15 @@ def test_a_burst_of_orders_gives_the_figures_the_ordering_tables_give(workers):
     ids = [r.pk for r in scene["restaurants"]]
 
     # when 30 orders are placed at once, paid (or not), and the kitchens work through them
-    order_ids = burst(scene, 30)
+    burst(scene, 30)
     now = timezone.now()
 
     # then every figure, for each restaurant and for all, equals the ordering tables' own
     def matches() -> bool:
-        return all(shown(dashboard_figures(restaurant_id=scope, now=now)) == expected_figures(which, now)
-                   for scope, which in ((ids[0], ids[:1]), (ids[1], ids[1:]), (None, ids)))
+        return all(
+            shown(dashboard_figures(restaurant_id=scope, now=now)) == expected_figures(which, now)
+            for scope, which in ((ids[0], ids[:1]), (ids[1], ids[1:]), (None, ids))
+        )
 
     wait_until(matches, timeout=20, interval=0.1, what="the analytics figures to catch up")
     for scope, which in ((ids[0], ids[:1]), (ids[1], ids[1:]), (None, ids)):
@@ -236,7 +267,10 @@ def test_a_burst_of_orders_gives_the_figures_the_ordering_tables_give(workers):
     for row in rows:
         alone = expected_figures([row.restaurant_id], now)
         assert (row.orders_today, row.revenue_net, row.payment_failures) == (
-            alone["orders_today"], alone["revenue_net"], alone["payment_failures"])
+            alone["orders_today"],
+            alone["revenue_net"],
+            alone["payment_failures"],
+        )
     assert sum(r.revenue_net for r in rows) == everything["revenue_net"]
 
     # when every event is delivered again (new message ids, so the runner's dedupe lets them
@@ -244,9 +278,15 @@ def test_a_burst_of_orders_gives_the_figures_the_ordering_tables_give(workers):
     before = OutboxMessage.objects.filter(type__in=ANALYTICS_TYPES).order_by("id")
     copies = [copy_of(message) for message in before]
     OutboxMessage.objects.bulk_create(copies)
-    wait_until(lambda: ProcessedMessage.objects.filter(consumer="analytics.events",
-                                                       message_id__in=[c.message_id for c in copies]).count()
-               == len(copies), what="analytics to take every copy")
+    wait_until(
+        lambda: (
+            ProcessedMessage.objects.filter(
+                consumer="analytics.events", message_id__in=[c.message_id for c in copies]
+            ).count()
+            == len(copies)
+        ),
+        what="analytics to take every copy",
+    )
     # then nothing changed
     for scope, which in ((ids[0], ids[:1]), (ids[1], ids[1:]), (None, ids)):
         assert shown(dashboard_figures(restaurant_id=scope, now=now)) == expected_figures(which, now)
@@ -254,29 +294,49 @@ def test_a_burst_of_orders_gives_the_figures_the_ordering_tables_give(workers):
 
 def copy_of(message: OutboxMessage) -> OutboxMessage:
     envelope = Envelope.from_json(message.body)
-    again = Envelope(type=envelope.type, version=envelope.version, payload=envelope.payload,
-                     correlation_id=envelope.correlation_id, occurred_at=envelope.occurred_at)
-    return OutboxMessage(message_id=again.message_id, type=message.type, exchange=message.exchange,
-                         routing_key=message.routing_key, aggregate=message.aggregate,
-                         correlation_id=message.correlation_id, body=again.to_json().decode())
+    again = Envelope(
+        type=envelope.type,
+        version=envelope.version,
+        payload=envelope.payload,
+        correlation_id=envelope.correlation_id,
+        occurred_at=envelope.occurred_at,
+    )
+    return OutboxMessage(
+        message_id=again.message_id,
+        type=message.type,
+        exchange=message.exchange,
+        routing_key=message.routing_key,
+        aggregate=message.aggregate,
+        correlation_id=message.correlation_id,
+        body=again.to_json().decode(),
+    )
 
 
 def as_message(row: OutboxMessage) -> Message:
     envelope = Envelope.from_json(row.body)
     event = EVENTS[envelope.type]
-    return Message(envelope=envelope, payload=event.schema.model_validate(envelope.payload), event=event,
-                   attempt=1, redelivered=False, exchange=row.exchange, routing_key=row.routing_key)
+    return Message(
+        envelope=envelope,
+        payload=event.schema.model_validate(envelope.payload),
+        event=event,
+        attempt=1,
+        redelivered=False,
+        exchange=row.exchange,
+        routing_key=row.routing_key,
+    )
 
 
 def test_the_events_in_any_order_rebuild_the_same_figures(workers):
     # given a burst already folded in by the analytics worker
     scene = kitchens()
     ids = [r.pk for r in scene["restaurants"]]
-    order_ids = burst(scene, 18)
+    burst(scene, 18)
     now = timezone.now()
     expected = {scope: expected_figures(which, now) for scope, which in ((ids[0], ids[:1]), (None, ids))}
-    wait_until(lambda: all(shown(dashboard_figures(restaurant_id=s, now=now)) == e for s, e in expected.items()),
-               what="the analytics figures to catch up")
+    wait_until(
+        lambda: all(shown(dashboard_figures(restaurant_id=s, now=now)) == e for s, e in expected.items()),
+        what="the analytics figures to catch up",
+    )
 
     # when the tables are emptied and every event is handled again, shuffled, in batches, twice
     messages = [as_message(row) for row in OutboxMessage.objects.filter(type__in=ANALYTICS_TYPES)]
@@ -288,7 +348,7 @@ def test_the_events_in_any_order_rebuild_the_same_figures(workers):
         rng.shuffle(messages)
         for start in range(0, len(messages), 25):
             with transaction.atomic():
-                record_batch(messages[start:start + 25])
+                record_batch(messages[start : start + 25])
 
     # then every status change that overtook its order.placed and every duplicate changed nothing
     for scope, figures in expected.items():
@@ -304,13 +364,17 @@ def test_open_dashboards_get_their_figures_pushed_throttled_and_only_their_own(w
     scene = kitchens()
     first, second = scene["restaurants"]
     admin = UserFactory(is_staff=True, is_superuser=True)
-    tokens = {name: api_token_issue(user=user) for name, user in
-              (("first", scene["cooks"][first.pk]), ("second", scene["cooks"][second.pk]), ("admin", admin))}
+    tokens = {
+        name: api_token_issue(user=user)
+        for name, user in (("first", scene["cooks"][first.pk]), ("second", scene["cooks"][second.pk]), ("admin", admin))
+    }
 
     async def scenario() -> None:
-        sockets = {"first": ws(f"/ws/dashboard/{first.pk}/", tokens["first"]),
-                   "second": ws(f"/ws/dashboard/{second.pk}/", tokens["second"]),
-                   "all": ws("/ws/dashboard/", tokens["admin"])}
+        sockets = {
+            "first": ws(f"/ws/dashboard/{first.pk}/", tokens["first"]),
+            "second": ws(f"/ws/dashboard/{second.pk}/", tokens["second"]),
+            "all": ws("/ws/dashboard/", tokens["admin"]),
+        }
         try:
             for socket in sockets.values():
                 assert (await socket.connect())[0]
@@ -331,8 +395,12 @@ def test_open_dashboards_get_their_figures_pushed_throttled_and_only_their_own(w
                     frames[name].append(frame["figures"])
             last = frames["first"][-1]
             assert (last["orders_today"], last["revenue_gross"]) == (12, str(Decimal("11.50") * 12))
-            assert frames["all"][-1]["restaurants"][[r["restaurant_id"] for r in frames["all"][-1]["restaurants"]]
-                                                    .index(first.pk)]["paid_orders_today"] == 12
+            assert (
+                frames["all"][-1]["restaurants"][
+                    [r["restaurant_id"] for r in frames["all"][-1]["restaurants"]].index(first.pk)
+                ]["paid_orders_today"]
+                == 12
+            )
             # at most one push per interval per group: a burst costs a few recomputes, not one each
             for name, pushed in frames.items():
                 times = [frame["as_of_us"] for frame in pushed]
@@ -381,7 +449,7 @@ def test_pages_and_sockets_are_for_the_restaurants_staff_and_operators(customer)
     # a cook of one restaurant goes straight to it; a cook of two chooses; an operator sees all
     assert get(cook, "/dashboard/")["Location"] == f"/dashboard/{first.pk}/"
     page = get(cook, f"/dashboard/{first.pk}/")
-    assert page.status_code == 200 and 'data-socket="/ws/dashboard/%d/"' % first.pk in page.content.decode()
+    assert page.status_code == 200 and f'data-socket="/ws/dashboard/{first.pk}/"' in page.content.decode()
     assert 'href="/dashboard/"' in page.content.decode()  # the nav's Dashboard link
     choice = get(both, "/dashboard/").content.decode()
     assert f"/dashboard/{first.pk}/" in choice and f"/dashboard/{second.pk}/" in choice
@@ -406,8 +474,11 @@ def test_pages_and_sockets_are_for_the_restaurants_staff_and_operators(customer)
         assert await refusal(ws("/ws/dashboard/", tokens[cook.pk])) == 4403
         assert await refusal(ws(f"/ws/dashboard/{first.pk}/", tokens[customer.pk])) == 4403
         assert await refusal(ws("/ws/dashboard/9999999/", tokens[operator.pk])) == 4403
-        for path, token in ((f"/ws/dashboard/{first.pk}/", tokens[cook.pk]), ("/ws/dashboard/", tokens[operator.pk]),
-                            (f"/ws/dashboard/{second.pk}/", tokens[operator.pk])):
+        for path, token in (
+            (f"/ws/dashboard/{first.pk}/", tokens[cook.pk]),
+            ("/ws/dashboard/", tokens[operator.pk]),
+            (f"/ws/dashboard/{second.pk}/", tokens[operator.pk]),
+        ):
             socket = ws(path, token)
             assert (await socket.connect())[0]
             frame = await socket.receive_json_from(timeout=5)

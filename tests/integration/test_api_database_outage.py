@@ -27,8 +27,11 @@ def bearer(user) -> Client:
 
 
 def place(client: Client, restaurant, item, key: str):
-    body = {"restaurant_id": restaurant.pk, "items": [{"menu_item_id": item.pk, "quantity": 2}],
-            "delivery_address": "12 Baker Street"}
+    body = {
+        "restaurant_id": restaurant.pk,
+        "items": [{"menu_item_id": item.pk, "quantity": 2}],
+        "delivery_address": "12 Baker Street",
+    }
     return client.post("/api/v1/orders", body, content_type=JSON, headers={"Idempotency-Key": key})
 
 
@@ -134,12 +137,24 @@ async def _request(path: str, headers: list[tuple[bytes, bytes]]) -> tuple[int, 
     async def send(message: dict) -> None:
         sent.append(message)
 
-    await application({
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-        "headers": [(b"host", b"127.0.0.1"), *headers], "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 80),
-    }, receive, send)
+    await application(
+        {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"host", b"127.0.0.1"), *headers],
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 80),
+        },
+        receive,
+        send,
+    )
     return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
 
 

@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from ordering import services
 from ordering.models import MenuItem, Order, OrderEvent, OrderLine
@@ -64,7 +65,7 @@ def test_restaurant_list_shape(customer, restaurant):
 def test_menu_shape_with_price_strings_and_availability(customer, restaurant, menu):
     # given a dish switched off and the soup sold out today
     MenuItem.objects.filter(pk=menu["pasta"].pk).update(is_available=False)
-    MenuItem.objects.filter(pk=menu["soup"].pk).update(stock_remaining=0, stock_date=datetime.date.today())
+    MenuItem.objects.filter(pk=menu["soup"].pk).update(stock_remaining=0, stock_date=timezone.localdate())
 
     response = bearer(customer).get(f"/api/v1/restaurants/{restaurant.pk}/menu")
 
@@ -408,8 +409,11 @@ def test_the_http_request_id_travels_into_the_orders_messages(customer, menu, re
     token = api_token_issue(user=customer)
     response = Client().post(
         "/api/v1/orders",
-        data={"restaurant_id": restaurant.pk, "items": [{"menu_item_id": menu["pizza"].pk, "quantity": 1}],
-              "delivery_address": "1 Test Lane"},
+        data={
+            "restaurant_id": restaurant.pk,
+            "items": [{"menu_item_id": menu["pizza"].pk, "quantity": 1}],
+            "delivery_address": "1 Test Lane",
+        },
         content_type="application/json",
         headers={"Authorization": f"Bearer {token}", "X-Request-ID": "client-request-0042"},
     )

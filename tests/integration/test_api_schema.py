@@ -101,7 +101,7 @@ JUNK_BODIES = [
     '{"username": "\\ud800", "email": "\\udfff@x.io", "password": "x", "to": "\\ud800"}',
     '{"amount": "\\ud800", "card_number": "\\u0000"}',
     '{"amount": 1e400, "card_number": 4242424242424242}',
-    '{"amount": "1' + '0' * 5000 + '", "card_number": "' + '4' * 5000 + '"}',
+    '{"amount": "1' + "0" * 5000 + '", "card_number": "' + "4" * 5000 + '"}',
     "\u00e9t\u00e9",
 ]
 
@@ -154,8 +154,12 @@ OPERATIONS = {
     ("post", "/api/v1/kitchen/orders/{order_id}/priority"): {400, 404, 409, 413, 415, 422},
     ("post", "/api/v1/kitchen/orders/{order_id}/items/{menu_item_id}/done"): {400, 404, 409, 413, 415, 422},
 }
-PUBLIC = {("post", "/api/v1/auth/register"), ("post", "/api/v1/auth/token"), ("get", "/api/v1/restaurants"),
-          ("get", "/api/v1/restaurants/{restaurant_id}/menu")}
+PUBLIC = {
+    ("post", "/api/v1/auth/register"),
+    ("post", "/api/v1/auth/token"),
+    ("get", "/api/v1/restaurants"),
+    ("get", "/api/v1/restaurants/{restaurant_id}/menu"),
+}
 
 
 def _schema() -> dict:
@@ -200,12 +204,18 @@ def test_the_business_422s_an_operation_answers_are_in_its_schema(customer, rest
     from tests.factories import MenuItemFactory
 
     if body == "another restaurant's dish":
-        body = {"restaurant_id": restaurant.pk, "items": [{"menu_item_id": MenuItemFactory().pk, "quantity": 1}],
-                "delivery_address": "1 Lane"}
+        body = {
+            "restaurant_id": restaurant.pk,
+            "items": [{"menu_item_id": MenuItemFactory().pk, "quantity": 1}],
+            "delivery_address": "1 Lane",
+        }
     elif body == "over the limit":
         dish = MenuItemFactory(category__restaurant=restaurant, price=Decimal("9000.00"))
-        body = {"restaurant_id": restaurant.pk, "items": [{"menu_item_id": dish.pk, "quantity": 2}],
-                "delivery_address": "1 Lane"}
+        body = {
+            "restaurant_id": restaurant.pk,
+            "items": [{"menu_item_id": dish.pk, "quantity": 2}],
+            "delivery_address": "1 Lane",
+        }
     client = Client(headers={"Authorization": f"Bearer {services.api_token_issue(user=customer)}"})
 
     response = client.post(path.replace("{order_id}", "1"), body, content_type="application/json")

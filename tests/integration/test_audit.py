@@ -28,17 +28,27 @@ def test_a_batch_stores_each_message_once_even_when_it_repeats_or_was_stored_bef
     from bus.envelope import Envelope
 
     def envelope(order_id: int) -> Envelope:
-        return Envelope(type="order.placed", version=1, payload={"order_id": order_id, "customer_id": 3},
-                        correlation_id="batch-test")
+        return Envelope(
+            type="order.placed",
+            version=1,
+            payload={"order_id": order_id, "customer_id": 3},
+            correlation_id="batch-test",
+        )
 
     first, second = envelope(1), envelope(2)
     audit_records(messages=[(first, "billing", "order.placed")])
     # when the same message comes again, once more inside a batch, next to a new one
-    audit_records(messages=[(first, "billing", "order.placed"), (second, "billing", "order.placed"),
-                            (second, "billing", "order.placed")])
+    audit_records(
+        messages=[
+            (first, "billing", "order.placed"),
+            (second, "billing", "order.placed"),
+            (second, "billing", "order.placed"),
+        ]
+    )
     # then each is stored once, with what it names
     assert sorted(AuditRecord.objects.values_list("message_id", "order_id", "customer_id")) == sorted(
-        [(first.message_id, 1, 3), (second.message_id, 2, 3)])
+        [(first.message_id, 1, 3), (second.message_id, 2, 3)]
+    )
 
 
 def test_subjects_come_from_the_payload():
@@ -48,8 +58,9 @@ def test_subjects_come_from_the_payload():
     assert subjects(["not", "a", "dict"]) == (None, None)
 
 
-def test_an_orders_whole_saga_is_audited_in_order_under_one_correlation_id(relay, payment_workers, run_consumers,
-                                                                          worker_threads, customer, restaurant):
+def test_an_orders_whole_saga_is_audited_in_order_under_one_correlation_id(
+    relay, payment_workers, run_consumers, worker_threads, customer, restaurant
+):
     dish = MenuItemFactory(category__restaurant=restaurant, price=Decimal("12.50"))
     cook = StaffMembershipFactory(restaurant=restaurant).user
     WalletFactory(user=customer, balance="30.00")
@@ -60,22 +71,36 @@ def test_an_orders_whole_saga_is_audited_in_order_under_one_correlation_id(relay
         order = OrderFactory(customer=customer, dish=dish)
         wait_until(lambda: Order.objects.get(pk=order.pk).status == "paid", what="the order to be paid")
         order_transition_by_staff(order_id=order.pk, user=cook, to="rejected", reason="Out of dough")
-    wait_until(lambda: order_history(order_id=order.pk).filter(type="payment.refunded").exists(),
-               what="the refund to be audited")
+    wait_until(
+        lambda: order_history(order_id=order.pk).filter(type="payment.refunded").exists(),
+        what="the refund to be audited",
+    )
     worker_threads.stop()
 
     # then the order's history holds every step of every service, oldest first
     history = list(order_history(order_id=order.pk))
     steps = [(r.type, r.payload.get("status") or r.payload.get("kind", "")) for r in history]
-    expected = [("order.placed", ""), ("balance.debit", "charge"), ("balance.changed", "charge"),
-                ("order.status_changed", "paid"), ("payment.succeeded", ""), ("order.status_changed", "rejected"),
-                ("balance.credit", "refund"), ("balance.changed", "refund"), ("payment.refunded", "")]
+    expected = [
+        ("order.placed", ""),
+        ("balance.debit", "charge"),
+        ("balance.changed", "charge"),
+        ("order.status_changed", "paid"),
+        ("payment.succeeded", ""),
+        ("order.status_changed", "rejected"),
+        ("balance.credit", "refund"),
+        ("balance.changed", "refund"),
+        ("payment.refunded", ""),
+    ]
     for step in expected:
         assert step in steps, (step, steps)
     # placed before paid before rejected before refunded
     position = {step: steps.index(step) for step in expected}
-    assert position[("order.placed", "")] < position[("order.status_changed", "paid")] \
-        < position[("order.status_changed", "rejected")] < position[("payment.refunded", "")]
+    assert (
+        position[("order.placed", "")]
+        < position[("order.status_changed", "paid")]
+        < position[("order.status_changed", "rejected")]
+        < position[("payment.refunded", "")]
+    )
     assert [r.occurred_at for r in history] == sorted(r.occurred_at for r in history)
     assert {r.correlation_id for r in history} == {SAGA}
     # each message once, with its whole envelope
@@ -92,12 +117,21 @@ def test_an_orders_whole_saga_is_audited_in_order_under_one_correlation_id(relay
 
 def test_the_admin_finds_the_trail_by_order_customer_and_correlation_id(db, customer):
     other = UserFactory()
-    for index, (order_id, user, correlation) in enumerate([(11, customer, "corr-a"), (11, customer, "corr-a"),
-                                                           (12, other, "corr-b")]):
+    for index, (order_id, user, correlation) in enumerate(
+        [(11, customer, "corr-a"), (11, customer, "corr-a"), (12, other, "corr-b")]
+    ):
         AuditRecord.objects.create(
-            message_id=f"m{index}", type="order.status_changed", version=1, exchange="notification",
-            routing_key="order.status.paid", correlation_id=correlation, occurred_at=f"2026-01-0{index + 1}T10:00Z",
-            payload={"order_id": order_id, "customer_id": user.pk}, order_id=order_id, customer_id=user.pk)
+            message_id=f"m{index}",
+            type="order.status_changed",
+            version=1,
+            exchange="notification",
+            routing_key="order.status.paid",
+            correlation_id=correlation,
+            occurred_at=f"2026-01-0{index + 1}T10:00Z",
+            payload={"order_id": order_id, "customer_id": user.pk},
+            order_id=order_id,
+            customer_id=user.pk,
+        )
     admin = UserFactory(is_staff=True, is_superuser=True)
     client = Client()
     client.force_login(admin)

@@ -15,11 +15,11 @@ import pytest
 from django.db import connection
 from django.db.models import Sum
 
+from billing.events import BALANCE_DEBIT, BALANCE_GET
 from billing.exceptions import InsufficientFunds, InvalidAmount, KeyReused
 from billing.models import LedgerEntry, Payment, Wallet
 from billing.services.payments import order_charge, order_charge_many, order_refund
 from billing.services.wallets import wallet_credit, wallet_debit
-from billing.events import BALANCE_DEBIT, BALANCE_GET
 from bus.models import OutboxMessage, ProcessedMessage
 from bus.rpc import RemoteError, RpcClient
 from bus.topology import declare_topology
@@ -164,8 +164,9 @@ def test_a_redelivered_order_placed_never_charges_twice(relay, payment_workers, 
     assert order_charge(order_id=order.pk) is None
     row = OutboxMessage.objects.get(type="order.placed", aggregate=f"order:{order.pk}")
     channel_connection = pika.BlockingConnection(pika.URLParameters(bus_url()))
-    channel_connection.channel().basic_publish("billing", "order.placed", row.body.encode(),
-                                               pika.BasicProperties(message_id=row.message_id, delivery_mode=2))
+    channel_connection.channel().basic_publish(
+        "billing", "order.placed", row.body.encode(), pika.BasicProperties(message_id=row.message_id, delivery_mode=2)
+    )
     channel_connection.close()
     wait_until(lambda: queue_is_idle("billing.order_placed"))
     assert LedgerEntry.objects.filter(kind="charge").count() == 1
@@ -194,15 +195,19 @@ def test_rejection_and_cancellation_each_refund_exactly_once(relay, payment_work
     # a duplicate compensation does nothing
     assert order_refund(order_id=rejected.pk, reason="again") is None
     refunds = LedgerEntry.objects.filter(kind="refund").order_by("order_id")
-    assert [(e.order_id, e.amount) for e in refunds] == [(rejected.pk, Decimal("12.50")), (cancelled.pk, Decimal("12.50"))]
+    assert [(e.order_id, e.amount) for e in refunds] == [
+        (rejected.pk, Decimal("12.50")),
+        (cancelled.pk, Decimal("12.50")),
+    ]
     assert "rejected by the kitchen" in refunds[0].description or "Out of dough" in refunds[0].description
     assert Wallet.objects.get(user=customer).balance == Decimal("50.00")
     assert MenuItem.objects.get(pk=shop[1].pk).remaining_today == 100
     assert_ledger_consistent()
 
 
-def test_an_order_nobody_accepts_in_time_is_rejected_and_refunded_once(relay, run_consumers, worker_threads, customer,
-                                                                      shop):
+def test_an_order_nobody_accepts_in_time_is_rejected_and_refunded_once(
+    relay, run_consumers, worker_threads, customer, shop
+):
     quick = dataclasses.replace(billing_acceptance_timeout, queue="test.acceptance_timeout", delay_seconds=2)
     declare_topology([quick])
     run_consumers(balance_commands)
@@ -231,8 +236,10 @@ def test_concurrent_orders_from_several_billing_processes_never_overdraw(bus, ru
     relay = run_relay()
     try:
         orders = [place(UserFactory(), shop) for _ in range(0)] + [place(customer, shop) for _ in range(12)]
-        wait_until(lambda: not Order.objects.filter(pk__in=[o.pk for o in orders], status="pending_payment").exists(),
-                   timeout=60)
+        wait_until(
+            lambda: not Order.objects.filter(pk__in=[o.pk for o in orders], status="pending_payment").exists(),
+            timeout=60,
+        )
     finally:
         relay.stop()
         for process in processes:
@@ -286,8 +293,11 @@ def in_thread(target, *args):
 
 def fallbacks(caplog, queue):
     """How many batches of ``queue`` failed and went again one message at a time."""
-    return sum(1 for record in caplog.records
-               if "one message at a time" in record.getMessage() and getattr(record, "queue", "") == queue)
+    return sum(
+        1
+        for record in caplog.records
+        if "one message at a time" in record.getMessage() and getattr(record, "queue", "") == queue
+    )
 
 
 def one_at_a_time(orders, wallets):
@@ -303,14 +313,18 @@ def one_at_a_time(orders, wallets):
     return decided
 
 
-def test_a_backlog_of_placed_orders_is_charged_in_batches_as_one_at_a_time_would_decide(bus, run_relay, run_consumers,
-                                                                                        worker_threads, shop, caplog):
+def test_a_backlog_of_placed_orders_is_charged_in_batches_as_one_at_a_time_would_decide(
+    bus, run_relay, run_consumers, worker_threads, shop, caplog
+):
     caplog.set_level(logging.INFO, logger="bus.runner")
     # given rich customers, short ones (5.00 < 12.50) and one whose orders add up to more
     # than the wallet holds: 25.00 paid, 25.00 refused, then 12.50 paid again, 12.50 refused
     rich, short, greedy = [UserFactory() for _ in range(4)], [UserFactory() for _ in range(3)], UserFactory()
-    wallets = {**{c.pk: Decimal("200.00") for c in rich}, **{c.pk: Decimal("5.00") for c in short},
-               greedy.pk: Decimal("40.00")}
+    wallets = {
+        **{c.pk: Decimal("200.00") for c in rich},
+        **{c.pk: Decimal("5.00") for c in short},
+        greedy.pk: Decimal("40.00"),
+    }
     for user_id, amount in wallets.items():
         wallet_credit(user_id=user_id, amount=amount, kind="top_up", key=f"t-{user_id}", description="top-up")
     greedy_quantities = [2, 2, 1, 1, 3, 1]
@@ -323,12 +337,17 @@ def test_a_backlog_of_placed_orders_is_charged_in_batches_as_one_at_a_time_would
     wait_until(lambda: queue_depth(bus, "billing.order_placed")[0] == len(orders), what="the backlog")
     expected = one_at_a_time(orders, wallets)
     # when one balance worker and one billing worker work through it
-    running = [run_consumers(balance_commands, runner=RecordingRunner),
-               run_consumers(billing_order_placed, runner=RecordingRunner)]
+    running = [
+        run_consumers(balance_commands, runner=RecordingRunner),
+        run_consumers(billing_order_placed, runner=RecordingRunner),
+    ]
     balance, billing = (worker.worker for worker in running)
     ids = [order.pk for order in orders]
-    wait_until(lambda: not Order.objects.filter(pk__in=ids, status="pending_payment").exists(), timeout=60,
-               what="every order settled")
+    wait_until(
+        lambda: not Order.objects.filter(pk__in=ids, status="pending_payment").exists(),
+        timeout=60,
+        what="every order settled",
+    )
     worker_threads.stop()
     # then each order ended as charging them one at a time would have decided
     assert dict(Order.objects.filter(pk__in=ids).values_list("pk", "status")) == expected
@@ -336,8 +355,9 @@ def test_a_backlog_of_placed_orders_is_charged_in_batches_as_one_at_a_time_would
     for order in orders:
         charges = list(LedgerEntry.objects.filter(kind="charge", order_id=order.pk))
         payment = Payment.objects.get(order=order)
-        events = list(OutboxMessage.objects.filter(aggregate=f"order:{order.pk}").order_by("id")
-                      .values_list("type", flat=True))
+        events = list(
+            OutboxMessage.objects.filter(aggregate=f"order:{order.pk}").order_by("id").values_list("type", flat=True)
+        )
         if expected[order.pk] == "paid":
             assert [entry.amount for entry in charges] == [-order.total]
             assert (payment.status, payment.charge_entry_id) == ("charged", charges[0].pk)
@@ -378,10 +398,18 @@ def test_a_batch_of_wallet_commands_answers_each_and_a_refusal_in_the_middle_und
         wait_until(consuming("balance.commands"))
         first = in_thread(call_many, "first", BALANCE_GET, [{"user_id": a.pk}])
         wait_until(lambda: len(balance.batches) == 1, what="the first command in hand")
-        batch = in_thread(call_many, "batch", BALANCE_DEBIT, [
-            move(a, "7.50", "a-1"), move(b, "12.50", "b-1"), move(c, "7.50", "c-1"),
-            move(a, "7.50", "a-1"), move(b, "5.00", "b-2"),
-        ])
+        batch = in_thread(
+            call_many,
+            "batch",
+            BALANCE_DEBIT,
+            [
+                move(a, "7.50", "a-1"),
+                move(b, "12.50", "b-1"),
+                move(c, "7.50", "c-1"),
+                move(a, "7.50", "a-1"),
+                move(b, "5.00", "b-2"),
+            ],
+        )
         wait_until(lambda: balance.waiting() == 5, what="five commands waiting")
         # when it handles them
         balance.release(2)
@@ -424,8 +452,12 @@ def test_duplicate_order_placed_messages_inside_batches_charge_nothing_more(bus,
         try:
             channel = connection_.channel()
             channel.confirm_delivery()
-            channel.basic_publish("billing", "order.placed", json.dumps(body).encode(), pika.BasicProperties(
-                message_id=body["message_id"], type="order.placed", delivery_mode=2))
+            channel.basic_publish(
+                "billing",
+                "order.placed",
+                json.dumps(body).encode(),
+                pika.BasicProperties(message_id=body["message_id"], type="order.placed", delivery_mode=2),
+            )
         finally:
             connection_.close()
 
@@ -455,7 +487,10 @@ def test_duplicate_order_placed_messages_inside_batches_charge_nothing_more(bus,
             worker.stop()
     # then the batches were the ones given, and each order was charged exactly once
     assert [[p["order_id"] for p in batch] for batch in billing.payloads()] == [
-        [a.pk], [b.pk, c.pk, b.pk, a.pk], [d.pk, d.pk, c.pk]]
+        [a.pk],
+        [b.pk, c.pk, b.pk, a.pk],
+        [d.pk, d.pk, c.pk],
+    ]
     # (the runner sorts out the second one by one, for its repeated message ids; the third,
     # new ids only, is charged as one batch, by the service)
     assert fallbacks(caplog, "billing.order_placed") == 1
@@ -469,8 +504,9 @@ def test_duplicate_order_placed_messages_inside_batches_charge_nothing_more(bus,
     assert_ledger_consistent()
 
 
-def test_charging_a_batch_skips_settled_orders_and_charges_an_order_named_twice_once(run_consumers, shop, customer,
-                                                                                     other_customer):
+def test_charging_a_batch_skips_settled_orders_and_charges_an_order_named_twice_once(
+    run_consumers, shop, customer, other_customer
+):
     credit(customer, "30.00", "t-1")
     credit(other_customer, "5.00", "t-2")
     running = run_consumers(balance_commands)  # no billing worker, no relay: the test charges

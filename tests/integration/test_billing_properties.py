@@ -21,8 +21,8 @@ from consumers.balance import balance_commands
 from ordering.exceptions import InvalidTransition
 from ordering.models import Order
 from ordering.services import order_cancel, order_transition_by_staff
-from tests.factories import MenuItemFactory, OrderFactory, RestaurantFactory, StaffMembershipFactory, UserFactory
 from tests.broker import queue_depth
+from tests.factories import MenuItemFactory, OrderFactory, RestaurantFactory, StaffMembershipFactory, UserFactory
 from tests.support import wait_until
 
 amounts = st.sampled_from(["5.00", "12.50", "20.00", "0.01", "99.99"])
@@ -30,13 +30,14 @@ steps = st.lists(
     st.one_of(
         st.tuples(st.just("top_up"), amounts, st.sampled_from(["4242424242424242", "4000000000000002"])),
         st.tuples(st.just("order"), st.integers(1, 3)),
-        st.tuples(st.just("charge"), st.integers(0, 5)),       # deliver order.placed (again)
+        st.tuples(st.just("charge"), st.integers(0, 5)),  # deliver order.placed (again)
         st.tuples(st.just("charge_batch"), st.lists(st.integers(0, 5), min_size=1, max_size=4)),  # a batch of them
         st.tuples(st.just("cancel"), st.integers(0, 5)),
         st.tuples(st.just("reject"), st.integers(0, 5)),
-        st.tuples(st.just("refund"), st.integers(0, 5)),       # deliver the compensation (again)
+        st.tuples(st.just("refund"), st.integers(0, 5)),  # deliver the compensation (again)
     ),
-    min_size=1, max_size=14,
+    min_size=1,
+    max_size=14,
 )
 
 
@@ -115,4 +116,6 @@ def test_money_is_never_lost_created_or_charged_twice(balance_worker, steps):
     for order in Order.objects.filter(pk__in=[o.pk for o in orders], status__in=list(REFUND_REASONS)):
         order_refund(order_id=order.pk, reason=REFUND_REASONS[order.status])
     check_invariants(customer, orders)
-    assert not Payment.objects.filter(order__in=orders, order__status__in=list(REFUND_REASONS), status="charged").exists()
+    assert not Payment.objects.filter(
+        order__in=orders, order__status__in=list(REFUND_REASONS), status="charged"
+    ).exists()

@@ -23,8 +23,9 @@ ORDERS = 60
 DUPLICATED = 5
 
 
-def test_a_backlog_of_acceptance_timers_is_rejected_and_refunded_in_batches_each_order_once(bus, run_relay, run_consumers, worker_threads,
-                                                                                             shop):  # noqa: F811
+def test_a_backlog_of_acceptance_timers_is_rejected_and_refunded_in_batches_each_order_once(
+    bus, run_relay, run_consumers, worker_threads, shop
+):
     quick = dataclasses.replace(billing_acceptance_timeout, queue="test.acceptance_backlog", delay_seconds=1)
     declare_topology([quick])
     customers = [UserFactory() for _ in range(6)]
@@ -36,8 +37,9 @@ def test_a_backlog_of_acceptance_timers_is_rejected_and_refunded_in_batches_each
     charging = run_consumers(billing_order_placed)
     orders = [place(customers[i % len(customers)], shop) for i in range(ORDERS)]
     ids = [order.pk for order in orders]
-    wait_until(lambda: Order.objects.filter(pk__in=ids, status="paid").count() == ORDERS, timeout=90,
-               what="every order paid")
+    wait_until(
+        lambda: Order.objects.filter(pk__in=ids, status="paid").count() == ORDERS, timeout=90, what="every order paid"
+    )
     charging.stop()
     order_transition_by_staff(order_id=ids[0], user=shop[2], to="accepted")
     # and some timers published twice (a relay that died before marking them sent)
@@ -50,11 +52,17 @@ def test_a_backlog_of_acceptance_timers_is_rejected_and_refunded_in_batches_each
     # when the timer and refund consumers start on it
     running = [run_consumers(quick, runner=RecordingRunner), run_consumers(billing_refunds, runner=RecordingRunner)]
     timer, refunds = (worker.worker for worker in running)
-    wait_until(lambda: Payment.objects.filter(order_id__in=ids, status="refunded").count() == ORDERS - 1,
-               timeout=120, what="every unaccepted order refunded")
+    wait_until(
+        lambda: Payment.objects.filter(order_id__in=ids, status="refunded").count() == ORDERS - 1,
+        timeout=120,
+        what="every unaccepted order refunded",
+    )
     wait_until(lambda: timer.handled == ORDERS + DUPLICATED, timeout=30, what="every timer settled")
-    wait_until(lambda: queue_depth(bus, "billing.refunds")[0] == 0 and refunds.handled == ORDERS - 1,
-               timeout=30, what="every rejection settled")
+    wait_until(
+        lambda: queue_depth(bus, "billing.refunds")[0] == 0 and refunds.handled == ORDERS - 1,
+        timeout=30,
+        what="every rejection settled",
+    )
     worker_threads.stop()
     # then every order but the accepted one was rejected and refunded exactly once
     statuses = dict(Order.objects.filter(pk__in=ids).values_list("pk", "status"))

@@ -11,18 +11,18 @@ import pika
 import pytest
 from django.db import transaction
 
-from bus.consumer import registered
 from bus.correlation import correlation_context
 from bus.deadletters import dead_letter_collector
 from bus.envelope import Envelope
+from bus.handlers import registered
 from bus.models import DeadLetter, OutboxMessage, ProcessedMessage
 from bus.outbox import outbox_write
 from bus.relay import OutboxRelay
 from bus.rpc import RemoteError, RpcClient, RpcTimeout
 from bus.services import dead_letter_replay
+from tests.broker import queue_depth
 from tests.busapp.consumers import TEST_ADD, TEST_HAPPENED, test_effects, test_order_placed, test_rpc
 from tests.busapp.models import Effect
-from tests.broker import queue_depth
 from tests.support import InThread, ManagedProcess, RecordingRunner, wait_until
 
 
@@ -30,8 +30,11 @@ def emit(key: str, count: int = 1, *, aggregate: str = "", **fields) -> list[Env
     """Write ``count`` test events to the outbox in one committed transaction."""
     with transaction.atomic():
         return [
-            outbox_write(event=TEST_HAPPENED, payload={"key": key, "seq": i, "aggregate": aggregate, **fields},
-                         aggregate=aggregate or f"test:{key}:{i}")
+            outbox_write(
+                event=TEST_HAPPENED,
+                payload={"key": key, "seq": i, "aggregate": aggregate, **fields},
+                aggregate=aggregate or f"test:{key}:{i}",
+            )
             for i in range(count)
         ]
 
@@ -42,8 +45,12 @@ def publish_raw(url: str, envelope_body: bytes, *, message_id: str, routing_key:
     try:
         channel = connection.channel()
         channel.confirm_delivery()
-        channel.basic_publish("customer", routing_key, envelope_body,
-                              pika.BasicProperties(message_id=message_id, delivery_mode=2, type="test.happened"))
+        channel.basic_publish(
+            "customer",
+            routing_key,
+            envelope_body,
+            pika.BasicProperties(message_id=message_id, delivery_mode=2, type="test.happened"),
+        )
     finally:
         connection.close()
 
@@ -90,8 +97,9 @@ def test_a_rolled_back_transaction_publishes_nothing(bus, relay, consumer):
 def test_an_aggregates_messages_arrive_in_the_order_they_were_written(bus, consumer, run_relay):
     with transaction.atomic():
         for seq in range(30):
-            outbox_write(event=TEST_HAPPENED, payload={"key": "ordered", "seq": seq, "aggregate": "order:1"},
-                         aggregate="order:1")
+            outbox_write(
+                event=TEST_HAPPENED, payload={"key": "ordered", "seq": seq, "aggregate": "order:1"}, aggregate="order:1"
+            )
     # two relay copies compete for the rows
     relays = [run_relay(batch_size=7, idle_interval=0.01) for _ in range(2)]
     wait_until(lambda: effects("ordered") == 30)
@@ -140,7 +148,9 @@ def test_a_crash_between_publish_and_mark_sent_republishes_and_is_consumed_once(
 def test_an_unroutable_message_is_kept_and_reported(bus, relay, caplog):
     with transaction.atomic():
         row_envelope = outbox_write(event=TEST_HAPPENED, payload={"key": "nowhere"}, aggregate="x")
-    OutboxMessage.objects.filter(message_id=row_envelope.message_id).update(exchange="dead-letter", routing_key="no.such.queue")
+    OutboxMessage.objects.filter(message_id=row_envelope.message_id).update(
+        exchange="dead-letter", routing_key="no.such.queue"
+    )
     row = wait_until(lambda: OutboxMessage.objects.filter(message_id=row_envelope.message_id, attempts__gte=1).first())
     assert row.sent_at is None
     assert "unroutable" in row.last_error
@@ -151,7 +161,9 @@ def test_an_unroutable_message_is_kept_and_reported(bus, relay, caplog):
 
 
 def test_a_duplicate_delivery_has_one_effect_even_on_two_consumer_copies_at_once(bus, relay, run_consumers):
-    envelope = Envelope(type="test.happened", version=1, payload={"key": "dup", "sleep": 0.3}, correlation_id="c-dup-01")
+    envelope = Envelope(
+        type="test.happened", version=1, payload={"key": "dup", "sleep": 0.3}, correlation_id="c-dup-01"
+    )
     second, first = run_consumers(test_effects), run_consumers(test_effects)
     wait_until(lambda: queue_depth(bus, "test.effects")[1] == 2, what="two consumers")
     for _ in range(2):
@@ -334,8 +346,17 @@ def test_a_batched_rpc_server_answers_each_command_and_falls_back_to_one_by_one_
         server.release()
         # and four more behind those, one of them crashing the handler
         wait_until(lambda: len(server.batches) == 2, what="the second batch in hand")
-        callers.append(start("crash", [{"a": 5, "b": 5}, {"a": 1, "b": 1, "fail": "crash"},
-                                       {"a": 1, "b": 1, "fail": "business"}, {"a": 6, "b": 6}]))
+        callers.append(
+            start(
+                "crash",
+                [
+                    {"a": 5, "b": 5},
+                    {"a": 1, "b": 1, "fail": "crash"},
+                    {"a": 1, "b": 1, "fail": "business"},
+                    {"a": 6, "b": 6},
+                ],
+            )
+        )
         wait_until(lambda: server.waiting() == 4, what="four commands waiting")
         server.release(2)
         for caller in callers:
@@ -369,7 +390,9 @@ def test_every_registered_consumer_has_a_queue_name_saying_who_consumes_what():
         assert name == consumer.queue and "." in name
 
 
-def test_the_http_request_id_reaches_the_consumer_of_the_orders_event(bus, relay, run_consumers, customer, restaurant, menu):
+def test_the_http_request_id_reaches_the_consumer_of_the_orders_event(
+    bus, relay, run_consumers, customer, restaurant, menu
+):
     from django.test import Client
 
     from ordering.services import api_token_issue
@@ -378,8 +401,11 @@ def test_the_http_request_id_reaches_the_consumer_of_the_orders_event(bus, relay
     run_consumers(test_order_placed)
     response = Client().post(
         "/api/v1/orders",
-        data={"restaurant_id": restaurant.pk, "items": [{"menu_item_id": menu["pasta"].pk, "quantity": 2}],
-              "delivery_address": "1 Test Lane"},
+        data={
+            "restaurant_id": restaurant.pk,
+            "items": [{"menu_item_id": menu["pasta"].pk, "quantity": 2}],
+            "delivery_address": "1 Test Lane",
+        },
         content_type="application/json",
         headers={"Authorization": f"Bearer {token}", "X-Request-ID": "checkout-req-777"},
     )
@@ -393,8 +419,11 @@ def test_a_failing_message_inside_a_batch_costs_the_others_nothing(bus, relay, r
     # given 40 messages waiting (so the consumer takes them in batches), one failing once
     with transaction.atomic():
         for seq in range(40):
-            outbox_write(event=TEST_HAPPENED, payload={"key": "batched", "seq": seq, "fail_times": 1 if seq == 17 else 0},
-                         aggregate=f"batch:{seq}")
+            outbox_write(
+                event=TEST_HAPPENED,
+                payload={"key": "batched", "seq": seq, "fail_times": 1 if seq == 17 else 0},
+                aggregate=f"batch:{seq}",
+            )
     wait_until(lambda: unsent() == 0 and queue_depth(bus, "test.effects")[0] == 40, what="a full queue")
     # when a consumer starts on the full queue
     running = run_consumers(test_effects)
@@ -407,8 +436,10 @@ def test_a_failing_message_inside_a_batch_costs_the_others_nothing(bus, relay, r
 
 
 def test_a_duplicate_inside_a_batch_has_one_effect_and_the_batch_still_goes_through(bus, run_consumers):
-    envelopes = [Envelope(type="test.happened", version=1, payload={"key": "batch-dup", "seq": i},
-                          correlation_id="c-batch-dup") for i in range(12)]
+    envelopes = [
+        Envelope(type="test.happened", version=1, payload={"key": "batch-dup", "seq": i}, correlation_id="c-batch-dup")
+        for i in range(12)
+    ]
     for envelope in [*envelopes, envelopes[3]]:
         publish_raw(bus, envelope.to_json(), message_id=envelope.message_id)
     wait_until(lambda: queue_depth(bus, "test.effects")[0] == 13)
@@ -427,8 +458,18 @@ def test_published_messages_carry_the_envelope_and_amqp_properties(bus, relay):
     from ordering.events import ORDER_PLACED
 
     with correlation_context("props-corr-0001"), transaction.atomic():
-        envelope = outbox_write(event=ORDER_PLACED, aggregate="order:9", payload={
-            "order_id": 9, "customer_id": 1, "restaurant_id": 2, "total": "12.50", "currency": "EUR", "version": 1})
+        envelope = outbox_write(
+            event=ORDER_PLACED,
+            aggregate="order:9",
+            payload={
+                "order_id": 9,
+                "customer_id": 1,
+                "restaurant_id": 2,
+                "total": "12.50",
+                "currency": "EUR",
+                "version": 1,
+            },
+        )
     got: list = []
 
     def fetch():

@@ -19,8 +19,13 @@ def operator_client(client, db):
 def letter(db):
     body = {"message_id": "m-1", "type": "order.placed", "payload": {"order_id": 42}}
     return DeadLetter.objects.create(
-        message_id="m-1", queue="billing.order_placed", type="order.placed", reason="permanent: card exploded",
-        attempts=4, correlation_id="corr-1", body=json.dumps(body),
+        message_id="m-1",
+        queue="billing.order_placed",
+        type="order.placed",
+        reason="permanent: card exploded",
+        attempts=4,
+        correlation_id="corr-1",
+        body=json.dumps(body),
     )
 
 
@@ -56,8 +61,16 @@ def test_discard_marks_it_handled_without_sending(operator_client, letter):
 
 
 def test_stuck_outbox_rows_are_visible(operator_client):
-    OutboxMessage.objects.create(message_id="s-1", type="order.placed", exchange="billing", routing_key="x",
-                                 aggregate="order:1", correlation_id="c", body="{}", attempts=12,
-                                 last_error="unroutable: NO_ROUTE")
+    OutboxMessage.objects.create(
+        message_id="s-1",
+        type="order.placed",
+        exchange="billing",
+        routing_key="x",
+        aggregate="order:1",
+        correlation_id="c",
+        body="{}",
+        attempts=12,
+        last_error="unroutable: NO_ROUTE",
+    )
     page = operator_client.get("/admin/bus/outboxmessage/?state=stuck").content.decode()
     assert "NO_ROUTE" in page

@@ -14,7 +14,7 @@ from django.db import transaction
 from bus.models import OutboxMessage
 from bus.outbox import outbox_write
 from bus.relay import OutboxRelay
-from bus.runner import ConsumerRunner
+from bus.runner import WorkerRunner
 from bus.topology import declare_topology
 from tests.busapp.consumers import TEST_HAPPENED, test_effects
 from tests.busapp.models import Effect
@@ -34,7 +34,7 @@ def broker(private_broker, settings, transactional_db):
 def test_no_confirmed_message_is_lost_across_a_broker_restart_and_everyone_recovers(broker, worker_threads):
     # (not run_relay: that one works on the session's broker)
     relay = worker_threads.start(OutboxRelay(idle_interval=0.01, max_reconnect_delay=1.0))
-    consumer = worker_threads.start(ConsumerRunner([test_effects]))
+    consumer = worker_threads.start(WorkerRunner([test_effects]))
     written = 0
     stop_writing = threading.Event()
 
@@ -45,8 +45,11 @@ def test_no_confirmed_message_is_lost_across_a_broker_restart_and_everyone_recov
             while not stop_writing.is_set() and written < 2000:
                 with transaction.atomic():
                     for _ in range(10):
-                        outbox_write(event=TEST_HAPPENED, payload={"key": "restart", "seq": written},
-                                     aggregate=f"agg:{written % 7}")
+                        outbox_write(
+                            event=TEST_HAPPENED,
+                            payload={"key": "restart", "seq": written},
+                            aggregate=f"agg:{written % 7}",
+                        )
                         written += 1
                 stop_writing.wait(0.01)
         finally:
@@ -64,10 +67,14 @@ def test_no_confirmed_message_is_lost_across_a_broker_restart_and_everyone_recov
         stop_writing.set()
         writing.join(timeout=60)
         try:
-            wait_until(lambda: Effect.objects.filter(key="restart").count() == written, timeout=60,
-                       what=f"all {written} messages consumed after the restart")
+            wait_until(
+                lambda: Effect.objects.filter(key="restart").count() == written,
+                timeout=60,
+                what=f"all {written} messages consumed after the restart",
+            )
         except AssertionError:
             from tests.broker import queue_depth
+
             raise AssertionError(
                 f"written={written} consumed={Effect.objects.filter(key='restart').count()} "
                 f"unsent={OutboxMessage.objects.filter(sent_at__isnull=True).count()} "

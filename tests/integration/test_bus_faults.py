@@ -13,9 +13,9 @@ from decimal import Decimal
 import pika
 import pytest
 
-from bus.consumer import EventHandler, QueueReader
 from bus.deadletters import PARKING_QUEUE, dead_letter_collector
 from bus.envelope import Envelope
+from bus.handlers import EventHandler, QueueReader
 from bus.models import DeadLetter
 from bus.rpc import RemoteError, RpcClient
 from bus.runner import ATTEMPT_HEADER
@@ -26,15 +26,28 @@ from tests.busapp.models import Effect
 from tests.support import wait_until
 
 
-def publish(url: str, body: bytes, *, exchange: str = "customer", routing_key: str = "test.happened",
-            message_id: str | None = None, headers: dict | None = None, type: str = "test.happened") -> None:
+def publish(
+    url: str,
+    body: bytes,
+    *,
+    exchange: str = "customer",
+    routing_key: str = "test.happened",
+    message_id: str | None = None,
+    headers: dict | None = None,
+    type: str = "test.happened",
+) -> None:
     """Put one message on the broker with exactly the properties given (a bad producer)."""
     connection = pika.BlockingConnection(pika.URLParameters(url))
     try:
         channel = connection.channel()
         channel.confirm_delivery()
-        channel.basic_publish(exchange, routing_key, body, pika.BasicProperties(
-            message_id=message_id, delivery_mode=2, type=type, headers=headers), mandatory=True)
+        channel.basic_publish(
+            exchange,
+            routing_key,
+            body,
+            pika.BasicProperties(message_id=message_id, delivery_mode=2, type=type, headers=headers),
+            mandatory=True,
+        )
     finally:
         connection.close()
 
@@ -79,7 +92,7 @@ def test_malformed_headers_and_properties_are_dead_lettered_and_the_consumer_liv
         "attempt-text": {ATTEMPT_HEADER: "abc"},
         "attempt-negative": {ATTEMPT_HEADER: -3},
         "attempt-zero": {ATTEMPT_HEADER: 0},
-        "attempt-huge": {ATTEMPT_HEADER: 2 ** 62},
+        "attempt-huge": {ATTEMPT_HEADER: 2**62},
         "attempt-decimal": {ATTEMPT_HEADER: Decimal("1.5")},
         "attempt-bool": {ATTEMPT_HEADER: True},
         "attempt-table": {ATTEMPT_HEADER: {"n": 1}},
@@ -89,8 +102,11 @@ def test_malformed_headers_and_properties_are_dead_lettered_and_the_consumer_liv
         envelope = happened(key)
         publish(bus, envelope.to_json(), message_id=envelope.message_id, headers=headers)
     publish(bus, happened("no-message-id").to_json(), message_id=None)
-    letters = wait_until(lambda: DeadLetter.objects.count() == len(bad_headers) + 1 and list(DeadLetter.objects.all()),
-                         timeout=30, what="every bad message dead-lettered")
+    letters = wait_until(
+        lambda: DeadLetter.objects.count() == len(bad_headers) + 1 and list(DeadLetter.objects.all()),
+        timeout=30,
+        what="every bad message dead-lettered",
+    )
     good = happened("good-after-bad")
     publish(bus, good.to_json(), message_id=good.message_id)
     wait_until(lambda: effects("good-after-bad") == 1, what="the next good message handled")
@@ -106,17 +122,35 @@ def test_malformed_headers_and_properties_are_dead_lettered_and_the_consumer_liv
 
 def test_the_collector_stores_any_letter_however_malformed(bus, collector):
     letters = [
-        (b'{"payload": {"key": "bad-attempts"}}', "m-bad-attempts",
-         {"x-passline-reason": "boom", "x-passline-attempts": "many", "x-passline-queue": 5}),
+        (
+            b'{"payload": {"key": "bad-attempts"}}',
+            "m-bad-attempts",
+            {"x-passline-reason": "boom", "x-passline-attempts": "many", "x-passline-queue": 5},
+        ),
         (b"\xff\xfe not utf-8 \x00", "m-bad-body", {"x-delivery-count": "abc", "x-death": "not a list"}),
-        (b"{}", None, {"x-death": [{"count": "x", "reason": 7}, "junk"], "decimal": Decimal("-1.25"), "deep": [[{"a": [1, {"b": None}]}]],
-                       "x-first-death-reason": ["a", "list"]}),
+        (
+            b"{}",
+            None,
+            {
+                "x-death": [{"count": "x", "reason": 7}, "junk"],
+                "decimal": Decimal("-1.25"),
+                "deep": [[{"a": [1, {"b": None}]}]],
+                "x-first-death-reason": ["a", "list"],
+            },
+        ),
         (b"{}", "m" * 200, {"x-passline-attempts": -4, "x-passline-reason": {"nested": b"bytes"}}),
         (b"{}", "m-no-headers", None),
     ]
     for body, message_id, headers in letters:
-        publish(bus, body, exchange="dead-letter", routing_key="test.effects", message_id=message_id, headers=headers,
-                type="t" * 200)
+        publish(
+            bus,
+            body,
+            exchange="dead-letter",
+            routing_key="test.effects",
+            message_id=message_id,
+            headers=headers,
+            type="t" * 200,
+        )
     wait_until(lambda: DeadLetter.objects.count() == len(letters), timeout=30, what="every letter stored")
     wait_until(lambda: queue_depth(bus, "test.effects.dead")[0] == 0, what="the dead queue drained")
     assert collector.thread.is_alive()
@@ -136,8 +170,11 @@ def test_an_unroutable_retry_leaves_the_original_in_its_queue(bus, run_consumers
     try:
         envelope = happened("unroutable-retry", fail_times=1)
         publish(bus, envelope.to_json(), message_id=envelope.message_id)
-        wait_until(lambda: any("unroutable" in r.getMessage() for r in caplog.records), timeout=30,
-                   what="the runner to report the unroutable republish")
+        wait_until(
+            lambda: any("unroutable" in r.getMessage() for r in caplog.records),
+            timeout=30,
+            what="the runner to report the unroutable republish",
+        )
         declare_topology([test_effects])  # the operator brings the queue back
         wait_until(lambda: effects("unroutable-retry") == 1, timeout=30, what="the message, not lost")
     finally:
@@ -150,11 +187,18 @@ def always_fails(delivery) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_a_letter_the_collector_keeps_failing_on_is_parked_not_lost(bus, run_consumers):
-    failing = QueueReader(queue="test.failing_collector", handler=always_fails,
-                          consume_from=lambda: [test_effects.dead_letter_queue])
+    failing = QueueReader(
+        queue="test.failing_collector", handler=always_fails, consume_from=lambda: [test_effects.dead_letter_queue]
+    )
     running = run_consumers(failing, max_requeue_pause=0.05)
-    publish(bus, b'{"payload": {"key": "parked"}}', exchange="dead-letter", routing_key="test.effects",
-            message_id="m-parked", headers={"x-passline-reason": "boom"})
+    publish(
+        bus,
+        b'{"payload": {"key": "parked"}}',
+        exchange="dead-letter",
+        routing_key="test.effects",
+        message_id="m-parked",
+        headers={"x-passline-reason": "boom"},
+    )
     wait_until(lambda: queue_depth(bus, PARKING_QUEUE)[0] == 1, timeout=60, what="the letter parked")
     running.stop()
     properties, body = take_one(bus, PARKING_QUEUE)
@@ -164,8 +208,16 @@ def test_a_letter_the_collector_keeps_failing_on_is_parked_not_lost(bus, run_con
 
 
 def test_a_dead_letter_refused_by_a_full_dead_queue_stays_in_its_work_queue(bus, run_consumers):
-    small = EventHandler(queue="test.small", events=[TEST_HAPPENED], handler=record, bind_events=False,
-                     bindings=[("customer", "test.small")], retry_delays=(), max_length=1, delivery_limit=3)
+    small = EventHandler(
+        queue="test.small",
+        events=[TEST_HAPPENED],
+        handler=record,
+        bind_events=False,
+        bindings=[("customer", "test.small")],
+        retry_delays=(),
+        max_length=1,
+        delivery_limit=3,
+    )
     delete_queues(bus, small.queue, small.dead_letter_queue)
     declare_topology([small])
     running = run_consumers(small, declare=False, max_requeue_pause=0.05)

@@ -12,12 +12,18 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from ordering.events import KITCHEN_TICKET_CHANGED, ORDER_STATUS_CHANGED
 from bus.models import OutboxMessage
 from ordering import services
+from ordering.events import KITCHEN_TICKET_CHANGED, ORDER_STATUS_CHANGED
 from ordering.exceptions import InvalidTransition, NotFound, PermissionDenied
 from ordering.models import Order, OrderEvent
-from tests.factories import MenuCategoryFactory, MenuItemFactory, OrderFactory, RestaurantFactory, StaffMembershipFactory
+from tests.factories import (
+    MenuCategoryFactory,
+    MenuItemFactory,
+    OrderFactory,
+    RestaurantFactory,
+    StaffMembershipFactory,
+)
 
 pytestmark = pytest.mark.django_db
 JSON = "application/json"
@@ -67,9 +73,15 @@ def test_a_dish_is_crossed_off_once_and_every_screen_is_told(cook, customer, res
     assert lines[menu["pizza"].pk] is not None and lines[menu["soup"].pk] is None
     assert order.ticket_revision == revision + 1  # the repeated tap changed nothing
     assert order.version == 3  # not a status change
-    assert outbox(KITCHEN_TICKET_CHANGED) == [{
-        "order_id": order.pk, "restaurant_id": restaurant.pk, "revision": revision + 1, "change": "item_done",
-        "menu_item_id": menu["pizza"].pk}]
+    assert outbox(KITCHEN_TICKET_CHANGED) == [
+        {
+            "order_id": order.pk,
+            "restaurant_id": restaurant.pk,
+            "revision": revision + 1,
+            "change": "item_done",
+            "menu_item_id": menu["pizza"].pk,
+        }
+    ]
 
     services.order_item_mark_done(order_id=order.pk, menu_item_id=menu["pizza"].pk, user=cook, done=False)
     order.refresh_from_db()
@@ -77,8 +89,9 @@ def test_a_dish_is_crossed_off_once_and_every_screen_is_told(cook, customer, res
     assert [p["change"] for p in outbox(KITCHEN_TICKET_CHANGED)] == ["item_done", "item_undone"]
 
 
-def test_dishes_are_crossed_off_only_while_cooking_and_only_by_the_restaurants_staff(cook, stranger_cook, customer,
-                                                                                     restaurant, menu):
+def test_dishes_are_crossed_off_only_while_cooking_and_only_by_the_restaurants_staff(
+    cook, stranger_cook, customer, restaurant, menu
+):
     order = paid(customer, menu["pizza"])
     with pytest.raises(InvalidTransition):
         services.order_item_mark_done(order_id=order.pk, menu_item_id=menu["pizza"].pk, user=cook)
@@ -90,8 +103,9 @@ def test_dishes_are_crossed_off_only_while_cooking_and_only_by_the_restaurants_s
     assert not OutboxMessage.objects.filter(type=KITCHEN_TICKET_CHANGED.name).exists()
 
 
-def test_concurrent_taps_on_different_dishes_each_raise_the_revision(transactional_db, cook, customer, restaurant,
-                                                                     menu):
+def test_concurrent_taps_on_different_dishes_each_raise_the_revision(
+    transactional_db, cook, customer, restaurant, menu
+):
     order = move(paid(customer, *menu.values()), cook, "accepted")
     start = order.ticket_revision
     barrier = threading.Barrier(3)
@@ -132,13 +146,16 @@ def test_the_priority_flag_is_set_once_on_open_tickets_only(cook, customer, rest
 # --- recall ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("path", "back_to"), [
-    (["accepted", "preparing"], "accepted"),
-    (["accepted", "preparing", "ready"], "preparing"),
-    (["accepted", "preparing", "ready", "out_for_delivery"], "ready"),
-    (["accepted", "preparing", "ready", "delivered"], "ready"),
-    (["accepted", "preparing", "ready", "out_for_delivery", "delivered"], "out_for_delivery"),
-])
+@pytest.mark.parametrize(
+    ("path", "back_to"),
+    [
+        (["accepted", "preparing"], "accepted"),
+        (["accepted", "preparing", "ready"], "preparing"),
+        (["accepted", "preparing", "ready", "out_for_delivery"], "ready"),
+        (["accepted", "preparing", "ready", "delivered"], "ready"),
+        (["accepted", "preparing", "ready", "out_for_delivery", "delivered"], "out_for_delivery"),
+    ],
+)
 def test_recall_undoes_the_kitchens_last_move_as_a_new_version(cook, customer, restaurant, menu, path, back_to):
     order = move(paid(customer, menu["pizza"]), cook, *path)
 
@@ -155,8 +172,9 @@ def test_recall_undoes_the_kitchens_last_move_as_a_new_version(cook, customer, r
         services.order_recall(order_id=order.pk, user=cook)
 
 
-def test_recall_refuses_what_is_not_a_kitchen_move_or_too_old(cook, stranger_cook, customer, restaurant, menu,
-                                                               settings):
+def test_recall_refuses_what_is_not_a_kitchen_move_or_too_old(
+    cook, stranger_cook, customer, restaurant, menu, settings
+):
     order = paid(customer, menu["pizza"])
     with pytest.raises(InvalidTransition):  # paid came from billing, not the kitchen
         services.order_recall(order_id=order.pk, user=cook)
@@ -167,7 +185,8 @@ def test_recall_refuses_what_is_not_a_kitchen_move_or_too_old(cook, stranger_coo
     with pytest.raises(PermissionDenied):
         services.order_recall(order_id=order.pk, user=stranger_cook)
     OrderEvent.objects.filter(order=order, version=order.version).update(
-        at=timezone.now() - datetime.timedelta(seconds=settings.KITCHEN_RECALL_SECONDS + 1))
+        at=timezone.now() - datetime.timedelta(seconds=settings.KITCHEN_RECALL_SECONDS + 1)
+    )
     with pytest.raises(InvalidTransition):
         services.order_recall(order_id=order.pk, user=cook)
     order.refresh_from_db()
@@ -187,8 +206,9 @@ def test_the_kitchen_api_crosses_off_flags_and_recalls(cook, customer, restauran
     order = move(paid(customer, menu["pizza"], menu["soup"]), cook, "accepted")
     client = api(cook)
 
-    done = client.post(f"/api/v1/kitchen/orders/{order.pk}/items/{menu['soup'].pk}/done", {"done": True},
-                       content_type=JSON)
+    done = client.post(
+        f"/api/v1/kitchen/orders/{order.pk}/items/{menu['soup'].pk}/done", {"done": True}, content_type=JSON
+    )
     assert done.status_code == 200
     assert {i["name"]: i["done"] for i in done.json()["items"]} == {"Pizza": False, "Soup": True}
 
@@ -211,16 +231,24 @@ def test_the_kitchen_api_crosses_off_flags_and_recalls(cook, customer, restauran
 def test_the_kitchen_api_refuses_others_and_bad_input(cook, stranger_cook, customer, restaurant, menu):
     order = move(paid(customer, menu["pizza"]), cook, "accepted")
     for user, status in ((stranger_cook, 403), (customer, 403)):
-        for path, body in ((f"items/{menu['pizza'].pk}/done", {"done": True}), ("priority", {"priority": True}),
-                           ("recall", None)):
+        for path, body in (
+            (f"items/{menu['pizza'].pk}/done", {"done": True}),
+            ("priority", {"priority": True}),
+            ("recall", None),
+        ):
             response = api(user).post(f"/api/v1/kitchen/orders/{order.pk}/{path}", body, content_type=JSON)
             assert response.status_code == status, (path, response.content)
             assert response.json()["error"]["code"] == "forbidden"
     assert Client().post(f"/api/v1/kitchen/orders/{order.pk}/recall").status_code == 401
-    assert api(cook).post(f"/api/v1/kitchen/orders/{order.pk}/priority", {"priority": "very"},
-                          content_type=JSON).status_code == 422
-    assert api(cook).post(f"/api/v1/kitchen/orders/{order.pk}/items/999999/done", {},
-                          content_type=JSON).status_code == 404
+    assert (
+        api(cook)
+        .post(f"/api/v1/kitchen/orders/{order.pk}/priority", {"priority": "very"}, content_type=JSON)
+        .status_code
+        == 422
+    )
+    assert (
+        api(cook).post(f"/api/v1/kitchen/orders/{order.pk}/items/999999/done", {}, content_type=JSON).status_code == 404
+    )
     assert api(cook).post("/api/v1/kitchen/orders/999999/recall").status_code == 404
     assert not OutboxMessage.objects.filter(type=KITCHEN_TICKET_CHANGED.name).exists()
 

@@ -50,8 +50,9 @@ def test_another_customer_is_refused_4403_and_so_is_a_missing_order(customer, ot
     async_to_sync(scenario)()
 
 
-def test_the_owner_gets_a_snapshot_then_every_change_in_order_through_the_bridge(run_bridge, customer,
-                                                                                  other_customer, restaurant, menu):
+def test_the_owner_gets_a_snapshot_then_every_change_in_order_through_the_bridge(
+    run_bridge, customer, other_customer, restaurant, menu
+):
     order = OrderFactory(customer=customer, dish=menu["pizza"])
     cook = StaffMembershipFactory(restaurant=restaurant).user
     owner_token, cook_token = api_token_issue(user=customer), api_token_issue(user=cook)
@@ -69,10 +70,13 @@ def test_the_owner_gets_a_snapshot_then_every_change_in_order_through_the_bridge
         await asyncio.get_running_loop().run_in_executor(None, move_along, order.pk, cook)
 
         # then both sockets get versions 2, 3, 4 in order
-        for ws in (owner, kitchen):
-            frames = await receive_until_version(ws, 4)
+        for client in (owner, kitchen):
+            frames = await receive_until_version(client, 4)
             assert [(f["type"], f["status"], f["version"]) for f in frames] == [
-                ("order.update", "paid", 2), ("order.update", "accepted", 3), ("order.update", "preparing", 4)]
+                ("order.update", "paid", 2),
+                ("order.update", "accepted", 3),
+                ("order.update", "preparing", 4),
+            ]
 
         # and a reconnecting client resumes after the version it saw
         again = socket(order.pk, owner_token)
@@ -83,8 +87,8 @@ def test_the_owner_gets_a_snapshot_then_every_change_in_order_through_the_bridge
         frames = [await again.receive_json_from(timeout=5) for _ in range(2)]
         assert [(f["type"], f["version"]) for f in frames] == [("order.update", 3), ("order.update", 4)]
         assert await again.receive_nothing(timeout=0.3)
-        for ws in (owner, kitchen, again):
-            await ws.disconnect()
+        for client in (owner, kitchen, again):
+            await client.disconnect()
 
     async_to_sync(scenario)()
 
@@ -150,8 +154,7 @@ def test_the_kitchen_socket_is_for_that_restaurants_staff_only(customer, restaur
     assert cook  # the restaurant has staff; only they may connect (next test)
 
 
-def test_the_kitchen_gets_open_tickets_then_new_paid_orders_and_changes(run_bridge, customer, restaurant,
-                                                                         menu):
+def test_the_kitchen_gets_open_tickets_then_new_paid_orders_and_changes(run_bridge, customer, restaurant, menu):
     cook = StaffMembershipFactory(restaurant=restaurant).user
     open_ticket = OrderFactory(customer=customer, dish=menu["pizza"])
     order_transition(order_id=open_ticket.pk, to="paid", actor_kind=Actor.SYSTEM)
@@ -170,12 +173,15 @@ def test_the_kitchen_gets_open_tickets_then_new_paid_orders_and_changes(run_brid
         await asyncio.get_running_loop().run_in_executor(None, accept, open_ticket.pk, cook)
         frames = [await ws.receive_json_from(timeout=10) for _ in range(4)]
         updates = [f for f in frames if f["type"] == "order.update"]
-        assert sorted((f["order_id"], f["status"], f["version"]) for f in updates) == sorted([
-            (new, "paid", 2), (open_ticket.pk, "accepted", 3)])
+        assert sorted((f["order_id"], f["status"], f["version"]) for f in updates) == sorted(
+            [(new, "paid", 2), (open_ticket.pk, "accepted", 3)]
+        )
         # each update is followed by the whole ticket as it is now
         tickets = {f["ticket"]["id"]: f["ticket"] for f in frames if f["type"] == "kitchen.ticket"}
         assert {i: (t["status"], t["next"]) for i, t in tickets.items()} == {
-            new: ("paid", ["accepted", "rejected"]), open_ticket.pk: ("accepted", ["preparing"])}
+            new: ("paid", ["accepted", "rejected"]),
+            open_ticket.pk: ("accepted", ["preparing"]),
+        }
         assert tickets[new]["items"][0]["name"] == "Pizza" and tickets[new]["paid_at"]
         await ws.disconnect()
 
@@ -222,8 +228,7 @@ def order_soup(customer, restaurant, menu, quantity: int) -> None:
     connection.close()
 
 
-def test_the_pickup_board_shows_numbers_only_and_hears_changes(run_bridge, client, customer, restaurant,
-                                                                menu):
+def test_the_pickup_board_shows_numbers_only_and_hears_changes(run_bridge, client, customer, restaurant, menu):
     cook = StaffMembershipFactory(restaurant=restaurant).user
     cooking, waiting, pending = (OrderFactory(customer=customer, dish=menu["pizza"]) for _ in range(3))
     for order in (cooking, waiting):
@@ -264,8 +269,9 @@ def hand_over(order_id: int, cook) -> None:
     connection.close()
 
 
-def test_the_customer_socket_carries_their_own_orders_with_a_label(run_bridge, customer, other_customer,
-                                                                    restaurant, menu):
+def test_the_customer_socket_carries_their_own_orders_with_a_label(
+    run_bridge, customer, other_customer, restaurant, menu
+):
     order = OrderFactory(customer=customer, dish=menu["pizza"])
     mine, theirs = api_token_issue(user=customer), api_token_issue(user=other_customer)
     run_bridge()
@@ -281,7 +287,10 @@ def test_the_customer_socket_carries_their_own_orders_with_a_label(run_bridge, c
             await asyncio.get_running_loop().run_in_executor(None, pay, order.pk)
             frame = await owner.receive_json_from(timeout=10)
             assert (frame["order_id"], frame["status"], frame["label"]) == (
-                order.pk, "paid", "Paid, waiting for the kitchen")
+                order.pk,
+                "paid",
+                "Paid, waiting for the kitchen",
+            )
             assert await stranger.receive_nothing(timeout=0.5)
         finally:
             await owner.disconnect()
@@ -315,8 +324,9 @@ def test_logging_out_closes_the_sessions_sockets(client, customer, password, res
     async_to_sync(scenario)()
 
 
-def test_a_backlog_reaches_the_sockets_as_one_batch_in_order_with_one_ticket_per_order(bus, run_relay, run_consumers,
-                                                                                        customer, restaurant, menu):
+def test_a_backlog_reaches_the_sockets_as_one_batch_in_order_with_one_ticket_per_order(
+    bus, run_relay, run_consumers, customer, restaurant, menu
+):
     from bus.models import OutboxMessage
     from tests.broker import queue_depth
     from tests.support import wait_until
@@ -328,9 +338,9 @@ def test_a_backlog_reaches_the_sockets_as_one_batch_in_order_with_one_ticket_per
     async def scenario():
         trackers = [socket(order.pk, owner) for order in orders]
         kitchen = kitchen_socket(restaurant.pk, kitchen_token)
-        for ws in (*trackers, kitchen):
-            assert (await ws.connect())[0]
-            await ws.receive_json_from(timeout=5)  # the snapshot
+        for client in (*trackers, kitchen):
+            assert (await client.connect())[0]
+            await client.receive_json_from(timeout=5)  # the snapshot
 
         # given a backlog: nine changes relayed while no bridge runs
         def backlog() -> None:
@@ -373,8 +383,11 @@ def test_a_socket_from_another_site_is_refused_even_with_a_valid_token(customer,
 
     async def scenario():
         for origin in (b"http://evil.example", b"null"):
-            ws = WebsocketCommunicator(application, f"/ws/orders/{order.pk}/", headers=[
-                (b"origin", origin), (b"host", b"127.0.0.1"), (b"authorization", f"Bearer {token}".encode())])
+            ws = WebsocketCommunicator(
+                application,
+                f"/ws/orders/{order.pk}/",
+                headers=[(b"origin", origin), (b"host", b"127.0.0.1"), (b"authorization", f"Bearer {token}".encode())],
+            )
             connected, _ = await ws.connect()
             assert not connected, origin
         # the same request from the site itself is let in

@@ -35,9 +35,9 @@ from live.groups import order_group
 from ordering.services import api_token_issue, order_transition, order_transition_by_staff
 from ordering.status import Actor
 from passline.asgi import application
+from tests.broker import queue_depth
 from tests.e2e.conftest import AppProcess, tail
 from tests.factories import OrderFactory, StaffMembershipFactory, UserFactory
-from tests.broker import queue_depth
 from tests.support import free_port, process_env, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -85,8 +85,11 @@ def chain(django_db_setup, rabbit_vhost, tmp_path_factory) -> Iterator[Chain]:
     bridges, all on this session's database, vhost and Redis prefix."""
     layer = settings.CHANNEL_LAYERS["default"]["CONFIG"]
     env = process_env(
-        RABBITMQ_URL=rabbit_vhost, REDIS_URL=settings.REDIS_URL, CHANNELS_PREFIX=layer["prefix"],
-        CACHE_URL=settings.CACHES["default"]["LOCATION"], CACHE_PREFIX=settings.CACHES["default"]["KEY_PREFIX"],
+        RABBITMQ_URL=rabbit_vhost,
+        REDIS_URL=settings.REDIS_URL,
+        CHANNELS_PREFIX=layer["prefix"],
+        CACHE_URL=settings.CACHES["default"]["LOCATION"],
+        CACHE_PREFIX=settings.CACHES["default"]["KEY_PREFIX"],
         DJANGO_SETTINGS_MODULE="passline.settings",
     )
     logs = tmp_path_factory.mktemp("chain")
@@ -95,11 +98,15 @@ def chain(django_db_setup, rabbit_vhost, tmp_path_factory) -> Iterator[Chain]:
     for name, port in ports.items():
         extra = {"CHANNELS_CAPACITY": str(TINY_CAPACITY)} if name == "tiny" else {}
         chain.processes[name] = AppProcess(
-            f"daphne-{name}", [str(DAPHNE), "-b", "127.0.0.1", "-p", str(port), "passline.asgi:application"],
-            {**env, **extra}, logs / f"daphne-{name}.log")
+            f"daphne-{name}",
+            [str(DAPHNE), "-b", "127.0.0.1", "-p", str(port), "passline.asgi:application"],
+            {**env, **extra},
+            logs / f"daphne-{name}.log",
+        )
     for name in ("bridge-1", "bridge-2"):
         chain.processes[name] = AppProcess(
-            name, [sys.executable, "manage.py", "consume", "bridge.notification"], env, logs / f"{name}.log")
+            name, [sys.executable, "manage.py", "consume", "bridge.notification"], env, logs / f"{name}.log"
+        )
     for process in chain.processes.values():
         process.start()
     try:
@@ -107,10 +114,14 @@ def chain(django_db_setup, rabbit_vhost, tmp_path_factory) -> Iterator[Chain]:
             for name, port in ports.items():
                 chain.processes[name].wait_until(lambda port=port: _healthy(port), 60, "a 200 from /healthz")
             chain.processes["bridge-1"].wait_until(
-                lambda: queue_depth(rabbit_vhost, "bridge.notification")[1] == 2, 60, "two bridges consuming")
+                lambda: queue_depth(rabbit_vhost, "bridge.notification")[1] == 2, 60, "two bridges consuming"
+            )
         except RuntimeError as error:
-            pytest.fail("\n".join([str(error), *(f"--- {p.name} ---\n{tail(p.log_path, 30)}"
-                                                for p in chain.processes.values())]))
+            pytest.fail(
+                "\n".join(
+                    [str(error), *(f"--- {p.name} ---\n{tail(p.log_path, 30)}" for p in chain.processes.values())]
+                )
+            )
         yield chain
     finally:
         for process in chain.processes.values():
@@ -121,8 +132,11 @@ def chain(django_db_setup, rabbit_vhost, tmp_path_factory) -> Iterator[Chain]:
 
 async def drained(url: str) -> None:
     """Wait until the bridges have taken every notification off their queue."""
-    await asyncio.to_thread(wait_until, lambda: queue_depth(url, "bridge.notification")[0] == 0,
-                            what="the bridges to take every notification")
+    await asyncio.to_thread(
+        wait_until,
+        lambda: queue_depth(url, "bridge.notification")[0] == 0,
+        what="the bridges to take every notification",
+    )
 
 
 # --- data and moves (run in a worker thread: the ORM is synchronous) --------------------------
@@ -203,8 +217,16 @@ async def open_socket(url: str, token: str | None, *, rcvbuf: int | None = None)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         sock.connect((host, int(port)))
         sock.setblocking(False)
-    return await connect(url, origin="http://127.0.0.1", additional_headers=headers, proxy=None,
-                         compression=None, ping_interval=None, max_queue=4 if rcvbuf else 64, sock=sock)
+    return await connect(
+        url,
+        origin="http://127.0.0.1",
+        additional_headers=headers,
+        proxy=None,
+        compression=None,
+        ping_interval=None,
+        max_queue=4 if rcvbuf else 64,
+        sock=sock,
+    )
 
 
 async def order_client(chain: Chain, daphne: str, order_id: int, token: str, **kwargs: Any) -> Client:
@@ -391,8 +413,10 @@ def test_dropped_group_messages_are_recovered_from_the_database(chain, bus, rela
             assert client.updates == expected()
         assert all(await asyncio.gather(*(c.nothing(0.3) for c in clients)))
         resumed = sum(1 for c in clients if c.resumes)
-        print(f"\n{drops - before} group messages dropped; {len(clients) - resumed} socket(s) recovered by gap-fill "
-              f"alone, {resumed} by resume ({sum(c.resumes for c in clients)} resumes)")
+        print(
+            f"\n{drops - before} group messages dropped; {len(clients) - resumed} socket(s) recovered by gap-fill "
+            f"alone, {resumed} by resume ({sum(c.resumes for c in clients)} resumes)"
+        )
         assert drops - before in (48 - TINY_CAPACITY - 1, 48 - TINY_CAPACITY)
         assert resumed >= len(clients) - TINY_CAPACITY - 1
         await asyncio.gather(*(c.ws.close() for c in clients))
@@ -423,9 +447,15 @@ def test_a_long_lived_socket_rejoins_its_groups_on_ping(customer, restaurant, me
 
     async def scenario() -> None:
         def socket() -> WebsocketCommunicator:
-            return WebsocketCommunicator(application, f"/ws/orders/{order_id}/", headers=[
-                (b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1"),
-                (b"authorization", f"Bearer {token}".encode())])
+            return WebsocketCommunicator(
+                application,
+                f"/ws/orders/{order_id}/",
+                headers=[
+                    (b"origin", b"http://127.0.0.1"),
+                    (b"host", b"127.0.0.1"),
+                    (b"authorization", f"Bearer {token}".encode()),
+                ],
+            )
 
         pinging, silent = socket(), socket()
         for ws in (pinging, silent):
@@ -438,8 +468,10 @@ def test_a_long_lived_socket_rejoins_its_groups_on_ping(customer, restaurant, me
             await pinging.send_json_to({"type": "ping"})
             assert await pinging.receive_json_from(timeout=5) == {"type": "pong"}
             await asyncio.sleep(0.25)  # the client's heartbeat interval, shortened
-        await layer.group_send(order_group(order_id), {
-            "type": "order.update", "order_id": order_id, "status": "paid", "version": 2, "at": "now"})
+        await layer.group_send(
+            order_group(order_id),
+            {"type": "order.update", "order_id": order_id, "status": "paid", "version": 2, "at": "now"},
+        )
         # then the one that pinged is still in the group, and the silent one has lapsed
         assert (await pinging.receive_json_from(timeout=5))["version"] == 2
         assert await silent.receive_nothing(timeout=0.5)

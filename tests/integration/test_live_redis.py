@@ -21,9 +21,9 @@ from live.groups import order_group
 from ordering.services import api_token_issue, order_transition
 from ordering.status import Actor
 from tests.busapp.consumers import TEST_HAPPENED
+from tests.factories import OrderFactory
 from tests.integration.sockets import ws
 from tests.private_redis import private_redis  # noqa: F401 - the fixture
-from tests.factories import OrderFactory
 from tests.support import ROOT, free_port, process_env, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -68,8 +68,13 @@ def test_a_commit_never_waits_for_its_nudge_on_a_stalled_redis(private_redis):
 
 
 def update_event(order, status: str, version: int) -> dict:
-    return {"type": "order.update", "order_id": order.pk, "status": status, "version": version,
-            "at": "2026-01-01T12:00:00+00:00"}
+    return {
+        "type": "order.update",
+        "order_id": order.pk,
+        "status": status,
+        "version": version,
+        "at": "2026-01-01T12:00:00+00:00",
+    }
 
 
 def test_an_open_socket_survives_redis_dropping_its_clients(private_redis, customer, restaurant, menu):
@@ -136,8 +141,9 @@ def pay(order_id: int) -> None:
     connection.close()
 
 
-def test_an_upgrade_while_redis_is_away_is_refused_with_try_again_later(private_redis, client, customer, password,
-                                                                          restaurant, menu):
+def test_an_upgrade_while_redis_is_away_is_refused_with_try_again_later(
+    private_redis, client, customer, password, restaurant, menu
+):
     order = OrderFactory(customer=customer, dish=menu["pizza"])
     token = api_token_issue(user=customer)
     assert client.login(username=customer.username, password=password)  # the session is cached in Redis
@@ -145,8 +151,12 @@ def test_an_upgrade_while_redis_is_away_is_refused_with_try_again_later(private_
 
     async def scenario():
         await asyncio.get_running_loop().run_in_executor(None, private_redis.stop)
-        for socket in (ws(f"/ws/orders/{order.pk}/", token), ws(f"/ws/orders/{order.pk}/", cookie=cookie),
-                       ws("/ws/me/", cookie=cookie), ws(f"/ws/menus/{restaurant.pk}/")):
+        for socket in (
+            ws(f"/ws/orders/{order.pk}/", token),
+            ws(f"/ws/orders/{order.pk}/", cookie=cookie),
+            ws("/ws/me/", cookie=cookie),
+            ws(f"/ws/menus/{restaurant.pk}/"),
+        ):
             # accepted, then closed with a code that says "try again later"; no exception, no 500
             assert (await socket.connect(timeout=30))[0]
             assert await socket.receive_output(timeout=30) == {"type": "websocket.close", "code": TRY_AGAIN_LATER}
@@ -168,8 +178,11 @@ def daphne(private_redis, tmp_path):
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [str(ROOT / ".venv" / "bin" / "daphne"), "-b", "127.0.0.1", "-p", str(port), "passline.asgi:application"],
-            cwd=ROOT, env=process_env(REDIS_URL=private_redis.url(0), CACHE_URL=private_redis.url(1)),
-            stdout=log, stderr=subprocess.STDOUT)
+            cwd=ROOT,
+            env=process_env(REDIS_URL=private_redis.url(0), CACHE_URL=private_redis.url(1)),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
     def healthy() -> bool:
         try:
@@ -191,13 +204,16 @@ def daphne(private_redis, tmp_path):
         print(log_path.read_text(errors="replace")[-4000:])
 
 
-def test_on_a_real_daphne_sockets_and_upgrades_outlive_redis_dropping_its_clients(daphne, private_redis, client,
-                                                                                   customer, password):
+def test_on_a_real_daphne_sockets_and_upgrades_outlive_redis_dropping_its_clients(
+    daphne, private_redis, client, customer, password
+):
     token = api_token_issue(user=customer)
     assert client.login(username=customer.username, password=password)
     origin = f"http://127.0.0.1:{daphne}"
-    ways_in = {"bearer": {"Authorization": f"Bearer {token}"},
-               "cookie": {"Origin": origin, "Cookie": f"sessionid={client.cookies['sessionid'].value}"}}
+    ways_in = {
+        "bearer": {"Authorization": f"Bearer {token}"},
+        "cookie": {"Origin": origin, "Cookie": f"sessionid={client.cookies['sessionid'].value}"},
+    }
 
     async def scenario():
         url = f"ws://127.0.0.1:{daphne}/ws/me/"

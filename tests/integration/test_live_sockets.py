@@ -38,14 +38,22 @@ def test_a_resume_on_a_fresh_socket_replays_every_step_after_n_then_live_ones_on
         # then it gets 2, 3 and 4 as updates, in order
         frames = [await socket.receive_json_from(timeout=5) for _ in range(3)]
         assert [(f["type"], f["status"], f["version"]) for f in frames] == [
-            ("order.update", "paid", 2), ("order.update", "accepted", 3), ("order.update", "preparing", 4)]
+            ("order.update", "paid", 2),
+            ("order.update", "accepted", 3),
+            ("order.update", "preparing", 4),
+        ]
         # and never twice
         await socket.send_json_to({"type": "resume", "after_version": 1})
         assert await socket.receive_nothing(timeout=0.3)
         # and then a live change arrives once, however often the group delivers it
         await asyncio.get_running_loop().run_in_executor(None, ready, order.pk, cook)
-        event = {"type": "order.update", "order_id": order.pk, "status": "ready", "version": 5,
-                 "at": "2026-01-01T12:00:00+00:00"}
+        event = {
+            "type": "order.update",
+            "order_id": order.pk,
+            "status": "ready",
+            "version": 5,
+            "at": "2026-01-01T12:00:00+00:00",
+        }
         for _ in range(2):
             await get_channel_layer().group_send(order_group(order.pk), event)
         frame = await socket.receive_json_from(timeout=5)
@@ -72,11 +80,18 @@ def test_the_menu_socket_starts_with_a_snapshot_of_every_dish(customer, restaura
         socket = ws(f"/ws/menus/{restaurant.pk}/")
         assert (await socket.connect())[0]
         snapshot = await socket.receive_json_from(timeout=5)
-        assert snapshot == {"type": "menu.snapshot", "restaurant_id": restaurant.pk, "items": sorted([
-            {"menu_item_id": menu["pizza"].pk, "remaining": None, "available": True},
-            {"menu_item_id": menu["pasta"].pk, "remaining": None, "available": True},
-            {"menu_item_id": menu["soup"].pk, "remaining": 0, "available": False},
-        ], key=lambda item: item["menu_item_id"])}
+        assert snapshot == {
+            "type": "menu.snapshot",
+            "restaurant_id": restaurant.pk,
+            "items": sorted(
+                [
+                    {"menu_item_id": menu["pizza"].pk, "remaining": None, "available": True},
+                    {"menu_item_id": menu["pasta"].pk, "remaining": None, "available": True},
+                    {"menu_item_id": menu["soup"].pk, "remaining": 0, "available": False},
+                ],
+                key=lambda item: item["menu_item_id"],
+            ),
+        }
         await socket.disconnect()
 
     async_to_sync(scenario)()
@@ -96,9 +111,14 @@ def test_the_board_socket_starts_with_a_snapshot_of_the_orders_it_shows(customer
         socket = ws(f"/ws/boards/{restaurant.pk}/")
         assert (await socket.connect())[0]
         assert await socket.receive_json_from(timeout=5) == {
-            "type": "board.snapshot", "restaurant_id": restaurant.pk, "orders": [
-                {"order_id": accepted.pk, "status": "accepted"}, {"order_id": cooking.pk, "status": "preparing"},
-                {"order_id": waiting.pk, "status": "ready"}]}
+            "type": "board.snapshot",
+            "restaurant_id": restaurant.pk,
+            "orders": [
+                {"order_id": accepted.pk, "status": "accepted"},
+                {"order_id": cooking.pk, "status": "preparing"},
+                {"order_id": waiting.pk, "status": "ready"},
+            ],
+        }
         await socket.disconnect()
 
     async_to_sync(scenario)()
@@ -148,7 +168,7 @@ def test_the_origin_check_stays_for_cookies_and_for_any_origin_sent(client, cust
             (),  # nobody at all, on a public socket
             ((b"authorization", b"Basic dXNlcjpwdw=="),),  # not a bearer token
         ):
-            target = "/ws/menus/{}/".format(restaurant.pk) if not headers else path
+            target = f"/ws/menus/{restaurant.pk}/" if not headers else path
             socket = upgrade(target, *headers)
             connected, _ = await socket.connect()
             assert not connected, headers

@@ -14,17 +14,17 @@ from decimal import Decimal
 import pytest
 from aiosmtpd.controller import Controller
 from asgiref.sync import async_to_sync, sync_to_async
+from django.db import transaction
 from django.test import Client
 
-from notifications.events import CUSTOMER_NOTIFY
-from ordering.events import ORDER_STATUS_CHANGED
-from bus.outbox import outbox_write
 from bus.models import ProcessedMessage
+from bus.outbox import outbox_write
 from consumers.notifier import notifier_email, notifier_plan, notifier_push, notifier_sms
-from django.db import transaction
 from live.presence import is_watched
+from notifications.events import CUSTOMER_NOTIFY
 from notifications.models import Notification
 from notifications.services import STEP_MESSAGES, render
+from ordering.events import ORDER_STATUS_CHANGED
 from ordering.models import CustomerProfile, Order
 from ordering.services import api_token_issue, order_transition_by_staff
 from tests.broker import queue_depth
@@ -43,7 +43,7 @@ class Inbox:
         self.messages: list[email.message.EmailMessage] = []
         self.lock = threading.Lock()
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+    async def handle_DATA(self, server, session, envelope):
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         message["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
         with self.lock:
@@ -76,14 +76,17 @@ def workers(smtp, relay, payment_workers, run_consumers):
 
 @pytest.fixture
 def kitchen(restaurant):
-    return {"dish": MenuItemFactory(category__restaurant=restaurant, name="Risotto", price=Decimal("12.00")),
-            "cook": StaffMembershipFactory(restaurant=restaurant).user}
+    return {
+        "dish": MenuItemFactory(category__restaurant=restaurant, name="Risotto", price=Decimal("12.00")),
+        "cook": StaffMembershipFactory(restaurant=restaurant).user,
+    }
 
 
 def customer_with(*, email_=True, sms=False, push=False, phone="+49 30 1234567", while_watching=False, funds="50.00"):
     user = UserFactory()
     CustomerProfile.objects.filter(user=user).update(
-        notify_email=email_, notify_sms=sms, notify_push=push, phone=phone, notify_while_watching=while_watching)
+        notify_email=email_, notify_sms=sms, notify_push=push, phone=phone, notify_while_watching=while_watching
+    )
     WalletFactory(user=user, balance=funds)
     return user
 
@@ -111,9 +114,17 @@ def log_of(user) -> list[tuple[str, str, str]]:
 
 def test_every_template_renders_for_every_channel_it_is_planned_for(customer, restaurant, kitchen):
     order = OrderFactory(customer=customer, dish=kitchen["dish"], quantity=2, delivery_address="7 Elm Street")
-    context = {"customer": customer, "order": order, "lines": list(order.lines.all()), "amount": order.total,
-               "reason": "Out of rice", "link": "http://x/orders/1/", "orders_link": "http://x/orders/",
-               "wallet_link": "http://x/wallet/", "profile_link": "http://x/account/"}
+    context = {
+        "customer": customer,
+        "order": order,
+        "lines": list(order.lines.all()),
+        "amount": order.total,
+        "reason": "Out of rice",
+        "link": "http://x/orders/1/",
+        "orders_link": "http://x/orders/",
+        "wallet_link": "http://x/wallet/",
+        "profile_link": "http://x/account/",
+    }
     for message in [*STEP_MESSAGES.values(), "order_refunded"]:
         for channel in ("email", "sms", "push"):
             rendered = render(message, channel, context)
@@ -127,7 +138,8 @@ def test_every_template_renders_for_every_channel_it_is_planned_for(customer, re
 
 
 def test_each_step_is_told_once_by_each_chosen_channel_and_never_by_another(
-        workers, smtp, restaurant, kitchen, settings):
+    workers, smtp, restaurant, kitchen, settings
+):
     # given: one customer who chose email and SMS, one who chose only the browser (and has a
     # page of the site open), one who chose nothing
     mail_and_text = customer_with(email_=True, sms=True)
@@ -145,7 +157,8 @@ def test_each_step_is_told_once_by_each_chosen_channel_and_never_by_another(
             for user in (mail_and_text, browser_only, nothing):
                 order = await sync_to_async(place_paid, thread_sensitive=False)(user, restaurant, kitchen)
                 await sync_to_async(move, thread_sensitive=False)(
-                    order, kitchen, "accepted", "preparing", "ready", "out_for_delivery", "delivered")
+                    order, kitchen, "accepted", "preparing", "ready", "out_for_delivery", "delivered"
+                )
                 orders[user.pk] = order
             frames = []
             while len(frames) < len(STEPS):
@@ -158,14 +171,16 @@ def test_each_step_is_told_once_by_each_chosen_channel_and_never_by_another(
             await me.disconnect()
 
     async_to_sync(scenario)()
-    wait_until(lambda: settled(customer=mail_and_text) and len(smtp.to(mail_and_text.email)) == len(STEPS),
-               what="the emails")
+    wait_until(
+        lambda: settled(customer=mail_and_text) and len(smtp.to(mail_and_text.email)) == len(STEPS), what="the emails"
+    )
 
     # then: the emailing, texting customer got one email and one text per step
     emails = smtp.to(mail_and_text.email)
     order = orders[mail_and_text.pk]
     assert sorted(m["Subject"] for m in emails) == sorted(
-        n.subject for n in Notification.objects.filter(customer=mail_and_text, channel="email"))
+        n.subject for n in Notification.objects.filter(customer=mail_and_text, channel="email")
+    )
     assert any(m["Subject"] == f"Order #{order.pk} is paid — {restaurant.name} has it" for m in emails)
     assert all(f"/orders/{order.pk}/" in m.get_content() or "/orders/" in m.get_content() for m in emails)
     assert len({m["Message-ID"] for m in emails}) == len(STEPS)
@@ -180,17 +195,37 @@ def test_each_step_is_told_once_by_each_chosen_channel_and_never_by_another(
     # delivered twice
     paid = Notification.objects.get(customer=mail_and_text, message="order_paid", channel="email")
     with transaction.atomic():
-        replayed = outbox_write(event=ORDER_STATUS_CHANGED, aggregate=f"order:{order.pk}", payload={
-            "order_id": order.pk, "customer_id": mail_and_text.pk, "restaurant_id": restaurant.pk, "status": "paid",
-            "from_status": "pending_payment", "version": 2, "at": "2026-12-02T10:00:00+00:00"})
-        outbox_write(event=CUSTOMER_NOTIFY, aggregate=f"customer:{mail_and_text.pk}", payload={
-            "notification_id": paid.pk, "customer_id": mail_and_text.pk, "channel": "email"})
+        replayed = outbox_write(
+            event=ORDER_STATUS_CHANGED,
+            aggregate=f"order:{order.pk}",
+            payload={
+                "order_id": order.pk,
+                "customer_id": mail_and_text.pk,
+                "restaurant_id": restaurant.pk,
+                "status": "paid",
+                "from_status": "pending_payment",
+                "version": 2,
+                "at": "2026-12-02T10:00:00+00:00",
+            },
+        )
+        outbox_write(
+            event=CUSTOMER_NOTIFY,
+            aggregate=f"customer:{mail_and_text.pk}",
+            payload={"notification_id": paid.pk, "customer_id": mail_and_text.pk, "channel": "email"},
+        )
         # a marker behind them on the email queue, to know they were handled
-        marker = outbox_write(event=CUSTOMER_NOTIFY, aggregate="customer:marker", payload={
-            "notification_id": 10**9, "customer_id": mail_and_text.pk, "channel": "email"})
-    wait_until(lambda: ProcessedMessage.objects.filter(consumer="notifier.email", message_id=marker.message_id).exists()
-               and ProcessedMessage.objects.filter(consumer="notifier.plan", message_id=replayed.message_id).exists(),
-               what="the replays to be handled")
+        marker = outbox_write(
+            event=CUSTOMER_NOTIFY,
+            aggregate="customer:marker",
+            payload={"notification_id": 10**9, "customer_id": mail_and_text.pk, "channel": "email"},
+        )
+    wait_until(
+        lambda: (
+            ProcessedMessage.objects.filter(consumer="notifier.email", message_id=marker.message_id).exists()
+            and ProcessedMessage.objects.filter(consumer="notifier.plan", message_id=replayed.message_id).exists()
+        ),
+        what="the replays to be handled",
+    )
     # then: nobody was told anything twice
     assert len(smtp.to(mail_and_text.email)) == len(STEPS)
     assert log_of(mail_and_text) == expected
@@ -206,10 +241,12 @@ def test_no_email_or_text_for_a_step_the_customer_watches_live(workers, smtp, re
     staff_token = api_token_issue(user=kitchen["cook"])
 
     async def scenario():
-        pages = [ws(f"/ws/orders/{mine.pk}/", await sync_to_async(api_token_issue)(user=watcher)),
-                 ws(f"/ws/orders/{theirs.pk}/", await sync_to_async(api_token_issue)(user=insists)),
-                 # staff looking at the customer's order do not make it watched
-                 ws(f"/ws/orders/{theirs.pk}/", staff_token)]
+        pages = [
+            ws(f"/ws/orders/{mine.pk}/", await sync_to_async(api_token_issue)(user=watcher)),
+            ws(f"/ws/orders/{theirs.pk}/", await sync_to_async(api_token_issue)(user=insists)),
+            # staff looking at the customer's order do not make it watched
+            ws(f"/ws/orders/{theirs.pk}/", staff_token),
+        ]
         try:
             for page in pages:
                 assert (await page.connect())[0]
@@ -219,11 +256,14 @@ def test_no_email_or_text_for_a_step_the_customer_watches_live(workers, smtp, re
                 await page.send_json_to({"type": "watching", "visible": True})
             await pages[2].send_json_to({"type": "watching", "visible": "yes"})
             assert (await pages[2].receive_json_from(timeout=5))["type"] == "error"
-            await sync_to_async(wait_until, thread_sensitive=False)(lambda: is_watched(mine.pk) and is_watched(theirs.pk))
+            await sync_to_async(wait_until, thread_sensitive=False)(
+                lambda: is_watched(mine.pk) and is_watched(theirs.pk)
+            )
             for order in (mine, theirs):
                 await sync_to_async(move, thread_sensitive=False)(order, kitchen, "accepted")
             await sync_to_async(wait_until, thread_sensitive=False)(
-                lambda: settled(message="order_accepted", order__in=[mine, theirs]), what="the accepted step")
+                lambda: settled(message="order_accepted", order__in=[mine, theirs]), what="the accepted step"
+            )
             # and: the watcher's tab goes to the background before the order is ready
             await pages[0].send_json_to({"type": "watching", "visible": False})
             await sync_to_async(wait_until, thread_sensitive=False)(lambda: not is_watched(mine.pk))
@@ -241,14 +281,20 @@ def test_no_email_or_text_for_a_step_the_customer_watches_live(workers, smtp, re
     # then: no email or SMS for the step the watcher saw happen (and no toast: no other page
     # of the site was open)
     assert accepted(mine) == {"email": "skipped", "sms": "skipped", "push": "skipped"}
-    assert set(Notification.objects.filter(order=mine, message="order_accepted", channel__in=["email", "sms"])
-               .values_list("reason", flat=True)) == {"watching the order live"}
+    assert set(
+        Notification.objects.filter(order=mine, message="order_accepted", channel__in=["email", "sms"]).values_list(
+            "reason", flat=True
+        )
+    ) == {"watching the order live"}
     # (the toast was not even queued: no page of the site was open when the step was planned)
     push = Notification.objects.get(order=mine, message="order_accepted", channel="push")
     assert (push.reason, push.attempts) == ("no page of the site open", 0)
     # the step they did not watch came by email and SMS
-    assert dict(Notification.objects.filter(order=mine, message="order_ready").values_list("channel", "status")) \
-        == {"email": "sent", "sms": "sent", "push": "skipped"}  # (no page of the site open by then)
+    assert dict(Notification.objects.filter(order=mine, message="order_ready").values_list("channel", "status")) == {
+        "email": "sent",
+        "sms": "sent",
+        "push": "skipped",
+    }  # (no page of the site open by then)
     # the customer who asked for them got email and SMS while watching
     assert accepted(theirs) == {"email": "sent", "sms": "sent"}
     subjects = [m["Subject"] for m in smtp.to(watcher.email)]
@@ -259,7 +305,8 @@ def test_no_email_or_text_for_a_step_the_customer_watches_live(workers, smtp, re
 
 
 def test_a_failing_sms_provider_is_retried_then_dead_lettered_without_holding_up_others(
-        workers, smtp, restaurant, kitchen, settings):
+    workers, smtp, restaurant, kitchen, settings
+):
     # given: a customer whose number the provider fails on (the logging provider fails numbers
     # ending in 0000), and another whose number works; both chose email and SMS
     unlucky = customer_with(email_=True, sms=True, phone="+49 30 5550000")
@@ -285,8 +332,11 @@ def test_a_failing_sms_provider_is_retried_then_dead_lettered_without_holding_up
     # when: the provider takes the number again and the operator replays the dead letter
     Notification.objects.filter(pk=failed.pk).update(recipient="+49 30 5559999")
     with transaction.atomic():
-        outbox_write(event=CUSTOMER_NOTIFY, aggregate=f"customer:{unlucky.pk}", payload={
-            "notification_id": failed.pk, "customer_id": unlucky.pk, "channel": "sms"})
+        outbox_write(
+            event=CUSTOMER_NOTIFY,
+            aggregate=f"customer:{unlucky.pk}",
+            payload={"notification_id": failed.pk, "customer_id": unlucky.pk, "channel": "sms"},
+        )
     # then: it is sent, once
     wait_until(lambda: Notification.objects.get(pk=failed.pk).status == "sent", what="the replayed SMS")
     assert Notification.objects.get(pk=failed.pk).attempts == 1
@@ -301,8 +351,15 @@ def _seconds(value: float):
 def test_a_new_customer_is_welcomed_once(workers, smtp):
     # when: someone signs up on the site
     client = Client()
-    response = client.post("/signup/", {"username": "newcomer", "email": "newcomer@example.com",
-                                        "password": "a-long-pass-phrase", "password_confirm": "a-long-pass-phrase"})
+    response = client.post(
+        "/signup/",
+        {
+            "username": "newcomer",
+            "email": "newcomer@example.com",
+            "password": "a-long-pass-phrase",
+            "password_confirm": "a-long-pass-phrase",
+        },
+    )
     assert response.status_code in (302, 303), response.content[:500]
     # then: one welcome email (SMS is off by default, and there is no number yet)
     wait_until(lambda: len(smtp.to("newcomer@example.com")) == 1, what="the welcome email")
@@ -329,8 +386,10 @@ def test_the_admin_reads_a_customers_delivery_log_and_resends(workers, smtp, res
     other = client.get("/admin/notifications/notification/", {"q": f"customer:{10**9}"})
     assert other.context["cl"].result_count == 0
     # and resends the email
-    response = client.post("/admin/notifications/notification/", {
-        "action": "resend", "_selected_action": [original.pk], "q": f"customer:{user.pk}"})
+    response = client.post(
+        "/admin/notifications/notification/",
+        {"action": "resend", "_selected_action": [original.pk], "q": f"customer:{user.pk}"},
+    )
     assert response.status_code == 302
     # then: it arrives a second time, as a new row of the log that names the first
     wait_until(lambda: len(smtp.to(user.email)) == 2, what="the resent email")

@@ -9,8 +9,16 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from ordering.exceptions import IdempotencyConflict, InvalidOrder, InvalidTransition, ItemUnavailable, NotFound
-from ordering.exceptions import OutOfStock, PermissionDenied, RestaurantClosed
+from ordering.exceptions import (
+    IdempotencyConflict,
+    InvalidOrder,
+    InvalidTransition,
+    ItemUnavailable,
+    NotFound,
+    OutOfStock,
+    PermissionDenied,
+    RestaurantClosed,
+)
 from ordering.models import MenuItem, Order, OrderEvent, OrderLine
 from ordering.services import OrderRequest, order_cancel, order_place, order_transition, order_transition_by_staff
 from ordering.services.stock import stock_release, stock_reserve
@@ -237,9 +245,11 @@ def test_concurrent_transitions_of_one_order_apply_one_at_a_time():
     # whichever wins, the versions stay gapless
     outcomes = run_concurrently(
         2,
-        lambda i: order_transition(order_id=order.pk, to=OrderStatus.PAID, actor_kind=Actor.SYSTEM)
-        if i == 0
-        else order_cancel(order_id=order.pk, customer=customer),
+        lambda i: (
+            order_transition(order_id=order.pk, to=OrderStatus.PAID, actor_kind=Actor.SYSTEM)
+            if i == 0
+            else order_cancel(order_id=order.pk, customer=customer)
+        ),
     )
     versions = list(OrderEvent.objects.filter(order=order).values_list("version", flat=True))
     assert versions == list(range(1, len(versions) + 1))
@@ -257,7 +267,9 @@ def test_order_events_carry_the_correlation_id_of_the_work_that_caused_them(cust
     assert list(order.events.values_list("correlation_id", flat=True)) == ["http-req-0001", "http-req-0002"]
 
 
-def test_placing_and_moving_an_order_writes_its_events_to_the_outbox_in_the_same_transaction(customer, restaurant, menu):
+def test_placing_and_moving_an_order_writes_its_events_to_the_outbox_in_the_same_transaction(
+    customer, restaurant, menu
+):
     from bus.models import OutboxMessage
 
     order, _ = place(customer, restaurant, [(menu["pizza"].pk, 2)])

@@ -6,10 +6,10 @@ import pytest
 from django.db import transaction
 
 from bus.catalog import InvalidPayload
-from ordering.events import ORDER_PLACED
 from bus.correlation import correlation_context
 from bus.models import OutboxMessage
 from bus.outbox import OutboxOutsideTransaction, outbox_write
+from ordering.events import ORDER_PLACED
 
 PAYLOAD = {"order_id": 1, "customer_id": 2, "restaurant_id": 3, "total": "9.90", "currency": "EUR", "version": 1}
 
@@ -60,9 +60,17 @@ def test_pruning_deletes_only_what_was_sent_or_processed_before_the_retention(db
     now, old = timezone.now(), timezone.now() - timedelta(days=8)
 
     def row(name: str, *, sent_at):  # type: ignore[no-untyped-def]
-        return OutboxMessage.objects.create(message_id=name, type="test.happened", exchange="customer",
-                                            routing_key="test.happened", aggregate=f"test:{name}", correlation_id="c",
-                                            body="{}", created_at=old, sent_at=sent_at)
+        return OutboxMessage.objects.create(
+            message_id=name,
+            type="test.happened",
+            exchange="customer",
+            routing_key="test.happened",
+            aggregate=f"test:{name}",
+            correlation_id="c",
+            body="{}",
+            created_at=old,
+            sent_at=sent_at,
+        )
 
     row("old-sent", sent_at=old)
     row("old-unsent", sent_at=None)  # still owed by the relay, however old

@@ -10,14 +10,18 @@ from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.db import connection
 
 from consumers.bridge import bridge_notification
 from consumers.notifier import notifier_plan, notifier_push
 from live.protocol import SOCKETS, Socket, frame_model, undeclared
-from ordering.services import (api_token_issue, order_cancel, order_item_mark_done, order_transition,
-                               order_transition_by_staff)
+from ordering.services import (
+    api_token_issue,
+    order_cancel,
+    order_item_mark_done,
+    order_transition,
+    order_transition_by_staff,
+)
 from ordering.status import Actor
 from tests.factories import OrderFactory, StaffMembershipFactory, UserFactory
 from tests.integration.sockets import refusal, ws
@@ -74,11 +78,13 @@ def frame_model_taken(socket: Socket, frame: dict[str, Any]) -> bool:
 
 def in_thread(function, *args, **kwargs):  # type: ignore[no-untyped-def]
     """Run database work off the event loop, closing its connection after."""
+
     def run():  # type: ignore[no-untyped-def]
         try:
             return function(*args, **kwargs)
         finally:
             connection.close()
+
     return sync_to_async(run, thread_sensitive=False)()
 
 
@@ -108,14 +114,20 @@ def test_every_frame_of_every_socket_validates_against_the_protocol(workers, cus
             "boards": await Reader(BY_NAME["boards"], f"/ws/boards/{restaurant.pk}/").open(),
             "me": await Reader(BY_NAME["me"], "/ws/me/", owner).open(),
             "dashboard": await Reader(BY_NAME["dashboard"], "/ws/dashboard/", boss).open(),
-            "dashboard_restaurant": await Reader(BY_NAME["dashboard_restaurant"], f"/ws/dashboard/{restaurant.pk}/",
-                                                 staff).open(),
+            "dashboard_restaurant": await Reader(
+                BY_NAME["dashboard_restaurant"], f"/ws/dashboard/{restaurant.pk}/", staff
+            ).open(),
         }
         try:
             # then each socket but /ws/me/ starts with its snapshot
-            snapshot = {"orders": "order.snapshot", "kitchen": "kitchen.snapshot", "menus": "menu.snapshot",
-                        "boards": "board.snapshot", "dashboard": "dashboard.figures",
-                        "dashboard_restaurant": "dashboard.figures"}
+            snapshot = {
+                "orders": "order.snapshot",
+                "kitchen": "kitchen.snapshot",
+                "menus": "menu.snapshot",
+                "boards": "board.snapshot",
+                "dashboard": "dashboard.figures",
+                "dashboard_restaurant": "dashboard.figures",
+            }
             for name, kind in snapshot.items():
                 assert [f["type"] for f in await sockets[name].until(kind)] == [kind], name
             first = {name: sockets[name].frames[0] for name in snapshot}

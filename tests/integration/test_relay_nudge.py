@@ -8,10 +8,10 @@ import time
 import pytest
 from django.db import transaction
 
+from bus import redis_hints
 from bus.models import OutboxMessage
 from bus.outbox import outbox_write
 from bus.relay import OutboxRelay
-from bus import redis_hints
 from tests.busapp.consumers import TEST_HAPPENED
 from tests.support import wait_until
 

@@ -50,8 +50,9 @@ def test_a_relay_never_publishes_past_a_row_of_the_aggregate_that_another_relay_
     # given ten messages of one aggregate, and rows 2, 3 and 6 locked by someone else
     with transaction.atomic():
         for seq in range(10):
-            outbox_write(event=TEST_HAPPENED, payload={"key": "gap", "seq": seq, "aggregate": "order:7"},
-                         aggregate="order:7")
+            outbox_write(
+                event=TEST_HAPPENED, payload={"key": "gap", "seq": seq, "aggregate": "order:7"}, aggregate="order:7"
+            )
     ids = list(OutboxMessage.objects.order_by("id").values_list("id", flat=True))
     locks = RowLocks([ids[2], ids[3], ids[6]])
     consumer = run_consumers(test_effects)

@@ -17,14 +17,24 @@ ROOT = Path(__file__).resolve().parents[2]
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "PASSLINE_ENV"}}
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=120
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
 def test_production_settings_pass_the_deploy_check():
     result = manage(
-        "check", "--deploy", "--fail-level", "WARNING",
-        PASSLINE_ENV="production", SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="passline.example",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        PASSLINE_ENV="production",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="passline.example",
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

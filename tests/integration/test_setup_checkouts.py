@@ -26,15 +26,23 @@ def _root_sql(sql: str) -> subprocess.CompletedProcess[str]:
 def _can_log_in(user: str, password: str, database: str) -> bool:
     db = settings.DATABASES["default"]
     try:
-        MySQLdb.connect(host=db["HOST"] or "127.0.0.1", port=int(db["PORT"] or 3306), user=user, password=password,
-                        database=database, connect_timeout=5).close()
+        MySQLdb.connect(
+            host=db["HOST"] or "127.0.0.1",
+            port=int(db["PORT"] or 3306),
+            user=user,
+            password=password,
+            database=database,
+            connect_timeout=5,
+        ).close()
         return True
     except MySQLdb.OperationalError:
         return False
 
 
 def _dotenv(path: Path) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and not line.startswith("#"))
+    return dict(
+        line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and not line.startswith("#")
+    )
 
 
 @pytest.fixture
@@ -52,14 +60,22 @@ def second_checkout(tmp_path: Path):
     for names in created:
         if names.get("DB_USER") and names["DB_USER"] != settings.DATABASES["default"]["USER"]:
             user, database = names["DB_USER"], names["DB_NAME"]
-            _root_sql(f"DROP USER IF EXISTS '{user}'@'localhost', '{user}'@'127.0.0.1'; "
-                      f"DROP DATABASE IF EXISTS `{database}`;")
+            _root_sql(
+                f"DROP USER IF EXISTS '{user}'@'localhost', '{user}'@'127.0.0.1'; DROP DATABASE IF EXISTS `{database}`;"
+            )
 
 
 def _setup(checkout: Path) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(checkout)}
-    return subprocess.run(["bash", "scripts/setup.sh", "test"], cwd=checkout, env=env, capture_output=True,
-                          text=True, timeout=300, check=False)
+    return subprocess.run(
+        ["bash", "scripts/setup.sh", "test"],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_a_second_checkout_gets_names_of_its_own_and_this_one_keeps_working(second_checkout) -> None:

@@ -193,13 +193,18 @@ def test_logout_is_a_post(client, customer):
 
 
 @pytest.mark.parametrize("logged_in", [True, False])
-def test_a_post_only_address_opened_in_the_browser_is_a_page_that_says_to_use_the_button(client, customer, menu,
-                                                                                         logged_in):
+def test_a_post_only_address_opened_in_the_browser_is_a_page_that_says_to_use_the_button(
+    client, customer, menu, logged_in
+):
     from ordering import services
 
     # given: the site's addresses that only a form's button POSTs to
-    order, _ = services.order_place(customer=customer, request=services.OrderRequest(
-        restaurant_id=menu["pizza"].restaurant_id, items=[(menu["pizza"].pk, 1)], delivery_address="1 Lane"))
+    order, _ = services.order_place(
+        customer=customer,
+        request=services.OrderRequest(
+            restaurant_id=menu["pizza"].restaurant_id, items=[(menu["pizza"].pk, 1)], delivery_address="1 Lane"
+        ),
+    )
     addresses = {reverse("logout"): "/"}
     if logged_in:
         client.force_login(customer)

@@ -118,7 +118,9 @@ def test_cart_update_changes_the_quantity(client, menu):
     # given
     add_to_cart(client, menu["pizza"], 2)
     # when
-    response = client.post(reverse("cart"), {"item_id": menu["pizza"].pk, "quantity": 4, "action": "update"}, follow=True)
+    response = client.post(
+        reverse("cart"), {"item_id": menu["pizza"].pk, "quantity": 4, "action": "update"}, follow=True
+    )
     # then
     assert cart_of(client) == {str(menu["pizza"].pk): 4}
     assert "Cart updated." in response.content.decode()

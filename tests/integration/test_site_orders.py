@@ -229,7 +229,13 @@ def test_a_cancelled_order_shows_the_exit_clearly(client, customer, menu):
 
 def test_a_picked_up_order_marks_out_for_delivery_as_skipped(client, customer, menu):
     order = OrderFactory(customer=customer, dish=menu["pizza"])
-    for to, actor in [("paid", Actor.SYSTEM), ("accepted", Actor.STAFF), ("preparing", Actor.STAFF), ("ready", Actor.STAFF), ("delivered", Actor.STAFF)]:
+    for to, actor in [
+        ("paid", Actor.SYSTEM),
+        ("accepted", Actor.STAFF),
+        ("preparing", Actor.STAFF),
+        ("ready", Actor.STAFF),
+        ("delivered", Actor.STAFF),
+    ]:
         services.order_transition(order_id=order.pk, to=to, actor_kind=actor)
     client.force_login(customer)
     steps = {s.status: s.state for s in client.get(reverse("order_detail", args=[order.pk])).context["steps"]}
@@ -317,7 +323,12 @@ def test_a_whole_order_through_the_pages(client, menu):
     assert login_redirect["Location"] == f"{reverse('login')}?next={reverse('checkout')}"
     signup = client.post(
         reverse("signup") + f"?next={reverse('checkout')}",
-        {"username": "walker", "email": "w@example.com", "password": "tasty-noodles-42", "password_confirm": "tasty-noodles-42"},
+        {
+            "username": "walker",
+            "email": "w@example.com",
+            "password": "tasty-noodles-42",
+            "password_confirm": "tasty-noodles-42",
+        },
     )
     assert signup["Location"] == reverse("checkout")
     # when

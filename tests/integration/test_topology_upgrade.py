@@ -5,7 +5,7 @@ from __future__ import annotations
 import pika
 import pytest
 
-from bus.consumer import EventHandler
+from bus.handlers import EventHandler
 from bus.topology import TopologyMismatch, declare_topology, work_queue_arguments
 from tests.broker import queue_depth
 from tests.busapp.consumers import record

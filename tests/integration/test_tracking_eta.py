@@ -49,8 +49,14 @@ def past_order(
         S.DELIVERED: ready_at + 15 * minute,
     }
     order = OrderRowFactory(
-        customer=customer, restaurant=restaurant, status=until, version=len(path), total=Decimal("10.00"),
-        delivery_address="1 Past Lane", stock_date=times[S.PENDING_PAYMENT].date(), created_at=times[S.PENDING_PAYMENT],
+        customer=customer,
+        restaurant=restaurant,
+        status=until,
+        version=len(path),
+        total=Decimal("10.00"),
+        delivery_address="1 Past Lane",
+        stock_date=times[S.PENDING_PAYMENT].date(),
+        created_at=times[S.PENDING_PAYMENT],
     )
     OrderEvent.objects.bulk_create(
         OrderEvent(order=order, version=version, status=status, actor_kind=Actor.SYSTEM, at=times[status])
@@ -122,8 +128,9 @@ def test_orders_that_are_out_for_delivery_or_just_ready_count_too(restaurant, ot
 # On the order page ---------------------------------------------------------------------
 
 
-def test_an_order_in_the_kitchen_shows_acceptance_plus_the_measured_time(client, customer, other_customer, restaurant,
-                                                                        menu):
+def test_an_order_in_the_kitchen_shows_acceptance_plus_the_measured_time(
+    client, customer, other_customer, restaurant, menu
+):
     # given a restaurant whose last six orders took a median of 15 minutes
     for prep in [10, 12, 14, 16, 18, 40]:
         past_order(restaurant, other_customer, prep_minutes=prep)
@@ -142,8 +149,9 @@ def test_an_order_in_the_kitchen_shows_acceptance_plus_the_measured_time(client,
     assert f'<time datetime="{accepted_local.isoformat()}">{accepted_local:%-d %b, %H:%M}</time>' in html
 
 
-def test_too_few_measured_orders_fall_back_to_the_restaurants_own_estimate(client, customer, other_customer, restaurant,
-                                                                          menu):
+def test_too_few_measured_orders_fall_back_to_the_restaurants_own_estimate(
+    client, customer, other_customer, restaurant, menu
+):
     # given four measured orders (too few) and a restaurant that says 25 minutes
     Restaurant.objects.filter(pk=restaurant.pk).update(prep_time_minutes=25)
     for prep in [5, 5, 5, 5]:
@@ -158,7 +166,9 @@ def test_too_few_measured_orders_fall_back_to_the_restaurants_own_estimate(clien
     assert "The restaurant&#x27;s own estimate." in html
 
 
-def test_an_order_past_its_expected_time_is_due_any_minute_rather_than_a_time_in_the_past(client, customer, restaurant, menu):
+def test_an_order_past_its_expected_time_is_due_any_minute_rather_than_a_time_in_the_past(
+    client, customer, restaurant, menu
+):
     # given the restaurant's own 20 minutes, and an acceptance 30 minutes ago
     Restaurant.objects.filter(pk=restaurant.pk).update(prep_time_minutes=20)
     order = OrderFactory(customer=customer, dish=menu["pizza"])
@@ -184,8 +194,11 @@ def test_once_ready_there_is_no_estimate_but_the_actual_ready_time(client, custo
     assert f'data-ready-at="{ready_at.isoformat()}"' in html and "Ready at <time" in html
 
 
-@pytest.mark.parametrize("steps", [[], [("cancelled", Actor.CUSTOMER)], PAID + [("rejected", Actor.STAFF)]],
-                         ids=["awaiting-payment", "cancelled", "rejected"])
+@pytest.mark.parametrize(
+    "steps",
+    [[], [("cancelled", Actor.CUSTOMER)], PAID + [("rejected", Actor.STAFF)]],
+    ids=["awaiting-payment", "cancelled", "rejected"],
+)
 def test_before_payment_or_after_an_exit_there_is_no_estimate(client, customer, menu, steps):
     order = OrderFactory(customer=customer, dish=menu["pizza"])
     advance(order, *steps)

@@ -25,8 +25,9 @@ def bearer(user) -> Client:
 
 
 def top_up(client: Client, amount: object = "20.00", card_number: object = GOOD_CARD, **headers: str):
-    return client.post("/api/v1/wallet/top-up", {"amount": amount, "card_number": card_number}, content_type=JSON,
-                       headers=headers)
+    return client.post(
+        "/api/v1/wallet/top-up", {"amount": amount, "card_number": card_number}, content_type=JSON, headers=headers
+    )
 
 
 def money_state(user) -> tuple:
@@ -88,7 +89,9 @@ def test_a_declined_card_is_402_and_moves_no_money(customer):
     assert TopUp.objects.get(user=customer, amount=Decimal("50.00")).status == TopUp.Status.DECLINED
 
 
-@pytest.mark.parametrize("card_number", ["4242424242424241", "1234", "4242-abcd-4242-4242", "", "4" * 20, 4242424242424242])
+@pytest.mark.parametrize(
+    "card_number", ["4242424242424241", "1234", "4242-abcd-4242-4242", "", "4" * 20, 4242424242424242]
+)
 def test_an_invalid_card_number_is_422_invalid_card(customer, card_number):
     response = top_up(bearer(customer), "20.00", card_number)
 
@@ -100,8 +103,27 @@ def test_an_invalid_card_number_is_422_invalid_card(customer, card_number):
 
 @pytest.mark.parametrize(
     "amount",
-    ["0", "0.00", "-5.00", "12.345", "10000.01", "99999999999999999999", "abc", "", " 12.00", "1e3", "NaN",
-     "Infinity", "12,50", 12.5, 12, True, None, ["12.00"], {"value": "12.00"}],
+    [
+        "0",
+        "0.00",
+        "-5.00",
+        "12.345",
+        "10000.01",
+        "99999999999999999999",
+        "abc",
+        "",
+        " 12.00",
+        "1e3",
+        "NaN",
+        "Infinity",
+        "12,50",
+        12.5,
+        12,
+        True,
+        None,
+        ["12.00"],
+        {"value": "12.00"},
+    ],
 )
 def test_bad_amounts_are_422_invalid_amount_and_write_nothing(customer, amount):
     response = top_up(bearer(customer), amount)
@@ -246,7 +268,9 @@ def test_the_openapi_document_describes_the_wallet():
     post = schema["paths"]["/api/v1/wallet/top-up"]["post"]
     assert {"200", "401"} <= set(get["responses"])
     assert {"200", "401", "402", "409", "422"} <= set(post["responses"])
-    assert post["responses"]["402"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorOut"}
+    assert post["responses"]["402"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorOut"
+    }
     assert any(p["name"] == "Idempotency-Key" for p in post["parameters"])
     body = schema["components"]["schemas"]["TopUpIn"]
     assert body["properties"]["amount"]["type"] == "string"

@@ -9,7 +9,6 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import strip_tags
 
 from billing.models import LedgerEntry, Payment, TopUp, Wallet
@@ -80,8 +79,14 @@ def test_the_wallet_page_shows_the_balance_and_the_history_newest_first(client, 
     # given a top-up and an order paid from the wallet
     wallet_top_up(user=customer, amount="30.00", card_number=GOOD_CARD)
     order = OrderFactory(customer=customer, dish=menu["pizza"])
-    wallet_debit(user_id=customer.pk, amount=order.total, kind=LedgerEntry.Kind.CHARGE, key=f"order:{order.pk}:charge",
-                 description=f"Order #{order.pk} at Casa Test", order_id=order.pk)
+    wallet_debit(
+        user_id=customer.pk,
+        amount=order.total,
+        kind=LedgerEntry.Kind.CHARGE,
+        key=f"order:{order.pk}:charge",
+        description=f"Order #{order.pk} at Casa Test",
+        order_id=order.pk,
+    )
     client.force_login(customer)
 
     # when
@@ -104,8 +109,9 @@ def test_the_form_tops_up_the_wallet(client, customer):
     token = top_up_token(client)
 
     # when
-    response = client.post(reverse("wallet"), {"amount": "25.50", "card_number": GOOD_CARD, "top_up_token": token},
-                            follow=True)
+    response = client.post(
+        reverse("wallet"), {"amount": "25.50", "card_number": GOOD_CARD, "top_up_token": token}, follow=True
+    )
 
     # then
     assert response.redirect_chain == [(reverse("wallet"), 302)]
@@ -138,8 +144,9 @@ def test_a_declined_card_shows_the_error_and_changes_nothing(client, customer):
     client.force_login(customer)
 
     # when
-    response = client.post(reverse("wallet"), {"amount": "40.00", "card_number": DECLINED_CARD,
-                                               "top_up_token": top_up_token(client)})
+    response = client.post(
+        reverse("wallet"), {"amount": "40.00", "card_number": DECLINED_CARD, "top_up_token": top_up_token(client)}
+    )
 
     # then
     assert response.status_code == 402
@@ -168,7 +175,9 @@ def test_a_declined_card_shows_the_error_and_changes_nothing(client, customer):
 def test_bad_input_shows_a_field_error_and_writes_nothing(client, customer, amount, card, field, message):
     client.force_login(customer)
 
-    response = client.post(reverse("wallet"), {"amount": amount, "card_number": card, "top_up_token": top_up_token(client)})
+    response = client.post(
+        reverse("wallet"), {"amount": amount, "card_number": card, "top_up_token": top_up_token(client)}
+    )
 
     assert response.status_code == 400
     assert message in text(response)
@@ -191,8 +200,10 @@ def test_a_top_up_from_checkout_returns_to_checkout(client, customer, menu):
     add_to_cart(client, menu["pizza"])
     token = top_up_token(client)
 
-    response = client.post(reverse("wallet"), {"amount": "11.50", "card_number": GOOD_CARD, "top_up_token": token,
-                                               "next": reverse("checkout")})
+    response = client.post(
+        reverse("wallet"),
+        {"amount": "11.50", "card_number": GOOD_CARD, "top_up_token": token, "next": reverse("checkout")},
+    )
 
     assert response["Location"] == reverse("checkout")
     assert balance(customer) == Decimal("11.50")
@@ -201,8 +212,15 @@ def test_a_top_up_from_checkout_returns_to_checkout(client, customer, menu):
 def test_an_outside_next_url_is_ignored(client, customer):
     client.force_login(customer)
 
-    response = client.post(reverse("wallet"), {"amount": "1.00", "card_number": GOOD_CARD,
-                                               "top_up_token": top_up_token(client), "next": "https://evil.example/"})
+    response = client.post(
+        reverse("wallet"),
+        {
+            "amount": "1.00",
+            "card_number": GOOD_CARD,
+            "top_up_token": top_up_token(client),
+            "next": "https://evil.example/",
+        },
+    )
 
     assert response["Location"] == reverse("wallet")
 
@@ -271,11 +289,23 @@ def test_the_top_up_link_from_checkout_prefills_the_shortfall(client, customer):
 
 def paid(customer, order) -> Payment:
     wallet = Wallet.objects.create(user=customer, currency="EUR", balance=Decimal("0.00"))
-    LedgerEntry.objects.create(wallet=wallet, kind="top_up", amount=Decimal("50.00"), balance_after=Decimal("50.00"),
-                               idempotency_key="t", description="Top-up")
-    charge = LedgerEntry.objects.create(wallet=wallet, kind="charge", amount=-order.total,
-                                        balance_after=Decimal("50.00") - order.total, idempotency_key="c",
-                                        description=f"Order #{order.pk} at Casa Test", order_id=order.pk)
+    LedgerEntry.objects.create(
+        wallet=wallet,
+        kind="top_up",
+        amount=Decimal("50.00"),
+        balance_after=Decimal("50.00"),
+        idempotency_key="t",
+        description="Top-up",
+    )
+    charge = LedgerEntry.objects.create(
+        wallet=wallet,
+        kind="charge",
+        amount=-order.total,
+        balance_after=Decimal("50.00") - order.total,
+        idempotency_key="c",
+        description=f"Order #{order.pk} at Casa Test",
+        order_id=order.pk,
+    )
     return Payment.objects.create(order=order, amount=order.total, status=Payment.Status.CHARGED, charge_entry=charge)
 
 
@@ -309,12 +339,22 @@ def test_the_order_page_shows_a_refund(client, customer, menu):
     order = OrderFactory(customer=customer, dish=menu["pizza"])
     payment = paid(customer, order)
     wallet = Wallet.objects.get(user=customer)
-    refund = LedgerEntry.objects.create(wallet=wallet, kind="refund", amount=order.total, balance_after=Decimal("50.00"),
-                                        idempotency_key="r", description=f"Order #{order.pk} — refund: rejected by the kitchen",
-                                        order_id=order.pk)
-    refunded_at = timezone.make_aware(datetime.datetime(2025, 3, 14, 12, 30))
-    Payment.objects.filter(pk=payment.pk).update(status=Payment.Status.REFUNDED, refund_entry=refund,
-                                                 refund_reason="rejected by the kitchen", refunded_at=refunded_at)
+    refund = LedgerEntry.objects.create(
+        wallet=wallet,
+        kind="refund",
+        amount=order.total,
+        balance_after=Decimal("50.00"),
+        idempotency_key="r",
+        description=f"Order #{order.pk} — refund: rejected by the kitchen",
+        order_id=order.pk,
+    )
+    refunded_at = datetime.datetime(2025, 3, 14, 12, 30, tzinfo=datetime.UTC)
+    Payment.objects.filter(pk=payment.pk).update(
+        status=Payment.Status.REFUNDED,
+        refund_entry=refund,
+        refund_reason="rejected by the kitchen",
+        refunded_at=refunded_at,
+    )
     Order.objects.filter(pk=order.pk).update(status=OrderStatus.REJECTED)
     client.force_login(customer)
 
@@ -335,8 +375,9 @@ def test_the_order_page_shows_a_refund(client, customer, menu):
 
 def test_the_order_page_shows_a_failed_payment(client, customer, menu):
     order = OrderFactory(customer=customer, dish=menu["pizza"])
-    Payment.objects.create(order=order, amount=order.total, status=Payment.Status.FAILED,
-                           failure_reason="Not enough money in the wallet")
+    Payment.objects.create(
+        order=order, amount=order.total, status=Payment.Status.FAILED, failure_reason="Not enough money in the wallet"
+    )
     Order.objects.filter(pk=order.pk).update(status=OrderStatus.PAYMENT_FAILED)
     client.force_login(customer)
 

@@ -38,16 +38,30 @@ async def _get(path: str) -> int:
     async def send(message: dict) -> None:
         sent.append(message)
 
-    await application({
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-        "headers": [(b"host", b"127.0.0.1")], "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80),
-    }, receive, send)
+    await application(
+        {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"host", b"127.0.0.1")],
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 80),
+        },
+        receive,
+        send,
+    )
     return sent[0]["status"]
 
 
 def _thread_connection_ids() -> list[int | None]:
     """The MariaDB connection each web thread holds (None: none open)."""
+
     def held() -> int | None:
         return connection.connection.thread_id() if connection.connection is not None else None
 
@@ -86,9 +100,17 @@ def test_concurrent_requests_share_a_few_threads_that_keep_their_connections():
 def test_every_process_keeps_its_database_connections():
     # the web process's threads are bounded (above), so it keeps its connections like a worker
     clean = {k: v for k, v in os.environ.items() if k != "DB_CONN_MAX_AGE"}
-    code = "import passline.asgi\nfrom django.conf import settings\nprint(settings.DATABASES['default']['CONN_MAX_AGE'])"
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                            env={**clean, "DJANGO_SETTINGS_MODULE": "passline.settings"})
+    code = (
+        "import passline.asgi\nfrom django.conf import settings\nprint(settings.DATABASES['default']['CONN_MAX_AGE'])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "passline.settings"},
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "60"
 
@@ -102,6 +124,7 @@ def test_a_request_makes_one_hop_to_a_thread_for_the_middleware_chain_and_the_vi
         def counted(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
             handed.append(fn)
             return submit(fn, *args, **kwargs)
+
         return counted
 
     for executor in executors:

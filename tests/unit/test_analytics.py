@@ -22,12 +22,26 @@ def at(seconds: float) -> datetime.datetime:
 
 
 def step(version: int, status: str, from_status: str, seconds: float) -> Observation:
-    return Observation(kind=STATUS, order_id=1, restaurant_id=7, at=at(seconds), status=status,
-                       from_status=from_status, version=version)
+    return Observation(
+        kind=STATUS,
+        order_id=1,
+        restaurant_id=7,
+        at=at(seconds),
+        status=status,
+        from_status=from_status,
+        version=version,
+    )
 
 
-PLACED_1 = Observation(kind=PLACED, order_id=1, restaurant_id=7, at=T0, version=1, amount=Decimal("23.00"),
-                       dishes=(Dish(menu_item_id=3, name="Pizza", quantity=2, unit_price=Decimal("11.50")),))
+PLACED_1 = Observation(
+    kind=PLACED,
+    order_id=1,
+    restaurant_id=7,
+    at=T0,
+    version=1,
+    amount=Decimal("23.00"),
+    dishes=(Dish(menu_item_id=3, name="Pizza", quantity=2, unit_price=Decimal("11.50")),),
+)
 # An order's whole life, including a recall of "ready" and the second "ready".
 LIFE = [
     PLACED_1,
@@ -127,9 +141,9 @@ def test_a_day_when_the_clocks_change_is_23_hours_long():
 def test_the_series_is_the_last_60_minutes_the_current_one_last():
     now = datetime.datetime(2026, 3, 2, 12, 0, 42, tzinfo=datetime.UTC)
     counts = {
-        datetime.datetime(2026, 3, 2, 12, 0, tzinfo=datetime.UTC): 3,    # the current minute
-        datetime.datetime(2026, 3, 2, 11, 1, tzinfo=datetime.UTC): 2,    # the first one shown
-        datetime.datetime(2026, 3, 2, 11, 0, tzinfo=datetime.UTC): 9,    # an hour ago: left out
+        datetime.datetime(2026, 3, 2, 12, 0, tzinfo=datetime.UTC): 3,  # the current minute
+        datetime.datetime(2026, 3, 2, 11, 1, tzinfo=datetime.UTC): 2,  # the first one shown
+        datetime.datetime(2026, 3, 2, 11, 0, tzinfo=datetime.UTC): 9,  # an hour ago: left out
         datetime.datetime(2026, 3, 2, 13, 30, tzinfo=datetime.timezone(datetime.timedelta(hours=2))): 4,  # 11:30 UTC
     }
     series = f.per_minute(counts, now)
@@ -148,4 +162,8 @@ def test_the_mean_is_in_whole_seconds_rounded_half_up_without_floats():
 def test_money_is_to_the_cent_and_durations_read_as_minutes_and_seconds():
     assert f.money(None) == Decimal("0.00") and f.money(Decimal("2.005")) == Decimal("2.01")
     assert (f.duration_label(754), f.duration_label(3754), f.duration_label(5), f.duration_label(None)) == (
-        "12:34", "1:02:34", "0:05", "")
+        "12:34",
+        "1:02:34",
+        "0:05",
+        "",
+    )

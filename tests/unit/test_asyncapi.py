@@ -90,7 +90,10 @@ def test_every_event_of_the_catalog_and_every_consumer_queue_is_in_it(document):
     for event in EVENTS.values():
         message = document["components"]["messages"][event.name]
         assert (message["x-exchange"], message["x-routing-key"], message["x-version"]) == (
-            event.exchange, event.routing_key, event.version)
+            event.exchange,
+            event.routing_key,
+            event.version,
+        )
         assert document["channels"][f"amqp.{event.name}"]["bindings"]["amqp"]["exchange"]["name"] == event.exchange
         assert f"publish.{event.name}" in document["operations"]
     queues = {c.queue for c in project_consumers()}

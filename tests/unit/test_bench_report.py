@@ -11,10 +11,23 @@ def test_the_performance_page_shows_the_latest_results():
 
 def test_the_table_names_its_run_and_says_which_targets_are_missed(tmp_path):
     run = tmp_path / "2026-12-31-2359.json"
-    run.write_text(json.dumps({"summary": {
-        "yardstick_requests_per_s": 300, "yardstick_cpu_ms_per_request": 3.0, "yardstick_64_p99_ms": 250,
-        "cpu_ratio": 2.5, "e2e_ratio": 0.2, "placement_64_ratio": 1.1, "placement_p99_ratio": 3.0,
-        "cpu_ms_per_order_by_process": {"web-1": 4.0, "relay": 0.01}, "lost": 0}}))
+    run.write_text(
+        json.dumps(
+            {
+                "summary": {
+                    "yardstick_requests_per_s": 300,
+                    "yardstick_cpu_ms_per_request": 3.0,
+                    "yardstick_64_p99_ms": 250,
+                    "cpu_ratio": 2.5,
+                    "e2e_ratio": 0.2,
+                    "placement_64_ratio": 1.1,
+                    "placement_p99_ratio": 3.0,
+                    "cpu_ms_per_order_by_process": {"web-1": 4.0, "relay": 0.01},
+                    "lost": 0,
+                }
+            }
+        )
+    )
     (tmp_path / "2026-12-31-bus.json").write_text("{}")  # another benchmark's file is not a run
     assert report.latest(tmp_path) == run
     block = report.table(run)

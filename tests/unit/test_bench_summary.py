@@ -29,11 +29,19 @@ def test_wrk_report_gives_requests_and_percentiles_in_ms():
 def _figures(**steady_figures):
     return {
         "yardstick": {"hello_world_daphne": {"requests_per_s": 100, "cpu_ms_per_request": 4.0, "p99_ms": 200.0}},
-        "placement": {"64": {"orders_per_s": 50.0, "p99_ms": 500.0, "lost": 1, "runs": None},
-                      "cpu_seconds": {"web-1": 3.0}},
+        "placement": {
+            "64": {"orders_per_s": 50.0, "p99_ms": 500.0, "lost": 1, "runs": None},
+            "cpu_seconds": {"web-1": 3.0},
+        },
         "placement_uvicorn": {"64": {"orders_per_s": 40.0, "lost": 0, "runs": [{"lost": 2}, {"lost": 0}]}},
-        "steady": {"rate": 10, "cpu_ms_per_order": 20.0, "lost": 0, "sustained": True,
-                   "flamegraphs": {"relay": "2026-12-04-0600-flames/relay.svg"}, **steady_figures},
+        "steady": {
+            "rate": 10,
+            "cpu_ms_per_order": 20.0,
+            "lost": 0,
+            "sustained": True,
+            "flamegraphs": {"relay": "2026-12-04-0600-flames/relay.svg"},
+            **steady_figures,
+        },
         "e2e": {"highest_rate_p99_under_limit": 40, "search_stop": {"rate": 45, "reason": "p99 1200 ms > 1000 ms"}},
     }
 
@@ -78,9 +86,12 @@ def test_cpu_per_order_is_each_process_over_the_window_divided_by_its_orders():
 
 
 def _steady(**overrides):
-    figures = {"lost": 0, "charges": {"1": 300, "0": 0},
-               "driver": {"sent": 300, "created": 300, "paid": 300, "errors": {}},
-               "database": {"in_database": 300, "paid": 300, "payment_failed": 0, "still_pending": 0}}
+    figures = {
+        "lost": 0,
+        "charges": {"1": 300, "0": 0},
+        "driver": {"sent": 300, "created": 300, "paid": 300, "errors": {}},
+        "database": {"in_database": 300, "paid": 300, "payment_failed": 0, "still_pending": 0},
+    }
     figures.update(overrides)
     return figures
 
@@ -91,8 +102,9 @@ def test_every_order_paid_once_is_no_problem():
 
 def test_an_order_charged_twice_or_left_unpaid_is_a_problem():
     twice = steady.integrity_problems(_steady(charges={"1": 299, "2": 1, "0": 0}))
-    unpaid = steady.integrity_problems(_steady(database={"in_database": 300, "paid": 298, "payment_failed": 2,
-                                                         "still_pending": 0}))
+    unpaid = steady.integrity_problems(
+        _steady(database={"in_database": 300, "paid": 298, "payment_failed": 2, "still_pending": 0})
+    )
 
     assert twice == ["orders by charges in the ledger: 1 charged 2x"]
     assert unpaid == ["2 of 300 orders not paid (2 failed, 0 still pending)"]

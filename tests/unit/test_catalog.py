@@ -17,14 +17,29 @@ def test_each_event_name_is_declared_once_with_an_exchange_and_a_schema():
 
 def test_a_valid_payload_becomes_json_ready_data():
     data = ORDER_PLACED.validate(
-        {"order_id": 1, "customer_id": 2, "restaurant_id": 3, "total": Decimal("12.50"), "currency": "EUR", "version": 1}
+        {
+            "order_id": 1,
+            "customer_id": 2,
+            "restaurant_id": 3,
+            "total": Decimal("12.50"),
+            "currency": "EUR",
+            "version": 1,
+        }
     )
     assert data["total"] == "12.50"
 
 
 def test_unknown_fields_are_kept_for_additive_changes():
     data = ORDER_PLACED.validate(
-        {"order_id": 1, "customer_id": 2, "restaurant_id": 3, "total": "1.00", "currency": "EUR", "version": 1, "new": "x"}
+        {
+            "order_id": 1,
+            "customer_id": 2,
+            "restaurant_id": 3,
+            "total": "1.00",
+            "currency": "EUR",
+            "version": 1,
+            "new": "x",
+        }
     )
     assert data["new"] == "x"
 

@@ -89,8 +89,13 @@ def test_sends_that_never_started_lower_the_achieved_rate():
 
 
 def result(**changes):
-    base = {"rate": 200.0, "sent": 3000, "paid": 3000, "achieved_rate": 199.5,
-            "e2e_ms": {"p50": 40.0, "p90": 80.0, "p99": 300.0, "max": 900.0}}
+    base = {
+        "rate": 200.0,
+        "sent": 3000,
+        "paid": 3000,
+        "achieved_rate": 199.5,
+        "e2e_ms": {"p50": 40.0, "p90": 80.0, "p99": 300.0, "max": 900.0},
+    }
     base.update(changes)
     return base
 
@@ -114,8 +119,10 @@ def test_the_search_stops_when_the_driver_cannot_keep_to_the_schedule():
 
 
 def test_the_search_stops_when_nothing_was_measured():
-    assert stop_reason(result(sent=0, paid=0, e2e_ms={"p50": None, "p90": None, "p99": None, "max": None}),
-                       1000) is not None
+    assert (
+        stop_reason(result(sent=0, paid=0, e2e_ms={"p50": None, "p90": None, "p99": None, "max": None}), 1000)
+        is not None
+    )
 
 
 def test_the_searched_rates_go_up_by_step_to_the_maximum():
@@ -126,8 +133,12 @@ def test_the_searched_rates_go_up_by_step_to_the_maximum():
 
 
 def test_the_time_budget_covers_every_phase():
-    plan = {"warmup_seconds": 3, "seconds": 30, "rates": [100, 200],
-            "search": {"start": 100, "step": 50, "max": 200, "seconds": 15}}
+    plan = {
+        "warmup_seconds": 3,
+        "seconds": 30,
+        "rates": [100, 200],
+        "search": {"start": 100, "step": 50, "max": 200, "seconds": 15},
+    }
     assert time_budget(plan) > 2 * 33 + 3 * 18 + 120
 
 
@@ -135,8 +146,16 @@ def test_the_time_budget_covers_every_phase():
 
 
 def frame(order_id, status, version=2):
-    return json.dumps({"type": "order.update", "order_id": order_id, "status": status, "version": version,
-                       "at": "2026-03-02T12:00:00Z", "label": "x"})
+    return json.dumps(
+        {
+            "type": "order.update",
+            "order_id": order_id,
+            "status": status,
+            "version": version,
+            "at": "2026-03-02T12:00:00Z",
+            "label": "x",
+        }
+    )
 
 
 def test_only_the_first_paid_update_of_an_order_counts():
@@ -165,8 +184,9 @@ def order(seq, due, t0, answered, status=201, order_id=None, measured=True, erro
 def test_a_paid_frame_that_came_before_the_answer_is_joined_to_its_order():
     orders = [order(0, 10.0, 10.001, 10.050, order_id=41)]
     # the paid update arrived before the POST's answer was read
-    figures = summarize(rate=100, phase="steady", seconds=0.01, orders=orders, paid={41: 10.030}, failed={},
-                        late_after=0.010)
+    figures = summarize(
+        rate=100, phase="steady", seconds=0.01, orders=orders, paid={41: 10.030}, failed={}, late_after=0.010
+    )
     assert figures["paid"] == 1 and figures["missing"] == 0
     assert figures["e2e_ms"]["p50"] == pytest.approx(29.0)
     assert figures["post_ms"]["p50"] == pytest.approx(49.0)
@@ -175,17 +195,18 @@ def test_a_paid_frame_that_came_before_the_answer_is_joined_to_its_order():
 def test_the_summary_counts_warm_up_out_and_sorts_what_went_wrong():
     orders = [
         order(0, 1.00, 1.000, 1.02, order_id=1, measured=False),  # warm-up: not counted
-        order(1, 1.01, 1.010, 1.03, order_id=2),                   # paid
-        order(2, 1.02, 1.045, 1.06, order_id=3),                   # paid, started 25 ms late
-        order(3, 1.03, 1.030, 1.05, order_id=4),                   # created, never paid
-        order(4, 1.04, 1.040, 1.05, order_id=5),                   # payment failed
-        order(5, 1.05, 1.050, 1.06, status=422),                   # refused
+        order(1, 1.01, 1.010, 1.03, order_id=2),  # paid
+        order(2, 1.02, 1.045, 1.06, order_id=3),  # paid, started 25 ms late
+        order(3, 1.03, 1.030, 1.05, order_id=4),  # created, never paid
+        order(4, 1.04, 1.040, 1.05, order_id=5),  # payment failed
+        order(5, 1.05, 1.050, 1.06, status=422),  # refused
         order(6, 1.06, 1.060, None, status=None, error="timeout"),  # no answer
         order(7, 1.07, None, None, status=None, error="unfinished"),  # never written
     ]
     paid = {1: 1.05, 2: 1.08, 3: 1.095, 99: 1.0}
-    figures = summarize(rate=100, phase="search", seconds=0.07, orders=orders, paid=paid, failed={5: 1.1},
-                        late_after=0.010)
+    figures = summarize(
+        rate=100, phase="search", seconds=0.07, orders=orders, paid=paid, failed={5: 1.1}, late_after=0.010
+    )
     assert figures["sent"] == 7
     assert figures["created"] == 4
     assert figures["paid"] == 2
@@ -201,8 +222,10 @@ def test_the_summary_counts_warm_up_out_and_sorts_what_went_wrong():
 
 
 def test_a_response_head_gives_its_status_and_lower_cased_headers():
-    status, headers = parse_head(b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
-                                 b"Content-Length: 12\r\nConnection: keep-alive\r\n\r\n")
+    status, headers = parse_head(
+        b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 12\r\nConnection: keep-alive\r\n\r\n"
+    )
     assert status == 201 and headers["content-length"] == "12" and headers["connection"] == "keep-alive"
     with pytest.raises(ValueError):
         parse_head(b"garbage\r\n\r\n")
@@ -223,10 +246,11 @@ def test_the_client_keeps_connections_alive_and_retries_one_the_server_closed():
             if answers["requests"] == 2:  # the server drops the connection instead of answering
                 break
             if answers["requests"] == 3:
-                writer.write(b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n"
-                             b"4\r\n{\"id\r\n6\r\n\": 12}\r\n0\r\n\r\n")
+                writer.write(
+                    b'HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{"id\r\n6\r\n": 12}\r\n0\r\n\r\n'
+                )
             else:
-                writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: 9\r\n\r\n{\"id\": 7}")
+                writer.write(b'HTTP/1.1 201 Created\r\nContent-Length: 9\r\n\r\n{"id": 7}')
             await writer.drain()
         writer.close()
 
@@ -323,6 +347,8 @@ def test_a_run_against_a_fake_server_joins_frames_and_survives_a_dropped_socket(
             await ws.send(json.dumps({"type": "notification", "order_id": order_id, "message": "x"}))
             await ws.send(frame(order_id, "paid"))
 
+    pushes: set[asyncio.Future[None]] = set()  # kept until done, so none is collected mid-flight
+
     async def http_handler(reader, writer):
         while True:
             try:
@@ -337,20 +363,31 @@ def test_a_run_against_a_fake_server_joins_frames_and_survives_a_dropped_socket(
             keys.add(key)
             order_id, state["next_id"] = state["next_id"], state["next_id"] + 1
             body = json.dumps({"id": order_id, "status": "pending_payment"}).encode()
-            asyncio.ensure_future(push_paid(headers["Authorization"].split()[1], order_id))
-            writer.write(b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: "
-                         + str(len(body)).encode() + b"\r\n\r\n" + body)
+            pushes.add(task := asyncio.ensure_future(push_paid(headers["Authorization"].split()[1], order_id)))
+            task.add_done_callback(pushes.discard)
+            writer.write(
+                b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\n\r\n"
+                + body
+            )
         writer.close()
 
     async def scenario():
         http = await asyncio.start_server(http_handler, "127.0.0.1", 0)
         async with serve(ws_handler, "127.0.0.1", 0) as ws_server:
-            plan = {"http": f"http://127.0.0.1:{http.sockets[0].getsockname()[1]}",
-                    "ws": f"ws://127.0.0.1:{ws_server.sockets[0].getsockname()[1]}",
-                    "customers": [{"token": "a", "id": 1}, {"token": "b", "id": 2}],
-                    "order": {"restaurant_id": 1, "items": [{"menu_item_id": 3, "quantity": 1}]},
-                    "warmup_seconds": 0.2, "seconds": 1, "rates": [50], "wait_seconds": 1, "pause_seconds": 0,
-                    "late_ms": 50}
+            plan = {
+                "http": f"http://127.0.0.1:{http.sockets[0].getsockname()[1]}",
+                "ws": f"ws://127.0.0.1:{ws_server.sockets[0].getsockname()[1]}",
+                "customers": [{"token": "a", "id": 1}, {"token": "b", "id": 2}],
+                "order": {"restaurant_id": 1, "items": [{"menu_item_id": 3, "quantity": 1}]},
+                "warmup_seconds": 0.2,
+                "seconds": 1,
+                "rates": [50],
+                "wait_seconds": 1,
+                "pause_seconds": 0,
+                "late_ms": 50,
+            }
             driver = Driver(plan)
             try:
                 summary = await asyncio.wait_for(driver.run(), 30)

@@ -8,16 +8,26 @@ from ordering.status import TRANSITIONS, Actor, OrderStatus, allowed_next, check
 S = OrderStatus
 
 CONTRACT_STAFF = {
-    (S.PAID, S.ACCEPTED), (S.PAID, S.REJECTED), (S.ACCEPTED, S.PREPARING), (S.PREPARING, S.READY),
-    (S.READY, S.OUT_FOR_DELIVERY), (S.OUT_FOR_DELIVERY, S.DELIVERED), (S.READY, S.DELIVERED),
+    (S.PAID, S.ACCEPTED),
+    (S.PAID, S.REJECTED),
+    (S.ACCEPTED, S.PREPARING),
+    (S.PREPARING, S.READY),
+    (S.READY, S.OUT_FOR_DELIVERY),
+    (S.OUT_FOR_DELIVERY, S.DELIVERED),
+    (S.READY, S.DELIVERED),
 }
 CONTRACT_CUSTOMER = {(S.PENDING_PAYMENT, S.CANCELLED), (S.PAID, S.CANCELLED)}
 CONTRACT_SYSTEM = {(S.PENDING_PAYMENT, S.PAID), (S.PENDING_PAYMENT, S.PAYMENT_FAILED), (S.PAID, S.REJECTED)}
 
 
-@pytest.mark.parametrize("actor,expected", [
-    (Actor.STAFF, CONTRACT_STAFF), (Actor.CUSTOMER, CONTRACT_CUSTOMER), (Actor.SYSTEM, CONTRACT_SYSTEM),
-])
+@pytest.mark.parametrize(
+    "actor,expected",
+    [
+        (Actor.STAFF, CONTRACT_STAFF),
+        (Actor.CUSTOMER, CONTRACT_CUSTOMER),
+        (Actor.SYSTEM, CONTRACT_SYSTEM),
+    ],
+)
 def test_each_actor_may_make_exactly_the_contract_transitions(actor, expected):
     allowed = {pair for pair, actors in TRANSITIONS.items() if actor in actors}
     assert allowed == expected

@@ -4,8 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from bus.consumer import registered
-from bus.runner import ConsumerRunner
+from bus.handlers import registered
+from bus.runner import WorkerRunner
 
 
 class Command(BaseCommand):
@@ -25,4 +25,4 @@ class Command(BaseCommand):
         unknown = [name for name in names if name not in consumers]
         if unknown:
             raise CommandError(f"unknown consumer(s): {', '.join(unknown)}; known: {', '.join(sorted(consumers))}")
-        ConsumerRunner([consumers[name] for name in names]).run()
+        WorkerRunner([consumers[name] for name in names]).run()

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from bus.consumer import registered
+from bus.handlers import registered
 from bus.topology import declare_topology
 
 
@@ -13,9 +13,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--recreate-empty", action="store_true",
+            "--recreate-empty",
+            action="store_true",
             help="delete and declare anew a queue whose arguments changed when it is empty and unused "
-                 "(run it with the stack stopped; a queue that still holds messages is only reported)",
+            "(run it with the stack stopped; a queue that still holds messages is only reported)",
         )
 
     def handle(self, *args: Any, recreate_empty: bool = False, **options: Any) -> None:

@@ -20,5 +20,7 @@ class Command(BaseCommand):
             counts = bus_prune(older_than=timedelta(days=options["days"]))
         except RetentionTooShort as error:
             raise CommandError(str(error)) from None
-        self.stdout.write(f"Pruned {counts['outbox']} sent outbox row(s) and {counts['processed']} "
-                          f"processed-message record(s) older than {options['days']:g} day(s).")
+        self.stdout.write(
+            f"Pruned {counts['outbox']} sent outbox row(s) and {counts['processed']} "
+            f"processed-message record(s) older than {options['days']:g} day(s)."
+        )

@@ -12,8 +12,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--batch-size", type=int, default=500)
-        parser.add_argument("--idle-interval", type=float, default=0.25,
-                            help="seconds between polls when idle; writers' nudges wake the relay before that")
+        parser.add_argument(
+            "--idle-interval",
+            type=float,
+            default=0.25,
+            help="seconds between polls when idle; writers' nudges wake the relay before that",
+        )
 
     def handle(self, *args: Any, batch_size: int, idle_interval: float, **options: Any) -> None:
         OutboxRelay(batch_size=batch_size, idle_interval=idle_interval).run()

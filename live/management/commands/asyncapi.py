@@ -17,8 +17,11 @@ class Command(BaseCommand):
     help = "Write docs/asyncapi.json (the WebSocket frames and RabbitMQ messages) from the code's declarations."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--check", action="store_true",
-                            help="Write nothing; exit 1 when the file differs from what the code generates.")
+        parser.add_argument(
+            "--check",
+            action="store_true",
+            help="Write nothing; exit 1 when the file differs from what the code generates.",
+        )
         parser.add_argument("--output", type=Path, default=DEFAULT_PATH, help=f"Default: {DEFAULT_PATH}.")
 
     def handle(self, *args: Any, check: bool, output: Path, **options: Any) -> None:
@@ -26,8 +29,9 @@ class Command(BaseCommand):
         if check:
             current = output.read_text(encoding="utf-8") if output.exists() else None
             if current != text:
-                raise CommandError(f"{output} is not what the code declares: run manage.py asyncapi and commit it.",
-                                   returncode=1)
+                raise CommandError(
+                    f"{output} is not what the code declares: run manage.py asyncapi and commit it.", returncode=1
+                )
             self.stdout.write(f"{output} is current.")
             return
         output.write_text(text, encoding="utf-8")

@@ -25,34 +25,57 @@ class Command(BaseCommand):
         for name, slug, cuisine, description, prep, menu in RESTAURANTS:
             restaurant, _ = Restaurant.objects.update_or_create(
                 slug=slug,
-                defaults={"name": name, "cuisine": cuisine, "description": description,
-                          "prep_time_minutes": prep, "is_open": True},
+                defaults={
+                    "name": name,
+                    "cuisine": cuisine,
+                    "description": description,
+                    "prep_time_minutes": prep,
+                    "is_open": True,
+                },
             )
             restaurants.append(restaurant)
             for position, (category_name, dishes) in enumerate(menu.items()):
                 category, _ = MenuCategory.objects.update_or_create(
-                    restaurant=restaurant, name=category_name, defaults={"position": position, "station": STATIONS.get(category_name, "kitchen")}
+                    restaurant=restaurant,
+                    name=category_name,
+                    defaults={"position": position, "station": STATIONS.get(category_name, "kitchen")},
                 )
                 for dish_position, (dish, dish_description, price, stock) in enumerate(dishes):
                     MenuItem.objects.update_or_create(
-                        restaurant=restaurant, name=dish,
-                        defaults={"category": category, "description": dish_description, "price": money(price),
-                                  "daily_stock": stock, "position": dish_position, "is_available": True},
+                        restaurant=restaurant,
+                        name=dish,
+                        defaults={
+                            "category": category,
+                            "description": dish_description,
+                            "price": money(price),
+                            "daily_stock": stock,
+                            "position": dish_position,
+                            "is_available": True,
+                        },
                     )
 
         def login(username: str, **extra: object):
-            user, created = User.objects.get_or_create(username=username, defaults={"email": f"{username}@passline.example", **extra})
+            user, created = User.objects.get_or_create(
+                username=username, defaults={"email": f"{username}@passline.example", **extra}
+            )
             if created or not user.check_password(DEMO_PASSWORD):
                 user.set_password(DEMO_PASSWORD)
                 user.save()
-            CustomerProfile.objects.get_or_create(user=user, defaults={"default_address": "12 Market Street, Springfield"})
+            CustomerProfile.objects.get_or_create(
+                user=user, defaults={"default_address": "12 Market Street, Springfield"}
+            )
             return user
 
         login("admin", is_staff=True, is_superuser=True)
         demo = login("demo")
         # Money to order with; the key makes it once, however often the demo is loaded.
-        wallet_credit(user_id=demo.pk, amount="100.00", kind=LedgerEntry.Kind.TOP_UP, key="demo:welcome-credit",
-                      description="Welcome credit")
+        wallet_credit(
+            user_id=demo.pk,
+            amount="100.00",
+            kind=LedgerEntry.Kind.TOP_UP,
+            key="demo:welcome-credit",
+            description="Welcome credit",
+        )
         for number, restaurant in enumerate(restaurants, start=1):
             StaffMembership.objects.get_or_create(user=login(f"kitchen{number}"), restaurant=restaurant)
         self.stdout.write(

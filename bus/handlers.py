@@ -17,7 +17,7 @@ import importlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from django.conf import settings
 from pydantic import BaseModel
@@ -48,7 +48,7 @@ class Permanent(Exception):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Consumer:
+class Handler:
     """What every kind of handler has: a queue, what it is bound to, a handler, its limits.
 
     Not declared directly: a worker declares one of the kinds below, each with only the fields
@@ -90,12 +90,13 @@ class Consumer:
 
     # What the kind does; the runner and the topology read these, never set them.
     rpc: ClassVar[bool] = False  # answers every request (idempotent by business key), no dedup by id
-    batch_handler: ClassVar[Callable[[list[Message]], list[Any]] | None] = None
-    linger: ClassVar[float] = 0.0
-    delay_seconds: ClassVar[int] = 0
-    max_priority: ClassVar[int] = 0
-    any_type: ClassVar[bool] = False
-    consume_from: ClassVar[Callable[[], list[str]] | None] = None
+    # Fields of some kinds only: not arguments here, each kind below takes those it has.
+    batch_handler: Callable[[list[Message]], list[Any]] | None = field(default=None, init=False, compare=False)
+    linger: float = field(default=0.0, init=False)
+    delay_seconds: int = field(default=0, init=False)
+    max_priority: int = field(default=0, init=False)
+    any_type: bool = field(default=False, init=False)
+    consume_from: Callable[[], list[str]] | None = field(default=None, init=False, compare=False)
 
     @property
     def max_attempts(self) -> int:
@@ -129,7 +130,7 @@ class Consumer:
 
 
 @dataclass(frozen=True, kw_only=True)
-class EventHandler(Consumer):
+class EventHandler(Handler):
     """Reacts to events: each once in effect (deduplicated by message id in the handler's
     transaction), what is waiting handled as one batch.
 
@@ -164,7 +165,7 @@ class Timer(EventHandler):
 
 
 @dataclass(frozen=True, kw_only=True)
-class RpcServer(Consumer):
+class RpcServer(Handler):
     """Answers commands (``reply_to`` and ``correlation_id``): every request is answered, a
     business error (an exception with a ``code``) as its reply; commands are idempotent by
     their business key, so the runner does not skip repeats by message id. What is waiting
@@ -176,7 +177,7 @@ class RpcServer(Consumer):
 
 
 @dataclass(frozen=True, kw_only=True)
-class QueueReader(Consumer):
+class QueueReader(Handler):
     """Reads other queues as they are (the dead-letter collector): no envelope is required, no
     retry or dead-letter queue of its own; a failure gives the delivery back to its queue."""
 
@@ -185,19 +186,20 @@ class QueueReader(Consumer):
     bind_events: bool = False
 
 
-_registry: dict[str, Consumer] = {}
+_registry: dict[str, Handler] = {}
+H = TypeVar("H", bound=Handler)
 
 
-def register(consumer: Consumer) -> Consumer:
-    """Make a consumer known to ``manage.py consume`` and to the topology."""
-    existing = _registry.get(consumer.queue)
-    if existing is not None and existing is not consumer:
-        raise ValueError(f"two consumers declare the queue {consumer.queue!r}")
-    _registry[consumer.queue] = consumer
-    return consumer
+def register(handler: H) -> H:
+    """Make a handler known to ``manage.py consume`` and to the topology."""
+    existing = _registry.get(handler.queue)
+    if existing is not None and existing is not handler:
+        raise ValueError(f"two handlers declare the queue {handler.queue!r}")
+    _registry[handler.queue] = handler
+    return handler
 
 
-def registered() -> dict[str, Consumer]:
+def registered() -> dict[str, Handler]:
     """Every consumer of the modules in settings.PASSLINE_CONSUMER_MODULES, by queue name."""
     for module in getattr(settings, "PASSLINE_CONSUMER_MODULES", []):
         importlib.import_module(module)  # importing the module registers its consumers
