@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.template import Context
+from django.template import Context, Template
 from django.template.loader import get_template
 from django.urls import reverse
 from django.utils import timezone
@@ -49,7 +49,7 @@ REFUNDED = "order_refunded"
 NO_PAGE_OPEN = "no page of the site open"
 WELCOME = "welcome"
 # The channels each message has a template for (templates/notifications/<message>.<channel>.txt).
-CHANNELS: dict[str, tuple[str, ...]] = {
+CHANNELS: dict[str, tuple[Channel, ...]] = {
     **dict.fromkeys([*STEP_MESSAGES.values(), REFUNDED], (Channel.EMAIL, Channel.SMS, Channel.PUSH)),
     WELCOME: (Channel.EMAIL, Channel.SMS),
 }
@@ -64,8 +64,10 @@ class Rendered:
 def render(message: str, channel: str, context: dict[str, Any]) -> Rendered:
     """One template per message and channel. Email and push: the first line is the subject
     (the title), the rest after a blank line the body. SMS: all of it is the text."""
-    template = get_template(f"notifications/{message}.{channel}.txt")
-    text = template.template.render(Context(context, autoescape=False)).strip()
+    # The engine's own template (not the backend's wrapper): its render takes a Context, here one
+    # without autoescape, since these are plain-text messages.
+    template: Template = get_template(f"notifications/{message}.{channel}.txt").template  # type: ignore[attr-defined]
+    text = template.render(Context(context, autoescape=False)).strip()
     if channel == Channel.SMS:
         return Rendered(subject="", body=" ".join(text.split()))
     subject, _, body = text.partition("\n")
@@ -334,7 +336,7 @@ def notification_resend(*, notification_id: int) -> Notification:
         Channel.EMAIL: original.customer.email,
         Channel.SMS: profile.phone if profile else "",
         Channel.PUSH: "",
-    }[original.channel]
+    }[Channel(original.channel)]
     count = original.resends.count()
     notification = Notification.objects.create(
         key=f"resend:{original.pk}:{count + 1}",

@@ -7,7 +7,7 @@ import hmac
 import uuid
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
 from billing.exceptions import CardDeclined, InvalidAmount, KeyReused
@@ -22,9 +22,7 @@ def _fingerprint(amount: object, card_number: str) -> str:
     return hmac.new(settings.SECRET_KEY.encode(), f"{amount}:{card_number}".encode(), hashlib.sha256).hexdigest()
 
 
-def wallet_top_up(
-    *, user: AbstractBaseUser, amount: object, card_number: str, idempotency_key: str | None = None
-) -> TopUp:
+def wallet_top_up(*, user: User, amount: object, card_number: str, idempotency_key: str | None = None) -> TopUp:
     """Charge the card and credit the wallet. A declined card changes nothing (CardDeclined);
     the same Idempotency-Key with the same request returns the first top-up."""
     amount = money(amount)

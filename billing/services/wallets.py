@@ -60,7 +60,7 @@ _INSERT_ENTRY = (
 _UPDATE_WALLET = f"UPDATE {_WALLET} SET balance = %s, updated_at = %s WHERE id = %s"
 
 
-def _locked_wallet(cursor: CursorWrapper, user_id: int, now: object) -> tuple[int, Decimal]:
+def _locked_wallet(cursor: CursorWrapper, user_id: int, now: str) -> tuple[int, Decimal]:
     """The wallet's id and balance under its row lock; created (empty) when it is missing."""
     cursor.execute(_SELECT_WALLET, [user_id])
     row = cursor.fetchone()

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -99,7 +99,7 @@ def order_total_check(*, total: Decimal) -> None:
         )
 
 
-def _replay(*, customer: AbstractBaseUser, idempotency_key: str, fingerprint: str) -> Order | None:
+def _replay(*, customer: User, idempotency_key: str, fingerprint: str) -> Order | None:
     existing = one_or_none(Order.objects.filter(customer=customer, idempotency_key=idempotency_key))
     if existing is None:
         return None
@@ -108,9 +108,7 @@ def _replay(*, customer: AbstractBaseUser, idempotency_key: str, fingerprint: st
     return existing
 
 
-def order_place(
-    *, customer: AbstractBaseUser, request: OrderRequest, idempotency_key: str | None = None
-) -> tuple[Order, bool]:
+def order_place(*, customer: User, request: OrderRequest, idempotency_key: str | None = None) -> tuple[Order, bool]:
     """Create an order in ``pending_payment``, its total computed from current prices and its
     stock reserved, in one transaction. Returns ``(order, created)``: a retry under the same
     idempotency key returns the first order with ``created`` False."""
@@ -137,9 +135,7 @@ def order_place(
 
 
 @transaction.atomic
-def _create(
-    *, customer: AbstractBaseUser, request: OrderRequest, idempotency_key: str | None, fingerprint: str
-) -> Order:
+def _create(*, customer: User, request: OrderRequest, idempotency_key: str | None, fingerprint: str) -> Order:
     # The dishes with their restaurant in one query (the restaurant alone only when none of
     # them is its); unordered: the menu's default ordering would join the categories to sort.
     items = MenuItem.objects.order_by().select_related("restaurant").in_bulk(list(request.lines), field_name="pk")
@@ -236,7 +232,7 @@ def order_transition(
     order_id: int,
     to: OrderStatus | str,
     actor_kind: Actor,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     reason: str = "",
 ) -> Order:
     """Move an order to ``to`` if the status machine allows it for ``actor_kind``.
@@ -251,9 +247,7 @@ def order_transition(
     return order_move(order=order, to=OrderStatus(to), actor_kind=actor_kind, actor=actor, reason=reason)
 
 
-def order_move(
-    *, order: Order, to: OrderStatus, actor_kind: Actor, actor: AbstractBaseUser | None, reason: str
-) -> Order:
+def order_move(*, order: Order, to: OrderStatus, actor_kind: Actor, actor: User | None, reason: str) -> Order:
     """Write a status change the caller has checked, on an order it holds locked: the new
     version, its event row and its outbox event; stock goes back on the exits that release it."""
     return order_move_many(orders=[order], to=to, actor_kind=actor_kind, actor=actor, reason=reason)[0]
@@ -264,7 +258,7 @@ def order_move_many(
     orders: list[Order],
     to: OrderStatus,
     actor_kind: Actor,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     reason: str = "",
     extra_events: list[Pending] | None = None,
 ) -> list[Order]:
@@ -334,7 +328,7 @@ def order_move_many(
     return orders
 
 
-def order_cancel(*, order_id: int, customer: AbstractBaseUser, reason: str = "Cancelled by the customer") -> Order:
+def order_cancel(*, order_id: int, customer: User, reason: str = "Cancelled by the customer") -> Order:
     """The customer cancels their own order; another customer's order does not exist for them."""
     if not Order.objects.filter(pk=order_id, customer=customer).exists():
         raise NotFound("There is no such order.")
@@ -343,7 +337,7 @@ def order_cancel(*, order_id: int, customer: AbstractBaseUser, reason: str = "Ca
     )
 
 
-def order_transition_by_staff(*, order_id: int, user: AbstractBaseUser, to: str, reason: str = "") -> Order:
+def order_transition_by_staff(*, order_id: int, user: User, to: str, reason: str = "") -> Order:
     """A kitchen moves one of its restaurant's orders on."""
     restaurant_id = one_or_none(Order.objects.filter(pk=order_id).values_list("restaurant_id", flat=True))
     if restaurant_id is None:
