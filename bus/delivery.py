@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pika
+from pika.adapters.blocking_connection import BlockingChannel
 from pydantic import ValidationError
 
 from bus.catalog import InvalidPayload
@@ -23,7 +24,7 @@ MAX_ATTEMPT = 1000
 @dataclass
 class Delivery:
     consumer: Handler
-    channel: Any
+    channel: BlockingChannel
     method: Any
     properties: pika.BasicProperties
     body: bytes

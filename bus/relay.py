@@ -29,11 +29,12 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pika
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils import timezone
+from pika.channel import Channel
 from pika.exceptions import AMQPError
 from pika.spec import Basic
 
@@ -104,7 +105,7 @@ def _naive(moment: datetime) -> datetime:
     return moment.replace(tzinfo=None)  # the database keeps UTC without a zone
 
 
-def _execute_in(sql: str, head: list[object], ids: list[int]) -> None:
+def _execute_in(sql: str, head: list[Any], ids: list[int]) -> None:
     # Plain SQL: the ORM's per-parameter preparation of a 500-id IN list shows in profiles.
     with connection.cursor() as cursor:
         for start in range(0, len(ids), 1000):
@@ -135,15 +136,15 @@ class OutboxRelay:
         self.published = 0  # confirmed and marked sent, since start
         self._stopping = threading.Event()
         self._connection: pika.SelectConnection | None = None
-        self._channel = None
+        self._channel: Channel | None = None
         self._in_flight: deque[Batch] = deque()
         self._epoch_batches = 0  # batches claimed in the open transaction; 0: none open
         self._tags: dict[int, tuple[Batch, Row]] = {}  # delivery tag -> its batch and row
         self._returned: dict[str, str] = {}  # message id -> why the broker returned it
         self._next_tag = 0
-        self._timer = None
+        self._timer: Any = None
         self._timer_due = 0.0  # when self._timer fires (monotonic)
-        self._confirm_timer = None
+        self._confirm_timer: Any = None
         self._was_open = False
         self._nudged = False  # a writer committed rows since the last claim (bus/nudge.py)
 
@@ -293,7 +294,7 @@ class OutboxRelay:
             close_old_connections()
             transaction.set_autocommit(False)
         self._epoch_batches += 1
-        params: list[object] = [_naive(timezone.now())]
+        params: list[Any] = [_naive(timezone.now())]
         after = ""
         if self._in_flight:
             # Rows this transaction already holds are not skipped by SKIP LOCKED: leave out
@@ -330,6 +331,8 @@ class OutboxRelay:
         return [row for row in rows if row.aggregate not in gap or row.id < gap[row.aggregate]]
 
     def _publish(self, rows: list[Row]) -> None:
+        assert self._channel is not None and self._connection is not None, "publishing needs the open channel"
+        channel, connection_ = self._channel, self._connection
         batch = Batch(rows=rows)
         self._in_flight.append(batch)
         for row in rows:
@@ -341,7 +344,7 @@ class OutboxRelay:
             self._next_tag += 1
             batch.pending.add(self._next_tag)
             self._tags[self._next_tag] = (batch, row)
-            self._channel.basic_publish(
+            channel.basic_publish(
                 exchange=row.exchange,
                 routing_key=row.routing_key,
                 body=row.body.encode(),
@@ -355,7 +358,7 @@ class OutboxRelay:
                 mandatory=True,
             )
         if self._confirm_timer is None:
-            self._confirm_timer = self._connection.ioloop.call_later(self.confirm_timeout, self._on_confirm_timeout)
+            self._confirm_timer = connection_.ioloop.call_later(self.confirm_timeout, self._on_confirm_timeout)
         self._finish_confirmed()
 
     def _on_return(self, channel, method: Basic.Return, properties: pika.BasicProperties, body: bytes) -> None:  # type: ignore[no-untyped-def]
@@ -404,11 +407,13 @@ class OutboxRelay:
                 self._end_epoch(commit=True)
             except DatabaseError:
                 logger.exception("relay could not commit; the epoch's messages will be published again")
+        assert self._connection is not None, "confirms come on the open connection"
+        ioloop = self._connection.ioloop
         if self._confirm_timer is not None:
-            self._connection.ioloop.remove_timeout(self._confirm_timer)
+            ioloop.remove_timeout(self._confirm_timer)
             self._confirm_timer = None
         if self._in_flight:
-            self._confirm_timer = self._connection.ioloop.call_later(self.confirm_timeout, self._on_confirm_timeout)
+            self._confirm_timer = ioloop.call_later(self.confirm_timeout, self._on_confirm_timeout)
         if self._stopping.is_set():
             self._stop_if_idle()
         else:

@@ -42,10 +42,12 @@ import signal
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pika
+from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError, NackError, UnroutableError
 
 from bus.catalog import InvalidPayload
@@ -108,8 +110,8 @@ class WorkerRunner:
         self._stopping = threading.Event()
         self._inbox: deque[Delivery] = deque()
         self._connection: pika.BlockingConnection | None = None
-        self._channel = None
-        self._reply_channel = None
+        self._channel: BlockingChannel | None = None
+        self._reply_channel: BlockingChannel | None = None
         # One worker thread: handlers run in order, each with the thread's own DB connection.
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="handler")
 
@@ -162,17 +164,25 @@ class WorkerRunner:
         for consumer in self.consumers:
             channel.basic_qos(prefetch_count=consumer.prefetch)
             for queue in consumer.consume_from() if consumer.consume_from else [consumer.queue]:
-                channel.basic_consume(
-                    queue=queue,
-                    on_message_callback=lambda ch, method, props, body, c=consumer: self._inbox.append(
-                        Delivery(c, ch, method, props, body)
-                    ),
-                )
+                channel.basic_consume(queue=queue, on_message_callback=self._receiver(consumer))
         self._channel = channel
         if any(consumer.rpc for consumer in self.consumers):
             # RPC replies go on a channel of their own, without publisher confirms (see _reply).
-            self._reply_channel = self._connection.channel()
-            self._reply_channel.add_on_return_callback(_reply_returned)
+            reply_channel = self._connection.channel()
+            reply_channel.add_on_return_callback(_reply_returned)
+            self._reply_channel = reply_channel
+
+    def _receiver(self, consumer: Handler) -> Callable[[BlockingChannel, Any, pika.BasicProperties, bytes], None]:
+        def receive(channel: BlockingChannel, method: Any, properties: pika.BasicProperties, body: bytes) -> None:
+            self._inbox.append(Delivery(consumer, channel, method, properties, body))
+
+        return receive
+
+    @property
+    def _live(self) -> pika.BlockingConnection:
+        """The open connection (the loop runs only while there is one)."""
+        assert self._connection is not None, "not connected"
+        return self._connection
 
     def _disconnect(self) -> None:
         connection_, self._connection, self._channel = self._connection, None, None
@@ -190,7 +200,7 @@ class WorkerRunner:
                 self._linger(self._inbox[0].consumer)
                 self._handle(self._take_batch())
             else:
-                self._connection.process_data_events(time_limit=0.2)
+                self._live.process_data_events(time_limit=0.2)
 
     def _linger(self, consumer: Handler) -> None:
         """Let a batch of a consumer that may wait (``linger``) fill up before it is handled."""
@@ -203,7 +213,7 @@ class WorkerRunner:
             left = deadline - time.monotonic()
             if waiting >= consumer.max_batch or left <= 0:
                 return
-            self._connection.process_data_events(time_limit=left)
+            self._live.process_data_events(time_limit=left)
 
     def _take_batch(self) -> list[Delivery]:
         """The next delivery, plus those already waiting behind it for the same consumer.
@@ -273,10 +283,11 @@ class WorkerRunner:
             return False
         if any(outcome.status not in {"ok", "duplicate"} for outcome in outcomes.values()):
             return False
-        if any(delivery.channel is not self._channel for delivery in deliveries) or not self._channel.is_open:
+        channel = self._channel
+        if channel is None or not channel.is_open or any(delivery.channel is not channel for delivery in deliveries):
             return False
         self._requeues_in_a_row = 0
-        self._channel.basic_ack(delivery_tag=max(d.method.delivery_tag for d in deliveries), multiple=True)
+        channel.basic_ack(delivery_tag=max(d.method.delivery_tag for d in deliveries), multiple=True)
         self.handled += len(deliveries)
         return True
 
@@ -303,7 +314,7 @@ class WorkerRunner:
     def _run(self, consumer: Handler, items: list[tuple[Delivery, Message | None]]) -> list[Outcome]:
         """Run the handlers on the worker thread while this thread keeps the connection alive."""
         future: Future[list[Outcome]] = self._worker.submit(self._in_transactions, consumer, items)
-        connection_ = self._connection
+        connection_ = self._live
         # Wake the pump below the moment the handler is done, instead of at its next tick.
         future.add_done_callback(lambda _: _wake(connection_))
         deadline = time.monotonic() + consumer.timeout * len(items)
@@ -318,7 +329,7 @@ class WorkerRunner:
                     logging.shutdown()
                     os._exit(EXIT_HANDLER_TIMEOUT)
                 # Keep heartbeats flowing (and take in new deliveries) while the handler works.
-                self._connection.process_data_events(time_limit=1.0)
+                self._live.process_data_events(time_limit=1.0)
         except AMQPError:
             future.result()  # let the handler finish; its messages come back and are deduplicated
             raise
@@ -436,7 +447,7 @@ class WorkerRunner:
         self._requeues_in_a_row += 1
         deadline = time.monotonic() + pause
         while not self._stopping.is_set() and (left := deadline - time.monotonic()) > 0:
-            self._connection.process_data_events(time_limit=left)
+            self._live.process_data_events(time_limit=left)
 
     def _republish(self, delivery: Delivery, *, exchange: str, routing_key: str, headers: dict[str, Any]) -> None:
         props = delivery.properties
@@ -470,6 +481,7 @@ class WorkerRunner:
         # cost a round trip each, N per batch, for no guarantee. The command's effects are
         # committed before any reply is sent, so an answer never runs ahead of its effect.
         # Mandatory: a reply whose caller is gone comes back and is logged (_reply_returned).
+        assert self._reply_channel is not None and delivery.properties.reply_to, "an RPC server's command"
         self._reply_channel.basic_publish(
             exchange="",
             routing_key=delivery.properties.reply_to,
