@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -10,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -184,3 +185,37 @@ class RecordingRunner(WorkerRunner):
         if self._permits is not None and not self._permits.acquire(timeout=60):
             raise AssertionError("a held batch was never released")
         return super()._in_transactions(consumer, items)
+
+
+async def asgi_get(application: Any, path: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> tuple[int, bytes]:
+    """One GET through a whole ASGI application, as daphne hands it over: its status and body."""
+    sent: list[dict[str, Any]] = []
+    body_read = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal body_read
+        if not body_read:
+            body_read = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.Future()  # the client stays connected until the response is sent
+        return {}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+    }
+    await application(scope, receive, send)
+    return sent[0]["status"], b"".join(message.get("body", b"") for message in sent[1:])

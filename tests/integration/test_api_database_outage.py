@@ -3,7 +3,6 @@ shape, and a retry under the same Idempotency-Key places the order once. A real 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from contextlib import closing
 
@@ -17,6 +16,7 @@ from ordering import selectors, services
 from ordering.models import MenuItem, Order, OrderEvent
 from passline.asgi import application
 from tests.integration.db_outage import connection_killed_before, kill, second_connection
+from tests.support import asgi_get
 
 pytestmark = pytest.mark.django_db(transaction=True)
 JSON = "application/json"
@@ -122,40 +122,7 @@ def test_a_database_error_that_is_a_bug_stays_a_500(customer, monkeypatch):
 
 
 async def _request(path: str, headers: list[tuple[bytes, bytes]]) -> tuple[int, bytes]:
-    """One request through the whole ASGI application, as daphne hands it over."""
-    sent: list[dict] = []
-    body_read = False
-
-    async def receive() -> dict:
-        nonlocal body_read
-        if not body_read:
-            body_read = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await asyncio.Future()
-        return {}
-
-    async def send(message: dict) -> None:
-        sent.append(message)
-
-    await application(
-        {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "root_path": "",
-            "headers": [(b"host", b"127.0.0.1"), *headers],
-            "client": ("127.0.0.1", 50000),
-            "server": ("127.0.0.1", 80),
-        },
-        receive,
-        send,
-    )
-    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+    return await asgi_get(application, path, headers)
 
 
 def test_a_connection_killed_between_requests_is_replaced_before_the_next_one(customer):

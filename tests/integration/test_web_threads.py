@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import connection, connections
 
 from passline.asgi import application
+from tests.support import asgi_get
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,39 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 async def _get(path: str) -> int:
     """One HTTP request through the whole ASGI application, as daphne hands it over."""
-    sent: list[dict] = []
-    body_read = False
-
-    async def receive() -> dict:
-        nonlocal body_read
-        if not body_read:
-            body_read = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await asyncio.Future()  # the client stays connected until the response is sent
-        return {}
-
-    async def send(message: dict) -> None:
-        sent.append(message)
-
-    await application(
-        {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "root_path": "",
-            "headers": [(b"host", b"127.0.0.1")],
-            "client": ("127.0.0.1", 50000),
-            "server": ("127.0.0.1", 80),
-        },
-        receive,
-        send,
-    )
-    return sent[0]["status"]
+    return (await asgi_get(application, path))[0]
 
 
 def _thread_connection_ids() -> list[int | None]:
