@@ -83,7 +83,7 @@ def _correlation_id(delivery: Delivery) -> str:
     return value if isinstance(value, str) and value else new_correlation_id()
 
 
-def decode(delivery: Delivery, attempt: int) -> Message:
+def decode(delivery: Delivery, attempt: int) -> Message[Any]:
     """The delivery as a handler's Message: envelope, type and payload checked, or an error."""
     envelope = Envelope.from_json(delivery.body)
     if len(envelope.message_id) > 64:

@@ -17,7 +17,7 @@ import importlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from django.conf import settings
 from pydantic import BaseModel
@@ -25,13 +25,18 @@ from pydantic import BaseModel
 from bus.catalog import EventType
 from bus.envelope import Envelope
 
+P = TypeVar("P", bound=BaseModel)
+
 
 @dataclass(frozen=True)
-class Message:
-    """What a handler gets: the envelope, its validated payload, and delivery facts."""
+class Message(Generic[P]):
+    """What a handler gets: the envelope, its validated payload, and delivery facts.
+
+    ``Message[OrderPlaced]`` in a handler's signature types its payload; the runner validated
+    it against the event's schema (a bare ``Message`` leaves the payload untyped)."""
 
     envelope: Envelope
-    payload: BaseModel
+    payload: P
     event: EventType
     attempt: int
     redelivered: bool
@@ -59,7 +64,7 @@ class Handler:
 
     queue: str
     events: Sequence[EventType]
-    handler: Callable[[Message], Any]
+    handler: Callable[[Message[Any]], Any]
     # Extra bindings beyond the events' own: (exchange, binding key), e.g. EVENT.binding(status="paid").
     bindings: Sequence[tuple[str, str]] = ()
     # False: bind only ``bindings`` (e.g. two of an event's routing keys, not all of them).
@@ -86,12 +91,12 @@ class Handler:
     # back): ``on_failure(message, reason, final)``, ``final`` when the message is now
     # dead-lettered rather than retried. For failures users must see (the notifier's log);
     # a failure here is logged, never raised.
-    on_failure: Callable[[Message, str, bool], None] | None = field(default=None, compare=False)
+    on_failure: Callable[[Message[Any], str, bool], None] | None = field(default=None, compare=False)
 
     # What the kind does; the runner and the topology read these, never set them.
     rpc: ClassVar[bool] = False  # answers every request (idempotent by business key), no dedup by id
     # Fields of some kinds only: not arguments here, each kind below takes those it has.
-    batch_handler: Callable[[list[Message]], list[Any]] | None = field(default=None, init=False, compare=False)
+    batch_handler: Callable[[list[Message[Any]]], list[Any]] | None = field(default=None, init=False, compare=False)
     linger: float = field(default=0.0, init=False)
     delay_seconds: int = field(default=0, init=False)
     max_priority: int = field(default=0, init=False)
@@ -141,7 +146,7 @@ class EventHandler(Handler):
     # Handles a whole batch in one call (inside the batch's transaction), one result per
     # message, for handlers whose work is cheaper together. When a batch fails, the runner
     # retries its messages one by one through ``handler``.
-    batch_handler: Callable[[list[Message]], list[Any]] | None = field(default=None, compare=False)
+    batch_handler: Callable[[list[Message[Any]]], list[Any]] | None = field(default=None, compare=False)
     # Seconds the runner waits for more messages when fewer than ``max_batch`` are in, before
     # it handles them: for handlers nobody waits for (the audit trail, analytics). 0: at once.
     linger: float = 0.0

@@ -48,7 +48,7 @@ def _record_processed_many(consumer: str, message_ids: list[str]) -> int:
         return int(cursor.rowcount)
 
 
-def _call_on_failure(consumer: Handler, message: Message, reason: str, final: bool) -> None:
+def _call_on_failure(consumer: Handler, message: Message[Any], reason: str, final: bool) -> None:
     try:
         with transaction.atomic():
             consumer.on_failure(message, reason, final)  # type: ignore[misc]
@@ -56,7 +56,7 @@ def _call_on_failure(consumer: Handler, message: Message, reason: str, final: bo
         logger.exception("on_failure of %s failed", consumer.queue)
 
 
-def in_transactions(consumer: Handler, items: list[tuple[Delivery, Message | None]]) -> list[Outcome]:
+def in_transactions(consumer: Handler, items: list[tuple[Delivery, Message[Any] | None]]) -> list[Outcome]:
     """All messages in one transaction; if any fails, each again in its own, so one bad
     message costs the others only a second try, never their effect.
 
@@ -96,7 +96,7 @@ def in_transactions(consumer: Handler, items: list[tuple[Delivery, Message | Non
 
 
 def handle_one(
-    consumer: Handler, delivery: Delivery, message: Message | None, *, in_batch: bool, recorded: bool = False
+    consumer: Handler, delivery: Delivery, message: Message[Any] | None, *, in_batch: bool, recorded: bool = False
 ) -> Outcome:
     """Record the message id and run the handler, both in one transaction (a savepoint
     inside a batch's): if the handler fails, the record goes with its effects. Inside a

@@ -235,7 +235,7 @@ class WorkerRunner:
     def _handle(self, deliveries: list[Delivery]) -> None:
         started = time.monotonic()
         consumer = deliveries[0].consumer
-        items: list[tuple[Delivery, Message | None]] = []
+        items: list[tuple[Delivery, Message[Any] | None]] = []
         outcomes: dict[int, Outcome] = {}
         for index, delivery in enumerate(deliveries):
             logger.debug(
@@ -311,7 +311,7 @@ class WorkerRunner:
                 },
             )
 
-    def _run(self, consumer: Handler, items: list[tuple[Delivery, Message | None]]) -> list[Outcome]:
+    def _run(self, consumer: Handler, items: list[tuple[Delivery, Message[Any] | None]]) -> list[Outcome]:
         """Run the handlers on the worker thread while this thread keeps the connection alive."""
         future: Future[list[Outcome]] = self._worker.submit(self._in_transactions, consumer, items)
         connection_ = self._live
@@ -335,7 +335,7 @@ class WorkerRunner:
             raise
         return future.result()
 
-    def _in_transactions(self, consumer: Handler, items: list[tuple[Delivery, Message | None]]) -> list[Outcome]:
+    def _in_transactions(self, consumer: Handler, items: list[tuple[Delivery, Message[Any] | None]]) -> list[Outcome]:
         """On the handler thread (bus/handling.py)."""
         return in_transactions(consumer, items)
 
