@@ -286,7 +286,7 @@ def drive(processes: Processes, name: str, plan: dict[str, Any], opened: Any, cl
 
 def settled(run_id: str, result: dict[str, Any]) -> dict[str, Any]:
     """How the driver's orders (warm-up included) ended, once the workers have caught up."""
-    from bench.load import caught_up
+    from bench.load_data import caught_up
 
     tag = f"e2e-{run_id}-steady-{result['rate']}"
     database = caught_up(tag, result["created"], timeout=600)
