@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from bench.e2e_driver import Pool
 from bench.e2e_stats import (
     Order,
     achieved_rate,
@@ -21,6 +20,7 @@ from bench.e2e_stats import (
     summarize,
     time_budget,
 )
+from bench.http_pool import Pool
 
 # Percentiles ---------------------------------------------------------------------------------
 
