@@ -34,12 +34,12 @@ from bench.live_data import (
     seed_shop,
     seed_tokens,
 )
+from bench.live_hops import bridge_backlog, bridge_ready, hops, layer_settings, order_hops
 
 # Redis keys of its own: never mixed with `make run` ("passline") or the tests ("passline-test").
 PREFIX = "passline-bench-live"
 HOST = "127.0.0.1"
 # Settings read from the environment that shape the live path; shown with the figures.
-PASSED_THROUGH = ("CHANNELS_", "REDIS_URL", "DB_CONN_MAX_AGE")
 # An order's life after payment, one change each: versions 2 to 7.
 LIFE = [
     ("paid", "system"),
@@ -117,7 +117,7 @@ def tracking(
             recovered += 1
     live_arrivals = {key: at for key, (at, phase) in arrivals.items() if phase == "live"}
     return {
-        "hops": _hops(driven["commits"], live_arrivals),
+        "hops": hops(driven["commits"], live_arrivals),
         "trackers": trackers,
         "connected": opened["opened"],
         "connect_errors": opened["errors"],
@@ -140,74 +140,6 @@ def tracking(
     }
 
 
-def _hops(commits: list[list[Any]], arrivals: dict[tuple[int, int], float]) -> dict[str, Any]:
-    """Where the time goes, per change: commit → marked sent by the relay (after the broker's
-    confirm) → taken by the bridge (its transaction's start) → on the socket."""
-    from bus.models import OutboxMessage, ProcessedMessage
-
-    committed = {(o, v): at for o, v, at in commits}
-    rows = OutboxMessage.objects.filter(
-        type="order.status_changed", aggregate__in={f"order:{o}" for o, _, _ in commits}
-    )
-    sent: dict[str, tuple[tuple[int, int], float]] = {}
-    for message_id, body, sent_at in rows.values_list("message_id", "body", "sent_at"):
-        payload = json.loads(body)["payload"]
-        if sent_at is not None:
-            sent[message_id] = ((payload["order_id"], payload["version"]), sent_at.timestamp())
-    taken = dict(
-        ProcessedMessage.objects.filter(consumer="bridge.notification", message_id__in=list(sent)).values_list(
-            "message_id", "processed_at"
-        )
-    )
-    relay, to_bridge, bridge_to_socket = [], [], []
-    for message_id, (key, sent_time) in sent.items():
-        if key not in committed:
-            continue
-        relay.append((sent_time - committed[key]) * 1000)
-        if message_id in taken:
-            bridged = taken[message_id].timestamp()
-            to_bridge.append((bridged - committed[key]) * 1000)
-            if key in arrivals:
-                bridge_to_socket.append((arrivals[key] - bridged) * 1000)
-
-    def summary(values: list[float]) -> dict[str, float]:
-        return {"p50_ms": round(common.percentile(values, 50), 1), "p99_ms": round(common.percentile(values, 99), 1)}
-
-    return {
-        "commit_to_sent": summary(relay),
-        "commit_to_bridge": summary(to_bridge),
-        "bridge_to_socket": summary(bridge_to_socket),
-    }
-
-
-def _order_hops(order_id: int, commits: list[tuple[int, float]]) -> list[tuple[float | None, float | None]]:
-    """Per (version, commit time) of one order: ms to the relay's sent mark and to the bridge."""
-    from bus.models import OutboxMessage, ProcessedMessage
-
-    rows = {
-        json.loads(body)["payload"]["version"]: (message_id, sent_at)
-        for message_id, body, sent_at in OutboxMessage.objects.filter(
-            type="order.status_changed", aggregate=f"order:{order_id}"
-        ).values_list("message_id", "body", "sent_at")
-    }
-    taken = dict(
-        ProcessedMessage.objects.filter(
-            consumer="bridge.notification", message_id__in=[m for m, _ in rows.values()]
-        ).values_list("message_id", "processed_at")
-    )
-    hops: list[tuple[float | None, float | None]] = []
-    for version, committed in commits:
-        message_id, sent_at = rows.get(version, (None, None))
-        bridged = taken.get(message_id) if message_id is not None else None
-        hops.append(
-            (
-                round((sent_at.timestamp() - committed) * 1000, 1) if sent_at else None,
-                round((bridged.timestamp() - committed) * 1000, 1) if bridged else None,
-            )
-        )
-    return hops
-
-
 def fan_out(processes: Processes, ports: list[int], sockets: int, per_process: int, pause: float) -> dict[str, Any]:
     """One kitchen group of ``sockets`` screens; one order moved through its life, one change
     at a time; commit → ``order.update`` on the last screen."""
@@ -215,7 +147,7 @@ def fan_out(processes: Processes, ports: list[int], sockets: int, per_process: i
     from ordering.status import Actor
 
     # The bridge may still be working through the tracking run's changes: measure on a quiet chain.
-    common.wait_for(lambda: _bridge_backlog() == 0, 600, "the bridge to catch up", 0.5)
+    common.wait_for(lambda: bridge_backlog() == 0, 600, "the bridge to catch up", 0.5)
     tag = uuid.uuid4().hex[:8]
     restaurant, dish, staff, token = seed_shop(tag, "kitchen")
     customer = seed_customers(tag, "kitchen", 1)[0]
@@ -251,7 +183,7 @@ def fan_out(processes: Processes, ports: list[int], sockets: int, per_process: i
     finally:
         for client in clients:
             client.quit()
-    for rep, (sent, taken) in zip(reps, _order_hops(order.pk, commits)):
+    for rep, (sent, taken) in zip(reps, order_hops(order.pk, commits)):
         rep["relay_sent_ms"], rep["bridge_taken_ms"] = sent, taken
     complete = [r for r in reps if r["last_ms"] is not None]
     return {
@@ -333,37 +265,6 @@ def idle(processes: Processes, port: int, sockets: int, endpoint: str, hold: flo
 # --- the run -----------------------------------------------------------------------------------
 
 
-def _bridge_ready() -> bool:
-    import pika
-
-    connection = pika.BlockingConnection(pika.URLParameters(common.bench_rabbitmq_url()))
-    try:
-        return connection.channel().queue_declare("bridge.notification", passive=True).method.consumer_count >= 1
-    finally:
-        connection.close()
-
-
-def _bridge_backlog() -> int:
-    import pika
-
-    connection = pika.BlockingConnection(pika.URLParameters(common.bench_rabbitmq_url()))
-    try:
-        return connection.channel().queue_declare("bridge.notification", passive=True).method.message_count
-    finally:
-        connection.close()
-
-
-def _layer_settings() -> dict[str, Any]:
-    from django.conf import settings
-
-    layer = settings.CHANNEL_LAYERS["default"]
-    return {
-        "backend": layer["BACKEND"],
-        "config": dict(layer.get("CONFIG", {})),
-        "env": {k: v for k, v in sorted(os.environ.items()) if k.startswith(PASSED_THROUGH)},
-    }
-
-
 def _ms(value: object, target: float) -> str:
     return f"{value} ms" + (
         f"   (target < {target:g} ms{'' if isinstance(value, (int, float)) and value < target else ', MISSED'})"
@@ -396,7 +297,7 @@ def main() -> None:
     forget_previous_runs()
     purge_queues()
     common.clean_redis(PREFIX)
-    layer = _layer_settings()
+    layer = layer_settings()
     print(f"Live benchmark: channel layer {json.dumps(layer['config'])}, env {json.dumps(layer['env']) or '{}'}")
 
     processes = Processes(live_env)
@@ -407,7 +308,7 @@ def main() -> None:
         servers = [processes.daphne(port) for port in ports]
         processes.manage("relay", "relay_outbox")
         processes.manage("bridge", "consume", "bridge.notification")
-        common.wait_for(_bridge_ready, 60, "the bridge", 0.2)
+        common.wait_for(bridge_ready, 60, "the bridge", 0.2)
         phases = {
             "tracking": lambda: tracking(
                 processes, ports, args.trackers, args.rate, args.seconds, args.client_sockets, args.settle
