@@ -27,9 +27,7 @@ from tests.integration.test_billing import (  # noqa: F401 - shop is a fixture
     assert_ledger_consistent,
     bus_url,
     credit,
-    debit,
     place,
-    queue_is_idle,
     shop,
     status,
 )
