@@ -81,7 +81,9 @@ class PrivateBroker:
         subprocess.run(
             [self._bin("rabbitmq-server"), "-detached"], env=self.env, check=True, capture_output=True, timeout=60
         )
-        wait_until(self.answers, timeout=90, interval=0.25, what=f"private RabbitMQ node {self.node}")
+        # A node boots in 5-15 s on an idle machine; a full suite on two busy cores has taken
+        # over 90 s.
+        wait_until(self.answers, timeout=180, interval=0.25, what=f"private RabbitMQ node {self.node}")
 
     def stop_app(self) -> None:
         self.ctl("stop_app")
@@ -105,8 +107,8 @@ def private_broker():
     if not Path("/usr/lib/rabbitmq/bin/rabbitmq-server").exists():
         pytest.fail("RabbitMQ's server scripts are missing: install Debian's rabbitmq-server (scripts/setup.sh does).")
     broker = PrivateBroker()
-    broker.start()
     try:
+        broker.start()  # inside: a node that never answered is shut down too, not left running
         yield broker
     finally:
         broker.shutdown()
