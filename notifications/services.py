@@ -122,14 +122,14 @@ def _step_message(step: str) -> str | None:
 
 def notifications_plan_order_steps(steps: list[Step]) -> list[Notification]:
     """:func:`notifications_plan_order_step` for many steps at once: their orders (with the
-    customers, profiles and dishes) read in two queries, their rows written in one."""
+    customers and profiles) read in one query, their rows written in one."""
     steps = [step for step in steps if _step_message(step.step) is not None]
     if not steps:
         return []
-    orders = (
-        Order.objects.select_related("restaurant", "customer", "customer__profile")
-        .prefetch_related("lines")
-        .in_bulk({step.order_id for step in steps})
+    # The dishes stay a lazy query per order: only the paid email's template reads them, and
+    # prefetching them for every step (accepted, ready, …) would be a query nobody reads.
+    orders = Order.objects.select_related("restaurant", "customer", "customer__profile").in_bulk(
+        {step.order_id for step in steps}
     )
     orders_link, wallet_link = _absolute(reverse("order_history")), _absolute(reverse("wallet"))
     candidates: list[Notification] = []
