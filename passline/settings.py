@@ -316,6 +316,28 @@ if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 
+# ======================================================================================
+# Security (docs/security.md). One block per concern, each owned by the code it configures.
+# ======================================================================================
+
+# --- payments: intents, the provider's webhook, production refusal of the simulated provider ---
+# (payments)
+
+# --- rate limits, password-guessing lockout, API tokens ---
+# (rate limits and tokens)
+
+# --- WebSockets: frame size, message rate, connection caps, revocation ---
+# (sockets)
+
+# --- the bus: one RabbitMQ user per process role ---
+# (bus permissions)
+
+# --- notifications: verified addresses, hourly caps ---
+# (notification abuse)
+
+# --- headers and secrets: CSP, HSTS, cookies ---
+# (headers)
+
 LOG_LEVEL = env("LOG_LEVEL", "INFO")
 LOG_FORMAT = env("LOG_FORMAT", "json")  # "json" for machines, "text" for a terminal
 LOGGING: dict[str, Any] = {

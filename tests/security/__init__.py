@@ -1,0 +1,1 @@
+"""The security suite (docs/security.md): each threat of the model, attempted and refused."""
