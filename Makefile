@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 export PASSLINE_PORT := $(PORT)
 export PASSLINE_HOST := $(HOST)
 
-.PHONY: run test lint setup setup-test demo bench clean
+.PHONY: run test lint audit setup setup-test demo bench clean
 
 setup:
 	@scripts/setup.sh run
@@ -30,7 +30,11 @@ lint: setup-test
 	@.venv/bin/ruff format --check .
 	@PASSLINE_ENV=test .venv/bin/mypy .
 
-test: lint
+# Known vulnerabilities in the pinned dependencies (pip-audit) and a static security scan (bandit).
+audit: setup-test
+	@$(PY) scripts/audit.py
+
+test: lint audit
 	@PASSLINE_ENV=test $(PY) -m pytest --create-db $(PYTEST_ARGS)
 
 bench:
