@@ -72,7 +72,9 @@ def pip_audit(requirements: str) -> bool | None:
             fixed = ", ".join(vuln.get("fix_versions", [])) or "no fix yet"
             print(f"  {dependency['name']} {dependency['version']}: {vuln['id']} (fixed in {fixed})")
     skipped = len(dependencies) - len(audited)
-    print(f"pip-audit {requirements}: {len(audited)} packages audited, {skipped} not known to the service, {len(vulnerable)} vulnerable")
+    print(
+        f"pip-audit {requirements}: {len(audited)} packages audited, {skipped} not known to the service, {len(vulnerable)} vulnerable"
+    )
     return not vulnerable
 
 
