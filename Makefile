@@ -16,7 +16,7 @@ setup-test:
 	@scripts/setup.sh test
 
 demo: setup
-	@$(PY) manage.py migrate --noinput -v0
+	@PASSLINE_DB_OWNER=1 $(PY) manage.py migrate --noinput -v0
 	@$(PY) manage.py collectstatic --noinput -v0
 	@$(PY) manage.py declare_topology --recreate-empty
 	@$(PY) manage.py seed_demo
@@ -39,7 +39,7 @@ test: lint audit
 
 bench:
 	@scripts/setup.sh bench
-	@$(PY) manage.py migrate --noinput -v0
+	@PASSLINE_DB_OWNER=1 $(PY) manage.py migrate --noinput -v0
 	@$(PY) -m bench.bus $(BENCH_ARGS)
 	@$(PY) -m bench.billing
 	@$(PY) -m bench.live $(LIVE_BENCH_ARGS)

@@ -39,6 +39,8 @@ def bench_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "DB_TEST_NAME"}
     env.update(
         PASSLINE_ENV="development",
+        # The benchmark creates and migrates its own database: the owner's privileges.
+        PASSLINE_DB_OWNER="1",
         DB_NAME=BENCH_DB,
         BENCH_DB_NAME=BENCH_DB,
         LOG_LEVEL="WARNING",

@@ -42,6 +42,8 @@ def production_env(**extra: str) -> dict[str, str]:
         DEBUG="0",
         SECRET_KEY=dotenv_value("SECRET_KEY") or common.new_id(),
         DB_PASSWORD=dotenv_value("DB_PASSWORD"),
+        DB_OWNER_USER=dotenv_value("DB_OWNER_USER"),
+        DB_OWNER_PASSWORD=dotenv_value("DB_OWNER_PASSWORD"),
         ALLOWED_HOSTS="127.0.0.1,localhost",
         # TLS would be terminated by the load balancer in front; the benchmark speaks plain HTTP.
         SECURE_SSL_REDIRECT="0",

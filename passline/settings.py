@@ -124,12 +124,19 @@ TEMPLATES = [
 # MariaDB: READ COMMITTED so that locking reads see the latest committed rows and gap
 # locks do not serialise unrelated inserts; strict mode so bad data is an error, never
 # a silent truncation.
+#
+# Two database users (docs/security.md): the application's own (DB_USER) may only read and
+# write rows of its database; the owner (DB_OWNER_USER) may change the schema and create the test
+# databases. Migrations, the test suite and the benchmark connect as the owner
+# (PASSLINE_DB_OWNER=1; the suite always); everything else as the application's user. Without an
+# owner configured, DB_USER is both.
+DB_AS_OWNER = (PASSLINE_ENV == "test" or env_bool("PASSLINE_DB_OWNER", False)) and bool(env("DB_OWNER_USER", ""))
 DATABASES: dict[str, Any] = {
     "default": {
         "ENGINE": "django.db.backends.mysql",
         "NAME": env("DB_NAME", "passline"),
-        "USER": env("DB_USER", "passline"),
-        "PASSWORD": env("DB_PASSWORD", ""),
+        "USER": env("DB_OWNER_USER") if DB_AS_OWNER else env("DB_USER", "passline"),
+        "PASSWORD": env("DB_OWNER_PASSWORD", "") if DB_AS_OWNER else env("DB_PASSWORD", ""),
         "HOST": env("DB_HOST", "127.0.0.1"),
         "PORT": env("DB_PORT", "3306"),
         # Kept for reuse: the workers have one thread of handlers, and the web process runs

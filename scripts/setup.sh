@@ -136,31 +136,77 @@ if [ ! -f .env ]; then
   } >.env
 fi
 from_env() { sed -n "s/^$1=//p" .env | tail -n 1; }
+# A line .env lacks (written by an older set-up) is added once; an existing one is never changed.
+env_add() { grep -q "^$1=" .env || echo "$1=$2" >>.env; }
+new_secret() { "$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(24))'; }
+env_add DB_OWNER_USER "$(from_env DB_USER)_owner"
+env_add DB_OWNER_PASSWORD "$(new_secret)"
 DB_NAME="${DB_NAME:-$(from_env DB_NAME)}"; DB_NAME="${DB_NAME:-passline}"
 DB_USER="${DB_USER:-$(from_env DB_USER)}"; DB_USER="${DB_USER:-passline}"
 DB_PASSWORD="${DB_PASSWORD:-$(from_env DB_PASSWORD)}"
+DB_OWNER_USER="${DB_OWNER_USER:-$(from_env DB_OWNER_USER)}"
+DB_OWNER_PASSWORD="${DB_OWNER_PASSWORD:-$(from_env DB_OWNER_PASSWORD)}"
 RABBITMQ_URL="${RABBITMQ_URL:-$(from_env RABBITMQ_URL)}"
 
-# --- Database and the application's own user -------------------------------------------
-# The application never connects as root. Root is used here, over the local socket, only to
-# create this checkout's database and a user that may also create its test databases. An
-# existing user's password is never changed: another checkout's stack may be using it.
-db_login() { MYSQL_PWD="$DB_PASSWORD" mariadb -h "$DB_HOST" -P "$DB_PORT" -u "$DB_USER" -e "USE \`$DB_NAME\`" 2>/dev/null; }
-if ! db_login; then
-  say "Creating database '$DB_NAME' and user '$DB_USER'"
-  admin=(mariadb -uroot)
+# --- Database and its two users ----------------------------------------------------------
+# The application never connects as root, and its own user (DB_USER) may only read and write
+# rows of its database: SELECT, INSERT, UPDATE, DELETE. The owner (DB_OWNER_USER) holds every
+# privilege on it and on this checkout's test databases; migrations, the test suite and the
+# benchmark connect as the owner. Root is used here, over the local socket, only to create them.
+# An existing user's password is never changed: another checkout's stack may be using it.
+as_root() {
+  local admin=(mariadb -uroot)
   if ! is_root; then command -v sudo >/dev/null && admin=(sudo -n mariadb -uroot); fi
-  test_pattern="test_${DB_NAME}%"
-  test_pattern="${test_pattern//_/\\_}"
+  "${admin[@]}" -e "$1"
+}
+db_login() { # user password
+  MYSQL_PWD="$2" mariadb -h "$DB_HOST" -P "$DB_PORT" -u "$1" -e "USE \`$DB_NAME\`" 2>/dev/null
+}
+# The application's user holds nothing but row privileges (its grants, as it sees them itself).
+db_narrow() {
+  ! MYSQL_PWD="$DB_PASSWORD" mariadb -h "$DB_HOST" -P "$DB_PORT" -u "$DB_USER" -N -e "SHOW GRANTS" 2>/dev/null |
+    grep -qE "ALL PRIVILEGES|CREATE|DROP|ALTER|GRANT OPTION|test\\\\_"
+}
+test_pattern="test_${DB_NAME}%"
+test_pattern="${test_pattern//_/\\_}"
+grants_owner() { # host
+  echo "GRANT ALL PRIVILEGES ON \`$DB_NAME\`.* TO '$DB_OWNER_USER'@'$1';" \
+    "GRANT ALL PRIVILEGES ON \`$test_pattern\`.* TO '$DB_OWNER_USER'@'$1';"
+}
+grants_app() { echo "GRANT SELECT, INSERT, UPDATE, DELETE ON \`$DB_NAME\`.* TO '$DB_USER'@'$1';"; }
+exists_elsewhere() {
+  die "MariaDB user '$1' exists with another password (another checkout's?). It is left as it is: remove this checkout's .env to get names of its own, or set DB_USER/DB_PASSWORD and DB_OWNER_USER/DB_OWNER_PASSWORD."
+}
+cannot_create() {
+  die "Could not create the database and its users as MariaDB's root. Run as root, or create database '$DB_NAME', user '$DB_OWNER_USER' (all privileges on it) and user '$DB_USER' (SELECT, INSERT, UPDATE, DELETE on it) yourself, with the passwords in .env."
+}
+if ! db_login "$DB_USER" "$DB_PASSWORD"; then
+  say "Creating database '$DB_NAME' and the application's user '$DB_USER'"
   sql="CREATE DATABASE IF NOT EXISTS \`$DB_NAME\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"
   for host in localhost 127.0.0.1; do
-    sql+="CREATE USER IF NOT EXISTS '$DB_USER'@'$host' IDENTIFIED BY '$DB_PASSWORD';"
-    sql+="GRANT ALL PRIVILEGES ON \`$DB_NAME\`.* TO '$DB_USER'@'$host';"
-    sql+="GRANT ALL PRIVILEGES ON \`$test_pattern\`.* TO '$DB_USER'@'$host';"
+    sql+="CREATE USER IF NOT EXISTS '$DB_USER'@'$host' IDENTIFIED BY '$DB_PASSWORD'; $(grants_app $host)"
   done
-  "${admin[@]}" -e "$sql" ||
-    die "Could not create the database as MariaDB's root. Run as root, or create database '$DB_NAME' and user '$DB_USER' (password in .env) yourself."
-  db_login || die "MariaDB user '$DB_USER' exists with another password (another checkout's?). It is left as it is: remove this checkout's .env to get names of its own, or set DB_USER/DB_PASSWORD."
+  as_root "$sql" || cannot_create
+  db_login "$DB_USER" "$DB_PASSWORD" || exists_elsewhere "$DB_USER"
+fi
+if ! db_login "$DB_OWNER_USER" "$DB_OWNER_PASSWORD"; then
+  say "Creating the database's owner '$DB_OWNER_USER'"
+  sql=""
+  for host in localhost 127.0.0.1; do
+    sql+="CREATE USER IF NOT EXISTS '$DB_OWNER_USER'@'$host' IDENTIFIED BY '$DB_OWNER_PASSWORD'; $(grants_owner $host)"
+  done
+  as_root "$sql" || cannot_create
+  db_login "$DB_OWNER_USER" "$DB_OWNER_PASSWORD" || exists_elsewhere "$DB_OWNER_USER"
+fi
+# A user this checkout logs in as (so its own) that an older set-up gave every privilege keeps
+# only the row privileges; its password is untouched and a running stack needs nothing more.
+if ! db_narrow; then
+  say "Narrowing '$DB_USER' to SELECT, INSERT, UPDATE, DELETE on '$DB_NAME'"
+  sql=""
+  for host in localhost 127.0.0.1; do
+    sql+="REVOKE ALL PRIVILEGES, GRANT OPTION FROM '$DB_USER'@'$host'; $(grants_app $host)"
+  done
+  as_root "$sql" || warn "Could not narrow '$DB_USER' (MariaDB's root is needed); it keeps its privileges."
 fi
 
 # --- RabbitMQ vhost of this checkout's stack (the tests make vhosts of their own) --------

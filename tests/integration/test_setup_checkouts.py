@@ -6,6 +6,7 @@ checkout's virtualenv lent to it) against the machine's MariaDB.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -57,12 +58,13 @@ def second_checkout(tmp_path: Path):
     (tmp_path / ".venv").symlink_to(ROOT / ".venv")
     created: list[dict[str, str]] = []
     yield tmp_path, created
+    ours = {settings.DATABASES["default"]["USER"], os.environ.get("DB_USER"), os.environ.get("DB_OWNER_USER")}
     for names in created:
-        if names.get("DB_USER") and names["DB_USER"] != settings.DATABASES["default"]["USER"]:
-            user, database = names["DB_USER"], names["DB_NAME"]
-            _root_sql(
-                f"DROP USER IF EXISTS '{user}'@'localhost', '{user}'@'127.0.0.1'; DROP DATABASE IF EXISTS `{database}`;"
-            )
+        for user in (names.get("DB_USER"), names.get("DB_OWNER_USER")):
+            if user and user not in ours:
+                _root_sql(f"DROP USER IF EXISTS '{user}'@'localhost', '{user}'@'127.0.0.1';")
+        if names.get("DB_NAME") and names["DB_NAME"] != settings.DATABASES["default"]["NAME"].removeprefix("test_"):
+            _root_sql(f"DROP DATABASE IF EXISTS `{names['DB_NAME']}`;")
 
 
 def _setup(checkout: Path) -> subprocess.CompletedProcess[str]:
@@ -94,8 +96,16 @@ def test_a_second_checkout_gets_names_of_its_own_and_this_one_keeps_working(seco
     assert names["RABBITMQ_URL"] != settings.RABBITMQ_URL
     assert names["REDIS_PREFIX"] not in {"passline", settings.REDIS_PREFIX}
     assert _can_log_in(names["DB_USER"], names["DB_PASSWORD"], names["DB_NAME"])
-    # and this checkout's user still logs in with this checkout's password
+    assert _can_log_in(names["DB_OWNER_USER"], names["DB_OWNER_PASSWORD"], names["DB_NAME"])
+    # and the application's user may only read and write rows; the owner may change the schema
+    app_grants = _root_sql(f"SHOW GRANTS FOR '{names['DB_USER']}'@'127.0.0.1'").stdout
+    assert "GRANT SELECT, INSERT, UPDATE, DELETE ON `" + names["DB_NAME"] + "`.*" in app_grants
+    assert "ALL PRIVILEGES" not in app_grants and "test" not in app_grants
+    owner_grants = _root_sql(f"SHOW GRANTS FOR '{names['DB_OWNER_USER']}'@'127.0.0.1'").stdout
+    assert "GRANT ALL PRIVILEGES ON `" + names["DB_NAME"] + "`.*" in owner_grants
+    # and this checkout's users still log in with this checkout's passwords
     assert _can_log_in(ours["USER"], ours["PASSWORD"], ours["NAME"])
+    assert _can_log_in(os.environ["DB_USER"], os.environ["DB_PASSWORD"], os.environ["DB_NAME"])
 
     # and a second run changes nothing
     again = _setup(checkout)
@@ -107,10 +117,10 @@ def test_a_checkout_that_names_an_existing_user_never_resets_its_password(second
     checkout, _ = second_checkout
     ours = settings.DATABASES["default"]
 
-    # given a checkout whose .env names this checkout's database user with another password
+    # given a checkout whose .env names this checkout's database users with other passwords
     (checkout / ".env").write_text(
-        f"DB_NAME={ours['NAME'].removeprefix('test_')}\nDB_USER={ours['USER']}\nDB_PASSWORD=not-the-password\n"
-        "SECRET_KEY=x\n"
+        f"DB_NAME={ours['NAME'].removeprefix('test_')}\nDB_USER={os.environ['DB_USER']}\nDB_PASSWORD=not-the-password\n"
+        f"DB_OWNER_USER={ours['USER']}\nDB_OWNER_PASSWORD=not-the-password-either\nSECRET_KEY=x\n"
     )
 
     # when it is set up
@@ -120,3 +130,7 @@ def test_a_checkout_that_names_an_existing_user_never_resets_its_password(second
     assert result.returncode != 0
     assert "exists with another password" in result.stderr
     assert _can_log_in(ours["USER"], ours["PASSWORD"], ours["NAME"])
+    assert _can_log_in(os.environ["DB_USER"], os.environ["DB_PASSWORD"], os.environ["DB_NAME"])
+    # and the application's user lost none of its privileges to the stranger's set-up
+    grants = _root_sql(f"SHOW GRANTS FOR '{os.environ['DB_USER']}'@'127.0.0.1'").stdout
+    assert "SELECT, INSERT, UPDATE, DELETE" in grants
