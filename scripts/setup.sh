@@ -43,6 +43,8 @@ wait_port() { # host port seconds name
 missing=()
 for pkg in libmariadb-dev pkg-config; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
 if [ "$MODE" = test ] && [ ! -x /usr/bin/chromium ]; then missing+=(chromium); fi
+# The security suite runs docker/nginx/nginx.conf in a real nginx (its rate limits, its headers).
+if [ "$MODE" = test ] && [ ! -x /usr/sbin/nginx ]; then missing+=(nginx); fi
 # The load benchmark's load generator and load balancer (bench/load.py runs nginx itself,
 # with a configuration of its own; the package's service is not used).
 if [ "$MODE" = bench ]; then
@@ -141,6 +143,9 @@ env_add() { grep -q "^$1=" .env || echo "$1=$2" >>.env; }
 new_secret() { "$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(24))'; }
 env_add DB_OWNER_USER "$(from_env DB_USER)_owner"
 env_add DB_OWNER_PASSWORD "$(new_secret)"
+# docker-compose.yml has no default secrets: its own broker's password and Erlang cookie.
+env_add RABBITMQ_PASSWORD "$(new_secret)"
+env_add RABBITMQ_ERLANG_COOKIE "$(new_secret)"
 DB_NAME="${DB_NAME:-$(from_env DB_NAME)}"; DB_NAME="${DB_NAME:-passline}"
 DB_USER="${DB_USER:-$(from_env DB_USER)}"; DB_USER="${DB_USER:-passline}"
 DB_PASSWORD="${DB_PASSWORD:-$(from_env DB_PASSWORD)}"

@@ -17,6 +17,15 @@
     }
   });
 
+  // A control marked data-autosubmit submits its form when it changes (no inline handlers:
+  // the Content-Security-Policy allows scripts from files only).
+  document.addEventListener("change", function (event) {
+    var control = event.target;
+    if (control instanceof Element && control.hasAttribute("data-autosubmit") && control.form) {
+      control.form.submit();
+    }
+  });
+
   // Coming back with the Back button (bfcache) must not leave a form locked.
   window.addEventListener("pageshow", function (event) {
     if (!event.persisted) return;

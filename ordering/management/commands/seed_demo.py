@@ -16,10 +16,14 @@ from ordering.models import CustomerProfile, MenuCategory, MenuItem, Restaurant,
 class Command(BaseCommand):
     help = "Create the demo restaurants, menus and the admin/demo/kitchenN logins (idempotent)."
 
-    @transaction.atomic
     def handle(self, *args, **options) -> None:
+        # Before any connection is opened: production refuses whatever its database says.
         if settings.PRODUCTION:
             raise CommandError("Demo data is never created with PASSLINE_ENV=production.")
+        with transaction.atomic():
+            self._seed()
+
+    def _seed(self) -> None:
         User = get_user_model()
         restaurants = []
         for name, slug, cuisine, description, prep, menu in RESTAURANTS:
