@@ -32,7 +32,7 @@ lint: setup-test
 
 # Known vulnerabilities in the pinned dependencies (pip-audit) and a static security scan (bandit).
 audit: setup-test
-	@$(PY) scripts/audit.py
+	@$(PY) scripts/security_audit.py
 
 test: lint audit
 	@PASSLINE_ENV=test $(PY) -m pytest --create-db $(PYTEST_ARGS)
