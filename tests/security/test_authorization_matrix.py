@@ -51,7 +51,7 @@ def _example(node: dict) -> object:
         return node["enum"][0]
     if "anyOf" in node:
         return _example(next(n for n in node["anyOf"] if n.get("type") != "null"))
-    kind = node.get("type")
+    kind = str(node.get("type"))
     if kind == "object" or "properties" in node:
         return {name: _example(node["properties"][name]) for name in node.get("required", [])}
     if kind == "array":
