@@ -6,8 +6,9 @@ from collections.abc import Awaitable, Callable
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from csp.middleware import CSPMiddleware
+from csp.utils import build_policy
 from django.conf import settings as django_settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.template.loader import render_to_string
 from django.urls import Resolver404, resolve
 from whitenoise.middleware import WhiteNoiseMiddleware
@@ -152,9 +153,21 @@ class ContentSecurityPolicyMiddleware(BothModes, CSPMiddleware):
     the event loop under daphne: its request and response hooks do no I/O, so they run inline
     instead of on a thread as Django's adapter of a sync-style middleware would run them."""
 
+    # A view that changes the policy (django-csp's decorators) or a page that asked for a nonce
+    # gets it built for it; every other response gets the same header, built once.
+    OVERRIDES = ("_csp_config", "_csp_update", "_csp_replace", "_csp_exempt")
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]]):
         super().__init__(get_response)
         self.adopt_mode(get_response)
+        self._policy = build_policy()
+
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        plain = getattr(request, "_csp_nonce", None) is None and not any(hasattr(response, a) for a in self.OVERRIDES)
+        if plain and "Content-Security-Policy" not in response and not django_settings.DEBUG:
+            response["Content-Security-Policy"] = self._policy
+            return response
+        return super().process_response(request, response)
 
     def call(self, request: HttpRequest) -> HttpResponse:
         self.process_request(request)
