@@ -30,6 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils.module_loading import import_string
@@ -111,6 +112,10 @@ class CardNumberProvider(Protocol):
 
 def payment_provider() -> PaymentProvider:
     provider: PaymentProvider = import_string(settings.PAYMENT_PROVIDER)()
+    # The settings refuse the simulated provider's own path in production; this also catches
+    # it under another name (a subclass, a re-export).
+    if isinstance(provider, SimulatedProvider) and settings.PRODUCTION and not settings.PASSLINE_DEMO:
+        raise ImproperlyConfigured("The simulated payment provider runs in production only with PASSLINE_DEMO=1.")
     return provider
 
 

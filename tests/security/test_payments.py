@@ -18,6 +18,7 @@ from typing import ClassVar
 
 import pytest
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.test import Client, override_settings
 from django.urls import reverse
@@ -32,6 +33,7 @@ from billing.provider import (
     SimulatedProvider,
     WebhookEvent,
     parse_event,
+    payment_provider,
     sign_payload,
     verify_signature,
 )
@@ -516,6 +518,25 @@ def test_production_takes_a_real_provider_and_requires_its_webhook_secret():
     assert real.returncode == 0, real.stderr
     assert no_secret.returncode != 0 and "PAYMENT_WEBHOOK_SECRET" in no_secret.stderr
     assert short.returncode != 0 and "PAYMENT_WEBHOOK_SECRET" in short.stderr
+
+
+class RenamedSimulator(SimulatedProvider):
+    """The simulated provider under another name."""
+
+
+def test_the_simulated_provider_under_another_name_is_refused_in_production_too(customer):
+    with override_settings(PAYMENT_PROVIDER=f"{__name__}.RenamedSimulator", PRODUCTION=True, PASSLINE_DEMO=False):
+        with pytest.raises(ImproperlyConfigured):
+            payment_provider()
+        response = bearer(customer).post(
+            "/api/v1/wallet/top-up", {"amount": "5.00", "card_number": GOOD_CARD}, content_type=JSON
+        )
+    with override_settings(PAYMENT_PROVIDER=f"{__name__}.RenamedSimulator", PRODUCTION=True, PASSLINE_DEMO=True):
+        assert isinstance(payment_provider(), RenamedSimulator)
+
+    # a misconfigured server fails closed: an error, and nothing charged or credited
+    assert response.status_code == 500
+    assert not TopUp.objects.exists() and not LedgerEntry.objects.exists()
 
 
 # The signature scheme itself ------------------------------------------------------------------
