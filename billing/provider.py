@@ -67,8 +67,9 @@ class PaymentIntent:
     amount: Decimal
     currency: str
     status: str
-    client_secret: str
-    confirmation_url: str
+    # Not in the provider's events: only its API's answers to Passline carry them.
+    client_secret: str = ""
+    confirmation_url: str = ""
     metadata: Mapping[str, str] = field(default_factory=dict)
     card_last4: str = ""
     last_error: str = ""
@@ -210,14 +211,12 @@ def parse_event(payload: bytes) -> WebhookEvent:
                 amount=Decimal(int(obj["amount"])) / 100,
                 currency=str(obj["currency"]).upper(),
                 status=str(obj["status"]),
-                client_secret="",
-                confirmation_url="",
                 metadata={str(k): str(v) for k, v in (obj.get("metadata") or {}).items()},
                 card_last4=str(card.get("last4") or "")[:4],
                 last_error=str(error.get("message") or "")[:255],
             )
         return WebhookEvent(id=str(data["id"]), type=str(data["type"]), created=int(data["created"]), intent=intent)
-    except (ValueError, TypeError, KeyError, AttributeError, InvalidOperation) as error:
+    except (ValueError, TypeError, KeyError, AttributeError, InvalidOperation, RecursionError) as error:
         raise WebhookRejected(f"The webhook's body is not an event ({error}).", code="invalid_event") from None
 
 
