@@ -4,7 +4,7 @@ through the services)."""
 from django.contrib import admin
 from django.http import HttpRequest
 
-from billing.models import LedgerEntry, Payment, TopUp, Wallet
+from billing.models import LedgerEntry, Payment, PaymentEvent, TopUp, Wallet
 from passline.readonly_admin import ReadOnlyAdmin as ReadOnly
 
 
@@ -37,9 +37,16 @@ class LedgerEntryAdmin(ReadOnly):
 
 @admin.register(TopUp)
 class TopUpAdmin(ReadOnly):
-    list_display = ["created_at", "user", "amount", "status", "card_last4", "decline_reason"]
+    list_display = ["created_at", "user", "amount", "status", "card_last4", "decline_reason", "provider_intent_id"]
     list_filter = ["status"]
-    search_fields = ["user__username", "provider_reference"]
+    search_fields = ["user__username", "provider_reference", "provider_intent_id"]
+
+
+@admin.register(PaymentEvent)
+class PaymentEventAdmin(ReadOnly):
+    list_display = ["received_at", "type", "provider_event_id", "intent_id", "top_up", "outcome"]
+    list_filter = ["type", "outcome"]
+    search_fields = ["provider_event_id", "intent_id"]
 
 
 @admin.register(Payment)

@@ -1,4 +1,6 @@
-"""The wallet's router of the JSON API: the balance and topping it up by card.
+"""The wallet's router of the JSON API: the balance and topping it up, through a payment
+intent the customer confirms on the provider's page (any provider) or with a test card number
+(the simulated provider only).
 
 Thin views: parse (ninja and ``billing.api_schemas``), call one service or selector, serialize.
 The domain errors of ``billing.exceptions`` leave in the error shape through the handlers of
@@ -10,15 +12,20 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
-from ninja import Router
+from django.urls import reverse
+from ninja import Router, Status
 
 from billing import selectors
-from billing.api_schemas import TopUpIn, TopUpOut, WalletOut, wallet_out
-from billing.exceptions import InvalidAmount, InvalidCard
-from billing.services.topups import wallet_top_up
+from billing.api_schemas import TopUpIn, TopUpIntentIn, TopUpIntentOut, TopUpOut, WalletOut, wallet_out
+from billing.exceptions import CardNumbersNotAccepted, InvalidAmount, InvalidCard
+from billing.models import TopUp
+from billing.provider import PaymentIntent, card_numbers_accepted
+from billing.services.topups import CARD_NUMBERS_REFUSED, top_up_refresh, top_up_start, wallet_top_up
 from billing.services.wallets import MAX_MOVEMENT
-from ordering.exceptions import InvalidOrder
+from ordering.exceptions import InvalidOrder, NotFound
 from passline.api_schemas import (
     AUTH_ERRORS,
     BODY_ERRORS,
@@ -74,15 +81,19 @@ def wallet(request: HttpRequest) -> dict[str, Any]:
             **BODY_ERRORS,
             402: "`card_declined`: the card was declined; nothing changed.",
             409: "`idempotency_conflict`: the `Idempotency-Key` was used for a different top-up.",
-            422: f"{INVALID_REQUEST} `invalid_amount`: an amount that is not a decimal string (a JSON number), is 0 or "
-            f"less, has more than two decimals or is over {MAX_MOVEMENT:,.2f}; `invalid_card`: a card number that "
-            f"is not 12 to 19 digits or fails the Luhn check; {IDEMPOTENCY_KEY_422}",
+            422: f"{INVALID_REQUEST} `card_numbers_not_accepted`: a real payment provider is configured, which takes "
+            "card numbers on its own page only (use `POST /wallet/top-ups`); `invalid_amount`: an amount that is not a "
+            f"decimal string (a JSON number), is 0 or less, has more than two decimals or is over {MAX_MOVEMENT:,.2f}; "
+            f"`invalid_card`: a card number that is not 12 to 19 digits or fails the Luhn check; {IDEMPOTENCY_KEY_422}",
         },
         parameters=[idempotency_key("top-up")],
     ),
     tags=["wallet"],
-    summary="Top up my wallet by card",
-    description="Charges the card and credits the wallet; answers with the new balance. "
+    summary="Top up my wallet with a test card (simulated provider only)",
+    description="Only while the simulated payment provider is configured (development, tests, demo): with a "
+    "real provider Passline takes no card numbers, and this answers 422 `card_numbers_not_accepted` to any "
+    "request; use `POST /wallet/top-ups`. "
+    "Charges the card and credits the wallet; answers with the new balance. "
     "402 `card_declined` when the card is declined (nothing changes). 422 `invalid_amount` for an amount "
     "that is not a decimal string, is 0 or less, has more than two decimals or is over 10000.00; 422 "
     "`invalid_card` for a card number that is not 12 to 19 digits or fails the Luhn check; 422 "
@@ -92,6 +103,8 @@ def wallet(request: HttpRequest) -> dict[str, Any]:
 )
 def wallet_top_up_view(request: HttpRequest, payload: TopUpIn, response: HttpResponse) -> dict[str, Any]:
     user = request.auth  # type: ignore[attr-defined]
+    if not card_numbers_accepted():
+        raise CardNumbersNotAccepted(CARD_NUMBERS_REFUSED)
     amount, card_number = _amount_text(payload.amount), _card_text(payload.card_number)
     key = _idempotency_key(request)
     # Seen before the call: a replay. (A concurrent first use is answered the same way but
@@ -108,3 +121,81 @@ def wallet_top_up_view(request: HttpRequest, payload: TopUpIn, response: HttpRes
         "amount": money(top_up.amount),
         "card_last4": top_up.card_last4,
     }
+
+
+# --- top-ups through a payment intent -------------------------------------------------
+
+
+def _return_url(top_up_id: int) -> str:
+    """Where the provider sends the customer's browser back: the site's wallet page."""
+    return settings.SITE_URL.rstrip("/") + reverse("wallet") + f"?top_up={top_up_id}"
+
+
+def _intent_out(user: User, top_up: TopUp, intent: PaymentIntent | None) -> dict[str, Any]:
+    entry = selectors.top_up_entry(top_up=top_up) if top_up.status == TopUp.Status.SUCCEEDED else None
+    open_intent = intent if top_up.status != TopUp.Status.SUCCEEDED else None
+    return {
+        "top_up_id": top_up.pk,
+        "status": top_up.status,
+        "amount": money(top_up.amount),
+        "currency": top_up.currency,
+        "intent_id": top_up.provider_intent_id,
+        "confirmation_url": open_intent.confirmation_url if open_intent else None,
+        "client_secret": open_intent.client_secret if open_intent else None,
+        "decline_reason": top_up.decline_reason,
+        "ledger_entry_id": entry.pk if entry is not None else None,
+        "balance": money(selectors.wallet_summary(user=user).balance),
+    }
+
+
+@router.post(
+    "/wallet/top-ups",
+    **answers(
+        {201: TopUpIntentOut},
+        {
+            **AUTH_ERRORS,
+            **BODY_ERRORS,
+            409: "`idempotency_conflict`: the `Idempotency-Key` was used for a different top-up.",
+            422: f"{INVALID_REQUEST} `invalid_amount`: an amount that is not a decimal string (a JSON number), is 0 "
+            f"or less, has more than two decimals or is over {MAX_MOVEMENT:,.2f}; {IDEMPOTENCY_KEY_422}",
+        },
+        parameters=[idempotency_key("top-up")],
+    ),
+    tags=["wallet"],
+    summary="Start a top-up: a payment intent the customer confirms on the provider's page",
+    description="Creates a `pending` top-up and the payment provider's intent for it. Open `confirmation_url` "
+    "in the customer's browser: the card is entered there, on the provider's page, never sent to Passline. "
+    "The provider tells Passline the outcome through its signed webhook, and the wallet is credited once; "
+    "follow the top-up with `GET /wallet/top-ups/{top_up_id}`. Send an `Idempotency-Key` header to retry "
+    "safely: a retry with the same amount answers 201 with the first top-up and `Idempotent-Replayed: true`; "
+    "another amount under the same key is 409 `idempotency_conflict`.",
+)
+def wallet_top_up_intent(
+    request: HttpRequest, payload: TopUpIntentIn, response: HttpResponse
+) -> Status[dict[str, Any]]:
+    user = request.auth  # type: ignore[attr-defined]
+    amount = _amount_text(payload.amount)
+    key = _idempotency_key(request)
+    replayed = key is not None and selectors.top_up_by_key(user=user, idempotency_key=key) is not None
+    started = top_up_start(user=user, amount=amount, idempotency_key=key, return_url=_return_url)
+    if replayed:
+        response[REPLAYED_HEADER] = "true"
+    return Status(201, _intent_out(user, started.top_up, started.intent))
+
+
+@router.get(
+    "/wallet/top-ups/{top_up_id}",
+    **answers({200: TopUpIntentOut}, {**AUTH_ERRORS, 404: "`not_found`: no such top-up of yours."}),
+    tags=["wallet"],
+    summary="A top-up of mine and how it stands",
+    description="`pending`, `succeeded` (with the ledger entry that credited the wallet) or `declined`. A pending "
+    "top-up is checked with the provider on the way (for when its webhook is late). Another customer's top-up "
+    "is 404, exactly like one that does not exist.",
+)
+def wallet_top_up_status(request: HttpRequest, top_up_id: int) -> dict[str, Any]:
+    user = request.auth  # type: ignore[attr-defined]
+    top_up = selectors.top_up_of(user=user, top_up_id=top_up_id)
+    if top_up is None:
+        raise NotFound("No such top-up.")
+    state = top_up_refresh(top_up=top_up)
+    return _intent_out(user, state.top_up, state.intent)

@@ -52,6 +52,34 @@ class TopUpIn(Schema):
     card_number: CardText
 
 
+class TopUpIntentIn(Schema):
+    amount: AmountText
+
+
+class TopUpIntentOut(Schema):
+    top_up_id: int
+    status: str = Field(
+        examples=["pending"],
+        description="`pending` until the customer confirms the payment on the provider's page, then "
+        "`succeeded` (the wallet is credited) or `declined` (nothing changed; the same confirmation page may "
+        "still be paid with another card).",
+    )
+    amount: Money
+    currency: str = Field(examples=["EUR"])
+    intent_id: str | None = Field(description="The payment provider's id of the payment intent.")
+    confirmation_url: str | None = Field(
+        description="The provider's page where the customer enters the card; open it in a browser. "
+        "Null once the top-up has succeeded."
+    )
+    client_secret: str | None = Field(
+        description="Lets the customer's browser confirm the intent with the provider's own client library; "
+        "give it to nobody else. Null once the top-up has succeeded."
+    )
+    decline_reason: str = Field(description="Why the last attempt failed, when it did.")
+    ledger_entry_id: int | None = Field(description="The ledger entry that credited the wallet, once it did.")
+    balance: Money = Field(description="The wallet's balance now.")
+
+
 class TopUpOut(WalletOut):
     top_up_id: int
     ledger_entry_id: int = Field(description="The ledger entry that credited the wallet.")

@@ -27,3 +27,17 @@ class CardDeclined(BillingError):
 
 class InvalidCard(BillingError):
     code = "invalid_card"
+
+
+class CardNumbersNotAccepted(BillingError):
+    """A card number was sent while a real payment provider is configured: the card is entered
+    on the provider's own page, never sent to Passline."""
+
+    code = "card_numbers_not_accepted"
+
+
+class WebhookRejected(BillingError):
+    """A webhook whose signature is missing, wrong or outside the tolerance window, or whose
+    body is not an event: nothing is done."""
+
+    code = "invalid_signature"

@@ -1,5 +1,5 @@
-"""Forms of the wallet page. They parse input; the top-up service has the last word on
-amounts and card numbers."""
+"""Forms of the wallet page and of the simulated provider's confirmation page. They parse
+input; the top-up service has the last word on amounts, the provider on card numbers."""
 
 from __future__ import annotations
 
@@ -48,6 +48,17 @@ class TopUpForm(forms.Form):
             }
         ),
     )
+    top_up_token = forms.CharField(
+        max_length=64,
+        validators=[form_token_validator],
+        error_messages={"required": "This form has expired. Please try again."},
+        widget=forms.HiddenInput,
+    )
+
+
+class SimulatedCardForm(forms.Form):
+    """The simulated provider's card field (the real providers' hosted field stands here)."""
+
     card_number = forms.CharField(
         label="Card number",
         max_length=23,
@@ -55,10 +66,4 @@ class TopUpForm(forms.Form):
         widget=forms.TextInput(
             attrs={"autocomplete": "cc-number", "inputmode": "numeric", "autocorrect": "off", "spellcheck": "false"}
         ),
-    )
-    top_up_token = forms.CharField(
-        max_length=64,
-        validators=[form_token_validator],
-        error_messages={"required": "This form has expired. Please try again."},
-        widget=forms.HiddenInput,
     )

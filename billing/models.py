@@ -20,6 +20,10 @@ class MoneyField(TypedDict):
 
 
 MONEY: MoneyField = {"max_digits": 12, "decimal_places": 2}
+# Keys and provider ids compare byte for byte: under the database's default (case-insensitive)
+# collation "abc" and "ABC" would be one key, and a client's second top-up answered as a replay
+# of the first.
+BINARY_COLLATION = "utf8mb4_bin"
 
 
 class Wallet(models.Model):
@@ -74,22 +78,33 @@ class LedgerEntry(models.Model):
 
 
 class TopUp(models.Model):
-    """A card payment into a wallet, through the payment provider."""
+    """A payment into a wallet through the payment provider.
+
+    Through a payment intent (the site and ``POST /wallet/top-ups``): ``pending`` until the
+    provider's signed webhook says the intent succeeded (the wallet is credited then) or failed.
+    Through a test card (``POST /wallet/top-up``, simulated provider only): settled at once.
+    """
 
     class Status(models.TextChoices):
+        PENDING = "pending", "pending"
         SUCCEEDED = "succeeded", "succeeded"
         DECLINED = "declined", "declined"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="top_ups")
     amount = models.DecimalField(**MONEY)
     currency = models.CharField(max_length=3)
-    card_last4 = models.CharField(max_length=4)
+    card_last4 = models.CharField(max_length=4, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices)
     decline_reason = models.CharField(max_length=255, blank=True)
     provider_reference = models.CharField(max_length=100, blank=True)
-    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    # The provider's payment intent; set once the provider has created it.
+    provider_intent_id = models.CharField(
+        max_length=255, null=True, blank=True, unique=True, db_collation=BINARY_COLLATION
+    )
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True, db_collation=BINARY_COLLATION)
     request_fingerprint = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    settled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -97,6 +112,52 @@ class TopUp(models.Model):
             models.UniqueConstraint(fields=["user", "idempotency_key"], name="uniq_top_up_idempotency_key"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="top_up_amount_positive"),
         ]
+
+    def __str__(self) -> str:
+        return f"Top-up #{self.pk} of {self.amount} {self.currency}: {self.status}"
+
+
+class PaymentEvent(models.Model):
+    """A webhook event of the payment provider, recorded once its signature was verified. Its
+    unique id makes a second delivery of the same event (a retry, or two at once) a no-op."""
+
+    provider_event_id = models.CharField(max_length=255, unique=True, db_collation=BINARY_COLLATION)
+    type = models.CharField(max_length=100)
+    intent_id = models.CharField(max_length=255, blank=True, db_collation=BINARY_COLLATION)
+    top_up = models.ForeignKey(TopUp, on_delete=models.PROTECT, null=True, blank=True, related_name="events")
+    outcome = models.CharField(max_length=100, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.provider_event_id}"
+
+
+class SimulatedIntent(models.Model):
+    """The simulated payment provider's own record of a payment intent (its side of the
+    wall: Passline's code outside ``billing.provider`` never reads it)."""
+
+    class Status(models.TextChoices):
+        REQUIRES_PAYMENT_METHOD = "requires_payment_method", "requires payment method"
+        SUCCEEDED = "succeeded", "succeeded"
+        CANCELED = "canceled", "canceled"
+
+    id = models.CharField(primary_key=True, max_length=64, db_collation=BINARY_COLLATION)
+    idempotency_key = models.CharField(max_length=255, unique=True, db_collation=BINARY_COLLATION)
+    amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=30, choices=Status.choices)
+    client_secret = models.CharField(max_length=128, db_collation=BINARY_COLLATION)
+    metadata = models.JSONField(default=dict)
+    return_url = models.CharField(max_length=1000)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    last_error = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.id}: {self.status}"
 
 
 class Payment(models.Model):

@@ -37,6 +37,11 @@ def top_up_by_key(*, user: User, idempotency_key: str) -> TopUp | None:
     return one_or_none(TopUp.objects.filter(user_id=user.pk, idempotency_key=idempotency_key))
 
 
+def top_up_of(*, user: User, top_up_id: int) -> TopUp | None:
+    """One of the user's own top-ups; None for another's, exactly as for one that does not exist."""
+    return one_or_none(TopUp.objects.filter(user_id=user.pk, pk=top_up_id))
+
+
 def top_up_entry(*, top_up: TopUp) -> LedgerEntry | None:
     """The ledger entry that credited a succeeded top-up (None for a declined one)."""
     return LedgerEntry.objects.filter(top_up_id=top_up.pk).first()

@@ -1,26 +1,35 @@
-"""The wallet page: the balance, a top-up form and the ledger. Thin: parse the form, call
-the top-up service, render."""
+"""The wallet page (the balance, a top-up form and the ledger), the payment provider's webhook,
+and the simulated provider's confirmation page. Thin: parse, call a top-up service, render."""
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from billing import selectors
-from billing.exceptions import BillingError, CardDeclined, InvalidAmount, InvalidCard, KeyReused
-from billing.forms import TopUpForm, new_form_token
-from billing.services.topups import wallet_top_up
+from billing.exceptions import BillingError, InvalidAmount, InvalidCard, KeyReused, WebhookRejected
+from billing.forms import SimulatedCardForm, TopUpForm, new_form_token
+from billing.models import TopUp
+from billing.provider import SimulatedProvider, clean_card_number, payment_provider
+from billing.services.topups import top_up_refresh, top_up_start, top_up_webhook
 from billing.services.wallets import money
 from ordering.templatetags.site_tags import money as format_money
 from passline.http import AuthenticatedHttpRequest
 
+logger = logging.getLogger(__name__)
+
 HISTORY_LIMIT = 50
+DECLINED_MESSAGE = "Your card was declined. Nothing was charged and your balance is unchanged; try another card."
 
 
 def _safe_next(request: HttpRequest, candidate: str | None) -> str:
@@ -39,35 +48,33 @@ def _suggested_amount(raw: str | None) -> Decimal | None:
         return None
 
 
+def _wallet_url(next_url: str, **query: object) -> str:
+    params = {**query, **({"next": next_url} if next_url else {})}
+    return reverse("wallet") + (f"?{urlencode(params)}" if params else "")
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def wallet(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """The hidden per-render token is the top-up's idempotency key, so a form submitted twice
-    charges the card and credits the wallet once."""
+    """A top-up creates a payment intent and sends the browser to the provider's page, which
+    sends it back here with ``?top_up=<id>``. The hidden per-render token is the top-up's
+    idempotency key, so a form submitted twice makes one top-up."""
     next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next"))
+    if request.method == "GET" and request.GET.get("top_up", "").isdigit():
+        return _returned(request, int(request.GET["top_up"]), next_url)
     status = 200
     if request.method == "POST":
         form = TopUpForm(request.POST)
         status = 400
         if form.is_valid():
             data = form.cleaned_data
-            key = f"site-top-up:{data['top_up_token']}"
-            replayed = selectors.top_up_by_key(user=request.user, idempotency_key=key) is not None
             try:
-                top_up = wallet_top_up(
-                    user=request.user, amount=data["amount"], card_number=data["card_number"], idempotency_key=key
+                started = top_up_start(
+                    user=request.user,
+                    amount=data["amount"],
+                    idempotency_key=f"site-top-up:{data['top_up_token']}",
+                    return_url=lambda top_up_id: request.build_absolute_uri(_wallet_url(next_url, top_up=top_up_id)),
                 )
-            except CardDeclined:
-                status = 402
-                form.add_error(
-                    None, "Your card was declined. Nothing was charged and your balance is unchanged; try another card."
-                )
-                # Do not show the declined number again.
-                data_shown = request.POST.copy()
-                data_shown["card_number"] = ""
-                form.data = data_shown
-            except InvalidCard as error:
-                form.add_error("card_number", error.message)
             except InvalidAmount as error:
                 form.add_error("amount", error.message)
             except KeyReused:
@@ -77,12 +84,9 @@ def wallet(request: AuthenticatedHttpRequest) -> HttpResponse:
                 status = 409
                 form.add_error(None, error.message)
             else:
-                if not replayed:
-                    messages.success(
-                        request,
-                        f"Added {format_money(top_up.amount)} to your wallet (card ending {top_up.card_last4}).",
-                    )
-                return redirect(next_url or "wallet")
+                if started.intent is None:  # this form's top-up was paid already
+                    return redirect(_wallet_url(next_url, top_up=started.top_up.pk))
+                return redirect(started.intent.confirmation_url)
     else:
         form = TopUpForm(initial={"amount": _suggested_amount(request.GET.get("amount"))})
 
@@ -96,3 +100,87 @@ def wallet(request: AuthenticatedHttpRequest) -> HttpResponse:
         "next": next_url,
     }
     return render(request, "billing/wallet.html", context, status=status)
+
+
+def _returned(request: AuthenticatedHttpRequest, top_up_id: int, next_url: str) -> HttpResponse:
+    """Back from the provider's page: say how the top-up went, then show the plain wallet page
+    (a reload says nothing twice)."""
+    top_up = selectors.top_up_of(user=request.user, top_up_id=top_up_id)
+    if top_up is not None:
+        top_up = top_up_refresh(top_up=top_up).top_up
+        if top_up.status == TopUp.Status.SUCCEEDED:
+            ending = f" (card ending {top_up.card_last4})" if top_up.card_last4 else ""
+            messages.success(request, f"Added {format_money(top_up.amount)} to your wallet{ending}.")
+            if next_url:  # topped up from the checkout: back to it
+                return redirect(next_url)
+        elif top_up.status == TopUp.Status.DECLINED:
+            messages.error(request, DECLINED_MESSAGE)
+        else:
+            messages.info(request, "Your payment is not confirmed yet. Your balance goes up as soon as it is.")
+    return redirect(_wallet_url(next_url))
+
+
+@csrf_exempt  # the provider cannot hold a CSRF token: the signature authenticates the call
+def payment_webhook(request: HttpRequest) -> HttpResponse:
+    """The payment provider's events. The signature is checked over the raw body before
+    anything is read from it; a delivery that fails the check is a 400 and changes nothing."""
+    if request.method != "POST":
+        response = _error(405, "method_not_allowed", "Use POST.")
+        response["Allow"] = "POST"
+        return response
+    provider = payment_provider()
+    try:
+        outcome = top_up_webhook(payload=request.body, signature=request.headers.get(provider.signature_header))
+    except WebhookRejected as error:
+        logger.warning("payment webhook refused: %s", error.message)
+        return _error(400, error.code, error.message)
+    return JsonResponse({"received": True, "outcome": outcome})
+
+
+def _error(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message}}, status=status)
+
+
+# --- the simulated provider's own page (mounted only while it is configured) ---------------
+
+
+@require_http_methods(["GET", "POST"])
+def simulated_provider_confirm(request: HttpRequest, intent_id: str) -> HttpResponse:
+    """The simulated provider's confirmation page: a stand-in for a real provider's hosted
+    card field. The card number posted here stays with the provider; Passline hears the
+    outcome through the signed webhook, verified exactly as a real provider's."""
+    provider = payment_provider()
+    if not isinstance(provider, SimulatedProvider):
+        raise Http404("The simulated payment provider is not configured.")
+    client_secret = request.POST.get("client_secret") or request.GET.get("client_secret") or ""
+    intent = provider.find(intent_id, client_secret)
+    if intent is None:
+        raise Http404("No such payment.")
+    status = 200
+    form = SimulatedCardForm(request.POST or None)
+    if request.method == "POST":
+        status = 400
+        if intent.status != "requires_payment_method":
+            return redirect(intent.return_url)
+        if form.is_valid():
+            try:
+                number = clean_card_number(form.cleaned_data["card_number"])
+            except InvalidCard as error:
+                form.add_error("card_number", error.message)
+            else:
+                delivery = provider.confirm(intent.pk, number)
+                if delivery is not None:
+                    _deliver(*delivery)
+                return redirect(intent.return_url)
+    context = {"intent": intent, "form": form, "client_secret": client_secret}
+    return render(request, "billing/simulated_provider.html", context, status=status)
+
+
+def _deliver(payload: bytes, signature: str) -> None:
+    """The provider's call of Passline's webhook, through the very code the webhook view runs.
+    A failure is logged only: the wallet page asks the provider again when the customer is
+    back (top_up_refresh), as a real provider's retries would eventually deliver."""
+    try:
+        top_up_webhook(payload=payload, signature=signature)
+    except Exception:
+        logger.exception("the simulated provider's webhook delivery failed")

@@ -245,8 +245,6 @@ CURRENCY_SYMBOL = env("CURRENCY_SYMBOL", "€")
 # The most one movement of money may be (a typo of three zeros is refused, not executed); an
 # order whose total is over it could never be paid, so ordering refuses it too.
 MONEY_MAX_MOVEMENT = Decimal("10000.00")
-# Where wallet top-ups are charged; the simulated provider honours docs/contract.md's test cards.
-PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", "billing.provider.SimulatedProvider")
 # A paid order the kitchen has not accepted within this many seconds is rejected and refunded.
 ORDER_ACCEPT_TIMEOUT_SECONDS = int(env("ORDER_ACCEPT_TIMEOUT_SECONDS", "600"))
 # How long after a kitchen move the kitchen screen can still recall it (undo a mistaken tap).
@@ -328,7 +326,24 @@ if PRODUCTION:
 # ======================================================================================
 
 # --- payments: intents, the provider's webhook, production refusal of the simulated provider ---
-# (payments)
+# The payment provider (a class with billing.provider.PaymentProvider's interface). The simulated
+# one approves any Luhn-valid card but the test card 4000 0000 0000 0002: free money, so
+# production refuses it unless this is a demo, said explicitly with PASSLINE_DEMO=1.
+PAYMENT_PROVIDER = env("PAYMENT_PROVIDER", "billing.provider.SimulatedProvider")
+PASSLINE_DEMO = env_bool("PASSLINE_DEMO", False)
+if PRODUCTION and PAYMENT_PROVIDER == "billing.provider.SimulatedProvider" and not PASSLINE_DEMO:
+    raise ImproperlyConfigured(
+        "PAYMENT_PROVIDER is the simulated payment provider, which approves any card number: configure a real "
+        "provider, or set PASSLINE_DEMO=1 to run a demo on purpose."
+    )
+# The secret the provider signs its webhook deliveries with (HMAC-SHA256); required in production.
+PAYMENT_WEBHOOK_SECRET = env(
+    "PAYMENT_WEBHOOK_SECRET", None if PRODUCTION else "whsec_dev-only-never-used-in-production"
+)
+if PRODUCTION and len(PAYMENT_WEBHOOK_SECRET) < 32:
+    raise ImproperlyConfigured("PAYMENT_WEBHOOK_SECRET must be at least 32 characters.")
+# A delivery signed longer ago than this (or as far ahead) is refused: a captured one cannot be replayed.
+PAYMENT_WEBHOOK_TOLERANCE_SECONDS = int(env("PAYMENT_WEBHOOK_TOLERANCE_SECONDS", "300"))
 
 # --- rate limits, password-guessing lockout, API tokens ---
 # (rate limits and tokens)

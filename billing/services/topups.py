@@ -1,20 +1,50 @@
-"""Wallet top-ups: a card payment through the provider, then a credit to the wallet."""
+"""Wallet top-ups through the payment provider, then a credit to the wallet.
+
+Through a payment intent (:func:`top_up_start`): the provider's page takes the card, and the
+wallet is credited when the provider's signed webhook says the intent succeeded
+(:func:`top_up_webhook`) or when Passline asks the provider itself (:func:`top_up_refresh`).
+Either way the credit's ledger key is the top-up's (``top-up:<id>``) and the top-up row is
+locked first, so however often and however concurrently the news arrives, the wallet is
+credited once.
+
+Through a test card (:func:`wallet_top_up`): the contract's ``card_number`` top-up, only while
+the simulated provider (which charges a card number directly) is configured.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
-from billing.exceptions import CardDeclined, InvalidAmount, KeyReused
-from billing.models import LedgerEntry, TopUp
-from billing.provider import clean_card_number, payment_provider
+from billing.exceptions import CardDeclined, CardNumbersNotAccepted, InvalidAmount, KeyReused
+from billing.models import LedgerEntry, PaymentEvent, TopUp
+from billing.provider import (
+    CANCELED,
+    EVENT_FAILED,
+    EVENT_SUCCEEDED,
+    SUCCEEDED,
+    CardNumberProvider,
+    PaymentIntent,
+    WebhookEvent,
+    clean_card_number,
+    payment_provider,
+)
 from billing.services.wallets import money, wallet_credit
 from passline.db import one_or_none
+
+logger = logging.getLogger(__name__)
+
+# What an intent-flow top-up's fingerprint stands for instead of a card number.
+INTENT = "intent"
 
 
 def _fingerprint(amount: object, card_number: str) -> str:
@@ -22,20 +52,193 @@ def _fingerprint(amount: object, card_number: str) -> str:
     return hmac.new(settings.SECRET_KEY.encode(), f"{amount}:{card_number}".encode(), hashlib.sha256).hexdigest()
 
 
-def wallet_top_up(*, user: User, amount: object, card_number: str, idempotency_key: str | None = None) -> TopUp:
-    """Charge the card and credit the wallet. A declined card changes nothing (CardDeclined);
-    the same Idempotency-Key with the same request returns the first top-up."""
-    amount = money(amount)
-    number = clean_card_number(card_number)
+def _check_key(idempotency_key: str | None) -> None:
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
         raise InvalidAmount("The Idempotency-Key must be 1 to 255 characters.", code="invalid_idempotency_key")
+
+
+def credit_key(top_up: TopUp) -> str:
+    return f"top-up:{top_up.pk}"
+
+
+# --- through a payment intent -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TopUpState:
+    top_up: TopUp
+    # The provider's intent while the top-up is not paid; None once it succeeded.
+    intent: PaymentIntent | None
+
+
+def top_up_start(
+    *, user: User, amount: object, idempotency_key: str | None, return_url: Callable[[int], str]
+) -> TopUpState:
+    """A pending top-up and its payment intent, whose confirmation page the customer is sent
+    to; ``return_url(top_up_id)`` is where the provider sends them back. The same key with the
+    same amount returns the first top-up (and its intent); with another amount KeyReused."""
+    amount = money(amount)
+    _check_key(idempotency_key)
+    fingerprint = _fingerprint(amount, INTENT)
+    top_up = None
+    if idempotency_key is not None:
+        top_up = one_or_none(TopUp.objects.filter(user=user, idempotency_key=idempotency_key))
+    if top_up is None:
+        try:
+            with transaction.atomic():
+                top_up = TopUp.objects.create(
+                    user=user,
+                    amount=amount,
+                    currency=settings.CURRENCY,
+                    status=TopUp.Status.PENDING,
+                    idempotency_key=idempotency_key,
+                    request_fingerprint=fingerprint,
+                )
+        except IntegrityError:
+            # A concurrent request with the same key won: continue with its top-up.
+            top_up = one_or_none(TopUp.objects.filter(user=user, idempotency_key=idempotency_key))
+            if top_up is None:
+                raise
+    if top_up.request_fingerprint != fingerprint:
+        raise KeyReused("This Idempotency-Key was already used for a different top-up.")
+    if top_up.status == TopUp.Status.SUCCEEDED:
+        return TopUpState(top_up=top_up, intent=None)
+    provider = payment_provider()
+    if top_up.provider_intent_id:
+        intent = provider.retrieve_intent(top_up.provider_intent_id)
+    else:
+        # Keyed by the top-up: a retry after a lost answer gets the same intent, never a second.
+        intent = provider.create_intent(
+            amount=top_up.amount,
+            currency=top_up.currency,
+            idempotency_key=f"passline-top-up-{top_up.pk}",
+            metadata={"top_up_id": str(top_up.pk), "user_id": str(user.pk)},
+            return_url=return_url(top_up.pk),
+        )
+        TopUp.objects.filter(pk=top_up.pk, provider_intent_id__isnull=True).update(provider_intent_id=intent.id)
+        top_up.provider_intent_id = intent.id
+        logger.info("top-up intent created", extra={"top_up_id": top_up.pk, "intent_id": intent.id})
+    return TopUpState(top_up=top_up, intent=intent)
+
+
+def top_up_webhook(*, payload: bytes, signature: str | None) -> str:
+    """Verify a webhook delivery of the provider (WebhookRejected, changing nothing, when its
+    signature is missing, wrong or stale) and apply its event; what was done, in words."""
+    event = payment_provider().construct_event(payload=payload, signature_header=signature)
+    return top_up_apply_event(event)
+
+
+def top_up_apply_event(event: WebhookEvent) -> str:
+    """Credit (or mark declined) the top-up a verified event is about, once per event id."""
+    if event.type not in {EVENT_SUCCEEDED, EVENT_FAILED} or event.intent is None:
+        return "ignored"
+    intent = event.intent
+    with transaction.atomic():
+        try:
+            # A second delivery (even one running at this very moment) waits here on the unique
+            # id and is then refused by it.
+            with transaction.atomic():
+                record = PaymentEvent.objects.create(provider_event_id=event.id, type=event.type, intent_id=intent.id)
+        except IntegrityError:
+            logger.info("payment event delivered again", extra={"event_id": event.id})
+            return "duplicate"
+        top_up = _locked_top_up(intent)
+        if top_up is None:
+            outcome = "unknown intent"
+            logger.warning("payment event for an unknown intent", extra={"event_id": event.id, "intent_id": intent.id})
+        else:
+            outcome = _settle(top_up, intent, failed=event.type == EVENT_FAILED)
+        record.top_up = top_up
+        record.outcome = outcome
+        record.save(update_fields=["top_up", "outcome"])
+    logger.info("payment event %s: %s", event.type, outcome, extra={"event_id": event.id, "intent_id": intent.id})
+    return outcome
+
+
+def top_up_refresh(*, top_up: TopUp) -> TopUpState:
+    """A top-up brought up to date by asking the provider about its intent (for when the
+    webhook is late or lost), with that intent while the top-up is not paid."""
+    if top_up.status == TopUp.Status.SUCCEEDED or not top_up.provider_intent_id:
+        return TopUpState(top_up=top_up, intent=None)
+    intent = payment_provider().retrieve_intent(top_up.provider_intent_id)
+    with transaction.atomic():
+        locked = TopUp.objects.select_for_update().get(pk=top_up.pk)
+        _settle(locked, intent, failed=False)
+    return TopUpState(top_up=locked, intent=intent if locked.status != TopUp.Status.SUCCEEDED else None)
+
+
+def _locked_top_up(intent: PaymentIntent) -> TopUp | None:
+    """The top-up an intent pays, locked: by the intent's id, or (when the webhook outran the
+    saving of that id) by the top-up id Passline put in the intent's metadata."""
+    top_up = one_or_none(TopUp.objects.select_for_update().filter(provider_intent_id=intent.id))
+    raw_id = intent.metadata.get("top_up_id", "")
+    if top_up is None and raw_id.isdigit():
+        top_up = one_or_none(
+            TopUp.objects.select_for_update().filter(
+                pk=int(raw_id), provider_intent_id__isnull=True, status=TopUp.Status.PENDING
+            )
+        )
+    return top_up
+
+
+def _settle(top_up: TopUp, intent: PaymentIntent, *, failed: bool) -> str:
+    """Write what the provider says of a locked top-up's intent: credited once, or declined."""
+    if top_up.status == TopUp.Status.SUCCEEDED:
+        return "already credited"
+    if intent.amount != top_up.amount or intent.currency.upper() != top_up.currency:
+        logger.error(
+            "payment intent does not match its top-up",
+            extra={"top_up_id": top_up.pk, "intent_id": intent.id, "intent_amount": str(intent.amount)},
+        )
+        return "amount mismatch"
+    top_up.provider_intent_id = intent.id
+    top_up.provider_reference = intent.id[:100]
+    top_up.card_last4 = intent.card_last4
+    if intent.status == SUCCEEDED:
+        top_up.status = TopUp.Status.SUCCEEDED
+        top_up.decline_reason = ""
+        top_up.settled_at = timezone.now()
+        top_up.save()
+        wallet_credit(
+            user_id=top_up.user_id,
+            amount=top_up.amount,
+            kind=LedgerEntry.Kind.TOP_UP,
+            key=credit_key(top_up),
+            description=f"Top-up by card ending {intent.card_last4}" if intent.card_last4 else "Top-up",
+            top_up_id=top_up.pk,
+        )
+        return "credited"
+    if failed or intent.status == CANCELED or intent.last_error:
+        # Declined, for now: the intent may still be paid with another card, and then credited.
+        top_up.status = TopUp.Status.DECLINED
+        top_up.decline_reason = (intent.last_error or "The payment failed.")[:255]
+        top_up.settled_at = timezone.now()
+        top_up.save()
+        return "declined"
+    return "pending"
+
+
+# --- through a test card (simulated provider only) -----------------------------------------
+
+
+def wallet_top_up(*, user: User, amount: object, card_number: str, idempotency_key: str | None = None) -> TopUp:
+    """Charge the card and credit the wallet. A declined card changes nothing (CardDeclined);
+    the same Idempotency-Key with the same request returns the first top-up. Only with a
+    provider that takes card numbers from Passline (the simulated one): CardNumbersNotAccepted
+    otherwise."""
+    provider = payment_provider()
+    if not isinstance(provider, CardNumberProvider):
+        raise CardNumbersNotAccepted(CARD_NUMBERS_REFUSED)
+    amount = money(amount)
+    number = clean_card_number(card_number)
+    _check_key(idempotency_key)
     fingerprint = _fingerprint(amount, number)
     if idempotency_key is not None:
         previous = one_or_none(TopUp.objects.filter(user=user, idempotency_key=idempotency_key))
         if previous is not None:
             return _replay(previous, fingerprint)
     key = idempotency_key or uuid.uuid4().hex
-    charge = payment_provider().charge(
+    charge = provider.charge(
         card_number=number, amount=amount, currency=settings.CURRENCY, idempotency_key=f"{user.pk}:{key}"
     )
     try:
@@ -50,13 +253,14 @@ def wallet_top_up(*, user: User, amount: object, card_number: str, idempotency_k
                 provider_reference=charge.reference,
                 idempotency_key=idempotency_key,
                 request_fingerprint=fingerprint,
+                settled_at=timezone.now(),
             )
             if charge.approved:
                 wallet_credit(
                     user_id=user.pk,
                     amount=amount,
                     kind=LedgerEntry.Kind.TOP_UP,
-                    key=f"top-up:{top_up.pk}",
+                    key=credit_key(top_up),
                     description=f"Top-up by card ending {number[-4:]}",
                     top_up_id=top_up.pk,
                 )
@@ -69,6 +273,12 @@ def wallet_top_up(*, user: User, amount: object, card_number: str, idempotency_k
     if not charge.approved:
         raise CardDeclined(charge.decline_reason, top_up_id=top_up.pk)
     return top_up
+
+
+CARD_NUMBERS_REFUSED = (
+    "Card numbers are not accepted: create a top-up with POST /api/v1/wallet/top-ups and let the "
+    "customer confirm it on the payment provider's page (its confirmation_url)."
+)
 
 
 def _replay(previous: TopUp, fingerprint: str) -> TopUp:

@@ -148,6 +148,8 @@ OPERATIONS = {
     ("post", "/api/v1/orders/{order_id}/cancel"): {404, 409},
     ("get", "/api/v1/wallet"): set(),
     ("post", "/api/v1/wallet/top-up"): {400, 402, 409, 413, 415, 422},
+    ("post", "/api/v1/wallet/top-ups"): {400, 409, 413, 415, 422},
+    ("get", "/api/v1/wallet/top-ups/{top_up_id}"): {404},
     ("get", "/api/v1/kitchen/{restaurant_id}/orders"): {404},
     ("post", "/api/v1/kitchen/orders/{order_id}/transition"): {400, 404, 409, 413, 415, 422},
     ("post", "/api/v1/kitchen/orders/{order_id}/recall"): {404, 409},
