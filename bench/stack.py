@@ -44,6 +44,9 @@ def production_env(**extra: str) -> dict[str, str]:
         DB_PASSWORD=dotenv_value("DB_PASSWORD"),
         DB_OWNER_USER=dotenv_value("DB_OWNER_USER"),
         DB_OWNER_PASSWORD=dotenv_value("DB_OWNER_PASSWORD"),
+        # The benchmark's customers top up with the simulated provider's test cards: a demo.
+        PASSLINE_DEMO="1",
+        PAYMENT_WEBHOOK_SECRET=common.new_id() + common.new_id(),
         ALLOWED_HOSTS="127.0.0.1,localhost",
         # TLS would be terminated by the load balancer in front; the benchmark speaks plain HTTP.
         SECURE_SSL_REDIRECT="0",

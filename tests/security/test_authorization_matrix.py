@@ -22,14 +22,13 @@ from tests.integration.sockets import refusal, ws
 
 JSON = "application/json"
 
-# Callable by anyone: signing up and in, the public catalogue, the provider's signed callbacks.
+# Callable by anyone: signing up and in, the public catalogue.
 PUBLIC = {
     ("POST", "/api/v1/auth/register"),
     ("POST", "/api/v1/auth/token"),
     ("POST", "/api/v1/auth/refresh"),
     ("GET", "/api/v1/restaurants"),
     ("GET", "/api/v1/restaurants/{restaurant_id}/menu"),
-    ("POST", "/api/v1/payments/webhook"),
 }
 
 

@@ -35,7 +35,15 @@ APP_ENV = COMPOSE["x-app"]["environment"]
 
 
 @pytest.mark.parametrize(
-    "name", ["SECRET_KEY", "DB_PASSWORD", "DB_OWNER_PASSWORD", "RABBITMQ_PASSWORD", "RABBITMQ_ERLANG_COOKIE"]
+    "name",
+    [
+        "SECRET_KEY",
+        "DB_PASSWORD",
+        "DB_OWNER_PASSWORD",
+        "RABBITMQ_PASSWORD",
+        "RABBITMQ_ERLANG_COOKIE",
+        "PAYMENT_WEBHOOK_SECRET",
+    ],
 )
 def test_compose_has_no_default_secret(name: str) -> None:
     text = (ROOT / "docker-compose.yml").read_text()
@@ -83,6 +91,7 @@ def _production_env(**extra: str) -> dict[str, str]:
         DB_PASSWORD="unused",
         # the simulated providers are refused in production unless the deployment is a demo
         PASSLINE_DEMO="1",
+        PAYMENT_WEBHOOK_SECRET=secrets.token_urlsafe(32),
     )
     env.update(extra)
     return env
