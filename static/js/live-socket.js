@@ -5,9 +5,12 @@
 //   - reconnects with back-off (1 s doubling to 15 s), at once when the browser comes back
 //     online or the page becomes visible again;
 //   - a dropped socket is given up at once: without a network its close may never come;
-//   - 4401 / 4403 / 4404 (signed out, not allowed, no such thing) end it for good: retrying
-//     cannot help; anything else (1013 while the server's Redis is away, a restart) is retried,
-//     and the back-off starts again only once the server has said something.
+//   - 4401 / 4403 / 4404 (signed out, not allowed, no such thing; also on an open socket whose
+//     session or token was revoked or whose user lost the right to it) and 1009 (a frame too
+//     big) end it for good: retrying cannot help; 4429 (too many frames, or too many sockets
+//     from this address) is retried after the longest back-off; anything else (1013 while the
+//     server's Redis is away, a restart) is retried, and the back-off starts again only once
+//     the server has said something.
 // Usage: var live = PasslineLive.open("/ws/orders/7/", {
 //   frame: function (frame) {},           // every frame but pong
 //   opened: function (again) {},          // connected (again: after a drop)
@@ -20,6 +23,8 @@
   var SILENCE_MS = 30000;
   var FIRST_RETRY_MS = 1000;
   var LAST_RETRY_MS = 15000;
+  var FINAL_CODES = [4401, 4403, 4404, 1009];
+  var SLOW_DOWN = 4429;
 
   function open(path, handlers) {
     var socket = null;
@@ -97,11 +102,12 @@
         window.clearInterval(heartbeat);
         if (socket !== current) return;
         socket = null;
-        if (event.code === 4401 || event.code === 4403 || event.code === 4404) {
+        if (FINAL_CODES.indexOf(event.code) !== -1) {
           ended = true;
           state("off", event.code);
           return;
         }
+        if (event.code === SLOW_DOWN) delay = LAST_RETRY_MS;
         scheduleReconnect();
       };
     }
