@@ -7,7 +7,10 @@
 //   - a dropped socket is given up at once: without a network its close may never come;
 //   - 4401 / 4403 / 4404 (signed out, not allowed, no such thing; also on an open socket whose
 //     session or token was revoked or whose user lost the right to it) and 1009 (a frame too
-//     big) end it for good: retrying cannot help; 4429 (too many frames, or too many sockets
+//     big) end it for good: retrying cannot help. One exception: a 4401 on a socket that was
+//     live is retried once at once (at most once a minute), because the browser may still be
+//     signed in under a new session key (a password change in another tab cycles it); the
+//     retry's own 4401 ends it. 4429 (too many frames, or too many sockets
 //     from this address) is retried after the longest back-off; anything else (1013 while the
 //     server's Redis is away, a restart) is retried, and the back-off starts again only once
 //     the server has said something.
@@ -25,6 +28,8 @@
   var LAST_RETRY_MS = 15000;
   var FINAL_CODES = [4401, 4403, 4404, 1009];
   var SLOW_DOWN = 4429;
+  var SIGNED_OUT = 4401;
+  var REAUTH_EVERY_MS = 60000;
 
   function open(path, handlers) {
     var socket = null;
@@ -32,6 +37,7 @@
     var retry = null;
     var opens = 0;
     var ended = false;
+    var lastReauth = -Infinity;
 
     function state(name, code) {
       if (handlers.state) handlers.state(name, code);
@@ -78,6 +84,7 @@
       socket = current;
       state("connecting");
       var lastHeard = Date.now();
+      var openedAt = null;
       var heartbeat = window.setInterval(function () {
         if (socket !== current) { window.clearInterval(heartbeat); return; }
         if (current.readyState !== WebSocket.OPEN) return;
@@ -87,6 +94,7 @@
       }, HEARTBEAT_MS);
       current.onopen = function () {
         opens += 1;
+        openedAt = Date.now();
         state("open");
         if (handlers.opened) handlers.opened(opens > 1);
       };
@@ -102,6 +110,15 @@
         window.clearInterval(heartbeat);
         if (socket !== current) return;
         socket = null;
+        // Was live: a refusal is closed right after its accept; a revocation comes with a frame
+        // or the server's timer, long after.
+        var wasLive = openedAt !== null && Date.now() - openedAt >= 1000;
+        if (event.code === SIGNED_OUT && wasLive && Date.now() - lastReauth > REAUTH_EVERY_MS) {
+          lastReauth = Date.now();
+          state("reconnecting");
+          connect();
+          return;
+        }
         if (FINAL_CODES.indexOf(event.code) !== -1) {
           ended = true;
           state("off", event.code);
