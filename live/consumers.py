@@ -168,6 +168,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if credentials is None or self.closing:
             return not self.closing
         self.checked_at = time.monotonic()
+        allowed = False
         try:
             user = await _current_user(credentials)
             if user is not None:

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model, load_backend
 from django.utils.crypto import constant_time_compare
 
-from ordering.services import api_token_user
+from ordering.services.accounts import api_token_user
 from passline.sessions import SessionStore
 
 
