@@ -47,6 +47,8 @@ def bench_env(**extra: str) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
         PASSLINE_EXTRA_CONSUMER_MODULES="bench.consumers",
         RABBITMQ_URL=bench_rabbitmq_url(),
+        # Every benchmark client connects from loopback: no per-address socket cap.
+        LIVE_MAX_SOCKETS_PER_ADDRESS="0",
     )
     env.update(extra)
     return env

@@ -12,25 +12,48 @@ order (the group layer may drop messages; the database does not).
 Redis away: an upgrade is accepted and closed with 1013 (try again later; pages reconnect with
 back-off), never left to fail as a 500; an open socket stays open, and when Redis answers again
 (live/layer.py tells every socket) it joins its groups again and catches up from the database.
+
+Authorized at connect is not authorized for good: a socket that needed a signed-in user checks,
+before it handles a client frame (at most every ``LIVE_AUTH_RECHECK_SECONDS``) and every
+``LIVE_AUTH_CHECK_SECONDS`` on a timer, that its session or token still holds (else 4401,
+live/revocation.py) and that the user may still see what it shows (else 4403). Every socket
+obeys the limits of live/limits.py: frames over ``LIVE_MAX_FRAME_BYTES`` close it with 1009,
+frames faster than its token bucket allows with 4429, and an address that already holds
+``LIVE_MAX_SOCKETS_PER_ADDRESS`` sockets is refused with 4429 at connect.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import random
 import time
 from typing import Any
 
-from asgiref.typing import WebSocketConnectEvent, WebSocketDisconnectEvent
+from asgiref.typing import WebSocketConnectEvent, WebSocketDisconnectEvent, WebSocketReceiveEvent
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import DatabaseError
 from redis.exceptions import RedisError
 
 from live.groups import customer_group, order_group, session_group
+from live.limits import (
+    CLOSE_TOO_BIG,
+    CLOSE_TOO_MANY,
+    Limits,
+    TokenBucket,
+    address_key,
+    frame_size,
+    release_slot,
+    renew_slot,
+    take_slot,
+)
 from live.presence import awatching_report
+from live.revocation import Credentials, credentials_of, current_user
 from ordering.api_schemas import order_out
 from ordering.exceptions import NotFound
 from ordering.models import OrderEvent
@@ -45,11 +68,29 @@ CLOSE_NOT_FOUND = 4404
 # RFC 6455's "try again later": Redis is away; the pages reconnect with back-off.
 CLOSE_TRY_AGAIN_LATER = 1013
 
+_current_user = database_sync_to_async(current_user)
+
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
     """Base of the live sockets: the groups a socket joined (left on disconnect), the browser
     session's group (a socket opened with a session closes with 4401 when it logs out), the
-    application-level heartbeat and JSON with dates and decimals."""
+    application-level heartbeat and JSON with dates and decimals; the limits on what a client
+    may send, and the re-checks of a signed-in socket's credentials and rights."""
+
+    # Sockets that need a signed-in user re-check it while they live (4401 / 4403).
+    needs_user = False
+    # Set on connect: the limits in force and this socket's frame budget.
+    limits: Limits
+    bucket: TokenBucket
+    # The address whose connection slot this socket holds (None: it holds none).
+    address: str | None = None
+    # What authenticated the socket's user, for the re-checks (None: nothing to re-check).
+    credentials: Credentials | None = None
+    checked_at = 0.0
+    # The server closed (or refused) the socket: frames still arriving are not handled.
+    closing = False
+    refused = False
+    watcher: asyncio.Task[None] | None = None
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels 4.2+ runs close_old_connections() through sync_to_async before *every*
@@ -63,13 +104,142 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         await handler(message)
 
     async def websocket_connect(self, message: WebSocketConnectEvent) -> None:
+        self.limits = Limits.from_settings()
+        self.bucket = TokenBucket(self.limits.message_rate, self.limits.message_burst)
         try:
+            if not await self.take_slot():
+                logger.warning(
+                    "live socket refused: its address holds %s sockets already",
+                    self.limits.max_sockets_per_address,
+                    extra={"path": self.scope.get("path"), "address": address_key(self.scope.get("client"))},
+                )
+                await self.refuse(CLOSE_TOO_MANY, reason="too many sockets from this address")
+                return
             await self.connect()
         except RedisError as error:
             # Joining a group needs Redis: without it the socket would hear nothing, and the
             # exception would reach daphne as a 500 on the upgrade.
             logger.warning("live socket refused, Redis is away: %r", error, extra={"path": self.scope.get("path")})
             await self.refuse(CLOSE_TRY_AGAIN_LATER)
+            return
+        if self.accepted and not self.refused:
+            if self.needs_user:
+                self.credentials = credentials_of(self.scope)
+                self.checked_at = time.monotonic()
+            if self.credentials is not None or self.address is not None:
+                self.watcher = asyncio.get_running_loop().create_task(self.watch())
+
+    async def take_slot(self) -> bool:
+        """Count the socket against its client's address; False when the address is at its cap."""
+        cap = self.limits.max_sockets_per_address
+        address = address_key(self.scope.get("client"))
+        if cap <= 0 or address is None:
+            return True
+        if not await take_slot(address, self.channel_name, cap=cap, lease=self.limits.slot_seconds):
+            return False
+        self.address = address
+        return True
+
+    async def watch(self) -> None:
+        """While the socket lives: renew its connection slot and re-check its credentials, every
+        ``LIVE_AUTH_CHECK_SECONDS`` give or take a tenth (the sockets of one restart spread out)."""
+        interval = self.limits.check_seconds
+        delay = interval * random.uniform(0.5, 1.0)  # nosec B311 - spreading timers, not a secret
+        while not self.closing:
+            await asyncio.sleep(delay)
+            delay = interval * random.uniform(0.9, 1.1)  # nosec B311
+            if self.closing:
+                return
+            try:
+                if self.address is not None:
+                    await renew_slot(self.address, self.channel_name, lease=self.limits.slot_seconds)
+                if self.credentials is not None:
+                    await self.recheck()
+            except RedisError as error:
+                logger.warning("live socket's slot not renewed, Redis is away: %r", error)
+            except Exception:  # a timer must not die silently; the next round tries again
+                logger.exception("live socket's periodic check failed", extra={"path": self.scope.get("path")})
+
+    async def recheck(self) -> bool:
+        """Whether the socket may stay open: its session or token still holds (else it is closed
+        with 4401) and its user may still see what it shows (else 4403). With the database away
+        the socket stays open; the next check asks again."""
+        credentials = self.credentials
+        if credentials is None or self.closing:
+            return not self.closing
+        self.checked_at = time.monotonic()
+        allowed = False
+        try:
+            user = await _current_user(credentials)
+            if user is not None:
+                self.scope["user"] = user
+                allowed = await self.still_allowed()
+        except DatabaseError as error:
+            logger.warning("live socket's access not re-checked, the database is away: %r", error)
+            return True
+        if user is None:
+            logger.info(
+                "live socket closed: its %s no longer authenticates user %s",
+                credentials.kind,
+                credentials.user_id,
+                extra={"path": self.scope.get("path"), "user_id": credentials.user_id},
+            )
+            await self.shut(CLOSE_UNAUTHENTICATED)
+            return False
+        if not allowed:
+            logger.info(
+                "live socket closed: user %s may no longer see it",
+                credentials.user_id,
+                extra={"path": self.scope.get("path"), "user_id": credentials.user_id},
+            )
+            await self.shut(CLOSE_FORBIDDEN)
+            return False
+        return True
+
+    async def still_allowed(self) -> bool:
+        """Whether the socket's (fresh) user may still see what the socket shows."""
+        return True
+
+    async def websocket_receive(self, message: WebSocketReceiveEvent) -> None:
+        if self.closing:
+            return
+        size = frame_size(message.get("text"), message.get("bytes"))
+        if size > self.limits.max_frame_bytes:
+            logger.warning(
+                "live socket closed: a %s-byte frame", size, extra={"path": self.scope.get("path"), "bytes": size}
+            )
+            await self.shut(CLOSE_TOO_BIG, reason="frame too big")
+            return
+        if not self.bucket.take():
+            logger.warning(
+                "live socket closed: frames faster than %s/s",
+                self.limits.message_rate,
+                extra={"path": self.scope.get("path"), "address": address_key(self.scope.get("client"))},
+            )
+            await self.shut(CLOSE_TOO_MANY, reason="too many messages")
+            return
+        if self.credentials is not None and time.monotonic() - self.checked_at >= self.limits.recheck_seconds:
+            if not await self.recheck():
+                return
+        await super().websocket_receive(message)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        # Binary frames and text that is not JSON are frames this socket does not take, not a
+        # crash (which daphne would answer with 1011 and a traceback in the log per frame).
+        content: Any = None
+        if text_data is not None:
+            try:
+                content = await self.decode_json(text_data)
+            except ValueError:
+                content = None
+        await self.receive_json(content, **kwargs)
+
+    async def shut(self, code: int, reason: str = "") -> None:
+        """Close the socket from the server's side, once."""
+        if self.closing:
+            return
+        self.closing = True
+        await self.close(code=code, reason=reason or None)
 
     async def websocket_disconnect(self, message: WebSocketDisconnectEvent) -> None:
         # As above: without Channels' close_old_connections() hop, which 10,000 sockets
@@ -132,6 +302,16 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self.closed = True
+        self.closing = True
+        if self.watcher is not None:
+            self.watcher.cancel()
+        if self.address is not None:
+            try:
+                await release_slot(self.address, self.channel_name)
+            except RedisError as error:
+                # The slot lapses with its lease.
+                logger.warning("live socket's slot not given back, Redis is away: %r", error)
+            self.address = None
         try:
             for group in self.__dict__.get("groups_joined", []):
                 await self.channel_layer.group_discard(group, self.channel_name)
@@ -139,18 +319,20 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             # The membership lapses with the group expiry; a message to it meanwhile is dropped.
             logger.warning("live socket's groups not left, Redis is away: %r", error)
 
-    async def refuse(self, code: int) -> None:
-        """Refuse the socket with the contract's close code (4401, 4403, 4404; 1013 without Redis).
+    async def refuse(self, code: int, reason: str = "") -> None:
+        """Refuse the socket with the contract's close code (4401, 4403, 4404; 4429 when its
+        address holds too many sockets; 1013 without Redis).
 
         Accepted first, then closed: a close before accept() reaches a real client as a bare
         HTTP 403 on the upgrade (daphne), so it could not tell "log in" from "not yours". By
         then no group has been joined and nothing is sent but the close.
         """
+        self.refused = True
         await self.accept()
-        await self.close(code=code)
+        await self.shut(code, reason)
 
     async def session_ended(self, event: dict[str, Any]) -> None:
-        await self.close(code=CLOSE_UNAUTHENTICATED)
+        await self.shut(CLOSE_UNAUTHENTICATED)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not await self.on_client_message(content) and self.client_message_hint:
@@ -182,6 +364,7 @@ class StaffScreen(LiveConsumer):
 
     client_message_hint = 'Send {"type": "sync"} or {"type": "ping"}.'
     restaurant_id: int | None = None
+    needs_user = True
 
     async def still_allowed(self) -> bool:
         """Whether the socket's user may see this screen (asked on connect and on every sync)."""
@@ -215,7 +398,7 @@ class StaffScreen(LiveConsumer):
     async def on_client_message(self, content: Any) -> bool:
         if isinstance(content, dict) and content.get("type") == "sync":
             if not await self.still_allowed():
-                await self.close(code=CLOSE_FORBIDDEN)
+                await self.shut(CLOSE_FORBIDDEN)
                 return True
             await self.send_snapshot()
             return True
@@ -274,6 +457,7 @@ class OrderConsumer(LiveConsumer):
     # The newest version sent as an ``order.update`` frame: a resume replays from the database
     # only what was not sent as one (the snapshot does not count: the contract says so).
     updates_through = 0
+    needs_user = True
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -301,6 +485,10 @@ class OrderConsumer(LiveConsumer):
     )
     is_owner = False
     watching = False
+
+    async def still_allowed(self) -> bool:
+        # An order's owner never changes; staff of its restaurant may stop working there.
+        return self.is_owner or await _allowed_order(self.scope["user"], self.order_id) is not None
 
     async def on_client_message(self, content: Any) -> bool:
         if isinstance(content, dict) and content.get("type") == "watching":
@@ -355,6 +543,8 @@ class OrderConsumer(LiveConsumer):
 
 class CustomerConsumer(LiveConsumer):
     """The signed-in customer's own orders, for notifications on any page of the site."""
+
+    needs_user = True
 
     async def connect(self) -> None:
         user = self.scope.get("user")

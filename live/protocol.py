@@ -242,11 +242,17 @@ class Sync(Frame):
 # --- close codes and sockets ----------------------------------------------------------------
 
 CLOSE_CODES: dict[int, str] = {
+    1009: "Message too big: the client sent a frame over the server's limit (4 KiB by default). Do not retry as is.",
     1013: "Try again later: the server cannot serve live updates right now (Redis is away); reconnect with back-off.",
-    4401: "Not authenticated, or the browser session that opened the socket logged out. Do not retry as is.",
+    4401: "Not authenticated, or no longer: the browser session that opened the socket logged out, expired "
+    "or was ended by a password change, the account was deactivated, or the bearer token expired or "
+    "was revoked (checked on every client frame and every minute). Do not retry as is: sign in again.",
     4403: "Not allowed: not yours, not your restaurant, or it does not exist (a missing order looks like "
-    "another customer's). Do not retry.",
+    "another customer's); on an open socket, the user lost the right to see it (no longer staff of the "
+    "restaurant). Do not retry.",
     4404: "The restaurant does not exist. Do not retry.",
+    4429: "Too many: the socket sent frames faster than allowed, or (at connect) the client's address "
+    "already holds as many sockets as allowed. Reconnect later, with back-off.",
 }
 
 
@@ -277,7 +283,7 @@ SOCKETS: tuple[Socket, ...] = (
         "version, then live updates, each version once.",
         sends=(OrderSnapshot, OrderUpdate, Pong, Error),
         takes=(Ping, Resume, Watching),
-        closes=(4401, 4403, 1013),
+        closes=(4401, 4403, 1009, 4429, 1013),
     ),
     Socket(
         name="kitchen",
@@ -289,7 +295,7 @@ SOCKETS: tuple[Socket, ...] = (
         "`kitchen.ticket` for every change of a ticket (newer revisions only).",
         sends=(KitchenSnapshot, OrderUpdate, KitchenTicket, Pong, Error),
         takes=(Ping, Sync),
-        closes=(4401, 4403, 1013),
+        closes=(4401, 4403, 1009, 4429, 1013),
     ),
     Socket(
         name="menus",
@@ -300,7 +306,7 @@ SOCKETS: tuple[Socket, ...] = (
         "or release of a dish with a daily limit.",
         sends=(MenuSnapshot, MenuStock, Pong),
         takes=(Ping,),
-        closes=(4404, 1013),
+        closes=(4404, 1009, 4429, 1013),
     ),
     Socket(
         name="boards",
@@ -311,7 +317,7 @@ SOCKETS: tuple[Socket, ...] = (
         "change that puts an order on the board, moves it, or takes it off.",
         sends=(BoardSnapshot, BoardUpdate, Pong),
         takes=(Ping,),
-        closes=(4404, 1013),
+        closes=(4404, 1009, 4429, 1013),
     ),
     Socket(
         name="me",
@@ -321,7 +327,7 @@ SOCKETS: tuple[Socket, ...] = (
         "planned for them (`notification`), for notices on any page. No snapshot.",
         sends=(CustomerOrderUpdate, Notification, Pong),
         takes=(Ping,),
-        closes=(4401, 1013),
+        closes=(4401, 1009, 4429, 1013),
     ),
     Socket(
         name="dashboard",
@@ -331,7 +337,7 @@ SOCKETS: tuple[Socket, ...] = (
         "change (pushes older than what was sent are not sent).",
         sends=(DashboardFigures, Pong, Error),
         takes=(Ping, Sync),
-        closes=(4401, 4403, 1013),
+        closes=(4401, 4403, 1009, 4429, 1013),
     ),
     Socket(
         name="dashboard_restaurant",
@@ -342,7 +348,7 @@ SOCKETS: tuple[Socket, ...] = (
         "refused like another's: 4403).",
         sends=(DashboardFigures, Pong, Error),
         takes=(Ping, Sync),
-        closes=(4401, 4403, 1013),
+        closes=(4401, 4403, 1009, 4429, 1013),
     ),
 )
 

@@ -349,7 +349,25 @@ PAYMENT_WEBHOOK_TOLERANCE_SECONDS = int(env("PAYMENT_WEBHOOK_TOLERANCE_SECONDS",
 # (rate limits and tokens)
 
 # --- WebSockets: frame size, message rate, connection caps, revocation ---
-# (sockets)
+# (sockets) live/limits.py, live/revocation.py; docs/security.md "WebSockets".
+# A client frame larger than this closes its socket with 1009 (the pages send frames of a few
+# dozen bytes). Run daphne with --websocket-max-message-size/--websocket-max-frame-size too, so
+# that a frame far beyond it is refused before it is buffered whole.
+LIVE_MAX_FRAME_BYTES = int(env("LIVE_MAX_FRAME_BYTES", "4096"))
+# Client frames one socket may send: LIVE_MESSAGE_RATE a second on average, LIVE_MESSAGE_BURST at
+# once (pages send two or three every 20 s; a kitchen asks for a sync per unknown order); more
+# closes the socket with 4429.
+LIVE_MESSAGE_RATE = float(env("LIVE_MESSAGE_RATE", "5"))
+LIVE_MESSAGE_BURST = int(env("LIVE_MESSAGE_BURST", "30"))
+# Sockets one client address (an IPv6 /64) may hold open across every web process, counted in
+# Redis; the next is refused with 4429. 0: no cap.
+LIVE_MAX_SOCKETS_PER_ADDRESS = int(env("LIVE_MAX_SOCKETS_PER_ADDRESS", "100"))
+# Every this many seconds an open socket re-checks its session or token and its user's rights
+# (closed with 4401 / 4403), and renews its connection slot (a slot lapses after three missed
+# renewals, so a crashed process frees its addresses' slots).
+LIVE_AUTH_CHECK_SECONDS = float(env("LIVE_AUTH_CHECK_SECONDS", "60"))
+# A client frame re-checks them too, at most this often per socket.
+LIVE_AUTH_RECHECK_SECONDS = float(env("LIVE_AUTH_RECHECK_SECONDS", "5"))
 
 # --- the bus: one RabbitMQ user per process role ---
 # (bus permissions)

@@ -150,7 +150,7 @@
 
   function setConnection(state, code) {
     connection.dataset.state = state;
-    connection.textContent = STATES[code || state] || STATES.connecting;
+    connection.textContent = STATES[code] || STATES[state] || STATES.connecting;
   }
 
   var live = window.PasslineLive.open(root.dataset.socket, {

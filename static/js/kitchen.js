@@ -444,12 +444,13 @@
   var connection = document.getElementById("kds-connection");
   var STATES = {
     connecting: "Connecting…", reconnecting: "Offline: reconnecting…", live: "Live",
-    4401: "Signed out: log in again", 4403: "Not allowed: this kitchen is not yours"
+    off: "Off: reload the page", 4401: "Signed out: log in again",
+    4403: "Not allowed: this kitchen is not yours"
   };
 
   function setConnection(state, code) {
     connection.dataset.state = state;
-    connection.textContent = STATES[code || state] || STATES.connecting;
+    connection.textContent = STATES[code] || STATES[state] || STATES.connecting;
     body.dataset.connection = state;
   }
 

@@ -5,9 +5,15 @@
 //   - reconnects with back-off (1 s doubling to 15 s), at once when the browser comes back
 //     online or the page becomes visible again;
 //   - a dropped socket is given up at once: without a network its close may never come;
-//   - 4401 / 4403 / 4404 (signed out, not allowed, no such thing) end it for good: retrying
-//     cannot help; anything else (1013 while the server's Redis is away, a restart) is retried,
-//     and the back-off starts again only once the server has said something.
+//   - 4401 / 4403 / 4404 (signed out, not allowed, no such thing; also on an open socket whose
+//     session or token was revoked or whose user lost the right to it) and 1009 (a frame too
+//     big) end it for good: retrying cannot help. One exception: a 4401 on a socket that was
+//     live is retried once at once (at most once a minute), because the browser may still be
+//     signed in under a new session key (a password change in another tab cycles it); the
+//     retry's own 4401 ends it. 4429 (too many frames, or too many sockets
+//     from this address) is retried after the longest back-off; anything else (1013 while the
+//     server's Redis is away, a restart) is retried, and the back-off starts again only once
+//     the server has said something.
 // Usage: var live = PasslineLive.open("/ws/orders/7/", {
 //   frame: function (frame) {},           // every frame but pong
 //   opened: function (again) {},          // connected (again: after a drop)
@@ -20,6 +26,10 @@
   var SILENCE_MS = 30000;
   var FIRST_RETRY_MS = 1000;
   var LAST_RETRY_MS = 15000;
+  var FINAL_CODES = [4401, 4403, 4404, 1009];
+  var SLOW_DOWN = 4429;
+  var SIGNED_OUT = 4401;
+  var REAUTH_EVERY_MS = 60000;
 
   function open(path, handlers) {
     var socket = null;
@@ -27,6 +37,7 @@
     var retry = null;
     var opens = 0;
     var ended = false;
+    var lastReauth = -Infinity;
 
     function state(name, code) {
       if (handlers.state) handlers.state(name, code);
@@ -73,6 +84,7 @@
       socket = current;
       state("connecting");
       var lastHeard = Date.now();
+      var openedAt = null;
       var heartbeat = window.setInterval(function () {
         if (socket !== current) { window.clearInterval(heartbeat); return; }
         if (current.readyState !== WebSocket.OPEN) return;
@@ -82,6 +94,7 @@
       }, HEARTBEAT_MS);
       current.onopen = function () {
         opens += 1;
+        openedAt = Date.now();
         state("open");
         if (handlers.opened) handlers.opened(opens > 1);
       };
@@ -97,11 +110,21 @@
         window.clearInterval(heartbeat);
         if (socket !== current) return;
         socket = null;
-        if (event.code === 4401 || event.code === 4403 || event.code === 4404) {
+        // Was live: a refusal is closed right after its accept; a revocation comes with a frame
+        // or the server's timer, long after.
+        var wasLive = openedAt !== null && Date.now() - openedAt >= 1000;
+        if (event.code === SIGNED_OUT && wasLive && Date.now() - lastReauth > REAUTH_EVERY_MS) {
+          lastReauth = Date.now();
+          state("reconnecting");
+          connect();
+          return;
+        }
+        if (FINAL_CODES.indexOf(event.code) !== -1) {
           ended = true;
           state("off", event.code);
           return;
         }
+        if (event.code === SLOW_DOWN) delay = LAST_RETRY_MS;
         scheduleReconnect();
       };
     }

@@ -58,7 +58,9 @@
     connecting: "Connecting to live updates…",
     open: "Live: this page updates by itself",
     reconnecting: "Connection lost: reconnecting…",
-    off: "Live updates are off for this page. Reload to try again."
+    off: "Live updates are off for this page. Reload to try again.",
+    4401: "Live updates stopped: you were signed out. Log in again to follow this order.",
+    4403: "Live updates stopped: this order is no longer yours to follow."
   };
 
   function resume() { return { type: "resume", after_version: shown }; }
@@ -67,7 +69,7 @@
   function watching() { return { type: "watching", visible: document.visibilityState === "visible" }; }
 
   var live = window.PasslineLive.open("/ws/orders/" + orderId + "/", {
-    state: function (state) { setState(state === "open" ? "live" : state, STATES[state]); },
+    state: function (state, code) { setState(state === "open" ? "live" : state, STATES[code] || STATES[state]); },
     opened: function () { live.send(watching()); live.send(resume()); },
     beat: function () { return [watching(), resume()]; },
     frame: function (frame) {
