@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "notifications",
     "analytics",
     "live",
+    "operations",
 ]
 
 MIDDLEWARE = [
@@ -431,3 +432,12 @@ LOGGING: dict[str, Any] = {
         "pika": {"level": "CRITICAL"},
     },
 }
+
+# --- operations: housekeeping (operations/housekeeping.py, the scheduler process) ---
+# What to keep, in days: sent outbox rows and processed-message records (at least 1: a redelivered
+# message must still be recognised), the audit trail, the notifications' delivery log.
+BUS_RETENTION_DAYS = float(env("BUS_RETENTION_DAYS", "7"))
+AUDIT_RETENTION_DAYS = float(env("AUDIT_RETENTION_DAYS", "400"))
+NOTIFICATION_RETENTION_DAYS = float(env("NOTIFICATION_RETENTION_DAYS", "90"))
+# Seconds after the scheduler starts before its first round (a restart loop must not prune in a loop).
+HOUSEKEEPING_FIRST_DELAY = float(env("HOUSEKEEPING_FIRST_DELAY", "60"))

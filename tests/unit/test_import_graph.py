@@ -17,8 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 # The project's own packages, and which of the others each may import. Lower layers first:
 # bus/ is the plumbing and imports nothing of the project; ordering/ is the core; billing/
 # reacts to ordering; notifications/, audit/ and analytics/ react to both; live/ presents them
-# over WebSockets; consumers/ (the worker processes) and the project package's assembly
-# (settings, URLs, ASGI, the API and the AsyncAPI document) sit on top.
+# over WebSockets; operations/ (housekeeping, and what operators watch) looks at all of them;
+# consumers/ (the worker processes) and the project package's assembly (settings, URLs, ASGI,
+# the API and the AsyncAPI document) sit on top.
 KIT = "passline-kit"  # passline's helpers every app may use: no app imports reach back from them
 LAYERS: dict[str, set[str]] = {
     "bus": set(),
@@ -29,8 +30,12 @@ LAYERS: dict[str, set[str]] = {
     "audit": {"bus", KIT},
     "analytics": {"bus", KIT, "ordering", "billing"},
     "live": {"bus", KIT, "ordering", "billing", "analytics"},
+    "operations": {"bus", KIT, "ordering", "billing", "notifications", "audit", "analytics", "live"},
     "consumers": {"bus", KIT, "ordering", "billing", "notifications", "audit", "analytics", "live"},
-    "passline": {"bus", KIT, "ordering", "billing", "notifications", "audit", "analytics", "live", "consumers"},
+    "passline": {
+        *("bus", KIT, "ordering", "billing", "notifications", "audit", "analytics", "live"),
+        *("operations", "consumers"),
+    },
 }
 KIT_MODULES = {
     "api_schemas",
