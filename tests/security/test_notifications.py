@@ -303,6 +303,13 @@ def test_wrong_codes_are_limited_and_codes_expire(smtp, settings):
     # bad input is a form error, never a 500
     assert type_code(client, "<script>").status_code == 400
     assert client.post(reverse("verify_addresses"), {"channel": "fax"}).status_code == 400
+    # and an account without a number is asked to add one; nothing is sent
+    no_phone = customer(email=False, sms=False, phone="")
+    client.force_login(no_phone)
+    assert "There is no phone number" in client.get(reverse("verify_addresses")).content.decode()
+    asked = client.post(reverse("verify_addresses"), {"channel": "sms"})
+    assert asked.status_code == 400 and "Add a phone number first" in asked.content.decode()
+    assert not Notification.objects.filter(customer=no_phone).exists()
 
 
 # --- a failed payment: once, by the preferred channel -------------------------------------------
