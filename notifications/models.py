@@ -1,4 +1,5 @@
-"""The delivery log: one row per message, customer and channel, whatever became of it."""
+"""The delivery log (one row per message, customer and channel, whatever became of it) and
+the addresses customers proved are theirs."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ class Notification(models.Model):
         FAILED = "failed", "Failed"  # every attempt failed; the command is dead-lettered
 
     # What makes a notification the same one twice: the customer never gets it again.
-    # "order:<id>:<step>:<channel>", "welcome:<customer>:<channel>", "resend:<id>:<n>".
+    # "order:<id>:<step>:<channel>", "order:<id>:<step>" (a step told once, by one channel),
+    # "welcome:<customer>:<channel>", "verify:<channel>:<customer>:<uuid>", "resend:<id>:<n>".
     key = models.CharField(max_length=120, unique=True)
     customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
     order = models.ForeignKey(
@@ -46,3 +48,41 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.message} by {self.channel} to {self.customer_id} ({self.status})"
+
+
+class VerifiedAddress(models.Model):
+    """An address a customer proved is theirs: a link followed (email) or a code typed (SMS).
+
+    It holds for that address only: a customer whose email or phone on the account differs
+    from ``address`` has no verified address on that channel (and the row is dropped as soon
+    as the account's address changes, see notifications/apps.py)."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+        SMS = "sms", "SMS"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="verified_addresses")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    address = models.CharField(max_length=254)  # as notifications.addresses.normalize writes it
+    verified_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "channel"], name="verified_address_per_channel")]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.address} of {self.user_id}"
+
+
+class PhoneCode(models.Model):
+    """The code last texted to a customer to prove a phone number: only its keyed digest is
+    kept, it expires, and it takes a few wrong guesses before it is spent."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="phone_code")
+    phone = models.CharField(max_length=32)  # normalized: the number the code proves
+    digest = models.CharField(max_length=64)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)  # wrong guesses so far
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"code for {self.phone} of {self.user_id}"

@@ -1,19 +1,33 @@
 """The notifier's writes: plan what to tell a customer and by which channels, deliver one
-planned notification, record a failure, resend from the admin.
+planned notification, record a failure, resend from the admin, send a verification link or code.
 
 Planning and delivery are two steps with a message between them (``customer.notify.<channel>``,
 written to the outbox with the plan): the plan commits once per customer, step and channel
 (the unique ``key``), and each channel's deliveries retry on their own queue.
+
+What keeps the notifier from being used to pump messages (docs/security.md, Notifications):
+
+* Emails and texts go only to a verified address (notifications/addresses.py), checked when a
+  notification is planned and again when it is delivered; the only messages an address gets
+  before it is verified are the ones that verify it (the welcome email's link, a link or a code
+  asked for on the account page), and those are capped per customer and per address.
+* Every email and text is counted against hourly caps per customer and for the whole site
+  (notifications/limits.py, in Redis: every notifier process shares them) when it is delivered;
+  over a cap it is not sent, and the log says why.
+* A failed payment is told once, by the customer's preferred channel (:data:`PREFERENCE`).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
@@ -24,8 +38,19 @@ from django.utils import timezone
 
 from bus.correlation import get_correlation_id
 from bus.outbox import Pending, outbox_write_many
-from notifications.delivery import Sent, Skipped
+from notifications import limits
+from notifications.addresses import (
+    VerificationFailed,
+    current_addresses,
+    email_link,
+    is_verified,
+    normalize,
+    phone_code_mint,
+    verified_addresses,
+)
+from notifications.delivery import PermanentFailure, Sent, Skipped
 from notifications.events import CUSTOMER_NOTIFY
+from notifications.limits import Cap
 from notifications.models import Notification
 from ordering.models import CustomerProfile, Order
 from passline.db import one_or_none
@@ -48,11 +73,27 @@ STEP_MESSAGES = {
 REFUNDED = "order_refunded"
 NO_PAGE_OPEN = "no page of the site open"
 WELCOME = "welcome"
+VERIFY_EMAIL = "verify_email"
+VERIFY_PHONE = "verify_phone"
 # The channels each message has a template for (templates/notifications/<message>.<channel>.txt).
 CHANNELS: dict[str, tuple[Channel, ...]] = {
     **dict.fromkeys([*STEP_MESSAGES.values(), REFUNDED], (Channel.EMAIL, Channel.SMS, Channel.PUSH)),
     WELCOME: (Channel.EMAIL, Channel.SMS),
+    VERIFY_EMAIL: (Channel.EMAIL,),
+    VERIFY_PHONE: (Channel.SMS,),
 }
+# The messages an address may get before it is verified, by the channel they verify: the link or
+# code that verifies it (the welcome email carries the link). Their secret is put in when they are
+# sent, never stored: the log keeps WITHHELD in its place.
+VERIFYING: dict[str, Channel] = {WELCOME: Channel.EMAIL, VERIFY_EMAIL: Channel.EMAIL, VERIFY_PHONE: Channel.SMS}
+WITHHELD = "[withheld from the log]"
+NOT_VERIFIED = {Channel.EMAIL: "email address not verified", Channel.SMS: "phone number not verified"}
+NO_ADDRESS = {Channel.EMAIL: "no email address", Channel.SMS: "no phone number"}
+# Steps told once, by one channel: the first of the customer's chosen channels, in this order,
+# that can reach them now (a page of the site is open; a verified address). Told by every channel,
+# a failed payment (which a customer can cause at will) is a message pump.
+ONCE_STEPS = frozenset({"payment_failed"})
+PREFERENCE = (Channel.PUSH, Channel.EMAIL, Channel.SMS)
 
 
 @dataclass(frozen=True)
@@ -88,6 +129,8 @@ class _Plan:
     link: str = ""
     skip_email_sms: str = ""  # a reason not to email or text this step
     skip_push: str = ""  # a reason not to show it in the browser
+    verified: dict[str, str] | None = None  # the customer's verified addresses (read if None)
+    once: bool = False  # by one channel only (ONCE_STEPS)
 
 
 @dataclass(frozen=True)
@@ -131,6 +174,7 @@ def notifications_plan_order_steps(steps: list[Step]) -> list[Notification]:
     orders = Order.objects.select_related("restaurant", "customer", "customer__profile").in_bulk(
         {step.order_id for step in steps}
     )
+    verified = verified_addresses({order.customer_id for order in orders.values()})
     orders_link, wallet_link = _absolute(reverse("order_history")), _absolute(reverse("wallet"))
     candidates: list[Notification] = []
     for step in steps:
@@ -145,6 +189,8 @@ def notifications_plan_order_steps(steps: list[Step]) -> list[Notification]:
             key=f"order:{order.pk}:{step.step}",
             order=order,
             link=path,
+            verified=verified.get(order.customer_id, {}),
+            once=step.step in ONCE_STEPS,
             # (lines read only by a template that shows them)
             context={
                 "order": order,
@@ -169,19 +215,36 @@ def notifications_plan_welcome(*, customer_id: int) -> list[Notification]:
     customer = one_or_none(User.objects.select_related("profile").filter(pk=customer_id))
     if customer is None:
         return []
-    return _plan(
+    verified = verified_addresses([customer.pk]).get(customer.pk, {})
+    candidates = _candidates(
         _Plan(
             customer=customer,
             message=WELCOME,
             key=f"welcome:{customer.pk}",
+            context={},
             link=reverse("restaurant_list"),
-            context={"link": _absolute(reverse("restaurant_list")), "profile_link": _absolute(reverse("profile"))},
+            verified=verified,
         )
     )
+    for notification in candidates:
+        if notification.status == Status.PENDING and notification.channel in VERIFYING.values():
+            # An email to an address not verified yet carries its verification link: counted
+            # against the verification caps (by its key, so a replayed event counts once).
+            if not is_verified(verified=verified, channel=notification.channel, address=notification.recipient):
+                full = limits.reserve(
+                    verification_caps(notification.channel, customer.pk, notification.recipient), notification.key
+                )
+                if full is not None:
+                    notification.status, notification.reason = Status.SKIPPED, full.reason
+    return _create(candidates)
 
 
-def _plan(plan: _Plan) -> list[Notification]:
-    return _create(_candidates(plan))
+def _welcome_context(customer: Any) -> dict[str, Any]:
+    return {
+        "link": _absolute(reverse("restaurant_list")),
+        "profile_link": _absolute(reverse("profile")),
+        "hours": settings.VERIFY_EMAIL_LINK_SECONDS // 3600,
+    }
 
 
 def _candidates(plan: _Plan) -> list[Notification]:
@@ -190,19 +253,25 @@ def _candidates(plan: _Plan) -> list[Notification]:
     except CustomerProfile.DoesNotExist:
         profile = CustomerProfile(user=plan.customer)
     chosen = {Channel.EMAIL: profile.notify_email, Channel.SMS: profile.notify_sms, Channel.PUSH: profile.notify_push}
-    addresses = {Channel.EMAIL: plan.customer.email, Channel.SMS: profile.phone, Channel.PUSH: ""}
-    context = {"customer": plan.customer, **plan.context}
+    addresses = {**current_addresses(plan.customer, profile), Channel.PUSH: ""}
+    verified = plan.verified
+    if verified is None:
+        verified = verified_addresses([plan.customer.pk]).get(plan.customer.pk, {})
+    context = {"customer": plan.customer, **_message_context(plan.message, plan.customer), **plan.context}
     candidates: list[Notification] = []
     for channel in CHANNELS[plan.message]:
         if not chosen[channel]:
             continue  # never by a channel the customer did not choose
         skip = plan.skip_push if channel == Channel.PUSH else ""
+        address_verified = is_verified(verified=verified, channel=channel, address=addresses[channel])
         if channel != Channel.PUSH:
             if not addresses[channel]:
-                skip = "no email address" if channel == Channel.EMAIL else "no phone number"
+                skip = NO_ADDRESS[channel]
             elif plan.skip_email_sms and not profile.notify_while_watching:
                 skip = plan.skip_email_sms
-        rendered = render(plan.message, channel, context)
+            elif not address_verified and VERIFYING.get(plan.message) != channel:
+                skip = NOT_VERIFIED[channel]
+        rendered = render(plan.message, channel, {**context, "verify_link": "" if address_verified else WITHHELD})
         candidates.append(
             Notification(
                 key=f"{plan.key}:{channel}",
@@ -219,7 +288,33 @@ def _candidates(plan: _Plan) -> list[Notification]:
                 correlation_id=get_correlation_id() or "",
             )
         )
+    if plan.once and candidates:
+        candidates = [_preferred(plan.key, candidates)]
     return candidates
+
+
+def _preferred(key: str, candidates: list[Notification]) -> Notification:
+    """The one notification of a step told once: the first in PREFERENCE that is to be sent,
+    or, if none can be, the first (kept as not sent, with its reason). Its key names no channel,
+    so a replay of the step (when another channel might be the one that can reach the customer)
+    finds it planned."""
+    ordered = sorted(candidates, key=lambda n: PREFERENCE.index(Channel(n.channel)))
+    chosen = next((n for n in ordered if n.status == Status.PENDING), ordered[0])
+    chosen.key = key
+    return chosen
+
+
+def _message_context(message: str, customer: Any) -> dict[str, Any]:
+    """What a message's template reads besides the plan's own context."""
+    if message == WELCOME:
+        return _welcome_context(customer)
+    if message in (VERIFY_EMAIL, VERIFY_PHONE):
+        return {
+            "code": WITHHELD,
+            "hours": settings.VERIFY_EMAIL_LINK_SECONDS // 3600,
+            "minutes": settings.VERIFY_PHONE_CODE_SECONDS // 60,
+        }
+    return {}
 
 
 def _create(candidates: list[Notification]) -> list[Notification]:
@@ -286,20 +381,53 @@ def notification_deliver(
     dead-lettered command was replayed (the provider is back). The row stays locked while it is
     sent, so a second copy of the notifier waits and then finds it sent.
 
-    ``send`` raising leaves the row as it was for the next attempt (the caller retries)."""
+    An email or text goes out only to the customer's current address, verified (or being
+    verified by this very message), and only if the hourly caps have room: else it is recorded
+    as not sent, with the reason, and never tried again. A :class:`PermanentFailure` of the
+    provider is recorded as failed at once. ``send`` raising anything else leaves the row as it
+    was for the next attempt (the caller retries)."""
     notification = one_or_none(Notification.objects.select_for_update().filter(pk=notification_id))
     if notification is None or notification.status not in (Status.PENDING, Status.FAILED):
         return notification
-    outcome = send(notification)
+    caps: list[Cap] = []
+    member = f"notification:{notification.pk}"
+    outgoing = notification
+    if notification.channel in (Channel.EMAIL, Channel.SMS):
+        customer = User.objects.get(pk=notification.customer_id)
+        refusal = _refusal(notification, customer)
+        if not refusal:
+            caps = delivery_caps(notification.channel, notification.customer_id)
+            full = limits.reserve(caps, member)  # (Redis away: raised, and retried)
+            if full is not None:
+                refusal, caps = full.reason, []
+        if refusal:
+            return _record(notification, attempt, Skipped(refusal))
+        outgoing = _with_secret(notification, customer)
+    try:
+        outcome = send(outgoing)
+    except PermanentFailure as error:
+        limits.release(caps, member)
+        return _record(notification, attempt, error)
+    except Exception:
+        limits.release(caps, member)
+        raise
+    if isinstance(outcome, Skipped):
+        limits.release(caps, member)
+    return _record(notification, attempt, outcome)
+
+
+def _record(notification: Notification, attempt: int, outcome: Sent | Skipped | PermanentFailure) -> Notification:
     notification.attempts = attempt
     if isinstance(outcome, Skipped):
-        notification.status, notification.reason = Status.SKIPPED, outcome.reason
+        notification.status, notification.reason = Status.SKIPPED, outcome.reason[:500]
+    elif isinstance(outcome, PermanentFailure):
+        notification.status, notification.reason = Status.FAILED, f"permanent: {outcome}"[:500]
     else:
         notification.status, notification.reason = Status.SENT, ""
         notification.provider_id = outcome.provider_id[:200]
         notification.sent_at = timezone.now()
     notification.save(update_fields=["status", "reason", "attempts", "provider_id", "sent_at"])
-    logger.info(
+    (logger.warning if notification.status == Status.FAILED else logger.info)(
         "notification %s",
         notification.status,
         extra={
@@ -308,9 +436,128 @@ def notification_deliver(
             "channel": notification.channel,
             "attempt": attempt,
             "provider_id": notification.provider_id,
+            "reason": notification.reason,
         },
     )
     return notification
+
+
+def _refusal(notification: Notification, customer: Any) -> str:
+    """Why an email or text may not go to its recipient now ("" if it may): the address must be
+    the account's current one, and verified unless this message is what verifies it."""
+    channel = Channel(notification.channel)
+    address = current_addresses(customer)[channel]
+    if not address:
+        return NO_ADDRESS[channel]
+    if normalize(channel, notification.recipient) != normalize(channel, address):
+        return "no longer the customer's address"
+    verified = is_verified(
+        verified=verified_addresses([customer.pk]).get(customer.pk, {}), channel=channel, address=address
+    )
+    if notification.message in (VERIFY_EMAIL, VERIFY_PHONE):
+        return "verified already" if verified else ""
+    if not verified and VERIFYING.get(notification.message) != channel:
+        return NOT_VERIFIED[channel]
+    return ""
+
+
+def _with_secret(notification: Notification, customer: Any) -> Notification:
+    """The notification as it is sent: a verifying message with its link or code put in (a fresh
+    one at every attempt: a code's digest is stored with the send, in its transaction)."""
+    if notification.message not in VERIFYING:
+        return notification
+    context: dict[str, Any] = {"customer": customer, **_message_context(notification.message, customer)}
+    if notification.message == VERIFY_PHONE:
+        context["code"] = phone_code_mint(user=customer, phone=notification.recipient)
+    elif not is_verified(
+        verified=verified_addresses([customer.pk]).get(customer.pk, {}),
+        channel=Channel.EMAIL,
+        address=notification.recipient,
+    ):
+        context["verify_link"] = email_link(user=customer, email=notification.recipient)
+    rendered = render(notification.message, notification.channel, {"verify_link": "", **context})
+    outgoing = copy.copy(notification)
+    outgoing.subject, outgoing.body = rendered.subject, rendered.body
+    return outgoing
+
+
+def delivery_caps(channel: str, customer_id: int) -> list[Cap]:
+    """The hourly caps every email or text counts against: its customer's and the site's."""
+    what = "emails" if channel == Channel.EMAIL else "texts"
+    per_customer, site = (
+        (settings.NOTIFY_EMAILS_PER_CUSTOMER, settings.NOTIFY_EMAILS_PER_SITE)
+        if channel == Channel.EMAIL
+        else (settings.NOTIFY_TEXTS_PER_CUSTOMER, settings.NOTIFY_TEXTS_PER_SITE)
+    )
+    return [
+        Cap(f"{channel}:customer:{customer_id}", per_customer, f"{what} to this customer"),
+        Cap(f"{channel}:site", site, f"{what} from the site"),
+    ]
+
+
+def verification_caps(channel: str, user_id: int, address: str) -> list[Cap]:
+    """The hourly caps on verification links or codes: per customer, and per address (however
+    many accounts name it)."""
+    what = "verification emails" if channel == Channel.EMAIL else "verification codes"
+    return [
+        Cap(f"verify:{channel}:customer:{user_id}", settings.VERIFY_SENDS_PER_CUSTOMER, f"{what} to this customer"),
+        Cap(
+            f"verify:{channel}:to:{limits.address_digest(normalize(channel, address))}",
+            settings.VERIFY_SENDS_PER_ADDRESS,
+            f"{what} to this address",
+        ),
+    ]
+
+
+class VerificationLimited(VerificationFailed):
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def verification_request(*, user: Any, channel: str) -> Notification:
+    """Send the customer a link (email) or a code (SMS) to verify their current address: a
+    notification like any other (delivered by the notifier, logged, capped), its secret put in
+    only when it is sent. Raises :class:`VerificationFailed` (no address, already verified)
+    or :class:`VerificationLimited` (too many asked for this hour)."""
+    channel = Channel(channel)
+    if channel not in VERIFYING.values():
+        raise VerificationFailed("That cannot be verified.")
+    address = current_addresses(user)[channel]
+    if not address:
+        raise VerificationFailed(
+            "Add an email address first." if channel == Channel.EMAIL else "Add a phone number first."
+        )
+    if is_verified(verified=verified_addresses([user.pk]).get(user.pk, {}), channel=channel, address=address):
+        raise VerificationFailed("That address is verified already.")
+    member = uuid.uuid4().hex
+    try:
+        full = limits.reserve(verification_caps(channel, user.pk, address), member)
+    except redis.RedisError:
+        logger.exception("verification caps unavailable")
+        raise VerificationLimited("We cannot send that right now. Try again in a minute.", 60) from None
+    if full is not None:
+        minutes = -(-full.retry_after // 60)
+        raise VerificationLimited(
+            f"We have sent enough of those this hour. Try again in {minutes} minute{'s' * (minutes != 1)}.",
+            full.retry_after,
+        )
+    message = VERIFY_EMAIL if channel == Channel.EMAIL else VERIFY_PHONE
+    rendered = render(message, channel, {"customer": user, **_message_context(message, user), "verify_link": WITHHELD})
+    notification = Notification(
+        key=f"verify:{channel}:{user.pk}:{member}",
+        customer=user,
+        message=message,
+        channel=channel,
+        recipient=address,
+        subject=rendered.subject,
+        body=rendered.body,
+        link=reverse("verify_addresses"),
+        correlation_id=get_correlation_id() or "",
+    )
+    with transaction.atomic():
+        (created,) = _create([notification])
+    return created
 
 
 def notification_failed(*, notification_id: int, attempt: int, reason: str, final: bool) -> None:

@@ -374,7 +374,43 @@ LIVE_AUTH_RECHECK_SECONDS = float(env("LIVE_AUTH_RECHECK_SECONDS", "5"))
 # (bus permissions)
 
 # --- notifications: verified addresses, hourly caps ---
-# (notification abuse)
+# Emails and texts go only to verified addresses (notifications/addresses.py). A verification
+# link works this long; a texted code this long, and for this many wrong guesses.
+VERIFY_EMAIL_LINK_SECONDS = int(env("VERIFY_EMAIL_LINK_SECONDS", str(48 * 3600)))
+VERIFY_PHONE_CODE_SECONDS = int(env("VERIFY_PHONE_CODE_SECONDS", "600"))
+VERIFY_PHONE_CODE_ATTEMPTS = int(env("VERIFY_PHONE_CODE_ATTEMPTS", "5"))
+# Hourly caps (a sliding window, counted in Redis and shared by every process): emails and texts
+# per customer and for the whole site, and verification links or codes per customer and per
+# address. Over a cap a message is not sent and the delivery log says why. The test suite's
+# defaults are high (its customers share ids and Redis across tests); its cap tests set their own.
+_CAPS_IN_TESTS = PASSLINE_ENV == "test"
+NOTIFY_CAP_WINDOW_SECONDS = int(env("NOTIFY_CAP_WINDOW_SECONDS", "3600"))
+NOTIFY_EMAILS_PER_CUSTOMER = int(env("NOTIFY_EMAILS_PER_CUSTOMER", "100000" if _CAPS_IN_TESTS else "30"))
+NOTIFY_TEXTS_PER_CUSTOMER = int(env("NOTIFY_TEXTS_PER_CUSTOMER", "100000" if _CAPS_IN_TESTS else "15"))
+NOTIFY_EMAILS_PER_SITE = int(env("NOTIFY_EMAILS_PER_SITE", "1000000" if _CAPS_IN_TESTS else "5000"))
+NOTIFY_TEXTS_PER_SITE = int(env("NOTIFY_TEXTS_PER_SITE", "1000000" if _CAPS_IN_TESTS else "500"))
+VERIFY_SENDS_PER_CUSTOMER = int(env("VERIFY_SENDS_PER_CUSTOMER", "100000" if _CAPS_IN_TESTS else "5"))
+VERIFY_SENDS_PER_ADDRESS = int(env("VERIFY_SENDS_PER_ADDRESS", "100000" if _CAPS_IN_TESTS else "3"))
+# Texts: SMS_PROVIDER (above) names the provider; "" turns texts off (recorded as not sent).
+# notifications.delivery.TwilioSmsProvider reads these.
+TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", "")
+TWILIO_API_URL = env("TWILIO_API_URL", "https://api.twilio.com")
+SMS_TIMEOUT = float(env("SMS_TIMEOUT", "10"))
+# Production refuses to start with the logging provider (texts, codes included, would only be
+# logged) unless PASSLINE_DEMO=1 says this is a demonstration.
+if PRODUCTION and SMS_PROVIDER == "notifications.delivery.LoggingSmsProvider" and not env_bool("PASSLINE_DEMO", False):
+    raise ImproperlyConfigured(
+        "SMS_PROVIDER is the logging provider, which sends nothing: set SMS_PROVIDER to a real provider "
+        "(notifications.delivery.TwilioSmsProvider), to an empty value to turn texts off, or PASSLINE_DEMO=1 "
+        "for a demonstration."
+    )
+if (
+    PRODUCTION
+    and SMS_PROVIDER == "notifications.delivery.TwilioSmsProvider"
+    and not (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN)
+):
+    raise ImproperlyConfigured("SMS_PROVIDER is Twilio: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.")
 
 # --- headers and secrets: CSP, HSTS, cookies ---
 # Content-Security-Policy (django-csp): scripts, styles, fonts and images from this site only (no

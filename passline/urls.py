@@ -19,5 +19,6 @@ urlpatterns = [
     path("logout/", LogoutView.as_view(), name="logout"),
     path("", include("billing.urls")),
     path("", include("analytics.urls")),
+    path("", include("notifications.urls")),
     path("", include("ordering.urls")),
 ]

@@ -10,7 +10,7 @@ from notifications.models import Notification
 from ordering.services import order_transition, order_transition_by_staff
 from ordering.status import Actor
 from tests.e2e.conftest import log_in
-from tests.factories import OrderFactory, StaffMembershipFactory
+from tests.factories import OrderFactory, StaffMembershipFactory, verified
 from tests.support import wait_until
 
 
@@ -20,6 +20,7 @@ def test_a_toast_on_any_page_and_no_email_for_what_the_tracking_page_shows(
     from consumers.notifier import notifier_email, notifier_plan, notifier_push
 
     cook = StaffMembershipFactory(restaurant=restaurant).user
+    verified(customer)  # emails go only to verified addresses
     order = OrderFactory(customer=customer, dish=menu["pizza"])
     run_bridge()
     run_consumers(notifier_plan, notifier_push, notifier_email)

@@ -28,7 +28,14 @@ from ordering.events import ORDER_STATUS_CHANGED
 from ordering.models import CustomerProfile, Order
 from ordering.services import api_token_issue, order_transition_by_staff
 from tests.broker import queue_depth
-from tests.factories import MenuItemFactory, OrderFactory, StaffMembershipFactory, UserFactory, WalletFactory
+from tests.factories import (
+    MenuItemFactory,
+    OrderFactory,
+    StaffMembershipFactory,
+    UserFactory,
+    WalletFactory,
+    verified,
+)
 from tests.integration.sockets import ws
 from tests.support import free_port, wait_until
 
@@ -88,7 +95,7 @@ def customer_with(*, email_=True, sms=False, push=False, phone="+49 30 1234567",
         notify_email=email_, notify_sms=sms, notify_push=push, phone=phone, notify_while_watching=while_watching
     )
     WalletFactory(user=user, balance=funds)
-    return user
+    return verified(user, email=True, phone=bool(phone))  # emails and texts go only to verified addresses
 
 
 def place_paid(customer, restaurant, kitchen) -> Order:
@@ -331,7 +338,10 @@ def test_a_failing_sms_provider_is_retried_then_dead_lettered_without_holding_up
     assert other.sent_at < failed.created_at + _seconds(sum(settings.NOTIFIER_RETRY_DELAYS))
     assert len(smtp.to(unlucky.email)) == 1
 
-    # when: the provider takes the number again and the operator replays the dead letter
+    # when: the customer's number is one the provider takes (verified), and the operator
+    # replays the dead letter
+    CustomerProfile.objects.filter(user=unlucky).update(phone="+49 30 5559999")
+    verified(unlucky, email=False, phone=True)
     Notification.objects.filter(pk=failed.pk).update(recipient="+49 30 5559999")
     with transaction.atomic():
         outbox_write(
