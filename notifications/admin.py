@@ -82,6 +82,6 @@ class NotificationAdmin(ReadOnlyAdmin):
         resent = [notification_resend(notification_id=n.pk) for n in queryset.order_by("pk")]
         self.message_user(request, f"{len(resent)} notification(s) queued to be sent again.", messages.SUCCESS)
 
-    # Read-only; resending is what an operator may do (staff with view permission).
+    # The log is read-only, but resending acts: it needs the change permission, not only view.
     def has_resend_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_superuser or request.user.has_perm("notifications.view_notification")
+        return request.user.is_superuser or request.user.has_perm("notifications.change_notification")

@@ -411,6 +411,16 @@ if (
     and not (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN)
 ):
     raise ImproperlyConfigured("SMS_PROVIDER is Twilio: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.")
+# Nor with emails printed to the log (verification and password-reset links among them).
+if (
+    PRODUCTION
+    and EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend"
+    and not env_bool("PASSLINE_DEMO", False)
+):
+    raise ImproperlyConfigured(
+        "Emails would only be printed to the log (no EMAIL_HOST): set EMAIL_HOST for SMTP, or PASSLINE_DEMO=1 "
+        "for a demonstration."
+    )
 
 # --- headers and secrets: CSP, HSTS, cookies ---
 # Content-Security-Policy (django-csp): scripts, styles, fonts and images from this site only (no

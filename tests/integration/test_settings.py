@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -26,30 +25,8 @@ def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_production_settings_pass_the_deploy_check():
-    result = manage(
-        "check",
-        "--deploy",
-        "--fail-level",
-        "WARNING",
-        PASSLINE_ENV="production",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        ALLOWED_HOSTS="passline.example",
-        SMS_PROVIDER="",  # no texts (production refuses the logging provider)
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_production_refuses_to_start_without_a_secret_key():
-    result = manage("check", PASSLINE_ENV="production")
-    assert result.returncode != 0
-    assert "SECRET_KEY" in result.stderr
-
-
-def test_production_never_creates_demo_logins():
-    result = manage("seed_demo", PASSLINE_ENV="production", SECRET_KEY=secrets.token_urlsafe(50), SMS_PROVIDER="")
-    assert result.returncode != 0
-    assert "never created" in result.stderr
+# Production's deploy check, its refusal without a SECRET_KEY and of the demo logins:
+# tests/security/test_deployment.py.
 
 
 def test_debug_is_off_unless_asked():

@@ -117,6 +117,17 @@ def test_production_refuses_to_start_without_a_secret_key() -> None:
     assert "SECRET_KEY" in result.stderr
 
 
+def test_production_refuses_to_print_emails_to_the_log_unless_it_is_a_demo() -> None:
+    result = _manage("check", env=_production_env(PASSLINE_DEMO="0", SMS_PROVIDER="", PAYMENT_PROVIDER="x.Real"))
+    assert result.returncode != 0
+    assert "EMAIL_HOST" in result.stderr
+    with_smtp = _manage(
+        "check",
+        env=_production_env(PASSLINE_DEMO="0", SMS_PROVIDER="", PAYMENT_PROVIDER="x.Real", EMAIL_HOST="smtp.example"),
+    )
+    assert with_smtp.returncode == 0, with_smtp.stderr
+
+
 def test_production_never_creates_the_demo_logins() -> None:
     result = _manage("seed_demo", env=_production_env())
     assert result.returncode != 0

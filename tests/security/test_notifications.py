@@ -447,7 +447,15 @@ def test_the_twilio_adapter_tells_a_refused_number_from_an_outage(settings):
 
 
 def test_production_refuses_to_start_with_the_logging_sms_provider():
-    production = {"PASSLINE_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "x.example"}
+    production = {
+        "PASSLINE_ENV": "production",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "x.example",
+        # a real payment provider, so that only the SMS provider is in question
+        "PAYMENT_PROVIDER": "tests.security.test_payments.HostedProvider",
+        "PAYMENT_WEBHOOK_SECRET": "whsec_" + secrets.token_urlsafe(32),
+        "EMAIL_HOST": "smtp.passline.example",
+    }
     refused = manage("check", **production, SMS_PROVIDER="notifications.delivery.LoggingSmsProvider")
     assert refused.returncode != 0 and "SMS_PROVIDER" in refused.stderr
     twilio = manage("check", **production, SMS_PROVIDER="notifications.delivery.TwilioSmsProvider")

@@ -488,6 +488,8 @@ def load_settings(**overrides: str) -> subprocess.CompletedProcess[str]:
         SECRET_KEY=secrets.token_urlsafe(50),
         ALLOWED_HOSTS="passline.example",
         PAYMENT_WEBHOOK_SECRET="whsec_" + secrets.token_urlsafe(32),
+        SMS_PROVIDER="",  # no texts: production would refuse the logging SMS provider first
+        EMAIL_HOST="smtp.passline.example",  # and emails printed to the log
     )
     env.update(overrides)
     env = {k: v for k, v in env.items() if v != "<unset>"}
