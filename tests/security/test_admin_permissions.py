@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _staff(*codenames: str):
-    user = UserFactory(is_staff=True)
+    user = UserFactory.create(is_staff=True)
     user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
     client = Client()
     client.force_login(user)
@@ -27,7 +27,7 @@ def _staff(*codenames: str):
 def sent_email() -> Notification:
     return Notification.objects.create(
         key=uuid.uuid4().hex,
-        customer=UserFactory(),
+        customer=UserFactory.create(),
         message="welcome",
         channel=Notification.Channel.EMAIL,
         recipient="someone@example.com",
