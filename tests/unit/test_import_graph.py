@@ -42,6 +42,7 @@ KIT_MODULES = {
     "readonly_admin",
     "sessions",
     "threads",
+    "throttles",
     "health",
 }
 
