@@ -44,7 +44,7 @@ RATE_LIMITED_CODE = "rate_limited"
 LOCKED_OUT_CODE = "too_many_attempts"
 # Every address that is not an IP address (a misconfigured proxy header) is one shared client:
 # limited together, never unlimited.
-UNKNOWN_CLIENT = "0.0.0.0"
+UNKNOWN_CLIENT = "0.0.0.0"  # nosec B104 - an identifier; nothing binds to it
 
 # Trim the window, count what is left, and add this request if it fits: atomically, on the
 # Redis server's clock. Returns 0 when allowed, else the milliseconds until a slot frees.
@@ -205,9 +205,11 @@ class Limited:
 
 
 def site_limit(request: HttpRequest, scope: str, ident: str | None = None) -> Limited | None:
-    """Count one submission of a site form against ``scope`` for this client address (or
-    ``ident``); a ``Limited`` when over the rate in ``PASSLINE_RATE_LIMITS``."""
-    wait = hit(f"{scope}:site:{ident or client_ip(request)}", rate_for(scope))
+    """Count one submission of a site form against ``scope`` for this client address (the same
+    bucket as the API's ``IpThrottle(scope)``: signing up on the site and through the API share
+    one allowance) or for ``ident``; a ``Limited`` when over the rate in ``PASSLINE_RATE_LIMITS``."""
+    bucket = f"{scope}:ip:{client_ip(request)}" if ident is None else f"{scope}:key:{ident}"
+    wait = hit(bucket, rate_for(scope))
     return None if wait is None else Limited(wait)
 
 

@@ -372,3 +372,16 @@ def test_client_ip_is_remote_addr_only_ipv6_by_its_64(remote_addr, counted_as):
     request.META = {"REMOTE_ADDR": remote_addr, "HTTP_X_FORWARDED_FOR": "9.9.9.9"}
 
     assert throttles.client_ip(request) == counted_as
+
+
+def test_the_site_and_the_api_share_one_allowance_per_address(settings):
+    rates(settings, register="2/hour")
+    client = from_address("198.51.100.63")
+    body = {"username": "viaapi", "email": "viaapi@example.com", "password": "tasty-noodles-42"}
+    assert client.post("/api/v1/auth/register", body, content_type=JSON).status_code == 201
+    assert client.post("/signup/", SIGNUP).status_code == 302
+    client.logout()
+
+    assert client.post("/signup/", {**SIGNUP, "username": "third", "email": "third@example.com"}).status_code == 429
+    body = {"username": "fourth", "email": "fourth@example.com", "password": "tasty-noodles-42"}
+    assert_rate_limited(client.post("/api/v1/auth/register", body, content_type=JSON))
