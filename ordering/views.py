@@ -172,9 +172,15 @@ def checkout(request: AuthenticatedHttpRequest) -> HttpResponse:
         return redirect("cart")
 
     status = 200
+    limited = None
     if request.method == "POST":
         status = 400
-        if form.is_valid():
+        # Orders placed per account, the same allowance as the API's (PASSLINE_RATE_LIMITS["orders"]).
+        limited = site_limit(request, "orders", user=request.user) if form.is_valid() else None
+        if limited is not None:
+            status = 429
+            form.add_error(None, limited.message)
+        elif form.is_valid():
             data = form.cleaned_data
             order_request = services.OrderRequest(
                 restaurant_id=cart.restaurant_id,  # type: ignore[arg-type]
@@ -210,7 +216,10 @@ def checkout(request: AuthenticatedHttpRequest) -> HttpResponse:
     # A fresh token on every render: a form shown again after an error is a new attempt.
     context.update({"form": form, "checkout_token": new_checkout_token()})
     # The wallet's balance and whether it is short of the total: billing's wallet_check tag.
-    return render(request, "ordering/checkout.html", context, status=status)
+    response = render(request, "ordering/checkout.html", context, status=status)
+    if limited is not None:
+        response["Retry-After"] = limited.retry_after
+    return response
 
 
 # Orders ----------------------------------------------------------------------------------

@@ -192,6 +192,7 @@ class Limited:
     """A form submission over its limit: what to tell the person and when to come back."""
 
     seconds: float
+    source: str = "your network"
 
     @property
     def retry_after(self) -> str:
@@ -201,16 +202,22 @@ class Limited:
     def message(self) -> str:
         minutes = math.ceil(self.seconds / 60)
         when = f"{minutes} minute{'s' if minutes != 1 else ''}" if self.seconds >= 60 else "a minute"
-        return f"Too many attempts from your network. Please try again in {when}."
+        return f"Too many attempts from {self.source}. Please try again in {when}."
 
 
-def site_limit(request: HttpRequest, scope: str, ident: str | None = None) -> Limited | None:
-    """Count one submission of a site form against ``scope`` for this client address (the same
-    bucket as the API's ``IpThrottle(scope)``: signing up on the site and through the API share
-    one allowance) or for ``ident``; a ``Limited`` when over the rate in ``PASSLINE_RATE_LIMITS``."""
-    bucket = f"{scope}:ip:{client_ip(request)}" if ident is None else f"{scope}:key:{ident}"
+def site_limit(request: HttpRequest, scope: str, *, user: Any = None, ident: str | None = None) -> Limited | None:
+    """Count one submission of a site form against ``scope``; a ``Limited`` when over the rate
+    in ``PASSLINE_RATE_LIMITS``. Per client address by default, per account with ``user``: the
+    same buckets as the API's ``IpThrottle(scope)`` and ``UserThrottle(scope)``, so the site and
+    the API share one allowance. ``ident`` counts per anything else (e.g. an email address)."""
+    if ident is not None:
+        bucket = f"{scope}:key:{ident}"
+    elif user is not None:
+        bucket = f"{scope}:user:{user.pk}"
+    else:
+        bucket = f"{scope}:ip:{client_ip(request)}"
     wait = hit(bucket, rate_for(scope))
-    return None if wait is None else Limited(wait)
+    return None if wait is None else Limited(wait, "your account" if user is not None else "your network")
 
 
 # --- django-axes hooks ------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from ordering.services import api_token_issue
 from passline import throttles
 from passline.api import api
 from tests.factories import PASSWORD, UserFactory
+from tests.integration.site_helpers import add_to_cart, cart_of, checkout_token
 
 pytestmark = pytest.mark.django_db
 JSON = "application/json"
@@ -385,3 +386,26 @@ def test_the_site_and_the_api_share_one_allowance_per_address(settings):
     assert client.post("/signup/", {**SIGNUP, "username": "third", "email": "third@example.com"}).status_code == 429
     body = {"username": "fourth", "email": "fourth@example.com", "password": "tasty-noodles-42"}
     assert_rate_limited(client.post("/api/v1/auth/register", body, content_type=JSON))
+
+
+def test_site_checkout_shares_the_accounts_order_allowance_with_the_api(customer, menu, settings):
+    rates(settings, orders="1/hour")
+    api_client = Client(headers={"Authorization": f"Bearer {api_token_issue(user=customer)}"})
+    body = {
+        "restaurant_id": menu["pizza"].category.restaurant_id,
+        "items": [{"menu_item_id": menu["pizza"].pk, "quantity": 1}],
+        "delivery_address": "12 Baker Street",
+    }
+    assert api_client.post("/api/v1/orders", body, content_type=JSON).status_code == 201
+    browser = Client()
+    browser.force_login(customer)
+    add_to_cart(browser, menu["pizza"])
+
+    form = {"delivery_address": "9 Elm Street", "notes": "", "checkout_token": checkout_token(browser)}
+    refused = browser.post("/checkout/", form)
+
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) > 60
+    assert "Too many attempts from your account" in refused.content.decode()
+    assert Order.objects.filter(customer=customer).count() == 1
+    assert cart_of(browser)  # the cart is kept for later
