@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import random
+import re
 import sys
 import urllib.error
 import urllib.request
@@ -16,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import requests
 from django.conf import settings
 
 from tests.e2e.conftest import AppProcess, tail
@@ -133,3 +135,25 @@ def test_password_guesses_split_between_two_processes_lock_the_username_on_both(
     assert [attempt(port, attacker, PASSWORD) for port in daphnes] == [429, 429]
     # the owner, from elsewhere, is not locked out
     assert attempt(daphnes[0], owner, PASSWORD) == 200
+
+
+def test_a_locked_site_login_through_daphne_is_the_login_form_with_the_reason(daphnes):
+    user = UserFactory()
+    browser = requests.Session()
+    headers = {"X-Forwarded-For": _unique_ip()}
+
+    def post(port: int, password: str) -> requests.Response:
+        url = f"http://127.0.0.1:{port}/login/"
+        page = browser.get(url, headers=headers, timeout=20)
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+        assert token, page.text[:500]
+        form = {"csrfmiddlewaretoken": token.group(1), "username": user.username, "password": password}
+        return browser.post(url, data=form, headers={**headers, "Referer": url}, allow_redirects=False, timeout=20)
+
+    answers = [post(daphnes[n % 2], f"guess-{n}") for n in range(5)]
+
+    assert [r.status_code for r in answers] == [200, 200, 200, 200, 429]
+    locked = answers[4]
+    assert int(locked.headers["Retry-After"]) == 15 * 60
+    assert "Too many failed sign-in attempts" in locked.text and 'name="username"' in locked.text
+    assert post(daphnes[1], PASSWORD).status_code == 429
