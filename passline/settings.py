@@ -8,6 +8,7 @@ Every default points at the loopback MariaDB, RabbitMQ and Redis.
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -333,7 +334,10 @@ _NO_LIMIT = "100000/min"
 
 
 def _rate(name: str, default: str) -> str:
-    return env(f"RATE_LIMIT_{name.upper()}", _NO_LIMIT if PASSLINE_ENV == "test" else default)
+    rate = env(f"RATE_LIMIT_{name.upper()}", _NO_LIMIT if PASSLINE_ENV == "test" else default).strip()
+    if not re.fullmatch(r"[1-9]\d*/\d*(s|sec|m|min|h|hour|d|day)", rate):
+        raise ImproperlyConfigured(f"RATE_LIMIT_{name.upper()}={rate!r}: use <count>/<period>, e.g. 10/min or 5/10min.")
+    return rate
 
 
 PASSLINE_RATE_LIMITS = {
@@ -378,6 +382,8 @@ AXES_CLIENT_IP_CALLABLE = "passline.throttles.client_ip"
 AXES_LOCKOUT_CALLABLE = "passline.throttles.lockout_response"
 # Successful log-ins are not written down (the table would only grow).
 AXES_DISABLE_ACCESS_LOG = True
+# Masked in the attempts kept (a password is always masked).
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
 AXES_VERBOSE = False
 
 # API tokens (ordering/services/accounts.py): a bearer token lives API_TOKEN_LIFETIME, its

@@ -8,6 +8,9 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import os
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -25,6 +28,7 @@ from passline import throttles
 from passline.api import api
 from tests.factories import PASSWORD, UserFactory
 from tests.integration.site_helpers import add_to_cart, cart_of, checkout_token
+from tests.support import ROOT
 
 pytestmark = pytest.mark.django_db
 JSON = "application/json"
@@ -409,3 +413,17 @@ def test_site_checkout_shares_the_accounts_order_allowance_with_the_api(customer
     assert "Too many attempts from your account" in refused.content.decode()
     assert Order.objects.filter(customer=customer).count() == 1
     assert cart_of(browser)  # the cart is kept for later
+
+
+def test_a_malformed_rate_in_the_environment_refuses_to_start():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env={**os.environ, "PASSLINE_ENV": "test", "RATE_LIMIT_ORDERS": "lots"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode != 0
+    assert "RATE_LIMIT_ORDERS='lots'" in result.stderr
