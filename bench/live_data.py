@@ -50,14 +50,12 @@ def forget_previous_runs() -> None:
 
 def seed_tokens(users: list[Any]) -> list[str]:
     """A bearer token per user, stored as api_token_issue stores it: only its digest."""
-    import secrets
-
     from ordering.models import ApiToken
-    from ordering.services.accounts import _digest  # the one definition of the stored digest
+    from ordering.services.accounts import api_token_build  # the one definition of a stored token
 
-    tokens = [secrets.token_urlsafe(32) for _ in users]
-    ApiToken.objects.bulk_create([ApiToken(user=u, digest=_digest(t)) for u, t in zip(users, tokens)], batch_size=2000)
-    return tokens
+    built = [api_token_build(user=u) for u in users]
+    ApiToken.objects.bulk_create([row for row, _ in built], batch_size=2000)
+    return [pair.token for _, pair in built]
 
 
 def seed_orders(restaurant: Any, dish: Any, customers: list[Any]) -> list[Any]:

@@ -37,6 +37,7 @@ from passline.api_schemas import (
     idempotency_key,
     money,
 )
+from passline.throttles import MONEY
 
 router = Router()
 
@@ -90,6 +91,8 @@ def wallet(request: HttpRequest) -> dict[str, Any]:
     ),
     tags=["wallet"],
     summary="Top up my wallet with a test card (simulated provider only)",
+    # Money moves: per account and per address, shared with the site's top-up form.
+    throttle=MONEY,
     description="Only while the simulated payment provider is configured (development, tests, demo): with a "
     "real provider Passline takes no card numbers, and this answers 422 `card_numbers_not_accepted` to any "
     "request; use `POST /wallet/top-ups`. "
@@ -163,6 +166,8 @@ def _intent_out(user: User, top_up: TopUp, intent: PaymentIntent | None) -> dict
     ),
     tags=["wallet"],
     summary="Start a top-up: a payment intent the customer confirms on the provider's page",
+    # Money moves: per account and per address, shared with the site's top-up form.
+    throttle=MONEY,
     description="Creates a `pending` top-up and the payment provider's intent for it. Open `confirmation_url` "
     "in the customer's browser: the card is entered there, on the provider's page, never sent to Passline. "
     "The provider tells Passline the outcome through its signed webhook, and the wallet is credited once; "

@@ -25,6 +25,7 @@ from billing.services.topups import top_up_refresh, top_up_start, top_up_webhook
 from billing.services.wallets import money
 from ordering.templatetags.site_tags import money as format_money
 from passline.http import AuthenticatedHttpRequest
+from passline.throttles import site_limit
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,12 @@ def wallet(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = TopUpForm(request.POST)
         status = 400
-        if form.is_valid():
+        # Top-ups per account: the same allowance as the API's (PASSLINE_RATE_LIMITS["money"]).
+        limited = site_limit(request, "money", user=request.user) if form.is_valid() else None
+        if limited is not None:
+            status = 429
+            form.add_error(None, limited.message)
+        elif form.is_valid():
             data = form.cleaned_data
             try:
                 started = top_up_start(

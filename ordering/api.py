@@ -10,15 +10,18 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.contrib.auth.signals import user_logged_in
 from django.http import HttpRequest, HttpResponse
 from ninja import Router, Status
 from ninja.errors import HttpError
 
 from ordering import selectors, services
+from ordering.api_auth import BearerAuth, bearer_token
 from ordering.api_schemas import (
     MenuItemOut,
     OrderIn,
     OrderOut,
+    RefreshIn,
     RegisterIn,
     RegisterOut,
     RestaurantOut,
@@ -29,16 +32,19 @@ from ordering.api_schemas import (
     order_out,
     restaurant_out,
 )
+from ordering.services import accounts
 from passline.api_schemas import (
     AUTH_ERRORS,
     BODY_ERRORS,
     IDEMPOTENCY_HEADER,
     IDEMPOTENCY_KEY_422,
     INVALID_REQUEST,
+    RATE_LIMITED,
     REPLAYED_HEADER,
     answers,
     idempotency_key,
 )
+from passline.throttles import LOGIN, ORDERS, REGISTER
 
 router = Router()
 
@@ -51,9 +57,17 @@ class InvalidCredentials(HttpError):
         super().__init__(401, "Wrong username or password.")
 
 
+class LockedOut(HttpError):
+    """Too many failed sign-ins for this username from this address (django-axes)."""
+
+    def __init__(self) -> None:
+        super().__init__(429, "Too many failed sign-in attempts.")
+
+
 @router.post(
     "/auth/register",
     auth=None,
+    throttle=REGISTER,
     **answers(
         {201: RegisterOut},
         {
@@ -66,32 +80,87 @@ class InvalidCredentials(HttpError):
     tags=["auth"],
     summary="Create a customer account",
     description="409 `username_taken` when the username exists; 422 with `field` for a bad username, "
-    "email (`invalid_email`) or a weak password (`weak_password`).",
+    "email (`invalid_email`) or a weak password (`weak_password`). Accounts created from one address "
+    "are limited (429 `rate_limited`).",
 )
 def register(request: HttpRequest, payload: RegisterIn) -> Status[dict[str, Any]]:
     user = services.customer_register(username=payload.username, email=payload.email, password=payload.password)
     return Status(201, {"id": user.pk, "username": user.get_username()})
 
 
+def _pair_out(pair: accounts.TokenPair) -> dict[str, Any]:
+    return {
+        "token": pair.token,
+        "token_type": "Bearer",
+        "expires_at": pair.expires_at,
+        "refresh_token": pair.refresh_token,
+        "refresh_expires_at": pair.refresh_expires_at,
+    }
+
+
 @router.post(
     "/auth/token",
     auth=None,
+    throttle=LOGIN,
     **answers(
         {200: TokenOut},
         {
             **BODY_ERRORS,
             401: "`invalid_credentials`: wrong username or password, or an inactive account.",
+            429: f"`too_many_attempts`: this username is locked for this address after repeated wrong "
+            f"passwords, until `Retry-After` seconds pass; {RATE_LIMITED}",
         },
     ),
     tags=["auth"],
     summary="Get a bearer token",
-    description="401 `invalid_credentials` for a wrong username or password or an inactive account.",
+    description="A bearer token (valid until `expires_at`) and a single-use refresh token for "
+    "`POST /auth/refresh`. 401 `invalid_credentials` for a wrong username or password or an inactive "
+    "account; after repeated failures the username is locked for the caller's address: 429 "
+    "`too_many_attempts` with `Retry-After`, even with the right password.",
 )
-def token(request: HttpRequest, payload: TokenIn) -> dict[str, str]:
+def token(request: HttpRequest, payload: TokenIn) -> dict[str, Any]:
+    # With the request, so that django-axes counts the attempt and refuses a locked-out one.
     user = authenticate(request, username=payload.username, password=payload.password)
+    if getattr(request, "axes_locked_out", False):
+        raise LockedOut()
     if user is None:
         raise InvalidCredentials()
-    return {"token": services.api_token_issue(user=user)}
+    # A sign-in like the site's: last_login is recorded, and axes forgets this address's typos.
+    user_logged_in.send(sender=user.__class__, request=request, user=user)
+    return _pair_out(accounts.api_token_pair_issue(user=user))
+
+
+@router.post(
+    "/auth/refresh",
+    auth=None,
+    **answers(
+        {200: TokenOut},
+        {
+            **BODY_ERRORS,
+            401: "`invalid_refresh_token`: unknown, expired, already used or revoked (sign in again).",
+        },
+    ),
+    tags=["auth"],
+    summary="Exchange a refresh token for a new pair",
+    description="Each refresh token works once: the answer is a new token and a new refresh token, and "
+    "the old pair stops working. Presenting a used refresh token again revokes every token of that "
+    "sign-in (it may have been copied). 401 `invalid_refresh_token` otherwise.",
+)
+def refresh(request: HttpRequest, payload: RefreshIn) -> dict[str, Any]:
+    return _pair_out(accounts.api_token_refresh(refresh_token=payload.refresh_token))
+
+
+@router.post(
+    "/auth/logout",
+    auth=BearerAuth(),
+    **answers({204: None}, {401: "`not_authenticated`: no valid bearer token (this route takes no session)."}),
+    tags=["auth"],
+    summary="Revoke this bearer token",
+    description="The token in the `Authorization` header and its refresh token stop working at once.",
+)
+def logout(request: HttpRequest) -> Status[None]:
+    accounts.api_token_revoke(token=bearer_token(request) or "")
+    return Status(204, None)
 
 
 # --- restaurants ----------------------------------------------------------------------
@@ -123,6 +192,7 @@ def menu(request: HttpRequest, restaurant_id: int) -> list[dict[str, Any]]:
 
 @router.post(
     "/orders",
+    throttle=ORDERS,
     **answers(
         {201: OrderOut},
         {

@@ -25,10 +25,17 @@ class CsrfFailed(HttpError):
 
 
 class BearerAuth(HttpBearer):
-    """``Authorization: Bearer <token>`` from ``POST /api/v1/auth/token``."""
+    """``Authorization: Bearer <token>`` from ``POST /api/v1/auth/token``: a live token only
+    (not expired, not revoked, issued since the user's last password change)."""
 
     def authenticate(self, request: HttpRequest, token: str) -> Any:
         return services.api_token_user(token=token.strip())
+
+
+def bearer_token(request: HttpRequest) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, as ``BearerAuth`` reads it."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
 class SessionAuth(APIKeyCookie):

@@ -68,6 +68,14 @@ class TokenIn(Schema):
 
 class TokenOut(Schema):
     token: str = Field(description="Send as `Authorization: Bearer <token>`. Shown once.")
+    token_type: str = Field("Bearer", description="Always `Bearer`.")
+    expires_at: datetime.datetime = Field(description="When the token stops working (ISO 8601).")
+    refresh_token: str = Field(description="For `POST /auth/refresh`, once. Shown once.")
+    refresh_expires_at: datetime.datetime = Field(description="When the refresh token stops working.")
+
+
+class RefreshIn(Schema):
+    refresh_token: Annotated[Text, Field(max_length=200)]
 
 
 # --- restaurants and menus ------------------------------------------------------------

@@ -160,8 +160,10 @@ class Order(models.Model):
     delivery_address = models.CharField(max_length=255)
     notes = models.CharField(max_length=500, blank=True)
     # The client's Idempotency-Key and a digest of the request it came with: the same key
-    # with the same request returns this order, with another request it is a conflict.
-    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    # with the same request returns this order, with another request it is a conflict. Compared
+    # byte for byte: keys that differ only in case, accents or trailing spaces are different keys
+    # (utf8mb4_bin would still ignore trailing spaces; the NO PAD binary collation does not).
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True, db_collation="utf8mb4_nopad_bin")
     request_fingerprint = models.CharField(max_length=64, blank=True)
     # The business day whose stock this order reserved.
     stock_date = models.DateField()
@@ -236,11 +238,29 @@ class OrderEvent(models.Model):
 
 
 class ApiToken(models.Model):
-    """A bearer token of the JSON API. Only its SHA-256 digest is stored."""
+    """A bearer token of the JSON API and the refresh token issued with it, as a pair. Only
+    their SHA-256 digests are stored.
+
+    A pair is void once ``revoked_at`` is set (logout, refreshed, a site logout), once it
+    expires, or once the user's password changes by any path (``password_stamp`` no longer
+    matches the password hash). Refreshing revokes the pair and issues the next one of the
+    same ``family``; a refresh token presented twice revokes the whole family.
+    """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
     digest = models.CharField(max_length=64, unique=True)
+    refresh_digest = models.CharField(max_length=64, unique=True)
+    # Every pair refreshed from one sign-in.
+    family = models.CharField(max_length=32, db_index=True)
+    # An HMAC of the user's password hash when the pair was issued.
+    password_stamp = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    refresh_expires_at = models.DateTimeField(db_index=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "revoked_at"], name="apitoken_user_live")]
 
     def __str__(self) -> str:
         return f"API token of {self.user}"

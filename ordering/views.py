@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -9,12 +10,14 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import PasswordResetForm
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -26,6 +29,7 @@ from ordering.models import CustomerProfile, MenuItem, Order
 from ordering.services.accounts import InvalidAccount
 from ordering.status import STATUS_LABELS, Actor, OrderStatus, allowed_next
 from passline.http import AuthenticatedHttpRequest
+from passline.throttles import site_limit
 
 logger = logging.getLogger(__name__)
 
@@ -168,9 +172,15 @@ def checkout(request: AuthenticatedHttpRequest) -> HttpResponse:
         return redirect("cart")
 
     status = 200
+    limited = None
     if request.method == "POST":
         status = 400
-        if form.is_valid():
+        # Orders placed per account, the same allowance as the API's (PASSLINE_RATE_LIMITS["orders"]).
+        limited = site_limit(request, "orders", user=request.user) if form.is_valid() else None
+        if limited is not None:
+            status = 429
+            form.add_error(None, limited.message)
+        elif form.is_valid():
             data = form.cleaned_data
             order_request = services.OrderRequest(
                 restaurant_id=cart.restaurant_id,  # type: ignore[arg-type]
@@ -206,7 +216,10 @@ def checkout(request: AuthenticatedHttpRequest) -> HttpResponse:
     # A fresh token on every render: a form shown again after an error is a new attempt.
     context.update({"form": form, "checkout_token": new_checkout_token()})
     # The wallet's balance and whether it is short of the total: billing's wallet_check tag.
-    return render(request, "ordering/checkout.html", context, status=status)
+    response = render(request, "ordering/checkout.html", context, status=status)
+    if limited is not None:
+        response["Retry-After"] = limited.retry_after
+    return response
 
 
 # Orders ----------------------------------------------------------------------------------
@@ -318,7 +331,11 @@ def _safe_next(request: HttpRequest, candidate: str | None) -> str | None:
 def signup(request: HttpRequest) -> HttpResponse:
     next_url = request.POST.get("next") or request.GET.get("next") or ""
     form = SignupForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    limited = site_limit(request, "register") if request.method == "POST" else None
+    if limited is not None:
+        form.is_valid()
+        form.add_error(None, limited.message)
+    elif request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             user = services.customer_register(username=data["username"], email=data["email"], password=data["password"])
@@ -329,10 +346,58 @@ def signup(request: HttpRequest) -> HttpResponse:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(request, f"Welcome to Passline, {user.get_username()}!")
             return redirect(_safe_next(request, next_url) or "restaurant_list")
-    status = 400 if request.method == "POST" else 200
-    return render(
+    status = 429 if limited else 400 if request.method == "POST" else 200
+    response = render(
         request, "registration/signup.html", {"form": form, "next": _safe_next(request, next_url) or ""}, status=status
     )
+    if limited:
+        response["Retry-After"] = limited.retry_after
+    return response
+
+
+class LoginView(auth_views.LoginView):
+    """Django's log-in, with a cap on attempts from one address across all usernames (django-axes
+    locks single usernames; ``passline.throttles.lockout_response`` answers a locked one)."""
+
+    redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        limited = site_limit(request, "login")
+        if limited is None:
+            return super().post(request, *args, **kwargs)
+        form = self.get_form_class()(request, initial={"username": request.POST.get("username", "")})
+        response = self.render_to_response(self.get_context_data(form=form, locked_out=limited.message), status=429)
+        response["Retry-After"] = limited.retry_after
+        return response
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's password reset: the email's link points at SITE_URL (never at the request's Host),
+    and one address, or one email address, can ask only so often (no mail pumping)."""
+
+    email_template_name = "registration/password_reset_email.txt"
+    success_url = reverse_lazy("password_reset_done")
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        limited = site_limit(request, "password_reset")
+        if limited is None:
+            return super().post(request, *args, **kwargs)
+        form = self.get_form()
+        form.is_valid()
+        form.add_error(None, limited.message)
+        response = self.render_to_response(self.get_context_data(form=form), status=429)
+        response["Retry-After"] = limited.retry_after
+        return response
+
+    def form_valid(self, form: PasswordResetForm) -> HttpResponse:
+        email = form.cleaned_data["email"].strip().casefold()
+        digest = hashlib.sha256(email.encode()).hexdigest()
+        if site_limit(self.request, "password_reset_email", ident=digest) is not None:
+            # The same page as a sent email: whether the address has an account stays unsaid.
+            logger.warning("password reset for one email address over its limit; no email sent")
+            return redirect(self.success_url)
+        self.extra_email_context = {"site_url": settings.SITE_URL.rstrip("/")}
+        return super().form_valid(form)
 
 
 @login_required

@@ -27,12 +27,13 @@ from ninja.parser import Parser
 
 from billing.api import router as wallet_router
 from billing.exceptions import CardDeclined, KeyReused
-from ordering.api import InvalidCredentials
+from ordering.api import InvalidCredentials, LockedOut
 from ordering.api import router as ordering_router
 from ordering.api_auth import CsrfFailed, api_auth
 from ordering.exceptions import IdempotencyConflict, InvalidTransition, NotFound, OrderingError, PermissionDenied
 from ordering.kitchen_api import router as kitchen_router
-from ordering.services.accounts import InvalidAccount
+from ordering.services.accounts import InvalidAccount, InvalidRefreshToken
+from passline import throttles
 from passline.errors import RETRY_AFTER_SECONDS, UNAVAILABLE_CODE, UNAVAILABLE_MESSAGE, database_unavailable
 
 logger = logging.getLogger(__name__)
@@ -41,14 +42,23 @@ DESCRIPTION = """
 Order food from Passline's restaurants and follow the orders through the kitchen.
 
 **Authentication.** `POST /auth/token` gives a token; send it as `Authorization: Bearer <token>`.
+It works until `expires_at` (24 hours by default); `POST /auth/refresh` exchanges the
+single-use `refresh_token` that came with it for a new pair. `POST /auth/logout` revokes the
+token; signing out of the site and changing the password revoke every token of the account.
 The browser site's own session cookie is accepted too; session requests that change
 something must carry the `X-CSRFToken` header.
 
+**Rate limits.** Every operation is limited per account and per address, placing orders,
+registering, signing in and topping up more tightly: over a limit the answer is `429
+rate_limited` with `Retry-After` (seconds), and nothing was done. Repeated wrong passwords lock
+that username for the caller's address: `429 too_many_attempts` with `Retry-After`.
+
 **Errors.** Every error body is `{"error": {"code": "<machine_code>", "message": "<text>"}}`,
 sometimes with `field` or `details`. 400 malformed JSON (`malformed_json`), 401 not
-authenticated (`not_authenticated`, `invalid_credentials`), 403 not allowed (`forbidden`,
+authenticated (`not_authenticated`, `invalid_credentials`, `invalid_refresh_token`), 403 not allowed (`forbidden`,
 `csrf_failed`), 404 not found (`not_found`, also for another customer's order), 409 conflict
-(`invalid_transition`, `idempotency_conflict`, `username_taken`), 402 payment refused
+(`invalid_transition`, `idempotency_conflict`, `username_taken`), 429 too many requests
+(`rate_limited`, `too_many_attempts`, with `Retry-After`), 402 payment refused
 (`card_declined`), 415 body not JSON
 (`unsupported_media_type`), 422 invalid input (`invalid_request` with field `details` for a
 body that does not match the schema; domain codes such as `unknown_restaurant`,
@@ -148,6 +158,8 @@ api = PasslineAPI(
     docs_url="/docs",
     auth=api_auth,
     parser=JsonParser(),
+    # Every operation, per account and per address; tighter lists on some (passline.throttles).
+    throttle=throttles.DEFAULT,
 )
 # Accounts, restaurants and orders; the wallet; the kitchen (the order the document lists them in).
 api.add_router("", ordering_router)
@@ -214,8 +226,13 @@ def _on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
         return _error(api, request, 401, "not_authenticated", message)
     if isinstance(exc, AuthorizationError):
         return _error(api, request, 403, "forbidden", "You may not do this.")
+    if isinstance(exc, LockedOut):
+        return throttles.lockout_response(request)
     if isinstance(exc, Throttled):
-        return _error(api, request, 429, "rate_limited", exc.message)
+        message = "Too many requests: slow down and retry after Retry-After seconds."
+        response = _error(api, request, 429, throttles.RATE_LIMITED_CODE, message)
+        response["Retry-After"] = throttles.retry_after(exc.wait)
+        return response
     code = _HTTP_CODES.get(exc.status_code, "error")
     return _error(api, request, exc.status_code, code, exc.message)
 
@@ -237,6 +254,8 @@ def _on_domain_error(request: HttpRequest, exc: OrderingError) -> HttpResponse:
         status = 409
     elif isinstance(exc, InvalidAccount) and exc.code == "username_taken":
         status = 409
+    elif isinstance(exc, InvalidRefreshToken):
+        status = 401
     else:
         status = 422
     details = {key: value for key, value in exc.details.items() if key != "field"}

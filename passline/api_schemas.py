@@ -63,17 +63,22 @@ UNAVAILABLE = (
     "`unavailable`: the database was briefly unavailable and nothing was changed; retry after "
     "`Retry-After` seconds (a POST with the same `Idempotency-Key`, which is safe)."
 )
+RATE_LIMITED = (
+    "`rate_limited`: too many requests from this account or address; retry after `Retry-After` "
+    "seconds. Nothing was done."
+)
 IDEMPOTENCY_KEY_422 = "`invalid_idempotency_key`: the `Idempotency-Key` header is not 1 to 255 characters."
 
 
 def answers(success: dict[int, Any], errors: dict[int, str], **openapi_extra: Any) -> dict[str, Any]:
     """``response`` and ``openapi_extra`` of an operation: its success, its errors in the error
-    shape with the codes each carries, and the 503 every operation may answer."""
-    errors = {**errors, 503: UNAVAILABLE}
+    shape with the codes each carries, and the 429 and 503 every operation may answer."""
+    errors = {429: RATE_LIMITED, **errors, 503: UNAVAILABLE}
     documented: dict[int, Any] = {status: {"description": text} for status, text in errors.items()}
-    documented[503]["headers"] = {
-        "Retry-After": {"description": "Seconds to wait before a retry.", "schema": {"type": "integer"}}
-    }
+    for status in (429, 503):
+        documented[status]["headers"] = {
+            "Retry-After": {"description": "Seconds to wait before a retry.", "schema": {"type": "integer"}}
+        }
     return {
         "response": {**success, **dict.fromkeys(errors, ErrorOut)},
         "openapi_extra": {"responses": documented, **openapi_extra},

@@ -8,6 +8,8 @@ Every default points at the loopback MariaDB, RabbitMQ and Redis.
 from __future__ import annotations
 
 import os
+import re
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -347,7 +349,72 @@ if PRODUCTION and len(PAYMENT_WEBHOOK_SECRET) < 32:
 PAYMENT_WEBHOOK_TOLERANCE_SECONDS = int(env("PAYMENT_WEBHOOK_TOLERANCE_SECONDS", "300"))
 
 # --- rate limits, password-guessing lockout, API tokens ---
-# (rate limits and tokens)
+# API throttles and the site's form limits (passline/throttles.py): a sliding window per scope
+# in the Redis cache, shared by every web process. Rates are "<count>/<period>" (s, min, hour,
+# day; "5/10min" is five per ten minutes). Tests run with rates no suite ever reaches; a test of a
+# limit lowers its own (override_settings, or a throttle built with rate=).
+_NO_LIMIT = "100000/min"
+
+
+def _rate(name: str, default: str) -> str:
+    rate = env(f"RATE_LIMIT_{name.upper()}", _NO_LIMIT if PASSLINE_ENV == "test" else default).strip()
+    if not re.fullmatch(r"[1-9]\d*/\d*(s|sec|m|min|h|hour|d|day)", rate):
+        raise ImproperlyConfigured(f"RATE_LIMIT_{name.upper()}={rate!r}: use <count>/<period>, e.g. 10/min or 5/10min.")
+    return rate
+
+
+PASSLINE_RATE_LIMITS = {
+    # every API call, per signed-in account and per client address
+    "api_user": _rate("api_user", "300/min"),
+    "api_ip": _rate("api_ip", "600/min"),
+    # POST /auth/token and the site's log-in form, per address (axes locks single usernames)
+    "login": _rate("login", "30/10min"),
+    # accounts created per address, API and site together
+    "register": _rate("register", "5/hour"),
+    # orders placed, per account and per address
+    "orders": _rate("orders", "20/hour"),
+    "orders_ip": _rate("orders_ip", "60/hour"),
+    # top-ups and other money coming in, per account and per address (passline.throttles.MONEY)
+    "money": _rate("money", "10/hour"),
+    "money_ip": _rate("money_ip", "30/hour"),
+    # password-reset emails asked for, per address and per email address
+    "password_reset": _rate("password_reset", "5/hour"),
+    "password_reset_email": _rate("password_reset_email", "3/hour"),
+}
+
+# Password guessing: django-axes on every authenticate() with a request (the site's and the
+# admin's log-in, POST /api/v1/auth/token). Attempts are rows in MariaDB (axes' database
+# handler): every web process sees them, a cache eviction or a Redis restart cannot clear a
+# lock, and staff see and lift locks in the admin. Locked per username *and* address, so an
+# attacker locks an account only for themselves, never for its owner elsewhere.
+INSTALLED_APPS.append("axes")
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # last, as axes requires
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = int(env("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(env("AXES_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The address daphne reports (behind the proxy, from its X-Forwarded-For): one definition for
+# throttles and lockout. (Usernames need no folding: attempts are looked up under the same
+# case- and accent-insensitive collation as the accounts, so "Demo " counts as "demo".)
+AXES_CLIENT_IP_CALLABLE = "passline.throttles.client_ip"
+AXES_LOCKOUT_CALLABLE = "passline.throttles.lockout_response"
+# Successful log-ins are not written down (the table would only grow).
+AXES_DISABLE_ACCESS_LOG = True
+# Masked in the attempts kept (a password is always masked).
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
+AXES_VERBOSE = False
+
+# API tokens (ordering/services/accounts.py): a bearer token lives API_TOKEN_LIFETIME, its
+# refresh token (single use, exchanged for a new pair) API_REFRESH_TOKEN_LIFETIME.
+API_TOKEN_LIFETIME = timedelta(seconds=int(env("API_TOKEN_LIFETIME_SECONDS", str(24 * 3600))))
+API_REFRESH_TOKEN_LIFETIME = timedelta(seconds=int(env("API_REFRESH_TOKEN_LIFETIME_SECONDS", str(30 * 24 * 3600))))
+# A password-reset link works this long (Django's default is three days).
+PASSWORD_RESET_TIMEOUT = int(env("PASSWORD_RESET_TIMEOUT_SECONDS", "3600"))
 
 # --- WebSockets: frame size, message rate, connection caps, revocation ---
 # (sockets) live/limits.py, live/revocation.py; docs/security.md "WebSockets".

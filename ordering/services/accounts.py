@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from bus.outbox import outbox_write
 from ordering.events import CUSTOMER_REGISTERED
 from ordering.exceptions import OrderingError
 from ordering.models import ApiToken, CustomerProfile
 from passline.db import one_or_none
+
+logger = logging.getLogger(__name__)
 
 
 class InvalidAccount(OrderingError):
@@ -88,18 +98,129 @@ def profile_update(
     return profile
 
 
+@dataclass(frozen=True)
+class TokenPair:
+    """A bearer token and its refresh token, each shown once."""
+
+    token: str
+    expires_at: datetime
+    refresh_token: str
+    refresh_expires_at: datetime
+
+
+class InvalidRefreshToken(OrderingError):
+    code = "invalid_refresh_token"
+
+    def __init__(self) -> None:
+        super().__init__("The refresh token is unknown, expired, already used or revoked: sign in again.")
+
+
+def _password_stamp(user: AbstractBaseUser, secret: str | bytes | None = None) -> str:
+    # As Django ties a session to the password (get_session_auth_hash): any change of the hash,
+    # by whatever path it is written, voids the tokens issued before it.
+    return salted_hmac("passline.api-token", user.password, secret=secret, algorithm="sha256").hexdigest()
+
+
+def _stamp_matches(user: AbstractBaseUser, stamp: str) -> bool:
+    secrets_to_try = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    return any(constant_time_compare(stamp, _password_stamp(user, secret)) for secret in secrets_to_try)
+
+
+def api_token_build(*, user: User, family: str | None = None) -> tuple[ApiToken, TokenPair]:
+    """A new, unsaved token pair for ``user`` and what to show the client."""
+    now = timezone.now()
+    token, refresh_token = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    row = ApiToken(
+        user=user,
+        digest=_digest(token),
+        refresh_digest=_digest(refresh_token),
+        family=family or uuid.uuid4().hex,
+        password_stamp=_password_stamp(user),
+        expires_at=now + settings.API_TOKEN_LIFETIME,
+        refresh_expires_at=now + settings.API_REFRESH_TOKEN_LIFETIME,
+    )
+    return row, TokenPair(token, row.expires_at, refresh_token, row.refresh_expires_at)
+
+
+def api_token_pair_issue(*, user: User) -> TokenPair:
+    """A new bearer token and refresh token for ``user`` (a sign-in)."""
+    # Pairs past any use are deleted on the way (a refresh token is kept until it expires,
+    # revoked or not, so a second presentation is recognised as reuse).
+    ApiToken.objects.filter(user=user, refresh_expires_at__lte=timezone.now()).delete()
+    row, pair = api_token_build(user=user)
+    row.save()
+    return pair
+
+
 def api_token_issue(*, user: User) -> str:
     """A new bearer token for ``user``; only its digest is kept, so it is shown once."""
-    token = secrets.token_urlsafe(32)
-    ApiToken.objects.create(user=user, digest=_digest(token))
-    return token
+    return api_token_pair_issue(user=user).token
 
 
 def api_token_user(*, token: str) -> User | None:
-    """The active user a bearer token belongs to, or None."""
+    """The active user a live bearer token belongs to; None for a token that is unknown,
+    expired or revoked, whose user is inactive, or whose user's password changed since."""
     if not token or len(token) > 200:
         return None
-    found = one_or_none(ApiToken.objects.select_related("user").filter(digest=_digest(token)))
-    if found is None or not found.user.is_active:
+    found = one_or_none(
+        ApiToken.objects.select_related("user").filter(
+            digest=_digest(token), revoked_at__isnull=True, expires_at__gt=timezone.now()
+        )
+    )
+    if found is None or not found.user.is_active or not _stamp_matches(found.user, found.password_stamp):
         return None
     return found.user
+
+
+def api_token_refresh(*, refresh_token: str) -> TokenPair:
+    """Exchange a refresh token for a new pair, once: the old pair is revoked. A refresh token
+    presented again (someone else may hold a copy) revokes every pair of its sign-in.
+    Raises InvalidRefreshToken."""
+    if not refresh_token or len(refresh_token) > 200:
+        raise InvalidRefreshToken()
+    now = timezone.now()
+    with transaction.atomic():
+        row = one_or_none(
+            ApiToken.objects.select_for_update()
+            .select_related("user")
+            .filter(refresh_digest=_digest(refresh_token), refresh_expires_at__gt=now)
+        )
+        if row is not None and row.revoked_at is not None:
+            revoked = ApiToken.objects.filter(family=row.family, revoked_at__isnull=True).update(revoked_at=now)
+            logger.warning("refresh token reused: %d pair(s) of user %s revoked", revoked, row.user_id)
+            row = None
+        elif row is not None and (not row.user.is_active or not _stamp_matches(row.user, row.password_stamp)):
+            row = None
+        if row is not None:
+            row.revoked_at = now
+            row.save(update_fields=["revoked_at"])
+            new_row, pair = api_token_build(user=row.user, family=row.family)
+            new_row.save()
+    if row is None:
+        raise InvalidRefreshToken()
+    return pair
+
+
+def api_token_revoke(*, token: str) -> bool:
+    """Revoke the pair a bearer token belongs to (its refresh token too). True if it was live."""
+    if not token or len(token) > 200:
+        return False
+    return bool(
+        ApiToken.objects.filter(digest=_digest(token), revoked_at__isnull=True).update(revoked_at=timezone.now())
+    )
+
+
+def api_tokens_revoke_all(*, user: AbstractBaseUser) -> int:
+    """Revoke every live token pair of ``user`` (a site logout). Returns how many."""
+    return ApiToken.objects.filter(user_id=user.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def api_tokens_revoke_on_logout(
+    sender: object, request: object, user: AbstractBaseUser | None, **kwargs: object
+) -> None:
+    """``user_logged_out``: signing out of the site (or the admin) signs the account's API
+    clients out too (connected in ``OrderingConfig.ready``)."""
+    if user is not None and user.pk is not None:
+        revoked = api_tokens_revoke_all(user=user)
+        if revoked:
+            logger.info("site logout of user %s revoked %d API token(s)", user.pk, revoked)

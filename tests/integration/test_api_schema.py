@@ -140,6 +140,8 @@ def test_a_body_over_the_upload_limit_is_413(customer, settings):
 OPERATIONS = {
     ("post", "/api/v1/auth/register"): {400, 409, 413, 415, 422},
     ("post", "/api/v1/auth/token"): {400, 401, 413, 415, 422},
+    ("post", "/api/v1/auth/refresh"): {400, 401, 413, 415, 422},
+    ("post", "/api/v1/auth/logout"): {401},
     ("get", "/api/v1/restaurants"): set(),
     ("get", "/api/v1/restaurants/{restaurant_id}/menu"): {404},
     ("post", "/api/v1/orders"): {400, 409, 413, 415, 422},
@@ -156,9 +158,12 @@ OPERATIONS = {
     ("post", "/api/v1/kitchen/orders/{order_id}/priority"): {400, 404, 409, 413, 415, 422},
     ("post", "/api/v1/kitchen/orders/{order_id}/items/{menu_item_id}/done"): {400, 404, 409, 413, 415, 422},
 }
+# (and the bearer-only logout, which can answer 401 but never 403)
 PUBLIC = {
     ("post", "/api/v1/auth/register"),
     ("post", "/api/v1/auth/token"),
+    ("post", "/api/v1/auth/refresh"),
+    ("post", "/api/v1/auth/logout"),
     ("get", "/api/v1/restaurants"),
     ("get", "/api/v1/restaurants/{restaurant_id}/menu"),
 }
@@ -174,8 +179,9 @@ def test_every_operation_lists_every_error_it_can_answer_in_the_error_shape():
     assert listed == set(OPERATIONS)
     for (method, path), statuses in OPERATIONS.items():
         responses = paths[path][method]["responses"]
-        # 503 everywhere (every operation reads the database); 401/403 wherever a login is needed
-        expected = statuses | {503} | (set() if (method, path) in PUBLIC else {401, 403})
+        # 503 everywhere (every operation reads the database), 429 everywhere (every operation is
+        # rate limited); 401/403 wherever a login is needed
+        expected = statuses | {429, 503} | (set() if (method, path) in PUBLIC else {401, 403})
         errors = {int(code) for code in responses if int(code) >= 400}
         assert errors == expected, (method, path, sorted(errors))
         for code in errors:
@@ -184,6 +190,7 @@ def test_every_operation_lists_every_error_it_can_answer_in_the_error_shape():
             # each says which machine codes it carries
             assert "`" in answer["description"], (method, path, code, answer["description"])
         assert "Retry-After" in responses["503"]["headers"], (method, path)
+        assert "Retry-After" in responses["429"]["headers"], (method, path)
         assert "`unavailable`" in responses["503"]["description"]
 
 

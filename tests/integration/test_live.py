@@ -308,7 +308,7 @@ def pay(order_id: int) -> None:
 
 def test_logging_out_closes_the_sessions_sockets(client, customer, password, restaurant, menu):
     order = OrderFactory(customer=customer, dish=menu["pizza"])
-    assert client.login(username=customer.username, password=password)
+    client.force_login(customer)
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
 
     async def scenario():

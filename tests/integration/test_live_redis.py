@@ -146,7 +146,7 @@ def test_an_upgrade_while_redis_is_away_is_refused_with_try_again_later(
 ):
     order = OrderFactory(customer=customer, dish=menu["pizza"])
     token = api_token_issue(user=customer)
-    assert client.login(username=customer.username, password=password)  # the session is cached in Redis
+    client.force_login(customer)  # the session is cached in Redis
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
 
     async def scenario():
@@ -208,7 +208,7 @@ def test_on_a_real_daphne_sockets_and_upgrades_outlive_redis_dropping_its_client
     daphne, private_redis, client, customer, password
 ):
     token = api_token_issue(user=customer)
-    assert client.login(username=customer.username, password=password)
+    client.force_login(customer)
     origin = f"http://127.0.0.1:{daphne}"
     ways_in = {
         "bearer": {"Authorization": f"Bearer {token}"},

@@ -154,7 +154,7 @@ def test_a_bearer_client_without_cookies_needs_no_origin(customer, restaurant, m
 def test_the_origin_check_stays_for_cookies_and_for_any_origin_sent(client, customer, password, restaurant, menu):
     order = OrderFactory(customer=customer, dish=menu["pizza"])
     bearer = (b"authorization", f"Bearer {api_token_issue(user=customer)}".encode())
-    assert client.login(username=customer.username, password=password)
+    client.force_login(customer)
     cookie = (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
     path = f"/ws/orders/{order.pk}/"
 

@@ -47,6 +47,7 @@ KIT_MODULES = {
     "readonly_admin",
     "sessions",
     "threads",
+    "throttles",
     "health",
 }
 
