@@ -45,6 +45,7 @@ def bench_env(**extra: str) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
         PASSLINE_EXTRA_CONSUMER_MODULES="bench.consumers",
         RABBITMQ_URL=bench_rabbitmq_url(),
+        BUS_ROLES="0",  # the bench vhost has guest, not the checkout's role users
     )
     env.update(extra)
     return env

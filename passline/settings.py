@@ -335,16 +335,16 @@ if PRODUCTION:
 # with the password in ``RABBITMQ_PASSWORD_<ROLE>`` (``RABBITMQ_PASSWORD_NOTIFIER_EMAIL`` for
 # notifier-email); a process needs only its own role's. RABBITMQ_URL then names only the broker
 # and the vhost. scripts/setup.sh writes the passwords into .env once and creates the users
-# (``manage.py bus_users``). Roles are on in production always, elsewhere once any role has a
-# password; off, every process uses RABBITMQ_URL's user and no publisher is checked. The test
-# suite starts with them off (its session vhost has guest) and turns them on for the tests of
-# roles (tests/security/test_bus.py).
+# (``manage.py bus_users``). Roles are on in production always; elsewhere once any role has a
+# password, unless BUS_ROLES=0 (the benchmark's own vhost has only guest). Off, every process
+# uses RABBITMQ_URL's user and no publisher is checked. The test suite starts with them off (its
+# session vhost has guest) and turns them on for the tests of roles (tests/security/test_bus.py).
 RABBITMQ_ROLE_PASSWORDS: dict[str, str] = {
     key.removeprefix("RABBITMQ_PASSWORD_").lower().replace("_", "-"): value
     for key, value in os.environ.items()
     if key.startswith("RABBITMQ_PASSWORD_") and value and PASSLINE_ENV != "test"
 }
-BUS_ROLES = PRODUCTION or bool(RABBITMQ_ROLE_PASSWORDS)
+BUS_ROLES = PRODUCTION or env_bool("BUS_ROLES", bool(RABBITMQ_ROLE_PASSWORDS))
 _vhost = unquote(urlsplit(RABBITMQ_URL).path[1:])
 # The users of one checkout are named after its vhost, so checkouts sharing a broker never share one.
 RABBITMQ_USER_PREFIX = env("RABBITMQ_USER_PREFIX", "passline-" if _vhost in {"", "/"} else f"{_vhost}-")

@@ -406,3 +406,23 @@ def test_an_order_is_paid_with_every_process_on_its_own_user(as_roles, relay, ru
     OrderFactory(customer=customer, dish=dish, quantity=2)
     wait_until(lambda: Order.objects.get(customer=customer).status == "paid", timeout=30, what="the order paid")
     assert Wallet.objects.get(user=customer).balance == Decimal("5.00")
+
+
+def test_the_relay_replays_only_into_a_consumers_queue(as_roles, run_relay):
+    from django.db import transaction
+
+    with transaction.atomic():
+        row = OutboxMessage.objects.create(
+            message_id="m-parked",
+            type="order.status_changed",
+            exchange="",
+            routing_key="bus.parked",
+            aggregate="dead-letter:1",
+            correlation_id="c",
+            body="{}",
+        )
+    run_relay()
+    wait_until(lambda: OutboxMessage.objects.get(pk=row.pk).attempts > 0, timeout=30, what="the row refused")
+    refused = OutboxMessage.objects.get(pk=row.pk)
+    assert refused.sent_at is None
+    assert "no consumer's queue" in refused.last_error
