@@ -87,6 +87,7 @@ class RpcClient:
         self._last_used = 0.0
         self.reconnects = 0
         self._role: str | None = None  # the role the open connection is of
+        self._user = ""  # its RabbitMQ user: every request's user_id
         self._command = ""  # the command whose replies are awaited
 
     def _fresh(self) -> bool:
@@ -115,6 +116,7 @@ class RpcClient:
                 self.reconnects += 1
             self.close()
             self._role = self.role or roles.acting_role()
+            self._user = roles.user(self._role or "")
             self._connection = pika.BlockingConnection(connection_parameters(self._role, name="rpc-client"))
             self._channel = channel = self._connection.channel()
             channel.basic_consume(queue=DIRECT_REPLY_TO, on_message_callback=self._on_reply, auto_ack=True)
@@ -134,7 +136,7 @@ class RpcClient:
                     correlation_id=call_id,
                     timestamp=int(time.time()),
                     reply_to=DIRECT_REPLY_TO,
-                    user_id=roles.user(self._role or ""),
+                    user_id=self._user,
                 ),
             )
 

@@ -1,13 +1,16 @@
 """The consumer runner: everything about consuming except the business.
 
-Per message: decode and validate the envelope and payload, restore the correlation id, run the
-handler inside a transaction that also records the message id (a duplicate has no second
-effect), then ack — only after that transaction committed, and only on the channel the
-message came from. A handler that raises is retried through the consumer's delay queues and
-dead-lettered after its last attempt; a message that can never succeed (not an envelope, an
-unexpected type, an invalid payload, a malformed header or property, a ``Permanent`` error)
-is dead-lettered at once, so a poison message never blocks the messages behind it, and
-nothing a producer puts in a message can crash the runner.
+Per message: decode and validate the envelope and payload, check that its publisher's role
+may publish its type (bus/roles.py; the broker vouches for the ``user_id``), restore the
+correlation id, run the handler inside a transaction that also records the message id (a
+duplicate has no second effect), then ack — only after that transaction committed, and only
+on the channel the message came from. A handler that raises is retried through the
+consumer's delay queues and dead-lettered after its last attempt; a message that can never
+succeed (not an envelope, an unexpected type, an invalid payload, a malformed header or
+property, a publisher without the right to its type, a ``Permanent`` error) is dead-lettered
+at once, so a poison message never blocks the messages behind it, and nothing a producer puts
+in a message can crash the runner. With roles on, the runner connects as its consumers' role
+and declares nothing (the topology role does).
 
 Every republish (a retry, a dead letter) is mandatory and confirmed: when the broker cannot
 route it or refuses it (a full queue), the original is not acked but given back to its queue,
@@ -257,6 +260,7 @@ class WorkerRunner(Settling):
         consumer = deliveries[0].consumer
         items: list[tuple[Delivery, Message[Any] | None]] = []
         outcomes: dict[int, Outcome] = {}
+        enforced = roles.enforced()
         for index, delivery in enumerate(deliveries):
             logger.debug(
                 "handling %s %s from %s", delivery.properties.type, delivery.properties.message_id, consumer.queue
@@ -272,7 +276,8 @@ class WorkerRunner(Settling):
             except (EnvelopeError, InvalidPayload, LookupError) as error:
                 outcomes[index] = Outcome("dead", reason=f"undecodable: {error}", error_code="invalid_command")
             else:
-                refused = roles.refusal(message.envelope.type, self._publisher(delivery))
+                # Only with roles on: off, nobody is told apart (and this is the hot path).
+                refused = roles.refusal(message.envelope.type, self._publisher(delivery)) if enforced else None
                 if refused is None:
                     items.append((delivery, message))
                 else:

@@ -426,3 +426,22 @@ def test_the_relay_replays_only_into_a_consumers_queue(as_roles, run_relay):
     refused = OutboxMessage.objects.get(pk=row.pk)
     assert refused.sent_at is None
     assert "no consumer's queue" in refused.last_error
+
+
+def test_every_process_of_the_procfile_has_the_role_of_its_name_and_every_queue_a_role():
+    from pathlib import Path
+
+    from bus.handlers import registered
+
+    procfile = (Path(__file__).resolve().parents[2] / "Procfile").read_text().splitlines()
+    processes = dict(line.split(":", 1) for line in procfile if line.strip() and not line.startswith("#"))
+    for name, command in processes.items():
+        words = command.split()
+        if "consume" in words:
+            assert roles.role_of_queues(words[words.index("consume") + 1 :]) == name
+        elif "relay_outbox" in words:
+            assert name == roles.RELAY
+        else:
+            assert name == "web" and "manage.py" not in command  # no broker user: it writes the outbox
+    own = [queue for queue in registered() if not queue.startswith("test.")]
+    assert {roles.role_of_queues([queue]) for queue in own} == set(processes) - {"web", roles.RELAY}
