@@ -445,3 +445,51 @@ def test_every_process_of_the_procfile_has_the_role_of_its_name_and_every_queue_
             assert name == "web" and "manage.py" not in command  # no broker user: it writes the outbox
     own = [queue for queue in registered() if not queue.startswith("test.")]
     assert {roles.role_of_queues([queue]) for queue in own} == set(processes) - {"web", roles.RELAY}
+
+
+@pytest.mark.slow
+def test_the_users_are_made_through_the_management_api_as_in_a_container(settings, tmp_path):
+    """The Docker set-up's path: ``bus_users --management-url`` against a broker of its own
+    with the management plugin (the machine's shared broker has none)."""
+    from tests.integration.conftest import PrivateBroker
+    from tests.support import free_port
+
+    broker = PrivateBroker()
+    api_port = free_port()
+    (broker.dir / "enabled_plugins").write_text("[rabbitmq_management].\n")
+    with open(broker.dir / "rabbitmq.conf", "a") as conf:
+        conf.write(f"management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = {api_port}\n")
+    try:
+        broker.start()
+        settings.RABBITMQ_URL = broker.url.replace("/%2F", "/passline-compose")
+        settings.RABBITMQ_USER_PREFIX = "passline-"
+        settings.RABBITMQ_ROLE_PASSWORDS = {role: secrets.token_urlsafe(16) for role in roles.ROLES}
+        settings.BUS_ROLES = True
+        api = f"http://guest:guest@127.0.0.1:{api_port}"
+        wait_until(lambda: _answers(api), timeout=60, what="the management API")
+        call_command("bus_users", management_url=api, stdout=io.StringIO())
+        # every role logs in to the vhost with its own password and only its own rights
+        connection = connect("bridge")
+        assert refused_code(lambda: connection.channel().queue_declare("sneaky")) == 403
+        connection.close()
+        # and a second run keeps the passwords it finds
+        first = dict(settings.RABBITMQ_ROLE_PASSWORDS)
+        settings.RABBITMQ_ROLE_PASSWORDS = dict.fromkeys(roles.ROLES, "changed")
+        call_command("bus_users", management_url=api, stdout=io.StringIO())
+        settings.RABBITMQ_ROLE_PASSWORDS = first
+        connect("relay").close()
+    finally:
+        broker.shutdown()
+
+
+def _answers(api: str) -> bool:
+    import urllib.error
+    import urllib.request
+
+    try:
+        request = urllib.request.Request(api.replace("guest:guest@", "") + "/api/overview")
+        request.add_header("Authorization", "Basic Z3Vlc3Q6Z3Vlc3Q=")
+        urllib.request.urlopen(request, timeout=2).close()
+        return True
+    except (urllib.error.URLError, OSError):
+        return False
