@@ -406,6 +406,10 @@ def test_an_order_is_paid_with_every_process_on_its_own_user(as_roles, relay, ru
     OrderFactory(customer=customer, dish=dish, quantity=2)
     wait_until(lambda: Order.objects.get(customer=customer).status == "paid", timeout=30, what="the order paid")
     assert Wallet.objects.get(user=customer).balance == Decimal("5.00")
+    # and the relay's topic permissions let every event of it out (a refusal would close its channel)
+    wait_until(lambda: not OutboxMessage.objects.filter(sent_at__isnull=True).exists(), timeout=30, what="all sent")
+    sent = set(OutboxMessage.objects.values_list("type", flat=True))
+    assert {"order.placed", "order.status_changed", "payment.succeeded"} <= sent, sent
 
 
 def test_the_relay_replays_only_into_a_consumers_queue(as_roles, run_relay):
