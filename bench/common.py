@@ -49,6 +49,7 @@ def bench_env(**extra: str) -> dict[str, str]:
         RABBITMQ_URL=bench_rabbitmq_url(),
         # Every benchmark client connects from loopback: no per-address socket cap.
         LIVE_MAX_SOCKETS_PER_ADDRESS="0",
+        BUS_ROLES="0",  # the bench vhost has guest, not the checkout's role users
     )
     env.update(extra)
     return env

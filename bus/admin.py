@@ -13,7 +13,7 @@ from django.utils.html import format_html
 
 from bus.models import DeadLetter, OutboxMessage
 from bus.relay import STUCK_AFTER_ATTEMPTS
-from bus.services import DeadLetterAlreadyHandled, dead_letter_discard, dead_letter_replay
+from bus.services import DeadLetterAlreadyHandled, DeadLetterNotReplayable, dead_letter_discard, dead_letter_replay
 
 
 def _pretty(body: str) -> str:
@@ -53,6 +53,7 @@ class DeadLetterAdmin(ReadOnlyAdmin[DeadLetter]):
         "dead_at",
         "handled_at",
         "correlation_id",
+        "publisher",
         "reason",
         "payload",
         "headers",
@@ -86,7 +87,7 @@ class DeadLetterAdmin(ReadOnlyAdmin[DeadLetter]):
             try:
                 service(dead_letter_id=letter_id)
                 done += 1
-            except DeadLetterAlreadyHandled as error:
+            except (DeadLetterAlreadyHandled, DeadLetterNotReplayable) as error:
                 self.message_user(request, str(error), messages.WARNING)
         if done:
             self.message_user(request, f"{done} dead letter(s) {verb}.", messages.SUCCESS)

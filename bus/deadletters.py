@@ -6,6 +6,13 @@ so no header, property or body may make the collector fail on it (each is read d
 cut to its column, made JSON-safe). Only a fault of its own (the database away) gives a letter
 back to its ``.dead`` queue; after that queue's delivery limit the broker parks it in
 ``bus.parked`` (bus/topology.py), so even then nothing vanishes.
+
+What a replay may trust is recorded from what the broker vouches for, never from a header a
+publisher writes: the queue a letter came from is the ``.dead`` queue the collector read it
+from (minus ``.dead``), and its publisher the user the broker authenticated — the letter's own
+``user_id``, or, when the queue's own role dead-lettered it (a worker's runner republishes as
+itself), the first publisher that runner recorded (bus/roles.py). The ``x-passline-queue``
+header and the broker's ``x-death`` record are kept with the letter, for reading only.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from typing import Any
 from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
+from bus import roles
 from bus.handlers import QueueReader, register, registered
 from bus.models import DeadLetter
 from bus.topology import PARKING_QUEUE
@@ -65,12 +73,26 @@ def _reason(headers: dict[str, Any]) -> tuple[str, str, int]:
     return reason, queue, attempts
 
 
+def _publisher(user_id: Any, headers: dict[str, Any], queue: str) -> str:
+    """The letter's first publisher as the broker authenticated it (bus/roles.py)."""
+    try:
+        role = roles.role_of_queues([queue])
+    except roles.RoleError:
+        role = ""  # a queue of no role: only the letter's own user_id counts
+    if role:
+        return roles.publisher_of(user_id, headers, role)
+    return user_id if isinstance(user_id, str) else ""
+
+
 def collect(delivery) -> None:  # type: ignore[no-untyped-def]
     """Store one dead letter (once: a redelivered one finds its row)."""
     props = delivery.properties
     headers = _jsonable(props.headers if isinstance(props.headers, dict) else {"headers": props.headers})
-    reason, queue, attempts = _reason(headers)
-    queue = (queue or _text(delivery.method.routing_key))[:255]
+    reason, _, attempts = _reason(headers)
+    source = _text(getattr(delivery, "source", ""))
+    # The queue the letter died in: the .dead queue it sat in says so, whatever its headers claim.
+    queue = (source.removesuffix(".dead") if source else _text(delivery.method.routing_key))[:255]
+    publisher = _publisher(props.user_id, headers if isinstance(headers, dict) else {}, queue)[:255]
     message_id = _text(props.message_id)[:64]
     if (
         message_id
@@ -84,6 +106,7 @@ def collect(delivery) -> None:  # type: ignore[no-untyped-def]
         reason=reason,
         attempts=attempts,
         correlation_id=_text(props.correlation_id)[:128],
+        publisher=publisher,
         body=_text(delivery.body).replace("\x00", "\ufffd"),
         headers=headers,
         dead_at=timezone.now(),

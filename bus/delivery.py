@@ -28,6 +28,9 @@ class Delivery:
     method: Any
     properties: pika.BasicProperties
     body: bytes
+    # The queue it was consumed from, as the runner subscribed to it (a broker fact, unlike
+    # any header): a raw consumer reading several queues tells them apart by it.
+    source: str = ""
 
     @property
     def queue(self) -> str:

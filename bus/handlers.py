@@ -189,6 +189,8 @@ class QueueReader(Handler):
     consume_from: Callable[[], list[str]] = field(compare=False)
     events: Sequence[EventType] = ()
     bind_events: bool = False
+    # It never republishes (a failure gives the delivery back), so it has no retry queues.
+    retry_delays: Sequence[float] = ()
 
 
 _registry: dict[str, Handler] = {}

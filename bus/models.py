@@ -66,11 +66,15 @@ class DeadLetter(models.Model):
         DISCARDED = "discarded", "discarded"
 
     message_id = models.CharField(max_length=64, blank=True)
+    # The queue it died in: the .dead queue the collector read it from says so, never a header.
     queue = models.CharField(max_length=255)
     type = models.CharField(max_length=100, blank=True)
     reason = models.TextField()
     attempts = models.PositiveIntegerField(default=0)
     correlation_id = models.CharField(max_length=128, blank=True)
+    # The RabbitMQ user that first published it, as the broker authenticated it (bus/roles.py):
+    # a letter whose publisher may not publish its type is never replayed.
+    publisher = models.CharField(max_length=255, blank=True, default="")
     body = models.TextField()
     headers = models.JSONField(default=dict)
     dead_at = models.DateTimeField(default=timezone.now)

@@ -38,7 +38,9 @@ from pika.channel import Channel
 from pika.exceptions import AMQPError
 from pika.spec import Basic
 
+from bus import roles
 from bus.connection import connection_parameters, message_properties
+from bus.handlers import registered
 from bus.models import OutboxMessage
 from bus.nudge import listen
 from bus.topology import EXCHANGE_NAMES, declare_topology
@@ -147,6 +149,8 @@ class OutboxRelay:
         self._confirm_timer: Any = None
         self._was_open = False
         self._nudged = False  # a writer committed rows since the last claim (bus/nudge.py)
+        self._user = ""  # the RabbitMQ user the relay publishes as (every message's user_id)
+        self._work_queues = frozenset(c.queue for c in registered().values() if c.consume_from is None)
 
     # --- life cycle --------------------------------------------------------------------------
 
@@ -162,9 +166,12 @@ class OutboxRelay:
         while not self._stopping.is_set():
             self._was_open = False
             try:
-                declare_topology()
+                if not roles.enforced():
+                    # With roles, the topology role declares it (the relay may configure nothing).
+                    declare_topology()
+                self._user = roles.user(roles.RELAY)
                 self._connection = pika.SelectConnection(
-                    connection_parameters("relay"),
+                    connection_parameters(roles.RELAY),
                     on_open_callback=self._on_connection_open,
                     on_open_error_callback=self._on_connection_error,
                     on_close_callback=self._on_connection_closed,
@@ -341,6 +348,10 @@ class OutboxRelay:
                 # relay on this row forever; keep it aside for an operator instead.
                 batch.failed[row.id] = f"unknown exchange {row.exchange!r}"
                 continue
+            if not row.exchange and row.routing_key not in self._work_queues:
+                # The default exchange (a replay) reaches any queue: only a consumer's own.
+                batch.failed[row.id] = f"a replay into {row.routing_key!r}, which is no consumer's queue"
+                continue
             self._next_tag += 1
             batch.pending.add(self._next_tag)
             self._tags[self._next_tag] = (batch, row)
@@ -354,6 +365,7 @@ class OutboxRelay:
                     correlation_id=row.correlation_id,
                     timestamp=int(row.created_at.timestamp()),
                     priority=row.priority,
+                    user_id=self._user,
                 ),
                 mandatory=True,
             )

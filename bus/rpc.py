@@ -37,6 +37,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError
 from pika.spec import Basic
 
+from bus import roles
 from bus.catalog import EventType, routing_key_for
 from bus.connection import connection_parameters, message_properties
 from bus.correlation import current_or_new_correlation_id
@@ -67,9 +68,16 @@ class RemoteError(RpcError):
 
 
 class RpcClient:
-    """A client for one thread (pika connections are not thread-safe); see :func:`rpc_client`."""
+    """A client for one thread (pika connections are not thread-safe); see :func:`rpc_client`.
 
-    def __init__(self) -> None:
+    It calls as ``role`` (bus/roles.py; default: the thread's acting role, which a worker's
+    handler thread has), and takes a reply only from the role that serves the command: the
+    broker vouches for a reply's user_id, and anyone who saw a request (the audit trail sees
+    every one) could otherwise answer it first.
+    """
+
+    def __init__(self, role: str | None = None) -> None:
+        self.role = role
         self._connection: pika.BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
         # The calls in flight: call id -> its reply's body, None until it arrives.
@@ -78,6 +86,9 @@ class RpcClient:
         # When the connection last did I/O (monotonic): idle past a heartbeat, it is replaced.
         self._last_used = 0.0
         self.reconnects = 0
+        self._role: str | None = None  # the role the open connection is of
+        self._user = ""  # its RabbitMQ user: every request's user_id
+        self._command = ""  # the command whose replies are awaited
 
     def _fresh(self) -> bool:
         """Whether the open connection can be trusted with a publish."""
@@ -104,7 +115,9 @@ class RpcClient:
             if self._connection is not None:
                 self.reconnects += 1
             self.close()
-            self._connection = pika.BlockingConnection(connection_parameters("rpc-client"))
+            self._role = self.role or roles.acting_role()
+            self._user = roles.user(self._role or "")
+            self._connection = pika.BlockingConnection(connection_parameters(self._role, name="rpc-client"))
             self._channel = channel = self._connection.channel()
             channel.basic_consume(queue=DIRECT_REPLY_TO, on_message_callback=self._on_reply, auto_ack=True)
         self._last_used = time.monotonic()
@@ -123,6 +136,7 @@ class RpcClient:
                     correlation_id=call_id,
                     timestamp=int(time.time()),
                     reply_to=DIRECT_REPLY_TO,
+                    user_id=self._user,
                 ),
             )
 
@@ -130,6 +144,10 @@ class RpcClient:
         self, channel: BlockingChannel, method: Basic.Deliver, properties: pika.BasicProperties, body: bytes
     ) -> None:
         call_id = properties.correlation_id
+        refused = roles.reply_refusal(self._command, properties.user_id)
+        if refused is not None:
+            logger.warning("ignoring an RPC reply: %s", refused, extra={"call_id": call_id})
+            return
         if call_id in self._replies and self._replies[call_id] is None:
             self._replies[call_id] = body
             self._missing -= 1
@@ -162,6 +180,7 @@ class RpcClient:
         try:
             self._replies = {call_id: None for call_id, _, _ in requests}
             self._missing = len(requests)
+            self._command = command.name
             try:
                 self._publish(command, requests)
             except AMQPError as error:

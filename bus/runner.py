@@ -1,13 +1,16 @@
 """The consumer runner: everything about consuming except the business.
 
-Per message: decode and validate the envelope and payload, restore the correlation id, run the
-handler inside a transaction that also records the message id (a duplicate has no second
-effect), then ack — only after that transaction committed, and only on the channel the
-message came from. A handler that raises is retried through the consumer's delay queues and
-dead-lettered after its last attempt; a message that can never succeed (not an envelope, an
-unexpected type, an invalid payload, a malformed header or property, a ``Permanent`` error)
-is dead-lettered at once, so a poison message never blocks the messages behind it, and
-nothing a producer puts in a message can crash the runner.
+Per message: decode and validate the envelope and payload, check that its publisher's role
+may publish its type (bus/roles.py; the broker vouches for the ``user_id``), restore the
+correlation id, run the handler inside a transaction that also records the message id (a
+duplicate has no second effect), then ack — only after that transaction committed, and only
+on the channel the message came from. A handler that raises is retried through the
+consumer's delay queues and dead-lettered after its last attempt; a message that can never
+succeed (not an envelope, an unexpected type, an invalid payload, a malformed header or
+property, a publisher without the right to its type, a ``Permanent`` error) is dead-lettered
+at once, so a poison message never blocks the messages behind it, and nothing a producer puts
+in a message can crash the runner. With roles on, the runner connects as its consumers' role
+and declares nothing (the topology role does).
 
 Every republish (a retry, a dead letter) is mandatory and confirmed: when the broker cannot
 route it or refuses it (a full queue), the original is not acked but given back to its queue,
@@ -50,6 +53,7 @@ import pika
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError
 
+from bus import roles
 from bus.catalog import InvalidPayload
 from bus.connection import connection_parameters
 from bus.correlation import correlation_context
@@ -97,11 +101,22 @@ def _reply_returned(channel, method, properties, body) -> None:  # type: ignore[
 
 
 class WorkerRunner(Settling):
-    def __init__(self, consumers: list[Handler], *, declare: bool = True, max_requeue_pause: float = 5.0):
+    def __init__(
+        self,
+        consumers: list[Handler],
+        *,
+        declare: bool = True,
+        max_requeue_pause: float = 5.0,
+        role: str | None = None,
+    ):
         if not consumers:
             raise ValueError("nothing to consume")
         self.consumers = consumers
+        # With roles (bus/roles.py) the topology role declares; a worker may configure nothing.
         self.declare = declare
+        # The bus role it connects as: given, or the one whose queues these are (with roles on).
+        self.role = role
+        self._user = ""
         self.handled = 0
         # Deliveries given back to their queue because the broker refused or could not route a
         # republish (or a raw consumer failed); each costs a pause that grows while they go on.
@@ -127,11 +142,16 @@ class WorkerRunner(Settling):
         if install_signal_handlers:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self.stop())
+        if self.role is None and roles.enforced():
+            self.role = roles.role_of_queues(c.queue for c in self.consumers)
+        self._user = roles.user(self.role or "")
+        # Its handlers' RPC calls go out as its role too.
+        self._worker.submit(roles.act_as, self.role).result()
         delay = 0.5
         while not self._stopping.is_set():
             opened = False
             try:
-                if self.declare:
+                if self.declare and not roles.enforced():
                     declare_topology(self.consumers)
                 self._connect()
                 opened = True
@@ -158,14 +178,14 @@ class WorkerRunner(Settling):
         self._stopping.set()
 
     def _connect(self) -> None:
-        self._connection = pika.BlockingConnection(connection_parameters(f"consume:{self.name}"))
+        self._connection = pika.BlockingConnection(connection_parameters(self.role, name=f"consume:{self.name}"))
         channel = self._connection.channel()
         # Retry and dead-letter copies are confirmed by the broker before the original is acked.
         channel.confirm_delivery()
         for consumer in self.consumers:
             channel.basic_qos(prefetch_count=consumer.prefetch)
             for queue in consumer.consume_from() if consumer.consume_from else [consumer.queue]:
-                channel.basic_consume(queue=queue, on_message_callback=self._receiver(consumer))
+                channel.basic_consume(queue=queue, on_message_callback=self._receiver(consumer, queue))
         self._channel = channel
         if any(consumer.rpc for consumer in self.consumers):
             # RPC replies go on a channel of their own, without publisher confirms (see _reply).
@@ -173,9 +193,11 @@ class WorkerRunner(Settling):
             reply_channel.add_on_return_callback(_reply_returned)
             self._reply_channel = reply_channel
 
-    def _receiver(self, consumer: Handler) -> Callable[[BlockingChannel, Any, pika.BasicProperties, bytes], None]:
+    def _receiver(
+        self, consumer: Handler, queue: str
+    ) -> Callable[[BlockingChannel, Any, pika.BasicProperties, bytes], None]:
         def receive(channel: BlockingChannel, method: Any, properties: pika.BasicProperties, body: bytes) -> None:
-            self._inbox.append(Delivery(consumer, channel, method, properties, body))
+            self._inbox.append(Delivery(consumer, channel, method, properties, body, source=queue))
 
         return receive
 
@@ -238,6 +260,7 @@ class WorkerRunner(Settling):
         consumer = deliveries[0].consumer
         items: list[tuple[Delivery, Message[Any] | None]] = []
         outcomes: dict[int, Outcome] = {}
+        enforced = roles.enforced()
         for index, delivery in enumerate(deliveries):
             logger.debug(
                 "handling %s %s from %s", delivery.properties.type, delivery.properties.message_id, consumer.queue
@@ -247,11 +270,18 @@ class WorkerRunner(Settling):
                 continue
             try:
                 _check_properties(delivery)
-                items.append((delivery, decode(delivery, _attempt(delivery))))
+                message = decode(delivery, _attempt(delivery))
             except MalformedDelivery as error:
                 outcomes[index] = Outcome("dead", reason=f"malformed: {error}", error_code="invalid_command")
             except (EnvelopeError, InvalidPayload, LookupError) as error:
                 outcomes[index] = Outcome("dead", reason=f"undecodable: {error}", error_code="invalid_command")
+            else:
+                # Only with roles on: off, nobody is told apart (and this is the hot path).
+                refused = roles.refusal(message.envelope.type, self._publisher(delivery)) if enforced else None
+                if refused is None:
+                    items.append((delivery, message))
+                else:
+                    outcomes[index] = Outcome("dead", reason=refused, error_code="forbidden")
         if items:
             results = iter(self._run(consumer, items))
             for index in range(len(deliveries)):
@@ -270,6 +300,10 @@ class WorkerRunner(Settling):
                 self._settle(delivery, outcome, attempt)
                 self.handled += 1
                 self._log_handled(delivery, outcome, attempt, len(deliveries), elapsed)
+
+    def _publisher(self, delivery: Delivery) -> str:
+        """Who first published the delivery, as the broker authenticated it (bus/roles.py)."""
+        return roles.publisher_of(delivery.properties.user_id, delivery.headers, self.role or "")
 
     def _log_handled(self, delivery: Delivery, outcome: Outcome, attempt: int, batch: int, elapsed: float) -> None:
         ok = outcome.status in {"ok", "duplicate"}

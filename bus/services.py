@@ -8,6 +8,8 @@ from datetime import timedelta
 from django.db import models, transaction
 from django.utils import timezone
 
+from bus import roles
+from bus.handlers import registered
 from bus.models import DeadLetter, OutboxMessage, ProcessedMessage
 
 # A processed-message record must outlive every redelivery of its message (retries wait up
@@ -50,12 +52,36 @@ class DeadLetterAlreadyHandled(Exception):
     code = "already_handled"
 
 
+class DeadLetterNotReplayable(Exception):
+    """A letter a replay would launder: the relay would publish, as itself, what its first
+    publisher had no right to (bus/roles.py), or into a queue no consumer reads."""
+
+    code = "not_replayable"
+
+
+def _replay_refusal(letter: DeadLetter) -> str | None:
+    work_queues = {c.queue for c in registered().values() if c.consume_from is None}
+    if letter.queue not in work_queues:
+        return f"{letter.queue!r} is no consumer's queue"
+    if roles.enforced():
+        if roles.RELAY not in roles.publishers(letter.type):
+            return f"{letter.type!r} is an RPC command: its caller retries it, a replay never does"
+        refused = roles.refusal(letter.type, letter.publisher)
+        if refused is not None:
+            return refused
+    return None
+
+
 @transaction.atomic
 def dead_letter_replay(*, dead_letter_id: int) -> OutboxMessage:
-    """Send a dead letter back to its queue (through the outbox), as a first attempt again."""
+    """Send a dead letter back to the queue it died in (through the outbox), as a first
+    attempt again; :class:`DeadLetterNotReplayable` when its publisher had no right to it."""
     letter = DeadLetter.objects.select_for_update().get(pk=dead_letter_id)
     if letter.state != DeadLetter.State.DEAD:
         raise DeadLetterAlreadyHandled(f"dead letter {letter.pk} was already {letter.state}")
+    refused = _replay_refusal(letter)
+    if refused is not None:
+        raise DeadLetterNotReplayable(f"dead letter {letter.pk} is not replayed: {refused}")
     row = OutboxMessage.objects.create(
         message_id=letter.message_id or f"replay-{letter.pk}",
         type=letter.type,

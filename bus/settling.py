@@ -16,6 +16,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import NackError, UnroutableError
 
 from bus.delivery import ATTEMPT_HEADER, Delivery, Outcome
+from bus.roles import PUBLISHER_HEADER
 from bus.topology import DEAD_LETTER_EXCHANGE
 
 logger = logging.getLogger("bus.runner")
@@ -31,6 +32,11 @@ class Settling:
     refused: int
     handled: int
     max_requeue_pause: float
+    # The runner's own RabbitMQ user: every republish and reply carries it as its user_id.
+    _user: str
+
+    def _publisher(self, delivery: Delivery) -> str:
+        raise NotImplementedError
 
     @property
     def _live(self) -> pika.BlockingConnection:
@@ -167,6 +173,11 @@ class Settling:
 
     def _republish(self, delivery: Delivery, *, exchange: str, routing_key: str, headers: dict[str, Any]) -> None:
         props = delivery.properties
+        # The copy is published by this runner (the broker insists on its own user_id): the
+        # first publisher, whom the broker authenticated, goes along in a header.
+        publisher = self._publisher(delivery)
+        if publisher:
+            headers = {**headers, PUBLISHER_HEADER: publisher}
         properties = pika.BasicProperties(
             message_id=props.message_id,
             correlation_id=props.correlation_id,
@@ -175,6 +186,7 @@ class Settling:
             content_type=props.content_type,
             priority=props.priority,
             delivery_mode=pika.DeliveryMode.Persistent,
+            user_id=self._user or None,
             headers={**delivery.headers, **headers},
         )
         # Blocks until the broker confirms (the channel is in confirm mode); mandatory, so a
@@ -203,7 +215,10 @@ class Settling:
             routing_key=delivery.properties.reply_to,
             body=json.dumps(body, default=str).encode(),
             properties=pika.BasicProperties(
-                correlation_id=delivery.properties.correlation_id, content_type="application/json"
+                # The caller takes a reply only from the role that serves the command (bus/roles.py).
+                correlation_id=delivery.properties.correlation_id,
+                content_type="application/json",
+                user_id=self._user or None,
             ),
             mandatory=True,
         )

@@ -19,7 +19,8 @@ Per consumer (bus/handlers.py):
   and are dead-lettered back into ``<queue>`` through the default exchange. One queue per
   delay, because a per-message TTL expires only at the head of a queue.
 * ``<queue>.dead`` — quorum; what failed for good, with the reason in its headers. Its own
-  delivery limit dead-letters a letter the collector keeps failing on into ``bus.parked``.
+  delivery limit dead-letters a letter the collector keeps failing on into ``bus.parked``;
+  bounded in count and in bytes, refusing when full (the letter waits where it failed).
 * ``<queue>.delay.<n>s`` — for a consumer with ``delay_seconds``: takes the bindings, holds
   each message for n seconds (queue TTL), then dead-letters it into ``<queue>``.
 * ``bus.parked`` — the last resort: letters that ``bus.deadletters`` could not store. Nothing
@@ -42,6 +43,7 @@ from collections.abc import Iterable
 import pika
 from pika.exceptions import ChannelClosedByBroker
 
+from bus import roles
 from bus.catalog import EXCHANGE_BINDINGS, Exchange
 from bus.connection import connection_parameters
 from bus.handlers import Handler, registered
@@ -60,6 +62,12 @@ EXCHANGE_NAMES = frozenset(EXCHANGES) | {""}
 # Where a dead letter goes when the collector failed on it DEAD_LETTER_DELIVERY_LIMIT times.
 PARKING_QUEUE = "bus.parked"
 PARKING_MAX_LENGTH = 100_000
+# Bytes bound each queue of letters too: a count alone lets a few huge messages fill the disk.
+# A full one refuses (reject-publish): a dead letter waits in the queue it failed in, nothing
+# is dropped; the collector drains the .dead queues continuously, so only a stopped collector
+# (or a flood) reaches the bound, and the broker's alarms are never the first to notice.
+DEAD_LETTER_MAX_BYTES = 128 * 1024 * 1024
+PARKING_MAX_BYTES = 512 * 1024 * 1024
 # The collector stores whatever arrives, so only a fault of its own (the database away) makes
 # it give a letter back; this many tries, with the runner's back-off between them, then park.
 DEAD_LETTER_DELIVERY_LIMIT = 10
@@ -98,6 +106,7 @@ def dead_letter_queue_arguments(consumer: Handler) -> dict[str, object]:
     return _quorum(
         max_length=consumer.max_length,
         **{
+            "x-max-length-bytes": DEAD_LETTER_MAX_BYTES,
             "x-delivery-limit": DEAD_LETTER_DELIVERY_LIMIT,
             "x-dead-letter-exchange": "",
             "x-dead-letter-routing-key": PARKING_QUEUE,
@@ -107,7 +116,12 @@ def dead_letter_queue_arguments(consumer: Handler) -> dict[str, object]:
 
 def parking_queue_arguments() -> dict[str, object]:
     # No delivery limit and no dead-letter route: nothing consumes it, and past it is nowhere.
-    return {"x-queue-type": "quorum", "x-overflow": "reject-publish", "x-max-length": PARKING_MAX_LENGTH}
+    return {
+        "x-queue-type": "quorum",
+        "x-overflow": "reject-publish",
+        "x-max-length": PARKING_MAX_LENGTH,
+        "x-max-length-bytes": PARKING_MAX_BYTES,
+    }
 
 
 class _Declarer:
@@ -209,7 +223,7 @@ def declare_topology(consumers: Iterable[Handler] | None = None, *, recreate_emp
     anew (an upgrade with the stack stopped); only the others are a mismatch.
     """
     consumers = list(registered().values() if consumers is None else consumers)
-    connection = pika.BlockingConnection(connection_parameters("topology"))
+    connection = pika.BlockingConnection(connection_parameters(roles.TOPOLOGY))
     try:
         declarer = _Declarer(connection, recreate_empty=recreate_empty)
         declare_exchanges(declarer.channel)

@@ -13,6 +13,7 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
@@ -438,7 +439,31 @@ LIVE_AUTH_CHECK_SECONDS = float(env("LIVE_AUTH_CHECK_SECONDS", "60"))
 LIVE_AUTH_RECHECK_SECONDS = float(env("LIVE_AUTH_RECHECK_SECONDS", "5"))
 
 # --- the bus: one RabbitMQ user per process role ---
-# (bus permissions)
+# Each process connects as its role's own user (bus/roles.py): ``<RABBITMQ_USER_PREFIX><role>``
+# with the password in ``RABBITMQ_PASSWORD_<ROLE>`` (``RABBITMQ_PASSWORD_NOTIFIER_EMAIL`` for
+# notifier-email); a process needs only its own role's. RABBITMQ_URL then names only the broker
+# and the vhost. scripts/setup.sh writes the passwords into .env once and creates the users
+# (``manage.py bus_users``). Roles are on in production always; elsewhere once any role has a
+# password, unless BUS_ROLES=0 (the benchmark's own vhost has only guest). Off, every process
+# uses RABBITMQ_URL's user and no publisher is checked. The test suite starts with them off (its
+# session vhost has guest) and turns them on for the tests of roles (tests/security/test_bus.py).
+RABBITMQ_ROLE_PASSWORDS: dict[str, str] = {
+    key.removeprefix("RABBITMQ_PASSWORD_").lower().replace("_", "-"): value
+    for key, value in os.environ.items()
+    if key.startswith("RABBITMQ_PASSWORD_") and value and PASSLINE_ENV != "test"
+}
+BUS_ROLES = env_bool("BUS_ROLES", PRODUCTION or bool(RABBITMQ_ROLE_PASSWORDS))
+if PRODUCTION and not BUS_ROLES and not PASSLINE_DEMO:
+    # The benchmark's production stack (a declared demo, on a vhost of its own) runs without them.
+    raise ImproperlyConfigured(
+        "BUS_ROLES=0 in production: every process could publish anything. Only with PASSLINE_DEMO=1."
+    )
+_vhost = unquote(urlsplit(RABBITMQ_URL).path[1:])
+# The users of one checkout are named after its vhost, so checkouts sharing a broker never share one.
+RABBITMQ_USER_PREFIX = env("RABBITMQ_USER_PREFIX", "passline-" if _vhost in {"", "/"} else f"{_vhost}-")
+# The role of a process that makes RPC calls without being a worker (a shell, a script);
+# workers and the relay know their own.
+PASSLINE_BUS_ROLE = env("PASSLINE_BUS_ROLE", "")
 
 # --- notifications: verified addresses, hourly caps ---
 # Emails and texts go only to verified addresses (notifications/addresses.py). A verification

@@ -215,15 +215,29 @@ if ! db_narrow; then
   as_root "$sql" || warn "Could not narrow '$DB_USER' (MariaDB's root is needed); it keeps its privileges."
 fi
 
-# --- RabbitMQ vhost of this checkout's stack (the tests make vhosts of their own) --------
-vhost="${RABBITMQ_URL##*/}"; vhost="${vhost//%2F//}"; vhost="${vhost//%2f//}"
-if [ "$MODE" = run ] && [ -n "$vhost" ] && [ "$vhost" != / ] && [[ "$RABBITMQ_URL" == *@127.0.0.1:* ]]; then
+# --- RabbitMQ: this checkout's vhost and one user per process role -----------------------
+# (the tests make vhosts and users of their own). Each role's password is generated into .env
+# once; `manage.py bus_users` creates the users that are missing (an existing user's password
+# is never changed: another running stack may use it) and sets every role's permissions on
+# this vhost (bus/roles.py, docs/security.md).
+ensure_rabbitmq_vhost() {
+  local vhost="${RABBITMQ_URL##*/}"; vhost="${vhost%%\?*}"; vhost="${vhost//%2F//}"; vhost="${vhost//%2f//}"
+  [ -n "$vhost" ] && [ "$vhost" != / ] && [[ "$RABBITMQ_URL" == *@127.0.0.1:* ]] || return 0
+  local ctl role variable
   ctl=$(command -v rabbitmqctl || echo /usr/sbin/rabbitmqctl)
   if ! "$ctl" -q list_vhosts 2>/dev/null | grep -qxF "$vhost"; then
     say "Creating RabbitMQ vhost '$vhost'"
-    "$ctl" -q add_vhost "$vhost" >/dev/null &&
-      "$ctl" -q set_permissions -p "$vhost" guest '.*' '.*' '.*' >/dev/null ||
+    "$ctl" -q add_vhost "$vhost" >/dev/null ||
       die "Could not create RabbitMQ vhost '$vhost' (rabbitmqctl needs root). Create it, or set RABBITMQ_URL."
   fi
-fi
+  for role in $("$VENV/bin/python" manage.py bus_users --list-roles); do
+    variable="RABBITMQ_PASSWORD_$(printf '%s' "$role" | tr 'a-z-' 'A-Z_')"
+    if ! grep -q "^$variable=" .env; then
+      (umask 077; echo "$variable=$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(24))')" >>.env)
+    fi
+  done
+  "$VENV/bin/python" manage.py bus_users >/dev/null ||
+    die "Could not create the RabbitMQ users of '$vhost' (rabbitmqctl needs root)."
+}
+if [ "$MODE" = run ]; then ensure_rabbitmq_vhost; fi
 say "Set-up complete: MariaDB, RabbitMQ and Redis answer; $VENV is ready."

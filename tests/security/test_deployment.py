@@ -71,6 +71,20 @@ def test_only_the_edge_is_published_and_daphne_trusts_its_headers() -> None:
     assert "--proxy-headers" in services["web"]["command"]
 
 
+def test_each_worker_is_given_its_own_brokers_password_and_no_other() -> None:
+    for name, service in COMPOSE["services"].items():
+        command = " ".join(map(str, service.get("command", [])))
+        if "manage.py" not in command or name == "migrate":
+            continue
+        given = {key for key in service.get("environment", {}) if key.startswith("RABBITMQ_PASSWORD_")}
+        if "consume" in command or "relay_outbox" in command:
+            role = "RELAY" if "relay_outbox" in command else name.upper().replace("-", "_")
+            assert given == {f"RABBITMQ_PASSWORD_{role}"}, name
+        else:
+            assert not given, name
+    assert "RABBITMQ_PASSWORD_" not in " ".join(APP_ENV)
+
+
 def test_the_migrate_job_is_the_database_owner_and_the_application_is_not() -> None:
     assert COMPOSE["services"]["migrate"]["environment"]["PASSLINE_DB_OWNER"] == "1"
     assert APP_ENV["DB_USER"] != APP_ENV["DB_OWNER_USER"]

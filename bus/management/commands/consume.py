@@ -1,9 +1,10 @@
-"""Run one or more consumers in this process until SIGTERM."""
+"""Run one or more consumers in this process until SIGTERM, connected as their role's RabbitMQ user."""
 
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from bus import roles
 from bus.handlers import registered
 from bus.runner import WorkerRunner
 
@@ -25,4 +26,11 @@ class Command(BaseCommand):
         unknown = [name for name in names if name not in consumers]
         if unknown:
             raise CommandError(f"unknown consumer(s): {', '.join(unknown)}; known: {', '.join(sorted(consumers))}")
-        WorkerRunner([consumers[name] for name in names]).run()
+        # The process connects as the role whose queues these are (bus/roles.py).
+        role = None
+        if roles.enforced():
+            try:
+                role = roles.role_of_queues(names)
+            except roles.RoleError as error:
+                raise CommandError(str(error)) from None
+        WorkerRunner([consumers[name] for name in names], role=role).run()
