@@ -144,7 +144,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         """While the socket lives: renew its connection slot and re-check its credentials, every
         ``LIVE_AUTH_CHECK_SECONDS`` give or take a tenth (the sockets of one restart spread out)."""
         interval = self.limits.check_seconds
-        delay = interval * random.uniform(0.5, 1.0)  # nosec B311 - spreading timers, not a secret
+        # Spreading timers, not a secret (bandit B311).
+        delay = interval * random.uniform(0.5, 1.0)  # nosec B311
         while not self.closing:
             await asyncio.sleep(delay)
             delay = interval * random.uniform(0.9, 1.1)  # nosec B311

@@ -369,7 +369,7 @@ def asyncapi_document() -> dict[str, Any]:
                 "protocolVersion": "0-9-1",
                 "pathname": "/{vhost}",
                 "title": "RabbitMQ",
-                "description": "Internal: only Passline's own processes connect (RABBITMQ_URL).",
+                "description": "Internal: only Passline's own processes connect, each as its role's own user (bus/roles.py).",
                 "variables": {
                     "host": {"default": "127.0.0.1:5672"},
                     "vhost": {"description": "The checkout's vhost, passline-<id> (in .env)."},
@@ -395,7 +395,10 @@ def asyncapi_document() -> dict[str, Any]:
                     "name": "sessionid",
                     "description": "The browser site's session; the upgrade's `Origin` must be allowed.",
                 },
-                "broker": {"type": "userPassword", "description": "The credentials of RABBITMQ_URL."},
+                "broker": {
+                    "type": "userPassword",
+                    "description": "One user per process role: <RABBITMQ_USER_PREFIX><role> with RABBITMQ_PASSWORD_<ROLE>.",
+                },
             },
         },
     }

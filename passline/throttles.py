@@ -44,7 +44,8 @@ RATE_LIMITED_CODE = "rate_limited"
 LOCKED_OUT_CODE = "too_many_attempts"
 # Every address that is not an IP address (a misconfigured proxy header) is one shared client:
 # limited together, never unlimited.
-UNKNOWN_CLIENT = "0.0.0.0"  # nosec B104 - an identifier; nothing binds to it
+# An identifier, never an address anything binds to (bandit B104).
+UNKNOWN_CLIENT = "0.0.0.0"  # nosec B104
 
 # Trim the window, count what is left, and add this request if it fits: atomically, on the
 # Redis server's clock. Returns 0 when allowed, else the milliseconds until a slot frees.
