@@ -579,3 +579,15 @@ AUDIT_RETENTION_DAYS = float(env("AUDIT_RETENTION_DAYS", "400"))
 NOTIFICATION_RETENTION_DAYS = float(env("NOTIFICATION_RETENTION_DAYS", "90"))
 # Seconds after the scheduler starts before its first round (a restart loop must not prune in a loop).
 HOUSEKEEPING_FIRST_DELAY = float(env("HOUSEKEEPING_FIRST_DELAY", "60"))
+
+# --- operations: metrics (Prometheus) ---
+# (metrics)
+
+# --- operations: worker registry, readiness, the operations page ---
+# (registry and health)
+
+# --- operations: circuit breakers and timeouts on outbound calls ---
+# (breakers)
+
+# --- operations: one order followed end to end ---
+# (tracing)
