@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 
 import pika
 
@@ -14,7 +15,14 @@ RABBITMQCTL = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
 
 
 def ctl(*args: str) -> None:
-    subprocess.run([RABBITMQCTL, *args], check=True, capture_output=True, timeout=60)
+    """rabbitmqctl, tried again on exit 69 ("unavailable"): the CLI reaches the node over Erlang
+    distribution, which refuses a connection now and then when many CLI calls run at once."""
+    for attempt in range(4):
+        result = subprocess.run([RABBITMQCTL, *args], capture_output=True, timeout=60, check=False)
+        if result.returncode != 69 or attempt == 3:
+            break
+        time.sleep(2.0 * (attempt + 1))
+    result.check_returncode()
 
 
 def purge_all(url: str) -> None:
