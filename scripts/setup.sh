@@ -145,7 +145,8 @@ env_add DB_OWNER_USER "$(from_env DB_USER)_owner"
 env_add DB_OWNER_PASSWORD "$(new_secret)"
 # docker-compose.yml has no default secrets: its own broker's password and Erlang cookie.
 env_add RABBITMQ_PASSWORD "$(new_secret)"
-env_add RABBITMQ_ERLANG_COOKIE "$(new_secret)"
+# Not RABBITMQ_ERLANG_COOKIE: rabbitmqctl reads that name, and .env reaches the environment.
+env_add COMPOSE_RABBITMQ_ERLANG_COOKIE "$(new_secret)"
 env_add PAYMENT_WEBHOOK_SECRET "whsec_$(new_secret)"
 DB_NAME="${DB_NAME:-$(from_env DB_NAME)}"; DB_NAME="${DB_NAME:-passline}"
 DB_USER="${DB_USER:-$(from_env DB_USER)}"; DB_USER="${DB_USER:-passline}"

@@ -41,7 +41,7 @@ APP_ENV = COMPOSE["x-app"]["environment"]
         "DB_PASSWORD",
         "DB_OWNER_PASSWORD",
         "RABBITMQ_PASSWORD",
-        "RABBITMQ_ERLANG_COOKIE",
+        "COMPOSE_RABBITMQ_ERLANG_COOKIE",
         "PAYMENT_WEBHOOK_SECRET",
     ],
 )
