@@ -585,7 +585,7 @@ HOUSEKEEPING_FIRST_DELAY = float(env("HOUSEKEEPING_FIRST_DELAY", "60"))
 # multiprocess mode; operations/multiprocess.py says why), and the web process's /metrics adds
 # them up. One directory per checkout (scripts/supervise.py empties it when the stack starts;
 # compose shares a volume); the test suite uses a temporary one of its own.
-_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("METRICS_DIR", "")
+_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
 if not _metrics_dir and PASSLINE_ENV == "test":
     import atexit
     import shutil

@@ -123,7 +123,7 @@ def _setting(name: str, default: str) -> str:
 
 def metrics_dir() -> Path:
     """Where the processes write their metrics (passline/settings.py's METRICS_DIR), emptied."""
-    path = Path(_setting("PROMETHEUS_MULTIPROC_DIR", "") or _setting("METRICS_DIR", "") or ROOT / "var" / "prometheus")
+    path = Path(_setting("PROMETHEUS_MULTIPROC_DIR", "") or ROOT / "var" / "prometheus")
     if not path.is_absolute():
         path = ROOT / path
     path.mkdir(parents=True, exist_ok=True)
