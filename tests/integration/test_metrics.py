@@ -17,6 +17,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from bus.models import OutboxMessage
+from live import metrics as live_metrics
 from ordering.models import Order
 from ordering.services import api_token_issue
 from tests.broker import queue_depth
@@ -234,6 +235,24 @@ def test_an_open_socket_counts_among_the_connections_until_it_closes(customer, r
         await socket.disconnect()
 
     asyncio.run(refused())
+
+
+@pytest.mark.django_db
+def test_a_killed_process_leaves_no_open_sockets_behind(settings):
+    """Its live gauge file (a pid of this host that no longer runs) is removed at the next scrape."""
+    from prometheus_client.mmap_dict import MmapedDict, mmap_key
+
+    from operations.multiprocess import process_identifier
+
+    dead = process_identifier().rsplit("-", 1)[0] + "-4194999"  # above any pid this kernel hands out
+    path = Path(settings.METRICS_DIR) / f"gauge_livesum_{dead}.db"
+    help_text = live_metrics.CONNECTIONS._documentation
+    key = mmap_key("passline_live_connections", "passline_live_connections", ["kind"], ["kitchen"], help_text)
+    file = MmapedDict(str(path))
+    file.write_value(key, 7.0, 0.0)
+    file.close()
+    assert sample(scrape(), "passline_live_connections", kind="kitchen") < 7
+    assert not path.exists()
 
 
 # --- Prometheus's own configuration ---------------------------------------------------------------
