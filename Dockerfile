@@ -36,9 +36,9 @@ RUN groupadd --system passline \
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 # The code stays root-owned (the app cannot rewrite itself); only var/ (collected static
-# files) is the app user's.
+# files, the processes' metric files) is the app user's.
 COPY . .
-RUN mkdir -p /app/var/static && chown -R passline:passline /app/var
+RUN mkdir -p /app/var/static /app/var/prometheus && chown -R passline:passline /app/var
 
 USER passline
 EXPOSE 8000

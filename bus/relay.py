@@ -38,6 +38,7 @@ from pika.channel import Channel
 from pika.exceptions import AMQPError
 from pika.spec import Basic
 
+from bus import metrics as bus_metrics
 from bus import roles
 from bus.connection import connection_parameters, message_properties
 from bus.handlers import registered
@@ -451,6 +452,7 @@ class OutboxRelay:
                 attempts=row.attempts + 1, last_error=reason[:2000], available_at=now + retry_delay(row.attempts + 1)
             )
         self.published += len(batch.sent)
+        bus_metrics.relayed(len(batch.sent), len(batch.failed), time.monotonic() - batch.started)
         logger.info(
             "relay published %d messages",
             len(batch.sent),

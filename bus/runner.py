@@ -53,6 +53,7 @@ import pika
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError
 
+from bus import metrics as bus_metrics
 from bus import roles
 from bus.catalog import InvalidPayload
 from bus.connection import connection_parameters
@@ -288,6 +289,7 @@ class WorkerRunner(Settling):
                 if index not in outcomes:
                     outcomes[index] = next(results)
         elapsed = round((time.monotonic() - started) * 1000, 1)
+        bus_metrics.batch(consumer.queue, len(deliveries), elapsed / 1000)
         if self._settle_clean_batch(deliveries, outcomes):
             if logger.isEnabledFor(logging.INFO):
                 for delivery in deliveries:
@@ -299,6 +301,7 @@ class WorkerRunner(Settling):
             with correlation_context(_correlation_id(delivery)):
                 self._settle(delivery, outcome, attempt)
                 self.handled += 1
+                bus_metrics.settled(consumer.queue, outcome.status)
                 self._log_handled(delivery, outcome, attempt, len(deliveries), elapsed)
 
     def _publisher(self, delivery: Delivery) -> str:

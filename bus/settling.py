@@ -15,6 +15,7 @@ import pika
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import NackError, UnroutableError
 
+from bus import metrics as bus_metrics
 from bus.delivery import ATTEMPT_HEADER, Delivery, Outcome
 from bus.roles import PUBLISHER_HEADER
 from bus.topology import DEAD_LETTER_EXCHANGE
@@ -61,6 +62,9 @@ class Settling:
         self._requeues_in_a_row = 0
         channel.basic_ack(delivery_tag=max(d.method.delivery_tag for d in deliveries), multiple=True)
         self.handled += len(deliveries)
+        for status in ("ok", "duplicate"):
+            if count := sum(1 for outcome in outcomes.values() if outcome.status == status):
+                bus_metrics.settled(consumer.queue, status, count)
         return True
 
     def _settle(self, delivery: Delivery, outcome: Outcome, attempt: int) -> None:
@@ -103,6 +107,7 @@ class Settling:
                     routing_key=consumer.retry_queue(attempt),
                     headers={ATTEMPT_HEADER: attempt + 1, "x-passline-last-error": outcome.reason[:1000]},
                 )
+                bus_metrics.RETRIED.labels(consumer.queue).inc()
             elif outcome.status in {"retry", "dead"}:
                 logger.error(
                     "dead-lettering %s from %s after %d attempt(s): %s",
@@ -121,6 +126,9 @@ class Settling:
                         "x-passline-attempts": attempt,
                     },
                 )
+                bus_metrics.DEAD_LETTERED.labels(
+                    consumer.queue, bus_metrics.dead_letter_reason(outcome.reason, outcome.error_code)
+                ).inc()
         except (UnroutableError, NackError) as error:
             # Acking now would lose the message: it goes back to its queue and comes again.
             what = (
@@ -161,6 +169,7 @@ class Settling:
     def _give_back(self, delivery: Delivery, *, requeue: bool) -> None:
         """Nack the delivery, then pause (pumping I/O) so a fault that persists does not spin."""
         self.refused += 1
+        bus_metrics.GIVEN_BACK.labels(delivery.consumer.queue).inc()
         if delivery.channel is self._channel and delivery.channel.is_open:
             delivery.channel.basic_nack(delivery_tag=delivery.method.delivery_tag, requeue=requeue)
         else:

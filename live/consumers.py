@@ -40,6 +40,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError
 from redis.exceptions import RedisError
 
+from live import metrics as live_metrics
 from live.groups import customer_group, order_group, session_group
 from live.limits import (
     CLOSE_TOO_BIG,
@@ -123,6 +124,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.refuse(CLOSE_TRY_AGAIN_LATER)
             return
         if self.accepted and not self.refused:
+            self.counted_as = live_metrics.opened(self)
             if self.needs_user:
                 self.credentials = credentials_of(self.scope)
                 self.checked_at = time.monotonic()
@@ -249,6 +251,21 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         raise StopConsumer()
 
     accepted = False
+    # The kind this socket is counted as among the open ones ("": not counted).
+    counted_as = ""
+
+    # Every frame is counted: send_json (which goes past send, to channels' own) and send (the
+    # pre-encoded frames of the kitchen and the dashboard).
+    async def send_json(self, content: Any, close: bool = False) -> None:
+        live_metrics.frame_sent(self.counted_as or live_metrics.kind_of(self))
+        await super().send_json(content, close)
+
+    async def send(  # type: ignore[override]  # AsyncWebsocketConsumer's own signature
+        self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
+    ) -> None:
+        if text_data is not None or bytes_data is not None:
+            live_metrics.frame_sent(self.counted_as or live_metrics.kind_of(self))
+        await super().send(text_data, bytes_data, close)
 
     async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
         if not self.accepted:
@@ -304,6 +321,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         self.closed = True
         self.closing = True
+        if self.counted_as:
+            live_metrics.closed(self.counted_as)
+            self.counted_as = ""
         if self.watcher is not None:
             self.watcher.cancel()
         if self.address is not None:

@@ -44,6 +44,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
+from live import metrics as live_metrics
+
 logger = logging.getLogger(__name__)
 
 # channels-redis 4.3's group_send reports its drops with exactly this INFO line, and nothing else.
@@ -202,6 +204,7 @@ class PasslineChannelLayer(RedisChannelLayer):
                 group,
                 extra={"group": group, "dropped": dropped, "message_type": message.get("type"), "where": "inbox"},
             )
+            live_metrics.dropped("inbox", dropped)
             await self._count(dropped)
 
     async def groups_with_members(self, groups: list[str]) -> set[str]:
@@ -223,6 +226,7 @@ class PasslineChannelLayer(RedisChannelLayer):
             self.capacity,
             extra={"dropped": 1, "where": "buffer"},
         )
+        live_metrics.dropped("buffer")
         task = asyncio.get_running_loop().create_task(self._count(1))
         self._counting.add(task)
         task.add_done_callback(self._counting.discard)

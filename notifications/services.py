@@ -39,6 +39,7 @@ from django.utils import timezone
 from bus.correlation import get_correlation_id
 from bus.outbox import Pending, outbox_write_many
 from notifications import limits
+from notifications import metrics as notification_metrics
 from notifications.addresses import (
     VerificationFailed,
     current_addresses,
@@ -332,6 +333,8 @@ def _create(candidates: list[Notification]) -> list[Notification]:
         new = [n for n in (_create_one(n) for n in new) if n is not None]
     outbox_write_many([_command(n) for n in new if n.status == Status.PENDING])
     for notification in new:
+        if notification.status == Status.SKIPPED:
+            notification_metrics.count(notification.channel, "suppressed", notification.reason)
         logger.info(
             "notification planned",
             extra={
@@ -427,6 +430,11 @@ def _record(notification: Notification, attempt: int, outcome: Sent | Skipped | 
         notification.provider_id = outcome.provider_id[:200]
         notification.sent_at = timezone.now()
     notification.save(update_fields=["status", "reason", "attempts", "provider_id", "sent_at"])
+    notification_metrics.count(
+        notification.channel,
+        {Status.SKIPPED: "suppressed", Status.FAILED: "failed"}.get(Status(notification.status), "sent"),
+        "permanent" if notification.status == Status.FAILED else notification.reason,
+    )
     (logger.warning if notification.status == Status.FAILED else logger.info)(
         "notification %s",
         notification.status,
@@ -565,6 +573,9 @@ def notification_failed(*, notification_id: int, attempt: int, reason: str, fina
     updated = Notification.objects.filter(pk=notification_id, status__in=[Status.PENDING, Status.FAILED]).update(
         attempts=attempt, reason=reason[:500], status=Status.FAILED if final else Status.PENDING
     )
+    if updated and final:
+        for channel in Notification.objects.filter(pk=notification_id).values_list("channel", flat=True):
+            notification_metrics.count(channel, "failed", "exhausted")
     if updated:
         (logger.error if final else logger.warning)(
             "notification failed%s",

@@ -581,7 +581,46 @@ NOTIFICATION_RETENTION_DAYS = float(env("NOTIFICATION_RETENTION_DAYS", "90"))
 HOUSEKEEPING_FIRST_DELAY = float(env("HOUSEKEEPING_FIRST_DELAY", "60"))
 
 # --- operations: metrics (Prometheus) ---
-# (metrics)
+# Every process writes its metrics to files in PROMETHEUS_MULTIPROC_DIR (prometheus_client's
+# multiprocess mode; operations/multiprocess.py says why), and the web process's /metrics adds
+# them up. One directory per checkout (scripts/supervise.py empties it when the stack starts;
+# compose shares a volume); the test suite uses a temporary one of its own.
+_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+if not _metrics_dir and PASSLINE_ENV == "test":
+    import atexit
+    import shutil
+    import tempfile
+
+    _metrics_dir = tempfile.mkdtemp(prefix="passline-metrics-")
+    atexit.register(shutil.rmtree, _metrics_dir, True)
+from operations.multiprocess import configure as _configure_metrics  # noqa: E402
+
+METRICS_DIR = _configure_metrics(_metrics_dir or BASE_DIR / "var" / "prometheus")
+# Who may read /metrics (anyone else gets a 404): loopback and the private networks (compose's,
+# a cluster's). The proxy in front hides it too (docker/nginx/nginx.conf).
+METRICS_ALLOWED_NETWORKS = env_list(
+    "METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+)
+# What /metrics asks the database at scrape time (outbox backlog, wallet totals): each query is
+# cut off after this many seconds, and the wallet totals are reused for METRICS_LEDGER_CACHE_SECONDS.
+METRICS_QUERY_TIMEOUT = float(env("METRICS_QUERY_TIMEOUT", "2"))
+METRICS_LEDGER_CACHE_SECONDS = float(env("METRICS_LEDGER_CACHE_SECONDS", "60"))
+# Collectors /metrics runs at scrape time, in the web process (dotted paths of classes with
+# prometheus_client's ``collect()``); other blocks append theirs.
+PASSLINE_METRICS_COLLECTORS = [
+    "operations.metrics.OutboxCollector",
+    "operations.metrics.WalletLedgerCollector",
+]
+# django-prometheus: HTTP requests by route (the URL's name or pattern) and status, its metrics
+# named passline_django_http_*. Its middleware is sync-style, which costs no thread hop here: the
+# web process runs the whole chain in one hop (passline/threads.py).
+PROMETHEUS_METRIC_NAMESPACE = "passline"
+PROMETHEUS_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, float("inf"))
+MIDDLEWARE.insert(0, "operations.metrics.HttpBeforeMiddleware")
+# Innermost but axes (which must stay last).
+MIDDLEWARE.insert(MIDDLEWARE.index("axes.middleware.AxesMiddleware"), "operations.metrics.HttpAfterMiddleware")
+# The Prometheus that `make run` starts beside the stack (scripts/supervise.py, ops/prometheus/).
+PROMETHEUS_PORT = int(env("PROMETHEUS_PORT", "9090"))
 
 # --- operations: worker registry, readiness, the operations page ---
 # (registry and health)

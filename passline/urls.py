@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from live.views import LogoutView
+from operations import metrics
 from passline import health
 from passline.api import api
 
@@ -14,6 +15,7 @@ handler500 = "passline.errors.server_error"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("api/v1/", api.urls),
     # Logging out also closes the session's WebSockets, so it lives with the live pages.
     path("logout/", LogoutView.as_view(), name="logout"),

@@ -2,7 +2,8 @@
 # Idempotent set-up for `make run` and `make test` on a fresh machine:
 # OS packages, the three services, the virtualenv, .env, the database and its user.
 # Usage: scripts/setup.sh [run|test|bench]   ("run" installs requirements.txt; "test" and "bench"
-# requirements-dev.txt too, and "test" makes sure Chromium is there; "bench", wrk and nginx)
+# requirements-dev.txt too, and "test" makes sure Chromium is there; "bench", wrk and nginx;
+# "run" and "test", Prometheus: `make run` starts it, the suite tests its rules with promtool)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,10 +52,25 @@ if [ "$MODE" = bench ]; then
   command -v wrk >/dev/null || missing+=(wrk)
   [ -x /usr/sbin/nginx ] || missing+=(nginx)
 fi
+# Prometheus beside `make run` (scripts/supervise.py) and promtool for the tests of the alert
+# rules (ops/prometheus/). The suite cannot test the rules without it; `make run` starts without
+# Prometheus when it cannot be installed here.
+if [ "$MODE" = test ] && ! command -v promtool >/dev/null; then missing+=(prometheus); fi
+if [ "$MODE" = run ] && ! command -v prometheus >/dev/null; then
+  if is_root && on_debian; then missing+=(prometheus); else
+    warn "Prometheus is not installed (sudo apt-get install prometheus): make run starts without it."
+  fi
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   if on_debian; then apt_install "${missing[@]}"; else
     command -v mysql_config >/dev/null || command -v mariadb_config >/dev/null ||
       die "mysqlclient needs the MariaDB/MySQL client headers and pkg-config; install them and run this again."
+  fi
+  # Installed here for `make run` and the tests, not as a system service: the package's own
+  # service would hold port 9090, which `make run`'s Prometheus uses.
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null &&
+    systemctl is-enabled prometheus >/dev/null 2>&1; then
+    systemctl disable --now prometheus >/dev/null 2>&1 || true
   fi
 fi
 
@@ -95,9 +111,25 @@ ensure_redis() {
   wait_port 127.0.0.1 6379 30 Redis
 }
 
+# RabbitMQ's own Prometheus exporter (shipped with the server; it adds port 15692 and nothing
+# else): queue depths and consumers for Prometheus. Enabling it again changes nothing.
+ensure_rabbitmq_prometheus() {
+  local plugins
+  plugins=$(command -v rabbitmq-plugins || echo /usr/sbin/rabbitmq-plugins)
+  [ -x "$plugins" ] || return 0
+  "$plugins" -q list -e -m 2>/dev/null | grep -qx rabbitmq_prometheus && return 0
+  if is_root; then
+    say "Enabling RabbitMQ's rabbitmq_prometheus plugin (port 15692)"
+    "$plugins" -q enable rabbitmq_prometheus >/dev/null || warn "Could not enable rabbitmq_prometheus."
+  else
+    warn "RabbitMQ's rabbitmq_prometheus plugin is off (sudo rabbitmq-plugins enable rabbitmq_prometheus): Prometheus will not see the queues."
+  fi
+}
+
 ensure_mariadb
 ensure_rabbitmq
 ensure_redis
+ensure_rabbitmq_prometheus
 
 # --- Virtualenv ------------------------------------------------------------------------
 if [ ! -x "$VENV/bin/python" ]; then

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run every process of the Procfile under supervisord, which restarts one that dies.
 
-    scripts/supervise.py [--procfile Procfile] [--dir var/supervisor] [--write-only]
+    scripts/supervise.py [--procfile Procfile] [--dir var/supervisor] [--write-only] [--no-prometheus]
 
 The Procfile stays the one list of processes (the benchmark and compose read it too); this
 writes ``<dir>/supervisord.conf`` from it and then becomes supervisord, in the foreground,
@@ -13,6 +13,11 @@ down for minutes does not leave a worker given up for good. Ctrl-C or SIGTERM st
 each with SIGTERM first (the workers finish the message in hand), SIGKILL after
 ``STOP_WAIT_SECONDS``. While it runs, ``.venv/bin/supervisorctl -c <dir>/supervisord.conf
 status`` lists the processes with their pids and uptimes.
+
+Beside them, Prometheus (when installed: scripts/setup.sh installs Debian's package) scrapes the
+web's ``/metrics`` and RabbitMQ's plugin with the rules of ``ops/prometheus/``, its data in
+``var/prometheus-server``, its UI on ``127.0.0.1:$PROMETHEUS_PORT`` (9090). The processes' metric
+files (``var/prometheus``, operations/multiprocess.py) are emptied first: a run counts from zero.
 """
 
 from __future__ import annotations
@@ -21,8 +26,10 @@ import argparse
 import os
 import re
 import shlex
+import shutil
 import sys
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -102,6 +109,67 @@ def supervisord_conf(entries: list[tuple[str, str]], *, directory: Path, workdir
     return "\n".join(lines) + "\n"
 
 
+def _setting(name: str, default: str) -> str:
+    """A setting as the processes will see it: the environment, else .env, else ``default``."""
+    if os.environ.get(name):
+        return os.environ[name]
+    env_file = ROOT / ".env"
+    if env_file.is_file():
+        for line in reversed(env_file.read_text().splitlines()):
+            if line.startswith(f"{name}="):
+                return line.split("=", 1)[1].strip().strip("'\"")
+    return default
+
+
+def metrics_dir() -> Path:
+    """Where the processes write their metrics (passline/settings.py's METRICS_DIR), emptied."""
+    path = Path(_setting("PROMETHEUS_MULTIPROC_DIR", "") or ROOT / "var" / "prometheus")
+    if not path.is_absolute():
+        path = ROOT / path
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+    return path
+
+
+def prometheus_config(template: str, *, web: str, vhost: str, rules: Path) -> str:
+    """ops/prometheus/prometheus.yml with this checkout's web address, vhost and rules."""
+    return (
+        template.replace('"127.0.0.1:8000"', f'"{web}"')
+        .replace('vhost: ["/"]', f"vhost: [{vhost!r}]".replace("'", '"'))
+        .replace("  - alerts.yml", f"  - {rules}")
+    )
+
+
+def prometheus_entry(directory: Path) -> tuple[str, str] | None:
+    """The Prometheus program (and its configuration, written into ``directory``), or None when
+    Prometheus is not installed."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        print("supervise: Prometheus is not installed (scripts/setup.sh installs it); starting without it.")
+        return None
+    host = os.environ.get("PASSLINE_HOST", "127.0.0.1")
+    web = f"{'127.0.0.1' if host in {'0.0.0.0', '::', ''} else host}:{os.environ.get('PASSLINE_PORT', '8000')}"  # nosec B104 - a comparison
+    vhost = unquote(urlsplit(_setting("RABBITMQ_URL", "amqp://127.0.0.1:5672/%2F")).path[1:]) or "/"
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / "prometheus.yml"
+    ops = ROOT / "ops" / "prometheus"
+    config.write_text(
+        prometheus_config((ops / "prometheus.yml").read_text(), web=web, vhost=vhost, rules=ops / "alerts.yml")
+    )
+    port = _setting("PROMETHEUS_PORT", "9090")
+    command = shlex.join(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={directory / 'data'}",
+            "--storage.tsdb.retention.time=7d",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ]
+    )
+    return ("prometheus", command)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--procfile", type=Path, default=ROOT / "Procfile")
@@ -112,11 +180,17 @@ def main(argv: list[str] | None = None) -> None:
         help="where the configuration, the control socket and supervisord's own log go",
     )
     parser.add_argument("--write-only", action="store_true", help="write the configuration and exit")
+    parser.add_argument("--no-prometheus", action="store_true", help="the Procfile's processes only")
     args = parser.parse_args(argv)
     directory = args.dir.resolve()
     directory.mkdir(parents=True, exist_ok=True)
     conf = directory / "supervisord.conf"
     entries = procfile_entries(args.procfile.read_text())
+    if not args.write_only:
+        metrics_dir()
+    prometheus = None if args.no_prometheus else prometheus_entry(ROOT / "var" / "prometheus-server")
+    if prometheus is not None:
+        entries.append(prometheus)
     conf.write_text(supervisord_conf(entries, directory=directory, workdir=ROOT))
     if args.write_only:
         print(conf)

@@ -41,7 +41,7 @@ class Supervised:
     def start(self) -> None:
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, str(BASE_DIR / "scripts" / "supervise.py"), "--dir", str(self.dir)],
+                [sys.executable, str(BASE_DIR / "scripts" / "supervise.py"), "--dir", str(self.dir), "--no-prometheus"],
                 cwd=BASE_DIR,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
@@ -104,7 +104,14 @@ def _http(method: str, url: str, body: dict | None = None, token: str = "", key:
 @pytest.fixture
 def stack(e2e_env, e2e_db, bus, tmp_path) -> Iterator[tuple[Supervised, str]]:
     port = free_port()
-    env = {**e2e_env, "RABBITMQ_URL": bus, "PASSLINE_PORT": str(port), "PASSLINE_HOST": "127.0.0.1"}
+    env = {
+        **e2e_env,
+        "RABBITMQ_URL": bus,
+        "PASSLINE_PORT": str(port),
+        "PASSLINE_HOST": "127.0.0.1",
+        # the stack's metric files of its own (supervise.py empties them at start)
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
     supervised = Supervised(env, tmp_path)
     supervised.start()
     url = f"http://127.0.0.1:{port}"

@@ -1,5 +1,8 @@
 """Print the start-up banner: where Passline serves and how to log in."""
 
+import shutil
+
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from ordering.demo import DEMO_PASSWORD
@@ -22,6 +25,12 @@ class Command(BaseCommand):
             f"  Admin     {url}admin/",
             f"  Kitchen   {url}kitchen/  (log in as a kitchen user)",
             f"  Dashboard {url}dashboard/  (kitchen users: their restaurant; admin: all)",
+            f"  Metrics   {url}metrics  (loopback and private networks)",
+            (
+                f"  Prometheus http://127.0.0.1:{settings.PROMETHEUS_PORT}/  (alerts: /alerts)"
+                if shutil.which("prometheus")
+                else "  Prometheus not installed (scripts/setup.sh installs it)"
+            ),
             "",
             f"  Logins (password: {DEMO_PASSWORD})",
             "    admin      superuser (admin site, every restaurant's dashboard)",
