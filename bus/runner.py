@@ -53,7 +53,7 @@ import pika
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError
 
-from bus import roles
+from bus import registry, roles
 from bus.catalog import InvalidPayload
 from bus.connection import connection_parameters
 from bus.correlation import correlation_context
@@ -125,6 +125,7 @@ class WorkerRunner(Settling):
         self._requeues_in_a_row = 0
         self._stopping = threading.Event()
         self._inbox: deque[Delivery] = deque()
+        self.in_hand: list[Delivery] = []  # the batch being handled (the registry reports its lag)
         self._connection: pika.BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
         self._reply_channel: BlockingChannel | None = None
@@ -147,6 +148,7 @@ class WorkerRunner(Settling):
         self._user = roles.user(self.role or "")
         # Its handlers' RPC calls go out as its role too.
         self._worker.submit(roles.act_as, self.role).result()
+        heartbeat = registry.runner_heartbeat(self)  # the worker registry (bus/registry.py)
         delay = 0.5
         while not self._stopping.is_set():
             opened = False
@@ -171,6 +173,7 @@ class WorkerRunner(Settling):
             self._stopping.wait(delay)
             delay = min(delay * 2, 10.0)
         self._worker.shutdown(wait=True)
+        heartbeat.stop()
         logger.info("consumer stopped", extra={"queues": self.name, "handled": self.handled})
 
     def stop(self) -> None:
@@ -222,6 +225,7 @@ class WorkerRunner(Settling):
             if self._inbox:
                 self._linger(self._inbox[0].consumer)
                 self._handle(self._take_batch())
+                self.in_hand = []
             else:
                 self._live.process_data_events(time_limit=0.2)
 
@@ -251,6 +255,7 @@ class WorkerRunner(Settling):
         limit = 1 if consumer.consume_from else consumer.max_batch
         while self._inbox and len(batch) < limit and self._inbox[0].consumer is consumer:
             batch.append(self._inbox.popleft())
+        self.in_hand = batch
         return batch
 
     # --- handling ------------------------------------------------------------------------------

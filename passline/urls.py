@@ -14,6 +14,8 @@ handler500 = "passline.errors.server_error"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
+    # /readyz and the operations page for staff (/ops/)
+    path("", include("operations.urls")),
     path("api/v1/", api.urls),
     # Logging out also closes the session's WebSockets, so it lives with the live pages.
     path("logout/", LogoutView.as_view(), name="logout"),
