@@ -119,9 +119,12 @@ class Heartbeat:
             logger.warning("could not remove the registry entry %s: %r", self.id, error)
 
     def _run(self) -> None:
-        while not self._stopping.is_set():
-            self.beat()
-            self._stopping.wait(beat_seconds())
+        try:
+            while not self._stopping.is_set():
+                self.beat()
+                self._stopping.wait(beat_seconds())
+        finally:
+            connection.close()  # the relay's status reads the outbox on this thread
 
     def beat(self) -> None:
         """Write the entry now. Never raises: a beat must not take its process down."""

@@ -10,6 +10,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
@@ -50,7 +51,7 @@ def ops_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "operations/ops.html",
-        {"snapshot": status.snapshot(), "poll_ms": POLL_MS, "status_url": "/ops/status.json"},
+        {"snapshot": status.snapshot(), "poll_ms": POLL_MS, "status_url": reverse("ops_status")},
     )
 
 
