@@ -39,7 +39,7 @@ from pika.exceptions import AMQPError
 from pika.spec import Basic
 
 from bus import metrics as bus_metrics
-from bus import roles
+from bus import registry, roles
 from bus.connection import connection_parameters, message_properties
 from bus.handlers import registered
 from bus.models import OutboxMessage
@@ -163,6 +163,7 @@ class OutboxRelay:
         # Writers nudge the relay after they commit (bus/nudge.py): it publishes at once and
         # polls only as a fallback.
         threading.Thread(target=listen, args=(self._nudge, self._stopping), name="relay-nudges", daemon=True).start()
+        heartbeat = registry.relay_heartbeat(self)  # the worker registry (bus/registry.py)
         delay = 0.5
         while not self._stopping.is_set():
             self._was_open = False
@@ -190,6 +191,7 @@ class OutboxRelay:
             logger.warning("relay reconnecting in %.1f s", delay)
             self._stopping.wait(delay)
             delay = min(delay * 2, self.max_reconnect_delay)
+        heartbeat.stop()
         logger.info("relay stopped", extra={"published": self.published})
 
     def stop(self) -> None:

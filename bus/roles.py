@@ -13,8 +13,10 @@ Every process of the Procfile that talks to RabbitMQ has a role, and each role i
   commands it sends (:data:`RPC_COMMANDS`), restricted by topic permissions to those commands'
   routing keys.
 * ``deadletters`` reads the ``.dead`` queues and writes nothing.
+* ``monitor`` may do nothing but connect: the web process's readiness check (``/readyz``) and
+  the operators' queue depths (passive declares, which need no permission).
 
-The web process has no broker user at all: it writes the outbox, and the relay publishes.
+The web process publishes nothing: it writes the outbox, and the relay publishes.
 
 The broker refuses a message whose ``user_id`` property is not the connection's own user, so
 ``user_id`` names the publisher truthfully. The default exchange cannot be limited to some
@@ -43,6 +45,9 @@ from django.core.exceptions import ImproperlyConfigured
 TOPOLOGY = "topology"
 RELAY = "relay"
 DEADLETTERS = "deadletters"
+# The web process's readiness check and the operators' views of queue depths: it connects and
+# declares queues passively (which needs no permission), and may configure, write and read nothing.
+MONITOR = "monitor"
 
 # The header in which a worker's own republish (a retry, a dead letter) names the message's
 # first publisher, as the broker authenticated it: the republish itself carries the worker's
@@ -106,6 +111,7 @@ for _role in (
     Role("notifier-sms", queues=("notifier.sms",)),
     Role("analytics", queues=("analytics.events",)),
     Role(DEADLETTERS, queues=("bus.deadletters",)),
+    Role(MONITOR),
 ):
     define(_role)
 
@@ -251,6 +257,9 @@ def permissions(role: str) -> dict[str, Any]:
         }
     if role == DEADLETTERS:
         return {"configure": NOTHING, "write": NOTHING, "read": r"\.dead$", "topics": {}}
+    if role == MONITOR:
+        # A permission entry on the vhost (even this empty one) is what lets it connect.
+        return {"configure": NOTHING, "write": NOTHING, "read": NOTHING, "topics": {}}
     commands = [EVENTS[name] for name in spec.calls if name in EVENTS]
     exchanges = sorted({command.exchange for command in commands})
     return {

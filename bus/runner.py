@@ -54,7 +54,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError
 
 from bus import metrics as bus_metrics
-from bus import roles
+from bus import registry, roles
 from bus.catalog import InvalidPayload
 from bus.connection import connection_parameters
 from bus.correlation import correlation_context
@@ -126,6 +126,7 @@ class WorkerRunner(Settling):
         self._requeues_in_a_row = 0
         self._stopping = threading.Event()
         self._inbox: deque[Delivery] = deque()
+        self.in_hand: list[Delivery] = []  # the batch being handled (the registry reports its lag)
         self._connection: pika.BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
         self._reply_channel: BlockingChannel | None = None
@@ -148,6 +149,7 @@ class WorkerRunner(Settling):
         self._user = roles.user(self.role or "")
         # Its handlers' RPC calls go out as its role too.
         self._worker.submit(roles.act_as, self.role).result()
+        heartbeat = registry.runner_heartbeat(self)  # the worker registry (bus/registry.py)
         delay = 0.5
         while not self._stopping.is_set():
             opened = False
@@ -172,6 +174,7 @@ class WorkerRunner(Settling):
             self._stopping.wait(delay)
             delay = min(delay * 2, 10.0)
         self._worker.shutdown(wait=True)
+        heartbeat.stop()
         logger.info("consumer stopped", extra={"queues": self.name, "handled": self.handled})
 
     def stop(self) -> None:
@@ -223,6 +226,7 @@ class WorkerRunner(Settling):
             if self._inbox:
                 self._linger(self._inbox[0].consumer)
                 self._handle(self._take_batch())
+                self.in_hand = []
             else:
                 self._live.process_data_events(time_limit=0.2)
 
@@ -252,6 +256,7 @@ class WorkerRunner(Settling):
         limit = 1 if consumer.consume_from else consumer.max_batch
         while self._inbox and len(batch) < limit and self._inbox[0].consumer is consumer:
             batch.append(self._inbox.popleft())
+        self.in_hand = batch
         return batch
 
     # --- handling ------------------------------------------------------------------------------

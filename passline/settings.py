@@ -610,6 +610,8 @@ METRICS_LEDGER_CACHE_SECONDS = float(env("METRICS_LEDGER_CACHE_SECONDS", "60"))
 PASSLINE_METRICS_COLLECTORS = [
     "operations.metrics.OutboxCollector",
     "operations.metrics.WalletLedgerCollector",
+    # the worker registry (Redis): live copies of each role, their beats' age
+    "operations.registry_metrics.WorkersCollector",
 ]
 # django-prometheus: HTTP requests by route (the URL's name or pattern) and status, its metrics
 # named passline_django_http_*. Its middleware is sync-style, which costs no thread hop here: the
@@ -623,7 +625,17 @@ MIDDLEWARE.insert(MIDDLEWARE.index("axes.middleware.AxesMiddleware"), "operation
 PROMETHEUS_PORT = int(env("PROMETHEUS_PORT", "9090"))
 
 # --- operations: worker registry, readiness, the operations page ---
-# (registry and health)
+# Every worker, the relay and the scheduler write their registry entry into Redis this often; an
+# entry lives three beats, so a dead process drops out of it within that (bus/registry.py).
+WORKER_BEAT_SECONDS = float(env("WORKER_BEAT_SECONDS", "5"))
+# /readyz: unready while the oldest unsent outbox row is older than this (the relay is down or far
+# behind); each check gives up after READYZ_TIMEOUT_SECONDS; the answer is reused for
+# READYZ_CACHE_SECONDS, so a load balancer polling it costs nothing (operations/readiness.py).
+READYZ_OUTBOX_MAX_AGE_SECONDS = float(env("READYZ_OUTBOX_MAX_AGE_SECONDS", "60"))
+READYZ_TIMEOUT_SECONDS = float(env("READYZ_TIMEOUT_SECONDS", "2"))
+READYZ_CACHE_SECONDS = float(env("READYZ_CACHE_SECONDS", "1"))
+# The probes answer plain http from the load balancer and the container's own health check.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 
 # --- operations: circuit breakers and timeouts on outbound calls ---
 # (breakers)

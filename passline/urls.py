@@ -16,6 +16,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("metrics", metrics.metrics, name="metrics"),
+    # /readyz and the operations page for staff (/ops/)
+    path("", include("operations.urls")),
     path("api/v1/", api.urls),
     # Logging out also closes the session's WebSockets, so it lives with the live pages.
     path("logout/", LogoutView.as_view(), name="logout"),

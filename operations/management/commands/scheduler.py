@@ -14,12 +14,14 @@ from types import FrameType
 from typing import Any
 
 import redis
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.schedulers.blocking import BlockingScheduler
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 from django.utils import timezone
 
+from bus.registry import SCHEDULER, Heartbeat
 from operations.housekeeping import JOBS, Job, run_job
 
 logger = logging.getLogger(__name__)
@@ -51,8 +53,19 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        # The worker registry (bus/registry.py): "handled" counts the job runs.
+        runs = [0]
+
+        def ran(event: JobExecutionEvent) -> None:
+            runs[0] += 1
+
+        scheduler.add_listener(ran, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+        heartbeat = Heartbeat(role=SCHEDULER, status=lambda: {"handled": runs[0]}).start()
         logger.info("scheduler started", extra={"jobs": [job.name for job in JOBS]})
-        scheduler.start()
+        try:
+            scheduler.start()
+        finally:
+            heartbeat.stop()
 
 
 def _locked(client: redis.Redis, job: Job) -> None:
