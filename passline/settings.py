@@ -600,7 +600,7 @@ PAYMENT_PROVIDER_TIMEOUT = float(env("PAYMENT_PROVIDER_TIMEOUT", "10"))
 # before the 2nd, 3rd, ... attempt): they outlast an open breaker; after the last, the top-up is
 # declined ("could not reach the payment provider") and nothing was charged.
 TOP_UP_RETRY_DELAYS = tuple(
-    float(d) for d in env_list("TOP_UP_RETRY_DELAYS", "0.2,0.4,0.8" if PASSLINE_ENV == "test" else "5,15,30,60,120,300")
+    float(d) for d in env_list("TOP_UP_RETRY_DELAYS", "0.3,1,2,3" if PASSLINE_ENV == "test" else "5,15,30,60,120,300")
 )
 
 # --- operations: one order followed end to end ---
