@@ -229,7 +229,8 @@ def breaker_states() -> dict[str, str]:
 
 
 def reset(name: str) -> None:
-    """Close ``name`` and forget its failures (an operator's ``manage.py``-free reset, tests)."""
+    """Close ``name`` and forget its failures: for an operator who knows the provider is back
+    (``manage.py shell -c "from passline.breakers import reset; reset('payment')"``)."""
     cb = breaker(name)
     cb.close()
     _set_gauge(name, CLOSED)
