@@ -14,15 +14,15 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from ninja import Router, Status
 
 from billing import selectors
 from billing.api_schemas import TopUpIn, TopUpIntentIn, TopUpIntentOut, TopUpOut, WalletOut, wallet_out
-from billing.exceptions import CardNumbersNotAccepted, InvalidAmount, InvalidCard
+from billing.exceptions import CardNumbersNotAccepted, InvalidAmount, InvalidCard, ProviderUnavailable
 from billing.models import TopUp
-from billing.provider import PaymentIntent, card_numbers_accepted
+from billing.provider import card_numbers_accepted
 from billing.services.topups import CARD_NUMBERS_REFUSED, top_up_refresh, top_up_start, wallet_top_up
 from billing.services.wallets import MAX_MOVEMENT
 from ordering.exceptions import InvalidOrder, NotFound
@@ -61,6 +61,20 @@ def _card_text(value: object) -> str:
     return value
 
 
+PROVIDER_UNAVAILABLE_503 = (
+    "`provider_unavailable`: the payment provider is failing and Passline stopped calling it for a "
+    "while (its circuit breaker is open); nothing was recorded or charged. Retry after `Retry-After` "
+    "seconds (with the same `Idempotency-Key`)."
+)
+
+
+def _unavailable(error: ProviderUnavailable) -> JsonResponse:
+    """The contract's error shape, 503 with Retry-After."""
+    response = JsonResponse({"error": {"code": error.code, "message": error.message}}, status=503)
+    response["Retry-After"] = str(error.retry_after)
+    return response
+
+
 def _idempotency_key(request: HttpRequest) -> str | None:
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is not None and not 1 <= len(key) <= 255:
@@ -82,6 +96,7 @@ def wallet(request: HttpRequest) -> dict[str, Any]:
             **BODY_ERRORS,
             402: "`card_declined`: the card was declined; nothing changed.",
             409: "`idempotency_conflict`: the `Idempotency-Key` was used for a different top-up.",
+            503: PROVIDER_UNAVAILABLE_503,
             422: f"{INVALID_REQUEST} `card_numbers_not_accepted`: a real payment provider is configured, which takes "
             "card numbers on its own page only (use `POST /wallet/top-ups`); `invalid_amount`: an amount that is not a "
             f"decimal string (a JSON number), is 0 or less, has more than two decimals or is over {MAX_MOVEMENT:,.2f}; "
@@ -100,11 +115,12 @@ def wallet(request: HttpRequest) -> dict[str, Any]:
     "402 `card_declined` when the card is declined (nothing changes). 422 `invalid_amount` for an amount "
     "that is not a decimal string, is 0 or less, has more than two decimals or is over 10000.00; 422 "
     "`invalid_card` for a card number that is not 12 to 19 digits or fails the Luhn check; 422 "
-    "`invalid_idempotency_key`. Send an `Idempotency-Key` header to retry safely: a retry with the same body "
+    "`invalid_idempotency_key`. 503 `provider_unavailable` (with `Retry-After`) while the provider is failing: "
+    "nothing was charged. Send an `Idempotency-Key` header to retry safely: a retry with the same body "
     "answers as the first request did (200 with the balance as it is now and `Idempotent-Replayed: true`, or "
     "402 again) and charges nothing; a different body under the same key is 409 `idempotency_conflict`.",
 )
-def wallet_top_up_view(request: HttpRequest, payload: TopUpIn, response: HttpResponse) -> dict[str, Any]:
+def wallet_top_up_view(request: HttpRequest, payload: TopUpIn, response: HttpResponse) -> dict[str, Any] | HttpResponse:
     user = request.auth  # type: ignore[attr-defined]
     if not card_numbers_accepted():
         raise CardNumbersNotAccepted(CARD_NUMBERS_REFUSED)
@@ -113,7 +129,10 @@ def wallet_top_up_view(request: HttpRequest, payload: TopUpIn, response: HttpRes
     # Seen before the call: a replay. (A concurrent first use is answered the same way but
     # without the header; the service does not say which of the two it was.)
     replayed = key is not None and selectors.top_up_by_key(user=user, idempotency_key=key) is not None
-    top_up = wallet_top_up(user=user, amount=amount, card_number=card_number, idempotency_key=key)
+    try:
+        top_up = wallet_top_up(user=user, amount=amount, card_number=card_number, idempotency_key=key)
+    except ProviderUnavailable as error:
+        return _unavailable(error)
     if replayed:
         response[REPLAYED_HEADER] = "true"
     entry = selectors.top_up_entry(top_up=top_up)
@@ -134,17 +153,19 @@ def _return_url(top_up_id: int) -> str:
     return settings.SITE_URL.rstrip("/") + reverse("wallet") + f"?top_up={top_up_id}"
 
 
-def _intent_out(user: User, top_up: TopUp, intent: PaymentIntent | None) -> dict[str, Any]:
+def _intent_out(user: User, top_up: TopUp) -> dict[str, Any]:
     entry = selectors.top_up_entry(top_up=top_up) if top_up.status == TopUp.Status.SUCCEEDED else None
-    open_intent = intent if top_up.status != TopUp.Status.SUCCEEDED else None
+    # The provider's page stays open while the top-up is not paid (a declined card may be
+    # replaced by another); it is there once the billing worker has made the intent.
+    open_intent = top_up.status != TopUp.Status.SUCCEEDED and bool(top_up.confirmation_url)
     return {
         "top_up_id": top_up.pk,
         "status": top_up.status,
         "amount": money(top_up.amount),
         "currency": top_up.currency,
         "intent_id": top_up.provider_intent_id,
-        "confirmation_url": open_intent.confirmation_url if open_intent else None,
-        "client_secret": open_intent.client_secret if open_intent else None,
+        "confirmation_url": top_up.confirmation_url if open_intent else None,
+        "client_secret": top_up.client_secret if open_intent else None,
         "decline_reason": top_up.decline_reason,
         "ledger_entry_id": entry.pk if entry is not None else None,
         "balance": money(selectors.wallet_summary(user=user).balance),
@@ -154,11 +175,12 @@ def _intent_out(user: User, top_up: TopUp, intent: PaymentIntent | None) -> dict
 @router.post(
     "/wallet/top-ups",
     **answers(
-        {201: TopUpIntentOut},
+        {202: TopUpIntentOut},
         {
             **AUTH_ERRORS,
             **BODY_ERRORS,
             409: "`idempotency_conflict`: the `Idempotency-Key` was used for a different top-up.",
+            503: PROVIDER_UNAVAILABLE_503,
             422: f"{INVALID_REQUEST} `invalid_amount`: an amount that is not a decimal string (a JSON number), is 0 "
             f"or less, has more than two decimals or is over {MAX_MOVEMENT:,.2f}; {IDEMPOTENCY_KEY_422}",
         },
@@ -168,24 +190,31 @@ def _intent_out(user: User, top_up: TopUp, intent: PaymentIntent | None) -> dict
     summary="Start a top-up: a payment intent the customer confirms on the provider's page",
     # Money moves: per account and per address, shared with the site's top-up form.
     throttle=MONEY,
-    description="Creates a `pending` top-up and the payment provider's intent for it. Open `confirmation_url` "
-    "in the customer's browser: the card is entered there, on the provider's page, never sent to Passline. "
-    "The provider tells Passline the outcome through its signed webhook, and the wallet is credited once; "
-    "follow the top-up with `GET /wallet/top-ups/{top_up_id}`. Send an `Idempotency-Key` header to retry "
-    "safely: a retry with the same amount answers 201 with the first top-up and `Idempotent-Replayed: true`; "
-    "another amount under the same key is 409 `idempotency_conflict`.",
+    description="Records a `pending` top-up and answers 202 at once: Passline asks the payment provider for "
+    "the intent in the background. Poll `GET /wallet/top-ups/{top_up_id}` (every second or two) until it "
+    "carries `confirmation_url`, and open that in the customer's browser: the card is entered there, on the "
+    "provider's page, never sent to Passline. The provider tells Passline the outcome through its signed "
+    "webhook, and the wallet is credited once. If the provider cannot be reached for several minutes the "
+    "top-up becomes `declined` (nothing charged) with a `decline_reason` saying so. 503 "
+    "`provider_unavailable` (with `Retry-After`, nothing recorded) while the provider is failing. Send an "
+    "`Idempotency-Key` header to retry safely: a retry with the same amount answers 202 with the first "
+    "top-up as it stands and `Idempotent-Replayed: true`; another amount under the same key is 409 "
+    "`idempotency_conflict`.",
 )
 def wallet_top_up_intent(
     request: HttpRequest, payload: TopUpIntentIn, response: HttpResponse
-) -> Status[dict[str, Any]]:
+) -> Status[dict[str, Any]] | HttpResponse:
     user = request.auth  # type: ignore[attr-defined]
     amount = _amount_text(payload.amount)
     key = _idempotency_key(request)
     replayed = key is not None and selectors.top_up_by_key(user=user, idempotency_key=key) is not None
-    started = top_up_start(user=user, amount=amount, idempotency_key=key, return_url=_return_url)
+    try:
+        top_up = top_up_start(user=user, amount=amount, idempotency_key=key, return_url=_return_url)
+    except ProviderUnavailable as error:
+        return _unavailable(error)
     if replayed:
         response[REPLAYED_HEADER] = "true"
-    return Status(201, _intent_out(user, started.top_up, started.intent))
+    return Status(202, _intent_out(user, top_up))
 
 
 @router.get(
@@ -193,8 +222,10 @@ def wallet_top_up_intent(
     **answers({200: TopUpIntentOut}, {**AUTH_ERRORS, 404: "`not_found`: no such top-up of yours."}),
     tags=["wallet"],
     summary="A top-up of mine and how it stands",
-    description="`pending`, `succeeded` (with the ledger entry that credited the wallet) or `declined`. A pending "
-    "top-up is checked with the provider on the way (for when its webhook is late). Another customer's top-up "
+    description="`pending`, `succeeded` (with the ledger entry that credited the wallet) or `declined`. "
+    "`confirmation_url` is null until Passline has the provider's intent (poll until it is there). A pending "
+    "top-up with an intent is checked with the provider on the way (for when its webhook is late), unless "
+    "the provider is failing: then it answers with the top-up as it stands. Another customer's top-up "
     "is 404, exactly like one that does not exist.",
 )
 def wallet_top_up_status(request: HttpRequest, top_up_id: int) -> dict[str, Any]:
@@ -202,5 +233,4 @@ def wallet_top_up_status(request: HttpRequest, top_up_id: int) -> dict[str, Any]
     top_up = selectors.top_up_of(user=user, top_up_id=top_up_id)
     if top_up is None:
         raise NotFound("No such top-up.")
-    state = top_up_refresh(top_up=top_up)
-    return _intent_out(user, state.top_up, state.intent)
+    return _intent_out(user, top_up_refresh(top_up=top_up))

@@ -39,6 +39,13 @@ class PaymentSettled(Payload):
     restaurant_id: int | None = None
 
 
+class TopUpRequested(Payload):
+    top_up_id: int
+    user_id: int
+    # Where the provider sends the customer's browser back once the card is entered.
+    return_url: str
+
+
 class AcceptanceTimer(Payload):
     order_id: int
     paid_version: int
@@ -55,3 +62,5 @@ PAYMENT_FAILED = declare("payment.failed", Exchange.BILLING, "payment.failed", P
 PAYMENT_REFUNDED = declare("payment.refunded", Exchange.BILLING, "payment.refunded", PaymentSettled)
 # Started when an order is paid; arrives after the acceptance time-out (a delay queue).
 ORDER_ACCEPTANCE_TIMER = declare("order.acceptance_timer", Exchange.BILLING, "order.acceptance_timer", AcceptanceTimer)
+# A top-up the web recorded as pending: the billing worker asks the provider for its intent.
+TOP_UP_REQUESTED = declare("top_up.requested", Exchange.BILLING, "top_up.requested", TopUpRequested)

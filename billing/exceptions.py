@@ -36,6 +36,17 @@ class CardNumbersNotAccepted(BillingError):
     code = "card_numbers_not_accepted"
 
 
+class ProviderUnavailable(BillingError):
+    """The payment provider cannot be called now (its breaker is open, or it failed): nothing
+    was recorded or charged. ``retry_after``: seconds worth waiting before trying again."""
+
+    code = "provider_unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 30):
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
+
+
 class WebhookRejected(BillingError):
     """A webhook whose signature is missing, wrong or outside the tolerance window, or whose
     body is not an event: nothing is done."""

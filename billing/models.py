@@ -82,6 +82,8 @@ class TopUp(models.Model):
 
     Through a payment intent (the site and ``POST /wallet/top-ups``): ``pending`` until the
     provider's signed webhook says the intent succeeded (the wallet is credited then) or failed.
+    The intent is made by the billing worker, off the web request: ``confirmation_url`` is ""
+    until it is (and the top-up is declined if the provider cannot be reached in time).
     Through a test card (``POST /wallet/top-up``, simulated provider only): settled at once.
     """
 
@@ -101,6 +103,10 @@ class TopUp(models.Model):
     provider_intent_id = models.CharField(
         max_length=255, null=True, blank=True, unique=True, db_collation=BINARY_COLLATION
     )
+    # Where the customer confirms the intent, and the secret that lets their browser do it: saved
+    # by the billing worker once the provider made the intent ("" until then).
+    confirmation_url = models.CharField(max_length=1000, blank=True)
+    client_secret = models.CharField(max_length=255, blank=True)
     idempotency_key = models.CharField(max_length=255, null=True, blank=True, db_collation=BINARY_COLLATION)
     request_fingerprint = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

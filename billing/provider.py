@@ -85,10 +85,19 @@ class WebhookEvent:
     intent: PaymentIntent | None
 
 
+class ProviderError(Exception):
+    """The provider failed to answer: a timeout, a dropped connection, a 5xx. Adapters raise it
+    (or the ``OSError``/``TimeoutError`` of their client); it counts against the payment
+    breaker (passline/breakers.py). A refusal that is an answer (a declined card, a reused key)
+    is not one."""
+
+
 class PaymentProvider(Protocol):
     """What Passline needs of a payment provider. Adapters turn the provider's failures into
-    exceptions; ``construct_event`` raises :class:`WebhookRejected` for a delivery it cannot
-    verify."""
+    exceptions (:class:`ProviderError` when the provider is down or slow: each call gives up
+    after ``settings.PAYMENT_PROVIDER_TIMEOUT`` seconds); ``construct_event`` raises
+    :class:`WebhookRejected` for a delivery it cannot verify. Every call that reaches the
+    provider goes through the ``payment`` circuit breaker (billing/services/topups.py)."""
 
     # The request header that carries a webhook's signature.
     signature_header: str

@@ -9,6 +9,8 @@ from billing.provider import SIMULATED_PROVIDER
 
 urlpatterns: list[URLPattern] = [
     path("wallet/", views.wallet, name="wallet"),
+    path("wallet/top-ups/<int:top_up_id>/", views.top_up_wait, name="wallet_top_up_wait"),
+    path("wallet/top-ups/<int:top_up_id>/status", views.top_up_status, name="wallet_top_up_status"),
     path("payments/webhook/", views.payment_webhook, name="payment_webhook"),
 ]
 if settings.PAYMENT_PROVIDER == SIMULATED_PROVIDER:

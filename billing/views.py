@@ -17,13 +17,21 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from billing import selectors
-from billing.exceptions import BillingError, InvalidAmount, InvalidCard, KeyReused, WebhookRejected
+from billing.exceptions import BillingError, InvalidAmount, InvalidCard, KeyReused, ProviderUnavailable, WebhookRejected
 from billing.forms import SimulatedCardForm, TopUpForm, new_form_token
 from billing.models import TopUp
 from billing.provider import SimulatedProvider, clean_card_number, payment_provider
-from billing.services.topups import top_up_refresh, top_up_start, top_up_webhook
+from billing.services.topups import (
+    UNAVAILABLE_MESSAGE,
+    UNREACHABLE_REASON,
+    payments_available,
+    top_up_refresh,
+    top_up_start,
+    top_up_webhook,
+)
 from billing.services.wallets import money
 from ordering.templatetags.site_tags import money as format_money
+from passline.breakers import PAYMENT, retry_after
 from passline.http import AuthenticatedHttpRequest
 from passline.throttles import site_limit
 
@@ -57,8 +65,8 @@ def _wallet_url(next_url: str, **query: object) -> str:
 @login_required
 @require_http_methods(["GET", "POST"])
 def wallet(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """A top-up creates a payment intent and sends the browser to the provider's page, which
-    sends it back here with ``?top_up=<id>``. The hidden per-render token is the top-up's
+    """A top-up is recorded as pending and the browser waits (:func:`top_up_wait`) until the
+    billing worker has the provider's page, which sends it back here with ``?top_up=<id>``. The hidden per-render token is the top-up's
     idempotency key, so a form submitted twice makes one top-up."""
     next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next"))
     if request.method == "GET" and request.GET.get("top_up", "").isdigit():
@@ -75,7 +83,7 @@ def wallet(request: AuthenticatedHttpRequest) -> HttpResponse:
         elif form.is_valid():
             data = form.cleaned_data
             try:
-                started = top_up_start(
+                top_up = top_up_start(
                     user=request.user,
                     amount=data["amount"],
                     idempotency_key=f"site-top-up:{data['top_up_token']}",
@@ -83,6 +91,9 @@ def wallet(request: AuthenticatedHttpRequest) -> HttpResponse:
                 )
             except InvalidAmount as error:
                 form.add_error("amount", error.message)
+            except ProviderUnavailable as error:
+                status = 503
+                form.add_error(None, error.message)
             except KeyReused:
                 status = 409
                 form.add_error(None, "This form was already used for another top-up. Check your balance and try again.")
@@ -90,9 +101,9 @@ def wallet(request: AuthenticatedHttpRequest) -> HttpResponse:
                 status = 409
                 form.add_error(None, error.message)
             else:
-                if started.intent is None:  # this form's top-up was paid already
-                    return redirect(_wallet_url(next_url, top_up=started.top_up.pk))
-                return redirect(started.intent.confirmation_url)
+                # The provider's page is not known yet: the billing worker asks for it. The
+                # browser waits on a small page that sends it on once it is.
+                return redirect(_wait_url(top_up.pk, next_url))
     else:
         form = TopUpForm(initial={"amount": _suggested_amount(request.GET.get("amount"))})
 
@@ -104,8 +115,72 @@ def wallet(request: AuthenticatedHttpRequest) -> HttpResponse:
         # A fresh token on every render: a form shown again after an error is a new attempt.
         "top_up_token": new_form_token(),
         "next": next_url,
+        # While the payment breaker is open the form says so and sends nobody to the provider.
+        "payments_available": payments_available(),
+        "unavailable_message": UNAVAILABLE_MESSAGE,
     }
-    return render(request, "billing/wallet.html", context, status=status)
+    response = render(request, "billing/wallet.html", context, status=status)
+    if status == 503:
+        response["Retry-After"] = str(retry_after(PAYMENT) or 30)
+    return response
+
+
+def _wait_url(top_up_id: int, next_url: str) -> str:
+    url = reverse("wallet_top_up_wait", args=[top_up_id])
+    return url + (f"?{urlencode({'next': next_url})}" if next_url else "")
+
+
+def _next_step(top_up: TopUp, next_url: str) -> str | None:
+    """Where the browser waiting on a top-up goes now: the provider's page once the billing
+    worker has it, back to the wallet once the top-up is settled; None: keep waiting."""
+    if top_up.status == TopUp.Status.PENDING and top_up.confirmation_url:
+        return top_up.confirmation_url
+    if top_up.status != TopUp.Status.PENDING:
+        return _wallet_url(next_url, top_up=top_up.pk)
+    return None
+
+
+@login_required
+@require_http_methods(["GET"])
+def top_up_wait(request: AuthenticatedHttpRequest, top_up_id: int) -> HttpResponse:
+    """The small page a browser waits on while the billing worker asks the provider for the
+    top-up's intent: static/js/top-up-wait.js polls :func:`top_up_status` and moves on; without
+    JavaScript the page reloads itself, and this view redirects once there is somewhere to go."""
+    next_url = _safe_next(request, request.GET.get("next"))
+    top_up = selectors.top_up_of(user=request.user, top_up_id=top_up_id)
+    if top_up is None:
+        raise Http404("No such top-up.")
+    step = _next_step(top_up, next_url)
+    if step is not None:
+        return redirect(step)
+    context = {
+        "top_up": top_up,
+        "next": next_url,
+        "status_url": reverse("wallet_top_up_status", args=[top_up.pk])
+        + (f"?{urlencode({'next': next_url})}" if next_url else ""),
+        "payments_available": payments_available(),
+        "unavailable_message": UNAVAILABLE_MESSAGE,
+    }
+    return render(request, "billing/top_up_wait.html", context)
+
+
+@login_required
+@require_http_methods(["GET"])
+def top_up_status(request: AuthenticatedHttpRequest, top_up_id: int) -> JsonResponse:
+    """What the waiting page polls: the top-up's status, and ``redirect`` once the browser may go
+    on (never a call to the provider: only what the billing worker saved)."""
+    next_url = _safe_next(request, request.GET.get("next"))
+    top_up = selectors.top_up_of(user=request.user, top_up_id=top_up_id)
+    if top_up is None:
+        return _error(404, "not_found", "No such top-up.")
+    return JsonResponse(
+        {
+            "top_up_id": top_up.pk,
+            "status": top_up.status,
+            "redirect": _next_step(top_up, next_url),
+            "payments_available": payments_available(),
+        }
+    )
 
 
 def _returned(request: AuthenticatedHttpRequest, top_up_id: int, next_url: str) -> HttpResponse:
@@ -113,12 +188,14 @@ def _returned(request: AuthenticatedHttpRequest, top_up_id: int, next_url: str) 
     (a reload says nothing twice)."""
     top_up = selectors.top_up_of(user=request.user, top_up_id=top_up_id)
     if top_up is not None:
-        top_up = top_up_refresh(top_up=top_up).top_up
+        top_up = top_up_refresh(top_up=top_up)
         if top_up.status == TopUp.Status.SUCCEEDED:
             ending = f" (card ending {top_up.card_last4})" if top_up.card_last4 else ""
             messages.success(request, f"Added {format_money(top_up.amount)} to your wallet{ending}.")
             if next_url:  # topped up from the checkout: back to it
                 return redirect(next_url)
+        elif top_up.status == TopUp.Status.DECLINED and top_up.decline_reason == UNREACHABLE_REASON:
+            messages.error(request, UNREACHABLE_REASON)
         elif top_up.status == TopUp.Status.DECLINED:
             messages.error(request, DECLINED_MESSAGE)
         else:

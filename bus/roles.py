@@ -101,7 +101,7 @@ for _role in (
     Role("balance", queues=("balance.commands",)),
     Role(
         "billing",
-        queues=("billing.order_placed", "billing.refunds", "billing.acceptance_timeout"),
+        queues=("billing.order_placed", "billing.refunds", "billing.acceptance_timeout", "billing.top_ups"),
         calls=("balance.debit", "balance.credit", "balance.get"),
     ),
     Role("bridge", queues=("bridge.notification",)),

@@ -1,11 +1,12 @@
-"""The billing worker: charges placed orders, refunds the ones that end unserved, and
-rejects paid orders the kitchen does not accept in time."""
+"""The billing worker: charges placed orders, refunds the ones that end unserved, rejects
+paid orders the kitchen does not accept in time, and asks the payment provider for the intent
+of each top-up the web recorded (so that no web request waits on the provider)."""
 
 from __future__ import annotations
 
 from django.conf import settings
 
-from billing.events import ORDER_ACCEPTANCE_TIMER
+from billing.events import ORDER_ACCEPTANCE_TIMER, TOP_UP_REQUESTED
 from billing.services.payments import (
     REFUND_REASONS,
     order_charge,
@@ -15,6 +16,7 @@ from billing.services.payments import (
     order_refund,
     order_refund_many,
 )
+from billing.services.topups import top_up_prepare, top_up_unreachable
 from bus.handlers import EventHandler, Message, Timer, register
 from ordering.events import ORDER_PLACED, ORDER_STATUS_CHANGED
 
@@ -57,6 +59,18 @@ def expire_many(messages: list[Message]) -> list[None]:
     return [None] * len(messages)
 
 
+def prepare_top_up(message: Message) -> None:
+    """top_up.requested: the provider's intent for a pending top-up (through the payment
+    breaker; its failure or the breaker open is retried)."""
+    top_up_prepare(top_up_id=message.payload.top_up_id, return_url=message.payload.return_url)
+
+
+def top_up_failed(message: Message, reason: str, final: bool) -> None:
+    """The provider could not be reached: after the last attempt the top-up is declined."""
+    if final:
+        top_up_unreachable(top_up_id=message.payload.top_up_id, reason=reason)
+
+
 # Charges are batched although each calls the balance worker, an effect outside the batch's
 # transaction: a batch that fails after its debits went out (a fault, a timeout) is retried
 # one message at a time, and each debit's key returns its first ledger entry, a round trip
@@ -97,5 +111,20 @@ billing_acceptance_timeout = register(
         max_batch=50,
         prefetch=100,
         delay_seconds=settings.ORDER_ACCEPT_TIMEOUT_SECONDS,
+    )
+)
+# One provider call per message (an effect outside the database: no batches), retried for
+# longer than the payment breaker stays open (TOP_UP_RETRY_DELAYS), then the top-up is declined.
+billing_top_ups = register(
+    EventHandler(
+        queue="billing.top_ups",
+        events=[TOP_UP_REQUESTED],
+        handler=prepare_top_up,
+        on_failure=top_up_failed,
+        max_batch=1,
+        prefetch=10,
+        retry_delays=settings.TOP_UP_RETRY_DELAYS,
+        # A provider call gives up after PAYMENT_PROVIDER_TIMEOUT: far less than this.
+        timeout=120.0,
     )
 )

@@ -4,6 +4,13 @@ the console in development) and SMS through a provider interface shaped like Twi
 Each sender takes a :class:`~notifications.models.Notification` and returns a
 :class:`Sent` or a :class:`Skipped`, or raises: a :class:`PermanentFailure` is recorded as
 failed at once; anything else the notifier retries, and dead-letters after its last attempt.
+
+Both go through a circuit breaker (``email``, ``sms``: passline/breakers.py) and carry a
+timeout (``EMAIL_TIMEOUT``, ``SMS_TIMEOUT``). A timeout or a provider that is down counts
+against the breaker; a refusal (a recipient refused, an invalid number) is the provider working.
+While a breaker is open nothing is sent: the notification stays "not sent yet" (a
+:class:`TemporaryFailure`, retried by the notifier's retry queues; after the last attempt it is
+recorded as failed and dead-lettered, to be replayed), never dropped.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from django.core.mail import EmailMessage, get_connection
 from django.utils.module_loading import import_string
 
 from notifications.models import Notification
+from passline.breakers import EMAIL, SMS, BreakerOpen, guarded
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +84,11 @@ def send_email(notification: Notification) -> Sent:
         connection=get_connection(timeout=settings.EMAIL_TIMEOUT),
     )
     try:
-        mail.send(fail_silently=False)
+        # An answer of the server that refuses (a recipient, the message) is the server working.
+        refusals = (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError, smtplib.SMTPNotSupportedError)
+        guarded(EMAIL, "send", lambda: mail.send(fail_silently=False), refusals=refusals)
+    except BreakerOpen as error:
+        raise TemporaryFailure(f"not sent yet: {error}") from error
     except smtplib.SMTPRecipientsRefused as error:
         codes = [code for code, _ in error.recipients.values()]
         if codes and all(code >= 500 for code in codes):
@@ -187,5 +199,14 @@ def sms_provider() -> SmsProvider:
 def send_sms(notification: Notification) -> Sent | Skipped:
     if not settings.SMS_PROVIDER:
         return Skipped("texts are turned off (no SMS_PROVIDER)")
-    sid = sms_provider().send(to=notification.recipient, body=notification.body, from_=settings.SMS_FROM)
+    provider = sms_provider()
+    try:
+        sid = guarded(
+            SMS,
+            "send",
+            lambda: provider.send(to=notification.recipient, body=notification.body, from_=settings.SMS_FROM),
+            refusals=(SmsPermanentError,),
+        )
+    except BreakerOpen as error:
+        raise SmsError(f"not sent yet: {error}") from error
     return Sent(provider_id=sid)

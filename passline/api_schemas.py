@@ -73,7 +73,8 @@ IDEMPOTENCY_KEY_422 = "`invalid_idempotency_key`: the `Idempotency-Key` header i
 def answers(success: dict[int, Any], errors: dict[int, str], **openapi_extra: Any) -> dict[str, Any]:
     """``response`` and ``openapi_extra`` of an operation: its success, its errors in the error
     shape with the codes each carries, and the 429 and 503 every operation may answer."""
-    errors = {429: RATE_LIMITED, **errors, 503: UNAVAILABLE}
+    # An operation's own 503 (a provider that is down) adds to the one every operation has.
+    errors = {429: RATE_LIMITED, **errors, 503: " ".join(filter(None, [UNAVAILABLE, errors.get(503)]))}
     documented: dict[int, Any] = {status: {"description": text} for status, text in errors.items()}
     for status in (429, 503):
         documented[status]["headers"] = {

@@ -638,7 +638,21 @@ READYZ_CACHE_SECONDS = float(env("READYZ_CACHE_SECONDS", "1"))
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 
 # --- operations: circuit breakers and timeouts on outbound calls ---
-# (breakers)
+# passline/breakers.py: one breaker per outside provider (payment, sms, email), its state shared by
+# every process in Redis. It opens after BREAKER_FAIL_MAX consecutive failures (timeouts, connection
+# errors, 5xx; not a declined card or a refused number), stays open BREAKER_RESET_TIMEOUT seconds
+# (calls fail fast), then lets one trial call through: a success closes it, a failure opens it again.
+BREAKER_FAIL_MAX = int(env("BREAKER_FAIL_MAX", "5"))
+BREAKER_RESET_TIMEOUT = float(env("BREAKER_RESET_TIMEOUT", "30"))
+# Seconds a call to the payment provider may take (the adapter passes it to its HTTP client);
+# SMS_TIMEOUT and EMAIL_TIMEOUT (above) bound the other two.
+PAYMENT_PROVIDER_TIMEOUT = float(env("PAYMENT_PROVIDER_TIMEOUT", "10"))
+# The billing worker's retries of a top-up's payment intent while the provider fails (seconds
+# before the 2nd, 3rd, ... attempt): they outlast an open breaker; after the last, the top-up is
+# declined ("could not reach the payment provider") and nothing was charged.
+TOP_UP_RETRY_DELAYS = tuple(
+    float(d) for d in env_list("TOP_UP_RETRY_DELAYS", "0.3,1,2,3" if PASSLINE_ENV == "test" else "5,15,30,60,120,300")
+)
 
 # --- operations: one order followed end to end ---
 # (tracing)

@@ -32,6 +32,17 @@ def fresh_channel_layer():
     channel_layers.backends.clear()
 
 
+@pytest.fixture(autouse=True)
+def closed_breakers() -> Iterator[None]:
+    """Every test starts with the circuit breakers closed and their failures forgotten: their
+    state lives in Redis, shared by every test of the run (a test that fails texts on purpose
+    must not leave the next one's breaker open)."""
+    from passline.breakers import forget_all
+
+    forget_all()
+    yield
+
+
 @pytest.fixture
 def password() -> str:
     return PASSWORD

@@ -160,3 +160,19 @@ def verified(user: User, *, email: bool = True, phone: bool = False) -> User:
     if phone:
         address_mark_verified(user=user, channel="sms")
     return user
+
+
+def prepare_requested_top_ups() -> list[int]:
+    """What the billing worker does with the ``top_up.requested`` messages in the outbox (for a
+    test without the bus running): ask the provider for each top-up's intent. The prepared ids."""
+    from billing.events import TOP_UP_REQUESTED
+    from billing.services.topups import top_up_prepare
+    from bus.envelope import Envelope
+    from bus.models import OutboxMessage
+
+    prepared = []
+    for row in OutboxMessage.objects.filter(type=TOP_UP_REQUESTED.name).order_by("pk"):
+        payload = Envelope.from_json(row.body).payload
+        if top_up_prepare(top_up_id=payload["top_up_id"], return_url=payload["return_url"]) is not None:
+            prepared.append(payload["top_up_id"])
+    return prepared

@@ -1,6 +1,8 @@
 """Wallet top-ups through the payment provider, then a credit to the wallet.
 
-Through a payment intent (:func:`top_up_start`): the provider's page takes the card, and the
+Through a payment intent (:func:`top_up_start` in the web, :func:`top_up_prepare` in the
+billing worker, which asks the provider for the intent off the web request): the provider's
+page takes the card, and the
 wallet is credited when the provider's signed webhook says the intent succeeded
 (:func:`top_up_webhook`) or when Passline asks the provider itself (:func:`top_up_refresh`).
 Either way the credit's ledger key is the top-up's (``top-up:<id>``) and the top-up row is
@@ -9,6 +11,9 @@ credited once.
 
 Through a test card (:func:`wallet_top_up`): the contract's ``card_number`` top-up, only while
 the simulated provider (which charges a card number directly) is configured.
+
+Every call to the provider goes through the ``payment`` circuit breaker (passline/breakers.py):
+while it is open nothing new is started (ProviderUnavailable) and nothing waits on the provider.
 """
 
 from __future__ import annotations
@@ -18,14 +23,21 @@ import hmac
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing.exceptions import CardDeclined, CardNumbersNotAccepted, InvalidAmount, KeyReused
+from billing.events import TOP_UP_REQUESTED
+from billing.exceptions import (
+    BillingError,
+    CardDeclined,
+    CardNumbersNotAccepted,
+    InvalidAmount,
+    KeyReused,
+    ProviderUnavailable,
+)
 from billing.models import LedgerEntry, PaymentEvent, TopUp
 from billing.provider import (
     CANCELED,
@@ -34,11 +46,14 @@ from billing.provider import (
     SUCCEEDED,
     CardNumberProvider,
     PaymentIntent,
+    ProviderError,
     WebhookEvent,
     clean_card_number,
     payment_provider,
 )
 from billing.services.wallets import money, wallet_credit
+from bus.outbox import outbox_write
+from passline.breakers import PAYMENT, BreakerOpen, guarded, is_open, retry_after
 from passline.db import one_or_none
 
 logger = logging.getLogger(__name__)
@@ -63,20 +78,29 @@ def credit_key(top_up: TopUp) -> str:
 
 # --- through a payment intent -------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class TopUpState:
-    top_up: TopUp
-    # The provider's intent while the top-up is not paid; None once it succeeded.
-    intent: PaymentIntent | None
+# The failures of a provider call that mean "down or slow" (a refusal is an answer instead).
+PROVIDER_DOWN = (BreakerOpen, ProviderError, OSError)
+UNAVAILABLE_MESSAGE = "Card payments are unavailable right now; your wallet still works. Try again in a few minutes."
+UNREACHABLE_REASON = "We could not reach the payment provider. Nothing was charged; try again later."
 
 
-def top_up_start(
-    *, user: User, amount: object, idempotency_key: str | None, return_url: Callable[[int], str]
-) -> TopUpState:
-    """A pending top-up and its payment intent, whose confirmation page the customer is sent
-    to; ``return_url(top_up_id)`` is where the provider sends them back. The same key with the
-    same amount returns the first top-up (and its intent); with another amount KeyReused."""
+def payments_available() -> bool:
+    """Whether the payment provider may be called now (its breaker is not open)."""
+    return not is_open(PAYMENT)
+
+
+def _refuse_while_open() -> None:
+    if not payments_available():
+        raise ProviderUnavailable(UNAVAILABLE_MESSAGE, retry_after=retry_after(PAYMENT))
+
+
+def top_up_start(*, user: User, amount: object, idempotency_key: str | None, return_url: Callable[[int], str]) -> TopUp:
+    """A pending top-up, recorded at once; the billing worker asks the provider for its intent
+    (:func:`top_up_prepare`, on the ``top_up.requested`` message written here in the same
+    transaction), so no web request waits on the provider. ``return_url(top_up_id)`` is where
+    the provider sends the customer back. The same key with the same amount returns the first
+    top-up; with another amount KeyReused. ProviderUnavailable (nothing recorded) while the
+    payment breaker is open."""
     amount = money(amount)
     _check_key(idempotency_key)
     fingerprint = _fingerprint(amount, INTENT)
@@ -84,6 +108,7 @@ def top_up_start(
     if idempotency_key is not None:
         top_up = one_or_none(TopUp.objects.filter(user=user, idempotency_key=idempotency_key))
     if top_up is None:
+        _refuse_while_open()
         try:
             with transaction.atomic():
                 top_up = TopUp.objects.create(
@@ -94,31 +119,66 @@ def top_up_start(
                     idempotency_key=idempotency_key,
                     request_fingerprint=fingerprint,
                 )
+                outbox_write(
+                    event=TOP_UP_REQUESTED,
+                    payload={"top_up_id": top_up.pk, "user_id": user.pk, "return_url": return_url(top_up.pk)},
+                    aggregate=f"top_up:{top_up.pk}",
+                )
         except IntegrityError:
             # A concurrent request with the same key won: continue with its top-up.
             top_up = one_or_none(TopUp.objects.filter(user=user, idempotency_key=idempotency_key))
             if top_up is None:
                 raise
+        else:
+            logger.info("top-up requested", extra={"top_up_id": top_up.pk})
     if top_up.request_fingerprint != fingerprint:
         raise KeyReused("This Idempotency-Key was already used for a different top-up.")
-    if top_up.status == TopUp.Status.SUCCEEDED:
-        return TopUpState(top_up=top_up, intent=None)
+    return top_up
+
+
+def top_up_prepare(*, top_up_id: int, return_url: str) -> PaymentIntent | None:
+    """The billing worker's part of a top-up: ask the provider for the intent (through the
+    payment breaker) and save where the customer confirms it. Keyed by the top-up, so a retry
+    after a lost answer gets the same intent, never a second. The provider's failure (or the
+    breaker open) is raised: the worker retries (``TOP_UP_RETRY_DELAYS``). None when there is
+    nothing to do (already prepared, settled, unknown)."""
+    top_up = one_or_none(TopUp.objects.filter(pk=top_up_id))
+    if top_up is None or top_up.status != TopUp.Status.PENDING or top_up.confirmation_url:
+        return None
     provider = payment_provider()
     if top_up.provider_intent_id:
-        intent = provider.retrieve_intent(top_up.provider_intent_id)
-    else:
-        # Keyed by the top-up: a retry after a lost answer gets the same intent, never a second.
-        intent = provider.create_intent(
-            amount=top_up.amount,
-            currency=top_up.currency,
-            idempotency_key=f"passline-top-up-{top_up.pk}",
-            metadata={"top_up_id": str(top_up.pk), "user_id": str(user.pk)},
-            return_url=return_url(top_up.pk),
+        intent_id = top_up.provider_intent_id
+        intent = guarded(
+            PAYMENT, "retrieve_intent", lambda: provider.retrieve_intent(intent_id), refusals=(BillingError,)
         )
-        TopUp.objects.filter(pk=top_up.pk, provider_intent_id__isnull=True).update(provider_intent_id=intent.id)
-        top_up.provider_intent_id = intent.id
-        logger.info("top-up intent created", extra={"top_up_id": top_up.pk, "intent_id": intent.id})
-    return TopUpState(top_up=top_up, intent=intent)
+    else:
+        intent = guarded(
+            PAYMENT,
+            "create_intent",
+            lambda: provider.create_intent(
+                amount=top_up.amount,
+                currency=top_up.currency,
+                idempotency_key=f"passline-top-up-{top_up.pk}",
+                metadata={"top_up_id": str(top_up.pk), "user_id": str(top_up.user_id)},
+                return_url=return_url,
+            ),
+            refusals=(BillingError,),
+        )
+    TopUp.objects.filter(pk=top_up.pk, status=TopUp.Status.PENDING, confirmation_url="").update(
+        provider_intent_id=intent.id, confirmation_url=intent.confirmation_url, client_secret=intent.client_secret
+    )
+    logger.info("top-up intent created", extra={"top_up_id": top_up.pk, "intent_id": intent.id})
+    return intent
+
+
+def top_up_unreachable(*, top_up_id: int, reason: str) -> None:
+    """The worker's last attempt at the intent failed: the top-up is declined (the customer was
+    never sent to the provider, so nothing was charged) and says why."""
+    updated = TopUp.objects.filter(pk=top_up_id, status=TopUp.Status.PENDING, confirmation_url="").update(
+        status=TopUp.Status.DECLINED, decline_reason=UNREACHABLE_REASON, settled_at=timezone.now()
+    )
+    if updated:
+        logger.error("top-up declined: provider unreachable", extra={"top_up_id": top_up_id, "reason": reason[:500]})
 
 
 def top_up_webhook(*, payload: bytes, signature: str | None) -> str:
@@ -155,16 +215,25 @@ def top_up_apply_event(event: WebhookEvent) -> str:
     return outcome
 
 
-def top_up_refresh(*, top_up: TopUp) -> TopUpState:
+def top_up_refresh(*, top_up: TopUp) -> TopUp:
     """A top-up brought up to date by asking the provider about its intent (for when the
-    webhook is late or lost), with that intent while the top-up is not paid."""
+    webhook is late or lost). The provider down or slow, or its breaker open: the top-up as it
+    stands (the webhook still credits it when it comes)."""
     if top_up.status == TopUp.Status.SUCCEEDED or not top_up.provider_intent_id:
-        return TopUpState(top_up=top_up, intent=None)
-    intent = payment_provider().retrieve_intent(top_up.provider_intent_id)
+        return top_up
+    intent_id = top_up.provider_intent_id
+    provider = payment_provider()
+    try:
+        intent = guarded(
+            PAYMENT, "retrieve_intent", lambda: provider.retrieve_intent(intent_id), refusals=(BillingError,)
+        )
+    except PROVIDER_DOWN as error:
+        logger.info("top-up not refreshed: %s", error, extra={"top_up_id": top_up.pk})
+        return top_up
     with transaction.atomic():
         locked = TopUp.objects.select_for_update().get(pk=top_up.pk)
         _settle(locked, intent, failed=False)
-    return TopUpState(top_up=locked, intent=intent if locked.status != TopUp.Status.SUCCEEDED else None)
+    return locked
 
 
 def _locked_top_up(intent: PaymentIntent) -> TopUp | None:
@@ -238,9 +307,21 @@ def wallet_top_up(*, user: User, amount: object, card_number: str, idempotency_k
         if previous is not None:
             return _replay(previous, fingerprint)
     key = idempotency_key or uuid.uuid4().hex
-    charge = provider.charge(
-        card_number=number, amount=amount, currency=settings.CURRENCY, idempotency_key=f"{user.pk}:{key}"
-    )
+    _refuse_while_open()
+    try:
+        charge = guarded(
+            PAYMENT,
+            "charge",
+            lambda: provider.charge(
+                card_number=number, amount=amount, currency=settings.CURRENCY, idempotency_key=f"{user.pk}:{key}"
+            ),
+            refusals=(BillingError,),
+        )
+    except PROVIDER_DOWN as error:
+        # Nothing recorded: a retry with the same Idempotency-Key reaches the provider with the
+        # same key, so a charge the provider took before it timed out is not taken twice.
+        wait = error.retry_after if isinstance(error, BreakerOpen) else 5
+        raise ProviderUnavailable(UNAVAILABLE_MESSAGE, retry_after=wait) from error
     try:
         with transaction.atomic():
             top_up = TopUp.objects.create(

@@ -17,7 +17,7 @@ from billing.services.topups import wallet_top_up
 from billing.services.wallets import wallet_debit
 from ordering.models import Order
 from ordering.status import OrderStatus
-from tests.factories import OrderFactory
+from tests.factories import OrderFactory, prepare_requested_top_ups
 from tests.integration.site_helpers import add_to_cart
 
 pytestmark = pytest.mark.django_db
@@ -40,8 +40,20 @@ def top_up_token(client) -> str:
 
 
 def start_top_up(client, amount: str, **extra: str):
-    """Submit the wallet's form: the answer sends the browser to the provider's page."""
-    return client.post(reverse("wallet"), {"amount": amount, "top_up_token": top_up_token(client), **extra})
+    """Submit the wallet's form; once the billing worker has the provider's page, the waiting
+    page sends the browser there (a form error: the form's answer)."""
+    posted = client.post(reverse("wallet"), {"amount": amount, "top_up_token": top_up_token(client), **extra})
+    return through_waiting_page(client, posted)
+
+
+def through_waiting_page(client, posted):
+    """The form's answer sends the browser to the waiting page; the billing worker asks the
+    provider for the intent; the waiting page then sends the browser on."""
+    if posted.status_code != 302:
+        return posted
+    assert posted["Location"].startswith("/wallet/top-ups/"), posted["Location"]
+    prepare_requested_top_ups()
+    return client.get(posted["Location"])
 
 
 def pay(client, started, card: str):
@@ -147,13 +159,13 @@ def test_a_double_submitted_form_tops_up_once(client, customer):
     # when
     first = client.post(reverse("wallet"), data)
     second = client.post(reverse("wallet"), data)
-    pay(client, first, GOOD_CARD)
-    third = client.post(reverse("wallet"), data)
+    pay(client, through_waiting_page(client, first), GOOD_CARD)
+    third = through_waiting_page(client, client.post(reverse("wallet"), data))
 
     # then both went to the one payment, which credited once; once paid the form shows the wallet
     assert first.status_code == second.status_code == 302
     assert first["Location"] == second["Location"]
-    assert third["Location"].startswith(reverse("wallet"))
+    assert third["Location"].startswith(reverse("wallet") + "?top_up=")
     assert balance(customer) == Decimal("10.00")
     assert ledger_count(customer) == 1
     assert TopUp.objects.filter(user=customer).count() == 1

@@ -37,8 +37,9 @@ from billing.provider import (
     sign_payload,
     verify_signature,
 )
-from billing.services.topups import top_up_start
+from billing.services.topups import top_up_prepare, top_up_start
 from ordering import services
+from tests.factories import prepare_requested_top_ups
 
 pytestmark = pytest.mark.django_db
 JSON = "application/json"
@@ -54,11 +55,13 @@ def bearer(user) -> Client:
 
 def started(user, amount: str = "20.00", key: str | None = None) -> PaymentIntent:
     """A pending top-up of ``amount`` and its intent at the simulated provider."""
-    state = top_up_start(
+    top_up = top_up_start(
         user=user, amount=amount, idempotency_key=key, return_url=lambda pk: f"http://testserver/wallet/?top_up={pk}"
     )
-    assert state.intent is not None
-    return state.intent
+    # (the billing worker's part: the provider's intent)
+    intent = top_up_prepare(top_up_id=top_up.pk, return_url=f"http://testserver/wallet/?top_up={top_up.pk}")
+    assert intent is not None
+    return intent
 
 
 def paid(intent: PaymentIntent) -> PaymentIntent:
@@ -265,8 +268,12 @@ def test_the_browser_tops_up_through_the_providers_page_and_the_webhook(client, 
     page = client.get(reverse("wallet")).content.decode()
     token = page.split('name="top_up_token" value="')[1].split('"')[0]
 
-    # when the form is sent: no card number, and the browser is sent to the provider's page
-    start = client.post(reverse("wallet"), {"amount": "12.50", "top_up_token": token})
+    # when the form is sent: no card number; the browser waits while the billing worker asks
+    # the provider for its page, and is then sent there
+    posted = client.post(reverse("wallet"), {"amount": "12.50", "top_up_token": token})
+    waiting = client.get(posted["Location"])
+    prepare_requested_top_ups()
+    start = client.get(posted["Location"])
     confirmation = start["Location"]
     top_up = TopUp.objects.get(user=customer)
     provider_page = client.get(confirmation)
@@ -274,6 +281,7 @@ def test_the_browser_tops_up_through_the_providers_page_and_the_webhook(client, 
     back = client.post(confirmation, {"card_number": "4242 4242 4242 4242"})
 
     # then the provider's page is its own, and took the card
+    assert waiting.status_code == 200 and "Preparing your payment" in waiting.content.decode()
     assert start.status_code == 302 and confirmation.startswith("http://testserver/simulated-provider/intents/")
     assert top_up.status == TopUp.Status.PENDING and top_up.provider_intent_id in confirmation
     assert provider_page.status_code == 200 and 'name="card_number"' in provider_page.content.decode()
@@ -335,17 +343,20 @@ def start_api(client: Client, amount: str, key: str):
 def test_the_api_starts_a_top_up_as_an_intent_and_reports_it(customer, other_customer):
     client = bearer(customer)
 
-    # when a client starts a top-up, retries it, and misuses its key
+    # when a client starts a top-up, polls it, retries it, and misuses its key
     created = start_api(client, "30.00", "k1")
+    accepted = created.json()
+    prepare_requested_top_ups()  # (the billing worker's part: the provider's intent)
+    body = client.get(f"/api/v1/wallet/top-ups/{accepted['top_up_id']}").json()
     replayed = start_api(client, "30.00", "k1")
     conflict = start_api(client, "31.00", "k1")
-    body = created.json()
 
-    # then one pending top-up, whose card is entered at the provider's confirmation page
-    assert created.status_code == 201, created.content
+    # then one pending top-up, accepted at once; its card is entered at the provider's page
+    assert created.status_code == 202, created.content
+    assert accepted["status"] == "pending" and accepted["confirmation_url"] is None
     assert body["status"] == "pending" and body["amount"] == "30.00" and body["balance"] == "0.00"
     assert "/simulated-provider/intents/" in body["confirmation_url"] and body["client_secret"]
-    assert replayed.status_code == 201 and replayed["Idempotent-Replayed"] == "true"
+    assert replayed.status_code == 202 and replayed["Idempotent-Replayed"] == "true"
     assert replayed.json()["top_up_id"] == body["top_up_id"]
     assert replayed.json()["confirmation_url"] == body["confirmation_url"]
     assert conflict.status_code == 409 and conflict.json()["error"]["code"] == "idempotency_conflict"
@@ -368,7 +379,7 @@ def test_idempotency_keys_differing_only_in_case_are_two_top_ups(customer):
     body = {"amount": "7.00", "card_number": GOOD_CARD}
     card = client.post("/api/v1/wallet/top-up", body, content_type=JSON, headers={"Idempotency-Key": "aBc"})
 
-    assert lower.status_code == upper.status_code == 201
+    assert lower.status_code == upper.status_code == 202
     assert card.status_code == 200
     assert "Idempotent-Replayed" not in upper and "Idempotent-Replayed" not in card
     assert lower.json()["top_up_id"] != upper.json()["top_up_id"]
@@ -455,7 +466,9 @@ def test_with_a_real_provider_top_ups_go_to_its_page_and_its_signed_webhook(clie
     token = client.get(reverse("wallet")).content.decode().split('name="top_up_token" value="')[1].split('"')[0]
 
     # when the wallet's form is sent, and the provider reports the payment with its own secret
-    start = client.post(reverse("wallet"), {"amount": "9.00", "top_up_token": token})
+    posted = client.post(reverse("wallet"), {"amount": "9.00", "top_up_token": token})
+    prepare_requested_top_ups()
+    start = client.get(posted["Location"])
     top_up = TopUp.objects.get(user=customer)
     intent = paid(HostedProvider.intents[str(top_up.provider_intent_id)])
     payload = SimulatedProvider.signed_event(EVENT_SUCCEEDED, intent)[0]

@@ -23,7 +23,7 @@ def test_top_ups_share_one_allowance_between_the_api_and_the_site(settings, cust
     # two through the API (a card top-up and an intent), one on the site's wallet form
     card = {"amount": "5.00", "card_number": "4242424242424242"}
     assert api.post("/api/v1/wallet/top-up", card, content_type=JSON).status_code == 200
-    assert api.post("/api/v1/wallet/top-ups", {"amount": "5.00"}, content_type=JSON).status_code == 201
+    assert api.post("/api/v1/wallet/top-ups", {"amount": "5.00"}, content_type=JSON).status_code == 202
     page = site.get("/wallet/")
     token = page.context["top_up_token"]
     assert site.post("/wallet/", {"amount": "5.00", "top_up_token": token}).status_code == 302

@@ -39,6 +39,7 @@ LAYERS: dict[str, set[str]] = {
 }
 KIT_MODULES = {
     "api_schemas",
+    "breakers",
     "db",
     "errors",
     "http",
