@@ -590,4 +590,5 @@ HOUSEKEEPING_FIRST_DELAY = float(env("HOUSEKEEPING_FIRST_DELAY", "60"))
 # (breakers)
 
 # --- operations: one order followed end to end ---
-# (tracing)
+# None: the ids travel in each message's envelope (bus/correlation.py), and docs/operations.md
+# ("Following one order") says how to read them.
