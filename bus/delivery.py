@@ -4,6 +4,7 @@ envelope decoded and the payload validated against the registry."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,7 +83,14 @@ def _check_properties(delivery: Delivery) -> None:
 
 
 def _correlation_id(delivery: Delivery) -> str:
+    """The request the delivery belongs to: its AMQP correlation_id, but for an RPC command,
+    whose correlation_id is the call id, the envelope's (read only then)."""
     value = delivery.properties.correlation_id
+    if delivery.properties.reply_to:
+        try:
+            value = json.loads(delivery.body).get("correlation_id")
+        except (ValueError, AttributeError):
+            value = None
     return value if isinstance(value, str) and value else new_correlation_id()
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db import close_old_connections, connection, transaction
 
-from bus.correlation import correlation_context, new_correlation_id
+from bus.correlation import Trace, new_correlation_id, traced
 from bus.delivery import Delivery, Outcome
 from bus.handlers import Handler, Message, Permanent
 
@@ -88,7 +88,12 @@ def in_transactions(consumer: Handler, items: list[tuple[Delivery, Message[Any] 
                     len(items),
                     consumer.queue,
                     error,
-                    extra={"queue": consumer.queue, "batch": len(items)},
+                    extra={
+                        "queue": consumer.queue,
+                        "batch": len(items),
+                        # The line is the batch's: the requests it held, each goes on alone below.
+                        "correlation_ids": sorted({m.envelope.correlation_id for _, m in items if m is not None}),
+                    },
                 )
         return [handle_one(consumer, delivery, message, in_batch=False) for delivery, message in items]
     finally:
@@ -100,9 +105,12 @@ def handle_one(
 ) -> Outcome:
     """Record the message id and run the handler, both in one transaction (a savepoint
     inside a batch's): if the handler fails, the record goes with its effects. Inside a
-    batch, any failure but an RPC server's business answer is raised, to the batch."""
-    correlation_id = message.envelope.correlation_id if message else new_correlation_id()
-    with correlation_context(correlation_id):
+    batch, any failure but an RPC server's business answer is raised, to the batch.
+
+    Runs under the message's trace: its correlation id on every log line, and its id the
+    causation id of every message the handler writes."""
+    trace = Trace.of(message.envelope) if message is not None else Trace(new_correlation_id())
+    with traced(trace):
         try:
             # Inside a batch no savepoint, since any failure rolls the whole batch back
             # anyway; except for an RPC command, whose business error undoes only its own.

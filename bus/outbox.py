@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.db import connection
 
 from bus.catalog import EventType, routing_key_for
-from bus.correlation import current_or_new_correlation_id
+from bus.correlation import current_or_new_correlation_id, get_causation_id, get_correlation_id
 from bus.envelope import Envelope
 from bus.models import OutboxMessage
 from bus.nudge import nudge_after_commit
@@ -21,13 +21,20 @@ class OutboxOutsideTransaction(RuntimeError):
 
 @dataclass(frozen=True)
 class Pending:
-    """One message for :func:`outbox_write_many`."""
+    """One message for :func:`outbox_write_many`.
+
+    Its correlation and causation ids are those of the work in hand where it is made (the
+    request, the message being handled; bus/correlation.py): a batch handler that makes each
+    message's ``Pending`` under that message's trace writes them all in one statement, each
+    naming its own request and cause.
+    """
 
     event: EventType
     payload: dict[str, Any]
     aggregate: str
-    causation_id: str | None = None
+    causation_id: str | None = field(default_factory=get_causation_id)
     priority: int = 0
+    correlation_id: str | None = field(default_factory=get_correlation_id)
 
 
 def outbox_write(
@@ -38,7 +45,8 @@ def outbox_write(
     The message is published only if that transaction commits (the relay reads committed
     rows); an invalid payload raises InvalidPayload before anything is written.
     """
-    return outbox_write_many([Pending(event, payload, aggregate, causation_id, priority)])[0]
+    cause = causation_id if causation_id is not None else get_causation_id()
+    return outbox_write_many([Pending(event, payload, aggregate, cause, priority)])[0]
 
 
 def outbox_write_many(messages: list[Pending]) -> list[Envelope]:
@@ -53,11 +61,13 @@ def outbox_write_many(messages: list[Pending]) -> list[Envelope]:
         raise OutboxOutsideTransaction(f"{names} must be written inside the state change's transaction")
     if not messages:
         return []
-    correlation_id = current_or_new_correlation_id()
+    # Messages made outside any request or message (a command line) share one fresh id.
+    shared = current_or_new_correlation_id()
     envelopes: list[Envelope] = []
     params: list[Any] = []
     for message in messages:
         data = message.event.validate(message.payload)
+        correlation_id = message.correlation_id or shared
         envelope = Envelope(
             type=message.event.name,
             version=message.event.version,

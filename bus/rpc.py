@@ -40,7 +40,7 @@ from pika.spec import Basic
 from bus import roles
 from bus.catalog import EventType, routing_key_for
 from bus.connection import connection_parameters, message_properties
-from bus.correlation import current_or_new_correlation_id
+from bus.correlation import Trace, current_or_new_correlation_id, get_causation_id
 from bus.envelope import Envelope
 
 logger = logging.getLogger(__name__)
@@ -161,19 +161,38 @@ class RpcClient:
             raise answer
         return answer
 
-    def call_many(self, command: EventType, payloads: Sequence[dict[str, Any]], *, timeout: float = 5.0) -> list[Any]:
+    def call_many(
+        self,
+        command: EventType,
+        payloads: Sequence[dict[str, Any]],
+        *,
+        timeout: float = 5.0,
+        traces: Sequence[Trace | None] | None = None,
+    ) -> list[Any]:
         """Publish every request, then wait for all the replies: per request, in order, its
         result or the :class:`RemoteError` the server answered (returned, not raised).
 
         :class:`RpcTimeout` if any reply is missing at the deadline (``timeout`` seconds for
         the whole call): some of the commands may have run, so the caller retries them all
         under the same keys. Every payload is validated before anything is sent.
+
+        ``traces``: per payload, the request and message it is sent for (a batch's), where
+        they are not the work in hand's.
         """
         correlation_id = current_or_new_correlation_id()
+        # A command sent while a message is handled is caused by it (a charge by order.placed).
+        causation_id = get_causation_id()
         requests = []
-        for payload in payloads:
+        for index, payload in enumerate(payloads):
             data = command.validate(payload)
-            envelope = Envelope(type=command.name, version=command.version, payload=data, correlation_id=correlation_id)
+            trace = traces[index] if traces else None
+            envelope = Envelope(
+                type=command.name,
+                version=command.version,
+                payload=data,
+                correlation_id=trace.correlation_id if trace else correlation_id,
+                causation_id=trace.causation_id if trace else causation_id,
+            )
             requests.append((uuid.uuid4().hex, data, envelope))
         if not requests:
             return []

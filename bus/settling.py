@@ -16,11 +16,29 @@ from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import NackError, UnroutableError
 
 from bus import metrics as bus_metrics
+from bus.correlation import get_correlation_id
 from bus.delivery import ATTEMPT_HEADER, Delivery, Outcome
 from bus.roles import PUBLISHER_HEADER
 from bus.topology import DEAD_LETTER_EXCHANGE
 
 logger = logging.getLogger("bus.runner")
+
+
+# Headers of an RPC reply naming the request's trace: its correlation id, and the command it answers.
+CORRELATION_HEADER = "x-passline-correlation-id"
+CAUSATION_HEADER = "x-passline-causation-id"
+
+
+def _reply_trace(delivery: Delivery) -> dict[str, str]:
+    """The trace of a reply: the command's request (correlation) and the command itself (cause)."""
+    headers: dict[str, str] = {}
+    # Settled under the command's request (bus/delivery.py reads it from the envelope).
+    trace = get_correlation_id()
+    if trace:
+        headers[CORRELATION_HEADER] = trace
+    if delivery.properties.message_id:
+        headers[CAUSATION_HEADER] = delivery.properties.message_id
+    return headers
 
 
 class Settling:
@@ -228,6 +246,8 @@ class Settling:
                 correlation_id=delivery.properties.correlation_id,
                 content_type="application/json",
                 user_id=self._user or None,
+                # The AMQP correlation_id is the call id: the trace travels in headers.
+                headers=_reply_trace(delivery),
             ),
             mandatory=True,
         )

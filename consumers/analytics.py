@@ -33,7 +33,7 @@ from analytics.facts import PAYMENT_FAILED, PAYMENT_REFUNDED, PAYMENT_SUCCEEDED,
 from analytics.selectors import dashboard_figures
 from analytics.services import facts_record
 from billing import events as billing_events
-from bus.correlation import correlation_context
+from bus.correlation import Trace, correlation_context, traced
 from bus.handlers import EventHandler, Message, register
 from live.groups import dashboard_group
 from live.layer import GroupSender
@@ -220,10 +220,30 @@ def observation(message: Message) -> Observation:
 
 
 def record_batch(messages: list[Message]) -> list[None]:
-    """Fold the batch into the analytics tables; once committed, mark its dashboards dirty."""
-    changed = facts_record(observations=[observation(message) for message in messages])
-    correlation_id = messages[-1].envelope.correlation_id
-    transaction.on_commit(lambda: pusher.changed(changed, correlation_id))
+    """Fold the batch into the analytics tables; once committed, mark its dashboards dirty.
+
+    One fold serves the batch, so each message is logged on its own, under its own trace; a
+    dashboard's push names the request of the batch's last change of that restaurant."""
+    observations = []
+    for message in messages:
+        with traced(Trace.of(message.envelope)):
+            observations.append(observation(message))
+            logger.debug(
+                "analytics folds %s",
+                message.envelope.type,
+                extra={"message_id": message.message_id, "order_id": observations[-1].order_id},
+            )
+    changed = facts_record(observations=observations)
+    latest = {o.restaurant_id: m.envelope.correlation_id for m, o in zip(messages, observations)}
+    by_request: dict[str, list[int]] = {}
+    for restaurant_id in changed:
+        by_request.setdefault(latest.get(restaurant_id, messages[-1].envelope.correlation_id), []).append(restaurant_id)
+
+    def mark() -> None:
+        for correlation_id, restaurant_ids in by_request.items():
+            pusher.changed(restaurant_ids, correlation_id)
+
+    transaction.on_commit(mark)
     return [None] * len(messages)
 
 

@@ -7,13 +7,22 @@ messages sent to an exchange nobody is bound to at all.
 
 from __future__ import annotations
 
+import logging
+
 from audit.services import audit_records
 from bus.catalog import Exchange
+from bus.correlation import Trace, traced
 from bus.handlers import EventHandler, Message, register
+
+logger = logging.getLogger(__name__)
 
 
 def record_batch(messages: list[Message]) -> list[None]:
-    """Store the messages as they arrived, in one statement."""
+    """Store the messages as they arrived, in one statement (each logged under its own trace)."""
+    if logger.isEnabledFor(logging.DEBUG):
+        for m in messages:
+            with traced(Trace.of(m.envelope)):
+                logger.debug("audit records %s", m.envelope.type, extra={"message_id": m.message_id})
     audit_records(messages=[(m.envelope, m.exchange, m.routing_key) for m in messages])
     return [None] * len(messages)
 

@@ -4,6 +4,8 @@ of each top-up the web recorded (so that no web request waits on the provider)."
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 from django.conf import settings
 
 from billing.events import ORDER_ACCEPTANCE_TIMER, TOP_UP_REQUESTED
@@ -17,8 +19,14 @@ from billing.services.payments import (
     order_refund_many,
 )
 from billing.services.topups import top_up_prepare, top_up_unreachable
+from bus.correlation import Trace, batch_traces, first_traces
 from bus.handlers import EventHandler, Message, Timer, register
 from ordering.events import ORDER_PLACED, ORDER_STATUS_CHANGED
+
+
+def _per_order(messages: list[Message]) -> AbstractContextManager[None]:
+    """Each order's work in the batch runs under its message's trace (the first, like the services)."""
+    return batch_traces(first_traces([(m.payload.order_id, Trace.of(m.envelope)) for m in messages]))
 
 
 def charge(message: Message) -> None:
@@ -28,7 +36,8 @@ def charge(message: Message) -> None:
 
 def charge_many(messages: list[Message]) -> list[None]:
     """A batch of order.placed: the same, with the batch's debits sent together (pipelined RPC)."""
-    order_charge_many(order_ids=[message.payload.order_id for message in messages])
+    with _per_order(messages):
+        order_charge_many(order_ids=[message.payload.order_id for message in messages])
     return [None] * len(messages)
 
 
@@ -44,7 +53,8 @@ def refund(message: Message) -> None:
 
 def refund_many(messages: list[Message]) -> list[None]:
     """A batch of rejections and cancellations: the same, the credits sent together."""
-    order_refund_many(refunds=[(message.payload.order_id, _refund_reason(message)) for message in messages])
+    with _per_order(messages):
+        order_refund_many(refunds=[(message.payload.order_id, _refund_reason(message)) for message in messages])
     return [None] * len(messages)
 
 
@@ -55,7 +65,8 @@ def expire(message: Message) -> None:
 
 def expire_many(messages: list[Message]) -> list[None]:
     """A batch of acceptance time-outs (a backlog when the kitchen is away): one lock query."""
-    order_expire_unaccepted_many(timers=[(m.payload.order_id, m.payload.paid_version) for m in messages])
+    with _per_order(messages):
+        order_expire_unaccepted_many(timers=[(m.payload.order_id, m.payload.paid_version) for m in messages])
     return [None] * len(messages)
 
 

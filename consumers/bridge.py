@@ -17,10 +17,12 @@ lost or duplicated forward costs a catch-up, never a wrong state.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 
+from bus.correlation import Trace, traced
 from bus.handlers import EventHandler, Message, register
 from live.groups import board_group, customer_group, kitchen_group, menu_group, order_group
 from live.layer import GroupSender
@@ -41,6 +43,7 @@ BOARD_STATUSES = {
     )
 }
 
+logger = logging.getLogger(__name__)
 sender = GroupSender()
 
 
@@ -91,7 +94,15 @@ def forward_batch(messages: list[Message]) -> list[None]:
             }
         else:
             bodies = {kitchen_group(p.restaurant_id): kitchen} if ticket is not None else {}
-        sends += [(group, bodies[group]) for group in groups if group in watched and group in bodies]
+        forwards = [(group, bodies[group]) for group in groups if group in watched and group in bodies]
+        sends += forwards
+        with traced(Trace.of(message.envelope)):
+            logger.debug(
+                "bridge forwards %s of order %s",
+                message.envelope.type,
+                p.order_id,
+                extra={"message_id": message.message_id, "groups": [group for group, _ in forwards]},
+            )
     sender.send(sends)
     return [None] * len(messages)
 

@@ -18,6 +18,7 @@ from django.conf import settings
 
 from billing.events import PAYMENT_REFUNDED
 from bus.catalog import Exchange
+from bus.correlation import Trace, traced
 from bus.handlers import EventHandler, Message, register
 from live.groups import customer_group
 from live.layer import GroupSender
@@ -44,7 +45,8 @@ def plan(message: Message) -> None:
 
 def plan_batch(messages: list[Message]) -> list[None]:
     """Plan the notifications of a batch of steps and sign-ups: the steps' orders read
-    together, who is online and who watches found in one Redis round trip each."""
+    together, who is online and who watches found in one Redis round trip each; each step
+    planned under its own message's trace."""
     steps = [m for m in messages if m.event is not CUSTOMER_REGISTERED]
     # Whether a page of theirs is open now: a toast for nobody is not worth a command, a relay
     # publish, an audit row and a delivery (the push worker checks again when it delivers).
@@ -59,13 +61,15 @@ def plan_batch(messages: list[Message]) -> list[None]:
                 online=customer_group(m.payload.customer_id) in online,
                 amount=m.payload.amount if m.event is PAYMENT_REFUNDED else None,
                 reason=m.payload.reason,
+                trace=Trace.of(m.envelope),
             )
             for m in steps
         ]
     )
     for message in messages:
         if message.event is CUSTOMER_REGISTERED:
-            notifications_plan_welcome(customer_id=message.payload.customer_id)
+            with traced(Trace.of(message.envelope)):
+                notifications_plan_welcome(customer_id=message.payload.customer_id)
     return [None] * len(messages)
 
 

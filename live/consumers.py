@@ -40,6 +40,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError
 from redis.exceptions import RedisError
 
+from bus.correlation import correlation_context
 from live import metrics as live_metrics
 from live.groups import customer_group, order_group, session_group
 from live.limits import (
@@ -426,8 +427,38 @@ class StaffScreen(LiveConsumer):
         return await super().on_client_message(content)
 
 
-def update_frame(*, order_id: int, status: str, version: int, at: object) -> dict[str, Any]:
-    return {"type": "order.update", "order_id": order_id, "status": status, "version": version, "at": at}
+def update_frame(
+    *, order_id: int, status: str, version: int, at: object, correlation_id: str | None = None
+) -> dict[str, Any]:
+    """An ``order.update`` frame; with the correlation id of the request that made the change
+    where it is known (an operator finds the request's log lines by it)."""
+    frame = {"type": "order.update", "order_id": order_id, "status": status, "version": version, "at": at}
+    if correlation_id:
+        frame["correlation_id"] = correlation_id
+    return frame
+
+
+def update_frame_of(event: dict[str, Any]) -> dict[str, Any]:
+    """The ``order.update`` frame of a group message from the bridge."""
+    return update_frame(
+        order_id=event["order_id"],
+        status=event["status"],
+        version=event["version"],
+        at=event["at"],
+        correlation_id=event.get("correlation_id"),
+    )
+
+
+def log_push(socket: str, frame: dict[str, Any]) -> None:
+    """A frame of an order pushed to a socket, logged under the request that caused it."""
+    if logger.isEnabledFor(logging.DEBUG):
+        with correlation_context(frame.get("correlation_id") or "-"):
+            logger.debug(
+                "%s pushed to a %s socket",
+                frame["type"],
+                socket,
+                extra={"order_id": frame.get("order_id"), "version": frame.get("version")},
+            )
 
 
 @database_sync_to_async
@@ -450,7 +481,7 @@ def _snapshot(order_id: int) -> dict[str, Any]:
 @database_sync_to_async
 def _events_after(order_id: int, version: int) -> list[dict[str, Any]]:
     return [
-        update_frame(order_id=order_id, status=e.status, version=e.version, at=e.at)
+        update_frame(order_id=order_id, status=e.status, version=e.version, at=e.at, correlation_id=e.correlation_id)
         for e in OrderEvent.objects.filter(order_id=order_id, version__gt=version).order_by("version")
     ]
 
@@ -543,14 +574,13 @@ class OrderConsumer(LiveConsumer):
 
     async def order_update(self, event: dict[str, Any]) -> None:
         """A group message from the bridge."""
-        await self._send_update(
-            update_frame(order_id=event["order_id"], status=event["status"], version=event["version"], at=event["at"])
-        )
+        await self._send_update(update_frame_of(event))
 
     async def _send_update(self, frame: dict[str, Any]) -> None:
         for unseen in await _unseen(self.order_id, self.last_version, frame):
             self._sent(unseen["version"])
             await self.send_json(unseen)
+            log_push("order", unseen)
 
     def _sent(self, version: int) -> None:
         self.last_version = max(self.last_version, version)
@@ -577,11 +607,10 @@ class CustomerConsumer(LiveConsumer):
         await self.accept()
 
     async def order_update(self, event: dict[str, Any]) -> None:
-        frame = update_frame(
-            order_id=event["order_id"], status=event["status"], version=event["version"], at=event["at"]
-        )
+        frame = update_frame_of(event)
         frame["label"] = STATUS_LABELS[OrderStatus(event["status"])]
         await self.send_json(frame)
+        log_push("me", frame)
 
     async def customer_notification(self, event: dict[str, Any]) -> None:
         """A notification from the notifier, shown as a toast (and by the browser when the

@@ -48,6 +48,11 @@ class OrderUpdate(Frame):
     status: OrderStatus
     version: int = Field(ge=1)
     at: datetime.datetime
+    correlation_id: str | None = Field(
+        default=None,
+        description="The id of the request that made the change (its X-Request-ID), where known: "
+        "an operator finds that request's log lines, messages and handlers by it.",
+    )
 
 
 class CustomerOrderUpdate(OrderUpdate):
@@ -84,6 +89,9 @@ class KitchenTicket(Frame):
 
     type: Literal["kitchen.ticket"]
     ticket: KitchenTicketOut
+    correlation_id: str | None = Field(
+        default=None, description="The id of the request that changed the ticket, where known."
+    )
 
 
 class MenuSnapshotItem(BaseModel):

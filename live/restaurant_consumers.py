@@ -3,12 +3,13 @@ pick-up board. The base class, its join-then-read rule and the close codes: live
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
-from live.consumers import CLOSE_NOT_FOUND, LiveConsumer, StaffScreen, _unseen, update_frame
+from live.consumers import CLOSE_NOT_FOUND, LiveConsumer, StaffScreen, _unseen, log_push, update_frame_of
 from live.groups import board_group, kitchen_group, menu_group
 from ordering.api_schemas import kitchen_ticket_out
 from ordering.exceptions import NotFound
@@ -78,13 +79,23 @@ class KitchenConsumer(StaffScreen):
         revision = event.get("ticket_revision")
         if revision is not None and revision > self.revisions.get(order_id, 0):
             self.revisions[order_id] = revision
-            await self.send(text_data='{"type": "kitchen.ticket", "ticket": ' + event["ticket_json"] + "}")
+            # The ticket is encoded once by the bridge; the correlation id goes after it.
+            trace = _correlation(event)
+            tail = ', "correlation_id": ' + json.dumps(trace["correlation_id"]) if trace else ""
+            await self.send(text_data='{"type": "kitchen.ticket", "ticket": ' + event["ticket_json"] + tail + "}")
+            log_push("kitchen", {"type": "kitchen.ticket", "order_id": order_id, **trace})
 
     async def _send_updates(self, order_id: int, event: dict[str, Any]) -> None:
-        frame = update_frame(order_id=order_id, status=event["status"], version=event["version"], at=event["at"])
+        frame = update_frame_of(event)
         for unseen in await _unseen(order_id, self.versions.get(order_id), frame):
             self.versions[order_id] = unseen["version"]
             await self.send_json(unseen)
+            log_push("kitchen", unseen)
+
+
+def _correlation(event: dict[str, Any]) -> dict[str, str]:
+    value = event.get("correlation_id")
+    return {"correlation_id": value} if isinstance(value, str) and value else {}
 
 
 @database_sync_to_async

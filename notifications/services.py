@@ -23,7 +23,7 @@ import copy
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -36,7 +36,7 @@ from django.template.loader import get_template
 from django.urls import reverse
 from django.utils import timezone
 
-from bus.correlation import get_correlation_id
+from bus.correlation import Trace, current_trace, get_correlation_id, traced
 from bus.outbox import Pending, outbox_write_many
 from notifications import limits
 from notifications import metrics as notification_metrics
@@ -144,6 +144,9 @@ class Step:
     online: bool = True
     amount: Decimal | None = None
     reason: str = ""
+    # The request and message that took the order to this step (a batch plans many at once):
+    # the work in hand's where the step is made.
+    trace: Trace | None = field(default_factory=current_trace)
 
 
 def notifications_plan_order_step(
@@ -178,37 +181,47 @@ def notifications_plan_order_steps(steps: list[Step]) -> list[Notification]:
     verified = verified_addresses({order.customer_id for order in orders.values()})
     orders_link, wallet_link = _absolute(reverse("order_history")), _absolute(reverse("wallet"))
     candidates: list[Notification] = []
+    traces: dict[int, Trace | None] = {}
     for step in steps:
-        order = orders.get(step.order_id)
-        if order is None:
-            logger.warning("no such order to notify about", extra={"order_id": step.order_id, "step": step.step})
-            continue
-        path = reverse("order_detail", args=[order.pk])
-        plan = _Plan(
-            customer=order.customer,
-            message=_step_message(step.step) or "",
-            key=f"order:{order.pk}:{step.step}",
-            order=order,
-            link=path,
-            verified=verified.get(order.customer_id, {}),
-            once=step.step in ONCE_STEPS,
-            # (lines read only by a template that shows them)
-            context={
-                "order": order,
-                "lines": order.lines.all(),
-                "amount": step.amount if step.amount is not None else order.total,
-                "reason": step.reason,
-                "link": _absolute(path),
-                "orders_link": orders_link,
-                "wallet_link": wallet_link,
-            },
-        )
-        if step.watching:
-            plan.skip_email_sms = "watching the order live"
-        if not step.online:
-            plan.skip_push = NO_PAGE_OPEN
-        candidates += _candidates(plan)
-    return _create(candidates)
+        with traced(step.trace):
+            planned = _plan_step(step, orders.get(step.order_id), verified, orders_link, wallet_link)
+        traces.update((id(notification), step.trace) for notification in planned)
+        candidates += planned
+    return _create(candidates, traces)
+
+
+def _plan_step(
+    step: Step, order: Order | None, verified: dict[int, dict[str, str]], orders_link: str, wallet_link: str
+) -> list[Notification]:
+    """The candidate notifications of one step."""
+    if order is None:
+        logger.warning("no such order to notify about", extra={"order_id": step.order_id, "step": step.step})
+        return []
+    path = reverse("order_detail", args=[order.pk])
+    plan = _Plan(
+        customer=order.customer,
+        message=_step_message(step.step) or "",
+        key=f"order:{order.pk}:{step.step}",
+        order=order,
+        link=path,
+        verified=verified.get(order.customer_id, {}),
+        once=step.step in ONCE_STEPS,
+        # (lines read only by a template that shows them)
+        context={
+            "order": order,
+            "lines": order.lines.all(),
+            "amount": step.amount if step.amount is not None else order.total,
+            "reason": step.reason,
+            "link": _absolute(path),
+            "orders_link": orders_link,
+            "wallet_link": wallet_link,
+        },
+    )
+    if step.watching:
+        plan.skip_email_sms = "watching the order live"
+    if not step.online:
+        plan.skip_push = NO_PAGE_OPEN
+    return _candidates(plan)
 
 
 def notifications_plan_welcome(*, customer_id: int) -> list[Notification]:
@@ -318,9 +331,13 @@ def _message_context(message: str, customer: Any) -> dict[str, Any]:
     return {}
 
 
-def _create(candidates: list[Notification]) -> list[Notification]:
+def _create(candidates: list[Notification], traces: dict[int, Trace | None] | None = None) -> list[Notification]:
     """The rows not planned before (by this event delivered twice, or by a second copy of the
-    notifier), written in one statement, and a delivery command for each pending one."""
+    notifier), written in one statement, and a delivery command for each pending one.
+
+    ``traces``: by ``id()`` of a candidate, the trace of the step it was planned for (a batch's
+    steps); its command and its log line name that step's request and message."""
+    traces = traces or {}
     if not candidates:
         return []
     known = set(Notification.objects.filter(key__in=[n.key for n in candidates]).values_list("key", flat=True))
@@ -331,19 +348,25 @@ def _create(candidates: list[Notification]) -> list[Notification]:
     except IntegrityError:
         # A second copy planned some of them in between: each on its own, skipping those.
         new = [n for n in (_create_one(n) for n in new) if n is not None]
-    outbox_write_many([_command(n) for n in new if n.status == Status.PENDING])
+    commands = []
+    for notification in new:
+        if notification.status == Status.PENDING:
+            with traced(traces.get(id(notification))):
+                commands.append(_command(notification))
+    outbox_write_many(commands)
     for notification in new:
         if notification.status == Status.SKIPPED:
             notification_metrics.count(notification.channel, "suppressed", notification.reason)
-        logger.info(
-            "notification planned",
-            extra={
-                "notification_id": notification.pk,
-                "key": notification.key,
-                "status": notification.status,
-                "reason": notification.reason,
-            },
-        )
+        with traced(traces.get(id(notification))):
+            logger.info(
+                "notification planned",
+                extra={
+                    "notification_id": notification.pk,
+                    "key": notification.key,
+                    "status": notification.status,
+                    "reason": notification.reason,
+                },
+            )
     return new
 
 

@@ -655,4 +655,5 @@ TOP_UP_RETRY_DELAYS = tuple(
 )
 
 # --- operations: one order followed end to end ---
-# (tracing)
+# None: the ids travel in each message's envelope (bus/correlation.py), and docs/operations.md
+# ("Following one order") says how to read them.

@@ -35,6 +35,7 @@ from billing.events import (
 )
 from billing.models import LedgerEntry, Payment
 from bus.catalog import EventType
+from bus.correlation import trace_of, traced
 from bus.outbox import Pending, outbox_write_many
 from bus.rpc import RemoteError, rpc_client
 from ordering.models import Order, Restaurant
@@ -60,6 +61,22 @@ def refund_key(order_id: int) -> str:
 
 
 def _settled_event(event: EventType, order: Order, reason: str = "") -> Pending:
+    """The event, under the trace of the order's message when in a batch (bus/correlation.py)."""
+    with traced(trace_of(order.pk)):
+        return _settled_pending(event, order, reason)
+
+
+def _timer_event(order: Order) -> Pending:
+    """The order's acceptance timer, carrying the version the order has once paid."""
+    with traced(trace_of(order.pk)):
+        return Pending(
+            event=ORDER_ACCEPTANCE_TIMER,
+            aggregate=f"order:{order.pk}",
+            payload={"order_id": order.pk, "paid_version": order.version + 1},
+        )
+
+
+def _settled_pending(event: EventType, order: Order, reason: str) -> Pending:
     return Pending(
         event=event,
         aggregate=f"order:{order.pk}",
@@ -123,6 +140,7 @@ def order_charge_many(*, order_ids: Sequence[int]) -> dict[int, Payment]:
             for order in due
         ],
         timeout=RPC_TIMEOUT_SECONDS,
+        traces=[trace_of(order.pk) for order in due],
     )
     for answer in answers:
         if isinstance(answer, RemoteError) and answer.code not in REFUSALS:
@@ -153,24 +171,16 @@ def _charge_settle(due: list[Order], answers: list[dict[str, Any] | RemoteError]
         actor_kind=Actor.SYSTEM,
         reason="Paid from the wallet",
         extra_events=[
-            event
-            for order in paid
-            for event in (
-                _settled_event(PAYMENT_SUCCEEDED, order),
-                Pending(
-                    event=ORDER_ACCEPTANCE_TIMER,
-                    aggregate=f"order:{order.pk}",
-                    payload={"order_id": order.pk, "paid_version": order.version + 1},
-                ),
-            )
+            event for order in paid for event in (_settled_event(PAYMENT_SUCCEEDED, order), _timer_event(order))
         ],
     )
     for order, answer in zip(due, answers):
         if isinstance(answer, RemoteError):
-            order_transition(
-                order_id=order.pk, to=OrderStatus.PAYMENT_FAILED, actor_kind=Actor.SYSTEM, reason=_refusal(answer)
-            )
-            _settled(PAYMENT_FAILED, order, _refusal(answer))
+            with traced(trace_of(order.pk)):
+                order_transition(
+                    order_id=order.pk, to=OrderStatus.PAYMENT_FAILED, actor_kind=Actor.SYSTEM, reason=_refusal(answer)
+                )
+                _settled(PAYMENT_FAILED, order, _refusal(answer))
     return {payment.order_id: payment for payment in payments}
 
 
@@ -219,6 +229,7 @@ def order_refund_many(*, refunds: Sequence[tuple[int, str]]) -> dict[int, Paymen
             for p in payments
         ],
         timeout=RPC_TIMEOUT_SECONDS,
+        traces=[trace_of(p.order_id) for p in payments],
     )
     for answer in answers:
         if isinstance(answer, RemoteError):
@@ -230,8 +241,9 @@ def order_refund_many(*, refunds: Sequence[tuple[int, str]]) -> dict[int, Paymen
         payment.refund_entry_id = answer["entry_id"]
         payment.refund_reason = reason[:255]
         payment.refunded_at = now
-        payment.save(update_fields=["status", "refund_entry", "refund_reason", "refunded_at"])
-        _settled(PAYMENT_REFUNDED, orders[payment.order_id], reason)
+        with traced(trace_of(payment.order_id)):
+            payment.save(update_fields=["status", "refund_entry", "refund_reason", "refunded_at"])
+            _settled(PAYMENT_REFUNDED, orders[payment.order_id], reason)
     return {payment.order_id: payment for payment in payments}
 
 
@@ -258,12 +270,13 @@ def order_expire_unaccepted_many(*, timers: Sequence[tuple[int, int]]) -> dict[i
         order = locked.get(order_id)
         if order is None or order_id in rejected or order.status != OrderStatus.PAID or order.version != paid_version:
             continue
-        rejected[order_id] = order_transition(
-            order_id=order_id,
-            to=OrderStatus.REJECTED,
-            actor_kind=Actor.SYSTEM,
-            reason=f"Not accepted by the kitchen within {minutes:g} minutes",
-        )
+        with traced(trace_of(order_id)):
+            rejected[order_id] = order_transition(
+                order_id=order_id,
+                to=OrderStatus.REJECTED,
+                actor_kind=Actor.SYSTEM,
+                reason=f"Not accepted by the kitchen within {minutes:g} minutes",
+            )
     return rejected
 
 

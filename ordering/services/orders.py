@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from bus.correlation import get_correlation_id
+from bus.correlation import Trace, current_trace, get_correlation_id, trace_of, traced
 from bus.outbox import Pending, outbox_write, outbox_write_many
 from ordering.events import ORDER_PLACED, ORDER_STATUS_CHANGED
 from ordering.exceptions import (
@@ -278,7 +278,9 @@ def order_move_many(
     Order.objects.filter(pk__in=list(previous)).update(
         status=to.value, version=F("version") + 1, ticket_revision=F("ticket_revision") + 1, updated_at=now
     )
-    correlation_id = get_correlation_id() or ""
+    # In a batch each order's step and event name its own message's request and cause
+    # (bus/correlation.py trace_of); alone, the work in hand's.
+    traces = {order.pk: trace_of(order.pk) or current_trace() for order in orders}
     steps = OrderEvent.objects.bulk_create(
         [
             OrderEvent(
@@ -289,30 +291,14 @@ def order_move_many(
                 actor_kind=actor_kind.value,
                 actor=actor,
                 reason=reason[:255],
-                correlation_id=correlation_id,
+                correlation_id=_correlation_of(traces[order.pk]),
                 at=now,
             )
             for order in orders
         ]
     )
     outbox_write_many(
-        [
-            Pending(
-                event=ORDER_STATUS_CHANGED,
-                aggregate=f"order:{order.pk}",
-                payload={
-                    "order_id": order.pk,
-                    "customer_id": order.customer_id,
-                    "restaurant_id": order.restaurant_id,
-                    "status": order.status,
-                    "from_status": previous[order.pk],
-                    "version": order.version,
-                    "at": step.at,
-                    "reason": step.reason,
-                },
-            )
-            for order, step in zip(orders, steps)
-        ]
+        [_status_changed(order, step, previous[order.pk], traces[order.pk]) for order, step in zip(orders, steps)]
         + (extra_events or [])
     )
     if to.value in RELEASES_STOCK:
@@ -321,11 +307,39 @@ def order_move_many(
                 stock_release(menu_item_id=line.menu_item_id, quantity=line.quantity, day=order.stock_date)
     if logger.isEnabledFor(logging.INFO):
         for order in orders:
-            logger.info(
-                "order status changed",
-                extra={"order_id": order.pk, "from": previous[order.pk], "to": order.status, "version": order.version},
-            )
+            with traced(traces[order.pk]):
+                logger.info(
+                    "order status changed",
+                    extra={
+                        "order_id": order.pk,
+                        "from": previous[order.pk],
+                        "to": order.status,
+                        "version": order.version,
+                    },
+                )
     return orders
+
+
+def _correlation_of(trace: Trace | None) -> str:
+    return trace.correlation_id if trace is not None else ""
+
+
+def _status_changed(order: Order, step: OrderEvent, from_status: str, trace: Trace | None) -> Pending:
+    with traced(trace):
+        return Pending(
+            event=ORDER_STATUS_CHANGED,
+            aggregate=f"order:{order.pk}",
+            payload={
+                "order_id": order.pk,
+                "customer_id": order.customer_id,
+                "restaurant_id": order.restaurant_id,
+                "status": order.status,
+                "from_status": from_status,
+                "version": order.version,
+                "at": step.at,
+                "reason": step.reason,
+            },
+        )
 
 
 def order_cancel(*, order_id: int, customer: User, reason: str = "Cancelled by the customer") -> Order:
