@@ -270,8 +270,9 @@ def test_the_edge_cannot_be_told_another_client_address(edge: str) -> None:
     assert seen["x-forwarded-proto"] == "http"
 
 
-def test_the_edge_does_not_serve_the_operators_metrics(edge: str) -> None:
-    request = urllib.request.Request(f"{edge}/metrics")
+@pytest.mark.parametrize("path", ["/metrics", "/readyz"])
+def test_the_edge_does_not_serve_the_operators_endpoints(edge: str, path: str) -> None:
+    request = urllib.request.Request(f"{edge}{path}")
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=5)
     assert refused.value.code == 404
