@@ -64,11 +64,13 @@ def test_a_handled_message_counts_on_its_queue_and_the_relay_counts_what_it_publ
     handled = value("passline_bus_messages_handled_total", queue="test.effects")
     batches = value("passline_bus_handler_seconds_count", queue="test.effects")
     published = value("passline_relay_published_total")
+    # earlier tests of the run may have failed messages on this queue in this process
+    failed = value("passline_bus_messages_failed_total", queue="test.effects")
     emit("counted", 3)
     wait_until(lambda: effects("counted") == 3)
     wait_until(lambda: value("passline_bus_messages_handled_total", queue="test.effects") == handled + 3)
     assert value("passline_bus_handler_seconds_count", queue="test.effects") > batches
-    assert value("passline_bus_messages_failed_total", queue="test.effects") == 0
+    assert value("passline_bus_messages_failed_total", queue="test.effects") == failed
     assert value("passline_relay_published_total") >= published + 3
     assert value("passline_relay_confirm_seconds_count") >= 1
 
