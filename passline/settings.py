@@ -160,6 +160,8 @@ DATABASES: dict[str, Any] = {
         },
     }
 }
+# --- HA: MariaDB primary and replica ---
+# --- end HA: MariaDB ---
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Threads a web process runs requests' sync code on, each with its own kept DB connection.
 WEB_DB_THREADS = int(env("WEB_DB_THREADS", "4"))
@@ -181,6 +183,8 @@ if PASSLINE_ENV == "test":
     PASSLINE_CONSUMER_MODULES.append("tests.busapp.consumers")
 
 RABBITMQ_URL = env("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+# --- HA: RabbitMQ cluster failover (broker nodes) ---
+# --- end HA: RabbitMQ ---
 # Seconds between AMQP heartbeats: a dead peer is noticed within two of them.
 RABBITMQ_HEARTBEAT = int(env("RABBITMQ_HEARTBEAT", "30"))
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -223,6 +227,9 @@ CHANNEL_LAYERS: dict[str, Any] = {
         },
     }
 }
+
+# --- HA: graceful shutdown ---
+# --- end HA: graceful shutdown ---
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -310,6 +317,9 @@ CACHES: dict[str, Any] = {
         "KEY_PREFIX": env("CACHE_PREFIX", REDIS_PREFIX),
     }
 }
+
+# --- HA: Redis Sentinel ---
+# --- end HA: Redis ---
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
