@@ -40,7 +40,7 @@ from pika.spec import Basic
 
 from bus import metrics as bus_metrics
 from bus import registry, roles
-from bus.connection import connection_parameters, message_properties
+from bus.connection import broker_urls, message_properties, node_name, node_parameters, nodes_in_turn
 from bus.handlers import registered
 from bus.models import OutboxMessage
 from bus.nudge import listen
@@ -51,6 +51,8 @@ logger = logging.getLogger(__name__)
 # Between tries of a message the broker returned or refused: 2 s, 4 s, … up to 5 minutes.
 RETRY_BASE_SECONDS = 2
 RETRY_MAX_SECONDS = 300
+# Seconds a connection whose broker stopped confirming may take to close before it is left.
+CLOSE_GRACE_SECONDS = 5.0
 # Rows with this many failed tries are shown to operators as stuck (admin filter).
 STUCK_AFTER_ATTEMPTS = 10
 TABLE = OutboxMessage._meta.db_table
@@ -165,22 +167,30 @@ class OutboxRelay:
         threading.Thread(target=listen, args=(self._nudge, self._stopping), name="relay-nudges", daemon=True).start()
         heartbeat = registry.relay_heartbeat(self)  # the worker registry (bus/registry.py)
         delay = 0.5
+        # The broker's nodes, in this relay's order (bus/connection.py): a node that fails is
+        # followed by the next one at once; only a whole round of failures backs off.
+        nodes: list[str] = []
+        failed_in_a_row = 0
         while not self._stopping.is_set():
             self._was_open = False
+            if not nodes:
+                nodes = nodes_in_turn()
+            url = nodes.pop(0)
             try:
                 if not roles.enforced():
                     # With roles, the topology role declares it (the relay may configure nothing).
-                    declare_topology()
+                    # Through the node the relay is about to use: a dead one costs one wait.
+                    declare_topology(url=url)
                 self._user = roles.user(roles.RELAY)
                 self._connection = pika.SelectConnection(
-                    connection_parameters(roles.RELAY),
+                    node_parameters(url, roles.RELAY),
                     on_open_callback=self._on_connection_open,
                     on_open_error_callback=self._on_connection_error,
                     on_close_callback=self._on_connection_closed,
                 )
                 self._connection.ioloop.start()
             except AMQPError as error:
-                logger.warning("relay cannot reach RabbitMQ: %r", error)
+                logger.warning("relay cannot reach RabbitMQ at %s: %r", node_name(url), error)
             except Exception:
                 logger.exception("relay connection failed")
             self._abandon_in_flight()
@@ -188,9 +198,17 @@ class OutboxRelay:
                 break
             if self._was_open:
                 delay = 0.5  # it was working until just now: try again soon
-            logger.warning("relay reconnecting in %.1f s", delay)
-            self._stopping.wait(delay)
-            delay = min(delay * 2, self.max_reconnect_delay)
+                failed_in_a_row = 0
+            else:
+                failed_in_a_row += 1
+            cluster = len(broker_urls())
+            if cluster > 1 and (self._was_open or failed_in_a_row % cluster):
+                pause = 0.1  # another node may well be up: try it now
+            else:
+                pause = delay
+                delay = min(delay * 2, self.max_reconnect_delay)
+            logger.warning("relay reconnecting in %.1f s", pause)
+            self._stopping.wait(pause)
         heartbeat.stop()
         logger.info("relay stopped", extra={"published": self.published})
 
@@ -244,10 +262,13 @@ class OutboxRelay:
 
     def _on_connection_open(self, connection_: pika.SelectConnection) -> None:
         self._was_open = True
+        logger.info("relay connected to RabbitMQ at %s:%s", connection_.params.host, connection_.params.port)
         connection_.channel(on_open_callback=self._on_channel_open)
 
     def _on_connection_error(self, connection_: pika.SelectConnection, error: BaseException) -> None:
-        logger.warning("relay cannot connect to RabbitMQ: %s", error)
+        logger.warning(
+            "relay cannot connect to RabbitMQ at %s:%s: %s", connection_.params.host, connection_.params.port, error
+        )
         connection_.ioloop.stop()
 
     def _on_connection_closed(self, connection_: pika.SelectConnection, reason: BaseException) -> None:
@@ -405,7 +426,13 @@ class OutboxRelay:
         self._confirm_timer = None
         if self._in_flight:
             logger.warning("relay: the broker did not confirm within %.0f s; reconnecting", self.confirm_timeout)
+            connection_ = self._connection
             self._close()
+            if connection_ is not None and not connection_.is_closed:
+                # A node that froze (or sits across a partition) never answers the close either;
+                # heartbeats would notice only after two intervals. Leave it after a grace period:
+                # the unconfirmed rows go out again from the outbox, to the next node.
+                connection_.ioloop.call_later(CLOSE_GRACE_SECONDS, connection_.ioloop.stop)
 
     def _finish_confirmed(self) -> None:
         """Record every fully confirmed batch at the head of the queue, oldest first."""

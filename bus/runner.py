@@ -56,7 +56,7 @@ from pika.exceptions import AMQPError
 from bus import metrics as bus_metrics
 from bus import registry, roles
 from bus.catalog import InvalidPayload
-from bus.connection import connection_parameters
+from bus.connection import connected_node, connection_parameters
 from bus.correlation import correlation_context
 from bus.delivery import (
     ATTEMPT_HEADER,
@@ -158,7 +158,7 @@ class WorkerRunner(Settling):
                     declare_topology(self.consumers)
                 self._connect()
                 opened = True
-                logger.info("consuming", extra={"queues": self.name})
+                logger.info("consuming", extra={"queues": self.name, "node": connected_node(self._live)})
                 self._loop()
             except AMQPError as error:
                 if not self._stopping.is_set():

@@ -45,7 +45,7 @@ from pika.exceptions import ChannelClosedByBroker
 
 from bus import roles
 from bus.catalog import EXCHANGE_BINDINGS, Exchange
-from bus.connection import connection_parameters
+from bus.connection import connection_parameters, node_parameters
 from bus.handlers import Handler, registered
 
 logger = logging.getLogger(__name__)
@@ -215,15 +215,23 @@ def declare_consumer(declarer: _Declarer, consumer: Handler) -> None:
     )
 
 
-def declare_topology(consumers: Iterable[Handler] | None = None, *, recreate_empty: bool = False) -> None:
+def declare_topology(
+    consumers: Iterable[Handler] | None = None, *, recreate_empty: bool = False, url: str | None = None
+) -> None:
     """Declare every exchange, the parking queue and the queues of ``consumers`` (default: all
     registered); :class:`TopologyMismatch` names the queues the broker has with other arguments.
 
     ``recreate_empty``: such a queue that is empty and has no consumer is deleted and declared
     anew (an upgrade with the stack stopped); only the others are a mismatch.
+
+    ``url``: through that broker node (a caller that chose one); default: the first node of the
+    cluster that answers. What is declared on one node is the cluster's: a quorum queue gets
+    its replicas on up to three nodes (RabbitMQ's default initial group size), so declaring
+    while a node is down gives fewer; ``rabbitmq-queues grow`` adds them back.
     """
     consumers = list(registered().values() if consumers is None else consumers)
-    connection = pika.BlockingConnection(connection_parameters(roles.TOPOLOGY))
+    params = [node_parameters(url, roles.TOPOLOGY)] if url else connection_parameters(roles.TOPOLOGY)
+    connection = pika.BlockingConnection(params)
     try:
         declarer = _Declarer(connection, recreate_empty=recreate_empty)
         declare_exchanges(declarer.channel)

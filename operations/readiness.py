@@ -1,7 +1,8 @@
 """Readiness: whether this web process can do its work now (``/readyz``).
 
 ``/healthz`` is liveness (the process answers); readiness asks each thing a request needs:
-MariaDB (``SELECT 1``), RabbitMQ (a connection as the ``monitor`` role, bus/roles.py), Redis
+MariaDB (``SELECT 1``), RabbitMQ (a connection as the ``monitor`` role, bus/roles.py: with a
+cluster, any node that answers, the others named under ``failing_nodes``), Redis
 (``PING``), the migrations of this code applied, and the relay keeping up (the oldest unsent
 outbox row younger than ``READYZ_OUTBOX_MAX_AGE_SECONDS``). Each check gives up after
 ``READYZ_TIMEOUT_SECONDS``; the database, RabbitMQ and Redis are asked at the same time, on a few
@@ -26,7 +27,7 @@ from django.db import close_old_connections, connection
 from django.db.migrations.executor import MigrationExecutor
 
 from bus import roles
-from bus.connection import connection_parameters
+from bus.connection import broker_urls, connection_parameters, node_name, node_parameters
 from bus.redis_hints import hint_client
 from bus.registry import outbox_lag
 
@@ -149,17 +150,48 @@ def _outbox() -> dict[str, Any]:
     return {"oldest_unsent_seconds": round(age, 3)}
 
 
-def broker_parameters(timeout: float) -> pika.URLParameters:
-    """Connection parameters of the monitor role (RABBITMQ_URL's user with roles off)."""
-    params = connection_parameters(roles.MONITOR, name="readiness")
-    params.socket_timeout = timeout
-    params.stack_timeout = timeout
-    params.blocked_connection_timeout = timeout
-    return params
+def broker_parameters(timeout: float, *, url: str | None = None) -> list[pika.URLParameters]:
+    """Connection parameters of the monitor role (the broker URLs' user with roles off): of
+    every node in turn (bus/connection.py), or of the one node ``url``."""
+    nodes = (
+        [node_parameters(url, roles.MONITOR, name="readiness")]
+        if url
+        else connection_parameters(roles.MONITOR, name="readiness")
+    )
+    for params in nodes:
+        params.socket_timeout = timeout
+        params.stack_timeout = timeout
+        params.blocked_connection_timeout = timeout
+    return nodes
 
 
-def _rabbitmq() -> None:
-    pika.BlockingConnection(broker_parameters(settings.READYZ_TIMEOUT_SECONDS)).close()
+def _rabbitmq() -> dict[str, Any] | None:
+    """One node answering is enough (every client moves to one that does); with a cluster,
+    each node is asked at once and the ones that do not answer are named."""
+    timeout = settings.READYZ_TIMEOUT_SECONDS
+    urls = broker_urls()
+    if len(urls) == 1:
+        pika.BlockingConnection(broker_parameters(timeout)).close()
+        return None
+    asked = {node_name(url): _node_pool.submit(_node_answers, url, timeout) for url in urls}
+    errors: dict[str, str] = {}
+    for name, future in asked.items():
+        try:
+            future.result(timeout=timeout + 0.5)
+        except FutureTimeout:
+            errors[name] = f"no answer within {timeout:g} s"
+        except Exception as error:  # noqa: BLE001 - a node that fails is named, not raised
+            errors[name] = _reason(error)
+    if len(errors) == len(asked):
+        raise RuntimeError("no RabbitMQ node answers: " + "; ".join(f"{name}: {why}" for name, why in errors.items()))
+    detail: dict[str, Any] = {"nodes": {name: errors.get(name, "ok") for name in asked}}
+    if errors:
+        detail["failing_nodes"] = sorted(errors)
+    return detail
+
+
+def _node_answers(url: str, timeout: float) -> None:
+    pika.BlockingConnection(broker_parameters(timeout, url=url)).close()
 
 
 def _redis() -> None:
@@ -170,6 +202,8 @@ def _redis() -> None:
 # --- one round, shared -----------------------------------------------------------------------------
 
 _pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="readiness")
+# The nodes of a RabbitMQ cluster, asked at the same time (from the broker's check).
+_node_pool = ThreadPoolExecutor(max_workers=5, thread_name_prefix="readiness-node")
 _lock = threading.Lock()
 _last: Readiness | None = None
 

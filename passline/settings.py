@@ -184,6 +184,13 @@ if PASSLINE_ENV == "test":
 
 RABBITMQ_URL = env("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 # --- HA: RabbitMQ cluster failover (broker nodes) ---
+# The nodes of a RabbitMQ cluster, comma-separated amqp URLs (one vhost): every client connects to
+# one of them, starting at a different node per connection, and moves to a surviving one when
+# its node dies (bus/connection.py). Empty: RABBITMQ_URL is the only node. Given without
+# RABBITMQ_URL, the first node's URL is RABBITMQ_URL too (the vhost and user come from it).
+RABBITMQ_URLS = env_list("RABBITMQ_URLS", "")
+if RABBITMQ_URLS and not os.environ.get("RABBITMQ_URL"):
+    RABBITMQ_URL = RABBITMQ_URLS[0]
 # --- end HA: RabbitMQ ---
 # Seconds between AMQP heartbeats: a dead peer is noticed within two of them.
 RABBITMQ_HEARTBEAT = int(env("RABBITMQ_HEARTBEAT", "30"))

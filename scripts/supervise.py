@@ -150,7 +150,11 @@ def prometheus_entry(directory: Path) -> tuple[str, str] | None:
         return None
     host = os.environ.get("PASSLINE_HOST", "127.0.0.1")
     web = f"{'127.0.0.1' if host in {'0.0.0.0', '::', ''} else host}:{os.environ.get('PASSLINE_PORT', '8000')}"  # nosec B104 - a comparison
-    vhost = unquote(urlsplit(_setting("RABBITMQ_URL", "amqp://127.0.0.1:5672/%2F")).path[1:]) or "/"
+    # Every node of a cluster (RABBITMQ_URLS) has the one vhost: the first's.
+    broker = _setting("RABBITMQ_URLS", "").split(",")[0].strip() or _setting(
+        "RABBITMQ_URL", "amqp://127.0.0.1:5672/%2F"
+    )
+    vhost = unquote(urlsplit(broker).path[1:]) or "/"
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "prometheus.yml"
     ops = ROOT / "ops" / "prometheus"

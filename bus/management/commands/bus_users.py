@@ -6,7 +6,8 @@
 
 Idempotent. A user that exists keeps its password (another running stack may use it); only
 missing users are created, with the passwords of RABBITMQ_PASSWORD_<ROLE>. Permissions are
-set every time: they follow the code. The vhost is RABBITMQ_URL's.
+set every time: they follow the code. The vhost is the broker URLs' (RABBITMQ_URLS or
+RABBITMQ_URL); users and permissions are the cluster's, so one node is enough.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from bus import roles
+from bus.connection import broker_vhost
 
 
 def _vhost() -> str:
-    return unquote(urlsplit(settings.RABBITMQ_URL).path[1:]) or "/"
+    return broker_vhost()
 
 
 class Command(BaseCommand):
