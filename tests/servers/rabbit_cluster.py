@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pika
 import pika.exceptions
@@ -212,9 +213,33 @@ class RabbitNode:
             self.paused = True
 
     def resume(self) -> None:
+        """SIGCONT. A node frozen for longer than NET_TICKTIME may wake up on the wrong side of
+        a partition the others recorded (it reconnects before it notices they had gone, so
+        pause_minority never pauses it): :meth:`RabbitCluster.formed` stays False, and
+        :meth:`RabbitCluster.restart_partitioned` brings it back."""
         if self.pid is not None:
             os.kill(self.pid, signal.SIGCONT)
         self.paused = False
+
+    def partition(self) -> None:
+        """Cut the node off from the other nodes, as a network partition would, while clients
+        can still reach it. Erlang distribution refuses a peer whose cookie differs: the node
+        takes another cookie for each peer and drops its connections to them (the CLI, on the
+        shared cookie, still gets in). The others see it go at once; pause_minority makes it
+        close its listeners until it sees the majority again."""
+        self._eval(
+            "[erlang:set_cookie(P, 'passline-partitioned') || P <- Peers], [erlang:disconnect_node(P) || P <- Peers], ok."
+        )
+
+    def heal(self) -> None:
+        """End :meth:`partition`: the node takes the shared cookie again and reaches its peers."""
+        self._eval(
+            "C = erlang:get_cookie(), [erlang:set_cookie(P, C) || P <- Peers], [net_adm:ping(P) || P <- Peers], ok."
+        )
+
+    def _eval(self, code: str) -> None:
+        peers = ", ".join(f"'{node.name}'" for node in self.cluster.nodes if node is not self)
+        self.ctl("eval", f"Peers = [{peers}], {code}")
 
 
 class RabbitCluster:
@@ -269,15 +294,67 @@ class RabbitCluster:
             node.wait()
 
     def formed(self) -> bool:
-        """Every node runs and sees all the others as running members."""
+        """Every node runs, node 0 sees all of them as running members, and no partition is left."""
         try:
             status = json.loads(self.nodes[0].run("rabbitmqctl", "cluster_status", "--formatter", "json", timeout=30))
         except (subprocess.SubprocessError, ValueError):
             return False
-        return sorted(status.get("running_nodes", [])) == sorted(node.name for node in self.nodes)
+        healed = not status.get("partitions")
+        return healed and sorted(status.get("running_nodes", [])) == sorted(node.name for node in self.nodes)
+
+    def describe(self) -> str:
+        """Each node's state as it sees it, one line each (for a failure's message)."""
+        lines = []
+        for node in self.nodes:
+            state = "paused" if node.paused else "running" if node.running() else "down"
+            seen = ""
+            if state == "running":
+                try:
+                    status = json.loads(node.run("rabbitmqctl", "cluster_status", "--formatter", "json", timeout=20))
+                    running = sorted(name.split("@")[0].rsplit("-", 1)[-1] for name in status.get("running_nodes", []))
+                    seen = f" sees running {running}, partitions {status.get('partitions')}"
+                except (subprocess.SubprocessError, ValueError) as error:
+                    seen = f" cluster_status failed: {str(error)[:200]}"
+            lines.append(f"node {node.index} ({node.name}, :{node.port}) {state}, answers {node.answers()}{seen}")
+        return "\n".join(lines)
+
+    def restart_partitioned(self) -> list[int]:
+        """Restart the app of every node node 0 sees in a partition (what an operator does after
+        a split that partition handling did not heal); the indexes restarted."""
+        status = json.loads(self.nodes[0].run("rabbitmqctl", "cluster_status", "--formatter", "json", timeout=30))
+        names = {node.name: node.index for node in self.nodes}
+        cut = sorted({names[n] for ns in (status.get("partitions") or {}).values() for n in ns if n in names})
+        for index in cut:
+            self.ctl(index, "stop_app")
+            self.ctl(index, "start_app")
+            self.nodes[index].wait()
+        return cut
 
     def answering(self) -> list[RabbitNode]:
         return [node for node in self.nodes if node.answers()]
+
+    def _queue_info(self, queue: str, vhost: str, *items: str) -> dict[str, Any]:
+        """``rabbitmqctl list_queues`` items of ``queue``, asked of the first node that answers."""
+        last: Exception | None = None
+        for node in self.nodes:
+            if node.paused or not node.running():
+                continue
+            try:
+                rows = json.loads(
+                    node.ctl("list_queues", "-p", vhost, "name", *items, "--formatter", "json", timeout=30)
+                )
+            except (subprocess.SubprocessError, ValueError) as error:
+                last = error
+                continue
+            for row in rows:
+                if row.get("name") == queue:
+                    return row
+        raise LookupError(f"no node answers about queue {queue!r} on vhost {vhost!r}") from last
+
+    def members_of(self, queue: str, vhost: str = "/") -> list[int]:
+        """Indexes of the nodes holding a replica of the quorum queue ``queue``."""
+        names = {node.name: node.index for node in self.nodes}
+        return sorted(names[member] for member in self._queue_info(queue, vhost, "members")["members"])
 
     def leader_of(self, queue: str, vhost: str = "/") -> int:
         """Index of the node that holds the leader of the quorum queue ``queue``."""
