@@ -183,7 +183,9 @@ def _rabbitmq() -> dict[str, Any] | None:
         except Exception as error:  # noqa: BLE001 - a node that fails is named, not raised
             errors[name] = _reason(error)
     if len(errors) == len(asked):
-        raise RuntimeError("no RabbitMQ node answers: " + "; ".join(f"{name}: {why}" for name, why in errors.items()))
+        # The names first: the reasons are long, and a check's error is cut at 300 characters.
+        reasons = "; ".join(f"{name}: {why}" for name, why in errors.items())
+        raise RuntimeError(f"no RabbitMQ node answers ({', '.join(errors)}): {reasons}")
     detail: dict[str, Any] = {"nodes": {name: errors.get(name, "ok") for name in asked}}
     if errors:
         detail["failing_nodes"] = sorted(errors)

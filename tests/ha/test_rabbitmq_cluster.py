@@ -32,6 +32,7 @@ from bus.runner import WorkerRunner
 from bus.topology import declare_topology
 from consumers.balance import balance_commands
 from consumers.billing import billing_order_placed, billing_refunds
+from operations import readiness
 from ordering.models import Order
 from ordering.services import api_token_issue
 from ordering.services.orders import OrderRequest, order_place
@@ -280,6 +281,11 @@ def test_killing_the_billing_queues_leader_node_under_load_loses_and_doubles_no_
     wait_paid(orders, "every order paid")
     converged = time.monotonic() - killed_at
     assert cluster.leader_of(BILLING_QUEUE) != leader
+    # and /readyz is ready (two nodes answer), naming the dead one
+    readiness.forget()
+    answer = readiness.check_all()
+    assert answer.ready, answer.as_json()
+    assert answer.checks["rabbitmq"].detail["failing_nodes"] == [f"127.0.0.1:{cluster.nodes[leader].port}"]
     report(
         "leader node killed",
         rate=placer.achieved(),
@@ -352,6 +358,10 @@ def test_with_every_node_down_for_20_s_orders_are_still_accepted_and_all_paid_af
         node.kill()
     down_at = time.monotonic()
     during = place(placers, shop, api=True, rate=10, tag="down")
+    readiness.forget()
+    answer = readiness.check_all()
+    assert answer.failing == ["rabbitmq"], answer.as_json()
+    assert all(f":{node.port}" in answer.checks["rabbitmq"].error for node in cluster.nodes)
     wait_until(lambda: time.monotonic() - down_at >= 20, timeout=30, interval=0.2, what="20 s of outage")
     cluster.start_all()
     back_at = time.monotonic()
