@@ -191,6 +191,8 @@ RABBITMQ_URL = env("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 RABBITMQ_URLS = env_list("RABBITMQ_URLS", "")
 if RABBITMQ_URLS and not os.environ.get("RABBITMQ_URL"):
     RABBITMQ_URL = RABBITMQ_URLS[0]
+if len({unquote(urlsplit(url).path[1:]) or "/" for url in [RABBITMQ_URL, *RABBITMQ_URLS]}) > 1:
+    raise ImproperlyConfigured("RABBITMQ_URL and every node of RABBITMQ_URLS must name the same vhost.")
 # --- end HA: RabbitMQ ---
 # Seconds between AMQP heartbeats: a dead peer is noticed within two of them.
 RABBITMQ_HEARTBEAT = int(env("RABBITMQ_HEARTBEAT", "30"))
