@@ -319,11 +319,23 @@ class RabbitCluster:
         return "\n".join(lines)
 
     def restart_partitioned(self) -> list[int]:
-        """Restart the app of every node node 0 sees in a partition (what an operator does after
-        a split that partition handling did not heal); the indexes restarted."""
-        status = json.loads(self.nodes[0].run("rabbitmqctl", "cluster_status", "--formatter", "json", timeout=30))
+        """Restart the app of every node outside the largest group of nodes that see each other
+        running (what an operator does after a split that partition handling did not heal);
+        the indexes restarted."""
         names = {node.name: node.index for node in self.nodes}
-        cut = sorted({names[n] for ns in (status.get("partitions") or {}).values() for n in ns if n in names})
+        views: dict[int, frozenset[int]] = {}
+        for node in self.nodes:
+            if node.paused or not node.running():
+                continue
+            try:
+                status = json.loads(node.run("rabbitmqctl", "cluster_status", "--formatter", "json", timeout=30))
+            except (subprocess.SubprocessError, ValueError):
+                continue
+            views[node.index] = frozenset(names[n] for n in status.get("running_nodes", []) if n in names)
+        if not views:
+            return []
+        majority = max(views.values(), key=len)
+        cut = sorted(index for index in views if index not in majority)
         for index in cut:
             self.ctl(index, "stop_app")
             self.ctl(index, "start_app")
