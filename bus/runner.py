@@ -183,7 +183,7 @@ class WorkerRunner(Settling):
         """Finish the batch in hand, then stop. Safe from a signal handler or another thread."""
         self._stopping.set()
 
-    def _give_back(self) -> None:
+    def _return_prefetched(self) -> None:
         """Stopping: no new deliveries (the consumers are cancelled), and those prefetched but
         not started go back to their queues now, for another worker to take at once."""
         channel = self._channel
@@ -252,7 +252,7 @@ class WorkerRunner(Settling):
                 self.in_hand = []
             else:
                 self._live.process_data_events(time_limit=0.2)
-        self._give_back()
+        self._return_prefetched()
 
     def _linger(self, consumer: Handler) -> None:
         """Let a batch of a consumer that may wait (``linger``) fill up before it is handled."""
