@@ -109,7 +109,9 @@ def test_the_tracking_page_comes_back_from_a_daphne_restart_with_what_changed_me
         expect(main).to_have_attribute("data-status", "paid")
         expect(page.locator("#live-state")).to_have_attribute("data-state", "live")
         page.evaluate("window.__sameDocument = true")
-        live = page.evaluate("window.__sockets.filter((s) => s.readyState === WebSocket.OPEN).length")
+        # every socket the page opened is open (none still connecting)
+        page.wait_for_function("window.__sockets.length > 0 && window.__sockets.every((s) => s.readyState === 1)")
+        live = page.evaluate("window.__sockets.length")
         assert page.evaluate("window.__closeCodes.length") == 0
 
         # when: the daphne is stopped (a deploy), the kitchen moves on, and it is started again
