@@ -1,17 +1,23 @@
 """SIGTERM stops every process cleanly: a worker finishes and acks the batch in hand and gives
-back what it had prefetched, the relay waits for its confirms, and nothing is lost or done twice.
-Real processes (``manage.py consume`` / ``relay_outbox``), the real broker and MariaDB."""
+back what it had prefetched, the relay waits for its confirms, the scheduler gives its job lock
+back, and nothing is lost or done twice. Real processes (``manage.py consume`` /
+``relay_outbox``), the real broker, MariaDB and Redis."""
 
 from __future__ import annotations
 
 import signal
 from collections import Counter
+from datetime import timedelta
 
+import redis
+from django.conf import settings
 from django.db import transaction
 
 from bus.models import OutboxMessage
 from bus.outbox import outbox_write
 from bus.shutdown import EXIT_CUT_SHORT
+from operations.housekeeping import Job
+from operations.management.commands.scheduler import _locked, _release_held
 from tests.broker import queue_depth
 from tests.busapp.consumers import TEST_HAPPENED, test_effects
 from tests.busapp.models import Effect
@@ -98,3 +104,29 @@ def test_the_relay_stops_on_sigterm_mid_flow_and_nothing_is_lost(bus, run_consum
         assert restarted.terminate() == 0, restarted.log()
     assert set(effects_by_message(*keys).values()) == {1}
     assert not OutboxMessage.objects.filter(sent_at__isnull=True).exists()
+
+
+def test_the_scheduler_gives_back_its_job_lock_when_cut_short_and_never_another_schedulers(db):
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    key = f"{settings.REDIS_PREFIX}:housekeeping:test_lock"
+    seen: dict[str, int] = {}
+
+    def cut_short_mid_job() -> dict[str, int]:
+        seen["held"] = client.exists(key)
+        _release_held()  # what a stop cut short does before it exits
+        seen["after"] = client.exists(key)
+        return {}
+
+    _locked(client, Job("test_lock", cut_short_mid_job, timedelta(minutes=1)))
+    assert seen == {"held": 1, "after": 0}
+
+    def overran_and_another_took_over() -> dict[str, int]:
+        client.delete(key)  # its lock expired…
+        client.set(key, "another scheduler's token", ex=60)  # …and another scheduler took it
+        return {}
+
+    try:
+        _locked(client, Job("test_lock", overran_and_another_took_over, timedelta(minutes=1)))
+        assert client.get(key) == b"another scheduler's token"
+    finally:
+        client.delete(key)
