@@ -23,7 +23,6 @@ same (only) thread, between I/O events, so Django's connection is used safely.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections import deque
@@ -39,7 +38,7 @@ from pika.exceptions import AMQPError
 from pika.spec import Basic
 
 from bus import metrics as bus_metrics
-from bus import registry, roles
+from bus import registry, roles, shutdown
 from bus.connection import broker_urls, message_properties, node_name, node_parameters, nodes_in_turn
 from bus.handlers import registered
 from bus.models import OutboxMessage
@@ -158,10 +157,13 @@ class OutboxRelay:
     # --- life cycle --------------------------------------------------------------------------
 
     def run(self, *, install_signal_handlers: bool = True) -> None:
-        """Relay until stopped (SIGTERM/SIGINT), reconnecting with back-off after broker loss."""
+        """Relay until stopped (SIGTERM/SIGINT), reconnecting with back-off after broker loss.
+
+        SIGTERM: claim nothing more, wait for the confirms of what is in flight and mark it sent,
+        then close; a second signal, or ``STOP_GRACE_SECONDS``, exits at once (bus/shutdown.py):
+        the open epoch rolls back with the lost connection and its rows go out again."""
         if install_signal_handlers:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: self.stop())
+            shutdown.on_stop_signals(self.stop, name="relay")
         # Writers nudge the relay after they commit (bus/nudge.py): it publishes at once and
         # polls only as a fallback.
         threading.Thread(target=listen, args=(self._nudge, self._stopping), name="relay-nudges", daemon=True).start()

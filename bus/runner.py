@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import threading
 import time
 from collections import deque
@@ -54,7 +53,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError
 
 from bus import metrics as bus_metrics
-from bus import registry, roles
+from bus import registry, roles, shutdown
 from bus.catalog import InvalidPayload
 from bus.connection import connected_node, connection_parameters
 from bus.correlation import correlation_context
@@ -140,10 +139,13 @@ class WorkerRunner(Settling):
     # --- life cycle --------------------------------------------------------------------------
 
     def run(self, *, install_signal_handlers: bool = True) -> None:
-        """Consume until SIGTERM/SIGINT, reconnecting with back-off after broker loss."""
+        """Consume until SIGTERM/SIGINT, reconnecting with back-off after broker loss.
+
+        SIGTERM: take no new deliveries, finish and ack the batch in hand, give back what was
+        prefetched, close and return; a second signal, or ``STOP_GRACE_SECONDS``, exits at
+        once (bus/shutdown.py)."""
         if install_signal_handlers:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: self.stop())
+            shutdown.on_stop_signals(self.stop, name=f"consumer {self.name}")
         if self.role is None and roles.enforced():
             self.role = roles.role_of_queues(c.queue for c in self.consumers)
         self._user = roles.user(self.role or "")
@@ -178,8 +180,27 @@ class WorkerRunner(Settling):
         logger.info("consumer stopped", extra={"queues": self.name, "handled": self.handled})
 
     def stop(self) -> None:
-        """Finish the message in hand, then stop. Safe from a signal handler or another thread."""
+        """Finish the batch in hand, then stop. Safe from a signal handler or another thread."""
         self._stopping.set()
+
+    def _return_prefetched(self) -> None:
+        """Stopping: no new deliveries (the consumers are cancelled), and those prefetched but
+        not started go back to their queues now, for another worker to take at once."""
+        channel = self._channel
+        if channel is None or not channel.is_open:
+            return
+        waiting = len(self._inbox)
+        try:
+            for tag in list(channel.consumer_tags):
+                channel.basic_cancel(tag)  # rejects (requeues) what arrives meanwhile
+            while self._inbox:
+                delivery = self._inbox.popleft()
+                delivery.channel.basic_reject(delivery.method.delivery_tag, requeue=True)
+        except AMQPError as error:
+            # Closing the connection gives them back all the same.
+            logger.warning("consumer %s could not give back its prefetched deliveries: %r", self.name, error)
+            return
+        logger.info("consumer gave back its prefetched deliveries", extra={"queues": self.name, "count": waiting})
 
     def _connect(self) -> None:
         self._connection = pika.BlockingConnection(connection_parameters(self.role, name=f"consume:{self.name}"))
@@ -225,10 +246,13 @@ class WorkerRunner(Settling):
         while not self._stopping.is_set():
             if self._inbox:
                 self._linger(self._inbox[0].consumer)
+                if self._stopping.is_set():
+                    break  # not started: given back below
                 self._handle(self._take_batch())
                 self.in_hand = []
             else:
                 self._live.process_data_events(time_limit=0.2)
+        self._return_prefetched()
 
     def _linger(self, consumer: Handler) -> None:
         """Let a batch of a consumer that may wait (``linger``) fill up before it is handled."""

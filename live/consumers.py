@@ -42,6 +42,7 @@ from redis.exceptions import RedisError
 
 from bus.correlation import correlation_context
 from live import metrics as live_metrics
+from live import shutdown as live_shutdown
 from live.groups import customer_group, order_group, session_group
 from live.limits import (
     CLOSE_TOO_BIG,
@@ -108,6 +109,10 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def websocket_connect(self, message: WebSocketConnectEvent) -> None:
         self.limits = Limits.from_settings()
         self.bucket = TokenBucket(self.limits.message_rate, self.limits.message_burst)
+        if live_shutdown.going_away():
+            # This daphne is stopping (live/shutdown.py): the page reconnects to another one.
+            await self.refuse(live_shutdown.CLOSE_GOING_AWAY, reason="server going away")
+            return
         try:
             if not await self.take_slot():
                 logger.warning(
@@ -272,6 +277,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if not self.accepted:
             self.accepted = True
             await super().accept(subprotocol, headers)
+            live_shutdown.opened(self)  # closed with 1001 when this daphne stops
 
     async def join(self, group: str) -> None:
         self.__dict__.setdefault("groups_joined", []).append(group)
@@ -322,6 +328,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         self.closed = True
         self.closing = True
+        live_shutdown.closed(self)
         if self.counted_as:
             live_metrics.closed(self.counted_as)
             self.counted_as = ""

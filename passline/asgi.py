@@ -17,6 +17,7 @@ django_asgi_app = OneHopASGIHandler()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from live import shutdown  # noqa: E402
 from live.auth import auth_stack  # noqa: E402
 from live.routing import websocket_urlpatterns  # noqa: E402
 
@@ -30,3 +31,7 @@ application = ProtocolTypeRouter(
         "websocket": auth_stack(URLRouter(websocket_urlpatterns)),
     }
 )
+
+# Under daphne: SIGTERM closes every open socket with 1001 ("going away") before the process
+# stops, and the pages reconnect (live/shutdown.py).
+shutdown.install()

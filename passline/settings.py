@@ -238,6 +238,14 @@ CHANNEL_LAYERS: dict[str, Any] = {
 }
 
 # --- HA: graceful shutdown ---
+# SIGTERM (or SIGINT): a worker finishes the batch in hand and gives back what it prefetched, the
+# relay waits for the confirms of what it published, the scheduler lets its job finish; after
+# this many seconds (or at a second signal) the process exits at once (bus/shutdown.py): the
+# inbox and the outbox make that safe. Below the supervisor's 20 s and compose's 30 s.
+STOP_GRACE_SECONDS = float(env("STOP_GRACE_SECONDS", "15"))
+# daphne on SIGTERM closes every open socket with 1001 ("going away", the pages reconnect) and
+# waits this long for their close handshakes before it stops (live/shutdown.py).
+LIVE_GOING_AWAY_SECONDS = float(env("LIVE_GOING_AWAY_SECONDS", "5"))
 # --- end HA: graceful shutdown ---
 
 AUTH_PASSWORD_VALIDATORS = [

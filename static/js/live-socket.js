@@ -11,9 +11,11 @@
 //     live is retried once at once (at most once a minute), because the browser may still be
 //     signed in under a new session key (a password change in another tab cycles it); the
 //     retry's own 4401 ends it. 4429 (too many frames, or too many sockets
-//     from this address) is retried after the longest back-off; anything else (1013 while the
-//     server's Redis is away, a restart) is retried, and the back-off starts again only once
-//     the server has said something.
+//     from this address) is retried after the longest back-off; 1001 (the server going away:
+//     a restart or a deploy) is retried after 1 to 2 s, spread so that a server's thousand
+//     pages do not all come back in the same instant, and the page resumes where it was;
+//     anything else (1013 while the server's Redis is away, a crash) is retried, and the
+//     back-off starts again only once the server has said something.
 // Usage: var live = PasslineLive.open("/ws/orders/7/", {
 //   frame: function (frame) {},           // every frame but pong
 //   opened: function (again) {},          // connected (again: after a drop)
@@ -28,6 +30,7 @@
   var LAST_RETRY_MS = 15000;
   var FINAL_CODES = [4401, 4403, 4404, 1009];
   var SLOW_DOWN = 4429;
+  var GOING_AWAY = 1001;
   var SIGNED_OUT = 4401;
   var REAUTH_EVERY_MS = 60000;
 
@@ -125,6 +128,7 @@
           return;
         }
         if (event.code === SLOW_DOWN) delay = LAST_RETRY_MS;
+        if (event.code === GOING_AWAY) delay = FIRST_RETRY_MS * (1 + Math.random());
         scheduleReconnect();
       };
     }

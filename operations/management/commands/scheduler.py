@@ -2,15 +2,16 @@
 
 APScheduler runs the jobs, each at most one at a time, a missed run coalesced into one. Two
 scheduler processes (one per machine, for availability) do not both run a job: each run takes a
-lock in Redis for the job first. SIGTERM lets the running job finish, then stops.
+lock in Redis for the job first. SIGTERM lets the running job finish, releases its lock and
+stops; a second SIGTERM, or ``STOP_GRACE_SECONDS``, releases the locks it holds and exits at once
+(bus/shutdown.py), so the other scheduler need not wait for the lock to expire.
 """
 
 from __future__ import annotations
 
 import logging
-import signal
+import threading
 from datetime import datetime, timedelta
-from types import FrameType
 from typing import Any
 
 import redis
@@ -20,7 +21,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 from django.utils import timezone
+from redis.exceptions import LockError, RedisError
+from redis.lock import Lock
 
+from bus import shutdown
 from bus.registry import SCHEDULER, Heartbeat
 from operations.housekeeping import JOBS, Job, run_job
 
@@ -47,12 +51,8 @@ class Command(BaseCommand):
                 misfire_grace_time=int(job.every.total_seconds()),
             )
 
-        def stop(signum: int, frame: FrameType | None) -> None:
-            logger.info("scheduler stopping")
-            scheduler.shutdown(wait=True)
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+        # The running job finishes (shutdown waits for it); cut short, its lock is given back.
+        shutdown.on_stop_signals(lambda: scheduler.shutdown(wait=True), name="scheduler", last_words=_release_held)
         # The worker registry (bus/registry.py): "handled" counts the job runs.
         runs = [0]
 
@@ -68,15 +68,45 @@ class Command(BaseCommand):
             heartbeat.stop()
 
 
+# The job locks this process holds, given back even when a stop is cut short.
+_held: set[Lock] = set()
+_held_guard = threading.Lock()
+
+
+def _release(lock: Lock) -> None:
+    with _held_guard:
+        _held.discard(lock)
+    try:
+        lock.release()
+    except LockError:
+        # It expired (the job overran its interval) and may be another scheduler's by now:
+        # the lock's token keeps this from releasing theirs.
+        logger.warning("housekeeping lock had expired before the job ended", extra={"lock": lock.name})
+    except RedisError as error:
+        logger.warning("housekeeping lock not released, Redis is away (it expires): %r", error)
+
+
+def _release_held() -> None:
+    with _held_guard:
+        held = list(_held)
+    for lock in held:
+        _release(lock)
+
+
 def _locked(client: redis.Redis, job: Job) -> None:
-    key = f"{settings.REDIS_PREFIX}:housekeeping:{job.name}"
-    # Held for the job's interval at most: a scheduler killed mid-run frees it by then.
-    if not client.set(key, "1", nx=True, ex=max(60, int(job.every.total_seconds()))):
+    # Held for the job's interval at most: a scheduler killed mid-run frees it by then. A lock
+    # with a token of its own: releasing it never frees another scheduler's.
+    lock = client.lock(
+        f"{settings.REDIS_PREFIX}:housekeeping:{job.name}", timeout=max(60, int(job.every.total_seconds()))
+    )
+    if not lock.acquire(blocking=False):
         logger.info("housekeeping job already running elsewhere", extra={"job": job.name})
         return
+    with _held_guard:
+        _held.add(lock)
     try:
         close_old_connections()
         run_job(job)
     finally:
         close_old_connections()
-        client.delete(key)
+        _release(lock)
