@@ -21,6 +21,7 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 from django.utils import timezone
 
+from bus import redis_clients
 from bus.registry import SCHEDULER, Heartbeat
 from operations.housekeeping import JOBS, Job, run_job
 
@@ -31,7 +32,7 @@ class Command(BaseCommand):
     help = "Run the housekeeping jobs at their intervals until stopped (the Procfile's scheduler)."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        client = redis.Redis.from_url(settings.REDIS_URL)
+        client = redis_clients.client()
         scheduler = BlockingScheduler(timezone=timezone.get_current_timezone())
         first = datetime.now(tz=timezone.get_current_timezone()) + timedelta(seconds=settings.HOUSEKEEPING_FIRST_DELAY)
         for job in JOBS:
