@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import redis
 import redis.asyncio
 from redis.sentinel import SentinelConnectionPool
 
 from bus import redis_clients
+from tests.support import ROOT
 
 SENTINELS = [("10.0.0.1", 26379), ("10.0.0.2", 26379), ("10.0.0.3", 26379)]
 
@@ -61,3 +67,26 @@ def test_a_channel_layer_host_gets_a_blocking_pool_in_either_form():
     assert (behind.service_name, behind.timeout, behind.max_connections) == ("passline", 3, 9)
     assert (behind.connection_kwargs["db"], behind.connection_kwargs["socket_timeout"]) == (4, 15)
     assert len(behind.sentinel_manager.sentinels) == 3
+
+
+def test_the_settings_turn_every_redis_user_to_sentinel_when_sentinels_are_named():
+    # given a process started with sentinels named (settings are read once, at start)
+    script = (
+        "import json, django; django.setup(); from django.conf import settings as s; "
+        "print(json.dumps([s.REDIS_SENTINELS, s.REDIS_SENTINEL_MASTER, "
+        "s.CHANNEL_LAYERS['default']['CONFIG']['hosts'][0], s.CACHES['default'].get('OPTIONS')]))"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "passline.settings",
+        "REDIS_SENTINELS": "10.0.0.1:26379, [fd00::2]:26380",
+        "REDIS_SENTINEL_MASTER": "mymaster",
+    }
+    out = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+    sentinels, master, layer_host, cache_options = json.loads(out.stdout.strip().splitlines()[-1])
+    # then the channel layer's host is in channels-redis's Sentinel form and the cache uses the
+    # Sentinel pool
+    assert sentinels == [["10.0.0.1", 26379], ["fd00::2", 26380]] and master == "mymaster"
+    assert layer_host["master_name"] == "mymaster" and layer_host["sentinels"] == sentinels
+    assert layer_host["address"].endswith("/0")
+    assert cache_options == {"pool_class": "bus.redis_clients.SentinelPool"}
