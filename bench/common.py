@@ -114,10 +114,9 @@ def _create_database() -> None:
 
 def clean_redis(prefix: str) -> None:
     """Delete every Redis key under a benchmark's own prefix (channel layer, cache, hints)."""
-    import redis
-    from django.conf import settings
+    from bus import redis_clients
 
-    client = redis.Redis.from_url(settings.REDIS_URL)
+    client = redis_clients.client()
     try:
         keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
         for start in range(0, len(keys), 1000):

@@ -21,6 +21,7 @@ import redis
 from django.conf import settings
 from django.db import connection, transaction
 
+from bus import redis_clients
 from bus.redis_hints import hint_client
 
 logger = logging.getLogger(__name__)
@@ -87,9 +88,9 @@ def listen(on_nudge: Callable[[], None], stopping: threading.Event) -> None:
     delay = 0.5
     while not stopping.is_set():
         try:
-            pubsub = redis.Redis.from_url(
-                settings.REDIS_URL, socket_connect_timeout=2, health_check_interval=30
-            ).pubsub(ignore_subscribe_messages=True)
+            pubsub = redis_clients.client(socket_connect_timeout=2, health_check_interval=30).pubsub(
+                ignore_subscribe_messages=True
+            )
             pubsub.subscribe(channel())
             delay = 0.5
             while not stopping.is_set():

@@ -6,7 +6,8 @@ from __future__ import annotations
 import threading
 
 import redis
-from django.conf import settings
+
+from bus import redis_clients
 
 _client: redis.Redis | None = None
 _lock = threading.Lock()
@@ -16,5 +17,5 @@ def hint_client() -> redis.Redis:
     global _client
     with _lock:
         if _client is None:
-            _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5)
+            _client = redis_clients.client(socket_timeout=0.5, socket_connect_timeout=0.5)
         return _client

@@ -39,11 +39,12 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from channels_redis.core import BoundedQueue, RedisChannelLayer
 from django.core.exceptions import ImproperlyConfigured
-from redis.asyncio import BlockingConnectionPool
+from redis.asyncio import ConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
+from bus import redis_clients
 from live import metrics as live_metrics
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,9 @@ RECONNECTED = {"type": "live.reconnected"}
 # A command that fails on a dropped connection is tried again on a new one: twice, 50 ms apart
 # at first (a restart takes longer; then the caller hears of it).
 COMMAND_RETRY = Retry(ExponentialBackoff(cap=0.5, base=0.05), 2)
+
+# Most seconds between two tries to reach Redis again after it was lost.
+LOST_RETRY_MAX_SECONDS = 1.0
 
 # Seconds between two looks at which Redis server the process's inbox is on (a restart).
 SERVER_CHECK_SECONDS = 5.0
@@ -119,14 +123,14 @@ class PasslineChannelLayer(RedisChannelLayer):
         self._server_ids: dict[int, str] = {}
         self._next_server_check: dict[int, float] = {}
 
-    def create_pool(self, index: int) -> BlockingConnectionPool:
+    def create_pool(self, index: int) -> ConnectionPool:
         # A burst (a thousand sockets joining at once) waits for a free connection instead of
-        # failing with "Too many connections", as the default pool does.
+        # failing with "Too many connections", as the default pool does. A hosts entry in
+        # channels-redis's Sentinel form (sentinels, master_name) gets such a pool too, on the
+        # master of the moment (bus/redis_clients.py).
         host = dict(self.hosts[index])
-        if "address" not in host:
-            return super().create_pool(index)
         host.setdefault("retry", COMMAND_RETRY)
-        return BlockingConnectionPool.from_url(host.pop("address"), timeout=host.pop("pool_timeout", 20), **host)
+        return redis_clients.async_pool(host)
 
     def get_capacity(self, channel: str) -> int:
         for pattern, capacity in self.channel_capacity:
@@ -164,7 +168,9 @@ class PasslineChannelLayer(RedisChannelLayer):
                 break
             except RedisError as error:
                 logger.debug("Redis still away: %r", error)
-                delay = min(delay * 2, 5.0)
+                # At most a second between looks: a Sentinel failover's new master is found
+                # within a second of its promotion (a look costs one connection attempt).
+                delay = min(delay * 2, LOST_RETRY_MAX_SECONDS)
         listeners = sorted(set(self.receive_buffer) | set(self._members))
         logger.warning("live.redis_back: %s socket(s) rejoin their groups and catch up", len(listeners))
         return listeners, dict(RECONNECTED)

@@ -40,6 +40,8 @@ import redis
 from django.conf import settings
 from prometheus_client import Counter, Gauge, Histogram
 
+from bus import redis_clients
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -100,7 +102,7 @@ def _redis() -> redis.Redis:
     with _client_lock:
         if _client is None:
             # Short timeouts: a breaker must never be slower than the call it guards.
-            _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5)
+            _client = redis_clients.client(socket_timeout=0.5, socket_connect_timeout=0.5)
         return _client
 
 

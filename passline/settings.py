@@ -336,6 +336,25 @@ CACHES: dict[str, Any] = {
 }
 
 # --- HA: Redis Sentinel ---
+# Redis behind Sentinel (bus/redis_clients.py). With sentinels set ("host:port,host:port"),
+# every client (channel layer, cache and sessions, hints, breakers, the scheduler's lock) asks
+# them where the master named REDIS_SENTINEL_MASTER is and follows it through a failover;
+# REDIS_URL and CACHE_URL then give only the database number and the master's password. Empty:
+# the one server of the URLs.
+REDIS_SENTINELS: list[tuple[str, int]] = []
+for _entry in env_list("REDIS_SENTINELS", ""):
+    _host, _, _port = _entry.rpartition(":")
+    if not _host or not _port.isdigit():
+        raise ImproperlyConfigured(f"REDIS_SENTINELS entry {_entry!r} is not host:port")
+    REDIS_SENTINELS.append((_host.strip("[]"), int(_port)))
+REDIS_SENTINEL_MASTER = env("REDIS_SENTINEL_MASTER", "passline")
+# The sentinels' own password (requirepass in their config); the master's is in the URLs.
+REDIS_SENTINEL_PASSWORD = env("REDIS_SENTINEL_PASSWORD", "")
+if REDIS_SENTINELS:
+    # channels-redis's Sentinel form of a hosts entry; the address still gives db and password.
+    for _layer_host in CHANNEL_LAYERS["default"]["CONFIG"]["hosts"]:
+        _layer_host.update(sentinels=REDIS_SENTINELS, master_name=REDIS_SENTINEL_MASTER)
+    CACHES["default"]["OPTIONS"] = {"pool_class": "bus.redis_clients.SentinelPool"}
 # --- end HA: Redis ---
 
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -24,7 +24,7 @@ from django.utils import timezone
 from redis.exceptions import LockError, RedisError
 from redis.lock import Lock
 
-from bus import shutdown
+from bus import redis_clients, shutdown
 from bus.registry import SCHEDULER, Heartbeat
 from operations.housekeeping import JOBS, Job, run_job
 
@@ -35,7 +35,7 @@ class Command(BaseCommand):
     help = "Run the housekeeping jobs at their intervals until stopped (the Procfile's scheduler)."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        client = redis.Redis.from_url(settings.REDIS_URL)
+        client = redis_clients.client()
         scheduler = BlockingScheduler(timezone=timezone.get_current_timezone())
         first = datetime.now(tz=timezone.get_current_timezone()) + timedelta(seconds=settings.HOUSEKEEPING_FIRST_DELAY)
         for job in JOBS:
