@@ -1,6 +1,7 @@
 """The MariaDB primary killed while orders are placed: the replica is promoted with
 ``manage.py db_promote``, the application (never restarted) finds it by itself, and no order
-whose placement was acknowledged is lost. Then the old primary re-joins as a replica.
+whose placement was acknowledged is lost. Then the old primary comes back and re-joins as a
+replica of the new one with ``manage.py db_rejoin``.
 
 Everything runs on two private servers (tests/servers/mariadb.py); the application (a daphne,
 the migrations, the promotion) runs in child processes whose environment names both
@@ -164,3 +165,21 @@ def test_primary_killed_then_promoted_loses_no_acknowledged_order(pair: Replicat
         f"most of it starting Django); {unavailable} answers 503 meanwhile"
     )
     print(promoted.stdout.strip())
+
+    # when: the old primary comes back, as a replica (a transaction it had written but never got
+    # acknowledged by the replica is truncated at start-up), and re-joins the new primary
+    pair.primary.start("--init-rpl-role=SLAVE", "--read-only=ON")
+    rejoined = manage(env, "db_rejoin", "--server", str(pair.primary), "--primary", str(pair.replica))
+    assert rejoined.returncode == 0, rejoined.stderr
+
+    # then: it has every order, and goes on replicating what the new primary writes
+    orders = f"SELECT id FROM `{DB_NAME}`.ordering_order ORDER BY id"
+    assert pair.primary.sql(orders) == pair.replica.sql(orders)
+    pair.replica.sql(f"CREATE TABLE `{DB_NAME}`.after_rejoin (id INT PRIMARY KEY)")
+    wait_until(
+        lambda: pair.primary.sql(f"SHOW TABLES FROM `{DB_NAME}` LIKE 'after_rejoin'"),
+        timeout=30,
+        what="a write on the new primary to reach the re-joined server",
+    )
+    assert pair.primary.value("SELECT @@global.read_only") == 1
+    print(rejoined.stdout.strip())
