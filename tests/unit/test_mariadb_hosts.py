@@ -73,8 +73,12 @@ def test_no_writable_server_names_each_ones_reason():
 
 def test_a_server_that_fails_the_read_only_check_is_skipped():
     servers = Servers(a="writable", b="writable")
-    finder = PrimaryFinder(
-        parse_hosts("a:1,b:2"), writable=lambda name: name == "b" or 1 / 0, close=servers.closed.append
-    )
+
+    def writable(name: str) -> bool:
+        if name == "a":
+            raise TimeoutError("read timed out")
+        return True
+
+    finder = PrimaryFinder(parse_hosts("a:1,b:2"), writable=writable, close=servers.closed.append)
     _, host = finder.connect(servers.open)
     assert host == Host("b", 2) and servers.closed == ["a"]
