@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,15 @@ def acknowledged(path: Path, since: float = 0.0) -> list[dict[str, Any]]:
     return [a for a in answers(path) if a["status"] == 201 and a["t"] >= since]
 
 
+def serving(url: str, web: subprocess.Popen[bytes]) -> bool:
+    assert web.poll() is None, "daphne exited"
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
 def text(value: str | bytes | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -110,6 +120,7 @@ def test_primary_killed_then_promoted_loses_no_acknowledged_order(pair: Replicat
     ]
     with (tmp_path / "daphne.log").open("w") as daphne_log:
         web = subprocess.Popen(daphne, cwd=ROOT, env=env, stdout=daphne_log, stderr=subprocess.STDOUT)
+    wait_until(lambda: serving(url, web), timeout=60, what="daphne to answer /healthz")
     with out.open("w") as stdout, log.open("w") as stderr:
         client = subprocess.Popen(
             [sys.executable, "-m", "tests.ha.mariadb_orders", url, str(stop)],
