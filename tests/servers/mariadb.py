@@ -151,7 +151,11 @@ class ReplicatedMariaDB:
 
     def __init__(self) -> None:
         self.primary = PrivateMariaDB("primary", server_id=1)
-        self.replica = PrivateMariaDB("replica", server_id=2, read_only=True)
+        try:
+            self.replica = PrivateMariaDB("replica", server_id=2, read_only=True)
+        except BaseException:
+            self.primary.remove()
+            raise
 
     @property
     def hosts(self) -> str:
