@@ -32,7 +32,9 @@ UNAVAILABLE_MESSAGE = (
 # MariaDB server and client error numbers that mean "the database cannot answer now", not
 # "this request is wrong": the connection refused, gone away, lost mid-query, killed or
 # timed out idle; the server shutting down or out of connections; a lock given up on (the
-# transaction was rolled back, so a retry starts clean); a statement over max_statement_time.
+# transaction was rolled back, so a retry starts clean); a statement over max_statement_time;
+# a write refused by a read-only server (the old primary, fenced by a promotion: the next
+# connection finds the new one).
 UNAVAILABLE_ERRORS = frozenset(
     {
         2002,
@@ -51,6 +53,7 @@ UNAVAILABLE_ERRORS = frozenset(
         1205,
         1213,  # lock wait timeout, deadlock
         1969,  # max_statement_time exceeded
+        1290,  # read-only server (fenced after a failover)
     }
 )
 

@@ -161,6 +161,23 @@ DATABASES: dict[str, Any] = {
     }
 }
 # --- HA: MariaDB primary and replica ---
+# The database servers as "host:port,host:port", the primary and its replica in any order
+# (docs/reliability.md). A new connection goes to the one that takes writes (read_only off),
+# so after `manage.py db_promote` every process finds the new primary by itself. One server
+# (the default, DB_HOST:DB_PORT) is a plain MariaDB.
+DB_HOSTS = env_list("DB_HOSTS", f"{DATABASES['default']['HOST']}:{DATABASES['default']['PORT']}")
+DATABASES["default"]["ENGINE"] = "passline.mariadb"
+DATABASES["default"]["HOSTS"] = DB_HOSTS
+# Seconds a new connection waits for a server to answer: a dead primary on another machine
+# costs each process this once before the next host is tried.
+DATABASES["default"]["OPTIONS"]["connect_timeout"] = int(env("DB_CONNECT_TIMEOUT", "3"))
+# The account db_promote and db_rejoin act with (replication and read_only need the REPLICA
+# MONITOR, REPLICATION SLAVE ADMIN, READ_ONLY ADMIN, CONNECTION ADMIN privileges, or SUPER), and
+# the one a replica replicates with.
+DB_ADMIN_USER = env("DB_ADMIN_USER", "root")
+DB_ADMIN_PASSWORD = env("DB_ADMIN_PASSWORD", "")
+DB_REPLICATION_USER = env("DB_REPLICATION_USER", "replicator")
+DB_REPLICATION_PASSWORD = env("DB_REPLICATION_PASSWORD", "")
 # --- end HA: MariaDB ---
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Threads a web process runs requests' sync code on, each with its own kept DB connection.
