@@ -82,6 +82,9 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
         help="an order paid later than this after its first attempt is slow (convergence times)",
     )
     parser.add_argument(
+        "--output", type=Path, default=None, help="the results file (bench/results/<date>-chaos.json by default)"
+    )
+    parser.add_argument(
         "--settle-seconds", type=float, default=300, help="the longest the system may take to converge at the end"
     )
     args = parser.parse_args(argv)
@@ -307,6 +310,8 @@ def summarize(
         "trackers_converged": audit["trackers_converged"],
         "worst_convergence_s": worst,
         "slow_s": converged["slow_s"],
+        "before_faults_p50_s": converged["before_faults_p50_s"],
+        "before_faults_p99_s": converged["before_faults_p99_s"],
         "settle_s": settle["seconds"],
         "requests": total,
         "requests_failed": total - requests.get("ok", 0),
@@ -336,6 +341,10 @@ def rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
             else f"{summary['worst_convergence_s']:g} s"
             f" (until no order is paid more than {summary['slow_s']:g} s after its first attempt)",
         ),
+        (
+            "paid before faults",
+            f"p50 {summary['before_faults_p50_s']} s, p99 {summary['before_faults_p99_s']} s after the first attempt",
+        ),
         ("settled after faults", f"{summary['settle_s']:g} s"),
         (
             "availability",
@@ -349,10 +358,10 @@ def rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-def save(summary: dict[str, Any], details: dict[str, Any], settings: dict[str, Any]) -> Path:
-    common.RESULTS.mkdir(parents=True, exist_ok=True)
+def save(summary: dict[str, Any], details: dict[str, Any], settings: dict[str, Any], path: Path | None) -> Path:
     now = datetime.now(UTC)
-    path = common.RESULTS / f"{now:%Y-%m-%d}-chaos.json"
+    path = path or common.RESULTS / f"{now:%Y-%m-%d}-chaos.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "benchmark": "chaos",
         "at": now.isoformat(),
@@ -479,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
         "requests": {"by_outcome": placed["requests"], "by_answer": placed["statuses"]},
         "server_log_problems": log_problems,
     }
-    path = save(summary, details, settings)
+    path = save(summary, details, settings, args.output)
     print("Faults (convergence: until every order it held up was paid)")
     for fault in converged["faults"]:
         took = "never" if fault["convergence_s"] is None else f"{fault['convergence_s']:g} s"
@@ -492,7 +501,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  problem: {problem}")
     for letter in found["dead_letters"]:
         print(f"  dead letter x{letter['count']}: {letter['queue']} {letter['type']}: {letter['reason']}")
-    print(f"  results: {path.relative_to(common.ROOT)}; logs: {processes.dir}")
+    shown = path.relative_to(common.ROOT) if path.is_relative_to(common.ROOT) else path
+    print(f"  results: {shown}; logs: {processes.dir}")
     return 0 if summary["passed"] else 1
 
 
