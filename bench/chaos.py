@@ -27,9 +27,11 @@ stopped on the way out, on Ctrl-C and on failure too.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -458,12 +460,18 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         # Each step whatever the others met: nothing this soak started is left running.
         steps = [customers.quit if customers else None, scheduler.close if scheduler else None]
-        for step in [*steps, processes.stop_all, redis.stop, cluster.shutdown]:
+        for step in [
+            *steps,
+            processes.stop_all,
+            redis.stop,
+            functools.partial(shutil.rmtree, redis.dir, True),
+            cluster.shutdown,
+        ]:
             try:
                 if step is not None:
                     step()
             except BaseException as error:  # noqa: BLE001 - a Ctrl-C in the clean-up must not stop it
-                print(f"cleaning up: {step.__qualname__ if step else ''} failed: {type(error).__name__} {error}")
+                print(f"cleaning up: {step!r} failed: {type(error).__name__} {error}")
         log_problems = processes.problems()
 
     settings = {
