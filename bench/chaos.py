@@ -459,7 +459,8 @@ def main(argv: list[str] | None = None) -> int:
         summary = summarize(args, faults, placed, found, converged, settle)
     finally:
         # Each step whatever the others met: nothing this soak started is left running.
-        steps = [customers.quit if customers else None, scheduler.close if scheduler else None]
+        # The watchdog first: it must not start again what a Ctrl-C to the whole group stopped.
+        steps = [scheduler.close if scheduler else None, customers.quit if customers else None]
         for step in [
             *steps,
             processes.stop_all,
