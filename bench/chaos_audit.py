@@ -247,7 +247,7 @@ def convergence(
     starts = [fault["at"] for fault in faults]
     first_fault = starts[0] if starts else ended
     baseline = [paid - at for at, paid in latencies if paid is not None and paid < first_fault]
-    blamed: dict[int, list[float]] = defaultdict(list)  # fault index → paid times of its slow orders
+    blamed: dict[int, list[tuple[float, float]]] = defaultdict(list)  # fault index → its slow orders
     never: dict[int, int] = defaultdict(int)
     slow_before_faults = 0
     for at, paid in latencies:
@@ -261,18 +261,21 @@ def convergence(
         elif paid is None:
             never[index] += 1
         else:
-            blamed[index].append(paid)
+            blamed[index].append((at, paid))
     failures = [at for at, _ in placed["failures"]]
     results = []
     for index, fault in enumerate(faults):
         window_end = starts[index + 1] if index + 1 < len(starts) else ended
-        slow = blamed.get(index, [])
-        seconds = None if never.get(index) else round(max(slow) - fault["at"], 1) if slow else 0.0
+        slow = sorted(blamed.get(index, []), key=lambda pair: pair[1])
+        seconds = None if never.get(index) else round(slow[-1][1] - fault["at"], 1) if slow else 0.0
+        zero = fault["at"] - fault["at_s"]  # the soak's start
         results.append(
             {
                 **fault,
                 "convergence_s": seconds,
                 "slow_orders": len(slow),
+                # The last ones paid: [placed, paid] in seconds from the soak's start.
+                "last_slow_orders": [[round(at - zero, 1), round(paid - zero, 1)] for at, paid in slow[-5:]],
                 "never_paid": never.get(index, 0),
                 "failed_requests": sum(1 for at in failures if fault["at"] <= at < window_end),
             }
