@@ -48,7 +48,10 @@ from bench.harness import Processes
 from bench.stack import Stack
 
 PREFIX = "passline-chaos"
-DEFAULT_FAULTS = KINDS
+# Broker-node kills are an option until the application's broker failover (RABBITMQ_URLS) is
+# part of every checkout: without it, killing the node the processes use stops payments until
+# the node is back. Turn them on with --faults worker,relay,web,broker,redis,db.
+DEFAULT_FAULTS = tuple(kind for kind in KINDS if kind != "broker")
 # The soak's customers place many orders each; the production limits (20 an hour an account)
 # are for people.
 NO_LIMIT = "100000/min"
@@ -71,7 +74,7 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--faults",
         default=",".join(DEFAULT_FAULTS),
-        help=f"kinds of fault, comma-separated, of {', '.join(KINDS)} (all by default)",
+        help=f"kinds of fault, comma-separated, of {', '.join(KINDS)} (all but broker by default)",
     )
     parser.add_argument("--interval", default="20,40", help="seconds between faults: low,high")
     parser.add_argument("--broker-nodes", type=int, default=3, help="RabbitMQ nodes in the private cluster")
