@@ -14,7 +14,8 @@ production settings, every worker) behind two daphnes, which the customers use i
   with the same Idempotency-Key when a request gets no answer or a 5xx, keep a WebSocket
   tracker on every ``--track-every``-th order and cancel every ``--cancel-every``-th one.
 * The fault scheduler (``bench/chaos_faults.py``, seeded by ``--seed``, printed) injects one
-  fault every 20-40 s (``--interval``) of the kinds in ``--faults``.
+  fault 20-40 s (``--interval``) after the last one was undone, of the kinds in ``--faults``
+  (all but broker-node kills by default; see DEFAULT_FAULTS).
 * Then the faults stop, the soak waits (at most ``--settle-seconds``) until nothing is left to
   do and every tracker shows what the database holds, and audits (``bench/chaos_audit.py``).
 
