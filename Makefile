@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 export PASSLINE_PORT := $(PORT)
 export PASSLINE_HOST := $(HOST)
 
-.PHONY: run test lint audit setup setup-test demo bench clean
+.PHONY: run test lint audit setup setup-test demo bench chaos clean
 
 setup:
 	@scripts/setup.sh run
@@ -45,6 +45,13 @@ bench:
 	@$(PY) -m bench.live $(LIVE_BENCH_ARGS)
 	@$(PY) -m bench.load $(LOAD_BENCH_ARGS)
 	@$(PY) -m bench.report
+
+# The chaos soak (bench/chaos.py): CHAOS_MINUTES (10) of orders while processes and private
+# servers are killed at random, then an audit; CHAOS_ARGS for more (python -m bench.chaos --help).
+chaos:
+	@scripts/setup.sh bench
+	@PASSLINE_DB_OWNER=1 $(PY) manage.py migrate --noinput -v0
+	@$(PY) -m bench.chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf .venv var .pytest_cache

@@ -37,7 +37,8 @@ def dotenv_value(name: str) -> str:
 
 
 def production_env(**extra: str) -> dict[str, str]:
-    return common.bench_env(
+    """Production settings on the benchmark's database; ``extra`` overrides any of them."""
+    settings = common.bench_env(
         PASSLINE_ENV="production",
         DEBUG="0",
         SECRET_KEY=dotenv_value("SECRET_KEY") or common.new_id(),
@@ -55,8 +56,8 @@ def production_env(**extra: str) -> dict[str, str]:
         # The paid orders' acceptance time-outs would come back as a burst of refunds ten
         # minutes after each run; no kitchen works the benchmark's orders.
         ORDER_ACCEPT_TIMEOUT_SECONDS="86400",
-        **extra,
     )
+    return {**settings, **extra}
 
 
 def procfile_workers() -> list[tuple[str, list[str]]]:
@@ -76,14 +77,19 @@ def procfile_workers() -> list[tuple[str, list[str]]]:
 class Stack:
     """The workers (:meth:`start_workers`, once) and a set of web servers in front of them
     (:meth:`start_web`, :meth:`stop_web`, to compare servers and counts on the same workers).
-    :attr:`url` is where clients go: nginx's port when it runs, else the one server's."""
+    :attr:`url` is where clients go: nginx's port when it runs, else the one server's.
+    ``env`` is added to every process's environment (the chaos soak's private servers);
+    :meth:`kill` and :meth:`restart` take one process down and up again by its name."""
 
-    def __init__(self, processes: Processes) -> None:
+    def __init__(self, processes: Processes, **env: str) -> None:
         self.processes = processes
+        self.env = env
         self.server, self.web, self.nginx = "daphne", 0, False
         self.ports: list[int] = []
         self.port = 0
         self.named: dict[str, subprocess.Popen] = {}
+        # How each named process was started (its log's name, its argv), to start it again.
+        self.commands: dict[str, tuple[str, list[str]]] = {}
 
     @property
     def url(self) -> str:
@@ -94,16 +100,21 @@ class Stack:
         self._run_once("collectstatic", "--noinput", "-v0")
         self._run_once("declare_topology")
         for name, argv in procfile_workers():
+            self.commands[name] = (name, argv)
             self.named[name] = self._start(name, argv)
         return self
 
-    def start_web(self, *, server: str = "daphne", count: int = 1, nginx: bool = False) -> str:
+    def start_web(self, *, server: str = "daphne", count: int = 1, nginx: bool | None = None) -> str:
+        """``count`` servers, behind nginx when there are several (unless ``nginx=False``: the
+        clients then pick a server themselves)."""
         if server not in SERVERS:
             raise SystemExit(f"unknown server {server!r}: one of {', '.join(SERVERS)}")
-        self.server, self.web, self.nginx = server, count, nginx or count > 1
+        self.server, self.web = server, count
+        self.nginx = count > 1 if nginx is None else nginx
         self.ports = [free_port() for _ in range(count)]
         for index, port in enumerate(self.ports):
-            self.named[f"web-{index + 1}"] = self._start(f"{server}-{index + 1}", self._server_argv(port))
+            self.commands[f"web-{index + 1}"] = (f"{server}-{index + 1}", self._server_argv(port))
+            self.named[f"web-{index + 1}"] = self._start(*self.commands[f"web-{index + 1}"])
         for index, port in enumerate(self.ports):
             self._wait_port(port, self.named[f"web-{index + 1}"], f"{server} on port {port}")
         if self.nginx:
@@ -117,6 +128,23 @@ class Stack:
     def stop_web(self) -> None:
         for name in [n for n in self.named if n.startswith("web-") or n == "nginx"]:
             self.processes.stop(self.named.pop(name))
+            self.commands.pop(name, None)
+
+    def kill(self, name: str) -> None:
+        """kill -9 one process of the stack (and wait for it to be gone), as a crash would."""
+        process = self.named[name]
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+    def restart(self, name: str) -> subprocess.Popen:
+        """Start a process of the stack again, as it was first started (a web server on its port,
+        waited for until it listens)."""
+        self.named[name] = self._start(*self.commands[name])
+        if name.startswith("web-"):
+            port = self.ports[int(name.removeprefix("web-")) - 1]
+            self._wait_port(port, self.named[name], f"{self.server} on port {port}")
+        return self.named[name]
 
     def _server_argv(self, port: int) -> list[str]:
         bin_dir = Path(sys.executable).parent
@@ -148,7 +176,7 @@ class Stack:
     def _start(self, name: str, argv: list[str]) -> subprocess.Popen:
         log = open(self.processes.dir / f"{name}.log", "ab")
         process = subprocess.Popen(
-            argv, cwd=common.ROOT, env=production_env(), stdout=log, stderr=log, preexec_fn=raise_open_files
+            argv, cwd=common.ROOT, env=production_env(**self.env), stdout=log, stderr=log, preexec_fn=raise_open_files
         )
         self.processes.children.append((name, process))
         return process
@@ -157,7 +185,7 @@ class Stack:
         done = subprocess.run(
             [sys.executable, "manage.py", *args],
             cwd=common.ROOT,
-            env=production_env(),
+            env=production_env(**self.env),
             capture_output=True,
             text=True,
             timeout=600,
