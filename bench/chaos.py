@@ -15,7 +15,7 @@ production settings, every worker) behind two daphnes, which the customers use i
   tracker on every ``--track-every``-th order and cancel every ``--cancel-every``-th one.
 * The fault scheduler (``bench/chaos_faults.py``, seeded by ``--seed``, printed) injects one
   fault 20-40 s (``--interval``) after the last one was undone, of the kinds in ``--faults``
-  (all but broker-node kills by default; see DEFAULT_FAULTS).
+  (every kind by default).
 * Then the faults stop, the soak waits (at most ``--settle-seconds``) until nothing is left to
   do and every tracker shows what the database holds, and audits (``bench/chaos_audit.py``).
 
@@ -49,10 +49,9 @@ from bench.harness import Processes
 from bench.stack import Stack
 
 PREFIX = "passline-chaos"
-# Broker-node kills are an option until the application's broker failover (RABBITMQ_URLS) is
-# part of every checkout: without it, killing the node the processes use stops payments until
-# the node is back. Turn them on with --faults worker,relay,web,broker,redis,db.
-DEFAULT_FAULTS = tuple(kind for kind in KINDS if kind != "broker")
+# Every kind of fault, broker-node kills included (the processes fail over to the surviving nodes
+# of RABBITMQ_URLS); --faults narrows it.
+DEFAULT_FAULTS = KINDS
 # The soak's customers place many orders each; the production limits (20 an hour an account)
 # are for people.
 NO_LIMIT = "100000/min"

@@ -180,6 +180,9 @@ env_add RABBITMQ_PASSWORD "$(new_secret)"
 # Not RABBITMQ_ERLANG_COOKIE: rabbitmqctl reads that name, and .env reaches the environment.
 env_add COMPOSE_RABBITMQ_ERLANG_COOKIE "$(new_secret)"
 env_add PAYMENT_WEBHOOK_SECRET "whsec_$(new_secret)"
+# The ha profile's database replication and administrative (db_promote) accounts.
+env_add COMPOSE_DB_REPLICATION_PASSWORD "$(new_secret)"
+env_add COMPOSE_DB_ADMIN_PASSWORD "$(new_secret)"
 DB_NAME="${DB_NAME:-$(from_env DB_NAME)}"; DB_NAME="${DB_NAME:-passline}"
 DB_USER="${DB_USER:-$(from_env DB_USER)}"; DB_USER="${DB_USER:-passline}"
 DB_PASSWORD="${DB_PASSWORD:-$(from_env DB_PASSWORD)}"

@@ -43,6 +43,8 @@ APP_ENV = COMPOSE["x-app"]["environment"]
         "RABBITMQ_PASSWORD",
         "COMPOSE_RABBITMQ_ERLANG_COOKIE",
         "PAYMENT_WEBHOOK_SECRET",
+        "COMPOSE_DB_REPLICATION_PASSWORD",
+        "COMPOSE_DB_ADMIN_PASSWORD",
     ],
 )
 def test_compose_has_no_default_secret(name: str) -> None:
