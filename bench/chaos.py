@@ -52,10 +52,6 @@ PREFIX = "passline-chaos"
 # Every kind of fault, broker-node kills included (the processes fail over to the surviving nodes
 # of RABBITMQ_URLS); --faults narrows it.
 DEFAULT_FAULTS = KINDS
-# The soak's customers place many orders each; the production limits (20 an hour an account)
-# are for people.
-NO_LIMIT = "100000/min"
-RATE_LIMITS = ("API_USER", "API_IP", "ORDERS", "ORDERS_IP")
 
 
 def chaos_database() -> str:
@@ -140,7 +136,6 @@ def stack_env(redis_url: str, broker_urls: list[str]) -> dict[str, str]:
         "RABBITMQ_URLS": ",".join(broker_urls),
         "CHANNELS_PREFIX": PREFIX,
         "CACHE_PREFIX": PREFIX,
-        **{f"RATE_LIMIT_{name}": NO_LIMIT for name in RATE_LIMITS},
     }
 
 
