@@ -13,6 +13,7 @@ from ordering.services import order_transition, order_transition_by_staff
 from ordering.status import Actor
 from tests.e2e.conftest import STARTUP_TIMEOUT, VENV_BIN, AppProcess, _healthy, free_port, log_in
 from tests.factories import OrderFactory, StaffMembershipFactory
+from tests.support import wait_until
 
 
 def test_the_tracking_page_updates_live_and_catches_up_after_a_drop(
@@ -109,8 +110,13 @@ def test_the_tracking_page_comes_back_from_a_daphne_restart_with_what_changed_me
         expect(main).to_have_attribute("data-status", "paid")
         expect(page.locator("#live-state")).to_have_attribute("data-state", "live")
         page.evaluate("window.__sameDocument = true")
-        # every socket the page opened is open (none still connecting)
-        page.wait_for_function("window.__sockets.length > 0 && window.__sockets.every((s) => s.readyState === 1)")
+        # every socket the page opened is open (none still connecting); polled from here:
+        # wait_for_function evaluates a string in the page, which the site's CSP forbids
+        wait_until(
+            lambda: page.evaluate("window.__sockets.length > 0 && window.__sockets.every((s) => s.readyState === 1)"),
+            timeout=15,
+            what="every socket of the page open",
+        )
         live = page.evaluate("window.__sockets.length")
         assert page.evaluate("window.__closeCodes.length") == 0
 

@@ -25,10 +25,11 @@ import random
 import subprocess
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import pytest
 from django.db.models import Count, Sum
@@ -40,7 +41,7 @@ from bus.models import DeadLetter, OutboxMessage
 from notifications.models import Notification
 from ordering.models import CustomerProfile, Order
 from ordering.services import api_token_issue
-from tests.broker import RABBITMQCTL
+from tests.broker import RABBITMQCTL, ctl
 from tests.e2e.conftest import e2e_env, free_port  # noqa: F401 - e2e_env: a fixture
 from tests.e2e.test_supervision import PROCFILE, Supervised, _http
 from tests.factories import CustomerFactory, WalletFactory, verified
@@ -131,11 +132,25 @@ class Orders:
 
 
 @pytest.fixture
-def stack(e2e_env, transactional_db, bus, tmp_path) -> Iterator[tuple[Supervised, str]]:
+def own_vhost() -> Iterator[str]:
+    """A vhost of this test's own. The acceptance timer's delay queue takes its TTL from whoever
+    declares it first: declared with this test's 4 s on the session's vhost, it would reject
+    the orders of every later test there four seconds after they are paid."""
+    vhost = f"passline-test-{uuid.uuid4().hex[:8]}"
+    ctl("add_vhost", vhost)
+    ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    try:
+        yield f"amqp://guest:guest@127.0.0.1:5672/{quote(vhost, safe='')}"
+    finally:
+        ctl("delete_vhost", vhost)
+
+
+@pytest.fixture
+def stack(e2e_env, transactional_db, own_vhost, tmp_path) -> Iterator[tuple[Supervised, str]]:
     port = free_port()
     env = {
         **e2e_env,
-        "RABBITMQ_URL": bus,
+        "RABBITMQ_URL": own_vhost,
         "PASSLINE_PORT": str(port),
         "PASSLINE_HOST": "127.0.0.1",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
