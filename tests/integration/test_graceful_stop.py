@@ -13,6 +13,7 @@ import redis
 from django.conf import settings
 from django.db import transaction
 
+from bus import registry
 from bus.models import OutboxMessage
 from bus.outbox import outbox_write
 from bus.shutdown import EXIT_CUT_SHORT
@@ -99,6 +100,13 @@ def test_the_relay_stops_on_sigterm_mid_flow_and_nothing_is_lost(bus, run_consum
     keys = [f"flow-{wave}" for wave in range(6)]
     restarted = ManagedProcess("relay_outbox", log_dir=tmp_path, RABBITMQ_URL=bus)
     try:
+        # (the first relay may have sent everything: the next one is stopped only once it runs,
+        # its stop signals taken, not while Django is still starting)
+        wait_until(
+            lambda: any(e.role == "relay" and e.pid == restarted.proc.pid for e in registry.entries()),
+            timeout=60,
+            what="the next relay running",
+        )
         wait_until(lambda: len(effects_by_message(*keys)) == 300, timeout=60, what="every message handled")
     finally:
         assert restarted.terminate() == 0, restarted.log()

@@ -25,6 +25,7 @@ from bus.models import DeadLetter, OutboxMessage
 from bus.outbox import outbox_write
 from bus.redis_hints import hint_client
 from operations.registry_metrics import WorkersCollector
+from tests.broker import queue_depth
 from tests.busapp.consumers import TEST_HAPPENED, test_effects
 from tests.support import ROOT, ManagedProcess, process_env, wait_until
 
@@ -192,10 +193,12 @@ def test_the_scheduler_beats_and_leaves_when_stopped(bus, tmp_path):
     assert entry_of("scheduler", scheduler.proc.pid) is None
 
 
-def test_manage_workers_shows_the_workers_the_missing_roles_queues_outbox_and_dead_letters(relay, run_consumers):
+def test_manage_workers_shows_the_workers_the_missing_roles_queues_outbox_and_dead_letters(relay, run_consumers, bus):
     # given: the relay and the test consumer running, a message waiting for nobody, a dead letter
     run_consumers(test_effects)
     wait_until(lambda: entry_of("relay") and entry_of("test.effects"), timeout=10, what="both entries")
+    # (a runner beats before its consumer is subscribed)
+    wait_until(lambda: queue_depth(bus, "test.effects")[1] == 1, timeout=10, what="the consumer subscribed")
     DeadLetter.objects.create(queue="billing.order_placed", type="order.placed", reason="boom", body="{}")
 
     # when: the operator asks for the JSON
