@@ -38,14 +38,13 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench import common
 from bench.chaos_faults import KINDS, Scheduler
-from bench.harness import Processes
+from bench.harness import Processes, healthy
 from bench.stack import Stack
 
 PREFIX = "passline-chaos"
@@ -153,15 +152,6 @@ def stack_database() -> dict[str, Any]:
         "password": db["PASSWORD"],
         "database": db["NAME"],
     }
-
-
-def healthy(url: str) -> bool:
-    try:
-        # A server this soak started itself, on loopback (bandit B310).
-        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as answer:  # nosec B310
-            return answer.status == 200
-    except OSError:
-        return False
 
 
 # --- the customers' process ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,16 @@ def raise_open_files(needed: int | None = None) -> None:
     wanted = hard if needed is None else min(hard, needed + 256)
     if soft < wanted:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def healthy(url: str) -> bool:
+    """Whether the web server at ``url`` answers /healthz with a 200."""
+    try:
+        # A server the benchmark started itself: http on loopback (bandit B310).
+        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as answer:  # nosec B310
+            return answer.status == 200
+    except OSError:
+        return False
 
 
 def port_open(port: int) -> bool:

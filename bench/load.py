@@ -39,12 +39,11 @@ import os
 import signal
 import subprocess
 import sys
-import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
 from bench import common, steady, summary, yardstick
-from bench.harness import Processes
+from bench.harness import Processes, healthy
 from bench.load_data import (
     TAG,
     caught_up,
@@ -211,15 +210,6 @@ def _drive(processes: Processes, name: str, plan: dict[str, Any]) -> dict[str, A
 
 
 # --- the run -------------------------------------------------------------------------------------
-
-
-def healthy(url: str) -> bool:
-    try:
-        # The URL is the stack this benchmark started itself: http on loopback (bandit B310).
-        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as answer:  # nosec B310
-            return answer.status == 200
-    except OSError:
-        return False
 
 
 def main() -> None:

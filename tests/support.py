@@ -11,7 +11,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -61,6 +63,42 @@ def process_env(**overrides: str) -> dict[str, str]:
     )
     env.update(overrides)
     return env
+
+
+def _serves(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:  # nosec B310
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@contextmanager
+def running_daphne(log_path: Path, **env: str) -> Iterator[tuple[int, subprocess.Popen]]:
+    """A real daphne on a free port, with :func:`process_env` and ``env``, once it serves
+    /healthz: its port and process. On the way out it is stopped if it still runs (SIGTERM, then
+    SIGKILL) and the end of its log printed (shown with a failing test's output)."""
+    port = free_port()
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [str(ROOT / ".venv" / "bin" / "daphne"), "-b", "127.0.0.1", "-p", str(port), "passline.asgi:application"],
+            cwd=ROOT,
+            env=process_env(**env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until(lambda: _serves(port), timeout=60, interval=0.2, what="daphne to serve")
+        yield port, proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        print(log_path.read_text(errors="replace")[-4000:])
 
 
 class ManagedProcess:

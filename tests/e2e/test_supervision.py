@@ -13,6 +13,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -101,12 +102,14 @@ def _http(method: str, url: str, body: dict | None = None, token: str = "", key:
         return 0, {}
 
 
-@pytest.fixture
-def stack(e2e_env, e2e_db, bus, tmp_path) -> Iterator[tuple[Supervised, str]]:
+@contextmanager
+def supervised_stack(env: dict[str, str], broker_url: str, tmp_path: Path) -> Iterator[tuple[Supervised, str]]:
+    """The Procfile under the real supervisor on ``broker_url``, every process running and
+    /healthz answering; stopped on the way out."""
     port = free_port()
     env = {
-        **e2e_env,
-        "RABBITMQ_URL": bus,
+        **env,
+        "RABBITMQ_URL": broker_url,
         "PASSLINE_PORT": str(port),
         "PASSLINE_HOST": "127.0.0.1",
         # the stack's metric files of its own (supervise.py empties them at start)
@@ -129,6 +132,12 @@ def stack(e2e_env, e2e_db, bus, tmp_path) -> Iterator[tuple[Supervised, str]]:
         yield supervised, url
     finally:
         supervised.stop()
+
+
+@pytest.fixture
+def stack(e2e_env, e2e_db, bus, tmp_path) -> Iterator[tuple[Supervised, str]]:
+    with supervised_stack(e2e_env, bus, tmp_path) as running:
+        yield running
 
 
 def _place_and_await_paid(url: str, token: str, dish_id: int, restaurant_id: int, key: str) -> int:

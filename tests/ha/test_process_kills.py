@@ -42,8 +42,8 @@ from notifications.models import Notification
 from ordering.models import CustomerProfile, Order
 from ordering.services import api_token_issue
 from tests.broker import RABBITMQCTL, ctl
-from tests.e2e.conftest import e2e_env, free_port  # noqa: F401 - e2e_env: a fixture
-from tests.e2e.test_supervision import PROCFILE, Supervised, _http
+from tests.e2e.conftest import e2e_env  # noqa: F401 - a fixture
+from tests.e2e.test_supervision import PROCFILE, Supervised, _http, supervised_stack
 from tests.factories import CustomerFactory, WalletFactory, verified
 from tests.support import wait_until
 
@@ -147,32 +147,9 @@ def own_vhost() -> Iterator[str]:
 
 @pytest.fixture
 def stack(e2e_env, transactional_db, own_vhost, tmp_path) -> Iterator[tuple[Supervised, str]]:
-    port = free_port()
-    env = {
-        **e2e_env,
-        "RABBITMQ_URL": own_vhost,
-        "PASSLINE_PORT": str(port),
-        "PASSLINE_HOST": "127.0.0.1",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-        "ORDER_ACCEPT_TIMEOUT_SECONDS": str(ACCEPT_TIMEOUT),
-    }
-    supervised = Supervised(env, tmp_path)
-    supervised.start()
-    url = f"http://127.0.0.1:{port}"
-    names = {line.split(":", 1)[0] for line in PROCFILE.read_text().splitlines() if ":" in line}
-    try:
-        try:
-            wait_until(
-                lambda: supervised.all_running(names) and _http("GET", f"{url}/healthz")[0] == 200,
-                timeout=90,
-                interval=0.5,
-                what="every Procfile process running and /healthz answering",
-            )
-        except AssertionError as error:
-            raise AssertionError(f"{error}\n{supervised.status()}\n{supervised.output()}") from None
-        yield supervised, url
-    finally:
-        supervised.stop()
+    env = {**e2e_env, "ORDER_ACCEPT_TIMEOUT_SECONDS": str(ACCEPT_TIMEOUT)}
+    with supervised_stack(env, own_vhost, tmp_path) as running:
+        yield running
 
 
 def _kill_while_busy(supervised: Supervised, orders: Orders, role: str, vhost: str) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import time
 import urllib.error
 import urllib.parse
@@ -31,7 +30,7 @@ from ordering.status import Actor
 from passline import breakers, throttles
 from tests.factories import OrderFactory
 from tests.servers.sentinel import MASTER_NAME, on_sentinel, redis_sentinel  # noqa: F401 - fixtures
-from tests.support import ROOT, free_port, process_env, wait_until
+from tests.support import running_daphne, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -46,33 +45,15 @@ INTERNAL_ERROR = 1011
 @pytest.fixture
 def daphne(on_sentinel, tmp_path):
     """A real daphne on the test database, its Redis only through the private sentinels."""
-    port = free_port()
-    log_path = tmp_path / "daphne.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "daphne"), "-b", "127.0.0.1", "-p", str(port), "passline.asgi:application"],
-            cwd=ROOT,
-            env=process_env(
-                REDIS_SENTINELS=on_sentinel.sentinels_setting(),
-                REDIS_SENTINEL_MASTER=MASTER_NAME,
-                # Behind Sentinel a URL gives only the database: its host is never connected to.
-                REDIS_URL="redis://sentinel/0",
-                CACHE_URL="redis://sentinel/1",
-            ),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_until(lambda: _get(port, "/healthz")[0] == 200, timeout=60, interval=0.2, what="daphne to serve")
+    with running_daphne(
+        tmp_path / "daphne.log",
+        REDIS_SENTINELS=on_sentinel.sentinels_setting(),
+        REDIS_SENTINEL_MASTER=MASTER_NAME,
+        # Behind Sentinel a URL gives only the database: its host is never connected to.
+        REDIS_URL="redis://sentinel/0",
+        CACHE_URL="redis://sentinel/1",
+    ) as (port, _):
         yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        print(log_path.read_text(errors="replace")[-4000:])
 
 
 def _get(port: int, path: str, cookie: str = "") -> tuple[int, bytes, str]:

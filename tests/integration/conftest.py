@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -15,6 +14,7 @@ import pytest
 from consumers.balance import balance_commands
 from consumers.billing import billing_order_placed, billing_refunds
 from tests.broker import queue_depth
+from tests.servers.rabbit_cluster import node_env
 from tests.support import InThread, free_port, wait_until
 
 # The session's vhost and the ``bus`` fixture live in tests/conftest.py (browser tests use them too).
@@ -37,23 +37,7 @@ class PrivateBroker:
         (self.dir / "enabled_plugins").write_text("[].\n")
         (self.dir / "rabbitmq.conf").write_text(f"listeners.tcp.local = 127.0.0.1:{self.port}\nloopback_users = none\n")
         (self.dir / "rabbitmq-env.conf").write_text("")
-        self.env = {
-            **os.environ,
-            "HOME": str(self.dir),
-            "RABBITMQ_NODENAME": self.node,
-            "RABBITMQ_NODE_PORT": str(self.port),
-            "RABBITMQ_DIST_PORT": str(free_port()),
-            "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"),
-            "RABBITMQ_LOG_BASE": str(self.dir / "log"),
-            "RABBITMQ_PID_FILE": str(self.dir / "pid"),
-            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),
-            "RABBITMQ_CONFIG_FILE": str(self.dir / "rabbitmq.conf"),
-            "RABBITMQ_CONF_ENV_FILE": str(self.dir / "rabbitmq-env.conf"),
-            "RABBITMQ_ADVANCED_CONFIG_FILE": str(self.dir / "advanced.config"),
-            # Erlang distribution on loopback only, like the machine's own node.
-            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
-            "ERL_EPMD_ADDRESS": "127.0.0.1",
-        }
+        self.env = node_env(home=self.dir, name=self.node, port=self.port, dist_port=free_port(), directory=self.dir)
         self.url = f"amqp://guest:guest@127.0.0.1:{self.port}/%2F"
 
     def _bin(self, name: str) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ import websockets
 
 from live.shutdown import CLOSE_GOING_AWAY
 from ordering.services import api_token_issue
-from tests.support import ROOT, free_port, process_env, wait_until
+from tests.support import running_daphne
 
 
 @dataclass
@@ -31,31 +30,9 @@ class Daphne:
 
 @pytest.fixture
 def daphne(transactional_db, tmp_path: Path) -> Iterator[Daphne]:
-    port = free_port()
     log_path = tmp_path / "daphne.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "daphne"), "-b", "127.0.0.1", "-p", str(port), "passline.asgi:application"],
-            cwd=ROOT,
-            env=process_env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def healthy() -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
-    try:
-        wait_until(healthy, timeout=60, interval=0.2, what="daphne to serve")
+    with running_daphne(log_path) as (port, proc):
         yield Daphne(port, proc, log_path)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 def test_sigterm_closes_every_open_socket_with_going_away_then_exits(daphne, restaurant, customer):

@@ -6,9 +6,7 @@ Redis is away is refused with a close code pages retry on, never answered 500.""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
-import urllib.request
 
 import pytest
 import websockets
@@ -24,7 +22,7 @@ from tests.busapp.consumers import TEST_HAPPENED
 from tests.factories import OrderFactory
 from tests.integration.sockets import ws
 from tests.private_redis import private_redis  # noqa: F401 - the fixture
-from tests.support import ROOT, free_port, process_env, wait_until
+from tests.support import running_daphne, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -173,35 +171,11 @@ def test_an_upgrade_while_redis_is_away_is_refused_with_try_again_later(
 @pytest.fixture
 def daphne(private_redis, tmp_path):
     """A real daphne on the test database and the private Redis."""
-    port = free_port()
-    log_path = tmp_path / "daphne.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "daphne"), "-b", "127.0.0.1", "-p", str(port), "passline.asgi:application"],
-            cwd=ROOT,
-            env=process_env(REDIS_URL=private_redis.url(0), CACHE_URL=private_redis.url(1)),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def healthy() -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
-    try:
-        wait_until(healthy, timeout=60, interval=0.2, what="daphne to serve")
+    with running_daphne(tmp_path / "daphne.log", REDIS_URL=private_redis.url(0), CACHE_URL=private_redis.url(1)) as (
+        port,
+        _,
+    ):
         yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        print(log_path.read_text(errors="replace")[-4000:])
 
 
 def test_on_a_real_daphne_sockets_and_upgrades_outlive_redis_dropping_its_clients(

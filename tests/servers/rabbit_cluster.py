@@ -52,6 +52,28 @@ def _wait_until(predicate: Callable[[], object], *, timeout: float, what: str, i
         time.sleep(interval)
 
 
+def node_env(*, home: Path, name: str, port: int, dist_port: int, directory: Path) -> dict[str, str]:
+    """The environment that runs RabbitMQ's scripts for a private node: its own name, ports,
+    configuration and data under ``directory``, its cookie in ``home``."""
+    return {
+        **os.environ,
+        "HOME": str(home),
+        "RABBITMQ_NODENAME": name,
+        "RABBITMQ_NODE_PORT": str(port),
+        "RABBITMQ_DIST_PORT": str(dist_port),
+        "RABBITMQ_MNESIA_BASE": str(directory / "mnesia"),
+        "RABBITMQ_LOG_BASE": str(directory / "log"),
+        "RABBITMQ_PID_FILE": str(directory / "pid"),
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(directory / "enabled_plugins"),
+        "RABBITMQ_CONFIG_FILE": str(directory / "rabbitmq.conf"),
+        "RABBITMQ_CONF_ENV_FILE": str(directory / "rabbitmq-env.conf"),
+        "RABBITMQ_ADVANCED_CONFIG_FILE": str(directory / "advanced.config"),
+        # Erlang distribution on loopback only, like the machine's own node.
+        "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+        "ERL_EPMD_ADDRESS": "127.0.0.1",
+    }
+
+
 class RabbitNode:
     """One node of a :class:`RabbitCluster`: boot, kill -9, freeze and thaw it."""
 
@@ -78,23 +100,9 @@ class RabbitNode:
             "mnesia_table_loading_retry_limit = 30\n"
         )
         (self.dir / "rabbitmq-env.conf").write_text("")
-        self.env = {
-            **os.environ,
-            "HOME": str(cluster.dir),
-            "RABBITMQ_NODENAME": self.name,
-            "RABBITMQ_NODE_PORT": str(self.port),
-            "RABBITMQ_DIST_PORT": str(self.dist_port),
-            "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"),
-            "RABBITMQ_LOG_BASE": str(self.dir / "log"),
-            "RABBITMQ_PID_FILE": str(self.dir / "pid"),
-            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),
-            "RABBITMQ_CONFIG_FILE": str(self.dir / "rabbitmq.conf"),
-            "RABBITMQ_CONF_ENV_FILE": str(self.dir / "rabbitmq-env.conf"),
-            "RABBITMQ_ADVANCED_CONFIG_FILE": str(self.dir / "advanced.config"),
-            # Erlang distribution on loopback only, like the machine's own node.
-            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
-            "ERL_EPMD_ADDRESS": "127.0.0.1",
-        }
+        self.env = node_env(
+            home=cluster.dir, name=self.name, port=self.port, dist_port=self.dist_port, directory=self.dir
+        )
         self._pid: int | None = None
         self.paused = False
 
