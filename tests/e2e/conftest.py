@@ -53,6 +53,8 @@ VENV_BIN = Path(sys.executable).parent
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 VIEWPORT = {"width": 1280, "height": 900}
+# A phone (an iPhone 12-14's CSS viewport): every new customer flow is walked here too.
+PHONE_VIEWPORT = {"width": 390, "height": 844}
 
 # Daphne imports Django, the ASGI app and opens its first database connection on the first
 # request; 30 s is far above a cold start on a slow CI machine and still fails fast.
@@ -332,7 +334,27 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     """A page in a fresh browser context (no cookies shared between tests), 1280x900."""
-    context = browser.new_context(viewport=VIEWPORT)
+    yield from _page(browser, request, VIEWPORT)
+
+
+@pytest.fixture
+def phone_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """Like ``page``, at a phone's 390x844 with touch and a phone's device scale."""
+    yield from _page(browser, request, PHONE_VIEWPORT, is_mobile=True, has_touch=True, device_scale_factor=3)
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """Save a full-page screenshot as a test artifact (``test-artifacts/screens/<name>.png``)."""
+    path = ARTIFACTS_DIR / "screens" / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def _page(
+    browser: Browser, request: pytest.FixtureRequest, viewport: dict[str, int], **options: object
+) -> Iterator[Page]:
+    context = browser.new_context(viewport=viewport, **options)
     context.set_default_timeout(PAGE_TIMEOUT_MS)
     page = context.new_page()
     console: list[str] = []
