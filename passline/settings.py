@@ -346,7 +346,7 @@ WHITENOISE_USE_FINDERS = PASSLINE_ENV != "production"
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 CACHES: dict[str, Any] = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "passline.cache.SharedRedisCache",
         "LOCATION": env("CACHE_URL", "redis://127.0.0.1:6379/1"),
         "KEY_PREFIX": env("CACHE_PREFIX", REDIS_PREFIX),
     }

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import connection, connections
 
 from passline.asgi import application
+from tests.private_redis import private_redis  # noqa: F401 - a fixture
 from tests.support import asgi_get
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -64,6 +65,34 @@ def test_concurrent_requests_share_a_few_threads_that_keep_their_connections():
     finally:
         for executor in application.application_mapping["http"].executors:
             executor.submit(connections.close_all).result()
+
+
+def test_requests_share_one_redis_connection_pool(private_redis):
+    # given: the cache (rate limits, cached sessions, breakers) on a Redis of this test's own,
+    # so that every connection it receives is ours
+    from django.core.cache import caches
+
+    from passline.cache import SharedRedisCache
+
+    assert isinstance(caches["default"], SharedRedisCache)
+
+    def connections_received() -> int:
+        with private_redis.client() as admin:
+            return int(admin.info("stats")["total_connections_received"])
+
+    async def wave() -> list[int]:
+        # the restaurant list is rate limited: each request counts in Redis through the cache
+        return await asyncio.gather(*(_get("/api/v1/restaurants") for _ in range(20)))
+
+    before = connections_received()
+    # when: three waves of 20 concurrent requests, each in an async context of its own
+    statuses = async_to_sync(wave)() + async_to_sync(wave)() + async_to_sync(wave)()
+
+    # then: the requests shared one pool, which opened a connection per thread using it at
+    # once, not one per request (Django's own backend builds a pool per context)
+    assert statuses == [200] * 60
+    opened = connections_received() - before - 1
+    assert 1 <= opened <= settings.WEB_DB_THREADS + 2, opened
 
 
 def test_every_process_keeps_its_database_connections():
