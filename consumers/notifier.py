@@ -21,8 +21,8 @@ from bus.catalog import Exchange
 from bus.correlation import Trace, traced
 from bus.handlers import EventHandler, Message, register
 from live.groups import customer_group
-from live.layer import GroupSender
 from live.presence import watched_orders
+from notifications import toasts
 from notifications.delivery import Sent, Skipped, send_email, send_sms
 from notifications.events import CUSTOMER_NOTIFY
 from notifications.models import Notification
@@ -36,7 +36,7 @@ from notifications.services import (
 )
 from ordering.events import CUSTOMER_REGISTERED, ORDER_STATUS_CHANGED
 
-sender = GroupSender()
+sender = toasts.sender
 
 
 def plan(message: Message) -> None:
@@ -75,25 +75,11 @@ def plan_batch(messages: list[Message]) -> list[None]:
 
 def send_push(notification: Notification) -> Sent | Skipped:
     """A toast on every open page of the customer's (and the browser's own notification when
-    the page is hidden and they allowed it): through their group, to the sockets open now."""
+    the page is hidden and they allowed it): through their group, to the sockets open now.
+    The planner sends a step's toasts itself (notifications/toasts.py); this road takes a
+    resent toast, and one the planner could not send."""
     group = customer_group(notification.customer_id)
-    if not sender.send_to_watched(
-        [
-            (
-                group,
-                {
-                    "type": "customer.notification",
-                    "id": notification.pk,
-                    "key": notification.key,
-                    "message": notification.message,
-                    "title": notification.subject,
-                    "body": notification.body,
-                    "link": notification.link,
-                    "order_id": notification.order_id,
-                },
-            )
-        ]
-    ):
+    if not toasts.sender.send_to_watched([(group, toasts.toast_frame(notification))]):
         return Skipped(NO_PAGE_OPEN)
     return Sent(provider_id=group)
 

@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from bus.correlation import Trace, current_trace, get_correlation_id, traced
 from bus.outbox import Pending, outbox_write_many
-from notifications import limits
+from notifications import limits, toasts
 from notifications import metrics as notification_metrics
 from notifications.addresses import (
     VerificationFailed,
@@ -53,6 +53,7 @@ from notifications.delivery import PermanentFailure, Sent, Skipped
 from notifications.events import CUSTOMER_NOTIFY
 from notifications.limits import Cap
 from notifications.models import Notification
+from notifications.toasts import NO_PAGE_OPEN
 from ordering.models import CustomerProfile, Order
 from passline.db import one_or_none
 
@@ -72,7 +73,6 @@ STEP_MESSAGES = {
     "payment_failed": "order_payment_failed",
 }
 REFUNDED = "order_refunded"
-NO_PAGE_OPEN = "no page of the site open"
 WELCOME = "welcome"
 VERIFY_EMAIL = "verify_email"
 VERIFY_PHONE = "verify_phone"
@@ -187,7 +187,7 @@ def notifications_plan_order_steps(steps: list[Step]) -> list[Notification]:
             planned = _plan_step(step, orders.get(step.order_id), verified, orders_link, wallet_link)
         traces.update((id(notification), step.trace) for notification in planned)
         candidates += planned
-    return _create(candidates, traces)
+    return _create(candidates, traces, toasts_now=True)
 
 
 def _plan_step(
@@ -331,17 +331,23 @@ def _message_context(message: str, customer: Any) -> dict[str, Any]:
     return {}
 
 
-def _create(candidates: list[Notification], traces: dict[int, Trace | None] | None = None) -> list[Notification]:
+def _create(
+    candidates: list[Notification], traces: dict[int, Trace | None] | None = None, *, toasts_now: bool = False
+) -> list[Notification]:
     """The rows not planned before (by this event delivered twice, or by a second copy of the
     notifier), written in one statement, and a delivery command for each pending one.
 
     ``traces``: by ``id()`` of a candidate, the trace of the step it was planned for (a batch's
-    steps); its command and its log line name that step's request and message."""
+    steps); its command and its log line name that step's request and message.
+    ``toasts_now``: the toasts are written as sent and sent by this process once the plan
+    commits, without a delivery command (notifications/toasts.py)."""
     traces = traces or {}
     if not candidates:
         return []
     known = set(Notification.objects.filter(key__in=[n.key for n in candidates]).values_list("key", flat=True))
     new = [n for n in candidates if n.key not in known]
+    direct = [n for n in new if n.channel == Channel.PUSH and n.status == Status.PENDING] if toasts_now else []
+    toasts.mark_sent(direct)
     try:
         with transaction.atomic():
             Notification.objects.bulk_create(new)
@@ -354,7 +360,13 @@ def _create(candidates: list[Notification], traces: dict[int, Trace | None] | No
             with traced(traces.get(id(notification))):
                 commands.append(_command(notification))
     outbox_write_many(commands)
+    written = {id(notification) for notification in new}
+    direct = [notification for notification in direct if id(notification) in written]
+    toasts.send_on_commit([(n, traces.get(id(n))) for n in direct], _requeue_toasts)
+    sent_later = {id(notification) for notification in direct}
     for notification in new:
+        if id(notification) in sent_later:
+            continue  # counted and logged when sent (notifications/toasts.py)
         if notification.status == Status.SKIPPED:
             notification_metrics.count(notification.channel, "suppressed", notification.reason)
         with traced(traces.get(id(notification))):
@@ -394,6 +406,16 @@ def _command(notification: Notification) -> Pending:
 
 def _enqueue(notification: Notification) -> None:
     outbox_write_many([_command(notification)])
+
+
+def _requeue_toasts(notifications: list[Notification]) -> None:
+    """Toasts the planner could not send: back to pending, with a delivery command each for
+    the push worker (which retries them)."""
+    with transaction.atomic():
+        Notification.objects.filter(pk__in=[n.pk for n in notifications], status=Status.SENT).update(
+            status=Status.PENDING, provider_id="", sent_at=None
+        )
+        outbox_write_many([_command(notification) for notification in notifications])
 
 
 # No savepoint: a worker calls it inside the transaction that records the message, and
