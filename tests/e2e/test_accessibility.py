@@ -59,6 +59,9 @@ def test_no_serious_accessibility_violation_on_the_customer_pages_the_kitchen_sc
         page.goto(f"{live_url}{path}")
         expect(page.locator(ready).first).to_be_visible()
         found.extend(violations(page))
+        # and, while here: no page scrolls sideways, on a phone either
+        if not page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth"):
+            found.append(f"{page.url} scrolls sideways")
 
     # a visitor; the first Tab lands on a visible skip link
     check("/")
