@@ -56,6 +56,9 @@ class ProcessedMessage(models.Model):
         constraints = [models.UniqueConstraint(fields=["consumer", "message_id"], name="uniq_processed_message")]
         indexes = [models.Index(fields=["processed_at"], name="processed_message_age")]
 
+    def __str__(self) -> str:
+        return f"{self.message_id} handled by {self.consumer}"
+
 
 class DeadLetter(models.Model):
     """A message that failed for good, kept for an operator to inspect, replay or discard."""

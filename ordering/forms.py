@@ -39,6 +39,34 @@ def _quantity_field(*, min_value: int, label: str = "Quantity") -> forms.Integer
     )
 
 
+class LimitedTextField(forms.CharField):
+    """Text with a length limit that the server enforces with a form error naming the limit.
+
+    The input gets no ``maxlength`` attribute: with one, a browser cuts a pasted address or note
+    at the limit without a word. The limit is said in the help text instead, and is kept in
+    ``data-maxlength`` for scripts.
+    """
+
+    def __init__(self, *, max_length: int, what: str, help_text: str = "", **kwargs: Any) -> None:
+        error_messages = {
+            "max_length": f"Keep the {what} to {max_length} characters or fewer (it has %(show_value)d).",
+            **kwargs.pop("error_messages", {}),
+        }
+        hint = f"Up to {max_length} characters."
+        super().__init__(
+            max_length=max_length,
+            help_text=f"{help_text} {hint}" if help_text else hint,
+            error_messages=error_messages,
+            **kwargs,
+        )
+
+    def widget_attrs(self, widget: forms.Widget) -> dict[str, Any]:
+        attrs = super().widget_attrs(widget)
+        attrs.pop("maxlength", None)
+        attrs["data-maxlength"] = str(self.max_length)
+        return attrs
+
+
 class AddToCartForm(forms.Form):
     item_id = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
     quantity = _quantity_field(min_value=1)
@@ -64,16 +92,18 @@ class CartLineForm(forms.Form):
 
 
 class CheckoutForm(forms.Form):
-    delivery_address = forms.CharField(
+    delivery_address = LimitedTextField(
         label="Delivery address",
         max_length=255,
+        what="address",
         error_messages={"required": "Enter the address we should deliver to."},
         widget=forms.TextInput(attrs={"autocomplete": "street-address"}),
     )
-    notes = forms.CharField(
+    notes = LimitedTextField(
         label="Notes for the restaurant",
         help_text="Allergies, a door code, how to find you.",
         max_length=500,
+        what="notes",
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
@@ -121,9 +151,10 @@ class ProfileForm(forms.Form):
         validators=[RegexValidator(r"^[0-9+()\-. ]*$", "Use digits, spaces and + ( ) - only.")],
         widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),
     )
-    default_address = forms.CharField(
+    default_address = LimitedTextField(
         label="Default delivery address",
         max_length=255,
+        what="address",
         required=False,
         help_text="Filled in for you at checkout.",
         widget=forms.TextInput(attrs={"autocomplete": "street-address"}),

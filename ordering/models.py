@@ -207,6 +207,9 @@ class OrderLine(models.Model):
             models.UniqueConstraint(fields=["order", "menu_item"], name="uniq_order_line_item"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.name} (order #{self.order_id})"
+
     @property
     def line_total(self) -> Decimal:
         return self.unit_price * self.quantity

@@ -1,7 +1,10 @@
 """URL routes: the customer site, the JSON API, the admin and health."""
 
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponseRedirect
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.decorators.cache import cache_control
 
 from live.views import LogoutView
 from operations import metrics
@@ -12,10 +15,20 @@ from passline.api import api
 # else the 500 page.
 handler500 = "passline.errors.server_error"
 
+
+def favicon(request: HttpRequest) -> HttpResponseRedirect:
+    """The site's icon for clients that ask for /favicon.ico (the pages link the SVG)."""
+    return HttpResponseRedirect(static("img/favicon.svg"))
+
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("metrics", metrics.metrics, name="metrics"),
+    # Browsers (and tools) ask for /favicon.ico whatever the pages' <link rel="icon"> says. A
+    # temporary redirect, cached for a day, to the static SVG: its hashed name changes with
+    # each deploy, so a permanent one would point at a file that is gone.
+    path("favicon.ico", cache_control(max_age=86400, public=True)(favicon), name="favicon"),
     # /readyz and the operations page for staff (/ops/)
     path("", include("operations.urls")),
     path("api/v1/", api.urls),

@@ -108,6 +108,17 @@
     return { width: Math.max(240, box.clientWidth), height: 220 };
   }
 
+  // Time labels: "14:05", on whole minutes, 5, 10, 15, 30 or 60 minutes apart, whichever keeps
+  // them at least TICK_SPACE px apart on this width (uPlot's default packs two-line labels
+  // 50 px apart, and they overlap).
+  var TICK_SPACE = 72;
+  var TICK_STEPS = [60, 300, 600, 900, 1800, 3600];
+
+  function clock(seconds) {
+    var at = new Date(seconds * 1000);
+    return String(at.getHours()).padStart(2, "0") + ":" + String(at.getMinutes()).padStart(2, "0");
+  }
+
   function makeChart() {
     var box = document.getElementById("dash-chart");
     if (!window.uPlot || !box) return null;
@@ -119,7 +130,8 @@
       cursor: { drag: { x: false, y: false } },
       // Half a minute of room each side, so the first and the current minute's bars show whole.
       scales: { x: { time: true, range: function (u, min, max) { return [min - 30, max + 30]; } }, y: { range: function (u, min, max) { return [0, Math.max(4, Math.ceil(max * 1.15))]; } } },
-      axes: [{}, { size: 40, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], values: function (u, ticks) {
+      axes: [{ space: TICK_SPACE, incrs: TICK_STEPS, values: function (u, ticks) { return ticks.map(clock); } },
+             { size: 40, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], values: function (u, ticks) {
         return ticks.map(function (tick) { return String(tick); });
       } }],
       series: [{}, { label: "Orders", stroke: accent, fill: accent + "99", width: 0,

@@ -131,7 +131,11 @@
         });
       }
       content.appendChild(el("span", "item-qty", item.quantity + "×"));
-      content.appendChild(el("span", "item-name", item.name));
+      // Two lines at most on a narrow column (see kitchen.css); the whole name on hover and for
+      // screen readers.
+      var name = el("span", "item-name", item.name);
+      name.title = item.name;
+      content.appendChild(name);
       if (!stations.length || stations.length > 1) content.appendChild(el("span", "item-station", item.station));
       li.appendChild(content);
       list.appendChild(li);

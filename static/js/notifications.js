@@ -40,8 +40,14 @@
     }
   }
 
+  // Other scripts of the page (the order history) use this same socket: every frame and every
+  // (re)connect is passed on as a DOM event.
   window.PasslineLive.open("/ws/me/", {
+    opened: function (again) {
+      document.dispatchEvent(new CustomEvent("passline:me-opened", { detail: { again: again } }));
+    },
     frame: function (frame) {
+      document.dispatchEvent(new CustomEvent("passline:me-frame", { detail: frame }));
       if (frame.type !== "notification" || seen[frame.key]) return;
       seen[frame.key] = true;
       if (document.visibilityState !== "visible" && byBrowser(frame)) return;

@@ -35,6 +35,31 @@
     });
   });
 
+  // Phones: the navigation folds under a menu button (the CSS shows the button on narrow
+  // screens only; without this script the links wrap under the wordmark instead). Escape or a
+  // tap outside closes it.
+  var toggle = document.getElementById("nav-toggle");
+  var header = toggle ? toggle.closest(".site-header") : null;
+  if (toggle && header) {
+    var setOpen = function (open) {
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+      header.classList.toggle("nav-open", open);
+    };
+    var isOpen = function () { return toggle.getAttribute("aria-expanded") === "true"; };
+    header.classList.add("nav-collapsible");
+    toggle.hidden = false;
+    toggle.addEventListener("click", function () { setOpen(!isOpen()); });
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && isOpen()) {
+        setOpen(false);
+        toggle.focus();
+      }
+    });
+    document.addEventListener("click", function (event) {
+      if (isOpen() && !header.contains(event.target)) setOpen(false);
+    });
+  }
+
   // Messages after a redirect: move focus to the first alert so screen readers hear it.
   var alert = document.querySelector(".alerts [role='alert']");
   if (alert) {

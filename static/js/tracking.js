@@ -23,6 +23,20 @@
   var header = main.querySelector(".order-header") || main.firstElementChild;
   if (header && header.parentNode) header.parentNode.insertBefore(badge, header.nextSibling);
 
+  // What a screen reader hears when the order moves on: a polite status region outside
+  // #main (whose content is swapped on each change, and a replaced region is not read).
+  var announcer = document.createElement("p");
+  announcer.id = "order-status-live";
+  announcer.className = "visually-hidden";
+  announcer.setAttribute("role", "status");
+  announcer.setAttribute("aria-live", "polite");
+  document.body.appendChild(announcer);
+
+  function announce() {
+    var status = main.querySelector("#order-status");
+    if (status) announcer.textContent = "Order #" + orderId + ": " + status.textContent.trim();
+  }
+
   function setState(state, text) {
     badge.dataset.state = state;
     badge.textContent = text;
@@ -45,6 +59,7 @@
           var anchor = main.querySelector(".order-header") || main.firstElementChild;
           if (anchor && anchor.parentNode) anchor.parentNode.insertBefore(badge, anchor.nextSibling);
           shown = version;
+          announce();
         }
       })
       .catch(function () { /* the next update or reconnect tries again */ })
