@@ -21,8 +21,8 @@ from bus.catalog import Exchange
 from bus.correlation import Trace, traced
 from bus.handlers import EventHandler, Message, register
 from live.groups import customer_group
+from live.layer import GroupSender
 from live.presence import watched_orders
-from notifications import toasts
 from notifications.delivery import Sent, Skipped, send_email, send_sms
 from notifications.events import CUSTOMER_NOTIFY
 from notifications.models import Notification
@@ -34,9 +34,27 @@ from notifications.services import (
     notifications_plan_order_steps,
     notifications_plan_welcome,
 )
+from notifications.toasts import toast_frame
 from ordering.events import CUSTOMER_REGISTERED, ORDER_STATUS_CHANGED
 
-sender = toasts.sender
+sender = GroupSender()
+
+
+class LiveToasts:
+    """Toasts through each customer's group on the channel layer (notifications/toasts.py)."""
+
+    def __init__(self, group_sender: GroupSender) -> None:
+        self.sender = group_sender
+
+    def address(self, customer_id: int) -> str:
+        return customer_group(customer_id)
+
+    def send(self, toasts: list[Notification]) -> set[int]:
+        groups = self.sender.send_to_watched([(customer_group(n.customer_id), toast_frame(n)) for n in toasts])
+        return {n.customer_id for n in toasts if customer_group(n.customer_id) in groups}
+
+
+LIVE_TOASTS = LiveToasts(sender)
 
 
 def plan(message: Message) -> None:
@@ -53,7 +71,8 @@ def plan_batch(messages: list[Message]) -> list[None]:
     online = sender.groups_with_members(sorted({customer_group(m.payload.customer_id) for m in steps}))
     watched = watched_orders(sorted({m.payload.order_id for m in steps}))
     notifications_plan_order_steps(
-        [
+        toasts=LIVE_TOASTS,
+        steps=[
             Step(
                 order_id=m.payload.order_id,
                 step="refunded" if m.event is PAYMENT_REFUNDED else m.payload.status,
@@ -64,7 +83,7 @@ def plan_batch(messages: list[Message]) -> list[None]:
                 trace=Trace.of(m.envelope),
             )
             for m in steps
-        ]
+        ],
     )
     for message in messages:
         if message.event is CUSTOMER_REGISTERED:
@@ -79,7 +98,7 @@ def send_push(notification: Notification) -> Sent | Skipped:
     The planner sends a step's toasts itself (notifications/toasts.py); this road takes a
     resent toast, and one the planner could not send."""
     group = customer_group(notification.customer_id)
-    if not toasts.sender.send_to_watched([(group, toasts.toast_frame(notification))]):
+    if not sender.send_to_watched([(group, toast_frame(notification))]):
         return Skipped(NO_PAGE_OPEN)
     return Sent(provider_id=group)
 

@@ -38,8 +38,9 @@ from django.utils import timezone
 
 from bus.correlation import Trace, current_trace, get_correlation_id, traced
 from bus.outbox import Pending, outbox_write_many
-from notifications import limits, toasts
+from notifications import limits
 from notifications import metrics as notification_metrics
+from notifications import toasts as toast_road
 from notifications.addresses import (
     VerificationFailed,
     current_addresses,
@@ -53,7 +54,7 @@ from notifications.delivery import PermanentFailure, Sent, Skipped
 from notifications.events import CUSTOMER_NOTIFY
 from notifications.limits import Cap
 from notifications.models import Notification
-from notifications.toasts import NO_PAGE_OPEN
+from notifications.toasts import NO_PAGE_OPEN, Toasts
 from ordering.models import CustomerProfile, Order
 from passline.db import one_or_none
 
@@ -167,9 +168,11 @@ def _step_message(step: str) -> str | None:
     return REFUNDED if step == "refunded" else STEP_MESSAGES.get(step)
 
 
-def notifications_plan_order_steps(steps: list[Step]) -> list[Notification]:
+def notifications_plan_order_steps(steps: list[Step], *, toasts: Toasts | None = None) -> list[Notification]:
     """:func:`notifications_plan_order_step` for many steps at once: their orders (with the
-    customers and profiles) read in one query, their rows written in one."""
+    customers and profiles) read in one query, their rows written in one. With ``toasts``,
+    the toasts are sent that way once the plan commits, without a delivery command
+    (notifications/toasts.py)."""
     steps = [step for step in steps if _step_message(step.step) is not None]
     if not steps:
         return []
@@ -187,7 +190,7 @@ def notifications_plan_order_steps(steps: list[Step]) -> list[Notification]:
             planned = _plan_step(step, orders.get(step.order_id), verified, orders_link, wallet_link)
         traces.update((id(notification), step.trace) for notification in planned)
         candidates += planned
-    return _create(candidates, traces, toasts_now=True)
+    return _create(candidates, traces, toasts=toasts)
 
 
 def _plan_step(
@@ -332,22 +335,23 @@ def _message_context(message: str, customer: Any) -> dict[str, Any]:
 
 
 def _create(
-    candidates: list[Notification], traces: dict[int, Trace | None] | None = None, *, toasts_now: bool = False
+    candidates: list[Notification], traces: dict[int, Trace | None] | None = None, *, toasts: Toasts | None = None
 ) -> list[Notification]:
     """The rows not planned before (by this event delivered twice, or by a second copy of the
     notifier), written in one statement, and a delivery command for each pending one.
 
     ``traces``: by ``id()`` of a candidate, the trace of the step it was planned for (a batch's
     steps); its command and its log line name that step's request and message.
-    ``toasts_now``: the toasts are written as sent and sent by this process once the plan
-    commits, without a delivery command (notifications/toasts.py)."""
+    ``toasts``: the toasts are written as sent and sent that way once the plan commits,
+    without a delivery command (notifications/toasts.py)."""
     traces = traces or {}
     if not candidates:
         return []
     known = set(Notification.objects.filter(key__in=[n.key for n in candidates]).values_list("key", flat=True))
     new = [n for n in candidates if n.key not in known]
-    direct = [n for n in new if n.channel == Channel.PUSH and n.status == Status.PENDING] if toasts_now else []
-    toasts.mark_sent(direct)
+    direct = [n for n in new if n.channel == Channel.PUSH and n.status == Status.PENDING] if toasts else []
+    if toasts is not None:
+        toast_road.mark_sent(direct, toasts)
     try:
         with transaction.atomic():
             Notification.objects.bulk_create(new)
@@ -362,7 +366,8 @@ def _create(
     outbox_write_many(commands)
     written = {id(notification) for notification in new}
     direct = [notification for notification in direct if id(notification) in written]
-    toasts.send_on_commit([(n, traces.get(id(n))) for n in direct], _requeue_toasts)
+    if toasts is not None:
+        toast_road.send_on_commit([(n, traces.get(id(n))) for n in direct], toasts, _requeue_toasts)
     sent_later = {id(notification) for notification in direct}
     for notification in new:
         if id(notification) in sent_later:

@@ -15,20 +15,22 @@ Its row is written as sent with the plan. After the commit:
 A crash between the plan's commit and the send loses those toasts, though their rows say sent;
 the order's own status update reaches the tracking page all the same. That is the price of not
 paying a message and four handlings for every toast (docs/performance.md).
+
+How a toast reaches the pages is the live layer's business (above this package): the notifier
+hands the planner a :class:`Toasts` (consumers/notifier.py ``LiveToasts``). A plan made
+without one sends its toasts through the push worker.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import transaction
 from django.utils import timezone
 
 from bus.correlation import Trace, traced
-from live.groups import customer_group
-from live.layer import GroupSender
 from notifications import metrics as notification_metrics
 from notifications.models import Notification
 
@@ -36,8 +38,17 @@ logger = logging.getLogger(__name__)
 
 Status = Notification.Status
 
-# One per process: its event loop thread and Redis pool live as long as the process.
-sender = GroupSender()
+
+class Toasts(Protocol):
+    """Where a customer's toasts go, and how they get there."""
+
+    def address(self, customer_id: int) -> str:
+        """What a sent toast's row records as its provider id (the customer's pages)."""
+
+    def send(self, toasts: list[Notification]) -> set[int]:
+        """Send these toasts to the pages open now; the customers who had one. Raises when
+        they could not be sent."""
+
 
 NO_PAGE_OPEN = "no page of the site open"
 
@@ -56,29 +67,29 @@ def toast_frame(notification: Notification) -> dict[str, Any]:
     }
 
 
-def mark_sent(toasts: list[Notification]) -> None:
+def mark_sent(toasts: list[Notification], via: Toasts) -> None:
     """Write these toasts as sent (before their rows are inserted: they go out on commit)."""
     now = timezone.now()
     for notification in toasts:
         notification.status, notification.reason = Status.SENT, ""
-        notification.provider_id = customer_group(notification.customer_id)
+        notification.provider_id = via.address(notification.customer_id)
         notification.sent_at = now
 
 
 def send_on_commit(
-    toasts: list[tuple[Notification, Trace | None]], requeue: Callable[[list[Notification]], None]
+    toasts: list[tuple[Notification, Trace | None]], via: Toasts, requeue: Callable[[list[Notification]], None]
 ) -> None:
     """Send these toasts once the transaction in hand commits (nothing if it rolls back).
     ``requeue`` puts back on the push worker's road those the send could not deliver."""
     if toasts:
-        transaction.on_commit(lambda: send_now(toasts, requeue))
+        transaction.on_commit(lambda: send_now(toasts, via, requeue))
 
 
-def send_now(toasts: list[tuple[Notification, Trace | None]], requeue: Callable[[list[Notification]], None]) -> None:
+def send_now(
+    toasts: list[tuple[Notification, Trace | None]], via: Toasts, requeue: Callable[[list[Notification]], None]
+) -> None:
     try:
-        reached = sender.send_to_watched(
-            [(customer_group(notification.customer_id), toast_frame(notification)) for notification, _ in toasts]
-        )
+        reached = via.send([notification for notification, _ in toasts])
     except Exception as error:  # noqa: BLE001 - the push worker's road retries them
         logger.warning("toasts not sent, handed to the push worker: %r", error, extra={"count": len(toasts)})
         try:
@@ -86,7 +97,7 @@ def send_now(toasts: list[tuple[Notification, Trace | None]], requeue: Callable[
         except Exception:  # the database is away too: those toasts are lost, their rows say sent
             logger.exception("toasts could not be handed to the push worker")
         return
-    missed = [notification for notification, _ in toasts if customer_group(notification.customer_id) not in reached]
+    missed = [notification for notification, _ in toasts if notification.customer_id not in reached]
     if missed:
         Notification.objects.filter(pk__in=[n.pk for n in missed], status=Status.SENT).update(
             status=Status.SKIPPED, reason=NO_PAGE_OPEN, provider_id="", sent_at=None

@@ -13,12 +13,12 @@ from channels.layers import channel_layers
 from django.db import transaction
 
 from bus.models import OutboxMessage
+from consumers.notifier import LIVE_TOASTS, LiveToasts
 from live.groups import customer_group
 from live.layer import GroupSender
-from notifications import toasts
 from notifications.events import CUSTOMER_NOTIFY
 from notifications.models import Notification
-from notifications.services import STEP_MESSAGES, notifications_plan_order_step
+from notifications.services import STEP_MESSAGES, Step, notifications_plan_order_steps
 from ordering.models import CustomerProfile
 from ordering.services import api_token_issue
 from tests.factories import OrderFactory, UserFactory
@@ -34,9 +34,9 @@ def browser_customer():
     return user
 
 
-def plan_accepted(order) -> Notification:
+def plan_accepted(order, toasts=LIVE_TOASTS) -> Notification:
     with transaction.atomic():  # the worker's transaction: the toast leaves once it commits
-        notifications_plan_order_step(order_id=order.pk, step="accepted", watching=False, online=True)
+        notifications_plan_order_steps([Step(order.pk, "accepted", watching=False, online=True)], toasts=toasts)
         planned = Notification.objects.get(order=order, channel="push")
         # written as sent with the plan, nothing sent before the commit
         assert planned.status == "sent"
@@ -61,7 +61,9 @@ def test_a_toast_reaches_the_open_page_without_a_delivery_command():
         try:
             # when: the step is planned and its transaction commits
             await sync_to_async(wait_until, thread_sensitive=False)(
-                lambda: customer_group(customer.pk) in toasts.sender.groups_with_members([customer_group(customer.pk)]),
+                lambda: (
+                    customer_group(customer.pk) in LIVE_TOASTS.sender.groups_with_members([customer_group(customer.pk)])
+                ),
                 what="the page's socket in its group",
             )
             notification = await sync_to_async(plan_accepted, thread_sensitive=False)(order)
@@ -83,6 +85,16 @@ def test_a_toast_reaches_the_open_page_without_a_delivery_command():
     assert push_commands(notification) == 0
 
 
+def test_a_plan_without_a_toast_road_sends_toasts_through_the_push_worker():
+    customer = browser_customer()
+    order = OrderFactory(customer=customer)
+    with transaction.atomic():
+        notifications_plan_order_steps([Step(order.pk, "accepted", watching=False, online=True)])
+    notification = Notification.objects.get(order=order, channel="push")
+    assert notification.status == "pending"
+    assert push_commands(notification) == 1
+
+
 def test_a_toast_for_a_page_closed_since_the_plan_is_recorded_as_not_sent():
     customer = browser_customer()
     order = OrderFactory(customer=customer)
@@ -100,7 +112,7 @@ def test_a_toast_for_a_page_closed_since_the_plan_is_recorded_as_not_sent():
     assert push_commands(notification) == 0
 
 
-def test_toasts_redis_cannot_take_go_to_the_push_worker(settings, monkeypatch):
+def test_toasts_redis_cannot_take_go_to_the_push_worker(settings):
     # given: the planner's channel layer points at a Redis that is not there
     layers = copy.deepcopy(settings.CHANNEL_LAYERS)
     layers["down"] = copy.deepcopy(layers["default"])
@@ -108,12 +120,11 @@ def test_toasts_redis_cannot_take_go_to_the_push_worker(settings, monkeypatch):
     layers["down"]["CONFIG"]["hosts"][0]["socket_connect_timeout"] = 1
     settings.CHANNEL_LAYERS = layers
     channel_layers.backends.clear()
-    monkeypatch.setattr(toasts, "sender", GroupSender("down"))
     customer = browser_customer()
     order = OrderFactory(customer=customer)
 
     # when: a step with a toast is planned
-    plan_accepted(order)
+    plan_accepted(order, toasts=LiveToasts(GroupSender("down")))
 
     # then: the toast is pending again, with a delivery command for the push worker to retry
     notification = Notification.objects.get(order=order, channel="push")

@@ -330,10 +330,9 @@ def test_a_failed_payment_is_planned_once_by_the_first_channel_that_can_reach_th
         notifications_plan_order_step(order_id=order.pk, step="payment_failed", watching=False, online=not online)
         return order
 
-    # then: a page of the site open: the browser only (a toast is written as sent: the planner
-    # sends it itself once the plan commits, notifications/toasts.py)
+    # then: a page of the site open: the browser only
     order = fail(everything, online=True)
-    assert statuses(order=order) == {"push": ("sent", "")}
+    assert statuses(order=order) == {"push": ("pending", "")}
     # no page open: email, the next preferred
     order = fail(everything, online=False)
     assert statuses(order=order) == {"email": ("pending", "")}
