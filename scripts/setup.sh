@@ -95,7 +95,10 @@ ensure_rabbitmq() {
     apt_install rabbitmq-server
   fi
   say "Starting RabbitMQ"
-  if is_root; then rabbitmq-server -detached >/dev/null 2>&1 || true
+  # Every quorum queue keeps files open, and a test session's vhost has forty-odd of them: at
+  # the usual 1024 descriptors a few sessions at once would leave the broker refusing
+  # connections. (Raised for a broker started here; one already running keeps its limit.)
+  if is_root; then (ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; rabbitmq-server -detached >/dev/null 2>&1) || true
   else die "RabbitMQ is installed but stopped; start it (sudo service rabbitmq-server start)."; fi
   wait_port 127.0.0.1 5672 120 RabbitMQ
 }

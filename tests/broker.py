@@ -3,9 +3,12 @@ into its queues."""
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import subprocess
 import time
+import uuid
 
 import pika
 
@@ -23,6 +26,37 @@ def ctl(*args: str) -> None:
             break
         time.sleep(2.0 * (attempt + 1))
     result.check_returncode()
+
+
+def ctl_output(*args: str) -> str:
+    result = subprocess.run([RABBITMQCTL, "-q", *args], capture_output=True, timeout=60, check=True, text=True)
+    return result.stdout
+
+
+# A test session's vhost: ``passline-test-<pid of the session>-<random>``.
+SESSION_VHOST = re.compile(r"^passline-test-(\d+)-[0-9a-f]+$")
+
+
+def session_vhost() -> str:
+    """A new vhost for this test session; first, those of sessions on this machine that ended
+    without deleting theirs (killed, timed out) are deleted: each holds forty-odd quorum queues
+    and their open files, and a broker that runs out of file descriptors refuses every new
+    connection, another checkout's included."""
+    for name in ctl_output("list_vhosts", "name").split():
+        found = SESSION_VHOST.match(name)
+        if found and not _alive(int(found.group(1))):
+            subprocess.run([RABBITMQCTL, "-q", "delete_vhost", name], capture_output=True, timeout=60, check=False)
+    return f"passline-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 def purge_all(url: str) -> None:

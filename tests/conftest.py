@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from urllib.parse import quote
@@ -17,7 +16,7 @@ from bus.handlers import Handler, registered
 from bus.relay import OutboxRelay
 from bus.runner import WorkerRunner
 from bus.topology import declare_topology
-from tests.broker import ctl, purge_all
+from tests.broker import ctl, purge_all, session_vhost
 from tests.factories import PASSWORD, MenuCategoryFactory, MenuItemFactory, RestaurantFactory, UserFactory
 from tests.support import InThread, WorkerThreads
 
@@ -82,7 +81,7 @@ def rabbit_vhost():
     One for the whole session, integration and browser tests alike: creating and deleting
     vhosts (each with its forty-odd quorum queues) during a run is churn the broker need not do.
     """
-    vhost = f"passline-test-{uuid.uuid4().hex[:8]}"
+    vhost = session_vhost()
     ctl("add_vhost", vhost)
     ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
     yield f"amqp://guest:guest@127.0.0.1:5672/{quote(vhost, safe='')}"
