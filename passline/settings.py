@@ -290,6 +290,11 @@ CURRENCY_SYMBOL = env("CURRENCY_SYMBOL", "€")
 # The most one movement of money may be (a typo of three zeros is refused, not executed); an
 # order whose total is over it could never be paid, so ordering refuses it too.
 MONEY_MAX_MOVEMENT = Decimal("10000.00")
+# Prices include VAT. The rate (a percentage) a new dish starts with; each dish can have its own
+# (drinks are often taxed differently from food), and an order keeps the rates of its day.
+DEFAULT_VAT_RATE = Decimal(env("DEFAULT_VAT_RATE", "7.00")).quantize(Decimal("0.01"))
+if not Decimal("0") <= DEFAULT_VAT_RATE < Decimal("100"):
+    raise ImproperlyConfigured("DEFAULT_VAT_RATE must be a percentage from 0 to below 100.")
 # A paid order the kitchen has not accepted within this many seconds is rejected and refunded.
 ORDER_ACCEPT_TIMEOUT_SECONDS = int(env("ORDER_ACCEPT_TIMEOUT_SECONDS", "600"))
 # How long after a kitchen move the kitchen screen can still recall it (undo a mistaken tap).
