@@ -14,6 +14,7 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from billing.models import Payment
 from notifications.models import Notification
@@ -162,6 +163,18 @@ def test_an_unpaid_order_has_no_receipt_and_the_page_says_so(customer, two_rates
         assert pdf.status_code == 404
 
 
+def test_a_refunded_orders_receipt_says_it_was_refunded(customer, two_rates):
+    # given a paid order the kitchen rejected, refunded in full
+    order = paid_order(customer, two_rates)
+    services.order_transition(order_id=order.pk, to=OrderStatus.REJECTED, actor_kind=Actor.SYSTEM)
+    Payment.objects.filter(order=order).update(status=Payment.Status.REFUNDED, refunded_at=timezone.now())
+    # when its customer opens the receipt
+    html = logged_in(customer).get(reverse("order_receipt", args=[order.pk])).content.decode()
+    # then it is the receipt of the payment, with the refund on it
+    assert 'data-paid="true"' in html
+    assert "Refunded in full" in html
+
+
 def test_only_the_customer_and_the_restaurants_staff_see_a_receipt(customer, other_customer, restaurant, two_rates):
     # given a paid order, a member of its kitchen and one of another restaurant's
     order = paid_order(customer, two_rates)
@@ -290,6 +303,19 @@ def test_the_openapi_document_describes_the_vat_fields():
     assert set(schema["VatRateOut"]["required"]) == {"rate", "net", "vat", "gross"}
     pdf = Client().get("/api/v1/openapi.json").json()["paths"]["/api/v1/orders/{order_id}/receipt.pdf"]["get"]
     assert "application/pdf" in pdf["responses"]["200"]["content"]
+
+
+# The admin ---------------------------------------------------------------------------------
+
+
+def test_the_admin_lists_and_edits_a_dishs_vat_rate(two_rates):
+    admin = UserFactory(is_staff=True, is_superuser=True)
+
+    listing = logged_in(admin).get("/admin/ordering/menuitem/").content.decode()
+    form = logged_in(admin).get(f"/admin/ordering/menuitem/{two_rates['lemonade'].pk}/change/").content.decode()
+
+    assert "VAT rate (%)" in listing and 'name="form-1-vat_rate"' in listing
+    assert 'name="vat_rate"' in form and 'value="19.00"' in form
 
 
 # Demo data ----------------------------------------------------------------------------------
