@@ -91,6 +91,14 @@ def test_a_customer_opens_the_receipt_of_a_paid_order_and_downloads_the_pdf(
         expect_vat_table(page)
         screenshot(page, "receipt-desktop")
 
+        # and printed, it is the receipt alone: no navigation, no buttons
+        page.emulate_media(media="print")
+        expect(page.locator(".site-header")).to_be_hidden()
+        expect(page.locator("#receipt-pdf")).to_be_hidden()
+        expect(page.locator("#receipt-vat")).to_be_visible()
+        screenshot(page, "receipt-print")
+        page.emulate_media(media="screen")
+
         # and the PDF downloads as an attachment
         with page.expect_download() as download_info:
             page.get_by_role("link", name="Download PDF").click()
@@ -113,7 +121,11 @@ def test_a_customer_opens_the_receipt_of_a_paid_order_and_downloads_the_pdf(
 
         # and the order history links to the receipt too
         phone_page.goto(f"{live_url}/orders/")
-        expect(phone_page.get_by_role("link", name=f"Receipt for order #{order_id}")).to_be_visible()
+        receipt_link = phone_page.get_by_role("link", name=f"Receipt for order #{order_id}")
+        expect(receipt_link).to_be_visible()
+        screenshot(phone_page, "order-history-receipt-phone")
+        receipt_link.click()
+        expect(phone_page).to_have_url(f"{live_url}/orders/{order_id}/receipt/")
     finally:
         for worker in workers:
             worker.terminate()
