@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import log_in, screenshot
+from tests.e2e.test_accessibility import violations
 from tests.factories import MenuCategoryFactory, MenuItemFactory, WalletFactory
 from tests.support import ManagedProcess, wait_until
 
@@ -33,6 +34,12 @@ def food_and_drinks(restaurant):
             vat_rate=Decimal("19.00"),
         ),
     }
+
+
+def fits_and_is_accessible(page: Page) -> None:
+    """No serious axe-core violation, and no sideways scrolling."""
+    assert violations(page) == []
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth"), page.url
 
 
 def expect_vat_table(page: Page) -> None:
@@ -89,6 +96,7 @@ def test_a_customer_opens_the_receipt_of_a_paid_order_and_downloads_the_pdf(
         expect(page.locator("#receipt-lines")).to_contain_text("19.00%")
         expect(page.locator("#receipt-total")).to_have_text("€28.80")
         expect_vat_table(page)
+        fits_and_is_accessible(page)
         screenshot(page, "receipt-desktop")
 
         # and printed, it is the receipt alone: no navigation, no buttons
@@ -114,6 +122,7 @@ def test_a_customer_opens_the_receipt_of_a_paid_order_and_downloads_the_pdf(
         phone_page.get_by_role("link", name="View receipt").click()
         expect(phone_page.locator("#receipt-number")).to_have_text(f"#{order_id}")
         expect_vat_table(phone_page)
+        fits_and_is_accessible(phone_page)
         for part in ("#receipt", "#receipt-lines", "#receipt-total", "#receipt-vat", "#receipt-pdf"):
             box = phone_page.locator(part).bounding_box()
             assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, (part, box)
