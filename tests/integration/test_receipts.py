@@ -31,6 +31,7 @@ from tests.factories import (
     UserFactory,
     verified,
 )
+from tests.integration.test_settings import manage
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -104,6 +105,14 @@ def test_an_order_line_keeps_the_rate_its_dish_had_when_the_order_was_placed(cus
     # then the order's lines still carry the rates of their day
     rates = dict(OrderLine.objects.filter(order=order).values_list("name", "vat_rate"))
     assert rates == {"Green curry": D("7.00"), "Lemonade": D("19.00")}
+
+
+@pytest.mark.parametrize("rate", ["abc", "100", "-1", "NaN"])
+def test_a_default_rate_that_is_no_percentage_stops_the_start(rate):
+    result = manage("check", PASSLINE_ENV="test", DEFAULT_VAT_RATE=rate)
+
+    assert result.returncode != 0
+    assert "DEFAULT_VAT_RATE must be a percentage from 0 to below 100" in result.stderr
 
 
 def test_a_new_dish_has_the_default_rate(restaurant, settings):
