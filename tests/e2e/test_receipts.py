@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from typing import cast
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from ordering.models import Order
+from ordering.services import order_transition
+from ordering.status import Actor, OrderStatus
 from tests.e2e.conftest import log_in, screenshot
 from tests.e2e.test_accessibility import violations
-from tests.factories import MenuCategoryFactory, MenuItemFactory, WalletFactory
+from tests.factories import MenuCategoryFactory, MenuItemFactory, OrderFactory, WalletFactory
 from tests.support import ManagedProcess, wait_until
 
 
@@ -138,3 +142,22 @@ def test_a_customer_opens_the_receipt_of_a_paid_order_and_downloads_the_pdf(
     finally:
         for worker in workers:
             worker.terminate()
+
+
+def test_the_order_history_shows_the_receipt_link_once_the_order_is_paid_without_a_reload(
+    e2e_db, run_bridge, live_url: str, page: Page, customer, password, food_and_drinks
+) -> None:
+    # given an order waiting for its payment, and the customer's order history open
+    order = cast(Order, OrderFactory(customer=customer, items=[(food_and_drinks["curry"], 1)]))
+    run_bridge()
+    log_in(page, live_url, customer.username, password, "/orders/")
+    row = page.locator(f'li[data-order-id="{order.pk}"]')
+    expect(row).to_have_attribute("data-status", "pending_payment")
+    expect(row.locator(".order-row-receipt")).to_have_count(0)
+    page.evaluate("window.__sameDocument = true")
+    # when it is paid
+    order_transition(order_id=order.pk, to=OrderStatus.PAID, actor_kind=Actor.SYSTEM)
+    # then its row links to the receipt, still on the same page
+    expect(row).to_have_attribute("data-status", "paid", timeout=15_000)
+    expect(row.get_by_role("link", name=f"Receipt for order #{order.pk}")).to_be_visible()
+    assert page.evaluate("window.__sameDocument === true")
