@@ -23,8 +23,11 @@ from billing.api_schemas import TopUpIn, TopUpIntentIn, TopUpIntentOut, TopUpOut
 from billing.exceptions import CardNumbersNotAccepted, InvalidAmount, InvalidCard, ProviderUnavailable
 from billing.models import TopUp
 from billing.provider import card_numbers_accepted
+from billing.receipt_pdf import receipt_response
+from billing.receipts import order_receipt
 from billing.services.topups import CARD_NUMBERS_REFUSED, top_up_refresh, top_up_start, wallet_top_up
 from billing.services.wallets import MAX_MOVEMENT
+from ordering.api_schemas import check_id
 from ordering.exceptions import InvalidOrder, NotFound
 from passline.api_schemas import (
     AUTH_ERRORS,
@@ -234,3 +237,31 @@ def wallet_top_up_status(request: HttpRequest, top_up_id: int) -> dict[str, Any]
     if top_up is None:
         raise NotFound("No such top-up.")
     return _intent_out(user, top_up_refresh(top_up=top_up))
+
+
+def _pdf_answers() -> dict[str, Any]:
+    spec = answers(
+        {200: None},
+        {**AUTH_ERRORS, 404: "`not_found`: no such order of yours (or of your restaurant), or one never paid."},
+    )
+    spec["openapi_extra"]["responses"][200] = {
+        "description": "The receipt as a PDF, sent as an attachment.",
+        "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+    }
+    return spec
+
+
+@router.get(
+    "/orders/{order_id}/receipt.pdf",
+    **_pdf_answers(),
+    tags=["orders"],
+    summary="The receipt of a paid order, as a PDF",
+    description="The order's customer or staff of its restaurant: its lines with their VAT rates, the VAT by "
+    "rate, and how and when it was paid. An order that was never paid has no receipt (404).",
+)
+def order_receipt_pdf(request: HttpRequest, order_id: int) -> HttpResponse:
+    check_id(order_id)
+    receipt = order_receipt(user=request.auth, order_id=order_id)  # type: ignore[attr-defined]
+    if not receipt.paid:
+        raise NotFound("This order was never paid, so it has no receipt.")
+    return receipt_response(receipt)

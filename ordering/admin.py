@@ -49,9 +49,18 @@ class MenuCategoryAdmin(admin.ModelAdmin):
 
 @admin.register(MenuItem)
 class MenuItemAdmin(admin.ModelAdmin):
-    list_display = ["name", "restaurant", "category", "price", "is_available", "daily_stock", "remaining_today"]
-    list_filter = ["restaurant", "is_available"]
-    list_editable = ["price", "is_available"]
+    list_display = [
+        "name",
+        "restaurant",
+        "category",
+        "price",
+        "vat_rate",
+        "is_available",
+        "daily_stock",
+        "remaining_today",
+    ]
+    list_filter = ["restaurant", "is_available", "vat_rate"]
+    list_editable = ["price", "vat_rate", "is_available"]
     search_fields = ["name"]
 
     @admin.display(description="left today")
@@ -99,7 +108,7 @@ class ReadOnlyInline(admin.TabularInline):
 
 class OrderLineInline(ReadOnlyInline):
     model = OrderLine
-    fields = ("name", "quantity", "unit_price", "menu_item", "done_at")
+    fields = ("name", "quantity", "unit_price", "vat_rate", "menu_item", "done_at")
     readonly_fields = fields
 
 

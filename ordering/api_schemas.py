@@ -19,6 +19,7 @@ from ordering.exceptions import NotFound
 from ordering.models import MenuItem, Order, OrderLine, Restaurant
 from ordering.services.kitchen import recall_of, recall_window
 from ordering.status import Actor, OrderStatus, allowed_next
+from ordering.vat import VatBreakdown, vat_breakdown
 from passline.api_schemas import Money, money
 
 # Ids are BIGINT columns: anything larger can only be unknown, so it is bad input.
@@ -45,6 +46,9 @@ def _storable(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(_storable)]
+Percent = Annotated[
+    str, Field(pattern=r"^\d{1,2}\.\d{2}$", examples=["7.00"], description="A VAT rate in percent, two places.")
+]
 
 
 # --- accounts -------------------------------------------------------------------------
@@ -151,6 +155,21 @@ class OrderLineOut(Schema):
     quantity: int
     unit_price: Money
     line_total: Money
+    vat_rate: Percent = Field(description="The dish's VAT rate when the order was placed; included in the price.")
+
+
+class VatRateOut(Schema):
+    rate: Percent
+    net: Money
+    vat: Money
+    gross: Money = Field(description="The lines at this rate, VAT included.")
+
+
+class VatOut(Schema):
+    rates: list[VatRateOut] = Field(description="One entry per VAT rate of the order, lowest rate first.")
+    net: Money
+    vat: Money
+    gross: Money = Field(description="The order's total.")
 
 
 class TimelineStepOut(Schema):
@@ -171,6 +190,10 @@ class OrderOut(Schema):
     delivery_address: str
     notes: str
     items: list[OrderLineOut]
+    vat: VatOut = Field(
+        description="Prices include VAT: the VAT in the total by rate, each figure rounded half up to the cent "
+        "per rate; net + vat = gross per rate and in total, and gross is the total."
+    )
     created_at: datetime.datetime
     timeline: list[TimelineStepOut] = Field(description="Every status the order went through, oldest first.")
 
@@ -182,6 +205,19 @@ def _line_out(line: OrderLine) -> dict[str, Any]:
         "quantity": line.quantity,
         "unit_price": money(line.unit_price),
         "line_total": money(line.line_total),
+        "vat_rate": money(line.vat_rate),
+    }
+
+
+def vat_out(breakdown: VatBreakdown) -> dict[str, Any]:
+    return {
+        "rates": [
+            {"rate": money(r.rate), "net": money(r.net), "vat": money(r.vat), "gross": money(r.gross)}
+            for r in breakdown.rates
+        ],
+        "net": money(breakdown.net),
+        "vat": money(breakdown.vat),
+        "gross": money(breakdown.gross),
     }
 
 
@@ -198,6 +234,7 @@ def order_out(order: Order) -> dict[str, Any]:
         "delivery_address": order.delivery_address,
         "notes": order.notes,
         "items": [_line_out(line) for line in order.lines.all()],
+        "vat": vat_out(vat_breakdown(order.lines.all())),
         "created_at": order.created_at,
         "timeline": [
             {"status": event.status, "version": event.version, "at": event.at, "reason": event.reason}

@@ -97,5 +97,11 @@ STATIONS = {
 }
 
 
+# VAT rates of the demo menus, in percent: drinks are taxed at another rate than food (as for
+# deliveries in Germany), so a receipt shows two rates. Categories not named here: food.
+FOOD_VAT_RATE = "7.00"
+VAT_RATES = {"Drinks": "19.00", "Juices": "19.00"}
+
+
 def money(value: str) -> Decimal:
     return Decimal(value)

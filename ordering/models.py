@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import TypedDict
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -24,6 +24,15 @@ class MoneyField(TypedDict):
 
 
 MONEY: MoneyField = {"max_digits": 10, "decimal_places": 2}
+
+
+def default_vat_rate() -> Decimal:
+    """The VAT rate of a new dish (``DEFAULT_VAT_RATE``), read when the dish is made."""
+    return Decimal(settings.DEFAULT_VAT_RATE)
+
+
+# A VAT rate in percent (``7.00``); prices include it.
+VAT_RATE_VALIDATORS = [MinValueValidator(Decimal("0.00")), MaxValueValidator(Decimal("99.99"))]
 
 
 class Restaurant(models.Model):
@@ -88,6 +97,14 @@ class MenuItem(models.Model):
     name = models.CharField(max_length=120)
     description = models.TextField(blank=True)
     price = models.DecimalField(**MONEY, validators=[MinValueValidator(Decimal("0.00"))])
+    vat_rate = models.DecimalField(
+        "VAT rate (%)",
+        max_digits=5,
+        decimal_places=2,
+        default=default_vat_rate,
+        validators=VAT_RATE_VALIDATORS,
+        help_text="Percent, included in the price.",
+    )
     is_available = models.BooleanField(default=True)
     daily_stock = models.PositiveIntegerField(null=True, blank=True, help_text="Leave empty for no daily limit.")
     stock_remaining = models.IntegerField(null=True, blank=True, editable=False)
@@ -101,6 +118,9 @@ class MenuItem(models.Model):
             models.CheckConstraint(
                 condition=Q(stock_remaining__isnull=True) | Q(stock_remaining__gte=0),
                 name="menu_item_stock_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(vat_rate__gte=0) & Q(vat_rate__lt=100), name="menu_item_vat_rate_percent"
             ),
         ]
 
@@ -196,6 +216,10 @@ class OrderLine(models.Model):
     menu_item = models.ForeignKey(MenuItem, on_delete=models.PROTECT, related_name="+")
     name = models.CharField(max_length=120)
     unit_price = models.DecimalField(**MONEY)
+    # The dish's VAT rate when the order was placed: a receipt shows the rate of its day.
+    vat_rate = models.DecimalField(
+        "VAT rate (%)", max_digits=5, decimal_places=2, default=default_vat_rate, validators=VAT_RATE_VALIDATORS
+    )
     quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     # When the kitchen crossed this dish off ("bumped" it); None while still to make.
     done_at = models.DateTimeField(null=True, blank=True)
@@ -205,6 +229,9 @@ class OrderLine(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gte=1), name="order_line_quantity_positive"),
             models.UniqueConstraint(fields=["order", "menu_item"], name="uniq_order_line_item"),
+            models.CheckConstraint(
+                condition=Q(vat_rate__gte=0) & Q(vat_rate__lt=100), name="order_line_vat_rate_percent"
+            ),
         ]
 
     def __str__(self) -> str:

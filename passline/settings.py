@@ -61,6 +61,17 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in env(name, default).split(",") if item.strip()]
 
 
+def env_percent(name: str, default: str) -> Decimal:
+    """A percentage from 0 to below 100, to two places (a VAT rate)."""
+    try:
+        value = Decimal(env(name, default)).quantize(Decimal("0.01"))
+        if value.is_finite() and 0 <= value < 100:
+            return value
+    except ArithmeticError:
+        pass
+    raise ImproperlyConfigured(f"{name} must be a percentage from 0 to below 100, such as 7.00.")
+
+
 PASSLINE_ENV = env("PASSLINE_ENV", "development")
 if PASSLINE_ENV not in {"development", "test", "production"}:
     raise ImproperlyConfigured("PASSLINE_ENV must be development, test or production.")
@@ -290,6 +301,9 @@ CURRENCY_SYMBOL = env("CURRENCY_SYMBOL", "€")
 # The most one movement of money may be (a typo of three zeros is refused, not executed); an
 # order whose total is over it could never be paid, so ordering refuses it too.
 MONEY_MAX_MOVEMENT = Decimal("10000.00")
+# Prices include VAT. The rate (a percentage) a new dish starts with; each dish can have its own
+# (drinks are often taxed differently from food), and an order keeps the rates of its day.
+DEFAULT_VAT_RATE = env_percent("DEFAULT_VAT_RATE", "7.00")
 # A paid order the kitchen has not accepted within this many seconds is rejected and refunded.
 ORDER_ACCEPT_TIMEOUT_SECONDS = int(env("ORDER_ACCEPT_TIMEOUT_SECONDS", "600"))
 # How long after a kitchen move the kitchen screen can still recall it (undo a mistaken tap).

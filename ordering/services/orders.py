@@ -180,7 +180,14 @@ def _create(*, customer: User, request: OrderRequest, idempotency_key: str | Non
         stock_date=day,
     )
     lines = OrderLine.objects.bulk_create(
-        OrderLine(order=order, menu_item_id=pk, name=items[pk].name, unit_price=items[pk].price, quantity=quantity)
+        OrderLine(
+            order=order,
+            menu_item_id=pk,
+            name=items[pk].name,
+            unit_price=items[pk].price,
+            vat_rate=items[pk].vat_rate,  # the rate of the day, for the receipt
+            quantity=quantity,
+        )
         for pk, quantity in request.lines.items()
     )
     event = OrderEvent.objects.create(

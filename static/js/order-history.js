@@ -40,6 +40,10 @@
             badge.className = freshBadge.className;
             badge.textContent = freshBadge.textContent;
           }
+          // The details line too: an order that became paid gains its receipt link.
+          var details = current.querySelector("[data-order-details]");
+          var freshDetails = fresh.querySelector("[data-order-details]");
+          if (details && freshDetails) details.innerHTML = freshDetails.innerHTML;
           current.dataset.orderVersion = fresh.dataset.orderVersion;
           current.dataset.status = fresh.dataset.status;
           var title = current.querySelector(".order-row-title");

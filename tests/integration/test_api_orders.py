@@ -113,8 +113,16 @@ def test_place_order_computes_total_server_side_ignoring_forged_prices(customer,
             "quantity": 2,
             "unit_price": "11.50",
             "line_total": "23.00",
+            "vat_rate": "7.00",
         },
-        {"menu_item_id": menu["soup"].pk, "name": "Soup", "quantity": 1, "unit_price": "4.10", "line_total": "4.10"},
+        {
+            "menu_item_id": menu["soup"].pk,
+            "name": "Soup",
+            "quantity": 1,
+            "unit_price": "4.10",
+            "line_total": "4.10",
+            "vat_rate": "7.00",
+        },
     ]
     assert [(s["status"], s["version"]) for s in order["timeline"]] == [("pending_payment", 1)]
     assert datetime.datetime.fromisoformat(order["created_at"].replace("Z", "+00:00")).tzinfo is not None

@@ -10,7 +10,7 @@ from django.db import transaction
 from billing.models import LedgerEntry
 from billing.services.wallets import wallet_credit
 from notifications.addresses import address_mark_verified
-from ordering.demo import DEMO_PASSWORD, RESTAURANTS, STATIONS, money
+from ordering.demo import DEMO_PASSWORD, FOOD_VAT_RATE, RESTAURANTS, STATIONS, VAT_RATES, money
 from ordering.models import CustomerProfile, MenuCategory, MenuItem, Restaurant, StaffMembership
 
 
@@ -53,6 +53,7 @@ class Command(BaseCommand):
                             "category": category,
                             "description": dish_description,
                             "price": money(price),
+                            "vat_rate": money(VAT_RATES.get(category_name, FOOD_VAT_RATE)),
                             "daily_stock": stock,
                             "position": dish_position,
                             "is_available": True,
