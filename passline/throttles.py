@@ -47,21 +47,29 @@ LOCKED_OUT_CODE = "too_many_attempts"
 # An identifier, never an address anything binds to (bandit B104).
 UNKNOWN_CLIENT = "0.0.0.0"  # nosec B104
 
-# Trim the window, count what is left, and add this request if it fits: atomically, on the
-# Redis server's clock. Returns 0 when allowed, else the milliseconds until a slot frees.
-_SLIDING_WINDOW = """
+# For each bucket: trim its window, count what is left, and add this request if it fits;
+# atomically, on the Redis server's clock, every bucket of a request in one call. Returns, per
+# bucket, 0 when allowed, else the milliseconds until a slot frees. ARGV: a limit and a window
+# (ms) per key, then the request's member.
+_SLIDING_WINDOWS = """
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local limit = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], window)
-  return 0
+local member = ARGV[#ARGV]
+local waits = {}
+for i, key in ipairs(KEYS) do
+  local limit = tonumber(ARGV[2 * i - 1])
+  local window = tonumber(ARGV[2 * i])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  if redis.call('ZCARD', key) < limit then
+    redis.call('ZADD', key, now, member)
+    redis.call('PEXPIRE', key, window)
+    waits[i] = 0
+  else
+    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    waits[i] = math.max(1, tonumber(oldest[2]) + window - now)
+  end
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return math.max(1, tonumber(oldest[2]) + window - now)
+return waits
 """
 
 
@@ -102,17 +110,28 @@ def hit(bucket: str, rate: str) -> float | None:
     """Count one request against ``bucket`` at ``rate``; None when it is allowed, else the
     seconds until it would be. Redis being unreachable lets the request through (and logs):
     the limits protect capacity, and the site without Redis is degraded already."""
-    limit, window = parse_rate(rate)
+    return hit_many([(bucket, rate)])[0]
+
+
+def hit_many(buckets: list[tuple[str, str]]) -> list[float | None]:
+    """:func:`hit` for several ``(bucket, rate)`` at once, in one call to Redis: each bucket
+    counts the request if it has room, whatever the others say (as separate hits would)."""
+    if not buckets:
+        return []
     cache: Any = caches["default"]
-    key = cache.make_and_validate_key(f"ratelimit:{bucket}")
+    keys, args = [], []
+    for bucket, rate in buckets:
+        limit, window = parse_rate(rate)
+        keys.append(cache.make_and_validate_key(f"ratelimit:{bucket}"))
+        args += [limit, window * 1000]
     try:
-        client = cache._cache.get_client(key, write=True)
-        script = client.register_script(_SLIDING_WINDOW)  # EVALSHA, loading the script when missing
-        wait_ms = script(keys=[key], args=[limit, window * 1000, secrets.token_hex(8)])
+        client = cache._cache.get_client(keys[0], write=True)
+        script = client.register_script(_SLIDING_WINDOWS)  # EVALSHA, loading the script when missing
+        waits = script(keys=keys, args=[*args, secrets.token_hex(8)])
     except RedisError:
-        logger.exception("rate limit %s not checked: Redis unavailable", bucket)
-        return None
-    return None if not wait_ms else int(wait_ms) / 1000
+        logger.exception("rate limits %s not checked: Redis unavailable", ", ".join(b for b, _ in buckets))
+        return [None] * len(buckets)
+    return [None if not wait_ms else int(wait_ms) / 1000 for wait_ms in waits]
 
 
 def retry_after(seconds: float | None) -> str:
@@ -121,7 +140,11 @@ def retry_after(seconds: float | None) -> str:
 
 
 class _Throttle(SimpleRateThrottle):
-    """A ninja throttle on the shared sliding window; subclasses say whose bucket it is."""
+    """A ninja throttle on the shared sliding window; subclasses say whose bucket it is.
+
+    Throttles listed together (:func:`together`) are one group: the first of them asked about
+    a request counts it in every bucket of the group in one call to Redis and leaves each
+    other member its verdict on the request; a member asked without one counts on its own."""
 
     by = ""
 
@@ -132,17 +155,28 @@ class _Throttle(SimpleRateThrottle):
             parse_rate(rate)
         # The instance serves every thread of the process: the wait belongs to the request.
         self._local = threading.local()
+        self.group: list[_Throttle] = [self]
 
     def ident(self, request: HttpRequest) -> str | None:
         raise NotImplementedError
 
-    def allow_request(self, request: HttpRequest) -> bool:
+    def bucket(self, request: HttpRequest) -> tuple[str, str] | None:
+        """This request's ``(bucket, rate)``; None when it is not counted here."""
         ident = self.ident(request)
         if ident is None:
-            self._local.wait = None
-            return True
+            return None
         scope = str(self.scope)
-        self._local.wait = hit(f"{scope}:{self.by}:{ident}", self.fixed_rate or rate_for(scope))
+        return f"{scope}:{self.by}:{ident}", self.fixed_rate or rate_for(scope)
+
+    def allow_request(self, request: HttpRequest) -> bool:
+        verdicts: dict[int, float | None] = request.__dict__.setdefault("_passline_throttled", {})
+        if self is self.group[0] or id(self) not in verdicts:
+            members = self.group if self is self.group[0] else [self]
+            counted = [(member, member.bucket(request)) for member in members]
+            waits = iter(hit_many([bucket for _, bucket in counted if bucket is not None]))
+            for member, bucket in counted:
+                verdicts[id(member)] = None if bucket is None else next(waits)
+        self._local.wait = verdicts.pop(id(self))
         return self._local.wait is None
 
     def wait(self) -> float | None:
@@ -150,6 +184,16 @@ class _Throttle(SimpleRateThrottle):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.scope!r})"
+
+
+def together(*throttles: _Throttle) -> list[BaseThrottle]:
+    """An operation's throttles, counted in one call to Redis per request (ninja asks them in
+    this order). Each throttle belongs to one list."""
+    for throttle in throttles:
+        if len(throttle.group) > 1:
+            raise ValueError(f"{throttle!r} is in a list already")
+        throttle.group = list(throttles)
+    return list(throttles)
 
 
 class UserThrottle(_Throttle):
@@ -173,16 +217,22 @@ class IpThrottle(_Throttle):
 
 
 # --- ready-made lists for ``throttle=`` ---------------------------------------------------
-# An operation's ``throttle=`` replaces the API's default, so each list includes it.
+# An operation's ``throttle=`` replaces the API's default, so each list includes it (throttles
+# of its own: each throttle is in one list).
 
-DEFAULT: list[BaseThrottle] = [UserThrottle("api_user"), IpThrottle("api_ip")]
+
+def _default() -> list[_Throttle]:
+    return [UserThrottle("api_user"), IpThrottle("api_ip")]
+
+
+DEFAULT: list[BaseThrottle] = together(*_default())
 # Token issue: password guessing from one address across many usernames (axes locks one
 # username per address; this caps the spraying).
-LOGIN: list[BaseThrottle] = [*DEFAULT, IpThrottle("login")]
-REGISTER: list[BaseThrottle] = [*DEFAULT, IpThrottle("register")]
-ORDERS: list[BaseThrottle] = [*DEFAULT, UserThrottle("orders"), IpThrottle("orders_ip")]
+LOGIN: list[BaseThrottle] = together(*_default(), IpThrottle("login"))
+REGISTER: list[BaseThrottle] = together(*_default(), IpThrottle("register"))
+ORDERS: list[BaseThrottle] = together(*_default(), UserThrottle("orders"), IpThrottle("orders_ip"))
 # Wallet top-ups and any other route that moves a customer's money in.
-MONEY: list[BaseThrottle] = [*DEFAULT, UserThrottle("money"), IpThrottle("money_ip")]
+MONEY: list[BaseThrottle] = together(*_default(), UserThrottle("money"), IpThrottle("money_ip"))
 
 
 # --- the site's forms -----------------------------------------------------------------------

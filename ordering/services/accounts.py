@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import secrets
@@ -15,7 +16,7 @@ from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
@@ -162,14 +163,29 @@ def api_token_user(*, token: str) -> User | None:
     expired or revoked, whose user is inactive, or whose user's password changed since."""
     if not token or len(token) > 200:
         return None
-    found = one_or_none(
-        ApiToken.objects.select_related("user").filter(
-            digest=_digest(token), revoked_at__isnull=True, expires_at__gt=timezone.now()
-        )
-    )
-    if found is None or not found.user.is_active or not _stamp_matches(found.user, found.password_stamp):
+    # Every bearer request asks this: one statement written once, rather than a queryset
+    # compiled per request (a tenth of the web process's CPU under the order load).
+    found = next(iter(User.objects.raw(_token_user_sql(), [_digest(token), timezone.now()])), None)
+    if found is None or not found.is_active or not _stamp_matches(found, found.__dict__["token_password_stamp"]):
         return None
-    return found.user
+    return found
+
+
+@functools.cache
+def _token_user_sql() -> str:
+    """The user of a live token (unrevoked, unexpired), with the token's password stamp."""
+    quote = connection.ops.quote_name
+    token, user = ApiToken._meta, User._meta
+
+    def t(column: str) -> str:
+        return f"t.{quote(column)}"
+
+    columns = ", ".join(f"u.{quote(str(field.column))}" for field in user.concrete_fields)
+    return (
+        f"SELECT {columns}, {t('password_stamp')} AS token_password_stamp"
+        f" FROM {quote(token.db_table)} t JOIN {quote(user.db_table)} u ON u.{quote(str(user.pk.column))} = {t('user_id')}"
+        f" WHERE {t('digest')} = %s AND {t('revoked_at')} IS NULL AND {t('expires_at')} > %s"
+    )
 
 
 def api_token_refresh(*, refresh_token: str) -> TokenPair:

@@ -41,7 +41,53 @@ def _close(conn: Any) -> None:
         pass
 
 
+class CursorWrapper(mysql.CursorWrapper):
+    """Django's MySQL cursor, which first turns the server's autocommit back on when a statement
+    runs outside any transaction (see ``DatabaseWrapper._set_autocommit``)."""
+
+    def __init__(self, cursor: Any, db: DatabaseWrapper) -> None:
+        super().__init__(cursor)
+        self.db = db
+
+    def execute(self, query: Any, args: Any = None) -> Any:
+        self.db.autocommit_before_statement()
+        return super().execute(query, args)
+
+    def executemany(self, query: Any, args: Any) -> Any:
+        self.db.autocommit_before_statement()
+        return super().executemany(query, args)
+
+
 class DatabaseWrapper(mysql.DatabaseWrapper):
+    """Also: autocommit switched on lazily.
+
+    Django wraps every transaction in ``SET autocommit=0`` and, after the ``COMMIT``,
+    ``SET autocommit=1``: two round trips to the server per transaction, a third of the
+    statements of a worker that handles one message per transaction. Here turning autocommit
+    on is only noted; it is sent before the next statement that runs outside a transaction,
+    and if the next thing is another transaction, neither is sent: the server's autocommit is
+    still off, and its first statement begins the transaction as ``SET autocommit=0`` would.
+    Between the two, no transaction is open (the ``COMMIT`` or ``ROLLBACK`` ended it), so the
+    server holds nothing. What the server has is read from the client library's status flags
+    (``get_autocommit``: no round trip), never assumed.
+    """
+
+    def create_cursor(self, name: Any = None) -> CursorWrapper:
+        return CursorWrapper(self.connection.cursor(), self)
+
+    def _set_autocommit(self, autocommit: bool) -> None:
+        if autocommit:
+            return  # sent by autocommit_before_statement, if a statement comes before a transaction
+        with self.wrap_database_errors:
+            if self.connection.get_autocommit():
+                self.connection.autocommit(False)
+
+    def autocommit_before_statement(self) -> None:
+        """Outside a transaction (Django's autocommit on), make the server's autocommit on too."""
+        if self.autocommit and not self.in_atomic_block and not self.connection.get_autocommit():
+            with self.wrap_database_errors:
+                self.connection.autocommit(True)
+
     def hosts(self) -> list[Host]:
         configured = self.settings_dict.get("HOSTS") or []
         return parse_hosts(configured) if configured else []

@@ -28,6 +28,7 @@ from passline import throttles
 from passline.api import api
 from tests.factories import PASSWORD, UserFactory
 from tests.integration.site_helpers import add_to_cart, cart_of, checkout_token
+from tests.private_redis import private_redis  # noqa: F401 - a fixture
 from tests.support import ROOT
 
 pytestmark = pytest.mark.django_db
@@ -427,3 +428,31 @@ def test_a_malformed_rate_in_the_environment_refuses_to_start():
 
     assert result.returncode != 0
     assert "RATE_LIMIT_ORDERS='lots'" in result.stderr
+
+
+def test_a_request_is_counted_in_every_bucket_of_its_list_in_one_call_to_redis(customer, private_redis, settings):
+    # given: the order list's four throttles (per account and address, general and for orders)
+    rates(settings, orders="1/hour")
+
+    def request() -> HttpRequest:
+        made = RequestFactory().post("/api/v1/orders", REMOTE_ADDR="198.51.100.60")
+        made.auth = customer  # type: ignore[attr-defined]
+        return made
+
+    def script_calls() -> int:
+        with private_redis.client() as admin:
+            stats = admin.info("commandstats")
+        return sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("evalsha", "eval"))
+
+    before = script_calls()
+    # when: ninja asks each of them about one request, then about a second one
+    first = [throttle.allow_request(req) for req in [request()] for throttle in throttles.ORDERS]
+    after_first = script_calls()
+    second = [throttle.allow_request(req) for req in [request()] for throttle in throttles.ORDERS]
+
+    # then: the first is allowed, counted by one script call (two when Redis had to load it)
+    assert first == [True] * 4
+    assert 1 <= after_first - before <= 2
+    # and each bucket counted it: the second is refused by the one-an-hour orders bucket alone
+    assert second == [True, True, False, True]
+    assert throttles.ORDERS[2].wait() is not None
