@@ -88,8 +88,18 @@ ensure_mariadb() {
   wait_port "$DB_HOST" "$DB_PORT" 60 MariaDB
 }
 
+# A broker started with the usual 1024 descriptors: its soft limit raised to its hard one, in
+# place (prlimit; no restart, nothing else changes), when we may.
+raise_rabbitmq_files() {
+  is_root && command -v prlimit >/dev/null || return 0
+  local pid
+  for pid in $(pgrep -f 'beam.*rabbit' 2>/dev/null); do
+    prlimit --pid "$pid" --nofile="$(prlimit --pid "$pid" --nofile --noheadings --output HARD)" 2>/dev/null || true
+  done
+}
+
 ensure_rabbitmq() {
-  port_open 127.0.0.1 5672 && return 0
+  port_open 127.0.0.1 5672 && { raise_rabbitmq_files; return 0; }
   if ! command -v rabbitmq-server >/dev/null && [ ! -x /usr/sbin/rabbitmq-server ]; then
     say "RabbitMQ is not installed; installing it from Debian's packages."
     apt_install rabbitmq-server
