@@ -298,6 +298,9 @@ TOP_UP_CONFIRM_ABOVE = Decimal(env("TOP_UP_CONFIRM_ABOVE", "500.00"))
 ORDER_ACCEPT_TIMEOUT_SECONDS = int(env("ORDER_ACCEPT_TIMEOUT_SECONDS", "600"))
 # How long after a kitchen move the kitchen screen can still recall it (undo a mistaken tap).
 KITCHEN_RECALL_SECONDS = int(env("KITCHEN_RECALL_SECONDS", "300"))
+# How long the kitchen screen shows "Accepting… Undo" after Accept before it sends the accept (an
+# undo within it sends nothing, so the customer is never told); 0 sends it at once.
+KITCHEN_ACCEPT_UNDO_SECONDS = int(env("KITCHEN_ACCEPT_UNDO_SECONDS", "5"))
 # Upper bounds that keep a single order sane; larger input is refused as bad input.
 ORDER_MAX_QUANTITY_PER_LINE = int(env("ORDER_MAX_QUANTITY_PER_LINE", "50"))
 ORDER_MAX_LINES = int(env("ORDER_MAX_LINES", "30"))
