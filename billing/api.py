@@ -64,6 +64,11 @@ def _card_text(value: object) -> str:
     return value
 
 
+DAILY_LIMIT_422 = (
+    "`top_up_daily_limit`: the amount would take the top-ups credited to the wallet today (since local "
+    f"midnight) over {settings.TOP_UP_DAILY_LIMIT:,.2f}; `field` is `amount`, `details` has `limit` and "
+    "`remaining` (decimal strings); nothing was recorded or charged"
+)
 PROVIDER_UNAVAILABLE_503 = (
     "`provider_unavailable`: the payment provider is failing and Passline stopped calling it for a "
     "while (its circuit breaker is open); nothing was recorded or charged. Retry after `Retry-After` "
@@ -103,7 +108,8 @@ def wallet(request: HttpRequest) -> dict[str, Any]:
             422: f"{INVALID_REQUEST} `card_numbers_not_accepted`: a real payment provider is configured, which takes "
             "card numbers on its own page only (use `POST /wallet/top-ups`); `invalid_amount`: an amount that is not a "
             f"decimal string (a JSON number), is 0 or less, has more than two decimals or is over {MAX_MOVEMENT:,.2f}; "
-            f"`invalid_card`: a card number that is not 12 to 19 digits or fails the Luhn check; {IDEMPOTENCY_KEY_422}",
+            f"`invalid_card`: a card number that is not 12 to 19 digits or fails the Luhn check; {DAILY_LIMIT_422}; "
+            f"{IDEMPOTENCY_KEY_422}",
         },
         parameters=[idempotency_key("top-up")],
     ),
@@ -118,6 +124,7 @@ def wallet(request: HttpRequest) -> dict[str, Any]:
     "402 `card_declined` when the card is declined (nothing changes). 422 `invalid_amount` for an amount "
     "that is not a decimal string, is 0 or less, has more than two decimals or is over 10000.00; 422 "
     "`invalid_card` for a card number that is not 12 to 19 digits or fails the Luhn check; 422 "
+    "`top_up_daily_limit` when the day's top-ups would go over the daily limit; 422 "
     "`invalid_idempotency_key`. 503 `provider_unavailable` (with `Retry-After`) while the provider is failing: "
     "nothing was charged. Send an `Idempotency-Key` header to retry safely: a retry with the same body "
     "answers as the first request did (200 with the balance as it is now and `Idempotent-Replayed: true`, or "
@@ -185,7 +192,7 @@ def _intent_out(user: User, top_up: TopUp) -> dict[str, Any]:
             409: "`idempotency_conflict`: the `Idempotency-Key` was used for a different top-up.",
             503: PROVIDER_UNAVAILABLE_503,
             422: f"{INVALID_REQUEST} `invalid_amount`: an amount that is not a decimal string (a JSON number), is 0 "
-            f"or less, has more than two decimals or is over {MAX_MOVEMENT:,.2f}; {IDEMPOTENCY_KEY_422}",
+            f"or less, has more than two decimals or is over {MAX_MOVEMENT:,.2f}; {DAILY_LIMIT_422}; {IDEMPOTENCY_KEY_422}",
         },
         parameters=[idempotency_key("top-up")],
     ),
@@ -199,7 +206,8 @@ def _intent_out(user: User, top_up: TopUp) -> dict[str, Any]:
     "provider's page, never sent to Passline. The provider tells Passline the outcome through its signed "
     "webhook, and the wallet is credited once. If the provider cannot be reached for several minutes the "
     "top-up becomes `declined` (nothing charged) with a `decline_reason` saying so. 503 "
-    "`provider_unavailable` (with `Retry-After`, nothing recorded) while the provider is failing. Send an "
+    "`provider_unavailable` (with `Retry-After`, nothing recorded) while the provider is failing. 422 "
+    "`top_up_daily_limit` (nothing recorded) when the day's top-ups would go over the daily limit. Send an "
     "`Idempotency-Key` header to retry safely: a retry with the same amount answers 202 with the first "
     "top-up as it stands and `Idempotent-Replayed: true`; another amount under the same key is 409 "
     "`idempotency_conflict`.",

@@ -11,6 +11,12 @@ class InvalidAmount(BillingError):
     code = "invalid_amount"
 
 
+class DailyTopUpLimit(BillingError):
+    """A top-up would take the day's top-ups over ``TOP_UP_DAILY_LIMIT``; nothing was recorded."""
+
+    code = "top_up_daily_limit"
+
+
 class InsufficientFunds(BillingError):
     code = "insufficient_funds"
 

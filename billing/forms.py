@@ -21,21 +21,24 @@ def new_form_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+SYMBOL = settings.CURRENCY_SYMBOL
+AT_MOST = f"At most {SYMBOL}{MAX_MOVEMENT:,.2f} at a time."
+
+
 class TopUpForm(forms.Form):
+    # No max_digits: a long number would then fail both it and max_value, and the page would say
+    # "at most … at a time" twice. max_value alone refuses it, once.
     amount = forms.DecimalField(
         label="Amount",
-        help_text=f"Up to {settings.CURRENCY_SYMBOL}{MAX_MOVEMENT:,.2f} at a time.",
+        help_text=f"Up to {SYMBOL}{MAX_MOVEMENT:,.2f} at a time and {SYMBOL}{settings.TOP_UP_DAILY_LIMIT:,.2f} a day.",
         min_value=Decimal("0.01"),
         max_value=MAX_MOVEMENT,
-        max_digits=7,
         decimal_places=2,
         error_messages={
             "required": "Enter the amount to add.",
             "invalid": "Enter an amount such as 20 or 12.50.",
             "min_value": "Enter an amount of more than zero.",
-            "max_value": f"At most {MAX_MOVEMENT:,.2f} at a time.",
-            "max_digits": f"At most {MAX_MOVEMENT:,.2f} at a time.",
-            "max_whole_digits": f"At most {MAX_MOVEMENT:,.2f} at a time.",
+            "max_value": AT_MOST,
             "max_decimal_places": "Use at most two decimals (cents).",
         },
         widget=forms.NumberInput(
@@ -48,6 +51,8 @@ class TopUpForm(forms.Form):
             }
         ),
     )
+    # Set by the confirmation step of a large top-up (over TOP_UP_CONFIRM_ABOVE).
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
     top_up_token = forms.CharField(
         max_length=64,
         validators=[form_token_validator],

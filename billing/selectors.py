@@ -8,6 +8,8 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.db.models import Sum
+from django.utils import timezone
 
 from billing.models import LedgerEntry, Payment, TopUp, Wallet
 from passline.db import one_or_none
@@ -31,6 +33,15 @@ def ledger_entries(*, user: User, limit: int = 50) -> list[LedgerEntry]:
     """The wallet's movements, newest first. Ids follow the order in which entries applied
     (each is written under the wallet's lock), so they order the history exactly."""
     return list(LedgerEntry.objects.filter(wallet__user_id=user.pk).order_by("-id")[:limit])
+
+
+def topped_up_today(*, user: User) -> Decimal:
+    """What the wallet's ledger credited by top-ups since local midnight."""
+    midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    total = LedgerEntry.objects.filter(
+        wallet__user_id=user.pk, kind=LedgerEntry.Kind.TOP_UP, created_at__gte=midnight
+    ).aggregate(total=Sum("amount"))["total"]
+    return total if total is not None else ZERO
 
 
 def top_up_by_key(*, user: User, idempotency_key: str) -> TopUp | None:

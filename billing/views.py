@@ -7,6 +7,7 @@ import logging
 from decimal import Decimal
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -17,7 +18,15 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from billing import selectors
-from billing.exceptions import BillingError, InvalidAmount, InvalidCard, KeyReused, ProviderUnavailable, WebhookRejected
+from billing.exceptions import (
+    BillingError,
+    DailyTopUpLimit,
+    InvalidAmount,
+    InvalidCard,
+    KeyReused,
+    ProviderUnavailable,
+    WebhookRejected,
+)
 from billing.forms import SimulatedCardForm, TopUpForm, new_form_token
 from billing.models import TopUp
 from billing.provider import SimulatedProvider, clean_card_number, payment_provider
@@ -25,6 +34,7 @@ from billing.services.topups import (
     UNAVAILABLE_MESSAGE,
     UNREACHABLE_REASON,
     payments_available,
+    top_up_check_daily_limit,
     top_up_refresh,
     top_up_start,
     top_up_webhook,
@@ -67,11 +77,13 @@ def _wallet_url(next_url: str, **query: object) -> str:
 def wallet(request: AuthenticatedHttpRequest) -> HttpResponse:
     """A top-up is recorded as pending and the browser waits (:func:`top_up_wait`) until the
     billing worker has the provider's page, which sends it back here with ``?top_up=<id>``. The hidden per-render token is the top-up's
-    idempotency key, so a form submitted twice makes one top-up."""
+    idempotency key, so a form submitted twice makes one top-up. An amount over
+    ``TOP_UP_CONFIRM_ABOVE`` is first shown back to be confirmed."""
     next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next"))
     if request.method == "GET" and request.GET.get("top_up", "").isdigit():
         return _returned(request, int(request.GET["top_up"]), next_url)
     status = 200
+    confirm = None
     if request.method == "POST":
         form = TopUpForm(request.POST)
         status = 400
@@ -83,32 +95,29 @@ def wallet(request: AuthenticatedHttpRequest) -> HttpResponse:
         elif form.is_valid():
             data = form.cleaned_data
             try:
-                top_up = top_up_start(
-                    user=request.user,
-                    amount=data["amount"],
-                    idempotency_key=f"site-top-up:{data['top_up_token']}",
-                    return_url=lambda top_up_id: request.build_absolute_uri(_wallet_url(next_url, top_up=top_up_id)),
-                )
-            except InvalidAmount as error:
+                # Before the confirmation step: confirming what is then refused helps nobody.
+                top_up_check_daily_limit(user=request.user, amount=data["amount"])
+            except DailyTopUpLimit as error:
                 form.add_error("amount", error.message)
-            except ProviderUnavailable as error:
-                status = 503
-                form.add_error(None, error.message)
-            except KeyReused:
-                status = 409
-                form.add_error(None, "This form was already used for another top-up. Check your balance and try again.")
-            except BillingError as error:
-                status = 409
-                form.add_error(None, error.message)
             else:
-                # The provider's page is not known yet: the billing worker asks for it. The
-                # browser waits on a small page that sends it on once it is.
-                return redirect(_wait_url(top_up.pk, next_url))
+                if data["amount"] > settings.TOP_UP_CONFIRM_ABOVE and not data["confirmed"]:
+                    # Shown back for a second look (a slip of a zero), with the same token:
+                    # confirming makes one top-up, however often it is pressed.
+                    confirm = {"amount": data["amount"], "top_up_token": data["top_up_token"]}
+                    status = 200
+                else:
+                    top_up, status = _start(request, form, next_url)
+                    if top_up is not None:
+                        # The provider's page is not known yet: the billing worker asks for it. The
+                        # browser waits on a small page that sends it on once it is.
+                        return redirect(_wait_url(top_up.pk, next_url))
     else:
         form = TopUpForm(initial={"amount": _suggested_amount(request.GET.get("amount"))})
 
     context = {
         "form": form,
+        "confirm": confirm,
+        "confirm_above": settings.TOP_UP_CONFIRM_ABOVE,
         "summary": selectors.wallet_summary(user=request.user),
         "entries": selectors.ledger_entries(user=request.user, limit=HISTORY_LIMIT),
         "history_limit": HISTORY_LIMIT,
@@ -123,6 +132,31 @@ def wallet(request: AuthenticatedHttpRequest) -> HttpResponse:
     if status == 503:
         response["Retry-After"] = str(retry_after(PAYMENT) or 30)
     return response
+
+
+def _start(request: AuthenticatedHttpRequest, form: TopUpForm, next_url: str) -> tuple[TopUp | None, int]:
+    """Start the form's top-up; or None and the page's status, the refusal added to the form."""
+    data = form.cleaned_data
+    try:
+        top_up = top_up_start(
+            user=request.user,
+            amount=data["amount"],
+            idempotency_key=f"site-top-up:{data['top_up_token']}",
+            return_url=lambda top_up_id: request.build_absolute_uri(_wallet_url(next_url, top_up=top_up_id)),
+        )
+    except (InvalidAmount, DailyTopUpLimit) as error:
+        form.add_error("amount", error.message)
+        return None, 400
+    except ProviderUnavailable as error:
+        form.add_error(None, error.message)
+        return None, 503
+    except KeyReused:
+        form.add_error(None, "This form was already used for another top-up. Check your balance and try again.")
+        return None, 409
+    except BillingError as error:
+        form.add_error(None, error.message)
+        return None, 409
+    return top_up, 302
 
 
 def _wait_url(top_up_id: int, next_url: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 
-from ordering.models import MenuItem, Restaurant
+from ordering.models import MenuItem, Order, Restaurant
 from passline.db import one_or_none
 
 SESSION_KEY = "cart"
@@ -27,6 +27,15 @@ class CartLine:
     @property
     def line_total(self) -> Decimal:
         return self.item.price * self.quantity
+
+
+@dataclass(frozen=True)
+class Refill:
+    """What :meth:`Cart.refill` did with an earlier order's dishes."""
+
+    added: int
+    skipped: list[str]  # dishes no longer on the menu, unavailable or sold out today
+    lowered: list[tuple[str, int]]  # dishes put in with fewer than ordered: (name, how many)
 
 
 class Cart:
@@ -61,6 +70,32 @@ class Cart:
         elif item_id in self.quantities:
             self.quantities[item_id] = min(quantity, settings.ORDER_MAX_QUANTITY_PER_LINE)
         self._save()
+
+    def refill(self, order: Order) -> Refill:
+        """Replace the cart with ``order``'s dishes and quantities, as far as they can be ordered
+        today: a dish gone from the menu, unavailable or sold out is skipped, a quantity over
+        what is left today is lowered. When none can be ordered the cart is left as it was."""
+        items = MenuItem.objects.in_bulk([line.menu_item_id for line in order.lines.all()])
+        quantities: dict[int, int] = {}
+        skipped: list[str] = []
+        lowered: list[tuple[str, int]] = []
+        for line in order.lines.all():
+            item = items.get(line.menu_item_id)
+            if item is None or item.restaurant_id != order.restaurant_id or not item.orderable:
+                skipped.append(line.name)
+                continue
+            quantity = min(line.quantity, settings.ORDER_MAX_QUANTITY_PER_LINE)
+            remaining = item.remaining_today
+            if remaining is not None and quantity > remaining:
+                quantity = remaining
+            if quantity < line.quantity:
+                lowered.append((item.name, quantity))
+            quantities[item.pk] = quantity
+        if quantities:
+            self.restaurant_id = order.restaurant_id
+            self.quantities = quantities
+            self._save()
+        return Refill(added=sum(quantities.values()), skipped=skipped, lowered=lowered)
 
     def clear(self) -> None:
         self.quantities = {}

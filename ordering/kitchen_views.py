@@ -46,6 +46,7 @@ def kitchen_screen(request: AuthenticatedHttpRequest, restaurant_id: int) -> Htt
             "chosen": chosen,
             "labels": {s.value: label for s, label in STATUS_LABELS.items()},
             "recall_seconds": settings.KITCHEN_RECALL_SECONDS,
+            "accept_undo_seconds": settings.KITCHEN_ACCEPT_UNDO_SECONDS,
             "other_kitchens": selectors.staff_restaurants(user=request.user).exclude(pk=restaurant.pk),
         },
     )

@@ -14,6 +14,7 @@ urlpatterns = [
     path("orders/", views.order_history, name="order_history"),
     path("orders/<int:order_id>/", views.order_detail, name="order_detail"),
     path("orders/<int:order_id>/cancel/", views.order_cancel, name="order_cancel"),
+    path("orders/<int:order_id>/again/", views.order_again, name="order_again"),
     path("signup/", views.signup, name="signup"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("account/", views.profile, name="profile"),

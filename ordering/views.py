@@ -310,6 +310,44 @@ def order_cancel(request: AuthenticatedHttpRequest, order_id: int) -> HttpRespon
     return redirect("order_detail", order_id=order_id)
 
 
+def _names(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+@login_required
+@require_POST
+def order_again(request: AuthenticatedHttpRequest, order_id: int) -> HttpResponse:
+    """Put an earlier order's dishes back in the cart (replacing what it held) and show the cart;
+    dishes that cannot be ordered today are named and left out."""
+    order = _customer_order(request, order_id)
+    if not order.restaurant.is_open:
+        messages.error(request, f"{order.restaurant.name} is closed and takes no orders now. Your cart is unchanged.")
+        return redirect("order_detail", order_id=order.pk)
+    cart = Cart(request.session)
+    previous = cart.restaurant() if not cart.is_empty else None
+    refill = cart.refill(order)
+    if refill.skipped:
+        gone = _names(refill.skipped)
+        verb = "is" if len(refill.skipped) == 1 else "are"
+        if not refill.added:
+            messages.error(
+                request, f"{gone} {verb} not available any more, so nothing was added. Your cart is unchanged."
+            )
+            return redirect("order_detail", order_id=order.pk)
+        messages.warning(
+            request, f"{gone} {verb} not available any more and {'was' if verb == 'is' else 'were'} left out."
+        )
+    for name, quantity in refill.lowered:
+        messages.warning(request, f"Only {quantity} {name} can be ordered now, so your cart has {quantity}.")
+    if previous is not None:
+        messages.info(
+            request,
+            f"Your cart held other dishes from {previous.name}: they were replaced by order #{order.pk}'s.",
+        )
+    messages.success(request, f"Order #{order.pk}'s dishes are in your cart. Check them and go to checkout.")
+    return redirect("cart")
+
+
 @login_required
 def order_history(request: AuthenticatedHttpRequest) -> HttpResponse:
     page = Paginator(selectors.customer_orders(customer=request.user), 20).get_page(request.GET.get("page"))

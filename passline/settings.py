@@ -311,6 +311,13 @@ KITCHEN_RECALL_SECONDS = int(env("KITCHEN_RECALL_SECONDS", "300"))
 # Upper bounds that keep a single order sane; larger input is refused as bad input.
 ORDER_MAX_QUANTITY_PER_LINE = int(env("ORDER_MAX_QUANTITY_PER_LINE", "50"))
 ORDER_MAX_LINES = int(env("ORDER_MAX_LINES", "30"))
+# What a customer may add to their wallet by top-ups in one day (the wallet's ledger of today,
+# from local midnight), and above which amount the wallet page asks to confirm a top-up first.
+TOP_UP_DAILY_LIMIT = Decimal(env("TOP_UP_DAILY_LIMIT", "2000.00"))
+TOP_UP_CONFIRM_ABOVE = Decimal(env("TOP_UP_CONFIRM_ABOVE", "500.00"))
+# How long the kitchen screen shows "Accepting… Undo" after Accept before it sends the accept (an
+# undo within it sends nothing, so the customer is never told); 0 sends it at once.
+KITCHEN_ACCEPT_UNDO_SECONDS = int(env("KITCHEN_ACCEPT_UNDO_SECONDS", "5"))
 
 # Seconds between two pushes of one dashboard's figures (a burst costs at most two recomputes
 # a second per open dashboard; the last change is always pushed).

@@ -23,6 +23,7 @@ import hmac
 import logging
 import uuid
 from collections.abc import Callable
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -34,6 +35,7 @@ from billing.exceptions import (
     BillingError,
     CardDeclined,
     CardNumbersNotAccepted,
+    DailyTopUpLimit,
     InvalidAmount,
     KeyReused,
     ProviderUnavailable,
@@ -51,6 +53,7 @@ from billing.provider import (
     clean_card_number,
     payment_provider,
 )
+from billing.selectors import topped_up_today
 from billing.services.wallets import money, wallet_credit
 from bus.outbox import outbox_write
 from passline.breakers import PAYMENT, BreakerOpen, guarded, is_open, retry_after
@@ -70,6 +73,23 @@ def _fingerprint(amount: object, card_number: str) -> str:
 def _check_key(idempotency_key: str | None) -> None:
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
         raise InvalidAmount("The Idempotency-Key must be 1 to 255 characters.", code="invalid_idempotency_key")
+
+
+def top_up_check_daily_limit(*, user: User, amount: Decimal) -> None:
+    """DailyTopUpLimit when ``amount`` would take the top-ups credited today (the wallet's ledger
+    since local midnight) over ``TOP_UP_DAILY_LIMIT``. Top-ups still waiting on the provider are
+    not counted: one abandoned on the provider's page must not hold the customer's day."""
+    limit: Decimal = settings.TOP_UP_DAILY_LIMIT
+    left = max(limit - topped_up_today(user=user), Decimal("0.00"))
+    if amount > left:
+        symbol = settings.CURRENCY_SYMBOL
+        ending = f"{symbol}{left:,.2f} is left today." if left else "Nothing is left today; try again tomorrow."
+        raise DailyTopUpLimit(
+            f"You can top up at most {symbol}{limit:,.2f} a day. {ending}",
+            field="amount",
+            limit=f"{limit:.2f}",
+            remaining=f"{left:.2f}",
+        )
 
 
 def credit_key(top_up: TopUp) -> str:
@@ -108,6 +128,7 @@ def top_up_start(*, user: User, amount: object, idempotency_key: str | None, ret
     if idempotency_key is not None:
         top_up = one_or_none(TopUp.objects.filter(user=user, idempotency_key=idempotency_key))
     if top_up is None:
+        top_up_check_daily_limit(user=user, amount=amount)
         _refuse_while_open()
         try:
             with transaction.atomic():
@@ -307,6 +328,7 @@ def wallet_top_up(*, user: User, amount: object, card_number: str, idempotency_k
         if previous is not None:
             return _replay(previous, fingerprint)
     key = idempotency_key or uuid.uuid4().hex
+    top_up_check_daily_limit(user=user, amount=amount)
     _refuse_while_open()
     try:
         charge = guarded(

@@ -8,6 +8,11 @@
 // a dead connection (live-socket.js), asks for a fresh snapshot every minute and when it
 // wakes up, keeps the screen awake where the browser allows, and chimes until someone
 // acknowledges a new ticket.
+//
+// Accept is not sent at once: the ticket shows "Accepting… Undo" for a few seconds
+// (data-accept-undo-seconds, KITCHEN_ACCEPT_UNDO_SECONDS) and the accept goes to the API only
+// when they are over, so an accidental tap undone in time sends nothing and the customer hears
+// nothing. A ticket accepted, rejected or cancelled elsewhere meanwhile simply ends the wait.
 (function () {
   "use strict";
   var body = document.body;
@@ -24,6 +29,7 @@
     delivered: "Delivered", rejected: "Reject…"
   };
   var targetMinutes = parseInt(body.dataset.targetMinutes, 10) || 20;
+  var undoMs = Math.max(0, parseInt(body.dataset.acceptUndoSeconds, 10) || 0) * 1000;
   var stations = (body.dataset.stations || "").split(",").filter(Boolean);
   var csrf = document.querySelector('meta[name="csrf-token"]').content;
   var ackKey = "passline:kitchen:" + restaurantId + ":acknowledged";
@@ -31,7 +37,8 @@
   var tickets = {};      // id -> ticket (open and recently closed)
   var clockOffset = 0;   // server time minus this device's time
   var acknowledged = loadAcknowledged();
-  var screen = window.kitchenScreen = { chimes: 0, tickets: tickets };
+  var accepting = {};    // id -> {until, timer}: accepts waiting out their undo time, not sent yet
+  var screen = window.kitchenScreen = { chimes: 0, tickets: tickets, accepting: accepting };
 
   // --- rendering --------------------------------------------------------------------------
 
@@ -146,6 +153,25 @@
     if (ticket.notes) card.appendChild(el("p", "ticket-notes", ticket.notes));
 
     var actions = el("footer", "ticket-actions");
+    if (accepting[ticket.id]) {
+      // Accept pressed, not sent yet: the only thing to do is to take it back.
+      card.classList.add("is-accepting");
+      var waiting = el("p", "ticket-accepting");
+      waiting.appendChild(document.createTextNode("Accepting… "));
+      var left = el("span", "ticket-accepting-left");
+      left.dataset.acceptingLeft = "";
+      left.textContent = secondsLeft(ticket.id) + " s";
+      waiting.appendChild(left);
+      actions.appendChild(waiting);
+      var undo = el("button", "kds-button kds-button-light", "Undo");
+      undo.type = "button";
+      undo.dataset.action = "undo-accept";
+      undo.setAttribute("aria-label", "Undo accepting order " + ticket.id);
+      undo.addEventListener("click", function () { undoAccept(ticket.id); });
+      actions.appendChild(undo);
+      card.appendChild(actions);
+      return card;
+    }
     ticket.next.forEach(function (to, index) {
       var button = el("button", "kds-button" + (to === "rejected" ? " kds-button-danger" : index === 0 ? " kds-button-primary" : ""),
         to === "delivered" && ticket.status === "ready" ? "Picked up" : ACTIONS[to] || LABELS[to]);
@@ -154,6 +180,7 @@
       button.addEventListener("click", function () {
         if (to === "rejected") { askReject(ticket); return; }
         acknowledge(ticket.id);
+        if (to === "accepted" && undoMs > 0) { startAccept(ticket.id); return; }
         act(button, ticket, "/transition", { to: to });
       });
       actions.appendChild(button);
@@ -182,6 +209,13 @@
   }
 
   function render() {
+    settleAccepting();
+    // The board is drawn anew on every change: a keyboard user's focus goes back to the same
+    // button of the same ticket (or, once that button is gone, to the ticket's first one).
+    var focused = document.activeElement;
+    var focusCard = focused && focused.closest ? focused.closest(".ticket") : null;
+    var focusId = focusCard ? focusCard.dataset.orderId : null;
+    var focusAction = focusId ? focused.dataset.action : null;
     var columns = {};
     Array.prototype.forEach.call(document.querySelectorAll("[data-column]"), function (column) {
       columns[column.dataset.column] = [];
@@ -205,6 +239,7 @@
       column.querySelector("[data-count]").textContent = String(list.length);
     });
     renderToMake();
+    if (focusId) restoreFocus(focusId, focusAction);
     var note = document.getElementById("kds-hidden");
     note.hidden = hidden === 0;
     note.textContent = hidden + " ticket" + (hidden === 1 ? "" : "s") + " only for other stations";
@@ -245,6 +280,8 @@
       var timer = card.querySelector("[data-timer]");
       timer.textContent = state.text;
       card.dataset.timer = state.tone;
+      var left = card.querySelector("[data-accepting-left]");
+      if (left && accepting[ticket.id]) left.textContent = secondsLeft(ticket.id) + " s";
       var recall = card.querySelector('[data-action="recall"]');
       if (recall && !(ticket.recall && Date.parse(ticket.recall.until) > now())) recall.remove();
     });
@@ -389,6 +426,73 @@
       wakeLock = lock;
       lock.addEventListener("release", function () { wakeLock = null; });
     }, function () { /* not allowed here: the tablet's own settings decide */ });
+  }
+
+  // --- accept, with a few seconds to undo it ------------------------------------------------
+
+  var pendingLive = document.getElementById("kds-pending-live");
+  function say(message) { if (pendingLive) pendingLive.textContent = message; }
+
+  function secondsLeft(id) {
+    return Math.max(1, Math.ceil((accepting[id].until - Date.now()) / 1000));
+  }
+
+  function startAccept(id) {
+    if (accepting[id]) return;
+    accepting[id] = {
+      until: Date.now() + undoMs,
+      timer: window.setTimeout(function () { sendAccept(id); }, undoMs)
+    };
+    render();
+    focusAction(id, "undo-accept");
+    say("Accepting order " + id + " in " + Math.round(undoMs / 1000) + " seconds. Press Undo to take it back.");
+  }
+
+  function undoAccept(id) {
+    var waiting = accepting[id];
+    if (!waiting) return;
+    window.clearTimeout(waiting.timer);
+    delete accepting[id];
+    render();
+    focusAction(id, "accepted");
+    say("Order " + id + " not accepted: nothing was sent.");
+  }
+
+  function sendAccept(id) {
+    if (!accepting[id]) return;
+    delete accepting[id];
+    var ticket = tickets[id];
+    // Accepted, rejected or cancelled elsewhere in the meantime: nothing left to send.
+    if (!ticket || ticket.status !== "paid") { render(); return; }
+    say("Order " + id + " accepted.");
+    render();
+    act(document.createElement("button"), ticket, "/transition", { to: "accepted" });
+  }
+
+  function settleAccepting() {
+    // A ticket that left "paid" (another screen accepted it, the customer cancelled, the
+    // time-out rejected it) while its accept waited: the wait ends and nothing is sent.
+    Object.keys(accepting).forEach(function (id) {
+      var ticket = tickets[id];
+      if (ticket && ticket.status === "paid") return;
+      window.clearTimeout(accepting[id].timer);
+      delete accepting[id];
+      if (ticket && ticket.status === "accepted") say("Order " + id + " was accepted on another screen.");
+    });
+  }
+
+  function focusAction(id, action) {
+    var card = document.querySelector('.ticket[data-order-id="' + id + '"]');
+    if (!card) return;
+    var target = card.querySelector('[data-action="' + action + '"]') || card.querySelector("button");
+    if (target) target.focus();
+  }
+
+  function restoreFocus(id, action) {
+    var active = document.activeElement;
+    if (active && active !== document.body && document.contains(active)) return;
+    if (action) focusAction(id, action);
+    else focusAction(id, "");
   }
 
   // --- taps -------------------------------------------------------------------------------

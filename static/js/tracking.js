@@ -34,7 +34,11 @@
 
   function announce() {
     var status = main.querySelector("#order-status");
-    if (status) announcer.textContent = "Order #" + orderId + ": " + status.textContent.trim();
+    if (!status) return;
+    var text = "Order #" + orderId + ": " + status.textContent.trim();
+    // A failed payment arrives with what to do about it (the page's retry actions).
+    if (main.querySelector("[data-payment-retry]")) text += ". You can top up and try again, or order again.";
+    announcer.textContent = text;
   }
 
   function setState(state, text) {

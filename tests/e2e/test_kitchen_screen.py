@@ -72,9 +72,12 @@ def test_an_order_goes_from_checkout_to_delivered_live_on_both_screens(
         expect(bar_ticket.locator(".item-name")).to_have_text(["Lemonade"], timeout=LIVE)
         expect(bar_ticket).to_contain_text("+ 1 at other stations")
 
-        # when the kitchen accepts it (one tap), the alert stops and every screen follows
+        # when the kitchen accepts it (one tap), the alert stops and, once the few seconds to undo
+        # it are over, every screen follows
         ticket.get_by_role("button", name="Accept").click()
-        expect(kitchen.locator('[data-column="accepted"]').locator(f'[data-order-id="{order_id}"]')).to_be_visible()
+        expect(kitchen.locator('[data-column="accepted"]').locator(f'[data-order-id="{order_id}"]')).to_be_visible(
+            timeout=LIVE
+        )
         expect(kitchen.locator("body")).to_have_attribute("data-alerting", "false")
         expect(bar.locator(f'[data-column="accepted"] [data-order-id="{order_id}"]')).to_be_visible(timeout=LIVE)
         expect(main).to_have_attribute("data-status", "accepted", timeout=LIVE)

@@ -134,7 +134,9 @@ def test_bad_amounts_are_422_invalid_amount_and_write_nothing(customer, amount):
     assert not TopUp.objects.exists()
 
 
-def test_the_largest_and_smallest_amounts_are_accepted(customer):
+def test_the_largest_and_smallest_amounts_are_accepted(customer, settings):
+    # The per-top-up maximum, not the daily cap (test_wallet_top_up_limits.py), is tested here.
+    settings.TOP_UP_DAILY_LIMIT = Decimal("20000.00")
     client = bearer(customer)
 
     assert top_up(client, "10000.00").status_code == 200

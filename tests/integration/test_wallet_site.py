@@ -194,7 +194,7 @@ def test_a_declined_card_shows_the_error_and_changes_nothing(client, customer):
         ("", "Enter the amount to add."),
         ("0", "Enter an amount of more than zero."),
         ("12.345", "Use at most two decimals"),
-        ("10000.01", "At most 10,000.00 at a time."),
+        ("10000.01", "At most €10,000.00 at a time."),
         ("abc", "Enter an amount such as 20 or 12.50."),
     ],
 )
