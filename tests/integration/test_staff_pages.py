@@ -4,9 +4,11 @@ closed or busy restaurant refuses orders on the site and in the API."""
 from __future__ import annotations
 
 import datetime
+import io
 from decimal import Decimal
 
 import pytest
+from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -309,3 +311,13 @@ def test_the_api_schema_documents_the_new_code_and_the_restaurant_state(restaura
     [listed] = Client().get("/api/v1/restaurants").json()
     assert (listed["is_open"], listed["taking_orders"], listed["state"]) == (True, False, "busy")
     assert listed["next_open"]
+
+
+def test_every_demo_restaurant_has_opening_hours_and_takes_orders():
+    call_command("seed_demo", stdout=io.StringIO())
+
+    demo = Restaurant.objects.filter(slug__in=["trattoria-nonna-lucia", "sakura-ramen-bar", "green-bowl-kitchen"])
+    assert demo.count() == 3
+    for restaurant in demo:
+        assert restaurant.opening_hours and restaurant.availability.taking_orders
+        assert restaurant.availability.today_text == "all day"
