@@ -1,7 +1,7 @@
 """The bridge: forwards the notification exchange into Channels groups through
 channels-redis — order status changes to the order's page, the customer and the restaurant's
 kitchen; ticket changes (a dish crossed off, the priority flag) to the kitchen; stock changes
-to the restaurant's open menu pages.
+and the staff's edits of dishes and of the restaurant's state to the restaurant's open menu pages.
 
 It works a batch at a time (the runner hands over whatever is waiting): the kitchen tickets of
 the whole batch are read in one query set, and all its group messages go out together through
@@ -27,7 +27,13 @@ from bus.handlers import EventHandler, Message, register
 from live.groups import board_group, customer_group, kitchen_group, menu_group, order_group
 from live.layer import GroupSender
 from ordering.api_schemas import kitchen_ticket_out
-from ordering.events import KITCHEN_TICKET_CHANGED, MENU_STOCK_CHANGED, ORDER_STATUS_CHANGED
+from ordering.events import (
+    KITCHEN_TICKET_CHANGED,
+    MENU_ITEM_CHANGED,
+    MENU_STOCK_CHANGED,
+    ORDER_STATUS_CHANGED,
+    RESTAURANT_CHANGED,
+)
 from ordering.selectors import kitchen_tickets
 from ordering.status import OrderStatus
 
@@ -43,6 +49,9 @@ BOARD_STATUSES = {
     )
 }
 
+# Changes of a menu page rather than of an order: no ticket to read.
+MENU_EVENTS = (MENU_STOCK_CHANGED, MENU_ITEM_CHANGED, RESTAURANT_CHANGED)
+
 logger = logging.getLogger(__name__)
 sender = GroupSender()
 
@@ -54,16 +63,15 @@ def forward_batch(messages: list[Message]) -> list[None]:
     # that joins later reads its snapshot after joining, and that already has these changes
     # (they are committed). Tickets are read only for kitchens with a screen open.
     watched = sender.groups_with_members(sorted({group for _, groups in planned for group in groups}))
-    orders = [m for m in messages if m.event is not MENU_STOCK_CHANGED]
+    orders = [m for m in messages if m.event not in MENU_EVENTS]
     tickets = _tickets([m.payload.order_id for m in orders if kitchen_group(m.payload.restaurant_id) in watched])
     # Each order's ticket rides on its last change in the batch: it is the newest anyway.
-    last_of_order = {m.payload.order_id: index for index, m in enumerate(messages) if m.event is not MENU_STOCK_CHANGED}
+    last_of_order = {m.payload.order_id: index for index, m in enumerate(messages) if m.event not in MENU_EVENTS}
     sends: list[tuple[str, dict[str, Any]]] = []
     for index, (message, groups) in enumerate(planned):
         p = message.payload
-        if message.event is MENU_STOCK_CHANGED:
-            body = {"type": "menu.stock", "menu_item_id": p.menu_item_id, "remaining": p.remaining}
-            sends += [(group, body) for group in groups if group in watched]
+        if message.event in MENU_EVENTS:
+            sends += [(group, _menu_body(message)) for group in groups if group in watched]
             continue
         kitchen: dict[str, Any] = {
             "type": "kitchen.ticket",
@@ -110,7 +118,7 @@ def forward_batch(messages: list[Message]) -> list[None]:
 def _groups(message: Message) -> list[str]:
     """The groups that show this change."""
     p = message.payload
-    if message.event is MENU_STOCK_CHANGED:
+    if message.event in MENU_EVENTS:
         return [menu_group(p.restaurant_id)]
     if message.event is KITCHEN_TICKET_CHANGED:
         return [kitchen_group(p.restaurant_id)]
@@ -118,6 +126,15 @@ def _groups(message: Message) -> list[str]:
     if p.status in BOARD_STATUSES:
         groups.append(board_group(p.restaurant_id))
     return groups
+
+
+def _menu_body(message: Message) -> dict[str, Any]:
+    p = message.payload
+    if message.event is MENU_STOCK_CHANGED:
+        return {"type": "menu.stock", "menu_item_id": p.menu_item_id, "remaining": p.remaining}
+    if message.event is MENU_ITEM_CHANGED:
+        return {"type": "menu.item", "menu_item_id": p.menu_item_id}
+    return {"type": "menu.state", "restaurant_id": p.restaurant_id}
 
 
 def forward(message: Message) -> None:
@@ -141,7 +158,7 @@ def _tickets(order_ids: list[int]) -> dict[int, dict[str, Any]]:
 bridge_notification = register(
     EventHandler(
         queue="bridge.notification",
-        events=[ORDER_STATUS_CHANGED, KITCHEN_TICKET_CHANGED, MENU_STOCK_CHANGED],
+        events=[ORDER_STATUS_CHANGED, KITCHEN_TICKET_CHANGED, *MENU_EVENTS],
         handler=forward,
         batch_handler=forward_batch,
     )

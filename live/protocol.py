@@ -118,6 +118,20 @@ class MenuStock(Frame):
     remaining: int = Field(ge=0, description="Left today; 0 is sold out.")
 
 
+class MenuItemFrame(Frame):
+    """The staff changed a dish (name, price, description, on sale or not) or added it: fetch it again."""
+
+    type: Literal["menu.item"]
+    menu_item_id: int
+
+
+class MenuState(Frame):
+    """The staff changed whether the restaurant takes orders (busy, closed, hours): fetch its state again."""
+
+    type: Literal["menu.state"]
+    restaurant_id: int
+
+
 class BoardOrder(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -312,7 +326,7 @@ SOCKETS: tuple[Socket, ...] = (
         who="Anyone (public, as the menu is).",
         description="A restaurant's stock: `menu.snapshot` on connect, then `menu.stock` for each reservation "
         "or release of a dish with a daily limit.",
-        sends=(MenuSnapshot, MenuStock, Pong),
+        sends=(MenuSnapshot, MenuStock, MenuItemFrame, MenuState, Pong),
         takes=(Ping,),
         closes=(4404, 1009, 4429, 1013),
     ),

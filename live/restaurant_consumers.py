@@ -158,7 +158,9 @@ class PublicRestaurantConsumer(LiveConsumer):
 
 class MenuConsumer(PublicRestaurantConsumer):
     """A restaurant's stock: ``menu.snapshot`` (every dish: remaining today, orderable), then
-    ``menu.stock`` for each change, for anyone looking at its menu (public, as the menu is)."""
+    ``menu.stock`` for each change, ``menu.item`` when the staff edit a dish and ``menu.state``
+    when they change whether it takes orders, for anyone looking at its menu (public, as the
+    menu is)."""
 
     def group(self, restaurant_id: int) -> str:
         return menu_group(restaurant_id)
@@ -170,6 +172,12 @@ class MenuConsumer(PublicRestaurantConsumer):
         await self.send_json(
             {"type": "menu.stock", "menu_item_id": event["menu_item_id"], "remaining": event["remaining"]}
         )
+
+    async def menu_item(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "menu.item", "menu_item_id": event["menu_item_id"]})
+
+    async def menu_state(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "menu.state", "restaurant_id": event["restaurant_id"]})
 
 
 class BoardConsumer(PublicRestaurantConsumer):

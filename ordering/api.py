@@ -199,7 +199,9 @@ def menu(request: HttpRequest, restaurant_id: int) -> list[dict[str, Any]]:
             **AUTH_ERRORS,
             **BODY_ERRORS,
             409: "`idempotency_conflict`: the `Idempotency-Key` was used for a different order.",
-            422: f"{INVALID_REQUEST} `unknown_restaurant`; `restaurant_closed`; `unknown_menu_item` (with "
+            422: f"{INVALID_REQUEST} `unknown_restaurant`; `restaurant_closed`: closed by its staff, outside its "
+            "opening hours or on a closed date; `restaurant_busy`: its staff paused new orders for a while (both "
+            "with `details.reason` and `details.next_open`, an ISO time or null); `unknown_menu_item` (with "
             "`details.menu_item_ids`): a dish that does not exist or is another restaurant's; `item_unavailable`; "
             "`out_of_stock`; `invalid_quantity`; `missing_address`; `total_out_of_range`: a total of 0.00 or over "
             f"{settings.MONEY_MAX_MOVEMENT:,.2f}, which the wallet can never pay; {IDEMPOTENCY_KEY_422}",
@@ -211,7 +213,7 @@ def menu(request: HttpRequest, restaurant_id: int) -> list[dict[str, Any]]:
     description="Creates the order in `pending_payment`; the total is computed from the menu's prices. "
     "Send an `Idempotency-Key` header to retry safely: a retry with the same body answers 201 with the "
     "first order and `Idempotent-Replayed: true`; a different body under the same key is 409 "
-    "`idempotency_conflict`. 422 codes: `invalid_request`, `unknown_restaurant`, `restaurant_closed`, "
+    "`idempotency_conflict`. 422 codes: `invalid_request`, `unknown_restaurant`, `restaurant_closed`, `restaurant_busy`, "
     "`unknown_menu_item`, `item_unavailable`, `out_of_stock`, `invalid_quantity`, `total_out_of_range`, "
     "`invalid_idempotency_key`. A 503 `unavailable` changed nothing: retry with the same key.",
 )

@@ -94,6 +94,14 @@ class RestaurantOut(Schema):
     description: str
     address: str
     prep_time_minutes: int
+    taking_orders: bool = Field(description="Takes orders now: open, within its opening hours and not busy.")
+    state: str = Field(
+        description="Why (not): `open`, `closed` (by its staff), `outside_hours`, `exception_day` (a closed date "
+        "or outside its special hours) or `busy` (new orders paused for a while)."
+    )
+    next_open: datetime.datetime | None = Field(
+        description="When it takes orders again, where known (the end of a busy spell, the next opening)."
+    )
 
 
 class MenuItemOut(Schema):
@@ -107,6 +115,7 @@ class MenuItemOut(Schema):
 
 
 def restaurant_out(restaurant: Restaurant) -> dict[str, Any]:
+    state = restaurant.availability
     return {
         "id": restaurant.pk,
         "name": restaurant.name,
@@ -116,6 +125,9 @@ def restaurant_out(restaurant: Restaurant) -> dict[str, Any]:
         "description": restaurant.description,
         "address": restaurant.address,
         "prep_time_minutes": restaurant.prep_time_minutes,
+        "taking_orders": state.taking_orders,
+        "state": state.reason.value,
+        "next_open": state.next_open,
     }
 
 

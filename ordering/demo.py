@@ -102,6 +102,10 @@ STATIONS = {
 FOOD_VAT_RATE = "7.00"
 VAT_RATES = {"Drinks": "19.00", "Juices": "19.00"}
 
+# Opening hours of every demo restaurant (``Restaurant.opening_hours``): around the clock, every
+# day, so the demo logins can order at any time; the staff pages change them.
+DEMO_HOURS = {str(day): [["00:00", "00:00"]] for day in range(7)}
+
 
 def money(value: str) -> Decimal:
     return Decimal(value)

@@ -1,5 +1,5 @@
 """The events ordering publishes: an order placed, every status change, kitchen ticket changes,
-a dish's stock, a customer signing up. Declared once here (see bus/catalog.py)."""
+a dish's stock, staff edits of the menu and of the restaurant's state, a customer signing up. Declared once here (see bus/catalog.py)."""
 
 from __future__ import annotations
 
@@ -53,6 +53,15 @@ class StockChanged(Payload):
     remaining: int  # left today; 0 is sold out
 
 
+class MenuItemChanged(Payload):
+    restaurant_id: int
+    menu_item_id: int
+
+
+class RestaurantChanged(Payload):
+    restaurant_id: int
+
+
 class CustomerRegistered(Payload):
     customer_id: int
     username: str
@@ -73,5 +82,11 @@ KITCHEN_TICKET_CHANGED = declare(
 )
 # A dish with a daily limit was reserved or released: open menu pages show it live.
 MENU_STOCK_CHANGED = declare("menu.stock_changed", Exchange.NOTIFICATION, "menu.stock_changed", StockChanged)
+# The staff edited a dish (name, price, description, stock limit, on sale or not) or added one:
+# open menu pages show it as it is now.
+MENU_ITEM_CHANGED = declare("menu.item_changed", Exchange.NOTIFICATION, "menu.item_changed", MenuItemChanged)
+# The staff changed whether or when the restaurant takes orders (busy mode, closed, hours,
+# preparation time): open menu pages show its state as it is now.
+RESTAURANT_CHANGED = declare("restaurant.changed", Exchange.NOTIFICATION, "restaurant.changed", RestaurantChanged)
 # A customer signed up (the notifier welcomes them).
 CUSTOMER_REGISTERED = declare("customer.registered", Exchange.CUSTOMER, "customer.registered", CustomerRegistered)

@@ -24,7 +24,15 @@ class InvalidOrder(OrderingError):
 
 
 class RestaurantClosed(InvalidOrder):
+    """Closed by hand, outside its opening hours, or a closed date (``details``: reason, next_open)."""
+
     code = "restaurant_closed"
+
+
+class RestaurantBusy(RestaurantClosed):
+    """Open, but its staff paused new orders for a while (busy mode)."""
+
+    code = "restaurant_busy"
 
 
 class ItemUnavailable(InvalidOrder):

@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from ordering.hours import Availability, Schedule, availability
 from ordering.status import STATUS_LABELS, Actor, OrderStatus
 
 
@@ -45,6 +46,16 @@ class Restaurant(models.Model):
     prep_time_minutes = models.PositiveSmallIntegerField(
         default=20, help_text="Typical minutes from accepting an order to having it ready."
     )
+    # Busy mode: staff pause taking orders, until they resume or until ``busy_until`` passes
+    # (no job ends it: ``ordering.hours`` compares it with the clock).
+    busy = models.BooleanField(default=False, help_text="Paused by the staff: takes no orders.")
+    busy_until = models.DateTimeField(null=True, blank=True, help_text="The pause ends by itself at this time.")
+    # Opening hours live on the row, read with the restaurant at no extra query when an order
+    # is placed. ``{"0": [["11:00", "22:00"]], ...}`` per weekday (Monday is 0), local times;
+    # a range whose end is not after its start passes midnight. Empty: no schedule, open
+    # whenever ``is_open``. Exceptions: ``{"2026-12-25": []}`` closed all day, or special ranges.
+    opening_hours = models.JSONField(default=dict, blank=True)
+    hours_exceptions = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -52,6 +63,25 @@ class Restaurant(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def schedule(self) -> Schedule:
+        return Schedule.from_json(self.opening_hours, self.hours_exceptions)
+
+    def availability_at(self, now: datetime.datetime) -> Availability:
+        """Whether it takes orders at ``now`` and why not (``ordering.hours``; no query)."""
+        return availability(
+            now=now,
+            tz=timezone.get_default_timezone(),
+            is_open=self.is_open,
+            busy=self.busy,
+            busy_until=self.busy_until,
+            schedule=self.schedule,
+        )
+
+    @property
+    def availability(self) -> Availability:
+        return self.availability_at(timezone.now())
 
 
 class StaffMembership(models.Model):

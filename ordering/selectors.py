@@ -52,6 +52,14 @@ def menu_by_category(*, restaurant: Restaurant) -> list[MenuSection]:
     return [MenuSection(category=c, items=list(c.items.all())) for c in categories if c.items.all()]
 
 
+def staff_menu(*, restaurant: Restaurant) -> list[MenuSection]:
+    """The whole menu for its staff: every category, empty ones too, every dish on sale or not."""
+    categories = MenuCategory.objects.filter(restaurant=restaurant).prefetch_related(
+        Prefetch("items", queryset=MenuItem.objects.order_by("position", "name"))
+    )
+    return [MenuSection(category=c, items=list(c.items.all())) for c in categories]
+
+
 def _orders_with_details() -> QuerySet[Order]:
     return Order.objects.select_related("restaurant").prefetch_related(
         "lines", Prefetch("events", queryset=OrderEvent.objects.order_by("version"))

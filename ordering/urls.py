@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from ordering import kitchen_views, views
+from ordering import kitchen_views, staff_views, views
 
 urlpatterns = [
     path("", views.restaurant_list, name="restaurant_list"),
@@ -31,4 +31,17 @@ urlpatterns = [
     path("password-reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("kitchen/", kitchen_views.kitchen_index, name="kitchen_index"),
     path("kitchen/<int:restaurant_id>/", kitchen_views.kitchen_screen, name="kitchen_screen"),
+    path("staff/", staff_views.staff_index, name="staff_index"),
+    path("staff/<int:restaurant_id>/", staff_views.staff_menu, name="staff_menu"),
+    path("staff/<int:restaurant_id>/dishes/new/", staff_views.staff_dish, name="staff_dish_new"),
+    path("staff/<int:restaurant_id>/dishes/<int:menu_item_id>/", staff_views.staff_dish, name="staff_dish"),
+    path(
+        "staff/<int:restaurant_id>/dishes/<int:menu_item_id>/availability/",
+        staff_views.staff_dish_availability,
+        name="staff_dish_availability",
+    ),
+    path("staff/<int:restaurant_id>/opening/", staff_views.staff_opening, name="staff_opening"),
+    path("staff/<int:restaurant_id>/busy/", staff_views.staff_busy, name="staff_busy"),
+    path("staff/<int:restaurant_id>/settings/", staff_views.staff_settings, name="staff_settings"),
+    path("staff/<int:restaurant_id>/hours/", staff_views.staff_hours, name="staff_hours"),
 ]

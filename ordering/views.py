@@ -69,8 +69,8 @@ def restaurant_menu(request: HttpRequest, slug: str) -> HttpResponse:
             item = selectors.menu_items(restaurant_id=restaurant.pk).filter(pk=form.cleaned_data["item_id"]).first()
             if item is None:
                 form.add_error(None, "That dish is not on this menu.")
-            elif not restaurant.is_open:
-                form.add_error(None, f"{restaurant.name} is closed and takes no orders now.")
+            elif not (state := restaurant.availability).taking_orders:
+                form.add_error(None, f"{restaurant.name} {state.message}")
             elif not item.is_available:
                 form.add_error(None, f"{item.name} is not available right now.")
             elif item.sold_out:
@@ -92,6 +92,7 @@ def restaurant_menu(request: HttpRequest, slug: str) -> HttpResponse:
 
     context = {
         "restaurant": restaurant,
+        "state": restaurant.availability,
         "sections": selectors.menu_by_category(restaurant=restaurant),
         "prep_time": selectors.restaurant_prep_time(restaurant=restaurant),
         "add_form": form,

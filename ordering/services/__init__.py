@@ -10,12 +10,24 @@ from ordering.services.orders import (
     order_transition,
     order_transition_by_staff,
 )
+from ordering.services.restaurants import (
+    menu_item_create,
+    menu_item_set_available,
+    menu_item_update,
+    restaurant_resume,
+    restaurant_set_busy,
+    restaurant_set_hours,
+    restaurant_update_settings,
+)
 
 __all__ = [
     "OrderRequest",
     "api_token_issue",
     "api_token_user",
     "customer_register",
+    "menu_item_create",
+    "menu_item_set_available",
+    "menu_item_update",
     "order_cancel",
     "order_item_mark_done",
     "order_move_many",
@@ -25,4 +37,8 @@ __all__ = [
     "order_transition",
     "order_transition_by_staff",
     "profile_update",
+    "restaurant_resume",
+    "restaurant_set_busy",
+    "restaurant_set_hours",
+    "restaurant_update_settings",
 ]

@@ -27,9 +27,11 @@ from ordering.exceptions import (
     OrderingError,
     OutOfStock,
     PermissionDenied,
+    RestaurantBusy,
     RestaurantClosed,
     TotalOutOfRange,
 )
+from ordering.hours import Reason
 from ordering.models import MenuItem, Order, OrderEvent, OrderLine, Restaurant, StaffMembership
 from ordering.services.stock import stock_release, stock_reserve
 from ordering.status import RELEASES_STOCK, Actor, OrderStatus, check_transition
@@ -144,8 +146,14 @@ def _create(*, customer: User, request: OrderRequest, idempotency_key: str | Non
     ) or one_or_none(Restaurant.objects.filter(pk=request.restaurant_id))
     if restaurant is None:
         raise InvalidOrder("There is no such restaurant.", code="unknown_restaurant")
-    if not restaurant.is_open:
-        raise RestaurantClosed(f"{restaurant.name} is closed and takes no orders now.")
+    state = restaurant.availability  # the fields just read: no query
+    if not state.taking_orders:
+        refusal = RestaurantBusy if state.reason is Reason.BUSY else RestaurantClosed
+        raise refusal(
+            f"{restaurant.name} {state.message}",
+            reason=state.reason.value,
+            next_open=state.next_open.isoformat() if state.next_open else None,
+        )
     unknown = [pk for pk in request.lines if pk not in items or items[pk].restaurant_id != restaurant.pk]
     if unknown:
         raise InvalidOrder(

@@ -10,7 +10,7 @@ from django.db import transaction
 from billing.models import LedgerEntry
 from billing.services.wallets import wallet_credit
 from notifications.addresses import address_mark_verified
-from ordering.demo import DEMO_PASSWORD, FOOD_VAT_RATE, RESTAURANTS, STATIONS, VAT_RATES, money
+from ordering.demo import DEMO_HOURS, DEMO_PASSWORD, FOOD_VAT_RATE, RESTAURANTS, STATIONS, VAT_RATES, money
 from ordering.models import CustomerProfile, MenuCategory, MenuItem, Restaurant, StaffMembership
 
 
@@ -36,6 +36,9 @@ class Command(BaseCommand):
                     "description": description,
                     "prep_time_minutes": prep,
                     "is_open": True,
+                    "busy": False,
+                    "busy_until": None,
+                    "opening_hours": DEMO_HOURS,
                 },
             )
             restaurants.append(restaurant)

@@ -1,0 +1,213 @@
+"""Whether a restaurant takes orders at a given moment, why not, and when it next opens.
+
+The one rule every interface asks (the menu page, add to cart, checkout, the API's order
+placement): pure functions of the restaurant's fields and the clock, no database, so it is
+unit-tested on its own and costs nothing on the order placement path.
+
+Opening hours are local times of the site's time zone (``settings.TIME_ZONE``). A range whose
+end is not after its start passes midnight: ``18:00-02:00`` on Friday is open until 02:00 on
+Saturday morning, and one whose end equals its start lasts 24 hours (``00:00-00:00``, "all
+day"). Times are turned into instants day by day through ``zoneinfo``, so a range
+keeps its wall-clock times across a DST change; every comparison is made in UTC.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+UTC = datetime.UTC
+HH_MM = re.compile(r"\d{2}:\d{2}")
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+# How far ahead "next opening" is looked for: a restaurant closed longer says so without a time.
+LOOKAHEAD_DAYS = 14
+# 00:00-00:00: open around the clock (a range whose end equals its start lasts 24 hours).
+ALL_DAY = "all day"
+
+
+class Reason(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"  # closed by hand (``is_open`` off)
+    OUTSIDE_HOURS = "outside_hours"
+    EXCEPTION_DAY = "exception_day"  # a date with no hours, or outside its special hours
+    BUSY = "busy"
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    opens: datetime.time
+    closes: datetime.time
+
+    @property
+    def past_midnight(self) -> bool:
+        return self.closes <= self.opens
+
+    def __str__(self) -> str:
+        if self.opens == self.closes == datetime.time(0, 0):
+            return ALL_DAY
+        return f"{self.opens:%H:%M}–{self.closes:%H:%M}"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Weekly ranges (Monday is 0) and dated exceptions; an empty schedule means no hours."""
+
+    weekly: Mapping[int, Sequence[TimeRange]]
+    exceptions: Mapping[datetime.date, Sequence[TimeRange]]
+
+    @property
+    def has_hours(self) -> bool:
+        return bool(self.weekly) or bool(self.exceptions)
+
+    def ranges_on(self, day: datetime.date) -> Sequence[TimeRange]:
+        """The ranges that start on ``day``: its exception when it has one, else its weekday's."""
+        if day in self.exceptions:
+            return self.exceptions[day]
+        if not self.weekly:
+            return ()
+        return self.weekly.get(day.weekday(), ())
+
+    @classmethod
+    def from_json(cls, weekly: Mapping[str, Any] | None, exceptions: Mapping[str, Any] | None) -> Schedule:
+        """From the restaurant's JSON fields (already validated by the staff form)."""
+        return cls(
+            weekly={int(day): _ranges(ranges) for day, ranges in (weekly or {}).items()},
+            exceptions={
+                datetime.date.fromisoformat(day): _ranges(ranges) for day, ranges in (exceptions or {}).items()
+            },
+        )
+
+    def weekly_json(self) -> dict[str, list[list[str]]]:
+        return {str(day): _ranges_json(ranges) for day, ranges in sorted(self.weekly.items())}
+
+    def exceptions_json(self) -> dict[str, list[list[str]]]:
+        return {day.isoformat(): _ranges_json(ranges) for day, ranges in sorted(self.exceptions.items())}
+
+
+def _ranges(raw: Sequence[Sequence[str]]) -> tuple[TimeRange, ...]:
+    return tuple(TimeRange(datetime.time.fromisoformat(a), datetime.time.fromisoformat(b)) for a, b in raw)
+
+
+def _ranges_json(ranges: Sequence[TimeRange]) -> list[list[str]]:
+    return [[f"{r.opens:%H:%M}", f"{r.closes:%H:%M}"] for r in ranges]
+
+
+def parse_ranges(text: str) -> tuple[TimeRange, ...]:
+    """``"11:00-14:30, 18:00-23:00"`` into ranges; ``""`` or ``"closed"`` is none, ``"all day"`` is
+    00:00-00:00. ValueError on junk."""
+    text = text.strip()
+    if not text or text.lower() == "closed":
+        return ()
+    if text.lower() == ALL_DAY:
+        return (TimeRange(datetime.time(0, 0), datetime.time(0, 0)),)
+    ranges = []
+    for part in text.split(","):
+        pieces = part.replace("–", "-").split("-")
+        if len(pieces) != 2:
+            raise ValueError(f"“{part.strip()}” is not a range like 11:00-14:30.")
+        if not all(HH_MM.fullmatch(p.strip()) for p in pieces):
+            raise ValueError(f"“{part.strip()}” has a time that is not HH:MM.")
+        try:
+            opens, closes = (datetime.time.fromisoformat(p.strip()) for p in pieces)
+        except ValueError:
+            raise ValueError(f"“{part.strip()}” has a time that does not exist.") from None
+        ranges.append(TimeRange(opens, closes))
+    return tuple(sorted(ranges, key=lambda r: r.opens))
+
+
+def format_ranges(ranges: Sequence[TimeRange]) -> str:
+    return ", ".join(str(r) for r in ranges) if ranges else "closed"
+
+
+@dataclass(frozen=True)
+class Availability:
+    """The answer: ``taking_orders``, else ``reason`` and ``message``; ``next_open`` when known."""
+
+    taking_orders: bool
+    reason: Reason
+    message: str
+    next_open: datetime.datetime | None = None
+    today: tuple[TimeRange, ...] | None = None  # None: no opening hours set
+
+    @property
+    def today_text(self) -> str:
+        if self.today is None:
+            return ""
+        return format_ranges(self.today)
+
+
+def _instant(day: datetime.date, at: datetime.time, tz: ZoneInfo) -> datetime.datetime:
+    # fold=0: a time that happens twice (autumn) means the first; one that does not happen
+    # (spring) is read with the offset before the change, i.e. as the hour after it.
+    return datetime.datetime.combine(day, at, tzinfo=tz).astimezone(UTC)
+
+
+def _intervals(
+    schedule: Schedule, first: datetime.date, days: int, tz: ZoneInfo
+) -> Iterator[tuple[datetime.datetime, datetime.datetime, datetime.date]]:
+    """Every open interval (UTC start, UTC end, the day it starts) of ``days`` days from ``first``."""
+    for offset in range(days):
+        day = first + datetime.timedelta(days=offset)
+        for r in schedule.ranges_on(day):
+            end_day = day + datetime.timedelta(days=1) if r.past_midnight else day
+            yield _instant(day, r.opens, tz), _instant(end_day, r.closes, tz), day
+
+
+def _when(moment: datetime.datetime, now: datetime.datetime, tz: ZoneInfo) -> str:
+    local, today = moment.astimezone(tz), now.astimezone(tz).date()
+    if local.date() == today:
+        return f"at {local:%H:%M}"
+    if local.date() == today + datetime.timedelta(days=1):
+        return f"tomorrow at {local:%H:%M}"
+    return f"on {WEEKDAYS[local.weekday()]} at {local:%H:%M}"
+
+
+def availability(
+    *,
+    now: datetime.datetime,
+    tz: ZoneInfo,
+    is_open: bool,
+    busy: bool,
+    busy_until: datetime.datetime | None,
+    schedule: Schedule,
+) -> Availability:
+    """Does the restaurant take orders at ``now`` (aware), and if not, why and until when?
+
+    Closed by hand wins over everything; then the hours (an exception date over its weekday);
+    then busy mode, which ends by itself once ``busy_until`` has passed.
+    """
+    now = now.astimezone(UTC)
+    local_today = now.astimezone(tz).date()
+    today = tuple(schedule.ranges_on(local_today)) if schedule.has_hours else None
+    if not is_open:
+        return Availability(False, Reason.CLOSED, "is closed and takes no orders now.", None, today)
+
+    if schedule.has_hours:
+        # Yesterday's ranges may pass midnight into today.
+        intervals = list(_intervals(schedule, local_today - datetime.timedelta(days=1), LOOKAHEAD_DAYS + 1, tz))
+        if not any(start <= now < end for start, end, _ in intervals):
+            next_open = min((start for start, _, _ in intervals if start > now), default=None)
+            exception = local_today in schedule.exceptions
+            reason = Reason.EXCEPTION_DAY if exception else Reason.OUTSIDE_HOURS
+            what = "has special hours today" if exception and schedule.exceptions[local_today] else "is closed now"
+            if exception and not schedule.exceptions[local_today]:
+                what = "is closed all day today"
+            opens = f" and opens {_when(next_open, now, tz)}" if next_open else ""
+            return Availability(False, reason, f"{what}{opens}; it takes no orders until then.", next_open, today)
+
+    if busy and (busy_until is None or now < busy_until.astimezone(UTC)):
+        if busy_until is None:
+            return Availability(False, Reason.BUSY, "is very busy and has paused new orders.", None, today)
+        return Availability(
+            False,
+            Reason.BUSY,
+            f"is very busy and takes no new orders until {busy_until.astimezone(tz):%H:%M}.",
+            busy_until.astimezone(UTC),
+            today,
+        )
+    return Availability(True, Reason.OPEN, "is open.", None, today)

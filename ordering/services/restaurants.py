@@ -1,0 +1,168 @@
+"""The staff's writes of their restaurant: dishes and prices, sold out, busy mode, preparation
+time and opening hours. Each change is announced through the outbox so open menu pages show it
+live. The caller has checked that the user is staff of the restaurant."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from bus.outbox import outbox_write
+from ordering.events import MENU_ITEM_CHANGED, RESTAURANT_CHANGED
+from ordering.exceptions import NotFound
+from ordering.hours import Schedule
+from ordering.models import MenuCategory, MenuItem, Restaurant
+from passline.db import one_or_none
+
+logger = logging.getLogger(__name__)
+
+
+def _item_changed(item: MenuItem) -> None:
+    outbox_write(
+        event=MENU_ITEM_CHANGED,
+        aggregate=f"menu_item:{item.pk}",
+        payload={"restaurant_id": item.restaurant_id, "menu_item_id": item.pk},
+    )
+
+
+def _restaurant_changed(restaurant_id: int) -> None:
+    outbox_write(
+        event=RESTAURANT_CHANGED, aggregate=f"restaurant:{restaurant_id}", payload={"restaurant_id": restaurant_id}
+    )
+
+
+def _locked_item(restaurant_id: int, menu_item_id: int) -> MenuItem:
+    item = one_or_none(MenuItem.objects.select_for_update().filter(pk=menu_item_id, restaurant_id=restaurant_id))
+    if item is None:
+        raise NotFound("That dish is not on this restaurant's menu.")
+    return item
+
+
+def _category(restaurant_id: int, category_id: int) -> MenuCategory:
+    category = one_or_none(MenuCategory.objects.filter(pk=category_id, restaurant_id=restaurant_id))
+    if category is None:
+        raise NotFound("There is no such category on this menu.")
+    return category
+
+
+@transaction.atomic
+def menu_item_create(
+    *,
+    restaurant_id: int,
+    category_id: int,
+    name: str,
+    description: str,
+    price: Decimal,
+    daily_stock: int | None,
+) -> MenuItem:
+    """Add a dish to the restaurant's menu, on sale."""
+    category = _category(restaurant_id, category_id)
+    item = MenuItem.objects.create(
+        restaurant_id=restaurant_id,
+        category=category,
+        name=name,
+        description=description,
+        price=price,
+        daily_stock=daily_stock,
+    )
+    _item_changed(item)
+    logger.info("dish added", extra={"restaurant_id": restaurant_id, "menu_item_id": item.pk})
+    return item
+
+
+@transaction.atomic
+def menu_item_update(
+    *,
+    restaurant_id: int,
+    menu_item_id: int,
+    category_id: int,
+    name: str,
+    description: str,
+    price: Decimal,
+    daily_stock: int | None,
+) -> MenuItem:
+    """Change a dish. A new daily limit moves what is left today by the same amount, so what was
+    already sold today stays sold (never below zero)."""
+    item = _locked_item(restaurant_id, menu_item_id)
+    item.category = _category(restaurant_id, category_id)
+    today = timezone.localdate()
+    if daily_stock != item.daily_stock:
+        if daily_stock is None or item.daily_stock is None or item.stock_date != today:
+            item.stock_remaining, item.stock_date = None, None
+        elif item.stock_remaining is not None:
+            item.stock_remaining = max(item.stock_remaining + daily_stock - item.daily_stock, 0)
+    item.name, item.description, item.price, item.daily_stock = name, description, price, daily_stock
+    item.save()
+    _item_changed(item)
+    logger.info("dish changed", extra={"restaurant_id": restaurant_id, "menu_item_id": item.pk})
+    return item
+
+
+@transaction.atomic
+def menu_item_set_available(*, restaurant_id: int, menu_item_id: int, available: bool) -> MenuItem:
+    """Take a dish off sale (sold out) or put it back on."""
+    item = _locked_item(restaurant_id, menu_item_id)
+    if item.is_available != available:
+        item.is_available = available
+        item.save(update_fields=["is_available"])
+        _item_changed(item)
+        logger.info("dish availability", extra={"menu_item_id": item.pk, "available": available})
+    return item
+
+
+def _locked_restaurant(restaurant_id: int) -> Restaurant:
+    restaurant = one_or_none(Restaurant.objects.select_for_update().filter(pk=restaurant_id))
+    if restaurant is None:
+        raise NotFound("There is no such restaurant.")
+    return restaurant
+
+
+@transaction.atomic
+def restaurant_set_busy(*, restaurant_id: int, minutes: int | None) -> Restaurant:
+    """Pause new orders: for ``minutes`` (the pause then ends by itself), or until resumed."""
+    restaurant = _locked_restaurant(restaurant_id)
+    restaurant.busy = True
+    restaurant.busy_until = timezone.now() + datetime.timedelta(minutes=minutes) if minutes else None
+    restaurant.save(update_fields=["busy", "busy_until"])
+    _restaurant_changed(restaurant.pk)
+    logger.info("restaurant busy", extra={"restaurant_id": restaurant.pk, "minutes": minutes})
+    return restaurant
+
+
+@transaction.atomic
+def restaurant_resume(*, restaurant_id: int) -> Restaurant:
+    """End busy mode: take orders again."""
+    restaurant = _locked_restaurant(restaurant_id)
+    restaurant.busy, restaurant.busy_until = False, None
+    restaurant.save(update_fields=["busy", "busy_until"])
+    _restaurant_changed(restaurant.pk)
+    logger.info("restaurant resumed", extra={"restaurant_id": restaurant.pk})
+    return restaurant
+
+
+@transaction.atomic
+def restaurant_update_settings(*, restaurant_id: int, is_open: bool, prep_time_minutes: int) -> Restaurant:
+    """Open or close by hand, and the typical preparation time."""
+    restaurant = _locked_restaurant(restaurant_id)
+    restaurant.is_open, restaurant.prep_time_minutes = is_open, prep_time_minutes
+    restaurant.save(update_fields=["is_open", "prep_time_minutes"])
+    _restaurant_changed(restaurant.pk)
+    logger.info("restaurant settings", extra={"restaurant_id": restaurant.pk, "is_open": is_open})
+    return restaurant
+
+
+@transaction.atomic
+def restaurant_set_hours(*, restaurant_id: int, schedule: Schedule) -> Restaurant:
+    """Replace the weekly opening hours and the dated exceptions (past dates are dropped)."""
+    restaurant = _locked_restaurant(restaurant_id)
+    today = timezone.localdate()
+    kept = Schedule(weekly=schedule.weekly, exceptions={d: r for d, r in schedule.exceptions.items() if d >= today})
+    restaurant.opening_hours, restaurant.hours_exceptions = kept.weekly_json(), kept.exceptions_json()
+    restaurant.save(update_fields=["opening_hours", "hours_exceptions"])
+    _restaurant_changed(restaurant.pk)
+    logger.info("restaurant hours", extra={"restaurant_id": restaurant.pk})
+    return restaurant

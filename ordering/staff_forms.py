@@ -1,0 +1,129 @@
+"""Forms of the staff pages: a dish, busy mode, the restaurant's settings, opening hours.
+
+Each one only parses and validates; the views hand ``cleaned_data`` to one service. A form with
+errors changes nothing."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+
+from ordering.hours import WEEKDAYS, Schedule, TimeRange, format_ranges, parse_ranges
+from ordering.models import MenuCategory, Restaurant
+
+PRICE_MAX = Decimal("9999.99")
+BUSY_MAX_MINUTES = 12 * 60
+
+
+class DishForm(forms.Form):
+    category = forms.TypedChoiceField(coerce=int)
+    name = forms.CharField(max_length=120)
+    description = forms.CharField(required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 3}))
+    price = forms.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        max_value=PRICE_MAX,
+        help_text="In the site's currency, with at most two decimals, e.g. 12.50.",
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
+    daily_stock = forms.IntegerField(
+        required=False, min_value=0, max_value=100_000, label="Daily stock", help_text="Leave empty for no daily limit."
+    )
+
+    def __init__(self, *args: Any, restaurant: Restaurant, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        categories = MenuCategory.objects.filter(restaurant=restaurant).order_by("position", "name")
+        self.fields["category"].choices = [(c.pk, c.name) for c in categories]  # type: ignore[attr-defined]
+
+    def clean_name(self) -> str:
+        name: str = self.cleaned_data["name"].strip()
+        if not name:
+            raise forms.ValidationError("A dish needs a name.")
+        return name
+
+
+class BusyForm(forms.Form):
+    minutes = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=BUSY_MAX_MINUTES,
+        label="Pause for (minutes)",
+        help_text="Leave empty to pause until you resume.",
+    )
+
+
+class SettingsForm(forms.Form):
+    is_open = forms.BooleanField(
+        required=False, label="Open", help_text="Untick to close the restaurant by hand, whatever its hours."
+    )
+    prep_time_minutes = forms.IntegerField(min_value=1, max_value=240, label="Preparation time (minutes)")
+
+
+def _exception_lines(text: str) -> dict[datetime.date, tuple[TimeRange, ...]]:
+    exceptions: dict[datetime.date, tuple[TimeRange, ...]] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        day_text, _, ranges_text = line.partition(" ")
+        try:
+            day = datetime.date.fromisoformat(day_text)
+        except ValueError:
+            raise forms.ValidationError(f"Line {number}: “{day_text}” is not a date like 2026-12-24.") from None
+        try:
+            exceptions[day] = parse_ranges(ranges_text)
+        except ValueError as error:
+            raise forms.ValidationError(f"Line {number}: {error}") from None
+    return exceptions
+
+
+class HoursForm(forms.Form):
+    """One text field per weekday (``11:00-14:30, 18:00-23:00``, empty for closed) and the
+    exceptions, one date a line."""
+
+    exceptions = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="One date a line: “2026-12-25 closed” or “2026-12-31 18:00-01:00”.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for day, name in enumerate(WEEKDAYS):
+            self.fields[f"day_{day}"] = forms.CharField(
+                required=False, max_length=200, label=name, help_text="e.g. 11:00-14:30, 18:00-23:00; empty: closed"
+            )
+        self.order_fields([f"day_{day}" for day in range(7)] + ["exceptions"])
+
+    @classmethod
+    def initial_for(cls, restaurant: Restaurant) -> dict[str, str]:
+        schedule = restaurant.schedule
+        initial = {
+            f"day_{day}": format_ranges(schedule.weekly.get(day, ())) if schedule.weekly else "" for day in range(7)
+        }
+        initial["exceptions"] = "\n".join(
+            f"{day.isoformat()} {format_ranges(ranges)}" for day, ranges in sorted(schedule.exceptions.items())
+        )
+        return initial
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        weekly: dict[int, tuple[TimeRange, ...]] = {}
+        for day in range(7):
+            try:
+                weekly[day] = parse_ranges(cleaned.get(f"day_{day}", "") or "")
+            except ValueError as error:
+                self.add_error(f"day_{day}", str(error))
+        try:
+            exceptions = _exception_lines(cleaned.get("exceptions", "") or "")
+        except forms.ValidationError as error:
+            self.add_error("exceptions", error)
+            exceptions = {}
+        if not any(weekly.values()):
+            weekly = {}  # no weekly hours at all: takes orders whenever open
+        cleaned["schedule"] = Schedule(weekly=weekly, exceptions=exceptions)
+        return cleaned

@@ -1,0 +1,185 @@
+"""Staff pages of a restaurant (not the Django admin): the menu and its prices, sold out, busy
+mode, preparation time and opening hours. Only the restaurant's staff may open them (the same
+check as the kitchen screen); every change goes through one service and shows live on open
+menu pages."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from ordering import selectors, services
+from ordering.exceptions import NotFound
+from ordering.models import MenuItem, Restaurant
+from ordering.staff_forms import BusyForm, DishForm, HoursForm, SettingsForm
+from passline.http import AuthenticatedHttpRequest
+
+BUSY_CHOICES = (15, 30, 60)
+
+
+def _staff_restaurant(request: AuthenticatedHttpRequest, restaurant_id: int) -> Restaurant:
+    try:
+        restaurant = selectors.restaurant_get(restaurant_id=restaurant_id)
+    except NotFound:
+        raise Http404("No such restaurant") from None
+    if not selectors.is_restaurant_staff(user=request.user, restaurant_id=restaurant.pk):
+        raise PermissionDenied("Only this restaurant's staff can manage it.")
+    return restaurant
+
+
+def _dish(restaurant: Restaurant, menu_item_id: int) -> MenuItem:
+    item = selectors.menu_items(restaurant_id=restaurant.pk).filter(pk=menu_item_id).first()
+    if item is None:
+        raise Http404("That dish is not on this menu.")
+    return item
+
+
+@login_required
+def staff_index(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The restaurants the user works: straight to its staff pages when there is one."""
+    restaurants = list(selectors.staff_restaurants(user=request.user))
+    if len(restaurants) == 1:
+        return redirect("staff_menu", restaurant_id=restaurants[0].pk)
+    if not restaurants:
+        raise PermissionDenied("Only restaurant staff can manage a restaurant.")
+    return render(request, "staff/index.html", {"restaurants": restaurants})
+
+
+@login_required
+@require_GET
+def staff_menu(request: AuthenticatedHttpRequest, restaurant_id: int) -> HttpResponse:
+    """Every dish by category, with its price, stock and a sold-out toggle."""
+    restaurant = _staff_restaurant(request, restaurant_id)
+    return render(
+        request,
+        "staff/menu.html",
+        {"restaurant": restaurant, "sections": selectors.staff_menu(restaurant=restaurant), "tab": "menu"},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def staff_dish(request: AuthenticatedHttpRequest, restaurant_id: int, menu_item_id: int | None = None) -> HttpResponse:
+    """Edit a dish, or add one (no ``menu_item_id``)."""
+    restaurant = _staff_restaurant(request, restaurant_id)
+    item = _dish(restaurant, menu_item_id) if menu_item_id is not None else None
+    if request.method == "POST":
+        form = DishForm(request.POST, restaurant=restaurant)
+        if form.is_valid():
+            data = form.cleaned_data
+            fields = {
+                "restaurant_id": restaurant.pk,
+                "category_id": data["category"],
+                "name": data["name"],
+                "description": data["description"].strip(),
+                "price": data["price"],
+                "daily_stock": data["daily_stock"],
+            }
+            if item is None:
+                item = services.menu_item_create(**fields)
+                messages.success(request, f"{item.name} is on the menu.")
+            else:
+                item = services.menu_item_update(menu_item_id=item.pk, **fields)
+                messages.success(request, f"{item.name} is saved.")
+            return redirect(reverse("staff_menu", args=[restaurant.pk]) + f"#dish-{item.pk}")
+    elif item is not None:
+        form = DishForm(
+            restaurant=restaurant,
+            initial={
+                "category": item.category_id,
+                "name": item.name,
+                "description": item.description,
+                "price": item.price,
+                "daily_stock": item.daily_stock,
+            },
+        )
+    else:
+        form = DishForm(restaurant=restaurant, initial={"category": request.GET.get("category")})
+    status = 400 if request.method == "POST" else 200
+    context = {"restaurant": restaurant, "item": item, "form": form, "tab": "menu"}
+    return render(request, "staff/dish.html", context, status=status)
+
+
+@login_required
+@require_POST
+def staff_dish_availability(request: AuthenticatedHttpRequest, restaurant_id: int, menu_item_id: int) -> HttpResponse:
+    """The one-click toggle: ``available=0`` marks the dish sold out, ``available=1`` puts it back on sale."""
+    restaurant = _staff_restaurant(request, restaurant_id)
+    item = _dish(restaurant, menu_item_id)
+    available = request.POST.get("available") == "1"
+    services.menu_item_set_available(restaurant_id=restaurant.pk, menu_item_id=item.pk, available=available)
+    messages.success(request, f"{item.name} is {'back on sale' if available else 'marked sold out'}.")
+    return redirect(reverse("staff_menu", args=[restaurant.pk]) + f"#dish-{item.pk}")
+
+
+def _opening_context(restaurant: Restaurant, **forms: object) -> dict[str, object]:
+    return {
+        "restaurant": restaurant,
+        "tab": "opening",
+        "busy_choices": BUSY_CHOICES,
+        "busy_form": forms.get("busy_form") or BusyForm(),
+        "settings_form": forms.get("settings_form")
+        or SettingsForm(initial={"is_open": restaurant.is_open, "prep_time_minutes": restaurant.prep_time_minutes}),
+        "hours_form": forms.get("hours_form") or HoursForm(initial=HoursForm.initial_for(restaurant)),
+        "state": restaurant.availability,
+        "time_zone": settings.TIME_ZONE,
+    }
+
+
+@login_required
+@require_GET
+def staff_opening(request: AuthenticatedHttpRequest, restaurant_id: int) -> HttpResponse:
+    """Busy mode, open or closed, preparation time and opening hours."""
+    restaurant = _staff_restaurant(request, restaurant_id)
+    return render(request, "staff/opening.html", _opening_context(restaurant))
+
+
+@login_required
+@require_POST
+def staff_busy(request: AuthenticatedHttpRequest, restaurant_id: int) -> HttpResponse:
+    """Pause new orders (``minutes`` or until resumed), or ``resume``."""
+    restaurant = _staff_restaurant(request, restaurant_id)
+    if "resume" in request.POST:
+        services.restaurant_resume(restaurant_id=restaurant.pk)
+        messages.success(request, f"{restaurant.name} takes orders again.")
+        return redirect("staff_opening", restaurant_id=restaurant.pk)
+    form = BusyForm(request.POST)
+    if not form.is_valid():
+        return render(request, "staff/opening.html", _opening_context(restaurant, busy_form=form), status=400)
+    minutes = form.cleaned_data["minutes"]
+    restaurant = services.restaurant_set_busy(restaurant_id=restaurant.pk, minutes=minutes)
+    until = f" for {minutes} minutes" if minutes else " until you resume"
+    messages.success(request, f"New orders are paused{until}.")
+    return redirect("staff_opening", restaurant_id=restaurant.pk)
+
+
+@login_required
+@require_POST
+def staff_settings(request: AuthenticatedHttpRequest, restaurant_id: int) -> HttpResponse:
+    """Open or closed by hand, and the preparation time."""
+    restaurant = _staff_restaurant(request, restaurant_id)
+    form = SettingsForm(request.POST)
+    if not form.is_valid():
+        return render(request, "staff/opening.html", _opening_context(restaurant, settings_form=form), status=400)
+    services.restaurant_update_settings(restaurant_id=restaurant.pk, **form.cleaned_data)
+    messages.success(request, "Settings saved.")
+    return redirect("staff_opening", restaurant_id=restaurant.pk)
+
+
+@login_required
+@require_POST
+def staff_hours(request: AuthenticatedHttpRequest, restaurant_id: int) -> HttpResponse:
+    """Weekly opening hours and dated exceptions."""
+    restaurant = _staff_restaurant(request, restaurant_id)
+    form = HoursForm(request.POST)
+    if not form.is_valid():
+        return render(request, "staff/opening.html", _opening_context(restaurant, hours_form=form), status=400)
+    services.restaurant_set_hours(restaurant_id=restaurant.pk, schedule=form.cleaned_data["schedule"])
+    messages.success(request, "Opening hours saved.")
+    return redirect("staff_opening", restaurant_id=restaurant.pk)
