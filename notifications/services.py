@@ -349,9 +349,11 @@ def _create(
         return []
     known = set(Notification.objects.filter(key__in=[n.key for n in candidates]).values_list("key", flat=True))
     new = [n for n in candidates if n.key not in known]
-    direct = [n for n in new if n.channel == Channel.PUSH and n.status == Status.PENDING] if toasts else []
+    direct: set[int] = set()  # id() of the toasts sent by ``toasts`` once the plan commits
     if toasts is not None:
-        toast_road.mark_sent(direct, toasts)
+        pushes = [n for n in new if n.channel == Channel.PUSH and n.status == Status.PENDING]
+        toast_road.mark_sent(pushes, toasts)
+        direct = {id(notification) for notification in pushes}
     try:
         with transaction.atomic():
             Notification.objects.bulk_create(new)
@@ -364,13 +366,11 @@ def _create(
             with traced(traces.get(id(notification))):
                 commands.append(_command(notification))
     outbox_write_many(commands)
-    written = {id(notification) for notification in new}
-    direct = [notification for notification in direct if id(notification) in written]
     if toasts is not None:
-        toast_road.send_on_commit([(n, traces.get(id(n))) for n in direct], toasts, _requeue_toasts)
-    sent_later = {id(notification) for notification in direct}
+        sent_later = [(n, traces.get(id(n))) for n in new if id(n) in direct]  # (those written)
+        toast_road.send_on_commit(sent_later, toasts, _requeue_toasts)
     for notification in new:
-        if id(notification) in sent_later:
+        if id(notification) in direct:
             continue  # counted and logged when sent (notifications/toasts.py)
         if notification.status == Status.SKIPPED:
             notification_metrics.count(notification.channel, "suppressed", notification.reason)

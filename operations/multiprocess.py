@@ -70,14 +70,15 @@ def remove_dead_local(path: str) -> list[str]:
     for mode in _LIVE_MODES:
         for file in glob.glob(os.path.join(path, f"gauge_{mode}_{_HOST}-*.db")):
             pid = file.rsplit("-", 1)[-1].removesuffix(".db")
-            if pid.isdigit() and not _alive(int(pid)):
+            if pid.isdigit() and not pid_alive(int(pid)):
                 gone.append(f"{_HOST}-{pid}")
     for name in set(gone):
         multiprocess.mark_process_dead(name, path)
     return sorted(set(gone))
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this machine with that pid runs (someone else's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

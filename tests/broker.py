@@ -13,6 +13,7 @@ import uuid
 import pika
 
 from bus.handlers import registered
+from operations.multiprocess import pid_alive
 
 RABBITMQCTL = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
 
@@ -44,19 +45,9 @@ def session_vhost() -> str:
     connection, another checkout's included."""
     for name in ctl_output("list_vhosts", "name").split():
         found = SESSION_VHOST.match(name)
-        if found and not _alive(int(found.group(1))):
+        if found and not pid_alive(int(found.group(1))):
             subprocess.run([RABBITMQCTL, "-q", "delete_vhost", name], capture_output=True, timeout=60, check=False)
     return f"passline-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
 
 
 def purge_all(url: str) -> None:
