@@ -18,20 +18,24 @@ from operations.multiprocess import pid_alive
 RABBITMQCTL = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
 
 
-def ctl(*args: str) -> None:
+def _run_ctl(args: list[str]) -> subprocess.CompletedProcess[str]:
     """rabbitmqctl, tried again on exit 69 ("unavailable"): the CLI reaches the node over Erlang
     distribution, which refuses a connection now and then when many CLI calls run at once."""
     for attempt in range(4):
-        result = subprocess.run([RABBITMQCTL, *args], capture_output=True, timeout=60, check=False)
+        result = subprocess.run([RABBITMQCTL, *args], capture_output=True, timeout=60, check=False, text=True)
         if result.returncode != 69 or attempt == 3:
             break
         time.sleep(2.0 * (attempt + 1))
     result.check_returncode()
+    return result
+
+
+def ctl(*args: str) -> None:
+    _run_ctl(list(args))
 
 
 def ctl_output(*args: str) -> str:
-    result = subprocess.run([RABBITMQCTL, "-q", *args], capture_output=True, timeout=60, check=True, text=True)
-    return result.stdout
+    return _run_ctl(["-q", *args]).stdout
 
 
 # A test session's vhost: ``passline-test-<pid of the session>-<random>``.
