@@ -191,7 +191,16 @@ class RabbitNode:
         )
 
     def wait(self, timeout: float = BOOT_TIMEOUT) -> None:
-        _wait_until(self.answers, timeout=timeout, what=f"RabbitMQ node {self.name} to answer")
+        try:
+            _wait_until(self.answers, timeout=timeout, what=f"RabbitMQ node {self.name} to answer")
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n{self.diagnosis()}") from None
+
+    def diagnosis(self) -> str:
+        """Whether the beam runs, and the end of the node's log: what a failed wait reports."""
+        logs = sorted((self.dir / "log").glob("*.log"), key=lambda path: path.stat().st_mtime)
+        tail = logs[-1].read_text(errors="replace").splitlines()[-25:] if logs else ["(no log)"]
+        return f"{self.name}: beam {'running' if self.running() else 'not running'}; log:\n" + "\n".join(tail)
 
     def start(self, timeout: float = BOOT_TIMEOUT) -> None:
         """Boot the node (again, after a kill) and wait until it answers. Its data directory
@@ -299,7 +308,15 @@ class RabbitCluster:
         for node in down:
             node.boot()
         for node in self.nodes:
-            node.wait()
+            try:
+                node.wait(BOOT_TIMEOUT / 2)
+            except AssertionError:
+                # A beam that gave up booting (its peers' tables did not come in time, or it
+                # crashed) is booted once more, now that the others run; one still booting is
+                # given the rest of the time.
+                if not node.running():
+                    node.boot()
+                node.wait(BOOT_TIMEOUT / 2)
 
     def formed(self) -> bool:
         """Every node runs, node 0 sees all of them as running members, and no partition is left."""
