@@ -56,6 +56,10 @@ from bench.load_data import (
     versions,
 )
 from bench.stack import PREFIX, Stack, procfile_workers, production_env
+from scripts.supervise import web_processes
+
+# The measures that run the web as make run does: WEB_PROCESSES daphnes on one shared socket.
+SHARED = frozenset({"placement", "steady", "e2e"})
 
 WRK_SCRIPT = common.ROOT / "bench" / "wrk" / "orders.lua"
 E2E_P99_LIMIT_MS = 1000
@@ -237,6 +241,13 @@ def main() -> None:
         help="measured seconds per rate of the search (15, or --seconds when shorter)",
     )
     parser.add_argument("--search-budget", type=float, default=300, help="the longest the search may take (s)")
+    parser.add_argument(
+        "--web",
+        type=int,
+        default=None,
+        help="web processes on one shared socket for placement, steady and e2e (default: as make run, "
+        "WEB_PROCESSES or one per core)",
+    )
     parser.add_argument("--scale", type=int, default=2, help="daphnes behind nginx for the scale-out measure")
     parser.add_argument(
         "--skip",
@@ -267,6 +278,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     stack = Stack(processes)
     print(f"Load benchmark: production mode, every worker of the Procfile; logs in {processes.dir}", flush=True)
+    web = args.web or web_processes()
     try:
         stack.start_workers()
 
@@ -276,7 +288,7 @@ def main() -> None:
                 (
                     "placement",
                     "daphne",
-                    1,
+                    web,
                     lambda url: placement(processes, url, data, levels, args.seconds, args.repeat, args.warmup),
                 )
             )
@@ -317,7 +329,7 @@ def main() -> None:
                 (
                     "steady",
                     "daphne",
-                    1,
+                    web,
                     lambda url: steady.measure(
                         stack,
                         processes,
@@ -341,12 +353,14 @@ def main() -> None:
                 "budget_seconds": args.search_budget,
                 "seconds": args.search_seconds or min(15.0, args.seconds),
             }
-            plan.append(("e2e", "daphne", 1, lambda url: e2e(processes, url, data, search)))
+            plan.append(("e2e", "daphne", web, lambda url: e2e(processes, url, data, search)))
         for index, (name, server, count, what) in enumerate(plan):
             drained()
-            url = stack.start_web(server=server, count=count)
+            # The default-sized measures run the web as make run does: its processes on one socket.
+            url = stack.start_web(server=server, count=count, shared=name in SHARED)
             common.wait_for(functools.partial(healthy, url), 60, f"{name}: /healthz", 0.2)
-            print(f"{name}: {server} x{count}{' behind nginx' if stack.nginx else ''}", flush=True)
+            balancer = " behind nginx" if stack.nginx else " on one socket" if name in SHARED and count > 1 else ""
+            print(f"{name}: {server} x{count}{balancer}", flush=True)
             started = stack.cpu_seconds()
             try:
                 figures[name] = {**what(url), "web": stack.describe()}

@@ -3,9 +3,11 @@ worker of the Procfile, on the benchmark's own database, vhost and Redis prefixe
 
 ``PASSLINE_ENV=production`` (DEBUG off, no ``.env``: the database password is handed over
 explicitly), one or more web processes — daphne, the specified server, or uvicorn, for the
-comparison — each on a port of its own, and optionally nginx in front of them as the load
-balancer (Debian's package, with a configuration of the run's own). The workers are the
-Procfile's lines, so the benchmark runs exactly what ``make run`` runs.
+comparison — either sharing one listening socket, as ``make run`` runs them (supervisord's
+fcgi-program, scripts/supervise.py: the kernel spreads the connections), or each on a port of
+its own, optionally with nginx in front of them as the load balancer (Debian's package, with a
+configuration of the run's own). The workers are the Procfile's lines, so the benchmark runs
+exactly what ``make run`` runs.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -92,6 +95,7 @@ class Stack:
         self.server, self.web, self.nginx = "daphne", 0, False
         self.ports: list[int] = []
         self.port = 0
+        self.listener: socket.socket | None = None  # the web processes' shared socket
         self.named: dict[str, subprocess.Popen] = {}
         # How each named process was started (its log's name, its argv), to start it again.
         self.commands: dict[str, tuple[str, list[str]]] = {}
@@ -109,12 +113,17 @@ class Stack:
             self.named[name] = self._start(name, argv)
         return self
 
-    def start_web(self, *, server: str = "daphne", count: int = 1, nginx: bool | None = None) -> str:
-        """``count`` servers, behind nginx when there are several (unless ``nginx=False``: the
-        clients then pick a server themselves)."""
+    def start_web(
+        self, *, server: str = "daphne", count: int = 1, nginx: bool | None = None, shared: bool = False
+    ) -> str:
+        """``count`` servers: with ``shared``, all on one listening socket, as ``make run`` runs
+        them; else each on its own port, behind nginx when there are several (unless
+        ``nginx=False``: the clients then pick a server themselves)."""
         if server not in SERVERS:
             raise SystemExit(f"unknown server {server!r}: one of {', '.join(SERVERS)}")
         self.server, self.web = server, count
+        if shared:
+            return self._start_shared(count)
         self.nginx = count > 1 if nginx is None else nginx
         self.ports = [free_port() for _ in range(count)]
         for index, port in enumerate(self.ports):
@@ -130,10 +139,33 @@ class Stack:
             self.port = self.ports[0]
         return self.url
 
+    def _start_shared(self, count: int) -> str:
+        """daphnes serving one socket opened here (``--fd``), as supervisord's fcgi-program
+        hands its socket to ``make run``'s web processes."""
+        self.nginx = False
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((HOST, 0))
+        listener.listen(1024)
+        self.listener = listener
+        self.port = listener.getsockname()[1]
+        self.ports = [self.port] * count
+        for index in range(count):
+            self.commands[f"web-{index + 1}"] = (f"daphne-{index + 1}", self._server_argv(0, fd=listener.fileno()))
+            self.named[f"web-{index + 1}"] = self._start(
+                *self.commands[f"web-{index + 1}"], pass_fds=(listener.fileno(),)
+            )
+        for index in range(count):
+            self._wait_port(self.port, self.named[f"web-{index + 1}"], f"daphne {index + 1} on port {self.port}")
+        return self.url
+
     def stop_web(self) -> None:
         for name in [n for n in self.named if n.startswith("web-") or n == "nginx"]:
             self.processes.stop(self.named.pop(name))
             self.commands.pop(name, None)
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
 
     def kill(self, name: str) -> None:
         """kill -9 one process of the stack (and wait for it to be gone), as a crash would."""
@@ -145,21 +177,19 @@ class Stack:
     def restart(self, name: str) -> subprocess.Popen:
         """Start a process of the stack again, as it was first started (a web server on its port,
         waited for until it listens)."""
-        self.named[name] = self._start(*self.commands[name])
+        shared = (self.listener.fileno(),) if name.startswith("web-") and self.listener is not None else ()
+        self.named[name] = self._start(*self.commands[name], pass_fds=shared)
         if name.startswith("web-"):
             port = self.ports[int(name.removeprefix("web-")) - 1]
             self._wait_port(port, self.named[name], f"{self.server} on port {port}")
         return self.named[name]
 
-    def _server_argv(self, port: int) -> list[str]:
+    def _server_argv(self, port: int, fd: int | None = None) -> list[str]:
         bin_dir = Path(sys.executable).parent
         if self.server == "daphne":
             return [
                 str(bin_dir / "daphne"),
-                "-b",
-                HOST,
-                "-p",
-                str(port),
+                *(["--fd", str(fd)] if fd is not None else ["-b", HOST, "-p", str(port)]),
                 "--proxy-headers",
                 "passline.asgi:application",
             ]
@@ -178,10 +208,16 @@ class Stack:
             "passline.asgi:application",
         ]
 
-    def _start(self, name: str, argv: list[str]) -> subprocess.Popen:
+    def _start(self, name: str, argv: list[str], pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
         log = open(self.processes.dir / f"{name}.log", "ab")
         process = subprocess.Popen(
-            argv, cwd=common.ROOT, env=production_env(**self.env), stdout=log, stderr=log, preexec_fn=raise_open_files
+            argv,
+            cwd=common.ROOT,
+            env=production_env(**self.env),
+            stdout=log,
+            stderr=log,
+            preexec_fn=raise_open_files,
+            pass_fds=pass_fds,
         )
         self.processes.children.append((name, process))
         return process
@@ -274,7 +310,8 @@ class Stack:
                 process.send_signal(signal.SIGCONT)
 
     def describe(self) -> dict[str, Any]:
-        return {"server": self.server, "web_processes": self.web, "load_balancer": "nginx" if self.nginx else None}
+        balancer = "nginx" if self.nginx else "shared socket" if self.listener is not None else None
+        return {"server": self.server, "web_processes": self.web, "load_balancer": balancer}
 
 
 # The servers on the same machine, by process name: their CPU and memory are part of the cost.

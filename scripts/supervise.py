@@ -11,7 +11,9 @@ One that dies within ``START_SECONDS`` of its start is retried after 1, 2, 3 …
 back-off) and given up only after ``START_RETRIES`` such failures in a row, so a service that is
 down for minutes does not leave a worker given up for good. Ctrl-C or SIGTERM stops them all,
 each with SIGTERM first (the workers finish the message in hand), SIGKILL after
-``STOP_WAIT_SECONDS``. While it runs, ``.venv/bin/supervisorctl -c <dir>/supervisord.conf
+``STOP_WAIT_SECONDS``. The web line runs as ``WEB_PROCESSES`` daphnes (one per core by default)
+on one listening socket that supervisord opens and hands each of them (an ``fcgi-program``):
+the kernel spreads the connections, and one daphne restarting leaves the others serving. While it runs, ``.venv/bin/supervisorctl -c <dir>/supervisord.conf
 status`` lists the processes with their pids and uptimes.
 
 Beside them, Prometheus (when installed: scripts/setup.sh installs Debian's package) scrapes the
@@ -28,10 +30,12 @@ import re
 import shlex
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+WEB = "web"
 
 # A process that lives this long counts as started; one that dies sooner is backed off.
 START_SECONDS = 3
@@ -59,8 +63,9 @@ def procfile_entries(text: str) -> list[tuple[str, str]]:
     return entries
 
 
-def supervisord_conf(entries: list[tuple[str, str]], *, directory: Path, workdir: Path) -> str:
-    """The configuration for ``entries``: each a program that restarts, logging to our stdout."""
+def supervisord_conf(entries: list[tuple[str, str]], *, directory: Path, workdir: Path, web: Web | None = None) -> str:
+    """The configuration for ``entries``: each a program that restarts, logging to our stdout;
+    with ``web``, the entry named ``web`` as that many processes on one shared socket."""
     socket = directory / "supervisor.sock"
     lines = [
         "; Written by scripts/supervise.py from the Procfile; changes here are overwritten.",
@@ -83,12 +88,24 @@ def supervisord_conf(entries: list[tuple[str, str]], *, directory: Path, workdir
         "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
     ]
     for name, command in entries:
+        section = [f"[program:{name}]"]
+        if name == WEB and web is not None:
+            # The web processes share one listening socket, which supervisord opens and hands
+            # each of them as fd 0 (its fcgi-program): the kernel spreads connections over them.
+            command = web_command(command)
+            section = [
+                f"[fcgi-program:{name}]",
+                f"socket=tcp://{web.address}",
+                f"numprocs={web.processes}",
+                "process_name=web-%(process_num)d",
+            ]
         # Through a shell for the Procfile's ${VAR:-default}; exec, so signals reach the process.
         # supervisord reads %(name)s expansions in its values: a literal % is written %%.
         argv = shlex.join(["/bin/sh", "-c", f"exec {command}"]).replace("%", "%%")
+        process_name = "web-%(process_num)d" if section[0].startswith("[fcgi") else name
         lines += [
             "",
-            f"[program:{name}]",
+            *section,
             f"command={argv}",
             f"directory={workdir}",
             "autostart=true",
@@ -104,9 +121,42 @@ def supervisord_conf(entries: list[tuple[str, str]], *, directory: Path, workdir
             "stdout_logfile=/dev/stdout",
             "stdout_logfile_maxbytes=0",
             "redirect_stderr=true",
-            f'environment=PASSLINE_PROCESS="{name}"',
+            f'environment=PASSLINE_PROCESS="{process_name}"',
         ]
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Web:
+    """Where the web processes listen, and how many share the socket."""
+
+    address: str  # host:port
+    processes: int
+
+
+def web_processes() -> int:
+    """``WEB_PROCESSES``: the web processes ``make run`` starts, one per core by default."""
+    raw = _setting("WEB_PROCESSES", "") or str(os.cpu_count() or 1)
+    if not raw.isdigit() or int(raw) < 1:
+        raise SystemExit(f"WEB_PROCESSES must be a whole number of at least 1, not {raw!r}")
+    return int(raw)
+
+
+def web_settings() -> Web:
+    host = _setting("PASSLINE_HOST", "127.0.0.1")
+    return Web(address=f"{host}:{_setting('PASSLINE_PORT', '8000')}", processes=web_processes())
+
+
+# The Procfile's web line binds an address itself (``-b <host> -p <port>``: compose and a plain
+# Procfile runner start it so); under supervisord it takes the shared socket instead.
+_BIND = re.compile(r"\s-b\s+\S+\s+-p\s+\S+")
+
+
+def web_command(command: str) -> str:
+    """The Procfile's daphne line, serving the socket on fd 0 instead of binding its own."""
+    if not _BIND.search(command):
+        raise ValueError(f"the Procfile's web line must bind with '-b <host> -p <port>': {command!r}")
+    return _BIND.sub(" --fd 0", command, count=1)
 
 
 def _setting(name: str, default: str) -> str:
@@ -195,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     prometheus = None if args.no_prometheus else prometheus_entry(ROOT / "var" / "prometheus-server")
     if prometheus is not None:
         entries.append(prometheus)
-    conf.write_text(supervisord_conf(entries, directory=directory, workdir=ROOT))
+    conf.write_text(supervisord_conf(entries, directory=directory, workdir=ROOT, web=web_settings()))
     if args.write_only:
         print(conf)
         return

@@ -1,7 +1,8 @@
 """``make run``'s supervisor: every Procfile process, a crashed one restarted, the others serving.
 
-The whole stack as ``make run`` starts it (scripts/supervise.py, the real Procfile), on this test
-run's database, vhost and Redis prefix; ``kill -9`` of workers, the relay and the web server.
+The whole stack as ``make run`` starts it (scripts/supervise.py, the real Procfile, two web
+processes on one socket), on this test run's database, vhost and Redis prefix; ``kill -9`` of
+workers, the relay and a web process.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from tests.support import wait_until
 pytestmark = pytest.mark.slow
 
 PROCFILE = BASE_DIR / "Procfile"
+WEB_PROCESSES = 2
+# supervisorctl's names: the web is a group of processes sharing its socket.
+WEB = [f"web:web-{index}" for index in range(WEB_PROCESSES)]
 
 
 class Supervised:
@@ -112,13 +116,15 @@ def supervised_stack(env: dict[str, str], broker_url: str, tmp_path: Path) -> It
         "RABBITMQ_URL": broker_url,
         "PASSLINE_PORT": str(port),
         "PASSLINE_HOST": "127.0.0.1",
+        "WEB_PROCESSES": str(WEB_PROCESSES),
         # the stack's metric files of its own (supervise.py empties them at start)
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
     }
     supervised = Supervised(env, tmp_path)
     supervised.start()
     url = f"http://127.0.0.1:{port}"
-    names = {line.split(":", 1)[0] for line in PROCFILE.read_text().splitlines() if ":" in line}
+    names = {line.split(":", 1)[0] for line in PROCFILE.read_text().splitlines() if ":" in line} - {"web"}
+    names |= set(WEB)
     try:
         try:
             wait_until(
@@ -176,23 +182,25 @@ def test_a_killed_process_is_restarted_and_the_others_keep_serving(stack, custom
     first = _place_and_await_paid(url, token, pizza.pk, pizza.category.restaurant_id, "supervision-1")
     before = supervised.status()
 
-    # when billing, the relay and the web server are killed outright
-    for name in ("billing", "relay", "web"):
+    # when billing, the relay and one web process are killed outright
+    killed = ("billing", "relay", WEB[0])
+    for name in killed:
         subprocess.run(["kill", "-9", str(before[name][1])], check=True)
 
-    # then each comes back with a new pid, and every other process kept its own
+    # then the other web process serves the shared socket at once
+    assert all(_http("GET", f"{url}/healthz")[0] == 200 for _ in range(5))
+
+    # and each killed one comes back with a new pid, and every other process kept its own
     def restarted() -> bool:
         now = supervised.status()
-        return all(
-            now[name][0] == "RUNNING" and now[name][1] != before[name][1] for name in ("billing", "relay", "web")
-        )
+        return all(now[name][0] == "RUNNING" and now[name][1] != before[name][1] for name in killed)
 
     try:
-        wait_until(restarted, timeout=60, interval=0.5, what="billing, relay and web restarted")
+        wait_until(restarted, timeout=60, interval=0.5, what="billing, relay and the web process restarted")
     except AssertionError as error:
         raise AssertionError(f"{error}\n{supervised.status()}\n{supervised.output()}") from None
     after = supervised.status()
-    untouched = set(before) - {"billing", "relay", "web"}
+    untouched = set(before) - set(killed)
     assert {name: after[name] for name in untouched} == {name: before[name] for name in untouched}
     assert "exited: billing (terminated by SIGKILL; not expected)" in supervised.output()
 
