@@ -71,6 +71,8 @@ def build(figures: dict[str, Any]) -> dict[str, Any]:
         "yardstick_64_p99_ms": hello.get("p99_ms"),
         "placement_64_orders_per_s": placement.get("orders_per_s"),
         "placement_64_p99_ms": placement.get("p99_ms"),
+        # The web processes of placement, steady and e2e (one socket, as make run starts them).
+        "web_processes": ((figures.get("placement") or {}).get("web") or {}).get("web_processes"),
         "e2e_max_orders_per_s_p99_under_1s": e2e.get("highest_rate_p99_under_limit"),
         "e2e_search_stop": (e2e.get("search_stop") or {}).get("reason"),
         "steady_rate_orders_per_s": steady.get("rate"),
@@ -208,6 +210,8 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
             continue
         if name == "placement_scaled":
             title = f"daphne x{block['web']['web_processes']} behind nginx"
+        elif name == "placement":
+            title = f"daphne x{block.get('web', {}).get('web_processes', 1)}"
         for level, run in block.items():
             if not level.isdigit():
                 continue
