@@ -347,8 +347,10 @@ def _create(
     traces = traces or {}
     if not candidates:
         return []
-    known = set(Notification.objects.filter(key__in=[n.key for n in candidates]).values_list("key", flat=True))
-    new = [n for n in candidates if n.key not in known]
+    # Written without first reading which keys exist: a step planned before is rare (a replayed
+    # event, a second notifier racing), and the keys' unique index finds it; only then is each
+    # row written on its own, those planned before left out.
+    new = list(candidates)
     direct: set[int] = set()  # id() of the toasts sent by ``toasts`` once the plan commits
     if toasts is not None:
         pushes = [n for n in new if n.channel == Channel.PUSH and n.status == Status.PENDING]
