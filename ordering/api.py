@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.signals import user_logged_in
 from django.http import HttpRequest, HttpResponse
-from ninja import Router, Status
+from ninja import Query, Router, Status
 from ninja.errors import HttpError
 
 from ordering import selectors, services
@@ -32,6 +32,7 @@ from ordering.api_schemas import (
     order_out,
     restaurant_out,
 )
+from ordering.search import MAX_QUERY
 from ordering.services import accounts
 from passline.api_schemas import (
     AUTH_ERRORS,
@@ -168,10 +169,28 @@ def logout(request: HttpRequest) -> Status[None]:
 
 # Browsing is public, as on the site: a visitor sees restaurants and menus before signing in.
 @router.get(
-    "/restaurants", auth=None, **answers({200: list[RestaurantOut]}, {}), tags=["restaurants"], summary="Restaurants"
+    "/restaurants",
+    auth=None,
+    **answers({200: list[RestaurantOut]}, {422: INVALID_REQUEST}),
+    tags=["restaurants"],
+    summary="Restaurants, or a search",
+    description="Without parameters, every restaurant by name. `q`: the restaurants whose name, cuisine or "
+    "description, or one of whose dishes, matches every word (each word as a prefix: `curr` finds curry; words "
+    "under three letters are matched within names only when no longer word is given), best first, each with "
+    "`matching_dishes`. `cuisine`: only restaurants of that cuisine (any case). 422 `invalid_request` for a `q` "
+    "over 100 characters.",
 )
-def restaurants(request: HttpRequest) -> list[dict[str, Any]]:
-    return [restaurant_out(r) for r in selectors.restaurant_list()]
+def restaurants(
+    request: HttpRequest,
+    q: str = Query("", max_length=MAX_QUERY, description="Words to search for."),
+    cuisine: str = Query("", max_length=60, description="A cuisine, e.g. `Italian`."),
+) -> list[dict[str, Any]]:
+    if not q.strip():
+        return [restaurant_out(r) for r in selectors.restaurant_list(cuisine=cuisine.strip())]
+    return [
+        {**restaurant_out(match.restaurant), "matching_dishes": [{"id": d.pk, "name": d.name} for d in match.dishes]}
+        for match in selectors.restaurant_search(text=q, cuisine=cuisine.strip())
+    ]
 
 
 @router.get(

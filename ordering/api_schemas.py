@@ -85,6 +85,11 @@ class RefreshIn(Schema):
 # --- restaurants and menus ------------------------------------------------------------
 
 
+class DishRef(Schema):
+    id: int
+    name: str
+
+
 class RestaurantOut(Schema):
     id: int
     name: str
@@ -101,6 +106,9 @@ class RestaurantOut(Schema):
     )
     next_open: datetime.datetime | None = Field(
         description="When it takes orders again, where known (the end of a busy spell, the next opening)."
+    )
+    matching_dishes: list[DishRef] | None = Field(
+        None, description="With `q`: its dishes that match, best first (at most five); null without `q`."
     )
 
 

@@ -4,11 +4,13 @@ values to a service, which has the last word on every business rule."""
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
 from django.core.validators import RegexValidator
+
+from ordering.search import MAX_QUERY
 
 MAX_QUANTITY = settings.ORDER_MAX_QUANTITY_PER_LINE
 
@@ -65,6 +67,25 @@ class LimitedTextField(forms.CharField):
         attrs.pop("maxlength", None)
         attrs["data-maxlength"] = str(self.max_length)
         return attrs
+
+
+class RestaurantSearchForm(forms.Form):
+    """The restaurant list's search box and cuisine filter (GET: the results have a link)."""
+
+    q = forms.CharField(
+        label="Search restaurants and dishes",
+        required=False,
+        max_length=MAX_QUERY,
+        error_messages={"max_length": f"Search for at most {MAX_QUERY} characters."},
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Curry, pizza, vegan…", "autocomplete": "off"}),
+    )
+    cuisine = forms.ChoiceField(label="Cuisine", required=False)
+
+    def __init__(self, *args: Any, cuisines: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = cast(forms.ChoiceField, self.fields["cuisine"])
+        field.choices = [("", "All cuisines"), *((name, name) for name in cuisines)]
+        field.error_messages["invalid_choice"] = "There is no restaurant of that cuisine."
 
 
 class AddToCartForm(forms.Form):

@@ -6,18 +6,96 @@ import datetime
 from dataclasses import dataclass
 
 from django.contrib.auth.models import User
+from django.db import connection
 from django.db.models import Max, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from ordering import eta
 from ordering.exceptions import NotFound
 from ordering.models import MenuCategory, MenuItem, Order, OrderEvent, OrderLine, Restaurant, StaffMembership
+from ordering.search import search_terms
 from ordering.status import KITCHEN_OPEN, OrderStatus
 from passline.db import one_or_none
 
 
-def restaurant_list() -> QuerySet[Restaurant]:
-    return Restaurant.objects.all()
+def restaurant_list(*, cuisine: str = "") -> QuerySet[Restaurant]:
+    """Every restaurant, or those of one cuisine (matched regardless of case)."""
+    restaurants = Restaurant.objects.all()
+    if cuisine:
+        restaurants = restaurants.filter(cuisine__iexact=cuisine)
+    return restaurants
+
+
+def cuisines() -> list[str]:
+    """The cuisines of the restaurants, once each (as first spelled), for the filter."""
+    found: dict[str, str] = {}
+    for name in Restaurant.objects.exclude(cuisine="").order_by("cuisine").values_list("cuisine", flat=True):
+        found.setdefault(name.casefold(), name)
+    return sorted(found.values(), key=str.casefold)
+
+
+@dataclass(frozen=True)
+class RestaurantMatch:
+    """A restaurant the search found, and the dishes of it that matched (best first)."""
+
+    restaurant: Restaurant
+    dishes: list[MenuItem]
+
+
+# Full-text relevance, in boolean mode (ordering/search.py builds the query, a parameter here).
+_RESTAURANT_MATCH = "MATCH (name, cuisine, description) AGAINST (%s IN BOOLEAN MODE)"
+_RESTAURANT_SCORES = f"SELECT id, {_RESTAURANT_MATCH} FROM ordering_restaurant WHERE {_RESTAURANT_MATCH}"
+_DISH_MATCH = "MATCH (name, description) AGAINST (%s IN BOOLEAN MODE)"
+_DISH_SCORES = f"SELECT id, restaurant_id, {_DISH_MATCH} FROM ordering_menuitem WHERE {_DISH_MATCH}"
+# At most this many dishes are named per restaurant.
+DISHES_PER_MATCH = 5
+
+
+def restaurant_search(*, text: str, cuisine: str = "") -> list[RestaurantMatch]:
+    """Restaurants whose name, cuisine or description matches every word of ``text``, or with
+    dishes that do (MariaDB full-text, ordering/search.py), best first; each with its matching
+    dishes. Four queries at most: the restaurants' and the dishes' scores, then their rows."""
+    terms = search_terms(text)
+    if not terms:
+        return [RestaurantMatch(restaurant, []) for restaurant in restaurant_list(cuisine=cuisine)]
+    scores: dict[int, float] = {}
+    dish_scores: dict[int, float] = {}
+    dish_rows: list[tuple[int, int, float]]
+    if terms.indexed:
+        query = terms.boolean_query
+        with connection.cursor() as cursor:
+            cursor.execute(_RESTAURANT_SCORES, [query, query])
+            scores = {pk: float(score) for pk, score in cursor.fetchall()}
+            cursor.execute(_DISH_SCORES, [query, query])
+            dish_rows = [(pk, restaurant_id, float(score)) for pk, restaurant_id, score in cursor.fetchall()]
+    else:
+        # Only short words ("bo"): the index does not hold them; names containing each word.
+        names = Q()
+        for word in terms.words:
+            names &= Q(name__icontains=word)
+        scores = dict.fromkeys(Restaurant.objects.filter(names).values_list("pk", flat=True), 1.0)
+        dish_rows = [
+            (pk, restaurant_id, 1.0)
+            for pk, restaurant_id in MenuItem.objects.filter(names).values_list("pk", "restaurant_id")
+        ]
+    by_restaurant: dict[int, list[int]] = {}
+    for pk, restaurant_id, score in dish_rows:
+        dish_scores[pk] = float(score)
+        by_restaurant.setdefault(restaurant_id, []).append(pk)
+        scores[restaurant_id] = scores.get(restaurant_id, 0.0) + float(score)
+    if not scores:
+        return []
+    restaurants = restaurant_list(cuisine=cuisine).in_bulk(list(scores))
+    dish_ids = [pk for rid in restaurants for pk in by_restaurant.get(rid, [])]
+    dishes = MenuItem.objects.order_by().in_bulk(dish_ids) if dish_ids else {}
+    matches = []
+    for rid in sorted(restaurants, key=lambda rid: (-scores[rid], restaurants[rid].name.casefold())):
+        found = sorted(
+            (dishes[pk] for pk in by_restaurant.get(rid, []) if pk in dishes),
+            key=lambda dish: (-dish_scores[dish.pk], dish.name.casefold()),
+        )
+        matches.append(RestaurantMatch(restaurants[rid], found[:DISHES_PER_MATCH]))
+    return matches
 
 
 def restaurant_get(*, restaurant_id: int) -> Restaurant:

@@ -24,7 +24,15 @@ from django.views.decorators.http import require_http_methods, require_POST
 from ordering import selectors, services
 from ordering.cart import Cart
 from ordering.exceptions import IdempotencyConflict, InvalidTransition, NotFound, OrderingError, TotalOutOfRange
-from ordering.forms import AddToCartForm, CartLineForm, CheckoutForm, ProfileForm, SignupForm, new_checkout_token
+from ordering.forms import (
+    AddToCartForm,
+    CartLineForm,
+    CheckoutForm,
+    ProfileForm,
+    RestaurantSearchForm,
+    SignupForm,
+    new_checkout_token,
+)
 from ordering.models import CustomerProfile, MenuItem, Order
 from ordering.services.accounts import InvalidAccount
 from ordering.status import STATUS_LABELS, Actor, OrderStatus, allowed_next
@@ -42,7 +50,16 @@ CHECKOUT_DONE_KEEP = 10
 
 
 def restaurant_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "ordering/restaurant_list.html", {"restaurants": selectors.restaurant_list()})
+    """Every restaurant; with ``?q=`` those matching the words (with their matching dishes),
+    with ``?cuisine=`` those of one cuisine."""
+    form = RestaurantSearchForm(request.GET or None, cuisines=selectors.cuisines())
+    searching = form.is_bound and form.is_valid() and any(form.cleaned_data.values())
+    if searching:
+        matches = selectors.restaurant_search(text=form.cleaned_data["q"], cuisine=form.cleaned_data["cuisine"])
+    else:
+        matches = [selectors.RestaurantMatch(restaurant, []) for restaurant in selectors.restaurant_list()]
+    context = {"matches": matches, "form": form, "searching": searching}
+    return render(request, "ordering/restaurant_list.html", context, status=400 if form.errors else 200)
 
 
 def _exceeds_stock(cart: Cart, item: MenuItem, quantity: int) -> bool:

@@ -142,7 +142,7 @@ OPERATIONS = {
     ("post", "/api/v1/auth/token"): {400, 401, 413, 415, 422},
     ("post", "/api/v1/auth/refresh"): {400, 401, 413, 415, 422},
     ("post", "/api/v1/auth/logout"): {401},
-    ("get", "/api/v1/restaurants"): set(),
+    ("get", "/api/v1/restaurants"): {422},
     ("get", "/api/v1/restaurants/{restaurant_id}/menu"): {404},
     ("post", "/api/v1/orders"): {400, 409, 413, 415, 422},
     ("get", "/api/v1/orders"): set(),
