@@ -56,10 +56,12 @@ def _announce(order: Order, change: str, menu_item_id: int | None = None, fields
 
 @transaction.atomic
 def order_item_mark_done(*, order_id: int, menu_item_id: int, user: User, done: bool = True) -> Order:
-    """Cross a dish of a ticket off (or put it back) while the kitchen is making the order."""
+    """Cross a dish of a ticket off (or put it back) while the kitchen is making the order.
+
+    A dish ordered twice with different options is two lines: both are crossed off together."""
     order = _staff_order(order_id=order_id, user=user)
-    line = one_or_none(OrderLine.objects.filter(order=order, menu_item_id=menu_item_id))
-    if line is None:
+    lines = list(OrderLine.objects.filter(order=order, menu_item_id=menu_item_id))
+    if not lines:
         raise NotFound("This order has no such dish.")
     if OrderStatus(order.status) not in BUMPABLE:
         raise InvalidTransition(
@@ -67,10 +69,9 @@ def order_item_mark_done(*, order_id: int, menu_item_id: int, user: User, done: 
             current=order.status,
             to=order.status,
         )
-    if (line.done_at is not None) == done:
+    if all((line.done_at is not None) == done for line in lines):
         return order  # already so: a repeated tap changes nothing
-    line.done_at = timezone.now() if done else None
-    line.save(update_fields=["done_at"])
+    OrderLine.objects.filter(pk__in=[line.pk for line in lines]).update(done_at=timezone.now() if done else None)
     _announce(order, "item_done" if done else "item_undone", menu_item_id)
     logger.info("ticket item marked", extra={"order_id": order.pk, "menu_item_id": menu_item_id, "done": done})
     return order
