@@ -130,7 +130,8 @@ def kitchen_priority(request: HttpRequest, order_id: int, payload: PriorityIn) -
     tags=["kitchen"],
     summary="Cross a dish off a ticket, or put it back",
     description="Staff of the order's restaurant only, while the order is accepted or being prepared (409 "
-    "otherwise); 404 when the order has no such dish. Repeating it changes nothing.",
+    "otherwise); 404 when the order has no such dish. Every line of that dish (the same dish with other options "
+    "or notes is several lines) is crossed off or put back. Repeating it changes nothing.",
 )
 def kitchen_item_done(request: HttpRequest, order_id: int, menu_item_id: int, payload: ItemDoneIn) -> dict[str, Any]:
     check_id(order_id)

@@ -18,7 +18,7 @@ from billing.models import Payment
 from bus.models import OutboxMessage
 from ordering import services
 from ordering.exceptions import IdempotencyConflict, InvalidNote, InvalidOptions
-from ordering.models import Option, OptionGroup, Order, OrderLine
+from ordering.models import Option, OptionGroup, Order, OrderLine, StaffMembership
 from ordering.services import ItemRequest, OrderRequest, order_place
 from tests.factories import MenuCategoryFactory, MenuItemFactory, OptionFactory, OptionGroupFactory, OrderFactory
 from tests.integration.site_helpers import add_to_cart, checkout_token
@@ -443,3 +443,47 @@ def test_the_paid_email_shows_each_lines_options_and_note(customer, restaurant, 
     lines = [line.strip() for line in body.splitlines()]
     assert "1 × Burger  €12.50 (VAT 7.00%)" in lines
     assert "Size: Large" in lines and 'Note: "no onions"' in lines
+
+
+# The kitchen and the demo -----------------------------------------------------------------------
+
+
+def test_crossing_a_dish_off_crosses_off_each_of_its_lines(customer, restaurant, dishes):
+    from ordering.services import order_item_mark_done, order_transition
+    from ordering.status import Actor, OrderStatus
+    from tests.factories import StaffMembershipFactory
+
+    cook = cast(StaffMembership, StaffMembershipFactory(restaurant=restaurant)).user
+    order = _order(
+        customer=customer,
+        items=[(dishes["burger"], 1, (dishes["large"],)), (dishes["burger"], 1, (dishes["regular"],), "rare")],
+        paid=True,
+    )
+    order_transition(order_id=order.pk, to=OrderStatus.ACCEPTED, actor_kind=Actor.STAFF, actor=cook)
+    order_item_mark_done(order_id=order.pk, menu_item_id=dishes["burger"].pk, user=cook)
+    assert all(line.done_at is not None for line in OrderLine.objects.filter(order=order))
+    ticket = _bearer(cook).get(f"/api/v1/kitchen/{restaurant.pk}/orders").json()[0]
+    assert sorted((i["options"][0]["name"], i["note"], i["done"]) for i in ticket["items"]) == [
+        ("Large", "", True),
+        ("Regular", "rare", True),
+    ]
+
+
+def test_the_demo_has_sizes_extras_and_tags_and_loads_twice_the_same():
+    import io
+
+    from django.core.management import call_command
+
+    from ordering.models import MenuItem
+
+    call_command("seed_demo", stdout=io.StringIO())
+    call_command("seed_demo", stdout=io.StringIO())
+    diavola = MenuItem.objects.get(name="Diavola")
+    assert [(g.name, g.min_choices, g.options.count()) for g in diavola.option_groups.order_by("position")] == [
+        ("Size", 1, 3),
+        ("Extras", 0, 3),
+    ]
+    assert "spicy" in diavola.dietary and "gluten" in diavola.allergens
+    # the dish an old client (and the benchmark) orders by id alone has no required group
+    assert not MenuItem.objects.get(name="Margherita").option_groups.filter(min_choices__gt=0).exists()
+    assert MenuItem.objects.filter(dietary__contains="vegan").count() >= 3
