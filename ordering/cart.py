@@ -41,6 +41,8 @@ class CartLine:
     key: str = ""
     options: tuple[Option, ...] = ()
     note: str = ""
+    # False when an option chosen has left the menu since: shown, not orderable, to be removed
+    complete: bool = True
 
     @property
     def unit_price(self) -> Decimal:
@@ -56,7 +58,7 @@ class CartLine:
 
     @property
     def orderable(self) -> bool:
-        return self.item.orderable and all(option.is_available for option in self.options)
+        return self.complete and self.item.orderable and all(option.is_available for option in self.options)
 
 
 @dataclass(frozen=True)
@@ -186,8 +188,8 @@ class Cart:
         return one_or_none(Restaurant.objects.filter(pk=self.restaurant_id))
 
     def lines(self) -> list[CartLine]:
-        """The cart's dishes at current prices, in menu order; dishes or options that no longer
-        exist drop out (two queries)."""
+        """The cart's dishes at current prices, in menu order; dishes that no longer exist drop
+        out (two queries)."""
         if self.restaurant_id is None:
             return []
         items = MenuItem.objects.filter(
@@ -205,11 +207,17 @@ class Cart:
                     for pk in entry["options"]
                     if pk in options and options[pk].group.menu_item_id == item.pk
                 )
-                if len(chosen) < len(entry["options"]):
-                    continue  # an option was deleted since: the line is no longer what was chosen
+                complete = len(chosen) == len(entry["options"])
                 chosen = tuple(sorted(chosen, key=lambda o: (o.group.position, o.group_id, o.position, o.pk)))
                 lines.append(
-                    CartLine(item=item, quantity=entry["quantity"], key=key, options=chosen, note=entry["note"])
+                    CartLine(
+                        item=item,
+                        quantity=entry["quantity"],
+                        key=key,
+                        options=chosen,
+                        note=entry["note"],
+                        complete=complete,
+                    )
                 )
         return lines
 

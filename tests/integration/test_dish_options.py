@@ -487,3 +487,18 @@ def test_the_demo_has_sizes_extras_and_tags_and_loads_twice_the_same():
     # the dish an old client (and the benchmark) orders by id alone has no required group
     assert not MenuItem.objects.get(name="Margherita").option_groups.filter(min_choices__gt=0).exists()
     assert MenuItem.objects.filter(dietary__contains="vegan").count() >= 3
+
+
+def test_a_cart_line_whose_option_left_the_menu_is_shown_and_cannot_be_checked_out(
+    client, customer, restaurant, dishes
+):
+    client.force_login(customer)
+    add_to_cart(client, dishes["burger"], 1, option=[dishes["large"].pk, dishes["cheese"].pk])
+    Option.objects.filter(pk=dishes["cheese"].pk).delete()
+    cart = client.get(reverse("cart")).content.decode()
+    assert "An option is no longer offered" in cart and "Some dishes in your cart are no longer available" in cart
+    response = client.post(
+        reverse("checkout"), {"delivery_address": "1 Lane", "notes": "", "checkout_token": checkout_token(client)}
+    )
+    assert response.status_code == 409 and "not options of Burger" in response.content.decode()
+    assert not Order.objects.exists()
