@@ -89,9 +89,9 @@ def restaurant_menu(request: HttpRequest, slug: str) -> HttpResponse:
                         f"A cart holds one restaurant's dishes, so it now starts fresh with {item.name}.",
                     )
                 messages.success(request, f"Added {quantity} × {item.name} to your cart.")
-                return redirect(reverse("restaurant_menu", args=[restaurant.slug]) + f"#item-{item.pk}")
+                return redirect(_menu_url(restaurant.slug, request) + f"#item-{item.pk}")
 
-    diet = [code for code, _ in DIETARY if code in request.GET.getlist("diet")]
+    diet = _chosen_diet(request)
     context = {
         "restaurant": restaurant,
         "state": restaurant.availability,
@@ -107,6 +107,17 @@ def restaurant_menu(request: HttpRequest, slug: str) -> HttpResponse:
         "max_quantity": settings.ORDER_MAX_QUANTITY_PER_LINE,
     }
     return render(request, "ordering/restaurant_menu.html", context, status=400 if form is not None else 200)
+
+
+def _chosen_diet(request: HttpRequest) -> list[str]:
+    """The dietary tags of the menu's filter (``?diet=vegan&diet=spicy``); unknown ones ignored."""
+    return [code for code, _ in DIETARY if code in request.GET.getlist("diet")]
+
+
+def _menu_url(slug: str, request: HttpRequest) -> str:
+    """The menu page, with the dietary filter it was showing."""
+    query = "&".join(f"diet={code}" for code in _chosen_diet(request))
+    return reverse("restaurant_menu", args=[slug]) + (f"?{query}" if query else "")
 
 
 def _dish_choice(form: AddToCartForm, item: MenuItem) -> tuple[list[int], str] | None:

@@ -289,6 +289,11 @@ def test_the_menu_shows_badges_options_and_filters_by_dietary_tags(client, resta
     filtered = client.get(reverse("restaurant_menu", args=[restaurant.slug]), {"diet": ["vegan"]}).content.decode()
     assert "Salad" in filtered and "Burger" not in filtered and "Fries" not in filtered
     assert 'value="vegan" checked' in filtered
+    added = client.post(
+        reverse("restaurant_menu", args=[restaurant.slug]) + "?diet=vegan&diet=bogus",
+        {"item_id": dishes["salad"].pk, "quantity": 1},
+    )
+    assert added.status_code == 302 and added["Location"].endswith(f"?diet=vegan#item-{dishes['salad'].pk}")
     nothing = client.get(reverse("restaurant_menu", args=[restaurant.slug]), {"diet": ["vegan", "spicy"]})
     assert "No dishes match" in nothing.content.decode()
 
@@ -502,3 +507,14 @@ def test_a_cart_line_whose_option_left_the_menu_is_shown_and_cannot_be_checked_o
     )
     assert response.status_code == 409 and "not options of Burger" in response.content.decode()
     assert not Order.objects.exists()
+
+
+def test_the_admin_lists_and_opens_option_groups(client, dishes):
+    from django.contrib.auth import get_user_model
+
+    admin = get_user_model().objects.create_superuser("root", "root@example.com", "x-long-password-1")
+    client.force_login(admin)
+    group = OptionGroup.objects.get(menu_item=dishes["burger"], name="Extras")
+    assert "Extras" in client.get(reverse("admin:ordering_optiongroup_changelist")).content.decode()
+    page = client.get(reverse("admin:ordering_optiongroup_change", args=[group.pk])).content.decode()
+    assert "Bacon" in page and "Truffle" in page
