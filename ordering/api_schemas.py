@@ -335,6 +335,7 @@ class ItemDoneIn(Schema):
 
 
 class KitchenLineOut(OrderLineOut):
+    line_id: int = Field(description="This line, for `POST /kitchen/orders/{id}/lines/{line_id}/done`.")
     category: str
     station: str = Field(description="The kitchen station that makes this dish.")
     done: bool = Field(description="Crossed off by the kitchen.")
@@ -367,6 +368,7 @@ def kitchen_ticket_out(order: Order, *, now: datetime.datetime | None = None) ->
         "items": [
             {
                 **_line_out(line),
+                "line_id": line.pk,
                 "category": line.menu_item.category.name,
                 "station": line.menu_item.category.station,
                 "done": line.done_at is not None,

@@ -145,6 +145,34 @@ def kitchen_item_done(request: HttpRequest, order_id: int, menu_item_id: int, pa
     return _ticket(order.pk)
 
 
+@router.post(
+    "/kitchen/orders/{int:order_id}/lines/{int:line_id}/done",
+    **answers(
+        {200: KitchenTicketOut},
+        {
+            **AUTH_ERRORS,
+            **BODY_ERRORS,
+            404: "`not_found`: there is no such order, or it has no such line.",
+            409: "`invalid_transition`: the order is not accepted or being prepared.",
+        },
+    ),
+    tags=["kitchen"],
+    summary="Cross one line of a ticket off, or put it back",
+    description="As `…/items/{menu_item_id}/done`, for one line (`items[].line_id`): the same dish with other "
+    "options or another note is another line, crossed off on its own.",
+)
+def kitchen_line_done(request: HttpRequest, order_id: int, line_id: int, payload: ItemDoneIn) -> dict[str, Any]:
+    check_id(order_id)
+    check_id(line_id)
+    order = services.order_item_mark_done(
+        order_id=order_id,
+        line_id=line_id,
+        user=request.auth,  # type: ignore[attr-defined]
+        done=payload.done,
+    )
+    return _ticket(order.pk)
+
+
 def _ticket(order_id: int) -> dict[str, Any]:
     ticket = selectors.kitchen_tickets(order_ids={order_id}).first()
     if ticket is None:

@@ -134,7 +134,8 @@
         content.setAttribute("aria-pressed", item.done ? "true" : "false");
         content.title = item.done ? "Put back" : "Cross off";
         content.addEventListener("click", function () {
-          act(content, ticket, "/items/" + item.menu_item_id + "/done", { done: !item.done });
+          // One line: the same dish with other options or another note is crossed off on its own.
+          act(content, ticket, "/lines/" + item.line_id + "/done", { done: !item.done });
         });
       }
       content.appendChild(el("span", "item-qty", item.quantity + "×"));

@@ -95,6 +95,7 @@ def test_a_size_an_extra_and_a_note_go_from_the_menu_to_the_kitchen_ticket(
     # when it is paid, the kitchen screen shows the options and the note on the ticket
     order = Order.objects.get(customer=customer)
     order_transition(order_id=order.pk, to=OrderStatus.PAID, actor_kind=Actor.SYSTEM)
+    order_transition(order_id=order.pk, to=OrderStatus.ACCEPTED, actor_kind=Actor.STAFF, actor=cook)
     p.context.clear_cookies()
     log_in(p, live_url, cook.username, password, f"/kitchen/{restaurant.pk}/")
     ticket = p.locator(f'.ticket[data-order-id="{order.pk}"]')
@@ -103,6 +104,9 @@ def test_a_size_an_extra_and_a_note_go_from_the_menu_to_the_kitchen_ticket(
     expect(ticket.locator(".item-note")).to_have_text("Note: No onions, please")
     found += violations(p)
     screenshot(p, f"dish-options-kitchen-{size}")
+    # and the cook crosses that line off
+    ticket.locator(".item-bump").click()
+    expect(ticket.locator(".ticket-item")).to_have_class(re.compile(r"\bis-done\b"))
     assert not found, "\n".join(found)
 
 

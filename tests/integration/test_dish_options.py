@@ -518,3 +518,30 @@ def test_the_admin_lists_and_opens_option_groups(client, dishes):
     assert "Extras" in client.get(reverse("admin:ordering_optiongroup_changelist")).content.decode()
     page = client.get(reverse("admin:ordering_optiongroup_change", args=[group.pk])).content.decode()
     assert "Bacon" in page and "Truffle" in page
+
+
+def test_the_kitchen_crosses_off_one_line_of_a_dish_ordered_twice(customer, restaurant, dishes):
+    from ordering.services import order_transition
+    from ordering.status import Actor, OrderStatus
+    from tests.factories import StaffMembershipFactory
+
+    cook = cast(StaffMembership, StaffMembershipFactory(restaurant=restaurant)).user
+    order = _order(
+        customer=customer,
+        items=[(dishes["burger"], 1, (dishes["large"],)), (dishes["burger"], 1, (dishes["regular"],), "rare")],
+        paid=True,
+    )
+    other = _order(customer=customer, items=[(dishes["fries"], 1)], paid=True)
+    order_transition(order_id=order.pk, to=OrderStatus.ACCEPTED, actor_kind=Actor.STAFF, actor=cook)
+    client = _bearer(cook)
+    rare = OrderLine.objects.get(order=order, note="rare")
+
+    response = client.post(f"/api/v1/kitchen/orders/{order.pk}/lines/{rare.pk}/done", {}, content_type=JSON)
+
+    assert response.status_code == 200
+    items = {item["note"]: (item["line_id"], item["done"]) for item in response.json()["items"]}
+    assert items["rare"] == (rare.pk, True) and items[""][1] is False
+    # a line of another order is not this order's
+    other_line = OrderLine.objects.get(order=other)
+    missing = client.post(f"/api/v1/kitchen/orders/{order.pk}/lines/{other_line.pk}/done", {}, content_type=JSON)
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
