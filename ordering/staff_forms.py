@@ -165,7 +165,9 @@ class OptionGroupForm(forms.Form):
     min_choices = forms.IntegerField(
         min_value=0, max_value=MAX_OPTIONS_PER_GROUP, initial=0, label="Fewest choices", help_text="0: optional."
     )
-    max_choices = forms.IntegerField(min_value=1, max_value=MAX_OPTIONS_PER_GROUP, initial=1, label="Most choices")
+    max_choices = forms.IntegerField(
+        min_value=1, max_value=MAX_OPTIONS_PER_GROUP, initial=1, label="Most choices", help_text="1: a single choice."
+    )
     options = forms.CharField(
         label="Options",
         widget=forms.Textarea(attrs={"rows": 4}),
