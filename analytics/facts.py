@@ -12,8 +12,9 @@ cannot make a figure wrong.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
 from ordering.status import OrderStatus
@@ -34,6 +35,23 @@ class Dish:
     name: str
     quantity: int
     unit_price: Decimal
+
+
+def dishes_by_item(dishes: Iterable[Dish]) -> tuple[Dish, ...]:
+    """One dish per menu item: an order holds a dish on several lines when their options or notes
+    differ, and analytics keeps one line per (order, dish). The quantities add up; the unit price
+    is their average, to the cent (what the options made each line cost), so takings stay within
+    a cent of the lines'."""
+    merged: dict[int, list[Dish]] = {}
+    for dish in dishes:
+        merged.setdefault(dish.menu_item_id, []).append(dish)
+    out = []
+    for menu_item_id, same in merged.items():
+        quantity = sum(d.quantity for d in same)
+        amount = sum((d.unit_price * d.quantity for d in same), Decimal("0"))
+        price = (amount / quantity).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) if quantity else Decimal("0.00")
+        out.append(Dish(menu_item_id=menu_item_id, name=same[0].name, quantity=quantity, unit_price=price))
+    return tuple(out)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from reportlab.platypus.flowables import Flowable
 
-from billing.receipts import Receipt
+from billing.receipts import Receipt, line_details
+from ordering.models import OrderLine
 from ordering.templatetags.site_tags import money
 
 GRID = colors.HexColor("#d6c6b6")
@@ -79,7 +80,7 @@ def receipt_pdf(receipt: Receipt) -> bytes:
     line_rows: list[list[str | Paragraph]] = [["Dish", "Qty", "Unit price", "VAT", "Total"]]
     line_rows += [
         [
-            Paragraph(_escape(line.name), cell),
+            Paragraph(_escape(line.name) + _details(line), cell),
             str(line.quantity),
             money(line.unit_price),
             _rate(line.vat_rate),
@@ -111,6 +112,12 @@ def receipt_response(receipt: Receipt) -> HttpResponse:
     # A receipt is personal: no shared cache keeps it.
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+def _details(line: OrderLine) -> str:
+    """A dish's options and note, smaller, on the line under its name."""
+    details = line_details(line)
+    return f'<br/><font size="8">{_escape(details)}</font>' if details else ""
 
 
 def _escape(text: str) -> str:

@@ -43,6 +43,14 @@ class Receipt:
         return None
 
 
+def line_details(line: OrderLine) -> str:
+    """What a receipt prints under a dish's name: its options and the customer's note."""
+    parts = [line.options_text] if line.options else []
+    if line.note:
+        parts.append(f"Note: {line.note}")
+    return " · ".join(parts)
+
+
 def order_receipt(*, user: User, order_id: int) -> Receipt:
     """The receipt of an order, for its customer or the staff of its restaurant; NotFound for
     anyone else, exactly as for an order that does not exist."""

@@ -29,7 +29,16 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import close_old_connections, connection, transaction
 
-from analytics.facts import PAYMENT_FAILED, PAYMENT_REFUNDED, PAYMENT_SUCCEEDED, PLACED, STATUS, Dish, Observation
+from analytics.facts import (
+    PAYMENT_FAILED,
+    PAYMENT_REFUNDED,
+    PAYMENT_SUCCEEDED,
+    PLACED,
+    STATUS,
+    Dish,
+    Observation,
+    dishes_by_item,
+)
 from analytics.selectors import dashboard_figures
 from analytics.services import facts_record
 from billing import events as billing_events
@@ -199,7 +208,7 @@ def observation(message: Message) -> Observation:
             at=_placed_at(message),
             version=p.version,
             amount=p.total,
-            dishes=tuple(
+            dishes=dishes_by_item(
                 Dish(menu_item_id=line.menu_item_id, name=line.name, quantity=line.quantity, unit_price=line.unit_price)
                 for line in p.lines
             ),

@@ -12,6 +12,8 @@ from ordering.models import (
     CustomerProfile,
     MenuCategory,
     MenuItem,
+    Option,
+    OptionGroup,
     Order,
     OrderEvent,
     OrderLine,
@@ -67,6 +69,24 @@ class MenuItemAdmin(admin.ModelAdmin):
     def remaining_today(self, item: MenuItem) -> str:
         remaining = item.remaining_today
         return "no limit" if remaining is None else str(remaining)
+
+
+class OptionInline(admin.TabularInline):
+    model = Option
+    extra = 0
+    fields = ["name", "price_delta", "position", "is_available"]
+
+
+@admin.register(OptionGroup)
+class OptionGroupAdmin(admin.ModelAdmin):
+    """A dish's option groups (the staff pages edit them too: /staff/<id>/dishes/<id>/choices/)."""
+
+    list_display = ["name", "menu_item", "min_choices", "max_choices", "position"]
+    list_filter = ["menu_item__restaurant"]
+    search_fields = ["name", "menu_item__name"]
+    list_select_related = ["menu_item"]
+    raw_id_fields = ["menu_item"]
+    inlines = [OptionInline]
 
 
 @admin.register(StaffMembership)

@@ -222,7 +222,11 @@ def menu(request: HttpRequest, restaurant_id: int) -> list[dict[str, Any]]:
             "opening hours or on a closed date; `restaurant_busy`: its staff paused new orders for a while (both "
             "with `details.reason` and `details.next_open`, an ISO time or null); `unknown_menu_item` (with "
             "`details.menu_item_ids`): a dish that does not exist or is another restaurant's; `item_unavailable`; "
-            "`out_of_stock`; `invalid_quantity`; `missing_address`; `total_out_of_range`: a total of 0.00 or over "
+            "`out_of_stock`; `invalid_options` (with `details.menu_item_id`, `details.reason` — `unknown_option`, "
+            "`option_unavailable`, `duplicate_option`, `too_few_options` or `too_many_options` — and `details.group` or "
+            "`details.option_ids`): options that are not the dish's, unavailable, or break a group's min/max, "
+            "a required group left out included; `invalid_note`: a dish's note over 140 characters; "
+            "`invalid_quantity`; `missing_address`; `total_out_of_range`: a total of 0.00 or over "
             f"{settings.MONEY_MAX_MOVEMENT:,.2f}, which the wallet can never pay; {IDEMPOTENCY_KEY_422}",
         },
         parameters=[idempotency_key("order")],
@@ -233,7 +237,7 @@ def menu(request: HttpRequest, restaurant_id: int) -> list[dict[str, Any]]:
     "Send an `Idempotency-Key` header to retry safely: a retry with the same body answers 201 with the "
     "first order and `Idempotent-Replayed: true`; a different body under the same key is 409 "
     "`idempotency_conflict`. 422 codes: `invalid_request`, `unknown_restaurant`, `restaurant_closed`, `restaurant_busy`, "
-    "`unknown_menu_item`, `item_unavailable`, `out_of_stock`, `invalid_quantity`, `total_out_of_range`, "
+    "`unknown_menu_item`, `item_unavailable`, `invalid_options`, `invalid_note`, `out_of_stock`, `invalid_quantity`, `total_out_of_range`, "
     "`invalid_idempotency_key`. A 503 `unavailable` changed nothing: retry with the same key.",
 )
 def order_create(request: HttpRequest, payload: OrderIn, response: HttpResponse) -> Status[dict[str, Any]]:
@@ -242,7 +246,10 @@ def order_create(request: HttpRequest, payload: OrderIn, response: HttpResponse)
         customer=customer,
         request=services.OrderRequest(
             restaurant_id=payload.restaurant_id,
-            items=[(line.menu_item_id, line.quantity) for line in payload.items],
+            items=[
+                services.ItemRequest(line.menu_item_id, line.quantity, tuple(line.options), line.note)
+                for line in payload.items
+            ],
             delivery_address=payload.delivery_address,
             notes=payload.notes or "",
         ),

@@ -9,6 +9,7 @@ Money leaves as a decimal string with two places, never a float.
 from __future__ import annotations
 
 import datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 from django.conf import settings
@@ -17,6 +18,7 @@ from pydantic import AfterValidator, ConfigDict, Field, StrictInt
 
 from ordering.exceptions import NotFound
 from ordering.models import MenuItem, Order, OrderLine, Restaurant
+from ordering.options import ALLERGENS, DIETARY, NOTE_MAX_LENGTH
 from ordering.services.kitchen import recall_of, recall_window
 from ordering.status import Actor, OrderStatus, allowed_next
 from ordering.vat import VatBreakdown, vat_breakdown
@@ -112,6 +114,21 @@ class RestaurantOut(Schema):
     )
 
 
+class OptionOut(Schema):
+    id: int
+    name: str
+    price_delta: Money = Field(description="Added to the dish's price when chosen (may be negative).")
+    available: bool
+
+
+class OptionGroupOut(Schema):
+    id: int
+    name: str
+    min_choices: int = Field(description="0: optional; 1 or more: the order must choose at least this many.")
+    max_choices: int
+    options: list[OptionOut]
+
+
 class MenuItemOut(Schema):
     id: int
     name: str
@@ -120,6 +137,11 @@ class MenuItemOut(Schema):
     description: str
     category: str
     remaining_today: int | None = Field(description="Left of today's stock; null when there is no limit.")
+    allergens: list[str] = Field(
+        description="Which of the EU's 14 allergens it contains: " + ", ".join(f"`{c}`" for c, _ in ALLERGENS) + "."
+    )
+    dietary: list[str] = Field(description="Dietary tags: " + ", ".join(f"`{c}`" for c, _ in DIETARY) + ".")
+    option_groups: list[OptionGroupOut] = Field(description="Choices the dish asks for, in menu order.")
 
 
 def restaurant_out(restaurant: Restaurant) -> dict[str, Any]:
@@ -149,6 +171,21 @@ def menu_item_out(item: MenuItem) -> dict[str, Any]:
         "description": item.description,
         "category": item.category.name,
         "remaining_today": max(remaining, 0) if remaining is not None else None,
+        "allergens": [code for code, _ in item.allergen_labels],
+        "dietary": [code for code, _ in item.dietary_labels],
+        "option_groups": [
+            {
+                "id": group.pk,
+                "name": group.name,
+                "min_choices": group.min_choices,
+                "max_choices": group.max_choices,
+                "options": [
+                    {"id": o.pk, "name": o.name, "price_delta": money(o.price_delta), "available": o.is_available}
+                    for o in group.options.all()
+                ],
+            }
+            for group in item.option_groups.all()
+        ],
     }
 
 
@@ -158,6 +195,13 @@ def menu_item_out(item: MenuItem) -> dict[str, Any]:
 class OrderLineIn(Schema):
     menu_item_id: Id
     quantity: Annotated[StrictInt, Field(ge=1, le=settings.ORDER_MAX_QUANTITY_PER_LINE)]
+    options: list[Id] = Field(
+        default_factory=list, max_length=50, description="Ids of the dish's options (`option_groups[].options[].id`)."
+    )
+    # Longer than NOTE_MAX_LENGTH is the domain's `invalid_note`; the schema only caps the body.
+    note: Annotated[Text, Field(max_length=2000)] = Field(
+        "", description=f'To the kitchen about this dish ("no onions"), up to {NOTE_MAX_LENGTH} characters.'
+    )
 
 
 class OrderIn(Schema):
@@ -169,6 +213,13 @@ class OrderIn(Schema):
     notes: Annotated[Text, Field(max_length=500)] | None = None
 
 
+class LineOptionOut(Schema):
+    option_id: int
+    group: str
+    name: str
+    price_delta: Money = Field(description="What it added to the price when the order was placed.")
+
+
 class OrderLineOut(Schema):
     menu_item_id: int
     name: str
@@ -176,6 +227,8 @@ class OrderLineOut(Schema):
     unit_price: Money
     line_total: Money
     vat_rate: Percent = Field(description="The dish's VAT rate when the order was placed; included in the price.")
+    options: list[LineOptionOut] = Field(description="The options chosen; `unit_price` includes them.")
+    note: str = Field(description="The customer's note to the kitchen about this dish.")
 
 
 class VatRateOut(Schema):
@@ -226,6 +279,16 @@ def _line_out(line: OrderLine) -> dict[str, Any]:
         "unit_price": money(line.unit_price),
         "line_total": money(line.line_total),
         "vat_rate": money(line.vat_rate),
+        "options": [
+            {
+                "option_id": chosen["option_id"],
+                "group": chosen["group"],
+                "name": chosen["name"],
+                "price_delta": money(Decimal(chosen["price_delta"])),
+            }
+            for chosen in line.options
+        ],
+        "note": line.note,
     }
 
 
@@ -280,6 +343,7 @@ class ItemDoneIn(Schema):
 
 
 class KitchenLineOut(OrderLineOut):
+    line_id: int = Field(description="This line, for `POST /kitchen/orders/{id}/lines/{line_id}/done`.")
     category: str
     station: str = Field(description="The kitchen station that makes this dish.")
     done: bool = Field(description="Crossed off by the kitchen.")
@@ -312,6 +376,7 @@ def kitchen_ticket_out(order: Order, *, now: datetime.datetime | None = None) ->
         "items": [
             {
                 **_line_out(line),
+                "line_id": line.pk,
                 "category": line.menu_item.category.name,
                 "station": line.menu_item.category.station,
                 "done": line.done_at is not None,

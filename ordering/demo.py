@@ -109,3 +109,45 @@ DEMO_HOURS = {str(day): [["00:00", "00:00"]] for day in range(7)}
 
 def money(value: str) -> Decimal:
     return Decimal(value)
+
+
+# Allergens and dietary tags of the demo dishes (codes of ``ordering.options``): (allergens, dietary).
+TAGS: dict[str, tuple[list[str], list[str]]] = {
+    "Bruschetta al pomodoro": (["gluten"], ["vegetarian", "vegan", "dairy_free"]),
+    "Burrata pugliese": (["milk"], ["vegetarian", "gluten_free"]),
+    "Margherita": (["gluten", "milk"], ["vegetarian"]),
+    "Diavola": (["gluten", "milk"], ["spicy"]),
+    "Quattro formaggi": (["gluten", "milk"], ["vegetarian"]),
+    "Tagliatelle al ragù": (["gluten", "eggs", "celery"], []),
+    "Cacio e pepe": (["gluten", "milk"], ["vegetarian"]),
+    "Tiramisù della casa": (["gluten", "eggs", "milk"], ["vegetarian"]),
+    "Pork gyoza (6)": (["gluten", "soy", "sesame"], ["dairy_free"]),
+    "Edamame": (["soy"], ["vegetarian", "vegan", "gluten_free", "dairy_free"]),
+    "Karaage": (["gluten", "eggs", "soy"], []),
+    "Tonkotsu ramen": (["gluten", "eggs", "soy", "sesame"], []),
+    "Shoyu ramen": (["gluten", "eggs", "soy"], []),
+    "Miso vegan ramen": (["gluten", "soy", "sesame"], ["vegetarian", "vegan", "dairy_free"]),
+    "Matcha iced tea": ([], ["vegetarian", "vegan", "gluten_free"]),
+    "Falafel power bowl": (["sesame"], ["vegetarian", "vegan", "dairy_free"]),
+    "Teriyaki salmon bowl": (["fish", "soy", "sesame"], ["dairy_free"]),
+    "Chicken shawarma bowl": (["gluten", "milk"], ["spicy"]),
+    "Greek salad": (["milk"], ["vegetarian", "gluten_free"]),
+    "Caesar salad": (["gluten", "eggs", "fish", "milk"], []),
+    "Green detox": (["celery"], ["vegetarian", "vegan", "gluten_free", "dairy_free"]),
+    "Sunrise": ([], ["vegetarian", "vegan", "gluten_free", "dairy_free"]),
+}
+
+# Option groups of some demo dishes: (group, min choices, max choices, [(option, price delta)]).
+# Margherita keeps only optional extras, so a client that knows nothing of options still orders it.
+OptionGroupSeed = tuple[str, int, int, list[tuple[str, str]]]
+PIZZA_EXTRAS: OptionGroupSeed = ("Extras", 0, 3, [("Extra mozzarella", "1.00"), ("Bacon", "1.50"), ("Rocket", "0.80")])
+OPTIONS: dict[str, list[OptionGroupSeed]] = {
+    "Margherita": [PIZZA_EXTRAS],
+    "Diavola": [("Size", 1, 1, [("Small", "-2.00"), ("Regular", "0.00"), ("Large", "3.00")]), PIZZA_EXTRAS],
+    "Tonkotsu ramen": [
+        ("Size", 1, 1, [("Regular", "0.00"), ("Large", "2.50")]),
+        ("Toppings", 0, 3, [("Extra egg", "1.20"), ("Extra chashu", "2.50"), ("Sweet corn", "0.60")]),
+    ],
+    "Falafel power bowl": [("Add", 0, 2, [("Avocado", "1.80"), ("Feta", "1.20")])],
+    "Green detox": [("Size", 1, 1, [("330 ml", "0.00"), ("500 ml", "1.40")])],
+}

@@ -9,11 +9,21 @@ from decimal import Decimal
 from bus.catalog import Exchange, Payload, declare
 
 
+class PlacedOption(Payload):
+    option_id: int
+    group: str
+    name: str
+    price_delta: Decimal
+
+
 class PlacedLine(Payload):
     menu_item_id: int
     name: str
     quantity: int
-    unit_price: Decimal
+    unit_price: Decimal  # options included
+    # Added in place (additive): the options chosen and the customer's note on this dish.
+    options: list[PlacedOption] = []
+    note: str = ""
 
 
 class OrderPlaced(Payload):

@@ -39,6 +39,20 @@ class ItemUnavailable(InvalidOrder):
     code = "item_unavailable"
 
 
+class InvalidOptions(InvalidOrder):
+    """The options chosen for a dish break its groups' rules (``details.reason`` says which:
+    ``unknown_option``, ``option_unavailable``, ``duplicate_option``, ``too_few_options``,
+    ``too_many_options``)."""
+
+    code = "invalid_options"
+
+
+class InvalidNote(InvalidOrder):
+    """A dish's note is longer than ``ordering.options.NOTE_MAX_LENGTH``."""
+
+    code = "invalid_note"
+
+
 class OutOfStock(InvalidOrder):
     code = "out_of_stock"
 

@@ -10,6 +10,7 @@ from django import forms
 from django.conf import settings
 from django.core.validators import RegexValidator
 
+from ordering.options import NOTE_MAX_LENGTH
 from ordering.search import MAX_QUERY
 
 MAX_QUANTITY = settings.ORDER_MAX_QUANTITY_PER_LINE
@@ -91,6 +92,18 @@ class RestaurantSearchForm(forms.Form):
 class AddToCartForm(forms.Form):
     item_id = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
     quantity = _quantity_field(min_value=1)
+    # The dish's options (``option`` inputs, ids) are checked by the view against the dish's groups.
+    option = forms.TypedMultipleChoiceField(coerce=int, required=False, choices=[])
+    note = LimitedTextField(label="Note for the kitchen", max_length=NOTE_MAX_LENGTH, what="note", required=False)
+
+    def clean_option(self) -> list[int]:
+        return list(self.cleaned_data.get("option") or [])
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Any whole numbers: which ids belong to the dish is the view's (and the service's) check.
+        values = self.data.getlist("option") if hasattr(self.data, "getlist") else []
+        self.fields["option"].choices = [(v, v) for v in values if v.isdigit() and len(v) < 19]  # type: ignore[attr-defined]
 
 
 class CartLineForm(forms.Form):
@@ -99,6 +112,8 @@ class CartLineForm(forms.Form):
     ACTIONS = [("update", "Update"), ("remove", "Remove")]
 
     item_id = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+    # Which line of that dish (its options and note); without it, the dish's plain line.
+    line = forms.RegexField(r"^[0-9][0-9a-f.\-]{0,300}$", required=False, widget=forms.HiddenInput)
     quantity = _quantity_field(min_value=0)
     action = forms.ChoiceField(choices=ACTIONS, required=False, widget=forms.HiddenInput)
 

@@ -130,7 +130,8 @@ def kitchen_priority(request: HttpRequest, order_id: int, payload: PriorityIn) -
     tags=["kitchen"],
     summary="Cross a dish off a ticket, or put it back",
     description="Staff of the order's restaurant only, while the order is accepted or being prepared (409 "
-    "otherwise); 404 when the order has no such dish. Repeating it changes nothing.",
+    "otherwise); 404 when the order has no such dish. Every line of that dish (the same dish with other options "
+    "or notes is several lines) is crossed off or put back. Repeating it changes nothing.",
 )
 def kitchen_item_done(request: HttpRequest, order_id: int, menu_item_id: int, payload: ItemDoneIn) -> dict[str, Any]:
     check_id(order_id)
@@ -138,6 +139,34 @@ def kitchen_item_done(request: HttpRequest, order_id: int, menu_item_id: int, pa
     order = services.order_item_mark_done(
         order_id=order_id,
         menu_item_id=menu_item_id,
+        user=request.auth,  # type: ignore[attr-defined]
+        done=payload.done,
+    )
+    return _ticket(order.pk)
+
+
+@router.post(
+    "/kitchen/orders/{int:order_id}/lines/{int:line_id}/done",
+    **answers(
+        {200: KitchenTicketOut},
+        {
+            **AUTH_ERRORS,
+            **BODY_ERRORS,
+            404: "`not_found`: there is no such order, or it has no such line.",
+            409: "`invalid_transition`: the order is not accepted or being prepared.",
+        },
+    ),
+    tags=["kitchen"],
+    summary="Cross one line of a ticket off, or put it back",
+    description="As `…/items/{menu_item_id}/done`, for one line (`items[].line_id`): the same dish with other "
+    "options or another note is another line, crossed off on its own.",
+)
+def kitchen_line_done(request: HttpRequest, order_id: int, line_id: int, payload: ItemDoneIn) -> dict[str, Any]:
+    check_id(order_id)
+    check_id(line_id)
+    order = services.order_item_mark_done(
+        order_id=order_id,
+        line_id=line_id,
         user=request.auth,  # type: ignore[attr-defined]
         done=payload.done,
     )

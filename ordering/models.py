@@ -10,10 +10,11 @@ from typing import TypedDict
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from ordering.hours import Availability, Schedule, availability
+from ordering.options import ALLERGENS, DIETARY, NOTE_MAX_LENGTH, labelled, options_summary
 from ordering.status import STATUS_LABELS, Actor, OrderStatus
 
 
@@ -140,6 +141,10 @@ class MenuItem(models.Model):
     stock_remaining = models.IntegerField(null=True, blank=True, editable=False)
     stock_date = models.DateField(null=True, blank=True, editable=False)
     position = models.PositiveSmallIntegerField(default=0)
+    # Codes of ``ordering.options.ALLERGENS`` and ``DIETARY``, kept on the row (a JSON list) so
+    # the menu reads them with the dish, at no extra query.
+    allergens = models.JSONField(default=list, blank=True)
+    dietary = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["category__position", "position", "name"]
@@ -156,6 +161,14 @@ class MenuItem(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def allergen_labels(self) -> list[tuple[str, str]]:
+        return labelled(ALLERGENS, self.allergens)
+
+    @property
+    def dietary_labels(self) -> list[tuple[str, str]]:
+        return labelled(DIETARY, self.dietary)
 
     def remaining_on(self, day: datetime.date) -> int | None:
         """How many can still be sold on ``day``; None when there is no limit."""
@@ -177,6 +190,44 @@ class MenuItem(models.Model):
     @property
     def orderable(self) -> bool:
         return self.is_available and not self.sold_out
+
+
+class OptionGroup(models.Model):
+    """A choice a dish asks for: a size (exactly one), extras (up to a few)."""
+
+    menu_item = models.ForeignKey(MenuItem, on_delete=models.CASCADE, related_name="option_groups")
+    name = models.CharField(max_length=60)
+    min_choices = models.PositiveSmallIntegerField(default=0, help_text="0: optional; 1 or more: required.")
+    max_choices = models.PositiveSmallIntegerField(default=1, help_text="How many options a customer may pick.")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["menu_item", "position", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_choices__gte=1) & Q(max_choices__gte=F("min_choices")),
+                name="option_group_choices_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.menu_item} / {self.name}"
+
+
+class Option(models.Model):
+    """One choice of a group; ``price_delta`` is added to the dish's price (may be negative)."""
+
+    group = models.ForeignKey(OptionGroup, on_delete=models.CASCADE, related_name="options")
+    name = models.CharField(max_length=60)
+    price_delta = models.DecimalField(**MONEY, default=Decimal("0.00"))
+    position = models.PositiveSmallIntegerField(default=0)
+    is_available = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["group", "position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class CustomerProfile(models.Model):
@@ -251,6 +302,10 @@ class OrderLine(models.Model):
         "VAT rate (%)", max_digits=5, decimal_places=2, default=default_vat_rate, validators=VAT_RATE_VALIDATORS
     )
     quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    # The options chosen, copied at order time: ``[{"option_id", "group", "name", "price_delta"}]``
+    # (``price_delta`` a decimal string); ``unit_price`` already includes them.
+    options = models.JSONField(default=list, blank=True)
+    note = models.CharField(max_length=NOTE_MAX_LENGTH, blank=True)
     # When the kitchen crossed this dish off ("bumped" it); None while still to make.
     done_at = models.DateTimeField(null=True, blank=True)
 
@@ -258,7 +313,6 @@ class OrderLine(models.Model):
         ordering = ["id"]
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gte=1), name="order_line_quantity_positive"),
-            models.UniqueConstraint(fields=["order", "menu_item"], name="uniq_order_line_item"),
             models.CheckConstraint(
                 condition=Q(vat_rate__gte=0) & Q(vat_rate__lt=100), name="order_line_vat_rate_percent"
             ),
@@ -270,6 +324,11 @@ class OrderLine(models.Model):
     @property
     def line_total(self) -> Decimal:
         return self.unit_price * self.quantity
+
+    @property
+    def options_text(self) -> str:
+        """The chosen options in one line, as every page, email and ticket shows them."""
+        return options_summary(self.options)
 
 
 class OrderEvent(models.Model):

@@ -12,7 +12,18 @@ from django.utils import timezone
 
 from ordering import eta
 from ordering.exceptions import NotFound
-from ordering.models import MenuCategory, MenuItem, Order, OrderEvent, OrderLine, Restaurant, StaffMembership
+from ordering.models import (
+    MenuCategory,
+    MenuItem,
+    Option,
+    OptionGroup,
+    Order,
+    OrderEvent,
+    OrderLine,
+    Restaurant,
+    StaffMembership,
+)
+from ordering.options import GroupSpec, OptionSpec
 from ordering.search import search_terms
 from ordering.status import KITCHEN_OPEN, OrderStatus
 from passline.db import one_or_none
@@ -112,8 +123,54 @@ def restaurant_get_by_slug(*, slug: str) -> Restaurant:
     return restaurant
 
 
+def _with_options(items: QuerySet[MenuItem]) -> QuerySet[MenuItem]:
+    """Dishes with their option groups and options: two more queries, however many dishes."""
+    return items.prefetch_related(
+        Prefetch(
+            "option_groups",
+            queryset=OptionGroup.objects.order_by("position", "id").prefetch_related(
+                Prefetch("options", queryset=Option.objects.order_by("position", "id"))
+            ),
+        )
+    )
+
+
 def menu_items(*, restaurant_id: int) -> QuerySet[MenuItem]:
-    return MenuItem.objects.filter(restaurant_id=restaurant_id).select_related("category")
+    return _with_options(MenuItem.objects.filter(restaurant_id=restaurant_id).select_related("category"))
+
+
+def group_specs(item: MenuItem) -> tuple[GroupSpec, ...]:
+    """A dish's option groups from what :func:`menu_items` or :func:`menu_by_category` prefetched."""
+    return tuple(_spec(group) for group in item.option_groups.all())
+
+
+def _spec(group: OptionGroup) -> GroupSpec:
+    return GroupSpec(
+        id=group.pk,
+        name=group.name,
+        min_choices=group.min_choices,
+        max_choices=group.max_choices,
+        options=tuple(
+            OptionSpec(id=o.pk, name=o.name, price_delta=o.price_delta, available=o.is_available)
+            for o in sorted(group.options.all(), key=lambda o: (o.position, o.pk))
+        ),
+    )
+
+
+def dish_option_groups(*, menu_item_ids: list[int]) -> dict[int, tuple[GroupSpec, ...]]:
+    """The option groups of these dishes, as the pure rules of ``ordering.options`` read them."""
+    if not menu_item_ids:
+        return {}
+    specs: dict[int, list[GroupSpec]] = {}
+    # Sorted here, not by the database: placing an order sorts nothing in SQL (a few rows).
+    queryset = (
+        OptionGroup.objects.filter(menu_item_id__in=menu_item_ids)
+        .order_by()
+        .prefetch_related(Prefetch("options", queryset=Option.objects.order_by()))
+    )
+    for group in sorted(queryset, key=lambda g: (g.menu_item_id, g.position, g.pk)):
+        specs.setdefault(group.menu_item_id, []).append(_spec(group))
+    return {pk: tuple(groups) for pk, groups in specs.items()}
 
 
 @dataclass(frozen=True)
@@ -122,12 +179,19 @@ class MenuSection:
     items: list[MenuItem]
 
 
-def menu_by_category(*, restaurant: Restaurant) -> list[MenuSection]:
-    """The menu grouped by category in display order, empty categories left out."""
+def menu_by_category(*, restaurant: Restaurant, dietary: frozenset[str] = frozenset()) -> list[MenuSection]:
+    """The menu grouped by category in display order, empty categories left out; with
+    ``dietary`` codes, only the dishes tagged with every one of them (filtered in Python: a
+    menu is a few dozen rows, read whole anyway)."""
     categories = MenuCategory.objects.filter(restaurant=restaurant).prefetch_related(
-        Prefetch("items", queryset=MenuItem.objects.order_by("position", "name"))
+        Prefetch("items", queryset=_with_options(MenuItem.objects.order_by("position", "name")))
     )
-    return [MenuSection(category=c, items=list(c.items.all())) for c in categories if c.items.all()]
+    sections = []
+    for category in categories:
+        items = [item for item in category.items.all() if dietary <= set(item.dietary or ())]
+        if items:
+            sections.append(MenuSection(category=category, items=items))
+    return sections
 
 
 def staff_menu(*, restaurant: Restaurant) -> list[MenuSection]:

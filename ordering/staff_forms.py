@@ -6,13 +6,16 @@ errors changes nothing."""
 from __future__ import annotations
 
 import datetime
+import re
 from decimal import Decimal
 from typing import Any
 
 from django import forms
 
 from ordering.hours import WEEKDAYS, Schedule, TimeRange, format_ranges, parse_ranges
-from ordering.models import MenuCategory, Restaurant
+from ordering.models import MenuCategory, OptionGroup, Restaurant
+from ordering.options import ALLERGENS, DIETARY
+from ordering.services.dish_options import MAX_OPTIONS_PER_GROUP, OptionLine
 
 PRICE_MAX = Decimal("9999.99")
 BUSY_MAX_MINUTES = 12 * 60
@@ -127,3 +130,74 @@ class HoursForm(forms.Form):
             weekly = {}  # no weekly hours at all: takes orders whenever open
         cleaned["schedule"] = Schedule(weekly=weekly, exceptions=exceptions)
         return cleaned
+
+
+# A dish's choices (its own page, apart from the dish form) ---------------------------------
+
+
+class DishTagsForm(forms.Form):
+    allergens = forms.MultipleChoiceField(
+        choices=ALLERGENS, required=False, widget=forms.CheckboxSelectMultiple, label="Allergens it contains"
+    )
+    dietary = forms.MultipleChoiceField(
+        choices=DIETARY, required=False, widget=forms.CheckboxSelectMultiple, label="Dietary tags"
+    )
+
+
+# ``Large +3.00``, ``Small -2.00``, ``Regular``, ``Bacon +1.50 (unavailable)``
+OPTION_LINE = re.compile(
+    r"^(?P<name>.+?)(?:\s+(?P<delta>[+-]\s?\d{1,4}(?:[.,]\d{1,2})?))?(?:\s+\((?P<off>unavailable)\))?$"
+)
+
+
+def format_options(group: OptionGroup) -> str:
+    """A group's options as the text the staff edit."""
+    lines = []
+    for option in group.options.all():
+        delta = f" {'+' if option.price_delta >= 0 else '-'}{abs(option.price_delta):.2f}" if option.price_delta else ""
+        lines.append(f"{option.name}{delta}{' (unavailable)' if not option.is_available else ''}")
+    return "\n".join(lines)
+
+
+class OptionGroupForm(forms.Form):
+    group = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    name = forms.CharField(max_length=60, label="Group name", help_text="What the customer chooses, e.g. Size, Extras.")
+    min_choices = forms.IntegerField(
+        min_value=0, max_value=MAX_OPTIONS_PER_GROUP, initial=0, label="Fewest choices", help_text="0: optional."
+    )
+    max_choices = forms.IntegerField(
+        min_value=1, max_value=MAX_OPTIONS_PER_GROUP, initial=1, label="Most choices", help_text="1: a single choice."
+    )
+    options = forms.CharField(
+        label="Options",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="One per line, with what it adds to the price: “Large +3.00”, “Small -2.00”, “Regular”. "
+        "Add “(unavailable)” to stop offering one for a while.",
+    )
+
+    def clean_name(self) -> str:
+        name: str = self.cleaned_data["name"].strip()
+        if not name:
+            raise forms.ValidationError("A group needs a name.")
+        return name
+
+    def clean_options(self) -> list[OptionLine]:
+        parsed = []
+        for number, raw in enumerate(self.cleaned_data["options"].splitlines(), start=1):
+            text = " ".join(raw.split())
+            if not text:
+                continue
+            match = OPTION_LINE.match(text)
+            if match is None or len(match["name"]) > 60:
+                raise forms.ValidationError(
+                    f"Line {number}: write a name (60 characters at most) and a price like +1.50."
+                )
+            delta = Decimal(match["delta"].replace(" ", "").replace(",", ".")) if match["delta"] else Decimal("0.00")
+            if abs(delta) > PRICE_MAX:
+                raise forms.ValidationError(f"Line {number}: the price change is too large.")
+            parsed.append(
+                OptionLine(name=match["name"], price_delta=delta.quantize(Decimal("0.01")), available=not match["off"])
+            )
+        if not parsed:
+            raise forms.ValidationError("List at least one option.")
+        return parsed

@@ -17,7 +17,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from ordering import selectors, services
 from ordering.exceptions import NotFound
 from ordering.models import MenuItem, Restaurant
-from ordering.staff_forms import BusyForm, DishForm, HoursForm, SettingsForm
+from ordering.services import dish_options
+from ordering.staff_forms import (
+    BusyForm,
+    DishForm,
+    DishTagsForm,
+    HoursForm,
+    OptionGroupForm,
+    SettingsForm,
+    format_options,
+)
 from passline.http import AuthenticatedHttpRequest
 
 BUSY_CHOICES = (15, 30, 60)
@@ -183,3 +192,92 @@ def staff_hours(request: AuthenticatedHttpRequest, restaurant_id: int) -> HttpRe
     services.restaurant_set_hours(restaurant_id=restaurant.pk, schedule=form.cleaned_data["schedule"])
     messages.success(request, "Opening hours saved.")
     return redirect("staff_opening", restaurant_id=restaurant.pk)
+
+
+# A dish's choices: allergens, dietary tags and option groups (their own page) ---------------
+
+
+def _choices_context(restaurant: Restaurant, item: MenuItem, **forms: object) -> dict[str, object]:
+    groups = list(item.option_groups.all())
+    bound = forms.get("group_form")
+    group_forms = []
+    for group in groups:
+        prefix = f"g{group.pk}"
+        if isinstance(bound, OptionGroupForm) and bound.prefix == prefix:
+            group_forms.append((group, bound))
+            continue
+        initial = {
+            "group": group.pk,
+            "name": group.name,
+            "min_choices": group.min_choices,
+            "max_choices": group.max_choices,
+            "options": format_options(group),
+        }
+        group_forms.append((group, OptionGroupForm(prefix=prefix, initial=initial)))
+    new_form = bound if isinstance(bound, OptionGroupForm) and bound.prefix == "new" else OptionGroupForm(prefix="new")
+    return {
+        "restaurant": restaurant,
+        "item": item,
+        "tab": "menu",
+        "tags_form": forms.get("tags_form")
+        or DishTagsForm(initial={"allergens": item.allergens, "dietary": item.dietary}),
+        "group_forms": group_forms,
+        "new_form": new_form,
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def staff_dish_choices(request: AuthenticatedHttpRequest, restaurant_id: int, menu_item_id: int) -> HttpResponse:
+    """A dish's allergens and dietary tags, and its option groups: one form each, saved alone."""
+    restaurant = _staff_restaurant(request, restaurant_id)
+    item = _dish(restaurant, menu_item_id)
+    here = reverse("staff_dish_choices", args=[restaurant.pk, item.pk])
+    if request.method == "GET":
+        return render(request, "staff/dish_choices.html", _choices_context(restaurant, item))
+    action = request.POST.get("action")
+    if action == "tags":
+        tags_form = DishTagsForm(request.POST)
+        if not tags_form.is_valid():
+            return render(
+                request, "staff/dish_choices.html", _choices_context(restaurant, item, tags_form=tags_form), status=400
+            )
+        dish_options.menu_item_set_tags(restaurant_id=restaurant.pk, menu_item_id=item.pk, **tags_form.cleaned_data)
+        messages.success(request, f"Allergens and dietary tags of {item.name} are saved.")
+        return redirect(here)
+    prefix = request.POST.get("prefix", "")
+    if action == "delete":
+        group_id = int(prefix[1:]) if prefix[:1] == "g" and prefix[1:].isdigit() else 0
+        try:
+            dish_options.option_group_delete(restaurant_id=restaurant.pk, menu_item_id=item.pk, group_id=group_id)
+        except NotFound:
+            messages.info(request, "That option group was already removed.")
+        else:
+            messages.success(request, "The option group is removed.")
+        return redirect(here)
+    if action != "group" or not (prefix == "new" or (prefix[:1] == "g" and prefix[1:].isdigit())):
+        return redirect(here)
+    form = OptionGroupForm(request.POST, prefix=prefix)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            dish_options.option_group_save(
+                restaurant_id=restaurant.pk,
+                menu_item_id=item.pk,
+                group_id=None if prefix == "new" else int(prefix[1:]),
+                name=data["name"],
+                min_choices=data["min_choices"],
+                max_choices=data["max_choices"],
+                options=data["options"],
+            )
+        except dish_options.InvalidOptionGroup as error:
+            field = error.details.get("field")
+            form.add_error(field if isinstance(field, str) and field in form.fields else None, error.message)
+        except NotFound:
+            messages.info(request, "That option group was removed meanwhile.")
+            return redirect(here)
+        else:
+            messages.success(request, f"{data['name']} of {item.name} is saved.")
+            return redirect(here)
+    item = _dish(restaurant, menu_item_id)
+    return render(request, "staff/dish_choices.html", _choices_context(restaurant, item, group_form=form), status=400)

@@ -36,6 +36,11 @@ urlpatterns = [
     path("staff/<int:restaurant_id>/dishes/new/", staff_views.staff_dish, name="staff_dish_new"),
     path("staff/<int:restaurant_id>/dishes/<int:menu_item_id>/", staff_views.staff_dish, name="staff_dish"),
     path(
+        "staff/<int:restaurant_id>/dishes/<int:menu_item_id>/choices/",
+        staff_views.staff_dish_choices,
+        name="staff_dish_choices",
+    ),
+    path(
         "staff/<int:restaurant_id>/dishes/<int:menu_item_id>/availability/",
         staff_views.staff_dish_availability,
         name="staff_dish_availability",

@@ -34,6 +34,7 @@ from ordering.forms import (
     new_checkout_token,
 )
 from ordering.models import CustomerProfile, MenuItem, Order
+from ordering.options import DIETARY, NOTE_MAX_LENGTH, choose, clean_note
 from ordering.services.accounts import InvalidAccount
 from ordering.status import STATUS_LABELS, Actor, OrderStatus, allowed_next
 from passline.http import AuthenticatedHttpRequest
@@ -67,7 +68,7 @@ def _exceeds_stock(cart: Cart, item: MenuItem, quantity: int) -> bool:
     remaining = item.remaining_today
     if remaining is None:
         return False
-    in_cart = cart.quantities.get(item.pk, 0) if cart.restaurant_id == item.restaurant_id else 0
+    in_cart = cart.quantity_of(item.pk) if cart.restaurant_id == item.restaurant_id else 0
     return in_cart + quantity > remaining
 
 
@@ -94,29 +95,59 @@ def restaurant_menu(request: HttpRequest, slug: str) -> HttpResponse:
                 form.add_error(None, f"{item.name} is sold out for today.")
             elif _exceeds_stock(Cart(request.session), item, form.cleaned_data["quantity"]):
                 form.add_error(None, f"Only {item.remaining_today} {item.name} left today.")
-            else:
+            elif (choice := _dish_choice(form, item)) is not None:
                 cart = Cart(request.session)
                 previous = cart.restaurant() if not cart.is_empty else None
                 quantity = form.cleaned_data["quantity"]
-                if cart.add(item, quantity):
+                if cart.add(item, quantity, options=choice[0], note=choice[1]):
                     messages.info(
                         request,
                         f"Your cart held dishes from {previous.name if previous else 'another restaurant'}. "
                         f"A cart holds one restaurant's dishes, so it now starts fresh with {item.name}.",
                     )
                 messages.success(request, f"Added {quantity} × {item.name} to your cart.")
-                return redirect(reverse("restaurant_menu", args=[restaurant.slug]) + f"#item-{item.pk}")
+                return redirect(_menu_url(restaurant.slug, request) + f"#item-{item.pk}")
 
+    diet = _chosen_diet(request)
     context = {
         "restaurant": restaurant,
         "state": restaurant.availability,
-        "sections": selectors.menu_by_category(restaurant=restaurant),
+        "sections": selectors.menu_by_category(restaurant=restaurant, dietary=frozenset(diet)),
+        "dietary_choices": DIETARY,
+        "diet": diet,
         "prep_time": selectors.restaurant_prep_time(restaurant=restaurant),
         "add_form": form,
         "add_item_id": form.data.get("item_id") if form is not None else None,
+        "add_options": request.POST.getlist("option") if form is not None else [],
+        "add_note": form.data.get("note", "") if form is not None else "",
+        "note_max": NOTE_MAX_LENGTH,
         "max_quantity": settings.ORDER_MAX_QUANTITY_PER_LINE,
     }
     return render(request, "ordering/restaurant_menu.html", context, status=400 if form is not None else 200)
+
+
+def _chosen_diet(request: HttpRequest) -> list[str]:
+    """The dietary tags of the menu's filter (``?diet=vegan&diet=spicy``); unknown ones ignored."""
+    return [code for code, _ in DIETARY if code in request.GET.getlist("diet")]
+
+
+def _menu_url(slug: str, request: HttpRequest) -> str:
+    """The menu page, with the dietary filter it was showing."""
+    query = "&".join(f"diet={code}" for code in _chosen_diet(request))
+    return reverse("restaurant_menu", args=[slug]) + (f"?{query}" if query else "")
+
+
+def _dish_choice(form: AddToCartForm, item: MenuItem) -> tuple[list[int], str] | None:
+    """The options and note of an add-to-cart form, checked against the dish's groups (the
+    service checks again at checkout); None with a form error when they do not fit."""
+    try:
+        note = clean_note(form.cleaned_data.get("note") or "")
+        options = form.cleaned_data["option"]
+        choose(menu_item_id=item.pk, dish=item.name, groups=selectors.group_specs(item), option_ids=options)
+    except OrderingError as error:
+        form.add_error(None, error.message)
+        return None
+    return options, note
 
 
 # Cart and checkout -----------------------------------------------------------------------
@@ -130,7 +161,7 @@ def _cart_context(cart: Cart) -> dict[str, Any]:
         "total": Cart.total(lines),
         "restaurant": cart.restaurant(),
         "max_quantity": settings.ORDER_MAX_QUANTITY_PER_LINE,
-        "has_unorderable": any(not line.item.orderable for line in lines),
+        "has_unorderable": any(not line.orderable for line in lines),
     }
 
 
@@ -142,17 +173,18 @@ def cart(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = CartLineForm(request.POST)
         if form.is_valid():
-            item_id = form.cleaned_data["item_id"]
-            if item_id not in cart.quantities:
+            key = form.cleaned_data["line"] or str(form.cleaned_data["item_id"])
+            if key not in cart.entries:
                 messages.info(request, "That dish is no longer in your cart.")
                 return redirect("cart")
             quantity = 0 if form.cleaned_data["action"] == "remove" else form.cleaned_data["quantity"]
-            cart.set(item_id, quantity)
+            cart.set(key, quantity)
             messages.success(request, "Removed from your cart." if quantity == 0 else "Cart updated.")
             return redirect("cart")
     context = _cart_context(cart)
     context["line_form"] = form
     context["line_item_id"] = form.data.get("item_id") if form is not None else None
+    context["line_key"] = (form.data.get("line") or form.data.get("item_id")) if form is not None else None
     return render(request, "ordering/cart.html", context, status=400 if form is not None else 200)
 
 
@@ -354,6 +386,12 @@ def order_again(request: AuthenticatedHttpRequest, order_id: int) -> HttpRespons
             return redirect("order_detail", order_id=order.pk)
         messages.warning(
             request, f"{gone} {verb} not available any more and {'was' if verb == 'is' else 'were'} left out."
+        )
+    for name, gone_options in refill.dropped:
+        messages.warning(
+            request,
+            f"{_names(gone_options)} {'is' if len(gone_options) == 1 else 'are'} no longer offered "
+            f"with {name}, so your cart has {name} without {'it' if len(gone_options) == 1 else 'them'}.",
         )
     for name, quantity in refill.lowered:
         messages.warning(request, f"Only {quantity} {name} can be ordered now, so your cart has {quantity}.")

@@ -17,8 +17,17 @@ from django.utils import timezone
 
 from billing.models import Wallet
 from billing.services.wallets import wallet_credit
-from ordering.models import CustomerProfile, MenuCategory, MenuItem, Order, Restaurant, StaffMembership
-from ordering.services import OrderRequest, order_place, order_transition
+from ordering.models import (
+    CustomerProfile,
+    MenuCategory,
+    MenuItem,
+    Option,
+    OptionGroup,
+    Order,
+    Restaurant,
+    StaffMembership,
+)
+from ordering.services import ItemRequest, OrderRequest, order_place, order_transition
 from ordering.status import Actor, OrderStatus
 
 PASSWORD = "correct-horse-battery"
@@ -74,12 +83,37 @@ class MenuItemFactory(factory.django.DjangoModelFactory[MenuItem]):
     price = Decimal("10.00")
 
 
+class OptionGroupFactory(factory.django.DjangoModelFactory[OptionGroup]):
+    """An optional single choice unless told otherwise."""
+
+    class Meta:
+        model = OptionGroup
+
+    menu_item = factory.SubFactory(MenuItemFactory)
+    name = factory.Sequence(lambda n: f"Group {n}")
+    min_choices = 0
+    max_choices = 1
+
+
+class OptionFactory(factory.django.DjangoModelFactory[Option]):
+    class Meta:
+        model = Option
+
+    group = factory.SubFactory(OptionGroupFactory)
+    name = factory.Sequence(lambda n: f"Option {n}")
+    price_delta = Decimal("0.00")
+
+
 class StaffMembershipFactory(factory.django.DjangoModelFactory[StaffMembership]):
     class Meta:
         model = StaffMembership
 
     user = factory.SubFactory(UserFactory)
     restaurant = factory.SubFactory(RestaurantFactory)
+
+
+def _item_request(item: MenuItem, quantity: int, options: tuple[Option, ...] = (), note: str = "") -> ItemRequest:
+    return ItemRequest(item.pk, quantity, tuple(option.pk for option in options), note)
 
 
 class OrderFactory(factory.Factory[Order]):
@@ -105,7 +139,8 @@ class OrderFactory(factory.Factory[Order]):
     def _create(cls, model_class, *, customer, items, delivery_address, notes, idempotency_key, paid):
         request = OrderRequest(
             restaurant_id=items[0][0].restaurant_id,
-            items=[(item.pk, quantity) for item, quantity in items],
+            # (item, quantity) or (item, quantity, [options], note)
+            items=[_item_request(*entry) for entry in items],
             delivery_address=delivery_address,
             notes=notes,
         )

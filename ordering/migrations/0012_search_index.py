@@ -13,7 +13,7 @@ DISH = "ordering_menuitem_search"
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("ordering", "0006_restaurant_hours_and_busy"),
+        ("ordering", "0010_dish_options"),
     ]
 
     operations = [

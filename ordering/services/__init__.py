@@ -3,6 +3,7 @@
 from ordering.services.accounts import api_token_issue, api_token_user, customer_register, profile_update
 from ordering.services.kitchen import order_item_mark_done, order_recall, order_set_priority
 from ordering.services.orders import (
+    ItemRequest,
     OrderRequest,
     order_cancel,
     order_move_many,
@@ -21,6 +22,7 @@ from ordering.services.restaurants import (
 )
 
 __all__ = [
+    "ItemRequest",
     "OrderRequest",
     "api_token_issue",
     "api_token_user",

@@ -55,22 +55,31 @@ def _announce(order: Order, change: str, menu_item_id: int | None = None, fields
 
 
 @transaction.atomic
-def order_item_mark_done(*, order_id: int, menu_item_id: int, user: User, done: bool = True) -> Order:
-    """Cross a dish of a ticket off (or put it back) while the kitchen is making the order."""
+def order_item_mark_done(
+    *, order_id: int, user: User, done: bool = True, menu_item_id: int | None = None, line_id: int | None = None
+) -> Order:
+    """Cross a dish of a ticket off (or put it back) while the kitchen is making the order: one
+    line (``line_id``), or every line of a dish (``menu_item_id``: a dish ordered with different
+    options or notes is several lines)."""
     order = _staff_order(order_id=order_id, user=user)
-    line = one_or_none(OrderLine.objects.filter(order=order, menu_item_id=menu_item_id))
-    if line is None:
+    found = OrderLine.objects.filter(order=order)
+    if line_id is not None:
+        found = found.filter(pk=line_id)
+    if menu_item_id is not None:
+        found = found.filter(menu_item_id=menu_item_id)
+    lines = list(found) if line_id is not None or menu_item_id is not None else []
+    if not lines:
         raise NotFound("This order has no such dish.")
+    menu_item_id = lines[0].menu_item_id
     if OrderStatus(order.status) not in BUMPABLE:
         raise InvalidTransition(
             "Dishes can be crossed off only while the order is accepted or being prepared.",
             current=order.status,
             to=order.status,
         )
-    if (line.done_at is not None) == done:
+    if all((line.done_at is not None) == done for line in lines):
         return order  # already so: a repeated tap changes nothing
-    line.done_at = timezone.now() if done else None
-    line.save(update_fields=["done_at"])
+    OrderLine.objects.filter(pk__in=[line.pk for line in lines]).update(done_at=timezone.now() if done else None)
     _announce(order, "item_done" if done else "item_undone", menu_item_id)
     logger.info("ticket item marked", extra={"order_id": order.pk, "menu_item_id": menu_item_id, "done": done})
     return order

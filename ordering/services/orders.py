@@ -6,9 +6,10 @@ import hashlib
 import json
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -21,6 +22,7 @@ from bus.outbox import Pending, outbox_write, outbox_write_many
 from ordering.events import ORDER_PLACED, ORDER_STATUS_CHANGED
 from ordering.exceptions import (
     IdempotencyConflict,
+    InvalidOptions,
     InvalidOrder,
     ItemUnavailable,
     NotFound,
@@ -33,6 +35,8 @@ from ordering.exceptions import (
 )
 from ordering.hours import Reason
 from ordering.models import MenuItem, Order, OrderEvent, OrderLine, Restaurant, StaffMembership
+from ordering.options import choose, clean_note
+from ordering.selectors import dish_option_groups
 from ordering.services.stock import stock_release, stock_reserve
 from ordering.status import RELEASES_STOCK, Actor, OrderStatus, check_transition
 from passline.db import one_or_none
@@ -40,26 +44,58 @@ from passline.db import one_or_none
 logger = logging.getLogger(__name__)
 
 
+class ItemRequest(NamedTuple):
+    """One dish as asked for: its options (ids) and a note to the kitchen."""
+
+    menu_item_id: int
+    quantity: int
+    options: tuple[int, ...] = ()
+    note: str = ""
+
+
+# A line of the order: the dish, its options (sorted ids) and its note. Identical choices are one
+# line (quantities added up); the same dish with other options or another note is another line.
+LineKey = tuple[int, tuple[int, ...], str]
+
+
 @dataclass(frozen=True)
 class OrderRequest:
-    """What a customer asks for. Prices are never part of it: the server looks them up."""
+    """What a customer asks for. Prices are never part of it: the server looks them up.
+
+    ``items`` are ``(menu_item_id, quantity)`` pairs or :class:`ItemRequest` with options and a note.
+    """
 
     restaurant_id: int
-    items: list[tuple[int, int]]  # (menu_item_id, quantity)
+    items: Sequence[ItemRequest | tuple[int, int]]
     delivery_address: str
     notes: str = ""
-    lines: dict[int, int] = field(init=False, repr=False)
+    lines: dict[LineKey, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        merged: Counter[int] = Counter()
-        for menu_item_id, quantity in self.items:
-            merged[menu_item_id] += quantity
+        merged: Counter[LineKey] = Counter()
+        for entry in self.items:
+            item = entry if isinstance(entry, ItemRequest) else ItemRequest(*entry)
+            key = (item.menu_item_id, tuple(sorted(item.options)), " ".join((item.note or "").split()))
+            merged[key] += item.quantity
         object.__setattr__(self, "lines", dict(sorted(merged.items())))
+
+    @property
+    def dish_quantities(self) -> dict[int, int]:
+        """How many of each dish, whatever its options: what the stock and the limits count."""
+        quantities: Counter[int] = Counter()
+        for (menu_item_id, _, _), quantity in self.lines.items():
+            quantities[menu_item_id] += quantity
+        return dict(sorted(quantities.items()))
 
     def fingerprint(self) -> str:
         """A digest of the request, to tell a retry from a different request under one key."""
+        # A plain line is ``[id, quantity]`` as before options existed, so earlier keys still match.
+        lines = [
+            [pk, quantity] if not options and not note else [pk, quantity, list(options), note]
+            for (pk, options, note), quantity in self.lines.items()
+        ]
         canonical = json.dumps(
-            [self.restaurant_id, sorted(self.lines.items()), self.delivery_address.strip(), self.notes.strip()],
+            [self.restaurant_id, lines, self.delivery_address.strip(), self.notes.strip()],
             separators=(",", ":"),
         )
         return hashlib.sha256(canonical.encode()).hexdigest()
@@ -73,10 +109,13 @@ def _validate(request: OrderRequest) -> None:
             f"An order can hold at most {settings.ORDER_MAX_LINES} different dishes.", code="too_many_items"
         )
     limit = settings.ORDER_MAX_QUANTITY_PER_LINE
-    for _, quantity in request.items:
+    for entry in request.items:
+        quantity = entry[1]
         if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
             raise InvalidOrder("Each quantity must be a whole number of at least 1.", code="invalid_quantity")
-    if any(quantity > limit for quantity in request.lines.values()):
+    for _, _, note in request.lines:
+        clean_note(note)
+    if any(quantity > limit for quantity in request.dish_quantities.values()):
         raise InvalidOrder(f"At most {limit} of one dish per order.", code="invalid_quantity")
     if not request.delivery_address.strip():
         raise InvalidOrder("A delivery address is required.", code="missing_address")
@@ -140,7 +179,11 @@ def order_place(*, customer: User, request: OrderRequest, idempotency_key: str |
 def _create(*, customer: User, request: OrderRequest, idempotency_key: str | None, fingerprint: str) -> Order:
     # The dishes with their restaurant in one query (the restaurant alone only when none of
     # them is its); unordered: the menu's default ordering would join the categories to sort.
-    items = MenuItem.objects.order_by().select_related("restaurant").in_bulk(list(request.lines), field_name="pk")
+    items = (
+        MenuItem.objects.order_by()
+        .select_related("restaurant")
+        .in_bulk(list(dishes := request.dish_quantities), field_name="pk")
+    )
     restaurant = next(
         (item.restaurant for item in items.values() if item.restaurant_id == request.restaurant_id), None
     ) or one_or_none(Restaurant.objects.filter(pk=request.restaurant_id))
@@ -154,22 +197,23 @@ def _create(*, customer: User, request: OrderRequest, idempotency_key: str | Non
             reason=state.reason.value,
             next_open=state.next_open.isoformat() if state.next_open else None,
         )
-    unknown = [pk for pk in request.lines if pk not in items or items[pk].restaurant_id != restaurant.pk]
+    unknown = [pk for pk in dishes if pk not in items or items[pk].restaurant_id != restaurant.pk]
     if unknown:
         raise InvalidOrder(
             "Some dishes are not on this restaurant's menu.", code="unknown_menu_item", menu_item_ids=unknown
         )
-    unavailable = [items[pk].name for pk in request.lines if not items[pk].is_available]
+    unavailable = [items[pk].name for pk in dishes if not items[pk].is_available]
     if unavailable:
         raise ItemUnavailable(f"Not available right now: {', '.join(unavailable)}.", items=unavailable)
 
-    total = sum((items[pk].price * quantity for pk, quantity in request.lines.items()), Decimal("0.00"))
+    priced = _priced_lines(request, items)
+    total = sum((line.unit_price * line.quantity for line in priced), Decimal("0.00"))
     order_total_check(total=total)
 
     day = timezone.localdate()
     # Reserve in id order: concurrent checkouts lock the same rows in the same order, so
     # they queue behind each other instead of deadlocking.
-    for pk, quantity in request.lines.items():
+    for pk, quantity in dishes.items():
         # A dish without a daily limit (as this transaction read it) has nothing to reserve.
         if items[pk].daily_stock is not None and not stock_reserve(menu_item_id=pk, quantity=quantity, day=day):
             raise OutOfStock(f"Not enough {items[pk].name} left today.", items=[items[pk].name])
@@ -187,17 +231,9 @@ def _create(*, customer: User, request: OrderRequest, idempotency_key: str | Non
         request_fingerprint=fingerprint,
         stock_date=day,
     )
-    lines = OrderLine.objects.bulk_create(
-        OrderLine(
-            order=order,
-            menu_item_id=pk,
-            name=items[pk].name,
-            unit_price=items[pk].price,
-            vat_rate=items[pk].vat_rate,  # the rate of the day, for the receipt
-            quantity=quantity,
-        )
-        for pk, quantity in request.lines.items()
-    )
+    for line in priced:
+        line.order = order
+    lines = OrderLine.objects.bulk_create(priced)
     event = OrderEvent.objects.create(
         order=order,
         version=1,
@@ -218,10 +254,7 @@ def _create(*, customer: User, request: OrderRequest, idempotency_key: str | Non
             "currency": order.currency,
             "version": order.version,
             "placed_at": order.created_at,
-            "lines": [
-                {"menu_item_id": pk, "name": items[pk].name, "quantity": quantity, "unit_price": items[pk].price}
-                for pk, quantity in request.lines.items()
-            ],
+            "lines": [_placed_line(line) for line in lines],
         },
     )
     logger.info("order placed", extra={"order_id": order.pk, "restaurant_id": restaurant.pk, "total": str(total)})
@@ -230,6 +263,48 @@ def _create(*, customer: User, request: OrderRequest, idempotency_key: str | Non
     _as_prefetched(order, "lines", lines)
     _as_prefetched(order, "events", [event])
     return order
+
+
+def _priced_lines(request: OrderRequest, items: dict[int, MenuItem]) -> list[OrderLine]:
+    """The request's lines at the server's prices, their options checked against each dish's
+    groups (one query when none of the dishes has any, two otherwise)."""
+    groups = dish_option_groups(menu_item_ids=list(items))
+    lines = []
+    for (pk, option_ids, note), quantity in request.lines.items():
+        item = items[pk]
+        snapshot, delta = choose(menu_item_id=pk, dish=item.name, groups=groups.get(pk, ()), option_ids=option_ids)
+        unit_price = item.price + delta
+        if unit_price < 0:
+            raise InvalidOptions(
+                f"{item.name} with these options would cost less than nothing.",
+                menu_item_id=pk,
+                reason="negative_price",
+            )
+        lines.append(
+            OrderLine(
+                menu_item_id=pk,
+                name=item.name,
+                unit_price=unit_price,
+                vat_rate=item.vat_rate,  # the rate of the day, for the receipt
+                quantity=quantity,
+                options=snapshot,
+                note=clean_note(note),
+            )
+        )
+    return lines
+
+
+def _placed_line(line: OrderLine) -> dict[str, Any]:
+    placed: dict[str, Any] = {
+        "menu_item_id": line.menu_item_id,
+        "name": line.name,
+        "quantity": line.quantity,
+        "unit_price": line.unit_price,
+    }
+    if line.options or line.note:
+        placed["options"] = [{**chosen, "price_delta": Decimal(chosen["price_delta"])} for chosen in line.options]
+        placed["note"] = line.note
+    return placed
 
 
 def _as_prefetched(order: Order, relation: str, objects: list[Any]) -> None:

@@ -39,6 +39,15 @@ def money(value: object) -> str:
 
 
 @register.filter
+def price_delta(value: object) -> str:
+    """An option's effect on the price: ``+€1.50``, ``-€1.00``; nothing for no change."""
+    text = money(value)
+    if not text or Decimal(str(value)) == 0:
+        return ""
+    return text if text.startswith("-") else f"+{text}"
+
+
+@register.filter
 def status_label(value: str) -> str:
     try:
         return STATUS_LABELS[OrderStatus(value)]

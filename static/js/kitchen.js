@@ -134,7 +134,8 @@
         content.setAttribute("aria-pressed", item.done ? "true" : "false");
         content.title = item.done ? "Put back" : "Cross off";
         content.addEventListener("click", function () {
-          act(content, ticket, "/items/" + item.menu_item_id + "/done", { done: !item.done });
+          // One line: the same dish with other options or another note is crossed off on its own.
+          act(content, ticket, "/lines/" + item.line_id + "/done", { done: !item.done });
         });
       }
       content.appendChild(el("span", "item-qty", item.quantity + "×"));
@@ -144,6 +145,9 @@
       name.title = item.name;
       content.appendChild(name);
       if (!stations.length || stations.length > 1) content.appendChild(el("span", "item-station", item.station));
+      var options = optionsText(item);
+      if (options) content.appendChild(el("span", "item-options", options));
+      if (item.note) content.appendChild(el("span", "item-note", "Note: " + item.note));
       li.appendChild(content);
       list.appendChild(li);
     });
@@ -247,6 +251,16 @@
     updateAlert();
   }
 
+  // "Size: Large; Extras: Cheese, Bacon", as the site shows a line's options.
+  function optionsText(item) {
+    var groups = {}, names = [];
+    (item.options || []).forEach(function (chosen) {
+      if (!(chosen.group in groups)) { groups[chosen.group] = []; names.push(chosen.group); }
+      groups[chosen.group].push(chosen.name);
+    });
+    return names.map(function (group) { return group + ": " + groups[group].join(", "); }).join("; ");
+  }
+
   function renderToMake() {
     // The "all day" count: how many of each dish are still to make on this screen's
     // accepted and cooking tickets, so a cook can fire five of the same at once.
@@ -256,8 +270,11 @@
       if (BUMPABLE.indexOf(ticket.status) === -1) return;
       visibleItems(ticket).forEach(function (item) {
         if (item.done) return;
-        if (!(item.name in counts)) { counts[item.name] = 0; order.push(item.name); }
-        counts[item.name] += item.quantity;
+        // The same dish with other options is another thing to make.
+        var options = optionsText(item);
+        var name = options ? item.name + " (" + options + ")" : item.name;
+        if (!(name in counts)) { counts[name] = 0; order.push(name); }
+        counts[name] += item.quantity;
       });
     });
     var list = document.getElementById("kds-to-make");

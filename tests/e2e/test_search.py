@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
+from ordering.models import MenuItem
 from tests.e2e.conftest import screenshot
 from tests.factories import MenuCategoryFactory, MenuItemFactory, RestaurantFactory
 
@@ -44,7 +45,7 @@ def test_a_customer_searches_dishes_and_filters_by_cuisine(
 
     # when they open a matching dish, the menu opens at it
     results.get_by_role("link", name="Green Curry").click()
-    expect(browser_page).to_have_url(f"{live_url}/r/bangkok/#item-{bangkok.menu_items.get(name='Green Curry').pk}")
+    expect(browser_page).to_have_url(f"{live_url}/r/bangkok/#item-{MenuItem.objects.get(name='Green Curry').pk}")
 
     # when they filter by a cuisine only
     browser_page.goto(f"{live_url}/")

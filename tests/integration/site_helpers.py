@@ -12,7 +12,7 @@ from ordering.models import MenuItem
 TOKEN_RE = re.compile(r'name="checkout_token" value="([^"]+)"')
 
 
-def add_to_cart(client: Client, item: MenuItem, quantity: int | str = 1, **extra: str):
+def add_to_cart(client: Client, item: MenuItem, quantity: int | str = 1, **extra: object):
     """POST the menu's "Add to cart" form of ``item``."""
     return client.post(
         reverse("restaurant_menu", args=[item.restaurant.slug]), {"item_id": item.pk, "quantity": quantity, **extra}

@@ -114,6 +114,8 @@ def test_place_order_computes_total_server_side_ignoring_forged_prices(customer,
             "unit_price": "11.50",
             "line_total": "23.00",
             "vat_rate": "7.00",
+            "options": [],
+            "note": "",
         },
         {
             "menu_item_id": menu["soup"].pk,
@@ -122,6 +124,8 @@ def test_place_order_computes_total_server_side_ignoring_forged_prices(customer,
             "unit_price": "4.10",
             "line_total": "4.10",
             "vat_rate": "7.00",
+            "options": [],
+            "note": "",
         },
     ]
     assert [(s["status"], s["version"]) for s in order["timeline"]] == [("pending_payment", 1)]

@@ -158,6 +158,7 @@ OPERATIONS = {
     ("post", "/api/v1/kitchen/orders/{order_id}/recall"): {404, 409},
     ("post", "/api/v1/kitchen/orders/{order_id}/priority"): {400, 404, 409, 413, 415, 422},
     ("post", "/api/v1/kitchen/orders/{order_id}/items/{menu_item_id}/done"): {400, 404, 409, 413, 415, 422},
+    ("post", "/api/v1/kitchen/orders/{order_id}/lines/{line_id}/done"): {400, 404, 409, 413, 415, 422},
 }
 # (and the bearer-only logout, which can answer 401 but never 403)
 PUBLIC = {

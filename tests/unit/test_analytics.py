@@ -167,3 +167,19 @@ def test_money_is_to_the_cent_and_durations_read_as_minutes_and_seconds():
         "0:05",
         "",
     )
+
+
+def test_a_dish_on_several_lines_is_one_dish_with_the_quantities_added_up():
+    from analytics.facts import Dish, dishes_by_item
+
+    dishes = dishes_by_item(
+        [
+            Dish(menu_item_id=1, name="Burger", quantity=2, unit_price=Decimal("12.50")),
+            Dish(menu_item_id=2, name="Fries", quantity=1, unit_price=Decimal("3.50")),
+            Dish(menu_item_id=1, name="Burger", quantity=1, unit_price=Decimal("10.00")),
+        ]
+    )
+    assert dishes == (
+        Dish(menu_item_id=1, name="Burger", quantity=3, unit_price=Decimal("11.67")),
+        Dish(menu_item_id=2, name="Fries", quantity=1, unit_price=Decimal("3.50")),
+    )

@@ -10,8 +10,19 @@ from django.db import transaction
 from billing.models import LedgerEntry
 from billing.services.wallets import wallet_credit
 from notifications.addresses import address_mark_verified
-from ordering.demo import DEMO_HOURS, DEMO_PASSWORD, FOOD_VAT_RATE, RESTAURANTS, STATIONS, VAT_RATES, money
-from ordering.models import CustomerProfile, MenuCategory, MenuItem, Restaurant, StaffMembership
+from ordering.demo import (
+    DEMO_HOURS,
+    DEMO_PASSWORD,
+    FOOD_VAT_RATE,
+    OPTIONS,
+    RESTAURANTS,
+    STATIONS,
+    TAGS,
+    VAT_RATES,
+    OptionGroupSeed,
+    money,
+)
+from ordering.models import CustomerProfile, MenuCategory, MenuItem, Option, OptionGroup, Restaurant, StaffMembership
 
 
 class Command(BaseCommand):
@@ -25,7 +36,6 @@ class Command(BaseCommand):
             self._seed()
 
     def _seed(self) -> None:
-        User = get_user_model()
         restaurants = []
         for name, slug, cuisine, description, prep, menu in RESTAURANTS:
             restaurant, _ = Restaurant.objects.update_or_create(
@@ -49,7 +59,8 @@ class Command(BaseCommand):
                     defaults={"position": position, "station": STATIONS.get(category_name, "kitchen")},
                 )
                 for dish_position, (dish, dish_description, price, stock) in enumerate(dishes):
-                    MenuItem.objects.update_or_create(
+                    allergens, dietary = TAGS.get(dish, ([], []))
+                    item, _ = MenuItem.objects.update_or_create(
                         restaurant=restaurant,
                         name=dish,
                         defaults={
@@ -60,8 +71,30 @@ class Command(BaseCommand):
                             "daily_stock": stock,
                             "position": dish_position,
                             "is_available": True,
+                            "allergens": allergens,
+                            "dietary": dietary,
                         },
                     )
+                    self._seed_options(item, OPTIONS.get(dish, []))
+
+        self._seed_logins(restaurants)
+
+    def _seed_options(self, item: MenuItem, groups: list[OptionGroupSeed]) -> None:
+        for position, (name, least, most, options) in enumerate(groups):
+            group, _ = OptionGroup.objects.update_or_create(
+                menu_item=item,
+                name=name,
+                defaults={"min_choices": least, "max_choices": most, "position": position},
+            )
+            for option_position, (option, delta) in enumerate(options):
+                Option.objects.update_or_create(
+                    group=group,
+                    name=option,
+                    defaults={"price_delta": money(delta), "position": option_position, "is_available": True},
+                )
+
+    def _seed_logins(self, restaurants: list[Restaurant]) -> None:
+        User = get_user_model()
 
         def login(username: str, **extra: object):
             user, created = User.objects.get_or_create(
