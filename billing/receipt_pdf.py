@@ -73,7 +73,7 @@ def receipt_pdf(receipt: Receipt) -> bytes:
         Paragraph(f"Receipt for order #{order.pk}", styles["Heading2"]),
         Paragraph(f"Order date: {_when(order.created_at)}", styles["Normal"]),
         Paragraph(f"Paid: {_when(receipt.paid_at)} by {receipt.payment_method}", styles["Normal"]),
-        Paragraph(f"Delivered to: {_escape(order.delivery_address)}", styles["Normal"]),
+        Paragraph(_escape(receipt.handover), styles["Normal"]),
         Spacer(1, 6 * mm),
     ]
     cell = ParagraphStyle("cell", parent=styles["Normal"], fontSize=10, leading=12)
@@ -87,6 +87,10 @@ def receipt_pdf(receipt: Receipt) -> bytes:
             money(line.line_total),
         ]
         for line in receipt.lines
+    ]
+    line_rows += [
+        [label, "", "", _rate(rate) if rate is not None else "—", money(amount)]
+        for label, rate, amount in receipt.charges
     ]
     line_rows.append(["Total", "", "", "", money(order.total)])
     story.append(_table(line_rows, [75 * mm, 14 * mm, 26 * mm, 20 * mm, 30 * mm], total_rows=1))

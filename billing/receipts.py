@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.contrib.auth.models import User
 
@@ -35,6 +36,23 @@ class Receipt:
     @property
     def payment_method(self) -> str:
         return WALLET if self.paid else ""
+
+    @property
+    def charges(self) -> list[tuple[str, Decimal | None, Decimal]]:
+        """The receipt's lines that are not dishes: (label, VAT rate or None, amount)."""
+        rows: list[tuple[str, Decimal | None, Decimal]] = []
+        if self.order.delivery_fee:
+            rows.append(("Delivery fee", self.order.delivery_vat_rate, self.order.delivery_fee))
+        if self.order.tip:
+            rows.append(("Tip (no VAT)", None, self.order.tip))
+        return rows
+
+    @property
+    def handover(self) -> str:
+        """How the customer gets the food, as the receipt says it."""
+        if self.order.is_pickup:
+            return "Picked up at the restaurant"
+        return f"Delivered to {self.order.delivery_address}"
 
     @property
     def refunded_at(self) -> datetime.datetime | None:
@@ -68,7 +86,7 @@ def order_receipt(*, user: User, order_id: int) -> Receipt:
     return Receipt(
         order=order,
         lines=lines,
-        vat=vat_breakdown(lines),
+        vat=vat_breakdown(order.taxables(lines)),
         payment=payment,
         paid_at=paid_at if charged else None,
     )

@@ -6,12 +6,15 @@ Failures leave in the error shape through the handlers of ``passline.api``.
 
 from __future__ import annotations
 
+import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.signals import user_logged_in
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from ninja import Query, Router, Status
 from ninja.errors import HttpError
 
@@ -25,6 +28,7 @@ from ordering.api_schemas import (
     RegisterIn,
     RegisterOut,
     RestaurantOut,
+    SlotsOut,
     TokenIn,
     TokenOut,
     check_id,
@@ -206,6 +210,26 @@ def menu(request: HttpRequest, restaurant_id: int) -> list[dict[str, Any]]:
     return [menu_item_out(item) for item in selectors.menu_items(restaurant_id=restaurant.pk)]
 
 
+@router.get(
+    "/restaurants/{int:restaurant_id}/slots",
+    auth=None,
+    **answers(
+        {200: SlotsOut},
+        {404: "`not_found`: there is no such restaurant.", 422: INVALID_REQUEST},
+    ),
+    tags=["restaurants"],
+    summary="Times to order ahead for",
+    description="The quarter hours of `date` (the restaurant's local date, default today) an order may be placed "
+    "for with `scheduled_for`: in its opening hours, at least its preparation time from now, within "
+    "`ORDER_AHEAD_DAYS` (7). Empty when it is closed that day or by its staff.",
+)
+def slots(request: HttpRequest, restaurant_id: int, date: datetime.date | None = None) -> dict[str, Any]:
+    check_id(restaurant_id)
+    restaurant = selectors.restaurant_get(restaurant_id=restaurant_id)
+    day = date or timezone.localdate()
+    return {"date": day, "slots": selectors.order_ahead_slots(restaurant=restaurant, day=day)}
+
+
 # --- orders ---------------------------------------------------------------------------
 
 
@@ -252,6 +276,9 @@ def order_create(request: HttpRequest, payload: OrderIn, response: HttpResponse)
             ],
             delivery_address=payload.delivery_address,
             notes=payload.notes or "",
+            fulfilment=payload.fulfilment,
+            tip=Decimal(payload.tip),
+            scheduled_for=payload.scheduled_for,
         ),
         idempotency_key=request.headers.get(IDEMPOTENCY_HEADER),
     )

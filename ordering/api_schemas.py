@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from ninja import Schema
@@ -87,6 +87,11 @@ class RefreshIn(Schema):
 # --- restaurants and menus ------------------------------------------------------------
 
 
+class SlotsOut(Schema):
+    date: datetime.date
+    slots: list[datetime.datetime] = Field(description="Times an order may be placed for, on the quarter hour.")
+
+
 class DishRef(Schema):
     id: int
     name: str
@@ -109,6 +114,10 @@ class RestaurantOut(Schema):
     next_open: datetime.datetime | None = Field(
         description="When it takes orders again, where known (the end of a busy spell, the next opening)."
     )
+    offers_delivery: bool
+    offers_pickup: bool
+    delivery_fee: Money
+    minimum_order: Money = Field(description="The least a delivery order's dishes must come to (pick-up: none).")
     matching_dishes: list[DishRef] | None = Field(
         None, description="With `q`: its dishes that match, best first (at most five); null without `q`."
     )
@@ -155,6 +164,10 @@ def restaurant_out(restaurant: Restaurant) -> dict[str, Any]:
         "description": restaurant.description,
         "address": restaurant.address,
         "prep_time_minutes": restaurant.prep_time_minutes,
+        "offers_delivery": restaurant.offers_delivery,
+        "offers_pickup": restaurant.offers_pickup,
+        "delivery_fee": money(restaurant.delivery_fee),
+        "minimum_order": money(restaurant.minimum_order),
         "taking_orders": state.taking_orders,
         "state": state.reason.value,
         "next_open": state.next_open,
@@ -209,8 +222,20 @@ class OrderIn(Schema):
 
     restaurant_id: Id
     items: list[OrderLineIn] = Field(min_length=1, max_length=settings.ORDER_MAX_LINES)
-    delivery_address: Annotated[Text, Field(min_length=1, max_length=255)]
+    fulfilment: Literal["delivery", "pickup"] = Field(
+        "delivery", description="Delivered to `delivery_address`, or picked up at the restaurant."
+    )
+    delivery_address: Annotated[Text, Field(max_length=255)] = Field(
+        "", description="Required for delivery (`missing_address` when blank); ignored for pick-up."
+    )
     notes: Annotated[Text, Field(max_length=500)] | None = None
+    tip: Money = Field("0.00", description="For the staff, added to the total; at most `ORDER_TIP_MAX` (100.00).")
+    scheduled_for: datetime.datetime | None = Field(
+        None,
+        description="Order ahead for this time (with its offset): a quarter hour, at least the restaurant's "
+        "preparation time from now, within 7 days, in its opening hours (`invalid_slot`); see "
+        "`GET /restaurants/{id}/slots`. Null: as soon as possible.",
+    )
 
 
 class LineOptionOut(Schema):
@@ -258,14 +283,22 @@ class OrderOut(Schema):
     restaurant_name: str
     status: OrderStatus
     version: int = Field(description="Rises by one at every status change.")
-    total: Money
+    total: Money = Field(description="`subtotal` + `delivery_fee` + `tip`.")
+    subtotal: Money = Field(description="The dishes.")
+    delivery_fee: Money
+    tip: Money
     currency: str
-    delivery_address: str
+    fulfilment: Literal["delivery", "pickup"]
+    scheduled_for: datetime.datetime | None = Field(
+        description="Ordered ahead for this time; null: as soon as possible."
+    )
+    delivery_address: str = Field(description="Empty for pick-up.")
     notes: str
     items: list[OrderLineOut]
     vat: VatOut = Field(
-        description="Prices include VAT: the VAT in the total by rate, each figure rounded half up to the cent "
-        "per rate; net + vat = gross per rate and in total, and gross is the total."
+        description="Prices include VAT: the VAT in the dishes and the delivery fee by rate, each figure rounded "
+        "half up to the cent per rate; net + vat = gross per rate and in total, and gross is the total less the "
+        "tip (a tip is outside VAT)."
     )
     created_at: datetime.datetime
     timeline: list[TimelineStepOut] = Field(description="Every status the order went through, oldest first.")
@@ -313,11 +346,16 @@ def order_out(order: Order) -> dict[str, Any]:
         "status": order.status,
         "version": order.version,
         "total": money(order.total),
+        "subtotal": money(order.subtotal),
+        "delivery_fee": money(order.delivery_fee),
+        "tip": money(order.tip),
         "currency": order.currency,
+        "fulfilment": order.fulfilment,
+        "scheduled_for": order.scheduled_for,
         "delivery_address": order.delivery_address,
         "notes": order.notes,
         "items": [_line_out(line) for line in order.lines.all()],
-        "vat": vat_out(vat_breakdown(order.lines.all())),
+        "vat": vat_out(vat_breakdown(order.taxables(order.lines.all()))),
         "created_at": order.created_at,
         "timeline": [
             {"status": event.status, "version": event.version, "at": event.at, "reason": event.reason}

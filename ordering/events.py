@@ -36,6 +36,10 @@ class OrderPlaced(Payload):
     # Added in place (additive): what was ordered, for analytics' top dishes, and when.
     lines: list[PlacedLine] = []
     placed_at: datetime | None = None
+    # Added in place (additive): delivery or pick-up, and the time it was ordered for (None: as
+    # soon as possible).
+    fulfilment: str = "delivery"
+    scheduled_for: datetime | None = None
 
 
 class OrderStatusChanged(Payload):

@@ -3,13 +3,17 @@ values to a service, which has the last word on every business rule."""
 
 from __future__ import annotations
 
+import datetime
 import secrets
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, cast
 
 from django import forms
 from django.conf import settings
 from django.core.validators import RegexValidator
+from django.utils import timezone
 
+from ordering.models import Restaurant
 from ordering.options import NOTE_MAX_LENGTH
 from ordering.search import MAX_QUERY
 
@@ -127,13 +131,42 @@ class CartLineForm(forms.Form):
         return self.cleaned_data.get("action") or "update"
 
 
+ASAP = "asap"
+# The tip choices: a share of the dishes, or an amount.
+TIP_CHOICES = [("0", "No tip"), ("10", "10 %"), ("15", "15 %"), ("custom", "Other amount")]
+
+
 class CheckoutForm(forms.Form):
+    """Delivery or pick-up, where, when, a tip and notes. ``restaurant`` decides which ways are
+    offered, ``subtotal`` what a percentage tip comes to, ``slots`` the times to order ahead for
+    (``ordering.selectors.order_ahead_slots``)."""
+
+    # Not sent (an older page): the restaurant's first way, as soon as possible, no tip.
+    fulfilment = forms.ChoiceField(label="How do you want it?", required=False, widget=forms.RadioSelect)
     delivery_address = LimitedTextField(
         label="Delivery address",
         max_length=255,
         what="address",
-        error_messages={"required": "Enter the address we should deliver to."},
+        required=False,
         widget=forms.TextInput(attrs={"autocomplete": "street-address"}),
+    )
+    when = forms.ChoiceField(label="When", required=False)
+    tip_choice = forms.ChoiceField(
+        label="Tip for the staff", choices=TIP_CHOICES, initial="0", required=False, widget=forms.RadioSelect
+    )
+    tip_amount = forms.DecimalField(
+        label="Tip amount",
+        required=False,
+        min_value=Decimal("0.00"),
+        max_value=settings.ORDER_TIP_MAX,
+        decimal_places=2,
+        error_messages={
+            "min_value": "A tip cannot be negative.",
+            "max_value": f"A tip can be at most {settings.CURRENCY_SYMBOL}{settings.ORDER_TIP_MAX:,.2f}.",
+            "max_decimal_places": "Enter the tip in cents at most.",
+            "invalid": "Enter an amount, e.g. 2.50.",
+        },
+        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "0.01", "min": "0"}),
     )
     notes = LimitedTextField(
         label="Notes for the restaurant",
@@ -149,6 +182,59 @@ class CheckoutForm(forms.Form):
         error_messages={"required": "This checkout form has expired. Please try again."},
         widget=forms.HiddenInput,
     )
+
+    def __init__(
+        self,
+        *args: Any,
+        restaurant: Restaurant,
+        subtotal: Decimal,
+        slots: list[datetime.datetime],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.subtotal = subtotal
+        labels = {"delivery": "Delivery", "pickup": "Pick-up at the restaurant"}
+        if restaurant.offers_delivery and restaurant.delivery_fee:
+            labels["delivery"] = f"Delivery ({settings.CURRENCY_SYMBOL}{restaurant.delivery_fee:,.2f})"
+        fulfilment = cast(forms.ChoiceField, self.fields["fulfilment"])
+        fulfilment.choices = [(kind, labels[kind]) for kind in restaurant.fulfilments]
+        fulfilment.initial = restaurant.fulfilments[0] if restaurant.fulfilments else None
+        fulfilment.error_messages["invalid_choice"] = f"{restaurant.name} does not offer that."
+        when = cast(forms.ChoiceField, self.fields["when"])
+        when.choices = [(ASAP, "As soon as possible"), *((slot_value(slot), slot_label(slot)) for slot in slots)]
+        when.initial = ASAP
+        when.error_messages["invalid_choice"] = "That time is no longer available. Choose another."
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not data.get("fulfilment") and "fulfilment" not in self.errors:
+            data["fulfilment"] = self.fields["fulfilment"].initial or "delivery"
+        data["tip_choice"] = data.get("tip_choice") or "0"
+        if data.get("fulfilment") == "delivery" and not (data.get("delivery_address") or "").strip():
+            self.add_error("delivery_address", "Enter the address we should deliver to.")
+        choice = data.get("tip_choice")
+        if choice == "custom":
+            if data.get("tip_amount") is None and "tip_amount" not in self.errors:
+                self.add_error("tip_amount", "Enter the tip, or choose another option.")
+            data["tip"] = data.get("tip_amount") or Decimal("0.00")
+        elif choice:
+            data["tip"] = (self.subtotal * Decimal(choice) / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        raw = data.get("when")
+        data["scheduled_for"] = None if raw in (None, "", ASAP) else datetime.datetime.fromisoformat(raw)
+        return data
+
+
+def slot_value(slot: datetime.datetime) -> str:
+    """A slot as the form posts it (UTC, ISO 8601)."""
+    return slot.astimezone(datetime.UTC).isoformat()
+
+
+def slot_label(slot: datetime.datetime) -> str:
+    """``Today 19:30``, ``Tomorrow 12:00``, ``Sat 6 Dec 12:00``, in the site's time zone."""
+    local = timezone.localtime(slot)
+    days = (local.date() - timezone.localdate()).days
+    day = "Today" if days == 0 else "Tomorrow" if days == 1 else f"{local:%a %-d %b}"
+    return f"{day} {local:%H:%M}"
 
 
 class SignupForm(forms.Form):

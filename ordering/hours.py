@@ -211,3 +211,61 @@ def availability(
             today,
         )
     return Availability(True, Reason.OPEN, "is open.", None, today)
+
+
+# --- ordering ahead ----------------------------------------------------------------------------
+
+# Slots start on the quarter hour, local time.
+SLOT_MINUTES = 15
+
+
+def _open_at(moment: datetime.datetime, schedule: Schedule, tz: ZoneInfo) -> bool:
+    """Within the opening hours at ``moment`` (no hours set: always)."""
+    if not schedule.has_hours:
+        return True
+    day = moment.astimezone(tz).date()
+    return any(start <= moment < end for start, end, _ in _intervals(schedule, day - datetime.timedelta(days=1), 2, tz))
+
+
+def slots(
+    *, schedule: Schedule, day: datetime.date, tz: ZoneInfo, earliest: datetime.datetime
+) -> list[datetime.datetime]:
+    """The times (UTC) an order may be placed ahead for on the local date ``day``: every quarter
+    hour of that day's wall clock (a time that does not exist in spring is skipped, one that
+    happens twice in autumn is offered once) within the opening hours (a range passing midnight
+    from the day before counts, a closing time does not), not before ``earliest``."""
+    found: list[datetime.datetime] = []
+    for minutes in range(0, 24 * 60, SLOT_MINUTES):
+        wall = datetime.time(minutes // 60, minutes % 60)
+        moment = _instant(day, wall, tz)
+        if moment.astimezone(tz).time() != wall:
+            continue  # skipped by a spring change: 02:30 does not exist
+        if moment >= earliest.astimezone(UTC) and _open_at(moment, schedule, tz):
+            found.append(moment)
+    return found
+
+
+def slot_problem(
+    *,
+    when: datetime.datetime,
+    now: datetime.datetime,
+    tz: ZoneInfo,
+    schedule: Schedule,
+    lead: datetime.timedelta,
+    ahead: datetime.timedelta,
+) -> str:
+    """Why ``when`` is not a slot an order may be placed for ("" when it is): it must be on a
+    quarter hour, at least ``lead`` (the kitchen's preparation time) and at most ``ahead`` from
+    ``now``, and within the opening hours."""
+    if when.tzinfo is None:
+        return "The time must include its time zone."
+    local = when.astimezone(tz)
+    if local.minute % SLOT_MINUTES or local.second or local.microsecond:
+        return f"Choose a time on the quarter hour (every {SLOT_MINUTES} minutes)."
+    if when < now + lead:
+        return f"Choose a time at least {int(lead.total_seconds() // 60)} minutes from now."
+    if when > now + ahead:
+        return f"Orders can be placed at most {ahead.days} days ahead."
+    if not _open_at(when.astimezone(UTC), schedule, tz):
+        return f"The restaurant is not open at {local:%H:%M} on {WEEKDAYS[local.weekday()]} {local:%d %b}."
+    return ""

@@ -4,6 +4,7 @@ only: every write goes through ``ordering.services``."""
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import TypedDict
 
@@ -16,6 +17,7 @@ from django.utils import timezone
 from ordering.hours import Availability, Schedule, availability
 from ordering.options import ALLERGENS, DIETARY, NOTE_MAX_LENGTH, labelled, options_summary
 from ordering.status import STATUS_LABELS, Actor, OrderStatus
+from ordering.vat import Charge, Taxable
 
 
 class MoneyField(TypedDict):
@@ -47,6 +49,19 @@ class Restaurant(models.Model):
     prep_time_minutes = models.PositiveSmallIntegerField(
         default=20, help_text="Typical minutes from accepting an order to having it ready."
     )
+    # Fulfilment: how customers get their food, what delivery costs, and the least a delivery
+    # order's dishes must come to (pick-up has no minimum).
+    offers_delivery = models.BooleanField(default=True)
+    offers_pickup = models.BooleanField("Offers pick-up", default=True)
+    delivery_fee = models.DecimalField(
+        **MONEY, default=Decimal("0.00"), validators=[MinValueValidator(Decimal("0.00"))]
+    )
+    minimum_order = models.DecimalField(
+        **MONEY,
+        default=Decimal("0.00"),
+        validators=[MinValueValidator(Decimal("0.00"))],
+        help_text="The least a delivery order's dishes must come to.",
+    )
     # Busy mode: staff pause taking orders, until they resume or until ``busy_until`` passes
     # (no job ends it: ``ordering.hours`` compares it with the clock).
     busy = models.BooleanField(default=False, help_text="Paused by the staff: takes no orders.")
@@ -61,9 +76,20 @@ class Restaurant(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(delivery_fee__gte=0), name="restaurant_delivery_fee_not_negative"),
+            models.CheckConstraint(condition=Q(minimum_order__gte=0), name="restaurant_minimum_order_not_negative"),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def fulfilments(self) -> list[str]:
+        """The ways it hands over orders (``Fulfilment`` values), delivery first."""
+        return [
+            kind for kind, offered in (("delivery", self.offers_delivery), ("pickup", self.offers_pickup)) if offered
+        ]
 
     @property
     def schedule(self) -> Schedule:
@@ -256,9 +282,29 @@ class Order(models.Model):
     # screens apply only newer revisions of a ticket.
     ticket_revision = models.PositiveIntegerField(default=1)
     priority = models.BooleanField(default=False, help_text="Flagged by the kitchen to go first.")
+
+    class Fulfilment(models.TextChoices):
+        DELIVERY = "delivery", "Delivery"
+        PICKUP = "pickup", "Pick-up"
+
+    # The dishes, the delivery fee and the tip.
     total = models.DecimalField(**MONEY)
     currency = models.CharField(max_length=3)
-    delivery_address = models.CharField(max_length=255)
+    fulfilment = models.CharField(max_length=10, choices=Fulfilment.choices, default=Fulfilment.DELIVERY)
+    # Copied from the restaurant when the order is placed (none for pick-up).
+    delivery_fee = models.DecimalField(**MONEY, default=Decimal("0.00"))
+    delivery_vat_rate = models.DecimalField(
+        "VAT rate of the delivery fee (%)",
+        max_digits=5,
+        decimal_places=2,
+        default=default_vat_rate,
+        validators=VAT_RATE_VALIDATORS,
+    )
+    tip = models.DecimalField(**MONEY, default=Decimal("0.00"))
+    # Ordered ahead for this time; None: as soon as possible.
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+    # Empty for pick-up.
+    delivery_address = models.CharField(max_length=255, blank=True)
     notes = models.CharField(max_length=500, blank=True)
     # The client's Idempotency-Key and a digest of the request it came with: the same key
     # with the same request returns this order, with another request it is a conflict. Compared
@@ -276,6 +322,8 @@ class Order(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["customer", "idempotency_key"], name="uniq_order_idempotency_key"),
             models.CheckConstraint(condition=Q(total__gte=0), name="order_total_not_negative"),
+            models.CheckConstraint(condition=Q(delivery_fee__gte=0), name="order_delivery_fee_not_negative"),
+            models.CheckConstraint(condition=Q(tip__gte=0), name="order_tip_not_negative"),
         ]
         indexes = [
             models.Index(fields=["customer", "-created_at"], name="order_customer_recent"),
@@ -288,6 +336,22 @@ class Order(models.Model):
     @property
     def status_label(self) -> str:
         return STATUS_LABELS[OrderStatus(self.status)]
+
+    @property
+    def subtotal(self) -> Decimal:
+        """The dishes: the total less the delivery fee and the tip."""
+        return self.total - self.delivery_fee - self.tip
+
+    @property
+    def is_pickup(self) -> bool:
+        return self.fulfilment == Order.Fulfilment.PICKUP
+
+    def taxables(self, lines: Iterable[Taxable]) -> list[Taxable]:
+        """What the VAT table covers: the dishes and the delivery fee (a tip is outside VAT)."""
+        items = list(lines)
+        if self.delivery_fee:
+            items.append(Charge(vat_rate=self.delivery_vat_rate, line_total=self.delivery_fee))
+        return items
 
 
 class OrderLine(models.Model):

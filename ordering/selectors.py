@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection
 from django.db.models import Max, Prefetch, Q, QuerySet
@@ -12,6 +13,7 @@ from django.utils import timezone
 
 from ordering import eta
 from ordering.exceptions import NotFound
+from ordering.hours import slots
 from ordering.models import (
     MenuCategory,
     MenuItem,
@@ -35,6 +37,21 @@ def restaurant_list(*, cuisine: str = "") -> QuerySet[Restaurant]:
     if cuisine:
         restaurants = restaurants.filter(cuisine__iexact=cuisine)
     return restaurants
+
+
+def order_ahead_slots(
+    *, restaurant: Restaurant, day: datetime.date, now: datetime.datetime | None = None
+) -> list[datetime.datetime]:
+    """The times on the local date ``day`` an order may be placed ahead for (``ordering.hours``):
+    in the opening hours, at least the preparation time from now, within ``ORDER_AHEAD_DAYS``;
+    none while the staff have closed the restaurant."""
+    now = now or timezone.now()
+    if not restaurant.is_open:
+        return []
+    earliest = now + datetime.timedelta(minutes=restaurant.prep_time_minutes)
+    latest = now + datetime.timedelta(days=settings.ORDER_AHEAD_DAYS)
+    found = slots(schedule=restaurant.schedule, day=day, tz=timezone.get_default_timezone(), earliest=earliest)
+    return [moment for moment in found if moment <= latest]
 
 
 def cuisines() -> list[str]:

@@ -5,8 +5,9 @@ Prices include VAT. For each rate the gross amount is the sum of its lines; the 
 VAT table does, and the net is what is left. So per rate ``net + vat == gross`` exactly, and the
 grosses add up to the order's total to the cent.
 
-Anything else a receipt may one day charge (a delivery fee, a tip) is one more
-:class:`Taxable` with its own rate.
+Anything else an order charges is one more :class:`Taxable` with its own rate: the delivery
+fee is a :class:`Charge` at the rate recorded with the order. A tip is not a supply: it is
+outside VAT and outside the table (so the table's gross is the total less the tip).
 """
 
 from __future__ import annotations
@@ -29,6 +30,14 @@ class Taxable(Protocol):
 
     @property
     def line_total(self) -> Decimal: ...
+
+
+@dataclass(frozen=True)
+class Charge:
+    """A VAT-inclusive amount that is not a dish: the delivery fee."""
+
+    vat_rate: Decimal
+    line_total: Decimal
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import logging
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +20,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -33,7 +36,7 @@ from ordering.forms import (
     SignupForm,
     new_checkout_token,
 )
-from ordering.models import CustomerProfile, MenuItem, Order
+from ordering.models import CustomerProfile, MenuItem, Order, Restaurant
 from ordering.options import DIETARY, NOTE_MAX_LENGTH, choose, clean_note
 from ordering.services.accounts import InvalidAccount
 from ordering.status import STATUS_LABELS, Actor, OrderStatus, allowed_next
@@ -201,6 +204,36 @@ def _default_address(user: object) -> str:
         return ""
 
 
+def _checkout_slots(restaurant: Restaurant | None) -> list[datetime.datetime]:
+    """The times to order ahead for offered at checkout: today's and tomorrow's."""
+    if restaurant is None:
+        return []
+    today = timezone.localdate()
+    return [
+        slot
+        for day in (today, today + datetime.timedelta(days=1))
+        for slot in selectors.order_ahead_slots(restaurant=restaurant, day=day)
+    ]
+
+
+def _checkout_sums(form: CheckoutForm, context: dict[str, Any]) -> dict[str, Any]:
+    """The summary as the form stands: the dishes, the delivery fee if delivered, the tip, the
+    total (the page's script keeps them in step as choices change; the server decides)."""
+    restaurant, subtotal = context["restaurant"], context["total"]
+    data = form.cleaned_data if form.is_bound and hasattr(form, "cleaned_data") else {}
+    fulfilment = data.get("fulfilment") or form["fulfilment"].value() or form.fields["fulfilment"].initial
+    fee = restaurant.delivery_fee if restaurant and fulfilment == "delivery" else Decimal("0.00")
+    tip = data.get("tip") or Decimal("0.00")
+    below = bool(restaurant) and fulfilment == "delivery" and subtotal < restaurant.minimum_order
+    return {
+        "subtotal": subtotal,
+        "delivery_fee": fee,
+        "tip": tip,
+        "grand_total": subtotal + fee + tip,
+        "below_minimum": below,
+    }
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def checkout(request: AuthenticatedHttpRequest) -> HttpResponse:
@@ -208,18 +241,22 @@ def checkout(request: AuthenticatedHttpRequest) -> HttpResponse:
     so a form submitted twice places one order."""
     cart = Cart(request.session)
     if request.method == "POST":
-        form = CheckoutForm(request.POST)
         token = request.POST.get("checkout_token", "")
         done = request.session.get(CHECKOUT_DONE_KEY) or {}
         if cart.is_empty and token in done:
             # The same form again after it was placed (a double click, a resend): same order.
             return redirect("order_detail", order_id=done[token])
-    else:
-        form = CheckoutForm(initial={"delivery_address": _default_address(request.user)})
 
     if cart.is_empty:
         messages.info(request, "Your cart is empty. Add a few dishes before checking out.")
         return redirect("cart")
+    context = _cart_context(cart)
+    restaurant = context["restaurant"]
+    choices = {"restaurant": restaurant, "subtotal": context["total"], "slots": _checkout_slots(restaurant)}
+    if request.method == "POST":
+        form = CheckoutForm(request.POST, **choices)
+    else:
+        form = CheckoutForm(initial={"delivery_address": _default_address(request.user)}, **choices)
 
     status = 200
     limited = None
@@ -237,6 +274,9 @@ def checkout(request: AuthenticatedHttpRequest) -> HttpResponse:
                 items=cart.as_items(),
                 delivery_address=data["delivery_address"],
                 notes=data["notes"],
+                fulfilment=data["fulfilment"],
+                tip=data["tip"],
+                scheduled_for=data["scheduled_for"],
             )
             try:
                 order, created = services.order_place(
@@ -262,9 +302,8 @@ def checkout(request: AuthenticatedHttpRequest) -> HttpResponse:
                     messages.success(request, f"Thank you! Order #{order.pk} is placed.")
                 return redirect("order_detail", order_id=order.pk)
 
-    context = _cart_context(cart)
     # A fresh token on every render: a form shown again after an error is a new attempt.
-    context.update({"form": form, "checkout_token": new_checkout_token()})
+    context.update({"form": form, "checkout_token": new_checkout_token(), **_checkout_sums(form, context)})
     # The wallet's balance and whether it is short of the total: billing's wallet_check tag.
     response = render(request, "ordering/checkout.html", context, status=status)
     if limited is not None:

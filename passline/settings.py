@@ -311,6 +311,9 @@ KITCHEN_RECALL_SECONDS = int(env("KITCHEN_RECALL_SECONDS", "300"))
 # Upper bounds that keep a single order sane; larger input is refused as bad input.
 ORDER_MAX_QUANTITY_PER_LINE = int(env("ORDER_MAX_QUANTITY_PER_LINE", "50"))
 ORDER_MAX_LINES = int(env("ORDER_MAX_LINES", "30"))
+# The largest tip one order takes, and how many days ahead an order may be placed for a time.
+ORDER_TIP_MAX = Decimal(env("ORDER_TIP_MAX", "100.00"))
+ORDER_AHEAD_DAYS = int(env("ORDER_AHEAD_DAYS", "7"))
 # What a customer may add to their wallet by top-ups in one day (the wallet's ledger of today,
 # from local midnight), and above which amount the wallet page asks to confirm a top-up first.
 TOP_UP_DAILY_LIMIT = Decimal(env("TOP_UP_DAILY_LIMIT", "2000.00"))

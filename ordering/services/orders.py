@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import logging
@@ -33,7 +34,7 @@ from ordering.exceptions import (
     RestaurantClosed,
     TotalOutOfRange,
 )
-from ordering.hours import Reason
+from ordering.hours import Reason, slot_problem
 from ordering.models import MenuItem, Order, OrderEvent, OrderLine, Restaurant, StaffMembership
 from ordering.options import choose, clean_note
 from ordering.selectors import dish_option_groups
@@ -42,6 +43,8 @@ from ordering.status import RELEASES_STOCK, Actor, OrderStatus, check_transition
 from passline.db import one_or_none
 
 logger = logging.getLogger(__name__)
+
+CENT = Decimal("0.01")
 
 
 class ItemRequest(NamedTuple):
@@ -69,6 +72,11 @@ class OrderRequest:
     items: Sequence[ItemRequest | tuple[int, int]]
     delivery_address: str
     notes: str = ""
+    # Delivery or pick-up (``Order.Fulfilment``), a tip, and a time to have it for (None: as
+    # soon as possible).
+    fulfilment: str = Order.Fulfilment.DELIVERY.value
+    tip: Decimal = Decimal("0.00")
+    scheduled_for: datetime.datetime | None = None
     lines: dict[LineKey, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -78,6 +86,11 @@ class OrderRequest:
             key = (item.menu_item_id, tuple(sorted(item.options)), " ".join((item.note or "").split()))
             merged[key] += item.quantity
         object.__setattr__(self, "lines", dict(sorted(merged.items())))
+
+    @property
+    def address(self) -> str:
+        """The delivery address; none for pick-up."""
+        return "" if self.fulfilment == Order.Fulfilment.PICKUP else self.delivery_address.strip()
 
     @property
     def dish_quantities(self) -> dict[int, int]:
@@ -94,10 +107,12 @@ class OrderRequest:
             [pk, quantity] if not options and not note else [pk, quantity, list(options), note]
             for (pk, options, note), quantity in self.lines.items()
         ]
-        canonical = json.dumps(
-            [self.restaurant_id, lines, self.delivery_address.strip(), self.notes.strip()],
-            separators=(",", ":"),
-        )
+        request: list[Any] = [self.restaurant_id, lines, self.address, self.notes.strip()]
+        # Fulfilment, tip and time only when asked for, so that keys of earlier orders still match.
+        if self.fulfilment != Order.Fulfilment.DELIVERY or self.tip or self.scheduled_for:
+            when = self.scheduled_for.astimezone(datetime.UTC).isoformat() if self.scheduled_for else None
+            request.append([self.fulfilment, f"{self.tip:.2f}", when])
+        canonical = json.dumps(request, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -117,12 +132,66 @@ def _validate(request: OrderRequest) -> None:
         clean_note(note)
     if any(quantity > limit for quantity in request.dish_quantities.values()):
         raise InvalidOrder(f"At most {limit} of one dish per order.", code="invalid_quantity")
-    if not request.delivery_address.strip():
+    if request.fulfilment not in Order.Fulfilment.values:
+        raise InvalidOrder("Choose delivery or pick-up.", code="invalid_fulfilment", fulfilment=str(request.fulfilment))
+    if request.fulfilment == Order.Fulfilment.DELIVERY and not request.delivery_address.strip():
         raise InvalidOrder("A delivery address is required.", code="missing_address")
-    if len(request.delivery_address) > 255:
+    if len(request.address) > 255:
         raise InvalidOrder("The delivery address is too long (255 characters at most).", code="invalid_address")
+    _validate_tip(request.tip)
     if len(request.notes) > 500:
         raise InvalidOrder("Notes are too long (500 characters at most).", code="invalid_notes")
+
+
+def _validate_tip(tip: Decimal) -> None:
+    most = settings.ORDER_TIP_MAX
+    if not isinstance(tip, Decimal) or not tip.is_finite() or tip < 0 or tip > most or tip != tip.quantize(CENT):
+        symbol = settings.CURRENCY_SYMBOL
+        raise InvalidOrder(
+            f"A tip must be between {symbol}0.00 and {symbol}{most:,.2f}, in cents.",
+            code="invalid_tip",
+            max_tip=f"{most:.2f}",
+        )
+
+
+def _check_fulfilment(request: OrderRequest, restaurant: Restaurant, subtotal: Decimal) -> Decimal:
+    """Refuse a way of handing over the restaurant does not offer, or a delivery below its
+    minimum order; the delivery fee the order pays."""
+    if request.fulfilment not in restaurant.fulfilments:
+        offered = " or ".join(Order.Fulfilment(kind).label.lower() for kind in restaurant.fulfilments) or "nothing"
+        raise InvalidOrder(
+            f"{restaurant.name} does not offer {Order.Fulfilment(request.fulfilment).label.lower()}; it offers {offered}.",
+            code="fulfilment_unavailable",
+            offered=restaurant.fulfilments,
+        )
+    if request.fulfilment == Order.Fulfilment.PICKUP:
+        return Decimal("0.00")
+    if subtotal < restaurant.minimum_order:
+        symbol = settings.CURRENCY_SYMBOL
+        raise InvalidOrder(
+            f"{restaurant.name} delivers orders of {symbol}{restaurant.minimum_order:,.2f} or more; "
+            f"the dishes come to {symbol}{subtotal:,.2f}. Add {symbol}{restaurant.minimum_order - subtotal:,.2f} "
+            "more, or pick it up.",
+            code="below_minimum_order",
+            minimum=f"{restaurant.minimum_order:.2f}",
+            subtotal=f"{subtotal:.2f}",
+        )
+    return restaurant.delivery_fee
+
+
+def _check_slot(when: datetime.datetime, restaurant: Restaurant) -> None:
+    """An order ahead must be for a quarter hour at least the preparation time away, within
+    ``ORDER_AHEAD_DAYS``, when the restaurant is open (``ordering.hours.slot_problem``)."""
+    problem = slot_problem(
+        when=when,
+        now=timezone.now(),
+        tz=timezone.get_default_timezone(),
+        schedule=restaurant.schedule,
+        lead=datetime.timedelta(minutes=restaurant.prep_time_minutes),
+        ahead=datetime.timedelta(days=settings.ORDER_AHEAD_DAYS),
+    )
+    if problem:
+        raise InvalidOrder(problem, code="invalid_slot")
 
 
 def order_total_check(*, total: Decimal) -> None:
@@ -190,7 +259,11 @@ def _create(*, customer: User, request: OrderRequest, idempotency_key: str | Non
     if restaurant is None:
         raise InvalidOrder("There is no such restaurant.", code="unknown_restaurant")
     state = restaurant.availability  # the fields just read: no query
-    if not state.taking_orders:
+    if request.scheduled_for is not None and restaurant.is_open:
+        # Ordered ahead: what counts is the hours at that time, not whether it is open or busy now
+        # (only the staff's closed switch stops orders ahead too).
+        _check_slot(request.scheduled_for, restaurant)
+    elif not state.taking_orders:
         refusal = RestaurantBusy if state.reason is Reason.BUSY else RestaurantClosed
         raise refusal(
             f"{restaurant.name} {state.message}",
@@ -207,7 +280,9 @@ def _create(*, customer: User, request: OrderRequest, idempotency_key: str | Non
         raise ItemUnavailable(f"Not available right now: {', '.join(unavailable)}.", items=unavailable)
 
     priced = _priced_lines(request, items)
-    total = sum((line.unit_price * line.quantity for line in priced), Decimal("0.00"))
+    subtotal = sum((line.unit_price * line.quantity for line in priced), Decimal("0.00"))
+    delivery_fee = _check_fulfilment(request, restaurant, subtotal)
+    total = subtotal + delivery_fee + request.tip
     order_total_check(total=total)
 
     day = timezone.localdate()
@@ -225,7 +300,11 @@ def _create(*, customer: User, request: OrderRequest, idempotency_key: str | Non
         version=1,
         total=total,
         currency=settings.CURRENCY,
-        delivery_address=request.delivery_address.strip(),
+        fulfilment=request.fulfilment,
+        delivery_fee=delivery_fee,
+        tip=request.tip,
+        scheduled_for=request.scheduled_for,
+        delivery_address=request.address,
         notes=request.notes.strip(),
         idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
@@ -254,6 +333,8 @@ def _create(*, customer: User, request: OrderRequest, idempotency_key: str | Non
             "currency": order.currency,
             "version": order.version,
             "placed_at": order.created_at,
+            "fulfilment": order.fulfilment,
+            "scheduled_for": order.scheduled_for,
             "lines": [_placed_line(line) for line in lines],
         },
     )

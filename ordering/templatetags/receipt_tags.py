@@ -29,6 +29,12 @@ def vat_table(lines: Iterable[Taxable]) -> VatBreakdown:
     return vat_breakdown(lines)
 
 
+@register.filter
+def order_vat_table(order: Order, lines: Iterable[Taxable]) -> VatBreakdown:
+    """``{{ order|order_vat_table:lines }}``: the VAT of the dishes and the delivery fee."""
+    return vat_breakdown(order.taxables(lines))
+
+
 @register.simple_tag
 def absolute_url(name: str, *args: Any) -> str:
     """``{% absolute_url 'order_receipt' order.pk %}``: the page's address on ``SITE_URL``."""

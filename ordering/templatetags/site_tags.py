@@ -39,6 +39,12 @@ def money(value: object) -> str:
 
 
 @register.filter
+def sub(value: object, other: object) -> Decimal:
+    """``{{ a|sub:b }}``: ``a - b`` as money (Decimal)."""
+    return Decimal(str(value)) - Decimal(str(other))
+
+
+@register.filter
 def price_delta(value: object) -> str:
     """An option's effect on the price: ``+€1.50``, ``-€1.00``; nothing for no change."""
     text = money(value)

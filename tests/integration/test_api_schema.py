@@ -14,6 +14,7 @@ CONTRACT = {
     ("post", "/api/v1/auth/token"): "200",
     ("get", "/api/v1/restaurants"): "200",
     ("get", "/api/v1/restaurants/{restaurant_id}/menu"): "200",
+    ("get", "/api/v1/restaurants/{restaurant_id}/slots"): "200",
     ("get", "/api/v1/wallet"): "200",
     ("post", "/api/v1/wallet/top-up"): "200",
     ("post", "/api/v1/orders"): "201",
@@ -143,6 +144,7 @@ OPERATIONS = {
     ("post", "/api/v1/auth/refresh"): {400, 401, 413, 415, 422},
     ("post", "/api/v1/auth/logout"): {401},
     ("get", "/api/v1/restaurants"): {422},
+    ("get", "/api/v1/restaurants/{restaurant_id}/slots"): {404, 422},
     ("get", "/api/v1/restaurants/{restaurant_id}/menu"): {404},
     ("post", "/api/v1/orders"): {400, 409, 413, 415, 422},
     ("get", "/api/v1/orders"): set(),
@@ -168,6 +170,7 @@ PUBLIC = {
     ("post", "/api/v1/auth/logout"),
     ("get", "/api/v1/restaurants"),
     ("get", "/api/v1/restaurants/{restaurant_id}/menu"),
+    ("get", "/api/v1/restaurants/{restaurant_id}/slots"),
 }
 
 
