@@ -79,7 +79,50 @@ RESTAURANTS: list[tuple[str, str, str, str, int, dict[str, list[Dish]]]] = [
             ],
         },
     ),
+    (
+        "Harbour Fish & Chips",
+        "harbour-fish-and-chips",
+        "British",
+        "Beer-battered cod and hand-cut chips, wrapped to take away from the harbour hatch.",
+        12,
+        {
+            "Fish": [
+                ("Cod and chips", "Beer-battered cod, hand-cut chips, tartare sauce.", "12.50", None),
+                ("Scampi and chips", "Whitby scampi, chips, lemon.", "13.20", None),
+            ],
+            "Sides": [
+                ("Mushy peas", "Marrowfat peas, mint.", "2.80", None),
+                ("Curry sauce", "The chippy classic.", "2.20", None),
+            ],
+        },
+    ),
+    (
+        "Le Petit Bistro",
+        "le-petit-bistro",
+        "French",
+        "Bistro classics delivered in the evening, from a kitchen with no counter.",
+        25,
+        {
+            "Plats": [
+                ("Boeuf bourguignon", "Beef braised in red wine, mash.", "18.90", 20),
+                ("Coq au vin", "Chicken, bacon, mushrooms, red wine.", "17.50", None),
+                ("Ratatouille", "Provençal vegetables, herbs, crusty bread.", "13.40", None),
+            ],
+            "Desserts": [
+                ("Crème brûlée", "Vanilla custard, burnt sugar.", "6.80", None),
+            ],
+        },
+    ),
 ]
+
+# How each demo restaurant hands its orders over: (delivers, pick-up, delivery fee, minimum order).
+# The first three deliver for free with no minimum and offer pick-up too, so that a client that
+# knows nothing of fulfilment (total = the dishes) orders from them as before.
+FULFILMENT: dict[str, tuple[bool, bool, str, str]] = {
+    "harbour-fish-and-chips": (False, True, "0.00", "0.00"),
+    "le-petit-bistro": (True, False, "3.50", "20.00"),
+}
+BOTH_FREE = (True, True, "0.00", "0.00")
 
 
 # Which kitchen station makes each demo category (a kitchen screen can show only some).
@@ -94,6 +137,10 @@ STATIONS = {
     "Bowls": "hot",
     "Salads": "cold",
     "Juices": "bar",
+    "Fish": "fryer",
+    "Sides": "fryer",
+    "Plats": "stove",
+    "Desserts": "cold",
 }
 
 
@@ -135,6 +182,14 @@ TAGS: dict[str, tuple[list[str], list[str]]] = {
     "Caesar salad": (["gluten", "eggs", "fish", "milk"], []),
     "Green detox": (["celery"], ["vegetarian", "vegan", "gluten_free", "dairy_free"]),
     "Sunrise": ([], ["vegetarian", "vegan", "gluten_free", "dairy_free"]),
+    "Cod and chips": (["fish", "gluten"], ["dairy_free"]),
+    "Scampi and chips": (["crustaceans", "gluten"], ["dairy_free"]),
+    "Mushy peas": ([], ["vegetarian", "vegan", "gluten_free", "dairy_free"]),
+    "Curry sauce": (["celery", "mustard"], ["vegetarian", "vegan", "spicy"]),
+    "Boeuf bourguignon": (["celery", "sulphites"], ["gluten_free"]),
+    "Coq au vin": (["sulphites"], ["gluten_free", "dairy_free"]),
+    "Ratatouille": (["gluten"], ["vegetarian", "vegan", "dairy_free"]),
+    "Crème brûlée": (["eggs", "milk"], ["vegetarian", "gluten_free"]),
 }
 
 # Option groups of some demo dishes: (group, min choices, max choices, [(option, price delta)]).

@@ -193,6 +193,10 @@ class CheckoutForm(forms.Form):
     ) -> None:
         super().__init__(*args, **kwargs)
         self.subtotal = subtotal
+        # Needed only for some choices (the address for delivery, the amount for "Other amount"),
+        # or never empty (when): not labelled "optional" (includes/field.html).
+        for name in ("delivery_address", "when", "tip_amount"):
+            self.fields[name].conditional = True  # type: ignore[attr-defined]
         labels = {"delivery": "Delivery", "pickup": "Pick-up at the restaurant"}
         if restaurant.offers_delivery and restaurant.delivery_fee:
             labels["delivery"] = f"Delivery ({settings.CURRENCY_SYMBOL}{restaurant.delivery_fee:,.2f})"

@@ -312,20 +312,29 @@ def staff_restaurants(*, user: User) -> QuerySet[Restaurant]:
 BOARD_STATUSES = (OrderStatus.ACCEPTED, OrderStatus.PREPARING, OrderStatus.READY)
 
 
-def pickup_board_orders(*, restaurant_id: int) -> list[tuple[int, str]]:
-    """``(order id, status)`` of the orders the board shows, oldest first (no personal data)."""
+def pickup_board_orders(*, restaurant_id: int) -> list[tuple[int, str, str]]:
+    """``(order id, status, fulfilment)`` of the orders the board shows, oldest first (no
+    personal data)."""
     return list(
         Order.objects.filter(restaurant_id=restaurant_id, status__in=[s.value for s in BOARD_STATUSES])
         .order_by("created_at", "id")
-        .values_list("id", "status")
+        .values_list("id", "status", "fulfilment")
     )
 
 
-def pickup_board(*, restaurant_id: int) -> dict[str, list[int]]:
-    """Order numbers only (a public screen shows no personal data): being prepared, and ready."""
-    board: dict[str, list[int]] = {"preparing": [], "ready": []}
-    for order_id, status in pickup_board_orders(restaurant_id=restaurant_id):
-        board["ready" if status == OrderStatus.READY else "preparing"].append(order_id)
+@dataclass(frozen=True)
+class BoardNumber:
+    order_id: int
+    pickup: bool  # collected at the counter; else a courier takes it
+
+
+def pickup_board(*, restaurant_id: int) -> dict[str, list[BoardNumber]]:
+    """Order numbers only (a public screen shows no personal data): being prepared, and ready;
+    each says whether the customer collects it or a courier does."""
+    board: dict[str, list[BoardNumber]] = {"preparing": [], "ready": []}
+    for order_id, status, fulfilment in pickup_board_orders(restaurant_id=restaurant_id):
+        column = "ready" if status == OrderStatus.READY else "preparing"
+        board[column].append(BoardNumber(order_id, fulfilment == Order.Fulfilment.PICKUP))
     return board
 
 

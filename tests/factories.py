@@ -134,15 +134,34 @@ class OrderFactory(factory.Factory[Order]):
     notes = ""
     idempotency_key = None
     paid = False
+    fulfilment = "delivery"
+    tip = Decimal("0.00")
+    scheduled_for = None
 
     @classmethod
-    def _create(cls, model_class, *, customer, items, delivery_address, notes, idempotency_key, paid):
+    def _create(
+        cls,
+        model_class,
+        *,
+        customer,
+        items,
+        delivery_address,
+        notes,
+        idempotency_key,
+        paid,
+        fulfilment,
+        tip,
+        scheduled_for,
+    ):
         request = OrderRequest(
             restaurant_id=items[0][0].restaurant_id,
             # (item, quantity) or (item, quantity, [options], note)
             items=[_item_request(*entry) for entry in items],
             delivery_address=delivery_address,
             notes=notes,
+            fulfilment=fulfilment,
+            tip=tip,
+            scheduled_for=scheduled_for,
         )
         order, _ = order_place(customer=customer, request=request, idempotency_key=idempotency_key)
         if paid:

@@ -35,7 +35,14 @@
       list.replaceChildren.apply(list, numbers.length ? numbers.map(function (order) {
         var item = document.createElement("li");
         item.dataset.orderId = String(order.order_id);
+        item.dataset.fulfilment = order.fulfilment || "delivery";
         item.textContent = "#" + order.order_id;
+        if (item.dataset.fulfilment !== "pickup") {
+          var courier = document.createElement("span");
+          courier.className = "board-courier";
+          courier.textContent = "Courier";
+          item.append(" ", courier);
+        }
         return item;
       }) : [(function () {
         var item = document.createElement("li");

@@ -105,6 +105,17 @@
 
     var head = el("header", "ticket-head");
     head.appendChild(el("span", "ticket-number", "#" + ticket.id));
+    // Pick-up or delivery, and the time of an order placed ahead: which bag, which shelf, when.
+    var handover = el("span", "ticket-handover is-" + (ticket.fulfilment || "delivery"),
+      ticket.fulfilment === "pickup" ? "Pick-up" : "Delivery");
+    head.appendChild(handover);
+    if (ticket.scheduled_for) {
+      var due = new Date(ticket.scheduled_for);
+      var slot = el("span", "ticket-slot", "for " + due.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false }));
+      slot.title = "Ordered ahead for " + due.toLocaleString();
+      head.appendChild(slot);
+      card.classList.add("is-scheduled");
+    }
     var timer = el("span", "ticket-timer");
     timer.dataset.timer = "";
     head.appendChild(timer);

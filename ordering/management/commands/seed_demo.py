@@ -11,9 +11,11 @@ from billing.models import LedgerEntry
 from billing.services.wallets import wallet_credit
 from notifications.addresses import address_mark_verified
 from ordering.demo import (
+    BOTH_FREE,
     DEMO_HOURS,
     DEMO_PASSWORD,
     FOOD_VAT_RATE,
+    FULFILMENT,
     OPTIONS,
     RESTAURANTS,
     STATIONS,
@@ -38,6 +40,7 @@ class Command(BaseCommand):
     def _seed(self) -> None:
         restaurants = []
         for name, slug, cuisine, description, prep, menu in RESTAURANTS:
+            delivers, pickup, fee, minimum = FULFILMENT.get(slug, BOTH_FREE)
             restaurant, _ = Restaurant.objects.update_or_create(
                 slug=slug,
                 defaults={
@@ -49,6 +52,10 @@ class Command(BaseCommand):
                     "busy": False,
                     "busy_until": None,
                     "opening_hours": DEMO_HOURS,
+                    "offers_delivery": delivers,
+                    "offers_pickup": pickup,
+                    "delivery_fee": money(fee),
+                    "minimum_order": money(minimum),
                 },
             )
             restaurants.append(restaurant)
