@@ -137,6 +137,9 @@ class BoardOrder(BaseModel):
 
     order_id: int
     status: OrderStatus
+    fulfilment: Literal["delivery", "pickup"] = Field(
+        "delivery", description="Collected at the counter (`pickup`) or taken by a courier (`delivery`)."
+    )
 
 
 class BoardSnapshot(Frame):

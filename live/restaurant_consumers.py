@@ -125,8 +125,8 @@ def _board_snapshot(restaurant_id: int) -> dict[str, Any]:
         "type": "board.snapshot",
         "restaurant_id": restaurant_id,
         "orders": [
-            {"order_id": order_id, "status": status}
-            for order_id, status in pickup_board_orders(restaurant_id=restaurant_id)
+            {"order_id": order_id, "status": status, "fulfilment": fulfilment}
+            for order_id, status, fulfilment in pickup_board_orders(restaurant_id=restaurant_id)
         ],
     }
 
