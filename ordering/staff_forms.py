@@ -1,4 +1,4 @@
-"""Forms of the staff pages: a dish, busy mode, the restaurant's settings, opening hours.
+"""Forms of the staff pages: a dish, a menu category, busy mode, the restaurant's settings, opening hours.
 
 Each one only parses and validates; the views hand ``cleaned_data`` to one service. A form with
 errors changes nothing."""
@@ -18,6 +18,7 @@ from ordering.options import ALLERGENS, DIETARY
 from ordering.services.dish_options import MAX_OPTIONS_PER_GROUP, OptionLine
 
 PRICE_MAX = Decimal("9999.99")
+VAT_RATE_MIN, VAT_RATE_MAX = Decimal("0"), Decimal("99.99")
 BUSY_MAX_MINUTES = 12 * 60
 
 
@@ -36,6 +37,18 @@ class DishForm(forms.Form):
     daily_stock = forms.IntegerField(
         required=False, min_value=0, max_value=100_000, label="Daily stock", help_text="Leave empty for no daily limit."
     )
+    # Not required: left out (an older client, a script), the dish keeps its rate, and a new one
+    # gets DEFAULT_VAT_RATE; the page always shows it filled in.
+    vat_rate = forms.DecimalField(
+        required=False,
+        max_digits=4,
+        decimal_places=2,
+        min_value=VAT_RATE_MIN,
+        max_value=VAT_RATE_MAX,
+        label="VAT rate (%)",
+        help_text="Percent, included in the price, e.g. 7 or 19.",
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
 
     def __init__(self, *args: Any, restaurant: Restaurant, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -46,6 +59,21 @@ class DishForm(forms.Form):
         name: str = self.cleaned_data["name"].strip()
         if not name:
             raise forms.ValidationError("A dish needs a name.")
+        return name
+
+
+class CategoryForm(forms.Form):
+    name = forms.CharField(max_length=80)
+    station = forms.SlugField(
+        max_length=40,
+        initial="kitchen",
+        help_text="Which kitchen station prepares it, e.g. grill, cold, drinks (letters, digits, - and _).",
+    )
+
+    def clean_name(self) -> str:
+        name: str = self.cleaned_data["name"].strip()
+        if not name:
+            raise forms.ValidationError("A category needs a name.")
         return name
 
 
