@@ -12,7 +12,15 @@ from typing import Any
 
 from django import forms
 
-from ordering.hours import WEEKDAYS, Schedule, TimeRange, format_ranges, parse_ranges
+from ordering.hours import (
+    WEEKDAYS,
+    Schedule,
+    TimeRange,
+    exception_overlaps,
+    format_ranges,
+    parse_ranges,
+    weekly_overlaps,
+)
 from ordering.models import MenuCategory, OptionGroup, Restaurant
 from ordering.options import ALLERGENS, DIETARY
 from ordering.services.dish_options import MAX_OPTIONS_PER_GROUP, OptionLine
@@ -154,9 +162,17 @@ class HoursForm(forms.Form):
         except forms.ValidationError as error:
             self.add_error("exceptions", error)
             exceptions = {}
+        # Overlapping ranges are refused, so what staff read on the page is what the hours are.
+        for day, messages in weekly_overlaps(weekly).items():
+            for message in messages:
+                self.add_error(f"day_{day}", message)
         if not any(weekly.values()):
             weekly = {}  # no weekly hours at all: takes orders whenever open
-        cleaned["schedule"] = Schedule(weekly=weekly, exceptions=exceptions)
+        schedule = Schedule(weekly=weekly, exceptions=exceptions)
+        for date, messages in exception_overlaps(schedule).items():
+            for message in messages:
+                self.add_error("exceptions", f"{date.isoformat()}: {message}")
+        cleaned["schedule"] = schedule
         return cleaned
 
 
