@@ -27,8 +27,9 @@ ENV PATH=/opt/venv/bin:$PATH \
 # PASSLINE_ENV=production by default: a container started without a real SECRET_KEY refuses
 # to run instead of serving with the development key. Compose sets development explicitly.
 
+# fonts-dejavu-core: the receipt PDF's font, which prints dish names in any script.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libmariadb3 \
+ && apt-get install -y --no-install-recommends libmariadb3 fonts-dejavu-core \
  && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system passline \
  && useradd --system --gid passline --home-dir /app --no-create-home --shell /usr/sbin/nologin passline

@@ -65,8 +65,9 @@ def _card_text(value: object) -> str:
 
 
 DAILY_LIMIT_422 = (
-    "`top_up_daily_limit`: the amount would take the top-ups credited to the wallet today (since local "
-    f"midnight) over {settings.TOP_UP_DAILY_LIMIT:,.2f}; `field` is `amount`, `details` has `limit` and "
+    "`top_up_daily_limit`: the amount would take today's top-ups (credited to the wallet since local "
+    "midnight, or started since then and still waiting on the provider) over "
+    f"{settings.TOP_UP_DAILY_LIMIT:,.2f}; `field` is `amount`, `details` has `limit` and "
     "`remaining` (decimal strings); nothing was recorded or charged"
 )
 PROVIDER_UNAVAILABLE_503 = (

@@ -1,8 +1,17 @@
-"""A receipt as a PDF (reportlab): the same facts as the receipt page, on an A4 page."""
+"""A receipt as a PDF (reportlab): the same facts as the receipt page, on an A4 page.
+
+Written in DejaVu Sans, a TrueType font embedded in the PDF (the glyphs used only), so dish
+and restaurant names in any script print ("Phở bò", "Ελληνική σαλάτα", "Борщ"); the base-14
+Helvetica covers Latin-1 only and shows anything else as boxes. Where the font files are
+missing (Debian's fonts-dejavu-core, which scripts/setup.sh and the Dockerfile install) it
+falls back to Helvetica and logs a warning once."""
 
 from __future__ import annotations
 
+import functools
 import io
+import logging
+from pathlib import Path
 
 from django.http import HttpResponse
 from django.utils import timezone
@@ -10,6 +19,8 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFError, TTFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from reportlab.platypus.flowables import Flowable
 
@@ -17,8 +28,32 @@ from billing.receipts import Receipt, line_details
 from ordering.models import OrderLine
 from ordering.templatetags.site_tags import money
 
+logger = logging.getLogger(__name__)
+
+FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+FONT_FILES = {"PasslineSans": "DejaVuSans.ttf", "PasslineSans-Bold": "DejaVuSans-Bold.ttf"}
+FALLBACK = ("Helvetica", "Helvetica-Bold")
+
 GRID = colors.HexColor("#d6c6b6")
 MUTED = colors.HexColor("#6b5d52")
+
+
+@functools.cache
+def _fonts(font_dir: Path) -> tuple[str, str]:
+    """The (regular, bold) font names to draw with, registered with reportlab once a process."""
+    try:
+        for name, file in FONT_FILES.items():
+            pdfmetrics.registerFont(TTFont(name, str(font_dir / file)))
+    except (OSError, TTFError):
+        logger.warning(
+            "receipt font missing in %s (install fonts-dejavu-core): receipts fall back to Helvetica, "
+            "which cannot print names outside Latin-1",
+            font_dir,
+        )
+        return FALLBACK
+    regular, bold = FONT_FILES
+    pdfmetrics.registerFontFamily(regular, normal=regular, bold=bold, italic=regular, boldItalic=bold)
+    return regular, bold
 
 
 def _when(value: object) -> str:
@@ -29,11 +64,12 @@ def _rate(value: object) -> str:
     return f"{value}%"
 
 
-def _table(rows: list[list[str | Paragraph]], widths: list[float], *, total_rows: int) -> Table:
+def _table(rows: list[list[str | Paragraph]], widths: list[float], *, total_rows: int, fonts: tuple[str, str]) -> Table:
+    regular, bold = fonts
     table = Table(rows, colWidths=widths, repeatRows=1, hAlign="LEFT")
     style = [
-        ("FONT", (0, 0), (-1, 0), "Helvetica-Bold", 9),
-        ("FONT", (0, 1), (-1, -1), "Helvetica", 10),
+        ("FONT", (0, 0), (-1, 0), bold, 9),
+        ("FONT", (0, 1), (-1, -1), regular, 10),
         ("TEXTCOLOR", (0, 0), (-1, 0), MUTED),
         ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
         ("LINEBELOW", (0, 0), (-1, -1), 0.5, GRID),
@@ -41,7 +77,7 @@ def _table(rows: list[list[str | Paragraph]], widths: list[float], *, total_rows
         ("TOPPADDING", (0, 0), (-1, -1), 5),
     ]
     if total_rows:
-        style += [("FONT", (0, -total_rows), (-1, -1), "Helvetica-Bold", 10)]
+        style += [("FONT", (0, -total_rows), (-1, -1), bold, 10)]
     table.setStyle(TableStyle(style))
     return table
 
@@ -49,7 +85,12 @@ def _table(rows: list[list[str | Paragraph]], widths: list[float], *, total_rows
 def receipt_pdf(receipt: Receipt) -> bytes:
     """The receipt of a paid order as PDF bytes."""
     order = receipt.order
+    fonts = _fonts(FONT_DIR)
     styles = getSampleStyleSheet()
+    for name in ("Normal", "BodyText"):
+        styles[name].fontName = fonts[0]
+    for name in ("Title", "Heading1", "Heading2", "Heading3"):
+        styles[name].fontName = fonts[1]
     small = ParagraphStyle("small", parent=styles["Normal"], fontSize=9, textColor=MUTED, leading=12)
     buffer = io.BytesIO()
     document = SimpleDocTemplate(
@@ -93,12 +134,12 @@ def receipt_pdf(receipt: Receipt) -> bytes:
         for label, rate, amount in receipt.charges
     ]
     line_rows.append(["Total", "", "", "", money(order.total)])
-    story.append(_table(line_rows, [75 * mm, 14 * mm, 26 * mm, 20 * mm, 30 * mm], total_rows=1))
+    story.append(_table(line_rows, [75 * mm, 14 * mm, 26 * mm, 20 * mm, 30 * mm], total_rows=1, fonts=fonts))
     story += [Spacer(1, 6 * mm), Paragraph("VAT included", styles["Heading3"])]
     vat_rows: list[list[str | Paragraph]] = [["Rate", "Net", "VAT", "Gross"]]
     vat_rows += [[_rate(r.rate), money(r.net), money(r.vat), money(r.gross)] for r in receipt.vat.rates]
     vat_rows.append(["Total", money(receipt.vat.net), money(receipt.vat.vat), money(receipt.vat.gross)])
-    story.append(_table(vat_rows, [35 * mm, 40 * mm, 40 * mm, 40 * mm], total_rows=1))
+    story.append(_table(vat_rows, [35 * mm, 40 * mm, 40 * mm, 40 * mm], total_rows=1, fonts=fonts))
     if receipt.refunded_at is not None:
         story += [
             Spacer(1, 6 * mm),

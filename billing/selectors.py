@@ -36,12 +36,18 @@ def ledger_entries(*, user: User, limit: int = 50) -> list[LedgerEntry]:
 
 
 def topped_up_today(*, user: User) -> Decimal:
-    """What the wallet's ledger credited by top-ups since local midnight."""
+    """What counts against today's top-up cap: what the wallet's ledger credited by top-ups
+    since local midnight, and the top-ups started since then that still wait on the provider.
+    (A pending top-up has no ledger entry: the credit and the change to succeeded are one
+    transaction, so nothing is counted twice. A declined one counts nothing.)"""
     midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
-    total = LedgerEntry.objects.filter(
+    credited = LedgerEntry.objects.filter(
         wallet__user_id=user.pk, kind=LedgerEntry.Kind.TOP_UP, created_at__gte=midnight
     ).aggregate(total=Sum("amount"))["total"]
-    return total if total is not None else ZERO
+    pending = TopUp.objects.filter(user_id=user.pk, status=TopUp.Status.PENDING, created_at__gte=midnight).aggregate(
+        total=Sum("amount")
+    )["total"]
+    return (credited or ZERO) + (pending or ZERO)
 
 
 def top_up_by_key(*, user: User, idempotency_key: str) -> TopUp | None:

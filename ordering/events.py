@@ -100,7 +100,8 @@ MENU_STOCK_CHANGED = declare("menu.stock_changed", Exchange.NOTIFICATION, "menu.
 # open menu pages show it as it is now.
 MENU_ITEM_CHANGED = declare("menu.item_changed", Exchange.NOTIFICATION, "menu.item_changed", MenuItemChanged)
 # The staff changed whether or when the restaurant takes orders (busy mode, closed, hours,
-# preparation time): open menu pages show its state as it is now.
+# preparation time) or the menu's layout (a category added, renamed or moved, a dish moved):
+# open menu pages show its state and its whole menu as they are now.
 RESTAURANT_CHANGED = declare("restaurant.changed", Exchange.NOTIFICATION, "restaurant.changed", RestaurantChanged)
 # A customer signed up (the notifier welcomes them).
 CUSTOMER_REGISTERED = declare("customer.registered", Exchange.CUSTOMER, "customer.registered", CustomerRegistered)

@@ -81,3 +81,9 @@ class NotFound(OrderingError):
 
 class PermissionDenied(OrderingError):
     code = "forbidden"
+
+
+class CategoryNameTaken(OrderingError):
+    """Another category of the restaurant's menu already has this name."""
+
+    code = "category_name_taken"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -122,6 +122,77 @@ def parse_ranges(text: str) -> tuple[TimeRange, ...]:
 
 def format_ranges(ranges: Sequence[TimeRange]) -> str:
     return ", ".join(str(r) for r in ranges) if ranges else "closed"
+
+
+# --- overlapping ranges -----------------------------------------------------------------------
+
+DAY_MINUTES = 24 * 60
+WEEK_MINUTES = 7 * DAY_MINUTES
+
+
+@dataclass(frozen=True)
+class _Span:
+    start: int  # minutes from the first day's midnight
+    end: int  # exclusive: a range may end where the next starts
+    day: Any  # the weekday or date it belongs to
+    range: TimeRange
+
+
+def _minutes(at: datetime.time) -> int:
+    return at.hour * 60 + at.minute
+
+
+def _span(r: TimeRange, day: Any, day_offset: int) -> _Span:
+    start = day_offset * DAY_MINUTES + _minutes(r.opens)
+    length = (_minutes(r.closes) - _minutes(r.opens)) % DAY_MINUTES or DAY_MINUTES  # equal: 24 hours
+    return _Span(start, start + length, day, r)
+
+
+def _clashes(spans: Sequence[_Span], cycle: int | None) -> Iterator[tuple[_Span, _Span]]:
+    """Each pair that overlaps, as (the one that starts inside the other, the other). With a
+    ``cycle`` (a week) the spans wrap around: Sunday night runs into Monday morning."""
+    shifts = (-cycle, 0, cycle) if cycle else (0,)
+    for i, a in enumerate(spans):
+        for b in spans[i + 1 :]:
+            for shift in shifts:
+                b_start, b_end = b.start + shift, b.end + shift
+                if a.start < b_end and b_start < a.end:
+                    yield (b, a) if a.start <= b_start else (a, b)
+                    break
+
+
+def _clash_message(inner: _Span, outer: _Span, name: Callable[[Any], str]) -> str:
+    if inner.day == outer.day:
+        return f"{inner.range} overlaps {outer.range}."
+    return f"{inner.range} overlaps {name(outer.day)}’s {outer.range}, which runs past midnight."
+
+
+def weekly_overlaps(weekly: Mapping[int, Sequence[TimeRange]]) -> dict[int, list[str]]:
+    """The weekdays (Monday is 0) whose ranges overlap another range, each with what it
+    overlaps: two ranges of one day, or a range that passes midnight with the next day's
+    (Sunday's with Monday's). Ranges that only touch (11:00-15:00, 15:00-22:00) are fine."""
+    spans = [_span(r, day, day) for day, ranges in sorted(weekly.items()) for r in ranges]
+    errors: dict[int, list[str]] = {}
+    for inner, outer in _clashes(spans, WEEK_MINUTES):
+        errors.setdefault(inner.day, []).append(_clash_message(inner, outer, lambda day: WEEKDAYS[day]))
+    return errors
+
+
+def exception_overlaps(schedule: Schedule) -> dict[datetime.date, list[str]]:
+    """The exception dates whose ranges overlap: among themselves, or with the day before's
+    (a range past midnight) or the day after's, whichever of its weekday or exception applies."""
+    errors: dict[datetime.date, list[str]] = {}
+    one_day = datetime.timedelta(days=1)
+    for day in sorted(schedule.exceptions):
+        spans = [
+            _span(r, around, offset)
+            for offset, around in ((-1, day - one_day), (0, day), (1, day + one_day))
+            for r in schedule.ranges_on(around)
+        ]
+        for inner, outer in _clashes(spans, None):
+            if day in (inner.day, outer.day):
+                errors.setdefault(day, []).append(_clash_message(inner, outer, lambda d: d.isoformat()))
+    return errors
 
 
 @dataclass(frozen=True)

@@ -1,25 +1,28 @@
-"""Staff pages of a restaurant (not the Django admin): the menu and its prices, sold out, busy
-mode, preparation time and opening hours. Only the restaurant's staff may open them (the same
+"""Staff pages of a restaurant (not the Django admin): the menu, its categories, order and prices,
+sold out, busy mode, preparation time and opening hours. Only the restaurant's staff may open them (the same
 check as the kitchen screen); every change goes through one service and shows live on open
 menu pages."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from ordering import selectors, services
-from ordering.exceptions import NotFound
-from ordering.models import MenuItem, Restaurant
+from ordering.exceptions import CategoryNameTaken, NotFound
+from ordering.models import MenuCategory, MenuItem, Restaurant, default_vat_rate
 from ordering.services import dish_options
 from ordering.staff_forms import (
     BusyForm,
+    CategoryForm,
     DishForm,
     DishTagsForm,
     HoursForm,
@@ -47,6 +50,10 @@ def _dish(restaurant: Restaurant, menu_item_id: int) -> MenuItem:
     if item is None:
         raise Http404("That dish is not on this menu.")
     return item
+
+
+def _vat_rate_kept(item: MenuItem | None) -> Decimal:
+    return item.vat_rate if item is not None else default_vat_rate()
 
 
 @login_required
@@ -88,6 +95,7 @@ def staff_dish(request: AuthenticatedHttpRequest, restaurant_id: int, menu_item_
                 "name": data["name"],
                 "description": data["description"].strip(),
                 "price": data["price"],
+                "vat_rate": data["vat_rate"] if data["vat_rate"] is not None else _vat_rate_kept(item),
                 "daily_stock": data["daily_stock"],
             }
             if item is None:
@@ -105,11 +113,14 @@ def staff_dish(request: AuthenticatedHttpRequest, restaurant_id: int, menu_item_
                 "name": item.name,
                 "description": item.description,
                 "price": item.price,
+                "vat_rate": item.vat_rate,
                 "daily_stock": item.daily_stock,
             },
         )
     else:
-        form = DishForm(restaurant=restaurant, initial={"category": request.GET.get("category")})
+        form = DishForm(
+            restaurant=restaurant, initial={"category": request.GET.get("category"), "vat_rate": default_vat_rate()}
+        )
     status = 400 if request.method == "POST" else 200
     context = {"restaurant": restaurant, "item": item, "form": form, "tab": "menu"}
     return render(request, "staff/dish.html", context, status=status)
@@ -125,6 +136,73 @@ def staff_dish_availability(request: AuthenticatedHttpRequest, restaurant_id: in
     services.menu_item_set_available(restaurant_id=restaurant.pk, menu_item_id=item.pk, available=available)
     messages.success(request, f"{item.name} is {'back on sale' if available else 'marked sold out'}.")
     return redirect(reverse("staff_menu", args=[restaurant.pk]) + f"#dish-{item.pk}")
+
+
+def _step(request: AuthenticatedHttpRequest) -> int:
+    direction = request.POST.get("direction")
+    if direction not in ("up", "down"):
+        raise BadRequest("direction must be up or down")
+    return -1 if direction == "up" else 1
+
+
+@login_required
+@require_POST
+def staff_dish_move(request: AuthenticatedHttpRequest, restaurant_id: int, menu_item_id: int) -> HttpResponse:
+    """Move a dish one place up or down in its category (``direction``)."""
+    restaurant = _staff_restaurant(request, restaurant_id)
+    item = _dish(restaurant, menu_item_id)
+    services.menu_item_move(restaurant_id=restaurant.pk, menu_item_id=item.pk, step=_step(request))
+    return redirect(reverse("staff_menu", args=[restaurant.pk]) + f"#dish-{item.pk}")
+
+
+def _category_of(restaurant: Restaurant, category_id: int) -> MenuCategory:
+    category = MenuCategory.objects.filter(restaurant=restaurant, pk=category_id).first()
+    if category is None:
+        raise Http404("That category is not on this menu.")
+    return category
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def staff_category(
+    request: AuthenticatedHttpRequest, restaurant_id: int, category_id: int | None = None
+) -> HttpResponse:
+    """Rename a category or change its station, or add one (no ``category_id``)."""
+    restaurant = _staff_restaurant(request, restaurant_id)
+    category = _category_of(restaurant, category_id) if category_id is not None else None
+    if request.method == "POST":
+        form = CategoryForm(request.POST)
+        if form.is_valid():
+            try:
+                if category is None:
+                    category = services.menu_category_create(restaurant_id=restaurant.pk, **form.cleaned_data)
+                    messages.success(request, f"{category.name} is on the menu.")
+                else:
+                    category = services.menu_category_update(
+                        restaurant_id=restaurant.pk, category_id=category.pk, **form.cleaned_data
+                    )
+                    messages.success(request, f"{category.name} is saved.")
+            except CategoryNameTaken as error:
+                form.add_error("name", error.message)
+            else:
+                return redirect(reverse("staff_menu", args=[restaurant.pk]) + f"#category-{category.pk}")
+    elif category is not None:
+        form = CategoryForm(initial={"name": category.name, "station": category.station})
+    else:
+        form = CategoryForm()
+    status = 400 if request.method == "POST" else 200
+    context = {"restaurant": restaurant, "category": category, "form": form, "tab": "menu"}
+    return render(request, "staff/category.html", context, status=status)
+
+
+@login_required
+@require_POST
+def staff_category_move(request: AuthenticatedHttpRequest, restaurant_id: int, category_id: int) -> HttpResponse:
+    """Move a category one place up or down on the menu (``direction``)."""
+    restaurant = _staff_restaurant(request, restaurant_id)
+    category = _category_of(restaurant, category_id)
+    services.menu_category_move(restaurant_id=restaurant.pk, category_id=category.pk, step=_step(request))
+    return redirect(reverse("staff_menu", args=[restaurant.pk]) + f"#category-{category.pk}")
 
 
 def _opening_context(restaurant: Restaurant, **forms: object) -> dict[str, object]:

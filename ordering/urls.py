@@ -45,6 +45,18 @@ urlpatterns = [
         staff_views.staff_dish_availability,
         name="staff_dish_availability",
     ),
+    path(
+        "staff/<int:restaurant_id>/dishes/<int:menu_item_id>/move/",
+        staff_views.staff_dish_move,
+        name="staff_dish_move",
+    ),
+    path("staff/<int:restaurant_id>/categories/new/", staff_views.staff_category, name="staff_category_new"),
+    path("staff/<int:restaurant_id>/categories/<int:category_id>/", staff_views.staff_category, name="staff_category"),
+    path(
+        "staff/<int:restaurant_id>/categories/<int:category_id>/move/",
+        staff_views.staff_category_move,
+        name="staff_category_move",
+    ),
     path("staff/<int:restaurant_id>/opening/", staff_views.staff_opening, name="staff_opening"),
     path("staff/<int:restaurant_id>/busy/", staff_views.staff_busy, name="staff_busy"),
     path("staff/<int:restaurant_id>/settings/", staff_views.staff_settings, name="staff_settings"),

@@ -42,7 +42,8 @@ wait_port() { # host port seconds name
 
 # --- OS packages -----------------------------------------------------------------------
 missing=()
-for pkg in libmariadb-dev pkg-config; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+# fonts-dejavu-core: the receipt PDF's font (billing/receipt_pdf.py), for names in any script.
+for pkg in libmariadb-dev pkg-config fonts-dejavu-core; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
 if [ "$MODE" = test ] && [ ! -x /usr/bin/chromium ]; then missing+=(chromium); fi
 # The security suite runs docker/nginx/nginx.conf in a real nginx (its rate limits, its headers).
 if [ "$MODE" = test ] && [ ! -x /usr/sbin/nginx ]; then missing+=(nginx); fi

@@ -76,9 +76,10 @@ def _check_key(idempotency_key: str | None) -> None:
 
 
 def top_up_check_daily_limit(*, user: User, amount: Decimal) -> None:
-    """DailyTopUpLimit when ``amount`` would take the top-ups credited today (the wallet's ledger
-    since local midnight) over ``TOP_UP_DAILY_LIMIT``. Top-ups still waiting on the provider are
-    not counted: one abandoned on the provider's page must not hold the customer's day."""
+    """DailyTopUpLimit when ``amount`` would take today's top-ups over ``TOP_UP_DAILY_LIMIT``:
+    those credited since local midnight and those started since then that still wait on the
+    provider (``topped_up_today``). Only a check: the services that record a top-up make it
+    again under the wallet's row lock (:func:`_check_daily_limit_locked`)."""
     limit: Decimal = settings.TOP_UP_DAILY_LIMIT
     left = max(limit - topped_up_today(user=user), Decimal("0.00"))
     if amount > left:
@@ -90,6 +91,30 @@ def top_up_check_daily_limit(*, user: User, amount: Decimal) -> None:
             limit=f"{limit:.2f}",
             remaining=f"{left:.2f}",
         )
+
+
+def _check_daily_limit_locked(*, user: User, amount: Decimal, idempotency_key: str | None) -> TopUp | None:
+    """The daily cap, decided under a row lock inside the caller's transaction, which records the
+    top-up: two top-ups racing are counted one after the other, never both against the same
+    total. The lock is taken before the totals are read, so (at READ COMMITTED) they include
+    what the other one committed while this one waited. A retry of the same key that waited for
+    the first one gets the first one's top-up (to replay), not the cap.
+
+    The row locked is the customer's own (``auth_user``), not the wallet's: a customer has no
+    wallet before their first credit, and making an empty one just to lock it would be a change
+    on a top-up that is refused or declined. Lock order: the customer, then (when credited) the
+    wallet; nothing locks them the other way round."""
+    list(User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True))
+    if idempotency_key is not None:
+        previous = one_or_none(TopUp.objects.filter(user=user, idempotency_key=idempotency_key))
+        if previous is not None:
+            return previous
+    top_up_check_daily_limit(user=user, amount=amount)
+    return None
+
+
+class _Replay(Exception):
+    """Leaves the recording transaction (writing nothing) for a key's first top-up."""
 
 
 def credit_key(top_up: TopUp) -> str:
@@ -128,10 +153,14 @@ def top_up_start(*, user: User, amount: object, idempotency_key: str | None, ret
     if idempotency_key is not None:
         top_up = one_or_none(TopUp.objects.filter(user=user, idempotency_key=idempotency_key))
     if top_up is None:
-        top_up_check_daily_limit(user=user, amount=amount)
-        _refuse_while_open()
         try:
             with transaction.atomic():
+                # The cap only under the lock: checked before it, a retry of this key that
+                # arrives as its first copy commits would be refused instead of replayed.
+                top_up = _check_daily_limit_locked(user=user, amount=amount, idempotency_key=idempotency_key)
+                if top_up is not None:
+                    raise _Replay
+                _refuse_while_open()
                 top_up = TopUp.objects.create(
                     user=user,
                     amount=amount,
@@ -145,7 +174,7 @@ def top_up_start(*, user: User, amount: object, idempotency_key: str | None, ret
                     payload={"top_up_id": top_up.pk, "user_id": user.pk, "return_url": return_url(top_up.pk)},
                     aggregate=f"top_up:{top_up.pk}",
                 )
-        except IntegrityError:
+        except (_Replay, IntegrityError):
             # A concurrent request with the same key won: continue with its top-up.
             top_up = one_or_none(TopUp.objects.filter(user=user, idempotency_key=idempotency_key))
             if top_up is None:
@@ -328,24 +357,32 @@ def wallet_top_up(*, user: User, amount: object, card_number: str, idempotency_k
         if previous is not None:
             return _replay(previous, fingerprint)
     key = idempotency_key or uuid.uuid4().hex
-    top_up_check_daily_limit(user=user, amount=amount)
-    _refuse_while_open()
     try:
-        charge = guarded(
-            PAYMENT,
-            "charge",
-            lambda: provider.charge(
-                card_number=number, amount=amount, currency=settings.CURRENCY, idempotency_key=f"{user.pk}:{key}"
-            ),
-            refusals=(BillingError,),
-        )
-    except PROVIDER_DOWN as error:
-        # Nothing recorded: a retry with the same Idempotency-Key reaches the provider with the
-        # same key, so a charge the provider took before it timed out is not taken twice.
-        wait = error.retry_after if isinstance(error, BreakerOpen) else 5
-        raise ProviderUnavailable(UNAVAILABLE_MESSAGE, retry_after=wait) from error
-    try:
+        # The wallet's lock is held across the charge, so two racing top-ups cannot both pass
+        # the daily cap; only the simulated provider, which answers in the process, charges
+        # card numbers, so the lock is not held while waiting on a network.
         with transaction.atomic():
+            previous = _check_daily_limit_locked(user=user, amount=amount, idempotency_key=idempotency_key)
+            if previous is not None:
+                raise _Replay
+            _refuse_while_open()
+            try:
+                charge = guarded(
+                    PAYMENT,
+                    "charge",
+                    lambda: provider.charge(
+                        card_number=number,
+                        amount=amount,
+                        currency=settings.CURRENCY,
+                        idempotency_key=f"{user.pk}:{key}",
+                    ),
+                    refusals=(BillingError,),
+                )
+            except PROVIDER_DOWN as error:
+                # Nothing recorded: a retry with the same Idempotency-Key reaches the provider with
+                # the same key, so a charge the provider took before it timed out is not taken twice.
+                wait = error.retry_after if isinstance(error, BreakerOpen) else 5
+                raise ProviderUnavailable(UNAVAILABLE_MESSAGE, retry_after=wait) from error
             top_up = TopUp.objects.create(
                 user=user,
                 amount=amount,
@@ -367,7 +404,7 @@ def wallet_top_up(*, user: User, amount: object, card_number: str, idempotency_k
                     description=f"Top-up by card ending {number[-4:]}",
                     top_up_id=top_up.pk,
                 )
-    except IntegrityError:
+    except (_Replay, IntegrityError):
         # A concurrent retry with the same key won: answer as it did.
         previous = one_or_none(TopUp.objects.filter(user=user, idempotency_key=idempotency_key))
         if previous is None:

@@ -12,7 +12,11 @@ from ordering.services.orders import (
     order_transition_by_staff,
 )
 from ordering.services.restaurants import (
+    menu_category_create,
+    menu_category_move,
+    menu_category_update,
     menu_item_create,
+    menu_item_move,
     menu_item_set_available,
     menu_item_update,
     restaurant_resume,
@@ -23,6 +27,10 @@ from ordering.services.restaurants import (
 
 __all__ = [
     "ItemRequest",
+    "menu_category_create",
+    "menu_category_move",
+    "menu_category_update",
+    "menu_item_move",
     "OrderRequest",
     "api_token_issue",
     "api_token_user",

@@ -1,5 +1,5 @@
-"""The staff's writes of their restaurant: dishes and prices, sold out, busy mode, preparation
-time and opening hours. Each change is announced through the outbox so open menu pages show it
+"""The staff's writes of their restaurant: dishes and prices, menu categories and the order of
+the menu, sold out, busy mode, preparation time and opening hours. Each change is announced through the outbox so open menu pages show it
 live. The caller has checked that the user is staff of the restaurant."""
 
 from __future__ import annotations
@@ -7,18 +7,22 @@ from __future__ import annotations
 import datetime
 import logging
 from decimal import Decimal
+from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from bus.outbox import outbox_write
 from ordering.events import MENU_ITEM_CHANGED, RESTAURANT_CHANGED
-from ordering.exceptions import NotFound
+from ordering.exceptions import CategoryNameTaken, NotFound
 from ordering.hours import Schedule
 from ordering.models import MenuCategory, MenuItem, Restaurant
 from passline.db import one_or_none
 
 logger = logging.getLogger(__name__)
+
+POSITION_MAX = 32767  # PositiveSmallIntegerField
 
 
 def _item_changed(item: MenuItem) -> None:
@@ -57,9 +61,10 @@ def menu_item_create(
     name: str,
     description: str,
     price: Decimal,
+    vat_rate: Decimal,
     daily_stock: int | None,
 ) -> MenuItem:
-    """Add a dish to the restaurant's menu, on sale."""
+    """Add a dish to the restaurant's menu, on sale, last of its category."""
     category = _category(restaurant_id, category_id)
     item = MenuItem.objects.create(
         restaurant_id=restaurant_id,
@@ -67,7 +72,9 @@ def menu_item_create(
         name=name,
         description=description,
         price=price,
+        vat_rate=vat_rate,
         daily_stock=daily_stock,
+        position=_next_position(MenuItem.objects.filter(category=category)),
     )
     _item_changed(item)
     logger.info("dish added", extra={"restaurant_id": restaurant_id, "menu_item_id": item.pk})
@@ -83,12 +90,16 @@ def menu_item_update(
     name: str,
     description: str,
     price: Decimal,
+    vat_rate: Decimal,
     daily_stock: int | None,
 ) -> MenuItem:
     """Change a dish. A new daily limit moves what is left today by the same amount, so what was
     already sold today stays sold (never below zero)."""
     item = _locked_item(restaurant_id, menu_item_id)
-    item.category = _category(restaurant_id, category_id)
+    moved = item.category_id != category_id
+    if moved:
+        category = _category(restaurant_id, category_id)
+        item.category, item.position = category, _next_position(MenuItem.objects.filter(category=category))
     today = timezone.localdate()
     if daily_stock != item.daily_stock:
         if daily_stock is None or item.daily_stock is None or item.stock_date != today:
@@ -96,8 +107,11 @@ def menu_item_update(
         elif item.stock_remaining is not None:
             item.stock_remaining = max(item.stock_remaining + daily_stock - item.daily_stock, 0)
     item.name, item.description, item.price, item.daily_stock = name, description, price, daily_stock
+    item.vat_rate = vat_rate
     item.save()
     _item_changed(item)
+    if moved:  # it leaves one section of the menu for another: the whole menu is shown again
+        _restaurant_changed(restaurant_id)
     logger.info("dish changed", extra={"restaurant_id": restaurant_id, "menu_item_id": item.pk})
     return item
 
@@ -112,6 +126,86 @@ def menu_item_set_available(*, restaurant_id: int, menu_item_id: int, available:
         _item_changed(item)
         logger.info("dish availability", extra={"menu_item_id": item.pk, "available": available})
     return item
+
+
+def _next_position(siblings: QuerySet[Any]) -> int:
+    last = siblings.aggregate(last=Max("position"))["last"]
+    return 0 if last is None else min(last + 1, POSITION_MAX)
+
+
+def _move(siblings: list[Any], pk: int, step: int) -> bool:
+    """Move the row ``pk`` one place (``step`` -1 up, +1 down) among its locked ``siblings``, in
+    their display order, and number them all 0, 1, 2 … so equal positions (every row starts at
+    0) end up distinct. False when it is already first (or last)."""
+    index = next(i for i, row in enumerate(siblings) if row.pk == pk)
+    other = index + step
+    if not 0 <= other < len(siblings):
+        return False
+    siblings[index], siblings[other] = siblings[other], siblings[index]
+    for position, row in enumerate(siblings):
+        if row.position != position:
+            row.position = position
+            row.save(update_fields=["position"])
+    return True
+
+
+@transaction.atomic
+def menu_category_create(*, restaurant_id: int, name: str, station: str) -> MenuCategory:
+    """Add a category at the end of the menu."""
+    _locked_restaurant(restaurant_id)  # one writer of the menu's order at a time
+    if MenuCategory.objects.filter(restaurant_id=restaurant_id, name=name).exists():
+        raise CategoryNameTaken(f"There is already a category called {name}.")
+    category = MenuCategory.objects.create(
+        restaurant_id=restaurant_id,
+        name=name,
+        station=station,
+        position=_next_position(MenuCategory.objects.filter(restaurant_id=restaurant_id)),
+    )
+    _restaurant_changed(restaurant_id)
+    logger.info("category added", extra={"restaurant_id": restaurant_id, "category_id": category.pk})
+    return category
+
+
+@transaction.atomic
+def menu_category_update(*, restaurant_id: int, category_id: int, name: str, station: str) -> MenuCategory:
+    """Rename a category, or send it to another kitchen station."""
+    _locked_restaurant(restaurant_id)
+    category = _category(restaurant_id, category_id)
+    if MenuCategory.objects.filter(restaurant_id=restaurant_id, name=name).exclude(pk=category.pk).exists():
+        raise CategoryNameTaken(f"There is already a category called {name}.")
+    category.name, category.station = name, station
+    try:
+        with transaction.atomic():
+            category.save(update_fields=["name", "station"])
+    except IntegrityError:  # the restaurant row is locked above, so only a direct write gets here
+        raise CategoryNameTaken(f"There is already a category called {name}.") from None
+    _restaurant_changed(restaurant_id)
+    logger.info("category changed", extra={"restaurant_id": restaurant_id, "category_id": category.pk})
+    return category
+
+
+@transaction.atomic
+def menu_category_move(*, restaurant_id: int, category_id: int, step: int) -> bool:
+    """Move a category one place up (``step=-1``) or down (``+1``) on the menu."""
+    _locked_restaurant(restaurant_id)
+    category = _category(restaurant_id, category_id)
+    siblings = list(MenuCategory.objects.filter(restaurant_id=restaurant_id).order_by("position", "name", "pk"))
+    moved = _move(siblings, category.pk, step)
+    if moved:
+        _restaurant_changed(restaurant_id)
+    return moved
+
+
+@transaction.atomic
+def menu_item_move(*, restaurant_id: int, menu_item_id: int, step: int) -> bool:
+    """Move a dish one place up (``step=-1``) or down (``+1``) within its category."""
+    _locked_restaurant(restaurant_id)
+    item = _locked_item(restaurant_id, menu_item_id)
+    siblings = list(MenuItem.objects.filter(category_id=item.category_id).order_by("position", "name", "pk"))
+    moved = _move(siblings, item.pk, step)
+    if moved:
+        _restaurant_changed(restaurant_id)
+    return moved
 
 
 def _locked_restaurant(restaurant_id: int) -> Restaurant:

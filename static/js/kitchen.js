@@ -13,6 +13,14 @@
 // (data-accept-undo-seconds, KITCHEN_ACCEPT_UNDO_SECONDS) and the accept goes to the API only
 // when they are over, so an accidental tap undone in time sends nothing and the customer hears
 // nothing. A ticket accepted, rejected or cancelled elsewhere meanwhile simply ends the wait.
+//
+// A reload, closing the tab or leaving the page does not lose a waiting accept: leaving counts
+// as not undoing, so on pagehide every waiting accept is sent at once with fetch keepalive
+// (which outlives the page, and unlike sendBeacon carries the CSRF header). As a backstop for a
+// page that dies without pagehide or a keepalive that never lands, each waiting or in-flight
+// accept is also kept in sessionStorage; the next page of this tab, on its first snapshot,
+// sends again those left unsent or in flight whose ticket is still paid (a duplicate is a
+// harmless 409, not shown) and resumes, with its Undo, one whose time is not over yet.
 (function () {
   "use strict";
   var body = document.body;
@@ -38,6 +46,9 @@
   var clockOffset = 0;   // server time minus this device's time
   var acknowledged = loadAcknowledged();
   var accepting = {};    // id -> {until, timer}: accepts waiting out their undo time, not sent yet
+  var inflight = {};     // id -> true: accepts sent, not answered yet
+  var acceptKey = "passline:kitchen:" + restaurantId + ":accepting";
+  var leftByLastPage = loadAccepts();  // id -> {until, sent}: what a previous page of this tab left
   var screen = window.kitchenScreen = { chimes: 0, tickets: tickets, accepting: accepting };
 
   // --- rendering --------------------------------------------------------------------------
@@ -465,12 +476,84 @@
     return Math.max(1, Math.ceil((accepting[id].until - Date.now()) / 1000));
   }
 
+  function loadAccepts() {
+    try { return JSON.parse(window.sessionStorage.getItem(acceptKey)) || {}; } catch (e) { return {}; }
+  }
+
+  function saveAccepts() {
+    var kept = {};
+    // Not resumed yet (no snapshot since the load): still kept, in case this page goes too.
+    if (leftByLastPage) Object.keys(leftByLastPage).forEach(function (id) { kept[id] = leftByLastPage[id]; });
+    Object.keys(accepting).forEach(function (id) {
+      kept[id] = { until: accepting[id].until, sent: !!accepting[id].sent };
+    });
+    Object.keys(inflight).forEach(function (id) { kept[id] = { until: 0, sent: true }; });
+    try {
+      if (Object.keys(kept).length) window.sessionStorage.setItem(acceptKey, JSON.stringify(kept));
+      else window.sessionStorage.removeItem(acceptKey);
+    } catch (e) { /* storage refused: pagehide still sends */ }
+  }
+
+  function resumeAccepts() {
+    // On the first snapshot after a load: what the previous page left, for tickets still paid.
+    var left = leftByLastPage;
+    leftByLastPage = null;
+    if (!left) return;
+    Object.keys(left).forEach(function (id) {
+      var ticket = tickets[id];
+      if (!ticket || ticket.status !== "paid" || accepting[id] || inflight[id]) return;
+      var remaining = left[id].until - Date.now();
+      if (!left[id].sent && remaining > 0) {
+        accepting[id] = {
+          until: left[id].until,
+          timer: window.setTimeout(function () { sendAccept(id); }, remaining)
+        };
+        say("Accepting order " + id + " in " + Math.round(remaining / 1000) + " seconds. Press Undo to take it back.");
+      } else {
+        accepting[id] = { until: Date.now(), timer: null };
+        sendAccept(id, true);
+      }
+    });
+    saveAccepts();
+    render();
+  }
+
+  function sendAllNow() {
+    // The page is going away: a waiting accept is sent now, with a request that outlives it.
+    var any = false;
+    Object.keys(accepting).forEach(function (id) {
+      var waiting = accepting[id];
+      if (waiting.sent) return;
+      window.clearTimeout(waiting.timer);
+      waiting.sent = any = true;
+      try {
+        fetch("/api/v1/kitchen/orders/" + id + "/transition", {
+          method: "POST",
+          keepalive: true,
+          credentials: "same-origin",
+          headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+          body: JSON.stringify({ to: "accepted" })
+        }).catch(function () { /* the next page sends it again */ });
+      } catch (e) { /* likewise */ }
+    });
+    if (any) saveAccepts();
+  }
+  window.addEventListener("pagehide", sendAllNow);
+  window.addEventListener("pageshow", function (event) {
+    // Back from the back-forward cache: what pagehide sent is checked against a fresh snapshot.
+    if (!event.persisted) return;
+    leftByLastPage = loadAccepts();
+    Object.keys(accepting).forEach(function (id) { delete accepting[id]; });
+    sync();
+  });
+
   function startAccept(id) {
     if (accepting[id]) return;
     accepting[id] = {
       until: Date.now() + undoMs,
       timer: window.setTimeout(function () { sendAccept(id); }, undoMs)
     };
+    saveAccepts();
     render();
     focusAction(id, "undo-accept");
     say("Accepting order " + id + " in " + Math.round(undoMs / 1000) + " seconds. Press Undo to take it back.");
@@ -481,32 +564,41 @@
     if (!waiting) return;
     window.clearTimeout(waiting.timer);
     delete accepting[id];
+    saveAccepts();
     render();
     focusAction(id, "accepted");
     say("Order " + id + " not accepted: nothing was sent.");
   }
 
-  function sendAccept(id) {
+  function sendAccept(id, quiet) {
     if (!accepting[id]) return;
     delete accepting[id];
     var ticket = tickets[id];
     // Accepted, rejected or cancelled elsewhere in the meantime: nothing left to send.
-    if (!ticket || ticket.status !== "paid") { render(); return; }
+    if (!ticket || ticket.status !== "paid") { saveAccepts(); render(); return; }
+    inflight[id] = true;
+    saveAccepts();
     say("Order " + id + " accepted.");
     render();
-    act(document.createElement("button"), ticket, "/transition", { to: "accepted" });
+    act(document.createElement("button"), ticket, "/transition", { to: "accepted" }, {
+      quiet: !!quiet,
+      done: function () { delete inflight[id]; saveAccepts(); }
+    });
   }
 
   function settleAccepting() {
     // A ticket that left "paid" (another screen accepted it, the customer cancelled, the
     // time-out rejected it) while its accept waited: the wait ends and nothing is sent.
+    var ended = false;
     Object.keys(accepting).forEach(function (id) {
       var ticket = tickets[id];
       if (ticket && ticket.status === "paid") return;
+      ended = true;
       window.clearTimeout(accepting[id].timer);
       delete accepting[id];
       if (ticket && ticket.status === "accepted") say("Order " + id + " was accepted on another screen.");
     });
+    if (ended) saveAccepts();
   }
 
   function focusAction(id, action) {
@@ -534,7 +626,8 @@
     toastTimer = window.setTimeout(function () { box.hidden = true; }, 5000);
   }
 
-  function act(button, ticket, path, payload) {
+  function act(button, ticket, path, payload, options) {
+    options = options || {};
     if (button.disabled) return;
     button.disabled = true;
     fetch("/api/v1/kitchen/orders/" + ticket.id + path, {
@@ -549,11 +642,18 @@
         if (apply(result.data)) render();
         return;
       }
-      toast((result.data.error && result.data.error.message) || "That did not work; the screen is up to date again.");
+      // A resent accept that had landed already (its first copy left with the last page).
+      var code = result.data.error && result.data.error.code;
+      if (!(options.quiet && code === "invalid_transition")) {
+        toast((result.data.error && result.data.error.message) || "That did not work; the screen is up to date again.");
+      }
       sync();
     }).catch(function () {
       toast("No connection: nothing was changed. Try again when the screen says Live.");
-    }).then(function () { button.disabled = false; });
+    }).then(function () {
+      button.disabled = false;
+      if (options.done) options.done();
+    });
   }
 
   var rejecting = null;
@@ -599,6 +699,7 @@
       if (frame.type === "kitchen.snapshot") {
         setConnection("live");
         applySnapshot(frame);
+        if (leftByLastPage) resumeAccepts();
       } else if (frame.type === "kitchen.ticket") {
         if (apply(frame.ticket)) render();
       } else if (frame.type === "order.update" && !tickets[frame.order_id]) {

@@ -4,9 +4,10 @@
 // page was rendered (sold out meanwhile, or while the connection was down) is fetched again and
 // swapped in as the server now renders it — "Sold out", "Only 2 left today", the add button
 // gone. Then each menu.stock (another customer just ordered the last one) or menu.item (the staff
-// changed a price, a name, or marked it sold out) swaps in that dish, and menu.state (busy mode,
-// closed, new hours) swaps in the restaurant's state and every dish, whose add buttons depend on
-// it. A pause or a closed spell that ends by itself has no event: the page fetches its state
+// changed a price, a name, or marked it sold out) swaps in that dish (a dish not shown yet, just
+// added, brings the whole menu), and menu.state (busy mode, closed, new hours, a category added,
+// renamed or moved, a dish moved) swaps in the restaurant's state and the whole menu: its
+// categories, their order and every dish, whose add buttons depend on the state. A pause or a closed spell that ends by itself has no event: the page fetches its state
 // again at the time the notice gives (data-next-change).
 (function () {
   "use strict";
@@ -37,8 +38,12 @@
       .then(function (response) { return response.ok ? response.text() : Promise.reject(response.status); })
       .then(function (html) {
         var doc = new DOMParser().parseFromString(html, "text/html");
-        var fresh = itemId ? [doc.getElementById("item-" + itemId)] : doc.querySelectorAll('[id^="item-"]');
-        Array.prototype.forEach.call(fresh, replace);
+        if (withState || (itemId && !document.getElementById("item-" + itemId))) {
+          replace(doc.getElementById("menu-body"));
+        } else {
+          var fresh = itemId ? [doc.getElementById("item-" + itemId)] : doc.querySelectorAll('[id^="item-"]');
+          Array.prototype.forEach.call(fresh, replace);
+        }
         if (withState) {
           STATE_IDS.forEach(function (id) { replace(doc.getElementById(id)); });
           scheduleStateCheck();

@@ -100,6 +100,13 @@ def test_no_serious_accessibility_violation_on_the_customer_pages_the_kitchen_sc
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Skip to the tickets")).to_be_focused()
     screenshot(page, f"a11y-kitchen-{page.viewport_size['width'] if page.viewport_size else 0}")
+    # the staff pages: the menu with its move buttons, a category's form, opening hours
+    for path in (
+        f"/staff/{restaurant.pk}/",
+        f"/staff/{restaurant.pk}/categories/new/",
+        f"/staff/{restaurant.pk}/opening/",
+    ):
+        check(path)
 
     assert not found, "\n".join(found)
 

@@ -3,10 +3,8 @@ paid email's VAT table and the API's VAT fields."""
 
 from __future__ import annotations
 
-import base64
 import io
 import re
-import zlib
 from decimal import Decimal
 from typing import cast
 
@@ -32,6 +30,7 @@ from tests.factories import (
     verified,
 )
 from tests.integration.test_settings import manage
+from tests.pdf import pdf_text
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -75,22 +74,6 @@ def logged_in(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
-
-
-def pdf_text(pdf: bytes) -> str:
-    """The text drawing operators of a reportlab PDF: its content streams (ASCII85, then
-    deflate) decoded."""
-    text = []
-    for stream in re.findall(rb"stream\r?\n(.*?)endstream", pdf, re.S):
-        data = stream.strip()
-        if data.endswith(b"~>"):
-            data = base64.a85decode(data[:-2])
-        try:
-            data = zlib.decompress(data)
-        except zlib.error:
-            continue  # a font or an image, not a page's text
-        text.append(data.decode("latin-1"))
-    return "\n".join(text)
 
 
 # The rate of the day -----------------------------------------------------------------------

@@ -40,6 +40,7 @@ def dish_form(item: MenuItem, **changes: object) -> dict[str, object]:
         "name": item.name,
         "description": item.description,
         "price": str(item.price),
+        "vat_rate": str(item.vat_rate),
         "daily_stock": "" if item.daily_stock is None else item.daily_stock,
     }
     form.update(changes)
