@@ -6,6 +6,7 @@ the kitchen screen and the pick-up board say which is which. Real daphne and Chr
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 from decimal import Decimal
 from typing import cast
@@ -14,7 +15,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from ordering.models import Order
+from ordering.models import Order, StaffMembership
 from tests.e2e.conftest import log_in, screenshot
 from tests.factories import OrderFactory, StaffMembershipFactory
 from tests.support import wait_until
@@ -106,7 +107,7 @@ def test_the_kitchen_and_the_board_say_pickup_or_delivery_and_the_time(
     when += datetime.timedelta(minutes=(15 - when.minute % 15) % 15)
     pickup = cast(Order, OrderFactory(paid=True, items=[(menu["pizza"], 2)], fulfilment="pickup"))
     ahead = cast(Order, OrderFactory(paid=True, items=[(menu["pizza"], 2)], scheduled_for=when))
-    cook = StaffMembershipFactory(restaurant=shop).user
+    cook = cast(StaffMembership, StaffMembershipFactory(restaurant=shop)).user
     log_in(page, live_url, cook.username, password, f"/kitchen/{shop.pk}/")
     expect(page.locator("#kds-connection")).to_have_attribute("data-state", "live")
 
@@ -127,7 +128,7 @@ def test_the_kitchen_and_the_board_say_pickup_or_delivery_and_the_time(
         return Order.objects.get(pk=order.pk).status == "accepted"
 
     for order in (pickup, ahead):
-        wait_until(lambda order=order: accepted(order), timeout=30, what="the accept (after its undo time)")
+        wait_until(functools.partial(accepted, order), timeout=30, what="the accept (after its undo time)")
     board = page.context.new_page()
     board.goto(f"{live_url}/r/{shop.slug}/board/")
     expect(board.locator(f'[data-order-id="{ahead.pk}"]')).to_contain_text("Courier")
