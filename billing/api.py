@@ -19,12 +19,13 @@ from django.urls import reverse
 from ninja import Router, Status
 
 from billing import selectors
-from billing.api_schemas import TopUpIn, TopUpIntentIn, TopUpIntentOut, TopUpOut, WalletOut, wallet_out
+from billing.api_schemas import CardPaymentOut, TopUpIn, TopUpIntentIn, TopUpIntentOut, TopUpOut, WalletOut, wallet_out
 from billing.exceptions import CardNumbersNotAccepted, InvalidAmount, InvalidCard, ProviderUnavailable
 from billing.models import TopUp
 from billing.provider import card_numbers_accepted
 from billing.receipt_pdf import receipt_response
 from billing.receipts import order_receipt
+from billing.services.card_payments import order_card_start
 from billing.services.topups import CARD_NUMBERS_REFUSED, top_up_refresh, top_up_start, wallet_top_up
 from billing.services.wallets import MAX_MOVEMENT
 from ordering.api_schemas import check_id
@@ -246,6 +247,46 @@ def wallet_top_up_status(request: HttpRequest, top_up_id: int) -> dict[str, Any]
     if top_up is None:
         raise NotFound("No such top-up.")
     return _intent_out(user, top_up_refresh(top_up=top_up))
+
+
+@router.post(
+    "/orders/{int:order_id}/card-payment",
+    **answers(
+        {200: CardPaymentOut},
+        {
+            **AUTH_ERRORS,
+            404: "`not_found`: no such order of yours.",
+            422: "`not_a_card_order`: the order is paid from the wallet; `not_payable`: it no longer waits for "
+            "payment.",
+            503: PROVIDER_UNAVAILABLE_503,
+        },
+    ),
+    tags=["orders"],
+    summary="Pay a card order: the provider's page to confirm it on",
+    description="For an order placed with `payment_method: card` while it is `pending_payment`: the payment "
+    "intent for exactly its total (the same one however often this is called). Open `confirmation_url` in the "
+    "customer's browser; the provider's signed webhook marks the order `paid`, or `payment_failed` when the "
+    "card is declined. A card order never touches the wallet, except that money the card paid for an order "
+    "no longer payable (cancelled or failed meanwhile) is refunded to the wallet.",
+)
+def order_card_payment(request: HttpRequest, order_id: int) -> dict[str, Any] | HttpResponse:
+    check_id(order_id)
+    user = request.auth  # type: ignore[attr-defined]
+    try:
+        intent = order_card_start(order_id=order_id, customer_id=user.pk, return_url=_order_return_url(order_id))
+    except ProviderUnavailable as error:
+        return _unavailable(error)
+    return {
+        "order_id": order_id,
+        "intent_id": intent.id,
+        "confirmation_url": intent.confirmation_url,
+        "amount": money(intent.amount),
+        "currency": intent.currency,
+    }
+
+
+def _order_return_url(order_id: int) -> str:
+    return settings.SITE_URL.rstrip("/") + reverse("order_detail", args=[order_id])
 
 
 def _pdf_answers() -> dict[str, Any]:

@@ -89,3 +89,14 @@ class TopUpOut(WalletOut):
 
 def wallet_out(summary: WalletSummary) -> dict[str, Any]:
     return {"balance": money(summary.balance), "currency": summary.currency}
+
+
+class CardPaymentOut(Schema):
+    order_id: int
+    intent_id: str = Field(description="The payment provider's id of the order's payment intent.")
+    confirmation_url: str = Field(
+        description="The provider's page where the customer enters the card for exactly the order's total; open "
+        "it in a browser. The order turns `paid` (or `payment_failed`) when the provider's webhook arrives."
+    )
+    amount: Money
+    currency: str = Field(examples=["EUR"])

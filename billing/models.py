@@ -180,6 +180,10 @@ class Payment(models.Model):
     charge_entry = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     refund_entry = models.ForeignKey(LedgerEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     failure_reason = models.CharField(max_length=255, blank=True)
+    # A card order's payment intent at the provider and the card's last four digits ("" when
+    # paid from the wallet).
+    provider_intent_id = models.CharField(max_length=255, blank=True, db_collation=BINARY_COLLATION)
+    card_last4 = models.CharField(max_length=4, blank=True)
     refund_reason = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     refunded_at = models.DateTimeField(null=True, blank=True)

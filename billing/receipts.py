@@ -17,8 +17,9 @@ from ordering.selectors import is_restaurant_staff, order_detail
 from ordering.status import OrderStatus
 from ordering.vat import VatBreakdown, vat_breakdown
 
-# How a charged order was paid: every order is paid from the customer's wallet so far.
+# How a charged order was paid: from the customer's wallet, or by card ("Card ending 4242").
 WALLET = "Passline wallet"
+CARD = "Card"
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,12 @@ class Receipt:
 
     @property
     def payment_method(self) -> str:
-        return WALLET if self.paid else ""
+        if not self.paid:
+            return ""
+        if self.order.payment_method == Order.PaymentMethod.CARD:
+            last4 = self.payment.card_last4 if self.payment is not None else ""
+            return f"{CARD} ending {last4}" if last4 else CARD
+        return WALLET
 
     @property
     def charges(self) -> list[tuple[str, Decimal | None, Decimal]]:

@@ -13,6 +13,7 @@ urlpatterns: list[URLPattern] = [
     path("wallet/top-ups/<int:top_up_id>/", views.top_up_wait, name="wallet_top_up_wait"),
     path("wallet/top-ups/<int:top_up_id>/status", views.top_up_status, name="wallet_top_up_status"),
     path("payments/webhook/", views.payment_webhook, name="payment_webhook"),
+    path("orders/<int:order_id>/pay-by-card/", views.order_pay_by_card, name="order_pay_by_card"),
     path("orders/<int:order_id>/receipt/", receipt_views.receipt_page, name="order_receipt"),
     path("orders/<int:order_id>/receipt.pdf", receipt_views.receipt_download, name="order_receipt_pdf"),
 ]

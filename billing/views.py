@@ -30,6 +30,7 @@ from billing.exceptions import (
 from billing.forms import SimulatedCardForm, TopUpForm, new_form_token
 from billing.models import TopUp
 from billing.provider import SimulatedProvider, clean_card_number, payment_provider
+from billing.services.card_payments import order_card_start
 from billing.services.topups import (
     UNAVAILABLE_MESSAGE,
     UNREACHABLE_REASON,
@@ -40,6 +41,7 @@ from billing.services.topups import (
     top_up_webhook,
 )
 from billing.services.wallets import money
+from ordering.exceptions import NotFound
 from ordering.templatetags.site_tags import money as format_money
 from passline.breakers import PAYMENT, retry_after
 from passline.http import AuthenticatedHttpRequest
@@ -235,6 +237,25 @@ def _returned(request: AuthenticatedHttpRequest, top_up_id: int, next_url: str) 
         else:
             messages.info(request, "Your payment is not confirmed yet. Your balance goes up as soon as it is.")
     return redirect(_wallet_url(next_url))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def order_pay_by_card(request: AuthenticatedHttpRequest, order_id: int) -> HttpResponse:
+    """Send the customer to the provider's page for their card order's intent (the checkout
+    redirects here; the order page's "Pay by card" button posts here). The provider sends them
+    back to the order's page, which turns paid live when the webhook has settled it."""
+    order_url = reverse("order_detail", args=[order_id])
+    try:
+        intent = order_card_start(
+            order_id=order_id, customer_id=request.user.pk, return_url=request.build_absolute_uri(order_url)
+        )
+    except NotFound:
+        raise Http404("No such order.") from None
+    except BillingError as error:
+        messages.error(request, error.message)
+        return redirect(order_url)
+    return redirect(intent.confirmation_url)
 
 
 @csrf_exempt  # the provider cannot hold a CSRF token: the signature authenticates the call

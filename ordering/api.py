@@ -278,6 +278,7 @@ def order_create(request: HttpRequest, payload: OrderIn, response: HttpResponse)
             notes=payload.notes or "",
             fulfilment=payload.fulfilment,
             tip=Decimal(payload.tip),
+            payment_method=payload.payment_method,
             scheduled_for=payload.scheduled_for,
         ),
         idempotency_key=request.headers.get(IDEMPOTENCY_HEADER),

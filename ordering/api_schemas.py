@@ -230,6 +230,11 @@ class OrderIn(Schema):
     )
     notes: Annotated[Text, Field(max_length=500)] | None = None
     tip: Money = Field("0.00", description="For the staff, added to the total; at most `ORDER_TIP_MAX` (100.00).")
+    payment_method: Literal["wallet", "card"] = Field(
+        "wallet",
+        description="`wallet`: charged to the wallet once placed. `card`: confirmed by the customer on the payment "
+        "provider's page, `POST /orders/{id}/card-payment` gives its `confirmation_url`.",
+    )
     scheduled_for: datetime.datetime | None = Field(
         None,
         description="Order ahead for this time (with its offset): a quarter hour, at least the restaurant's "
@@ -289,6 +294,7 @@ class OrderOut(Schema):
     tip: Money
     currency: str
     fulfilment: Literal["delivery", "pickup"]
+    payment_method: Literal["wallet", "card"]
     scheduled_for: datetime.datetime | None = Field(
         description="Ordered ahead for this time; null: as soon as possible."
     )
@@ -351,6 +357,7 @@ def order_out(order: Order) -> dict[str, Any]:
         "tip": money(order.tip),
         "currency": order.currency,
         "fulfilment": order.fulfilment,
+        "payment_method": order.payment_method,
         "scheduled_for": order.scheduled_for,
         "delivery_address": order.delivery_address,
         "notes": order.notes,

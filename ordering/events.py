@@ -40,6 +40,8 @@ class OrderPlaced(Payload):
     # soon as possible).
     fulfilment: str = "delivery"
     scheduled_for: datetime | None = None
+    # Added in place (additive): "wallet" (billing charges it) or "card" (the provider's webhook pays it).
+    payment_method: str = "wallet"
 
 
 class OrderStatusChanged(Payload):

@@ -168,6 +168,13 @@ class CheckoutForm(forms.Form):
         },
         widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "0.01", "min": "0"}),
     )
+    payment_method = forms.ChoiceField(
+        label="How do you want to pay?",
+        choices=[("wallet", "Pay with wallet"), ("card", "Pay by card")],
+        initial="wallet",
+        required=False,
+        widget=forms.RadioSelect,
+    )
     notes = LimitedTextField(
         label="Notes for the restaurant",
         help_text="Allergies, a door code, how to find you.",

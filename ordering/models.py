@@ -287,6 +287,10 @@ class Order(models.Model):
         DELIVERY = "delivery", "Delivery"
         PICKUP = "pickup", "Pick-up"
 
+    class PaymentMethod(models.TextChoices):
+        WALLET = "wallet", "Wallet"
+        CARD = "card", "Card"
+
     # The dishes, the delivery fee and the tip.
     total = models.DecimalField(**MONEY)
     currency = models.CharField(max_length=3)
@@ -301,6 +305,9 @@ class Order(models.Model):
         validators=VAT_RATE_VALIDATORS,
     )
     tip = models.DecimalField(**MONEY, default=Decimal("0.00"))
+    # Paid from the wallet (billing charges it on order.placed), or by card through the payment
+    # provider (billing leaves it to the provider's webhook).
+    payment_method = models.CharField(max_length=10, choices=PaymentMethod.choices, default=PaymentMethod.WALLET)
     # Ordered ahead for this time; None: as soon as possible.
     scheduled_for = models.DateTimeField(null=True, blank=True)
     # Empty for pick-up.

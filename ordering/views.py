@@ -277,6 +277,7 @@ def checkout(request: AuthenticatedHttpRequest) -> HttpResponse:
                 fulfilment=data["fulfilment"],
                 tip=data["tip"],
                 scheduled_for=data["scheduled_for"],
+                payment_method=data["payment_method"] or Order.PaymentMethod.WALLET,
             )
             try:
                 order, created = services.order_place(
@@ -298,6 +299,9 @@ def checkout(request: AuthenticatedHttpRequest) -> HttpResponse:
             else:
                 cart.clear()
                 _remember_checkout(request, data["checkout_token"], order)
+                if order.payment_method == Order.PaymentMethod.CARD and order.status == OrderStatus.PENDING_PAYMENT:
+                    # On to the payment provider's page (billing's view), back to the order after.
+                    return redirect("order_pay_by_card", order_id=order.pk)
                 if created:
                     messages.success(request, f"Thank you! Order #{order.pk} is placed.")
                 return redirect("order_detail", order_id=order.pk)

@@ -113,11 +113,14 @@ def order_charge_many(*, order_ids: Sequence[int]) -> dict[int, Payment]:
     locked = {
         order.pk: order for order in Order.objects.select_for_update().filter(pk__in=set(order_ids)).order_by("pk")
     }
-    # Gone, cancelled before payment, or settled by an earlier delivery: nothing to do.
+    # Gone, cancelled before payment, or settled by an earlier delivery: nothing to do. A card
+    # order never touches the wallet: the provider's webhook pays it (billing/services/card_payments.py).
     due = [
         locked[pk]
         for pk in dict.fromkeys(order_ids)
-        if pk in locked and locked[pk].status == OrderStatus.PENDING_PAYMENT
+        if pk in locked
+        and locked[pk].status == OrderStatus.PENDING_PAYMENT
+        and locked[pk].payment_method == Order.PaymentMethod.WALLET
     ]
     if not due:
         return {}

@@ -252,8 +252,13 @@ def top_up_apply_event(event: WebhookEvent) -> str:
         except IntegrityError:
             logger.info("payment event delivered again", extra={"event_id": event.id})
             return "duplicate"
-        top_up = _locked_top_up(intent)
-        if top_up is None:
+        top_up = None
+        if intent.metadata.get("order_id"):
+            # An order paid by card at checkout (imported here: that module builds on this one).
+            from billing.services.card_payments import order_card_apply
+
+            outcome = order_card_apply(intent=intent, failed=event.type == EVENT_FAILED)
+        elif (top_up := _locked_top_up(intent)) is None:
             outcome = "unknown intent"
             logger.warning("payment event for an unknown intent", extra={"event_id": event.id, "intent_id": intent.id})
         else:

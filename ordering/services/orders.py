@@ -77,6 +77,8 @@ class OrderRequest:
     fulfilment: str = Order.Fulfilment.DELIVERY.value
     tip: Decimal = Decimal("0.00")
     scheduled_for: datetime.datetime | None = None
+    # From the wallet or by card (``Order.PaymentMethod``).
+    payment_method: str = Order.PaymentMethod.WALLET.value
     lines: dict[LineKey, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -112,6 +114,9 @@ class OrderRequest:
         if self.fulfilment != Order.Fulfilment.DELIVERY or self.tip or self.scheduled_for:
             when = self.scheduled_for.astimezone(datetime.UTC).isoformat() if self.scheduled_for else None
             request.append([self.fulfilment, f"{self.tip:.2f}", when])
+        # The payment method only when it is not the wallet, for the same reason.
+        if self.payment_method != Order.PaymentMethod.WALLET:
+            request.append(["payment_method", self.payment_method])
         canonical = json.dumps(request, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -139,6 +144,8 @@ def _validate(request: OrderRequest) -> None:
     if len(request.address) > 255:
         raise InvalidOrder("The delivery address is too long (255 characters at most).", code="invalid_address")
     _validate_tip(request.tip)
+    if request.payment_method not in Order.PaymentMethod.values:
+        raise InvalidOrder("Pay from the wallet or by card.", code="invalid_payment_method")
     if len(request.notes) > 500:
         raise InvalidOrder("Notes are too long (500 characters at most).", code="invalid_notes")
 
@@ -303,6 +310,7 @@ def _create(*, customer: User, request: OrderRequest, idempotency_key: str | Non
         fulfilment=request.fulfilment,
         delivery_fee=delivery_fee,
         tip=request.tip,
+        payment_method=request.payment_method,
         scheduled_for=request.scheduled_for,
         delivery_address=request.address,
         notes=request.notes.strip(),
@@ -335,6 +343,7 @@ def _create(*, customer: User, request: OrderRequest, idempotency_key: str | Non
             "placed_at": order.created_at,
             "fulfilment": order.fulfilment,
             "scheduled_for": order.scheduled_for,
+            "payment_method": order.payment_method,
             "lines": [_placed_line(line) for line in lines],
         },
     )

@@ -151,6 +151,7 @@ OPERATIONS = {
     ("get", "/api/v1/orders/{order_id}"): {404},
     ("post", "/api/v1/orders/{order_id}/cancel"): {404, 409},
     ("get", "/api/v1/orders/{order_id}/receipt.pdf"): {404},
+    ("post", "/api/v1/orders/{order_id}/card-payment"): {404, 422},
     ("get", "/api/v1/wallet"): set(),
     ("post", "/api/v1/wallet/top-up"): {400, 402, 409, 413, 415, 422},
     ("post", "/api/v1/wallet/top-ups"): {400, 409, 413, 415, 422},
