@@ -244,3 +244,27 @@ def test_the_receipt_names_the_card(customer, menu):
     receipt = order_receipt(user=customer, order_id=order.pk)
 
     assert receipt.payment_method == "Card ending 4242"
+
+
+def test_a_card_order_left_waiting_offers_to_pay_and_a_settled_one_does_not(client, customer, menu):
+    client.force_login(customer)
+    order = place(customer, menu)
+
+    waiting = client.get(reverse("order_detail", args=[order.pk]))
+    to_provider = client.post(reverse("order_pay_by_card", args=[order.pk]))
+    intent = start(order)
+    deliver(EVENT_SUCCEEDED, intent, status=SUCCEEDED, card_last4="4242")
+    again = client.post(reverse("order_pay_by_card", args=[order.pk]), follow=True)
+
+    assert b'id="card-pay"' in waiting.content
+    assert to_provider["Location"] == intent.confirmation_url
+    assert again.redirect_chain[-1][0] == reverse("order_detail", args=[order.pk])
+    assert b"no longer waiting for payment" in again.content
+    assert b'id="card-pay"' not in again.content
+
+
+def test_another_customers_order_cannot_be_paid_through_the_site(client, other_customer, customer, menu):
+    order = place(customer, menu)
+    client.force_login(other_customer)
+
+    assert client.post(reverse("order_pay_by_card", args=[order.pk])).status_code == 404
