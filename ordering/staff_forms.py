@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.conf import settings
 
 from ordering.hours import (
     WEEKDAYS,
@@ -245,3 +246,25 @@ class OptionGroupForm(forms.Form):
         if not parsed:
             raise forms.ValidationError("List at least one option.")
         return parsed
+
+
+class PhotoForm(forms.Form):
+    """A photo to upload (checked by ``ordering.photos`` when it is stored), or "remove"."""
+
+    photo = forms.FileField(
+        label="Photo",
+        required=False,
+        help_text=f"JPEG, PNG or WebP, up to {settings.PHOTO_MAX_BYTES // (1024 * 1024)} MB. "
+        "It is cut to fit: keep the food in the middle.",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp,image/gif"}),
+    )
+    remove = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        upload = data.get("photo")
+        if not data.get("remove") and upload is None:
+            self.add_error("photo", "Choose a photo to upload.")
+        elif upload is not None and upload.size > settings.PHOTO_MAX_BYTES:
+            self.add_error("photo", f"The photo is too large: at most {settings.PHOTO_MAX_BYTES // (1024 * 1024)} MB.")
+        return data

@@ -11,6 +11,7 @@ from ordering.services.orders import (
     order_transition,
     order_transition_by_staff,
 )
+from ordering.services.photos import dish_photo_set, restaurant_photo_set
 from ordering.services.restaurants import (
     menu_category_create,
     menu_category_move,
@@ -26,6 +27,8 @@ from ordering.services.restaurants import (
 )
 
 __all__ = [
+    "dish_photo_set",
+    "restaurant_photo_set",
     "ItemRequest",
     "menu_category_create",
     "menu_category_move",
