@@ -5,6 +5,7 @@ removed with their files, refused with a message when they are not pictures; and
 from __future__ import annotations
 
 import io
+from typing import cast
 
 import pytest
 from django.core.files.storage import default_storage
@@ -13,7 +14,7 @@ from django.test import Client
 from django.urls import reverse
 from PIL import Image
 
-from ordering.models import MenuItem, Restaurant
+from ordering.models import MenuItem, Restaurant, StaffMembership
 from ordering.photos import VARIANTS, file_name
 from tests.factories import StaffMembershipFactory
 
@@ -29,7 +30,7 @@ def upload(colour: str = "orange", fmt: str = "JPEG", name: str = "dish.jpg") ->
 @pytest.fixture
 def cook_client(restaurant) -> Client:
     client = Client()
-    client.force_login(StaffMembershipFactory(restaurant=restaurant).user)
+    client.force_login(cast(StaffMembership, StaffMembershipFactory(restaurant=restaurant)).user)
     return client
 
 
@@ -55,7 +56,7 @@ def test_a_dish_photo_is_stored_in_every_size_shown_and_served_with_caching(cook
     served = Client().get(pizza.photo_url("s320"))
     assert served.status_code == 200 and served["Content-Type"] == "image/jpeg"
     assert served["Cache-Control"] == "public, max-age=31536000, immutable"
-    assert Image.open(io.BytesIO(b"".join(served.streaming_content))).size == (320, 320)
+    assert Image.open(io.BytesIO(b"".join(served.streaming_content)  # type: ignore[attr-defined])).size == (320, 320)
 
 
 def test_replacing_and_removing_delete_the_old_files(
