@@ -56,7 +56,8 @@ def test_a_dish_photo_is_stored_in_every_size_shown_and_served_with_caching(cook
     served = Client().get(pizza.photo_url("s320"))
     assert served.status_code == 200 and served["Content-Type"] == "image/jpeg"
     assert served["Cache-Control"] == "public, max-age=31536000, immutable"
-    assert Image.open(io.BytesIO(b"".join(served.streaming_content)  # type: ignore[attr-defined])).size == (320, 320)
+    body = b"".join(served.streaming_content)  # type: ignore[attr-defined]
+    assert Image.open(io.BytesIO(body)).size == (320, 320)
 
 
 def test_replacing_and_removing_delete_the_old_files(
