@@ -103,6 +103,32 @@ class SettingsForm(forms.Form):
     prep_time_minutes = forms.IntegerField(min_value=1, max_value=240, label="Preparation time (minutes)")
 
 
+class FulfilmentForm(forms.Form):
+    """How the restaurant hands orders over, what delivery costs, and its address."""
+
+    address = forms.CharField(
+        label="Address", max_length=255, required=False, help_text="Where customers pick up their orders."
+    )
+    offers_delivery = forms.BooleanField(label="We deliver", required=False)
+    offers_pickup = forms.BooleanField(label="Customers can pick up", required=False)
+    delivery_fee = forms.DecimalField(
+        label="Delivery fee", min_value=Decimal("0.00"), max_value=Decimal("100.00"), decimal_places=2
+    )
+    minimum_order = forms.DecimalField(
+        label="Minimum order for delivery",
+        min_value=Decimal("0.00"),
+        max_value=Decimal("1000.00"),
+        decimal_places=2,
+        help_text="The least the dishes of a delivery must come to; pick-up has no minimum.",
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not data.get("offers_delivery") and not data.get("offers_pickup"):
+            raise forms.ValidationError("Offer delivery, pick-up or both: customers need a way to get their food.")
+        return data
+
+
 def _exception_lines(text: str) -> dict[datetime.date, tuple[TimeRange, ...]]:
     exceptions: dict[datetime.date, tuple[TimeRange, ...]] = {}
     for number, line in enumerate(text.splitlines(), start=1):

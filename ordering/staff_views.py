@@ -26,6 +26,7 @@ from ordering.staff_forms import (
     CategoryForm,
     DishForm,
     DishTagsForm,
+    FulfilmentForm,
     HoursForm,
     OptionGroupForm,
     PhotoForm,
@@ -221,6 +222,16 @@ def _opening_context(restaurant: Restaurant, **forms: object) -> dict[str, objec
         "hours_form": forms.get("hours_form") or HoursForm(initial=HoursForm.initial_for(restaurant)),
         "state": restaurant.availability,
         "time_zone": settings.TIME_ZONE,
+        "fulfilment_form": forms.get("fulfilment_form")
+        or FulfilmentForm(
+            initial={
+                "address": restaurant.address,
+                "offers_delivery": restaurant.offers_delivery,
+                "offers_pickup": restaurant.offers_pickup,
+                "delivery_fee": restaurant.delivery_fee,
+                "minimum_order": restaurant.minimum_order,
+            }
+        ),
         "photo_url": reverse("staff_restaurant_photo", args=[restaurant.pk]),
         "photo_max_mb": settings.PHOTO_MAX_BYTES // (1024 * 1024),
     }
@@ -412,3 +423,16 @@ def _photo_message(request: AuthenticatedHttpRequest, form: PhotoForm, data: byt
         messages.error(request, " ".join(str(error) for errors in form.errors.values() for error in errors))
     else:
         messages.success(request, "Photo removed." if data is None else "Photo saved.")
+
+
+@login_required
+@require_POST
+def staff_fulfilment(request: AuthenticatedHttpRequest, restaurant_id: int) -> HttpResponse:
+    """Delivery, pick-up, the delivery fee, the minimum order and the address."""
+    restaurant = _staff_restaurant(request, restaurant_id)
+    form = FulfilmentForm(request.POST)
+    if not form.is_valid():
+        return render(request, "staff/opening.html", _opening_context(restaurant, fulfilment_form=form), status=400)
+    services.restaurant_update_fulfilment(restaurant_id=restaurant.pk, **form.cleaned_data)
+    messages.success(request, "Delivery and pick-up saved.")
+    return redirect(reverse("staff_opening", args=[restaurant.pk]) + "#fulfilment")

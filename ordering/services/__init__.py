@@ -23,6 +23,7 @@ from ordering.services.restaurants import (
     restaurant_resume,
     restaurant_set_busy,
     restaurant_set_hours,
+    restaurant_update_fulfilment,
     restaurant_update_settings,
 )
 
@@ -53,5 +54,6 @@ __all__ = [
     "restaurant_resume",
     "restaurant_set_busy",
     "restaurant_set_hours",
+    "restaurant_update_fulfilment",
     "restaurant_update_settings",
 ]
