@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
 from ordering.models import MenuItem, StaffMembership
-from tests.e2e.conftest import PAGE_TIMEOUT_MS, PHONE_VIEWPORT, log_in, screenshot
+from tests.e2e.conftest import PAGE_TIMEOUT_MS, PHONE_VIEWPORT, VIEWPORT, log_in, screenshot
 from tests.factories import StaffMembershipFactory
 
 
@@ -30,8 +30,7 @@ def test_a_dish_photo_uploaded_by_the_cook_shows_on_an_open_menu(
 ) -> None:
     cook = cast(StaffMembership, StaffMembershipFactory(restaurant=restaurant)).user
     run_bridge()
-    viewport = PHONE_VIEWPORT if size == "phone" else {"width": 1280, "height": 900}
-    context = browser.new_context(viewport=viewport)
+    context = browser.new_context(viewport=cast(Any, PHONE_VIEWPORT if size == "phone" else VIEWPORT))
     context.set_default_timeout(PAGE_TIMEOUT_MS)
     customer = context.new_page()
     pizza = menu["pizza"]
