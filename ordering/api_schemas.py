@@ -114,6 +114,10 @@ class RestaurantOut(Schema):
     next_open: datetime.datetime | None = Field(
         description="When it takes orders again, where known (the end of a busy spell, the next opening)."
     )
+    photo: dict[str, str] | None = Field(
+        description="The restaurant's photo by size (`w480`, `w960`: 16:9; `s160`, `s320`: square; `full`), "
+        "JPEG addresses that never change (cached for a year); null without one."
+    )
     offers_delivery: bool
     offers_pickup: bool
     delivery_fee: Money
@@ -151,6 +155,7 @@ class MenuItemOut(Schema):
     )
     dietary: list[str] = Field(description="Dietary tags: " + ", ".join(f"`{c}`" for c, _ in DIETARY) + ".")
     option_groups: list[OptionGroupOut] = Field(description="Choices the dish asks for, in menu order.")
+    photo: dict[str, str] | None = Field(description="The dish's photo by size, as a restaurant's; null without one.")
 
 
 def restaurant_out(restaurant: Restaurant) -> dict[str, Any]:
@@ -164,6 +169,7 @@ def restaurant_out(restaurant: Restaurant) -> dict[str, Any]:
         "description": restaurant.description,
         "address": restaurant.address,
         "prep_time_minutes": restaurant.prep_time_minutes,
+        "photo": restaurant.photo_urls or None,
         "offers_delivery": restaurant.offers_delivery,
         "offers_pickup": restaurant.offers_pickup,
         "delivery_fee": money(restaurant.delivery_fee),
@@ -178,6 +184,7 @@ def menu_item_out(item: MenuItem) -> dict[str, Any]:
     remaining = item.remaining_today
     return {
         "id": item.pk,
+        "photo": item.photo_urls or None,
         "name": item.name,
         "price": money(item.price),
         "available": item.orderable,

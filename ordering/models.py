@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import TypedDict
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -16,6 +17,8 @@ from django.utils import timezone
 
 from ordering.hours import Availability, Schedule, availability
 from ordering.options import ALLERGENS, DIETARY, NOTE_MAX_LENGTH, labelled, options_summary
+from ordering.photos import VARIANTS as PHOTO_VARIANTS
+from ordering.photos import file_name as photo_file_name
 from ordering.status import STATUS_LABELS, Actor, OrderStatus
 from ordering.vat import Charge, Taxable
 
@@ -39,7 +42,30 @@ def default_vat_rate() -> Decimal:
 VAT_RATE_VALIDATORS = [MinValueValidator(Decimal("0.00")), MaxValueValidator(Decimal("99.99"))]
 
 
-class Restaurant(models.Model):
+class Photographed(models.Model):
+    """A restaurant or dish that may have a photo: ``photo`` is the digest naming its files
+    (``ordering.photos``), empty without one."""
+
+    PHOTO_KIND = ""
+    photo = models.CharField(max_length=16, blank=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+    def photo_url(self, variant: str) -> str:
+        if not self.photo:
+            return ""
+        return default_storage.url(photo_file_name(self.PHOTO_KIND, self.pk, self.photo, variant))
+
+    @property
+    def photo_urls(self) -> dict[str, str]:
+        """Every variant's address, or nothing without a photo."""
+        return {variant: self.photo_url(variant) for variant in PHOTO_VARIANTS} if self.photo else {}
+
+
+class Restaurant(Photographed):
+    PHOTO_KIND = "restaurant"
+
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=140, unique=True)
     description = models.TextField(blank=True)
@@ -142,12 +168,14 @@ class MenuCategory(models.Model):
         return f"{self.restaurant} / {self.name}"
 
 
-class MenuItem(models.Model):
+class MenuItem(Photographed):
     """A dish. ``daily_stock`` (optional) caps how many can be sold per day.
 
     The count left today lives in ``stock_remaining`` for ``stock_date``; a new day starts
     from ``daily_stock`` again without a reset job (see ``ordering.services.stock``).
     """
+
+    PHOTO_KIND = "dish"
 
     restaurant = models.ForeignKey(Restaurant, on_delete=models.CASCADE, related_name="menu_items")
     category = models.ForeignKey(MenuCategory, on_delete=models.PROTECT, related_name="items")

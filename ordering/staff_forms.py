@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.conf import settings
 
 from ordering.hours import (
     WEEKDAYS,
@@ -100,6 +101,32 @@ class SettingsForm(forms.Form):
         required=False, label="Open", help_text="Untick to close the restaurant by hand, whatever its hours."
     )
     prep_time_minutes = forms.IntegerField(min_value=1, max_value=240, label="Preparation time (minutes)")
+
+
+class FulfilmentForm(forms.Form):
+    """How the restaurant hands orders over, what delivery costs, and its address."""
+
+    address = forms.CharField(
+        label="Address", max_length=255, required=False, help_text="Where customers pick up their orders."
+    )
+    offers_delivery = forms.BooleanField(label="We deliver", required=False)
+    offers_pickup = forms.BooleanField(label="Customers can pick up", required=False)
+    delivery_fee = forms.DecimalField(
+        label="Delivery fee", min_value=Decimal("0.00"), max_value=Decimal("100.00"), decimal_places=2
+    )
+    minimum_order = forms.DecimalField(
+        label="Minimum order for delivery",
+        min_value=Decimal("0.00"),
+        max_value=Decimal("1000.00"),
+        decimal_places=2,
+        help_text="The least the dishes of a delivery must come to; pick-up has no minimum.",
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not data.get("offers_delivery") and not data.get("offers_pickup"):
+            raise forms.ValidationError("Offer delivery, pick-up or both: customers need a way to get their food.")
+        return data
 
 
 def _exception_lines(text: str) -> dict[datetime.date, tuple[TimeRange, ...]]:
@@ -245,3 +272,25 @@ class OptionGroupForm(forms.Form):
         if not parsed:
             raise forms.ValidationError("List at least one option.")
         return parsed
+
+
+class PhotoForm(forms.Form):
+    """A photo to upload (checked by ``ordering.photos`` when it is stored), or "remove"."""
+
+    photo = forms.FileField(
+        label="Photo",
+        required=False,
+        help_text=f"JPEG, PNG or WebP, up to {settings.PHOTO_MAX_BYTES // (1024 * 1024)} MB. "
+        "It is cut to fit: keep the food in the middle.",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp,image/gif"}),
+    )
+    remove = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        upload = data.get("photo")
+        if not data.get("remove") and upload is None:
+            self.add_error("photo", "Choose a photo to upload.")
+        elif upload is not None and upload.size > settings.PHOTO_MAX_BYTES:
+            self.add_error("photo", f"The photo is too large: at most {settings.PHOTO_MAX_BYTES // (1024 * 1024)} MB.")
+        return data

@@ -19,14 +19,17 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from ordering import selectors, services
 from ordering.exceptions import CategoryNameTaken, NotFound
 from ordering.models import MenuCategory, MenuItem, Restaurant, default_vat_rate
+from ordering.photos import PhotoRejected
 from ordering.services import dish_options
 from ordering.staff_forms import (
     BusyForm,
     CategoryForm,
     DishForm,
     DishTagsForm,
+    FulfilmentForm,
     HoursForm,
     OptionGroupForm,
+    PhotoForm,
     SettingsForm,
     format_options,
 )
@@ -122,7 +125,10 @@ def staff_dish(request: AuthenticatedHttpRequest, restaurant_id: int, menu_item_
             restaurant=restaurant, initial={"category": request.GET.get("category"), "vat_rate": default_vat_rate()}
         )
     status = 400 if request.method == "POST" else 200
-    context = {"restaurant": restaurant, "item": item, "form": form, "tab": "menu"}
+    context: dict[str, object] = {"restaurant": restaurant, "item": item, "form": form, "tab": "menu"}
+    if item is not None:
+        context["photo_url"] = reverse("staff_dish_photo", args=[restaurant.pk, item.pk])
+        context["photo_max_mb"] = settings.PHOTO_MAX_BYTES // (1024 * 1024)
     return render(request, "staff/dish.html", context, status=status)
 
 
@@ -216,6 +222,18 @@ def _opening_context(restaurant: Restaurant, **forms: object) -> dict[str, objec
         "hours_form": forms.get("hours_form") or HoursForm(initial=HoursForm.initial_for(restaurant)),
         "state": restaurant.availability,
         "time_zone": settings.TIME_ZONE,
+        "fulfilment_form": forms.get("fulfilment_form")
+        or FulfilmentForm(
+            initial={
+                "address": restaurant.address,
+                "offers_delivery": restaurant.offers_delivery,
+                "offers_pickup": restaurant.offers_pickup,
+                "delivery_fee": restaurant.delivery_fee,
+                "minimum_order": restaurant.minimum_order,
+            }
+        ),
+        "photo_url": reverse("staff_restaurant_photo", args=[restaurant.pk]),
+        "photo_max_mb": settings.PHOTO_MAX_BYTES // (1024 * 1024),
     }
 
 
@@ -359,3 +377,62 @@ def staff_dish_choices(request: AuthenticatedHttpRequest, restaurant_id: int, me
             return redirect(here)
     item = _dish(restaurant, menu_item_id)
     return render(request, "staff/dish_choices.html", _choices_context(restaurant, item, group_form=form), status=400)
+
+
+def _photo_data(request: AuthenticatedHttpRequest) -> tuple[PhotoForm, bytes | None]:
+    form = PhotoForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return form, None
+    upload = form.cleaned_data.get("photo")
+    return form, None if form.cleaned_data.get("remove") or upload is None else upload.read()
+
+
+@login_required
+@require_POST
+def staff_dish_photo(request: AuthenticatedHttpRequest, restaurant_id: int, menu_item_id: int) -> HttpResponse:
+    """Upload a dish's photo, or remove it; back to the dish."""
+    restaurant = _staff_restaurant(request, restaurant_id)
+    item = _dish(restaurant, menu_item_id)
+    form, data = _photo_data(request)
+    if not form.errors:
+        try:
+            services.dish_photo_set(restaurant_id=restaurant.pk, menu_item_id=item.pk, data=data)
+        except PhotoRejected as error:
+            form.add_error("photo", str(error))
+    _photo_message(request, form, data)
+    return redirect(reverse("staff_dish", args=[restaurant.pk, item.pk]) + "#photo")
+
+
+@login_required
+@require_POST
+def staff_restaurant_photo(request: AuthenticatedHttpRequest, restaurant_id: int) -> HttpResponse:
+    """Upload the restaurant's photo (its banner on the list), or remove it."""
+    restaurant = _staff_restaurant(request, restaurant_id)
+    form, data = _photo_data(request)
+    if not form.errors:
+        try:
+            services.restaurant_photo_set(restaurant_id=restaurant.pk, data=data)
+        except PhotoRejected as error:
+            form.add_error("photo", str(error))
+    _photo_message(request, form, data)
+    return redirect(reverse("staff_opening", args=[restaurant.pk]) + "#photo")
+
+
+def _photo_message(request: AuthenticatedHttpRequest, form: PhotoForm, data: bytes | None) -> None:
+    if form.errors:
+        messages.error(request, " ".join(str(error) for errors in form.errors.values() for error in errors))
+    else:
+        messages.success(request, "Photo removed." if data is None else "Photo saved.")
+
+
+@login_required
+@require_POST
+def staff_fulfilment(request: AuthenticatedHttpRequest, restaurant_id: int) -> HttpResponse:
+    """Delivery, pick-up, the delivery fee, the minimum order and the address."""
+    restaurant = _staff_restaurant(request, restaurant_id)
+    form = FulfilmentForm(request.POST)
+    if not form.is_valid():
+        return render(request, "staff/opening.html", _opening_context(restaurant, fulfilment_form=form), status=400)
+    services.restaurant_update_fulfilment(restaurant_id=restaurant.pk, **form.cleaned_data)
+    messages.success(request, "Delivery and pick-up saved.")
+    return redirect(reverse("staff_opening", args=[restaurant.pk]) + "#fulfilment")

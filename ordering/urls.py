@@ -60,5 +60,12 @@ urlpatterns = [
     path("staff/<int:restaurant_id>/opening/", staff_views.staff_opening, name="staff_opening"),
     path("staff/<int:restaurant_id>/busy/", staff_views.staff_busy, name="staff_busy"),
     path("staff/<int:restaurant_id>/settings/", staff_views.staff_settings, name="staff_settings"),
+    path("staff/<int:restaurant_id>/fulfilment/", staff_views.staff_fulfilment, name="staff_fulfilment"),
+    path("staff/<int:restaurant_id>/photo/", staff_views.staff_restaurant_photo, name="staff_restaurant_photo"),
+    path(
+        "staff/<int:restaurant_id>/dishes/<int:menu_item_id>/photo/",
+        staff_views.staff_dish_photo,
+        name="staff_dish_photo",
+    ),
     path("staff/<int:restaurant_id>/hours/", staff_views.staff_hours, name="staff_hours"),
 ]

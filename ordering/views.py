@@ -16,13 +16,14 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordResetForm
 from django.core.exceptions import ObjectDoesNotExist
+from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from ordering import selectors, services
 from ordering.cart import Cart
@@ -38,6 +39,7 @@ from ordering.forms import (
 )
 from ordering.models import CustomerProfile, MenuItem, Order, Restaurant
 from ordering.options import DIETARY, NOTE_MAX_LENGTH, choose, clean_note
+from ordering.photos import FILE_NAME as PHOTO_FILE_NAME
 from ordering.services.accounts import InvalidAccount
 from ordering.status import STATUS_LABELS, Actor, OrderStatus, allowed_next
 from passline.http import AuthenticatedHttpRequest
@@ -571,3 +573,21 @@ def pickup_board(request: HttpRequest, slug: str) -> HttpResponse:
         raise Http404("No such restaurant") from None
     board = selectors.pickup_board(restaurant_id=restaurant.pk)
     return render(request, "ordering/pickup_board.html", {"restaurant": restaurant, "board": board})
+
+
+# Photos ----------------------------------------------------------------------------------
+
+# A photo file never changes under its name (the name holds its digest): cached for a year.
+PHOTO_CACHE_CONTROL = "public, max-age=31536000, immutable"
+
+
+@require_GET
+def photo_file(request: HttpRequest, name: str) -> FileResponse:
+    """A stored photo (``ordering.photos``), by its exact name: nothing else under MEDIA_ROOT is
+    served, and no name that is not one of ours reaches the storage (no ``..``, no other file)."""
+    if not PHOTO_FILE_NAME.fullmatch(name) or not default_storage.exists(name):
+        raise Http404("No such photo.")
+    response = FileResponse(default_storage.open(name, "rb"), content_type="image/jpeg")
+    response["Cache-Control"] = PHOTO_CACHE_CONTROL
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -351,6 +351,12 @@ NOTIFIER_RETRY_DELAYS = tuple(
     float(d) for d in env_list("NOTIFIER_RETRY_DELAYS", "0.2,0.4,0.8" if PASSLINE_ENV == "test" else "5,30,300")
 )
 
+# Uploaded photos (ordering/photos.py): files whose names change with their content, served by
+# the app with a year's caching (ordering.views.media) or by whatever serves MEDIA_ROOT in front.
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(env("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
+PHOTO_MAX_BYTES = int(env("PHOTO_MAX_BYTES", str(5 * 1024 * 1024)))
+
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]

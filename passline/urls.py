@@ -8,6 +8,7 @@ from django.views.decorators.cache import cache_control
 
 from live.views import LogoutView
 from operations import metrics
+from ordering import views as ordering_views
 from passline import health
 from passline.api import api
 
@@ -28,6 +29,7 @@ urlpatterns = [
     # Browsers (and tools) ask for /favicon.ico whatever the pages' <link rel="icon"> says. A
     # temporary redirect, cached for a day, to the static SVG: its hashed name changes with
     # each deploy, so a permanent one would point at a file that is gone.
+    path("media/<path:name>", ordering_views.photo_file, name="photo_file"),
     path("favicon.ico", cache_control(max_age=86400, public=True)(favicon), name="favicon"),
     # /readyz and the operations page for staff (/ops/)
     path("", include("operations.urls")),

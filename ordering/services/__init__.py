@@ -11,6 +11,7 @@ from ordering.services.orders import (
     order_transition,
     order_transition_by_staff,
 )
+from ordering.services.photos import dish_photo_set, restaurant_photo_set
 from ordering.services.restaurants import (
     menu_category_create,
     menu_category_move,
@@ -22,10 +23,13 @@ from ordering.services.restaurants import (
     restaurant_resume,
     restaurant_set_busy,
     restaurant_set_hours,
+    restaurant_update_fulfilment,
     restaurant_update_settings,
 )
 
 __all__ = [
+    "dish_photo_set",
+    "restaurant_photo_set",
     "ItemRequest",
     "menu_category_create",
     "menu_category_move",
@@ -50,5 +54,6 @@ __all__ = [
     "restaurant_resume",
     "restaurant_set_busy",
     "restaurant_set_hours",
+    "restaurant_update_fulfilment",
     "restaurant_update_settings",
 ]

@@ -250,6 +250,29 @@ def restaurant_update_settings(*, restaurant_id: int, is_open: bool, prep_time_m
 
 
 @transaction.atomic
+def restaurant_update_fulfilment(
+    *,
+    restaurant_id: int,
+    address: str,
+    offers_delivery: bool,
+    offers_pickup: bool,
+    delivery_fee: Decimal,
+    minimum_order: Decimal,
+) -> Restaurant:
+    """Delivery, pick-up, the delivery fee and minimum order, and the address; orders already
+    placed keep the fee they were placed with."""
+    restaurant = _locked_restaurant(restaurant_id)
+    restaurant.address = address.strip()
+    restaurant.offers_delivery, restaurant.offers_pickup = offers_delivery, offers_pickup
+    restaurant.delivery_fee, restaurant.minimum_order = delivery_fee, minimum_order
+    restaurant.full_clean(exclude=["slug", "opening_hours", "hours_exceptions"])
+    restaurant.save(update_fields=["address", "offers_delivery", "offers_pickup", "delivery_fee", "minimum_order"])
+    _restaurant_changed(restaurant.pk)
+    logger.info("restaurant fulfilment", extra={"restaurant_id": restaurant.pk})
+    return restaurant
+
+
+@transaction.atomic
 def restaurant_set_hours(*, restaurant_id: int, schedule: Schedule) -> Restaurant:
     """Replace the weekly opening hours and the dated exceptions (past dates are dropped)."""
     restaurant = _locked_restaurant(restaurant_id)

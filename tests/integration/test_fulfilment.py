@@ -235,3 +235,33 @@ def test_receipt_kitchen_ticket_and_board_say_which_is_which(client, customer, d
     assert [(n.order_id, n.pickup) for n in board["preparing"]] == [(order.pk, False), (pickup.pk, True)]
     page = client.get(reverse("pickup_board", args=[delivering.slug])).content.decode()
     assert page.count("Courier") == 1
+
+
+def test_staff_set_delivery_pickup_fee_minimum_and_address(client, restaurant) -> None:
+    from typing import cast
+
+    from ordering.models import Restaurant, StaffMembership
+    from tests.factories import StaffMembershipFactory
+
+    client.force_login(cast(StaffMembership, StaffMembershipFactory(restaurant=restaurant)).user)
+    url = reverse("staff_fulfilment", args=[restaurant.pk])
+    response = client.post(
+        url,
+        {"offers_delivery": "on", "delivery_fee": "3.20", "minimum_order": "18.00", "address": "4 Quay Street"},
+        follow=True,
+    )
+    assert "Delivery and pick-up saved." in response.content.decode()
+    saved = Restaurant.objects.get(pk=restaurant.pk)
+    assert (saved.offers_delivery, saved.offers_pickup, saved.delivery_fee, saved.minimum_order, saved.address) == (
+        True,
+        False,
+        Decimal("3.20"),
+        Decimal("18.00"),
+        "4 Quay Street",
+    )
+    # neither way: a form error, nothing changed
+    refused = client.post(url, {"delivery_fee": "1.00", "minimum_order": "0.00"})
+    assert refused.status_code == 400 and "Offer delivery, pick-up or both" in refused.content.decode()
+    bad_fee = client.post(url, {"offers_pickup": "on", "delivery_fee": "-1", "minimum_order": "0"})
+    assert bad_fee.status_code == 400
+    assert Restaurant.objects.get(pk=restaurant.pk).delivery_fee == Decimal("3.20")

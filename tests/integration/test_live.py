@@ -240,8 +240,10 @@ def test_the_pickup_board_shows_numbers_only_and_hears_changes(run_bridge, clien
     # the board page: order numbers in their columns, nothing personal
     page = client.get(f"/r/{restaurant.slug}/board/").content.decode()
     preparing, ready = page.split('data-column="preparing"')[1].split('data-column="ready"')
-    assert f"#{cooking.pk}<" in preparing and f"#{waiting.pk}<" in ready
-    assert f"#{pending.pk}<" not in page
+    assert f">#{cooking.pk} " in preparing and f">#{waiting.pk} " in ready
+    assert f"#{pending.pk} " not in page and f"#{pending.pk}<" not in page
+    # delivered orders are marked for the courier
+    assert 'data-fulfilment="delivery"' in page and "Courier" in page
     assert customer.username not in page and "1 Test Lane" not in page
 
     run_bridge()

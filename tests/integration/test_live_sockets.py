@@ -114,9 +114,9 @@ def test_the_board_socket_starts_with_a_snapshot_of_the_orders_it_shows(customer
             "type": "board.snapshot",
             "restaurant_id": restaurant.pk,
             "orders": [
-                {"order_id": accepted.pk, "status": "accepted"},
-                {"order_id": cooking.pk, "status": "preparing"},
-                {"order_id": waiting.pk, "status": "ready"},
+                {"order_id": accepted.pk, "status": "accepted", "fulfilment": "delivery"},
+                {"order_id": cooking.pk, "status": "preparing", "fulfilment": "delivery"},
+                {"order_id": waiting.pk, "status": "ready", "fulfilment": "delivery"},
             ],
         }
         await socket.disconnect()

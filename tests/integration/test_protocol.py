@@ -131,7 +131,7 @@ def test_every_frame_of_every_socket_validates_against_the_protocol(workers, cus
             for name, kind in snapshot.items():
                 assert [f["type"] for f in await sockets[name].until(kind)] == [kind], name
             first = {name: sockets[name].frames[0] for name in snapshot}
-            assert first["boards"]["orders"] == [{"order_id": order.pk, "status": "accepted"}]
+            assert first["boards"]["orders"] == [{"order_id": order.pk, "status": "accepted", "fulfilment": "delivery"}]
             assert {t["id"] for t in first["kitchen"]["orders"]} == {order.pk}
             assert {t["id"] for t in first["kitchen"]["recent"]} == {closed.pk}
             assert {i["menu_item_id"] for i in first["menus"]["items"]} == {d.pk for d in menu.values()}

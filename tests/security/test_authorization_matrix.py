@@ -29,6 +29,7 @@ PUBLIC = {
     ("POST", "/api/v1/auth/refresh"),
     ("GET", "/api/v1/restaurants"),
     ("GET", "/api/v1/restaurants/{restaurant_id}/menu"),
+    ("GET", "/api/v1/restaurants/{restaurant_id}/slots"),
 }
 
 

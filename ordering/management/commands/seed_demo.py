@@ -24,7 +24,9 @@ from ordering.demo import (
     OptionGroupSeed,
     money,
 )
+from ordering.demo_photos import picture
 from ordering.models import CustomerProfile, MenuCategory, MenuItem, Option, OptionGroup, Restaurant, StaffMembership
+from ordering.services.photos import dish_photo_set, restaurant_photo_set
 
 
 class Command(BaseCommand):
@@ -59,6 +61,10 @@ class Command(BaseCommand):
                 },
             )
             restaurants.append(restaurant)
+            if not restaurant.photo:
+                restaurant.photo = restaurant_photo_set(
+                    restaurant_id=restaurant.pk, data=picture(restaurant.name)
+                ).photo
             for position, (category_name, dishes) in enumerate(menu.items()):
                 category, _ = MenuCategory.objects.update_or_create(
                     restaurant=restaurant,
@@ -82,6 +88,8 @@ class Command(BaseCommand):
                             "dietary": dietary,
                         },
                     )
+                    if not item.photo:
+                        dish_photo_set(restaurant_id=restaurant.pk, menu_item_id=item.pk, data=picture(dish))
                     self._seed_options(item, OPTIONS.get(dish, []))
 
         self._seed_logins(restaurants)
