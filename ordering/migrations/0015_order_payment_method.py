@@ -4,7 +4,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     # Chained after main's latest ordering migration so the graph has one leaf; the lead re-chains.
     dependencies = [
-        ("ordering", "0013_fulfilment"),
+        ("ordering", "0014_photos"),
     ]
 
     operations = [
