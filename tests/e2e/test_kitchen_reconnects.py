@@ -85,10 +85,11 @@ def test_the_pickup_board_shows_numbers_moving_live(
     expect(preparing.locator(number)).to_have_count(0)
 
     order_transition_by_staff(order_id=order.pk, user=cook, to="accepted")
-    expect(preparing.locator(number)).to_have_text(f"#{order.pk}", timeout=10_000)
+    # a delivery: its number, marked for the courier
+    expect(preparing.locator(number)).to_have_text(f"#{order.pk} Courier", timeout=10_000)
     order_transition_by_staff(order_id=order.pk, user=cook, to="preparing")
     order_transition_by_staff(order_id=order.pk, user=cook, to="ready")
-    expect(ready.locator(number)).to_have_text(f"#{order.pk}", timeout=10_000)
+    expect(ready.locator(number)).to_have_text(f"#{order.pk} Courier", timeout=10_000)
     expect(preparing.locator(number)).to_have_count(0)
     page.screenshot(path="test-artifacts/pickup-board.png", full_page=True)
     # no personal data on a public screen

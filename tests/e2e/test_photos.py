@@ -42,7 +42,7 @@ def test_a_dish_photo_uploaded_by_the_cook_shows_on_an_open_menu(
         # when the cook uploads a photo on the dish's staff page
         log_in(page, live_url, cook.username, password, f"/staff/{restaurant.pk}/dishes/{pizza.pk}/")
         page.get_by_label("Upload a photo").set_input_files(str(picture(tmp_path / "pizza.jpg", "tomato")))
-        page.get_by_role("button", name="Save photo").click()
+        page.get_by_role("button", name="Upload photo").click()
         expect(page.get_by_text("Photo saved.")).to_be_visible()
         expect(page.get_by_alt_text("The photo of the dish now")).to_be_visible()
 
@@ -65,7 +65,7 @@ def test_the_restaurant_photo_is_its_banner_on_the_list(
     cook = cast(StaffMembership, StaffMembershipFactory(restaurant=restaurant)).user
     log_in(page, live_url, cook.username, password, f"/staff/{restaurant.pk}/opening/")
     page.get_by_label("Upload a photo").set_input_files(str(picture(tmp_path / "room.jpg", "teal")))
-    page.get_by_role("button", name="Save photo").click()
+    page.get_by_role("button", name="Upload photo").click()
     expect(page.get_by_text("Photo saved.")).to_be_visible()
     page.goto(f"{live_url}/")
     banner = page.locator(".restaurant-card img.card-photo")
