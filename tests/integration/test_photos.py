@@ -47,6 +47,9 @@ def test_a_dish_photo_is_stored_in_every_size_shown_and_served_with_caching(cook
     assert "Photo saved." in response.content.decode()
     pizza.refresh_from_db()
     assert pizza.photo and all(default_storage.exists(name) for name in files_of(pizza, pizza.photo))
+    staff_page = response.content.decode()
+    assert f'srcset="{pizza.photo_url("w480")} 480w, {pizza.photo_url("w960")} 960w"' in staff_page
+    assert 'alt="The photo of' in staff_page and 'loading="lazy"' in staff_page
 
     # the menu shows it, with both densities and its size; the API names every size
     menu_page = Client().get(reverse("restaurant_menu", args=[restaurant.slug])).content.decode()
