@@ -72,6 +72,8 @@ class StockChanged(Payload):
 class MenuItemChanged(Payload):
     restaurant_id: int
     menu_item_id: int
+    # The dish's photo by size (``ordering.photos.VARIANTS``) as it is now; None without one.
+    photo: dict[str, str] | None = None
 
 
 class RestaurantChanged(Payload):
@@ -98,7 +100,7 @@ KITCHEN_TICKET_CHANGED = declare(
 )
 # A dish with a daily limit was reserved or released: open menu pages show it live.
 MENU_STOCK_CHANGED = declare("menu.stock_changed", Exchange.NOTIFICATION, "menu.stock_changed", StockChanged)
-# The staff edited a dish (name, price, description, stock limit, on sale or not) or added one:
+# The staff edited a dish (name, price, description, photo, stock limit, on sale or not) or added one:
 # open menu pages show it as it is now.
 MENU_ITEM_CHANGED = declare("menu.item_changed", Exchange.NOTIFICATION, "menu.item_changed", MenuItemChanged)
 # The staff changed whether or when the restaurant takes orders (busy mode, closed, hours,

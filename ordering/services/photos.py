@@ -2,8 +2,9 @@
 
 The files are written before the row names them and the old ones deleted only once the change
 has committed: a failure on the way leaves at worst files nobody names, never a row naming files
-that are gone. The change shows on open menu pages like any staff edit (``restaurant.changed``:
-the pages fetch the menu again)."""
+that are gone. The change shows on open menu pages like any staff edit: a dish's as
+``menu.item_changed`` (carrying the new photo's addresses; the pages fetch that dish again), the
+restaurant's as ``restaurant.changed`` (the pages fetch the menu again)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from django.db import transaction
 
 from ordering.models import MenuItem, Photographed, Restaurant
 from ordering.photos import VARIANTS, Prepared, file_name, prepare
-from ordering.services.restaurants import _locked_item, _locked_restaurant, _restaurant_changed
+from ordering.services.restaurants import _item_changed, _locked_item, _locked_restaurant, _restaurant_changed
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def dish_photo_set(*, restaurant_id: int, menu_item_id: int, data: bytes | None)
     if old != item.photo:
         item.save(update_fields=["photo"])
         _delete_later(item, old)
-        _restaurant_changed(restaurant_id)
+        _item_changed(item)
     return item
 
 

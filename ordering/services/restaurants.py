@@ -29,7 +29,7 @@ def _item_changed(item: MenuItem) -> None:
     outbox_write(
         event=MENU_ITEM_CHANGED,
         aggregate=f"menu_item:{item.pk}",
-        payload={"restaurant_id": item.restaurant_id, "menu_item_id": item.pk},
+        payload={"restaurant_id": item.restaurant_id, "menu_item_id": item.pk, "photo": item.photo_urls or None},
     )
 
 

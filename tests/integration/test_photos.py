@@ -5,6 +5,7 @@ removed with their files, refused with a message when they are not pictures; and
 from __future__ import annotations
 
 import io
+import json
 from typing import cast
 
 import pytest
@@ -14,6 +15,7 @@ from django.test import Client
 from django.urls import reverse
 from PIL import Image
 
+from bus.models import OutboxMessage
 from ordering.models import MenuItem, Restaurant, StaffMembership
 from ordering.photos import VARIANTS, file_name
 from tests.factories import StaffMembershipFactory
@@ -45,6 +47,9 @@ def test_a_dish_photo_is_stored_in_every_size_shown_and_served_with_caching(cook
     assert "Photo saved." in response.content.decode()
     pizza.refresh_from_db()
     assert pizza.photo and all(default_storage.exists(name) for name in files_of(pizza, pizza.photo))
+    staff_page = response.content.decode()
+    assert f'srcset="{pizza.photo_url("w480")} 480w, {pizza.photo_url("w960")} 960w"' in staff_page
+    assert 'alt="The photo of' in staff_page and 'loading="lazy"' in staff_page
 
     # the menu shows it, with both densities and its size; the API names every size
     menu_page = Client().get(reverse("restaurant_menu", args=[restaurant.slug])).content.decode()
@@ -58,6 +63,23 @@ def test_a_dish_photo_is_stored_in_every_size_shown_and_served_with_caching(cook
     assert served["Cache-Control"] == "public, max-age=31536000, immutable"
     body = b"".join(served.streaming_content)  # type: ignore[attr-defined]
     assert Image.open(io.BytesIO(body)).size == (320, 320)
+
+
+def test_a_dish_photo_change_is_announced_with_its_addresses(cook_client, restaurant, menu) -> None:
+    pizza = menu["pizza"]
+    url = reverse("staff_dish_photo", args=[restaurant.pk, pizza.pk])
+
+    def announced() -> dict:
+        row = OutboxMessage.objects.filter(type="menu.item_changed", aggregate=f"menu_item:{pizza.pk}").last()
+        assert row is not None
+        return json.loads(row.body)["payload"]
+
+    cook_client.post(url, {"photo": upload()})
+    pizza.refresh_from_db()
+    assert announced() == {"restaurant_id": restaurant.pk, "menu_item_id": pizza.pk, "photo": pizza.photo_urls}
+    assert set(announced()["photo"]) == set(VARIANTS)
+    cook_client.post(url, {"remove": "true"})
+    assert announced()["photo"] is None
 
 
 def test_replacing_and_removing_delete_the_old_files(
