@@ -5,6 +5,7 @@ menu pages."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 from django.conf import settings
@@ -379,12 +380,22 @@ def staff_dish_choices(request: AuthenticatedHttpRequest, restaurant_id: int, me
     return render(request, "staff/dish_choices.html", _choices_context(restaurant, item, group_form=form), status=400)
 
 
-def _photo_data(request: AuthenticatedHttpRequest) -> tuple[PhotoForm, bytes | None]:
+def _photo_post(request: AuthenticatedHttpRequest, store: Callable[[bytes | None], object]) -> None:
+    """Read the photo form (an upload, or "remove"), hand it to ``store`` and say how it went:
+    a refusal by the form or by ``ordering.photos`` is an error message, nothing stored."""
     form = PhotoForm(request.POST, request.FILES)
-    if not form.is_valid():
-        return form, None
-    upload = form.cleaned_data.get("photo")
-    return form, None if form.cleaned_data.get("remove") or upload is None else upload.read()
+    data: bytes | None = None
+    if form.is_valid():
+        upload = form.cleaned_data.get("photo")
+        data = None if form.cleaned_data.get("remove") or upload is None else upload.read()
+        try:
+            store(data)
+        except PhotoRejected as error:
+            form.add_error("photo", str(error))
+    if form.errors:
+        messages.error(request, " ".join(str(error) for errors in form.errors.values() for error in errors))
+    else:
+        messages.success(request, "Photo removed." if data is None else "Photo saved.")
 
 
 @login_required
@@ -393,13 +404,9 @@ def staff_dish_photo(request: AuthenticatedHttpRequest, restaurant_id: int, menu
     """Upload a dish's photo, or remove it; back to the dish."""
     restaurant = _staff_restaurant(request, restaurant_id)
     item = _dish(restaurant, menu_item_id)
-    form, data = _photo_data(request)
-    if not form.errors:
-        try:
-            services.dish_photo_set(restaurant_id=restaurant.pk, menu_item_id=item.pk, data=data)
-        except PhotoRejected as error:
-            form.add_error("photo", str(error))
-    _photo_message(request, form, data)
+    _photo_post(
+        request, lambda data: services.dish_photo_set(restaurant_id=restaurant.pk, menu_item_id=item.pk, data=data)
+    )
     return redirect(reverse("staff_dish", args=[restaurant.pk, item.pk]) + "#photo")
 
 
@@ -408,21 +415,8 @@ def staff_dish_photo(request: AuthenticatedHttpRequest, restaurant_id: int, menu
 def staff_restaurant_photo(request: AuthenticatedHttpRequest, restaurant_id: int) -> HttpResponse:
     """Upload the restaurant's photo (its banner on the list), or remove it."""
     restaurant = _staff_restaurant(request, restaurant_id)
-    form, data = _photo_data(request)
-    if not form.errors:
-        try:
-            services.restaurant_photo_set(restaurant_id=restaurant.pk, data=data)
-        except PhotoRejected as error:
-            form.add_error("photo", str(error))
-    _photo_message(request, form, data)
+    _photo_post(request, lambda data: services.restaurant_photo_set(restaurant_id=restaurant.pk, data=data))
     return redirect(reverse("staff_opening", args=[restaurant.pk]) + "#photo")
-
-
-def _photo_message(request: AuthenticatedHttpRequest, form: PhotoForm, data: bytes | None) -> None:
-    if form.errors:
-        messages.error(request, " ".join(str(error) for errors in form.errors.values() for error in errors))
-    else:
-        messages.success(request, "Photo removed." if data is None else "Photo saved.")
 
 
 @login_required

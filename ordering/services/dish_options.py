@@ -14,7 +14,7 @@ from django.db import transaction
 from ordering.exceptions import InvalidOrder, NotFound
 from ordering.models import MenuItem, Option, OptionGroup
 from ordering.options import ALLERGEN_CODES, DIETARY_CODES, clean_tags
-from ordering.services.restaurants import _item_changed, _locked_item
+from ordering.services.restaurants import item_changed, locked_item
 from passline.db import one_or_none
 
 logger = logging.getLogger(__name__)
@@ -37,11 +37,11 @@ class OptionLine:
 @transaction.atomic
 def menu_item_set_tags(*, restaurant_id: int, menu_item_id: int, allergens: list[str], dietary: list[str]) -> MenuItem:
     """Set a dish's allergens and dietary tags (codes of ``ordering.options``; unknown ones dropped)."""
-    item = _locked_item(restaurant_id, menu_item_id)
+    item = locked_item(restaurant_id, menu_item_id)
     item.allergens = clean_tags(allergens, ALLERGEN_CODES)
     item.dietary = clean_tags(dietary, DIETARY_CODES)
     item.save(update_fields=["allergens", "dietary"])
-    _item_changed(item)
+    item_changed(item)
     logger.info("dish tags set", extra={"restaurant_id": restaurant_id, "menu_item_id": item.pk})
     return item
 
@@ -59,7 +59,7 @@ def option_group_save(
 ) -> OptionGroup:
     """Create a group (``group_id`` None) or replace one's rules and options. An option keeps its id
     while its name stays (a cart holding it still finds it); a name no longer listed is removed."""
-    item = _locked_item(restaurant_id, menu_item_id)
+    item = locked_item(restaurant_id, menu_item_id)
     _check_group(name=name, min_choices=min_choices, max_choices=max_choices, options=options)
     if group_id is None:
         position = OptionGroup.objects.filter(menu_item=item).count()
@@ -79,7 +79,7 @@ def option_group_save(
         option = existing.get(line.name) or Option(group=group, name=line.name)
         option.price_delta, option.is_available, option.position = line.price_delta, line.available, position
         option.save()
-    _item_changed(item)
+    item_changed(item)
     logger.info("option group saved", extra={"menu_item_id": item.pk, "group_id": group.pk})
     return group
 
@@ -87,11 +87,11 @@ def option_group_save(
 @transaction.atomic
 def option_group_delete(*, restaurant_id: int, menu_item_id: int, group_id: int) -> None:
     """Remove a group and its options from a dish (orders keep what they copied)."""
-    item = _locked_item(restaurant_id, menu_item_id)
+    item = locked_item(restaurant_id, menu_item_id)
     deleted, _ = OptionGroup.objects.filter(pk=group_id, menu_item=item).delete()
     if not deleted:
         raise NotFound("That dish has no such option group.")
-    _item_changed(item)
+    item_changed(item)
     logger.info("option group deleted", extra={"menu_item_id": item.pk, "group_id": group_id})
 
 

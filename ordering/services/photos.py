@@ -17,7 +17,7 @@ from django.db import transaction
 
 from ordering.models import MenuItem, Photographed, Restaurant
 from ordering.photos import VARIANTS, Prepared, file_name, prepare
-from ordering.services.restaurants import _item_changed, _locked_item, _locked_restaurant, _restaurant_changed
+from ordering.services.restaurants import item_changed, locked_item, locked_restaurant, restaurant_changed
 
 logger = logging.getLogger(__name__)
 
@@ -59,22 +59,22 @@ def _set(owner: Photographed, data: bytes | None) -> str:
 def dish_photo_set(*, restaurant_id: int, menu_item_id: int, data: bytes | None) -> MenuItem:
     """Give a dish a photo (``data``: the upload) or take it away (None). Raises
     ``ordering.photos.PhotoRejected`` for an upload that is not a picture we take."""
-    item = _locked_item(restaurant_id, menu_item_id)
+    item = locked_item(restaurant_id, menu_item_id)
     old, item.photo = item.photo, _set(item, data)
     if old != item.photo:
         item.save(update_fields=["photo"])
         _delete_later(item, old)
-        _item_changed(item)
+        item_changed(item)
     return item
 
 
 @transaction.atomic
 def restaurant_photo_set(*, restaurant_id: int, data: bytes | None) -> Restaurant:
     """The restaurant's own photo, as :func:`dish_photo_set`."""
-    restaurant = _locked_restaurant(restaurant_id)
+    restaurant = locked_restaurant(restaurant_id)
     old, restaurant.photo = restaurant.photo, _set(restaurant, data)
     if old != restaurant.photo:
         restaurant.save(update_fields=["photo"])
         _delete_later(restaurant, old)
-        _restaurant_changed(restaurant_id)
+        restaurant_changed(restaurant_id)
     return restaurant

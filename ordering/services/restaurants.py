@@ -25,7 +25,9 @@ logger = logging.getLogger(__name__)
 POSITION_MAX = 32767  # PositiveSmallIntegerField
 
 
-def _item_changed(item: MenuItem) -> None:
+# Shared by the staff's services (this module, dish_options, photos): a dish's or a restaurant's
+# change announced to open menus, and the rows locked for a change.
+def item_changed(item: MenuItem) -> None:
     outbox_write(
         event=MENU_ITEM_CHANGED,
         aggregate=f"menu_item:{item.pk}",
@@ -33,13 +35,13 @@ def _item_changed(item: MenuItem) -> None:
     )
 
 
-def _restaurant_changed(restaurant_id: int) -> None:
+def restaurant_changed(restaurant_id: int) -> None:
     outbox_write(
         event=RESTAURANT_CHANGED, aggregate=f"restaurant:{restaurant_id}", payload={"restaurant_id": restaurant_id}
     )
 
 
-def _locked_item(restaurant_id: int, menu_item_id: int) -> MenuItem:
+def locked_item(restaurant_id: int, menu_item_id: int) -> MenuItem:
     item = one_or_none(MenuItem.objects.select_for_update().filter(pk=menu_item_id, restaurant_id=restaurant_id))
     if item is None:
         raise NotFound("That dish is not on this restaurant's menu.")
@@ -76,7 +78,7 @@ def menu_item_create(
         daily_stock=daily_stock,
         position=_next_position(MenuItem.objects.filter(category=category)),
     )
-    _item_changed(item)
+    item_changed(item)
     logger.info("dish added", extra={"restaurant_id": restaurant_id, "menu_item_id": item.pk})
     return item
 
@@ -95,7 +97,7 @@ def menu_item_update(
 ) -> MenuItem:
     """Change a dish. A new daily limit moves what is left today by the same amount, so what was
     already sold today stays sold (never below zero)."""
-    item = _locked_item(restaurant_id, menu_item_id)
+    item = locked_item(restaurant_id, menu_item_id)
     moved = item.category_id != category_id
     if moved:
         category = _category(restaurant_id, category_id)
@@ -109,9 +111,9 @@ def menu_item_update(
     item.name, item.description, item.price, item.daily_stock = name, description, price, daily_stock
     item.vat_rate = vat_rate
     item.save()
-    _item_changed(item)
+    item_changed(item)
     if moved:  # it leaves one section of the menu for another: the whole menu is shown again
-        _restaurant_changed(restaurant_id)
+        restaurant_changed(restaurant_id)
     logger.info("dish changed", extra={"restaurant_id": restaurant_id, "menu_item_id": item.pk})
     return item
 
@@ -119,11 +121,11 @@ def menu_item_update(
 @transaction.atomic
 def menu_item_set_available(*, restaurant_id: int, menu_item_id: int, available: bool) -> MenuItem:
     """Take a dish off sale (sold out) or put it back on."""
-    item = _locked_item(restaurant_id, menu_item_id)
+    item = locked_item(restaurant_id, menu_item_id)
     if item.is_available != available:
         item.is_available = available
         item.save(update_fields=["is_available"])
-        _item_changed(item)
+        item_changed(item)
         logger.info("dish availability", extra={"menu_item_id": item.pk, "available": available})
     return item
 
@@ -152,7 +154,7 @@ def _move(siblings: list[Any], pk: int, step: int) -> bool:
 @transaction.atomic
 def menu_category_create(*, restaurant_id: int, name: str, station: str) -> MenuCategory:
     """Add a category at the end of the menu."""
-    _locked_restaurant(restaurant_id)  # one writer of the menu's order at a time
+    locked_restaurant(restaurant_id)  # one writer of the menu's order at a time
     if MenuCategory.objects.filter(restaurant_id=restaurant_id, name=name).exists():
         raise CategoryNameTaken(f"There is already a category called {name}.")
     category = MenuCategory.objects.create(
@@ -161,7 +163,7 @@ def menu_category_create(*, restaurant_id: int, name: str, station: str) -> Menu
         station=station,
         position=_next_position(MenuCategory.objects.filter(restaurant_id=restaurant_id)),
     )
-    _restaurant_changed(restaurant_id)
+    restaurant_changed(restaurant_id)
     logger.info("category added", extra={"restaurant_id": restaurant_id, "category_id": category.pk})
     return category
 
@@ -169,7 +171,7 @@ def menu_category_create(*, restaurant_id: int, name: str, station: str) -> Menu
 @transaction.atomic
 def menu_category_update(*, restaurant_id: int, category_id: int, name: str, station: str) -> MenuCategory:
     """Rename a category, or send it to another kitchen station."""
-    _locked_restaurant(restaurant_id)
+    locked_restaurant(restaurant_id)
     category = _category(restaurant_id, category_id)
     if MenuCategory.objects.filter(restaurant_id=restaurant_id, name=name).exclude(pk=category.pk).exists():
         raise CategoryNameTaken(f"There is already a category called {name}.")
@@ -179,7 +181,7 @@ def menu_category_update(*, restaurant_id: int, category_id: int, name: str, sta
             category.save(update_fields=["name", "station"])
     except IntegrityError:  # the restaurant row is locked above, so only a direct write gets here
         raise CategoryNameTaken(f"There is already a category called {name}.") from None
-    _restaurant_changed(restaurant_id)
+    restaurant_changed(restaurant_id)
     logger.info("category changed", extra={"restaurant_id": restaurant_id, "category_id": category.pk})
     return category
 
@@ -187,28 +189,28 @@ def menu_category_update(*, restaurant_id: int, category_id: int, name: str, sta
 @transaction.atomic
 def menu_category_move(*, restaurant_id: int, category_id: int, step: int) -> bool:
     """Move a category one place up (``step=-1``) or down (``+1``) on the menu."""
-    _locked_restaurant(restaurant_id)
+    locked_restaurant(restaurant_id)
     category = _category(restaurant_id, category_id)
     siblings = list(MenuCategory.objects.filter(restaurant_id=restaurant_id).order_by("position", "name", "pk"))
     moved = _move(siblings, category.pk, step)
     if moved:
-        _restaurant_changed(restaurant_id)
+        restaurant_changed(restaurant_id)
     return moved
 
 
 @transaction.atomic
 def menu_item_move(*, restaurant_id: int, menu_item_id: int, step: int) -> bool:
     """Move a dish one place up (``step=-1``) or down (``+1``) within its category."""
-    _locked_restaurant(restaurant_id)
-    item = _locked_item(restaurant_id, menu_item_id)
+    locked_restaurant(restaurant_id)
+    item = locked_item(restaurant_id, menu_item_id)
     siblings = list(MenuItem.objects.filter(category_id=item.category_id).order_by("position", "name", "pk"))
     moved = _move(siblings, item.pk, step)
     if moved:
-        _restaurant_changed(restaurant_id)
+        restaurant_changed(restaurant_id)
     return moved
 
 
-def _locked_restaurant(restaurant_id: int) -> Restaurant:
+def locked_restaurant(restaurant_id: int) -> Restaurant:
     restaurant = one_or_none(Restaurant.objects.select_for_update().filter(pk=restaurant_id))
     if restaurant is None:
         raise NotFound("There is no such restaurant.")
@@ -218,11 +220,11 @@ def _locked_restaurant(restaurant_id: int) -> Restaurant:
 @transaction.atomic
 def restaurant_set_busy(*, restaurant_id: int, minutes: int | None) -> Restaurant:
     """Pause new orders: for ``minutes`` (the pause then ends by itself), or until resumed."""
-    restaurant = _locked_restaurant(restaurant_id)
+    restaurant = locked_restaurant(restaurant_id)
     restaurant.busy = True
     restaurant.busy_until = timezone.now() + datetime.timedelta(minutes=minutes) if minutes else None
     restaurant.save(update_fields=["busy", "busy_until"])
-    _restaurant_changed(restaurant.pk)
+    restaurant_changed(restaurant.pk)
     logger.info("restaurant busy", extra={"restaurant_id": restaurant.pk, "minutes": minutes})
     return restaurant
 
@@ -230,10 +232,10 @@ def restaurant_set_busy(*, restaurant_id: int, minutes: int | None) -> Restauran
 @transaction.atomic
 def restaurant_resume(*, restaurant_id: int) -> Restaurant:
     """End busy mode: take orders again."""
-    restaurant = _locked_restaurant(restaurant_id)
+    restaurant = locked_restaurant(restaurant_id)
     restaurant.busy, restaurant.busy_until = False, None
     restaurant.save(update_fields=["busy", "busy_until"])
-    _restaurant_changed(restaurant.pk)
+    restaurant_changed(restaurant.pk)
     logger.info("restaurant resumed", extra={"restaurant_id": restaurant.pk})
     return restaurant
 
@@ -241,10 +243,10 @@ def restaurant_resume(*, restaurant_id: int) -> Restaurant:
 @transaction.atomic
 def restaurant_update_settings(*, restaurant_id: int, is_open: bool, prep_time_minutes: int) -> Restaurant:
     """Open or close by hand, and the typical preparation time."""
-    restaurant = _locked_restaurant(restaurant_id)
+    restaurant = locked_restaurant(restaurant_id)
     restaurant.is_open, restaurant.prep_time_minutes = is_open, prep_time_minutes
     restaurant.save(update_fields=["is_open", "prep_time_minutes"])
-    _restaurant_changed(restaurant.pk)
+    restaurant_changed(restaurant.pk)
     logger.info("restaurant settings", extra={"restaurant_id": restaurant.pk, "is_open": is_open})
     return restaurant
 
@@ -261,13 +263,13 @@ def restaurant_update_fulfilment(
 ) -> Restaurant:
     """Delivery, pick-up, the delivery fee and minimum order, and the address; orders already
     placed keep the fee they were placed with."""
-    restaurant = _locked_restaurant(restaurant_id)
+    restaurant = locked_restaurant(restaurant_id)
     restaurant.address = address.strip()
     restaurant.offers_delivery, restaurant.offers_pickup = offers_delivery, offers_pickup
     restaurant.delivery_fee, restaurant.minimum_order = delivery_fee, minimum_order
     restaurant.full_clean(exclude=["slug", "opening_hours", "hours_exceptions"])
     restaurant.save(update_fields=["address", "offers_delivery", "offers_pickup", "delivery_fee", "minimum_order"])
-    _restaurant_changed(restaurant.pk)
+    restaurant_changed(restaurant.pk)
     logger.info("restaurant fulfilment", extra={"restaurant_id": restaurant.pk})
     return restaurant
 
@@ -275,11 +277,11 @@ def restaurant_update_fulfilment(
 @transaction.atomic
 def restaurant_set_hours(*, restaurant_id: int, schedule: Schedule) -> Restaurant:
     """Replace the weekly opening hours and the dated exceptions (past dates are dropped)."""
-    restaurant = _locked_restaurant(restaurant_id)
+    restaurant = locked_restaurant(restaurant_id)
     today = timezone.localdate()
     kept = Schedule(weekly=schedule.weekly, exceptions={d: r for d, r in schedule.exceptions.items() if d >= today})
     restaurant.opening_hours, restaurant.hours_exceptions = kept.weekly_json(), kept.exceptions_json()
     restaurant.save(update_fields=["opening_hours", "hours_exceptions"])
-    _restaurant_changed(restaurant.pk)
+    restaurant_changed(restaurant.pk)
     logger.info("restaurant hours", extra={"restaurant_id": restaurant.pk})
     return restaurant
