@@ -30,17 +30,11 @@ from billing.exceptions import (
 from billing.forms import SimulatedCardForm, TopUpForm, new_form_token
 from billing.models import TopUp
 from billing.provider import SimulatedProvider, clean_card_number, payment_provider
+from billing.services.availability import UNAVAILABLE_MESSAGE, payments_available
 from billing.services.card_payments import order_card_start
-from billing.services.topups import (
-    UNAVAILABLE_MESSAGE,
-    UNREACHABLE_REASON,
-    payments_available,
-    top_up_check_daily_limit,
-    top_up_refresh,
-    top_up_start,
-    top_up_webhook,
-)
+from billing.services.topups import UNREACHABLE_REASON, top_up_check_daily_limit, top_up_refresh, top_up_start
 from billing.services.wallets import money
+from billing.services.webhooks import payment_webhook_apply
 from ordering.exceptions import NotFound
 from ordering.templatetags.site_tags import money as format_money
 from passline.breakers import PAYMENT, retry_after
@@ -268,7 +262,7 @@ def payment_webhook(request: HttpRequest) -> HttpResponse:
         return response
     provider = payment_provider()
     try:
-        outcome = top_up_webhook(payload=request.body, signature=request.headers.get(provider.signature_header))
+        outcome = payment_webhook_apply(payload=request.body, signature=request.headers.get(provider.signature_header))
     except WebhookRejected as error:
         logger.warning("payment webhook refused: %s", error.message)
         return _error(400, error.code, error.message)
@@ -319,6 +313,6 @@ def _deliver(payload: bytes, signature: str) -> None:
     A failure is logged only: the wallet page asks the provider again when the customer is
     back (top_up_refresh), as a real provider's retries would eventually deliver."""
     try:
-        top_up_webhook(payload=payload, signature=signature)
+        payment_webhook_apply(payload=payload, signature=signature)
     except Exception:
         logger.exception("the simulated provider's webhook delivery failed")

@@ -4,8 +4,8 @@ A card order is placed like any other (``pending_payment``, stock reserved) but 
 ``order.placed`` handling leaves it alone: :func:`order_card_start` asks the provider for an
 intent of exactly the order's total, with the order named in its metadata, and the customer
 confirms it on the provider's page. The provider's signed webhook then settles the order through
-:func:`order_card_apply` (called by the webhook service for an intent whose metadata names an
-order), which writes the same payment row, status step and events (``payment.succeeded`` and the
+:func:`order_card_apply` (called by billing/services/webhooks.py for an intent whose metadata
+names an order), which writes the same payment row, status step and events (``payment.succeeded`` and the
 acceptance timer, or ``payment.failed``) as a wallet charge, so notifications, the kitchen,
 receipts and analytics see no difference.
 
@@ -23,18 +23,18 @@ import logging
 
 from django.utils import timezone
 
-from billing.events import PAYMENT_FAILED, PAYMENT_REFUNDED, PAYMENT_SUCCEEDED
-from billing.exceptions import BillingError, ProviderUnavailable
+from billing.events import PAYMENT_FAILED, PAYMENT_REFUNDED
+from billing.exceptions import BillingError
 from billing.models import LedgerEntry, Payment
 from billing.provider import SUCCEEDED, PaymentIntent, payment_provider
-from billing.services.payments import _settled, _settled_event, _timer_event
-from billing.services.topups import PROVIDER_DOWN, UNAVAILABLE_MESSAGE, _refuse_while_open
+from billing.services.availability import PROVIDER_DOWN, payments_refuse_while_unavailable, provider_unavailable
+from billing.services.settlement import orders_mark_paid, payment_event_write
 from billing.services.wallets import wallet_credit
 from ordering.exceptions import NotFound
 from ordering.models import Order
-from ordering.services import order_move_many, order_transition
-from ordering.status import Actor, OrderStatus, check_transition
-from passline.breakers import PAYMENT, BreakerOpen, guarded
+from ordering.services import order_transition
+from ordering.status import Actor, OrderStatus
+from passline.breakers import PAYMENT, guarded
 from passline.db import one_or_none
 
 logger = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def order_card_start(*, order_id: int, customer_id: int, return_url: str) -> Pay
         raise BillingError("This order is paid from the wallet.", code="not_a_card_order")
     if order.status != OrderStatus.PENDING_PAYMENT:
         raise BillingError("This order is no longer waiting for payment.", code="not_payable")
-    _refuse_while_open()
+    payments_refuse_while_unavailable()
     provider = payment_provider()
     try:
         intent = guarded(
@@ -80,10 +80,14 @@ def order_card_start(*, order_id: int, customer_id: int, return_url: str) -> Pay
             refusals=(BillingError,),
         )
     except PROVIDER_DOWN as error:
-        wait = error.retry_after if isinstance(error, BreakerOpen) else 5
-        raise ProviderUnavailable(UNAVAILABLE_MESSAGE, retry_after=wait) from error
+        raise provider_unavailable(error) from error
     logger.info("card order intent", extra={"order_id": order.pk, "intent_id": intent.id})
     return intent
+
+
+def intent_names_order(intent: PaymentIntent) -> bool:
+    """Whether an intent is an order's (its metadata names one) rather than a top-up's."""
+    return bool(intent.metadata.get(METADATA_KEY))
 
 
 def order_id_of(intent: PaymentIntent) -> int | None:
@@ -123,13 +127,13 @@ def order_card_apply(*, intent: PaymentIntent, failed: bool) -> str:
             card_last4=intent.card_last4,
         )
         order_transition(order_id=order.pk, to=OrderStatus.PAYMENT_FAILED, actor_kind=Actor.SYSTEM, reason=reason)
-        _settled(PAYMENT_FAILED, order, reason)
+        payment_event_write(PAYMENT_FAILED, order, reason)
         return "order payment failed"
     return "pending"
 
 
 def _paid(order: Order, intent: PaymentIntent) -> None:
-    """Mark a locked card order paid exactly as a wallet charge does (billing/services/payments.py)."""
+    """Mark a locked card order paid exactly as a wallet charge does (billing/services/settlement.py)."""
     Payment.objects.create(
         order=order,
         amount=order.total,
@@ -137,16 +141,8 @@ def _paid(order: Order, intent: PaymentIntent) -> None:
         provider_intent_id=intent.id,
         card_last4=intent.card_last4,
     )
-    check_transition(order.status, OrderStatus.PAID, Actor.SYSTEM)
     ending = f" ending {intent.card_last4}" if intent.card_last4 else ""
-    order_move_many(
-        orders=[order],
-        to=OrderStatus.PAID,
-        actor_kind=Actor.SYSTEM,
-        reason=f"Paid by card{ending}",
-        # The timer is built before the move: it carries the version the order has once paid.
-        extra_events=[_settled_event(PAYMENT_SUCCEEDED, order), _timer_event(order)],
-    )
+    orders_mark_paid(orders=[order], reason=f"Paid by card{ending}")
 
 
 def _refund_late(order: Order, payment: Payment | None, intent: PaymentIntent) -> str:
@@ -170,6 +166,6 @@ def _refund_late(order: Order, payment: Payment | None, intent: PaymentIntent) -
     payment.refund_reason = reason[:255]
     payment.refunded_at = timezone.now()
     payment.save()
-    _settled(PAYMENT_REFUNDED, order, reason)
+    payment_event_write(PAYMENT_REFUNDED, order, reason)
     logger.warning("late card payment refunded to the wallet", extra={"order_id": order.pk, "intent_id": intent.id})
     return "refunded to wallet"

@@ -25,22 +25,14 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from billing.events import (
-    BALANCE_CREDIT,
-    BALANCE_DEBIT,
-    ORDER_ACCEPTANCE_TIMER,
-    PAYMENT_FAILED,
-    PAYMENT_REFUNDED,
-    PAYMENT_SUCCEEDED,
-)
+from billing.events import BALANCE_CREDIT, BALANCE_DEBIT, PAYMENT_FAILED, PAYMENT_REFUNDED
 from billing.models import LedgerEntry, Payment
-from bus.catalog import EventType
+from billing.services.settlement import orders_mark_paid, payment_event_write
 from bus.correlation import trace_of, traced
-from bus.outbox import Pending, outbox_write_many
 from bus.rpc import RemoteError, rpc_client
 from ordering.models import Order, Restaurant
-from ordering.services import order_move_many, order_transition
-from ordering.status import Actor, OrderStatus, check_transition
+from ordering.services import order_transition
+from ordering.status import Actor, OrderStatus
 
 logger = logging.getLogger(__name__)
 
@@ -58,40 +50,6 @@ def charge_key(order_id: int) -> str:
 
 def refund_key(order_id: int) -> str:
     return f"order:{order_id}:refund"
-
-
-def _settled_event(event: EventType, order: Order, reason: str = "") -> Pending:
-    """The event, under the trace of the order's message when in a batch (bus/correlation.py)."""
-    with traced(trace_of(order.pk)):
-        return _settled_pending(event, order, reason)
-
-
-def _timer_event(order: Order) -> Pending:
-    """The order's acceptance timer, carrying the version the order has once paid."""
-    with traced(trace_of(order.pk)):
-        return Pending(
-            event=ORDER_ACCEPTANCE_TIMER,
-            aggregate=f"order:{order.pk}",
-            payload={"order_id": order.pk, "paid_version": order.version + 1},
-        )
-
-
-def _settled_pending(event: EventType, order: Order, reason: str) -> Pending:
-    return Pending(
-        event=event,
-        aggregate=f"order:{order.pk}",
-        payload={
-            "order_id": order.pk,
-            "customer_id": order.customer_id,
-            "restaurant_id": order.restaurant_id,
-            "amount": order.total,
-            "reason": reason,
-        },
-    )
-
-
-def _settled(event: EventType, order: Order, reason: str = "") -> None:
-    outbox_write_many([_settled_event(event, order, reason)])
 
 
 def order_charge(*, order_id: int) -> Payment | None:
@@ -165,25 +123,14 @@ def _charge_settle(due: list[Order], answers: list[dict[str, Any] | RemoteError]
         ]
     )
     paid = [order for order, answer in zip(due, answers) if not isinstance(answer, RemoteError)]
-    for order in paid:
-        check_transition(order.status, OrderStatus.PAID, Actor.SYSTEM)
-    # The timer carries the version the order has once paid: the one order_move_many writes.
-    order_move_many(
-        orders=paid,
-        to=OrderStatus.PAID,
-        actor_kind=Actor.SYSTEM,
-        reason="Paid from the wallet",
-        extra_events=[
-            event for order in paid for event in (_settled_event(PAYMENT_SUCCEEDED, order), _timer_event(order))
-        ],
-    )
+    orders_mark_paid(orders=paid, reason="Paid from the wallet")
     for order, answer in zip(due, answers):
         if isinstance(answer, RemoteError):
             with traced(trace_of(order.pk)):
                 order_transition(
                     order_id=order.pk, to=OrderStatus.PAYMENT_FAILED, actor_kind=Actor.SYSTEM, reason=_refusal(answer)
                 )
-                _settled(PAYMENT_FAILED, order, _refusal(answer))
+                payment_event_write(PAYMENT_FAILED, order, _refusal(answer))
     return {payment.order_id: payment for payment in payments}
 
 
@@ -246,7 +193,7 @@ def order_refund_many(*, refunds: Sequence[tuple[int, str]]) -> dict[int, Paymen
         payment.refunded_at = now
         with traced(trace_of(payment.order_id)):
             payment.save(update_fields=["status", "refund_entry", "refund_reason", "refunded_at"])
-            _settled(PAYMENT_REFUNDED, orders[payment.order_id], reason)
+            payment_event_write(PAYMENT_REFUNDED, orders[payment.order_id], reason)
     return {payment.order_id: payment for payment in payments}
 
 

@@ -4,7 +4,8 @@ Through a payment intent (:func:`top_up_start` in the web, :func:`top_up_prepare
 billing worker, which asks the provider for the intent off the web request): the provider's
 page takes the card, and the
 wallet is credited when the provider's signed webhook says the intent succeeded
-(:func:`top_up_webhook`) or when Passline asks the provider itself (:func:`top_up_refresh`).
+(:func:`top_up_apply`, through billing/services/webhooks.py) or when Passline asks the provider
+itself (:func:`top_up_refresh`).
 Either way the credit's ledger key is the top-up's (``top-up:<id>``) and the top-up row is
 locked first, so however often and however concurrently the news arrives, the wallet is
 credited once.
@@ -13,7 +14,8 @@ Through a test card (:func:`wallet_top_up`): the contract's ``card_number`` top-
 the simulated provider (which charges a card number directly) is configured.
 
 Every call to the provider goes through the ``payment`` circuit breaker (passline/breakers.py):
-while it is open nothing new is started (ProviderUnavailable) and nothing waits on the provider.
+while it is open nothing new is started (ProviderUnavailable) and nothing waits on the provider
+(billing/services/availability.py).
 """
 
 from __future__ import annotations
@@ -38,25 +40,21 @@ from billing.exceptions import (
     DailyTopUpLimit,
     InvalidAmount,
     KeyReused,
-    ProviderUnavailable,
 )
-from billing.models import LedgerEntry, PaymentEvent, TopUp
+from billing.models import LedgerEntry, TopUp
 from billing.provider import (
     CANCELED,
-    EVENT_FAILED,
-    EVENT_SUCCEEDED,
     SUCCEEDED,
     CardNumberProvider,
     PaymentIntent,
-    ProviderError,
-    WebhookEvent,
     clean_card_number,
     payment_provider,
 )
 from billing.selectors import topped_up_today
+from billing.services.availability import PROVIDER_DOWN, payments_refuse_while_unavailable, provider_unavailable
 from billing.services.wallets import money, wallet_credit
 from bus.outbox import outbox_write
-from passline.breakers import PAYMENT, BreakerOpen, guarded, is_open, retry_after
+from passline.breakers import PAYMENT, guarded
 from passline.db import one_or_none
 
 logger = logging.getLogger(__name__)
@@ -123,20 +121,7 @@ def credit_key(top_up: TopUp) -> str:
 
 # --- through a payment intent -------------------------------------------------------------
 
-# The failures of a provider call that mean "down or slow" (a refusal is an answer instead).
-PROVIDER_DOWN = (BreakerOpen, ProviderError, OSError)
-UNAVAILABLE_MESSAGE = "Card payments are unavailable right now; your wallet still works. Try again in a few minutes."
 UNREACHABLE_REASON = "We could not reach the payment provider. Nothing was charged; try again later."
-
-
-def payments_available() -> bool:
-    """Whether the payment provider may be called now (its breaker is not open)."""
-    return not is_open(PAYMENT)
-
-
-def _refuse_while_open() -> None:
-    if not payments_available():
-        raise ProviderUnavailable(UNAVAILABLE_MESSAGE, retry_after=retry_after(PAYMENT))
 
 
 def top_up_start(*, user: User, amount: object, idempotency_key: str | None, return_url: Callable[[int], str]) -> TopUp:
@@ -160,7 +145,7 @@ def top_up_start(*, user: User, amount: object, idempotency_key: str | None, ret
                 top_up = _check_daily_limit_locked(user=user, amount=amount, idempotency_key=idempotency_key)
                 if top_up is not None:
                     raise _Replay
-                _refuse_while_open()
+                payments_refuse_while_unavailable()
                 top_up = TopUp.objects.create(
                     user=user,
                     amount=amount,
@@ -231,43 +216,14 @@ def top_up_unreachable(*, top_up_id: int, reason: str) -> None:
         logger.error("top-up declined: provider unreachable", extra={"top_up_id": top_up_id, "reason": reason[:500]})
 
 
-def top_up_webhook(*, payload: bytes, signature: str | None) -> str:
-    """Verify a webhook delivery of the provider (WebhookRejected, changing nothing, when its
-    signature is missing, wrong or stale) and apply its event; what was done, in words."""
-    event = payment_provider().construct_event(payload=payload, signature_header=signature)
-    return top_up_apply_event(event)
-
-
-def top_up_apply_event(event: WebhookEvent) -> str:
-    """Credit (or mark declined) the top-up a verified event is about, once per event id."""
-    if event.type not in {EVENT_SUCCEEDED, EVENT_FAILED} or event.intent is None:
-        return "ignored"
-    intent = event.intent
-    with transaction.atomic():
-        try:
-            # A second delivery (even one running at this very moment) waits here on the unique
-            # id and is then refused by it.
-            with transaction.atomic():
-                record = PaymentEvent.objects.create(provider_event_id=event.id, type=event.type, intent_id=intent.id)
-        except IntegrityError:
-            logger.info("payment event delivered again", extra={"event_id": event.id})
-            return "duplicate"
-        top_up = None
-        if intent.metadata.get("order_id"):
-            # An order paid by card at checkout (imported here: that module builds on this one).
-            from billing.services.card_payments import order_card_apply
-
-            outcome = order_card_apply(intent=intent, failed=event.type == EVENT_FAILED)
-        elif (top_up := _locked_top_up(intent)) is None:
-            outcome = "unknown intent"
-            logger.warning("payment event for an unknown intent", extra={"event_id": event.id, "intent_id": intent.id})
-        else:
-            outcome = _settle(top_up, intent, failed=event.type == EVENT_FAILED)
-        record.top_up = top_up
-        record.outcome = outcome
-        record.save(update_fields=["top_up", "outcome"])
-    logger.info("payment event %s: %s", event.type, outcome, extra={"event_id": event.id, "intent_id": intent.id})
-    return outcome
+def top_up_apply(*, intent: PaymentIntent, failed: bool) -> tuple[TopUp | None, str]:
+    """Credit (or mark declined) the top-up a verified webhook event's intent pays, inside the
+    caller's transaction (which recorded the event): the top-up, locked (None for an intent of
+    no top-up), and what was done."""
+    top_up = _locked_top_up(intent)
+    if top_up is None:
+        return None, "unknown intent"
+    return top_up, _settle(top_up, intent, failed=failed)
 
 
 def top_up_refresh(*, top_up: TopUp) -> TopUp:
@@ -370,7 +326,7 @@ def wallet_top_up(*, user: User, amount: object, card_number: str, idempotency_k
             previous = _check_daily_limit_locked(user=user, amount=amount, idempotency_key=idempotency_key)
             if previous is not None:
                 raise _Replay
-            _refuse_while_open()
+            payments_refuse_while_unavailable()
             try:
                 charge = guarded(
                     PAYMENT,
@@ -386,8 +342,7 @@ def wallet_top_up(*, user: User, amount: object, card_number: str, idempotency_k
             except PROVIDER_DOWN as error:
                 # Nothing recorded: a retry with the same Idempotency-Key reaches the provider with
                 # the same key, so a charge the provider took before it timed out is not taken twice.
-                wait = error.retry_after if isinstance(error, BreakerOpen) else 5
-                raise ProviderUnavailable(UNAVAILABLE_MESSAGE, retry_after=wait) from error
+                raise provider_unavailable(error) from error
             top_up = TopUp.objects.create(
                 user=user,
                 amount=amount,
