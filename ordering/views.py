@@ -41,6 +41,7 @@ from ordering.models import CustomerProfile, MenuItem, Order, Restaurant
 from ordering.options import DIETARY, NOTE_MAX_LENGTH, choose, clean_note
 from ordering.photos import FILE_NAME as PHOTO_FILE_NAME
 from ordering.services.accounts import InvalidAccount
+from ordering.services.orders import DeliveryCharge, delivery_charge
 from ordering.status import STATUS_LABELS, Actor, OrderStatus, allowed_next
 from passline.http import AuthenticatedHttpRequest
 from passline.throttles import site_limit
@@ -224,15 +225,18 @@ def _checkout_sums(form: CheckoutForm, context: dict[str, Any]) -> dict[str, Any
     restaurant, subtotal = context["restaurant"], context["total"]
     data = form.cleaned_data if form.is_bound and hasattr(form, "cleaned_data") else {}
     fulfilment = data.get("fulfilment") or form["fulfilment"].value() or form.fields["fulfilment"].initial
-    fee = restaurant.delivery_fee if restaurant and fulfilment == "delivery" else Decimal("0.00")
+    charge = (
+        delivery_charge(restaurant=restaurant, fulfilment=fulfilment, subtotal=subtotal)
+        if restaurant
+        else DeliveryCharge(fee=Decimal("0.00"), below_minimum=False)
+    )
     tip = data.get("tip") or Decimal("0.00")
-    below = bool(restaurant) and fulfilment == "delivery" and subtotal < restaurant.minimum_order
     return {
         "subtotal": subtotal,
-        "delivery_fee": fee,
+        "delivery_fee": charge.fee,
         "tip": tip,
-        "grand_total": subtotal + fee + tip,
-        "below_minimum": below,
+        "grand_total": subtotal + charge.fee + tip,
+        "below_minimum": charge.below_minimum,
     }
 
 

@@ -161,6 +161,24 @@ def _validate_tip(tip: Decimal) -> None:
         )
 
 
+class DeliveryCharge(NamedTuple):
+    """What handing an order over costs: the delivery fee, and whether the dishes come to less
+    than a delivery's minimum."""
+
+    fee: Decimal
+    below_minimum: bool
+
+
+def delivery_charge(*, restaurant: Restaurant, fulfilment: str | None, subtotal: Decimal) -> DeliveryCharge:
+    """The delivery fee an order of dishes worth ``subtotal`` pays (the restaurant's, for a
+    delivery only: pick-up is free) and whether it is below the restaurant's minimum order
+    (which binds deliveries only). The one rule of placing an order and of the checkout page's
+    summary; whether the restaurant offers that way at all is the caller's check."""
+    if fulfilment != Order.Fulfilment.DELIVERY:
+        return DeliveryCharge(fee=Decimal("0.00"), below_minimum=False)
+    return DeliveryCharge(fee=restaurant.delivery_fee, below_minimum=subtotal < restaurant.minimum_order)
+
+
 def _check_fulfilment(request: OrderRequest, restaurant: Restaurant, subtotal: Decimal) -> Decimal:
     """Refuse a way of handing over the restaurant does not offer, or a delivery below its
     minimum order; the delivery fee the order pays."""
@@ -171,9 +189,8 @@ def _check_fulfilment(request: OrderRequest, restaurant: Restaurant, subtotal: D
             code="fulfilment_unavailable",
             offered=restaurant.fulfilments,
         )
-    if request.fulfilment == Order.Fulfilment.PICKUP:
-        return Decimal("0.00")
-    if subtotal < restaurant.minimum_order:
+    charge = delivery_charge(restaurant=restaurant, fulfilment=request.fulfilment, subtotal=subtotal)
+    if charge.below_minimum:
         symbol = settings.CURRENCY_SYMBOL
         raise InvalidOrder(
             f"{restaurant.name} delivers orders of {symbol}{restaurant.minimum_order:,.2f} or more; "
@@ -183,7 +200,7 @@ def _check_fulfilment(request: OrderRequest, restaurant: Restaurant, subtotal: D
             minimum=f"{restaurant.minimum_order:.2f}",
             subtotal=f"{subtotal:.2f}",
         )
-    return restaurant.delivery_fee
+    return charge.fee
 
 
 def _check_slot(when: datetime.datetime, restaurant: Restaurant) -> None:
