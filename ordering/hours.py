@@ -290,12 +290,24 @@ def availability(
 SLOT_MINUTES = 15
 
 
+def _day_intervals(
+    schedule: Schedule, day: datetime.date, tz: ZoneInfo
+) -> list[tuple[datetime.datetime, datetime.datetime]]:
+    """The open intervals (UTC) that can hold a moment of the local date ``day``: the day's own
+    ranges and the day before's (one may pass midnight)."""
+    return [(start, end) for start, end, _ in _intervals(schedule, day - datetime.timedelta(days=1), 2, tz)]
+
+
+def _open_within(
+    moment: datetime.datetime, schedule: Schedule, intervals: Sequence[tuple[datetime.datetime, datetime.datetime]]
+) -> bool:
+    """Within the opening hours at ``moment``, given its day's ``_day_intervals`` (no hours set: always)."""
+    return not schedule.has_hours or any(start <= moment < end for start, end in intervals)
+
+
 def _open_at(moment: datetime.datetime, schedule: Schedule, tz: ZoneInfo) -> bool:
     """Within the opening hours at ``moment`` (no hours set: always)."""
-    if not schedule.has_hours:
-        return True
-    day = moment.astimezone(tz).date()
-    return any(start <= moment < end for start, end, _ in _intervals(schedule, day - datetime.timedelta(days=1), 2, tz))
+    return _open_within(moment, schedule, _day_intervals(schedule, moment.astimezone(tz).date(), tz))
 
 
 def slots(
@@ -305,13 +317,17 @@ def slots(
     hour of that day's wall clock (a time that does not exist in spring is skipped, one that
     happens twice in autumn is offered once) within the opening hours (a range passing midnight
     from the day before counts, a closing time does not), not before ``earliest``."""
+    # Every moment offered is on the local date ``day``: one list of that day's intervals serves
+    # all its quarter hours, instead of one built per quarter hour (the checkout asks for two days).
+    intervals = _day_intervals(schedule, day, tz)
+    earliest = earliest.astimezone(UTC)
     found: list[datetime.datetime] = []
     for minutes in range(0, 24 * 60, SLOT_MINUTES):
         wall = datetime.time(minutes // 60, minutes % 60)
         moment = _instant(day, wall, tz)
         if moment.astimezone(tz).time() != wall:
             continue  # skipped by a spring change: 02:30 does not exist
-        if moment >= earliest.astimezone(UTC) and _open_at(moment, schedule, tz):
+        if moment >= earliest and _open_within(moment, schedule, intervals):
             found.append(moment)
     return found
 

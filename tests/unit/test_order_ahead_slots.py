@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import datetime
 
-from ordering.hours import slot_problem, slots
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ordering.hours import Schedule, TimeRange, availability, slot_problem, slots
 from tests.unit.test_hours import BERLIN, MONDAY, at, schedule
 
 UTC = datetime.UTC
@@ -61,6 +64,45 @@ def test_dst_days_have_their_wall_clock_quarter_hours_once_each() -> None:
     autumn_slots = slots(schedule=around, day=autumn, tz=BERLIN, earliest=at(autumn, 0))
     assert len(autumn_slots) == 96 and len(set(autumn_slots)) == 96
     assert all(b > a for a, b in zip(autumn_slots, autumn_slots[1:], strict=False))
+
+
+QUARTER = datetime.timedelta(minutes=15)
+SPRING, AUTUMN = datetime.date(2026, 3, 29), datetime.date(2026, 10, 25)  # Sundays of the changes
+quarter_hours = st.builds(datetime.time, st.integers(0, 23), st.sampled_from([0, 15, 30, 45]))
+ranges = st.lists(st.builds(TimeRange, quarter_hours, quarter_hours), max_size=3).map(tuple)
+days = st.sampled_from([MONDAY, SPRING, AUTUMN]).flatmap(
+    lambda change: st.integers(-1, 1).map(lambda offset: change + datetime.timedelta(days=offset))
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    weekly=st.dictionaries(st.integers(0, 6), ranges, max_size=7),
+    exception=st.one_of(st.none(), ranges),
+    day=days,
+    exception_offset=st.integers(-1, 1),
+)
+def test_a_day_offers_exactly_the_quarter_hours_the_restaurant_takes_orders_at(
+    weekly, exception, day, exception_offset
+) -> None:
+    # given any hours (ranges past midnight, overlapping, all day), perhaps an exception on the
+    # day, the day before or after, and a day around a DST change
+    exceptions = {} if exception is None else {day + datetime.timedelta(days=exception_offset): exception}
+    plan = Schedule(weekly=weekly, exceptions=exceptions)
+    # when
+    offered = slots(schedule=plan, day=day, tz=BERLIN, earliest=at(day, 0))
+    # then it is every quarter hour of that local day (a wall time twice in autumn: the first)
+    # at which the rule of "open now" says open
+    expected, seen = [], set()
+    moment = at(day, 0).astimezone(datetime.UTC)
+    while moment < at(day + datetime.timedelta(days=1), 0):
+        wall = moment.astimezone(BERLIN).time()
+        open_now = availability(now=moment, tz=BERLIN, is_open=True, busy=False, busy_until=None, schedule=plan)
+        if wall not in seen and open_now.taking_orders:
+            expected.append(moment)
+        seen.add(wall)
+        moment += QUARTER
+    assert offered == expected
 
 
 def problem(when: datetime.datetime, plan=None, now: datetime.datetime | None = None) -> str:
