@@ -8,6 +8,7 @@ Runs on a database and a vhost of its own. Usage: ``make bench`` or
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from typing import Any
 
@@ -44,10 +45,10 @@ def _reset() -> None:
     from bus.models import OutboxMessage, ProcessedMessage
 
     OutboxMessage.objects.all().delete()
-    ProcessedMessage.objects.filter(consumer="bench.sink").delete()
+    ProcessedMessage.objects.filter(consumer__startswith="bench.sink").delete()
     connection = pika.BlockingConnection(pika.URLParameters(common.bench_rabbitmq_url()))
     channel = connection.channel()
-    for queue in ("bench.sink", "audit.events"):
+    for queue in ("bench.sink", "bench.sink_threaded", "audit.events"):
         channel.queue_purge(queue)
     connection.close()
 
@@ -60,12 +61,12 @@ def _insert(count: int) -> None:
         OutboxMessage.objects.bulk_create(rows[start : start + 2000])
 
 
-def _consumers_on_queue() -> int:
+def _consumers_on_queue(queue: str = "bench.sink") -> int:
     import pika
 
     connection = pika.BlockingConnection(pika.URLParameters(common.bench_rabbitmq_url()))
     try:
-        return connection.channel().queue_declare("bench.sink", passive=True).method.consumer_count
+        return connection.channel().queue_declare(queue, passive=True).method.consumer_count
     finally:
         connection.close()
 
@@ -120,9 +121,11 @@ def end_to_end(messages: int, consumers: int, batch_size: int) -> dict[str, floa
     }
 
 
-def latency(rate: int, seconds: float, idle_interval: float) -> dict[str, float]:
+def latency(rate: int, seconds: float, idle_interval: float, queue: str = "bench.sink") -> dict[str, Any]:
     """A steady trickle (``rate`` per second, one row a transaction as services write them):
-    time from the row's commit to the consumer's commit."""
+    time from the row's commit to the consumer's commit, and the CPU each message cost the
+    consumer (``queue``: the quick sink, or ``bench.sink_threaded``) and the relay."""
+    import psutil
     from django.db import transaction
 
     from bench.consumers import BENCH_PING
@@ -130,10 +133,11 @@ def latency(rate: int, seconds: float, idle_interval: float) -> dict[str, float]
     from bus.outbox import outbox_write
 
     _reset()
-    worker = common.spawn("consume", "bench.sink")
+    worker = common.spawn("consume", queue)
     relay = common.spawn("relay_outbox", "--idle-interval", str(idle_interval))
     try:
-        common.wait_for(lambda: _consumers_on_queue() == 1, 60, "the consumer")
+        common.wait_for(lambda: _consumers_on_queue(queue) == 1, 60, "the consumer")
+        cpu_before = {name: _cpu(psutil.Process(p.pid)) for name, p in (("consumer", worker), ("relay", relay))}
         total = int(rate * seconds)
         begin = time.monotonic()
         for seq in range(total):
@@ -143,8 +147,12 @@ def latency(rate: int, seconds: float, idle_interval: float) -> dict[str, float]
                 time.sleep(pause)
             with transaction.atomic():
                 outbox_write(event=BENCH_PING, payload={"seq": seq, "padding": "x" * 900}, aggregate=f"bench:{seq}")
-        done = ProcessedMessage.objects.filter(consumer="bench.sink")
+        done = ProcessedMessage.objects.filter(consumer=queue)
         common.wait_for(lambda: done.count() >= total, 120, "the trickle to drain", interval=0.1)
+        cpu_ms = {
+            name: round((_cpu(psutil.Process(p.pid)) - cpu_before[name]) * 1000 / total, 3)
+            for name, p in (("consumer", worker), ("relay", relay))
+        }
     finally:
         common.stop(worker)
         common.stop(relay)
@@ -152,12 +160,23 @@ def latency(rate: int, seconds: float, idle_interval: float) -> dict[str, float]
     delays = [(at - created[mid]).total_seconds() * 1000 for mid, at in done.values_list("message_id", "processed_at")]
     return {
         "rate": rate,
+        "consumer": queue,
         "relay_idle_interval_s": idle_interval,
         "messages": len(delays),
         "p50_ms": round(common.percentile(delays, 50), 1),
         "p99_ms": round(common.percentile(delays, 99), 1),
         "max_ms": round(max(delays), 1),
+        # One message a transaction, one at a time: the fixed cost of a handling (the consumer's
+        # CPU, its runner and the message's transaction, with a handler that does nothing).
+        "consumer_cpu_ms_per_message": cpu_ms["consumer"],
+        "relay_cpu_ms_per_message": cpu_ms["relay"],
     }
+
+
+def _cpu(process: Any) -> float:
+    """CPU seconds of a process and its children so far."""
+    times = process.cpu_times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def main() -> None:
@@ -167,15 +186,21 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--latency-rate", type=int, default=200)
     parser.add_argument("--idle-interval", type=float, default=0.01, help="the relay's poll interval when idle")
+    parser.add_argument("--latency-only", action="store_true", help="only the trickle (latency and CPU per message)")
     args = parser.parse_args()
     common.prepare()
     from bus.topology import declare_topology
 
     declare_topology()
+    if args.latency_only:
+        for queue in ("bench.sink", "bench.sink_threaded") * 3:  # interleaved: the machine drifts
+            print(json.dumps(latency(args.latency_rate, 10, args.idle_interval, queue)))
+        return
     figures: dict[str, Any] = {"relay_only": relay_only(args.messages, args.batch_size)}
     for count in args.consumers:
         figures[f"end_to_end_{count}_consumers"] = end_to_end(args.messages, count, args.batch_size)
     figures["latency"] = latency(args.latency_rate, 5, args.idle_interval)
+    figures["latency_handler_thread"] = latency(args.latency_rate, 5, args.idle_interval, "bench.sink_threaded")
     path = common.save(
         "bus",
         figures,
@@ -188,6 +213,14 @@ def main() -> None:
         )
     lat = figures["latency"]
     rows.append((f"latency at {lat['rate']}/s", f"p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms"))
+    threaded = figures["latency_handler_thread"]
+    rows.append(
+        (
+            f"CPU per message at {lat['rate']}/s",
+            f"consumer {lat['consumer_cpu_ms_per_message']} ms quick, "
+            f"{threaded['consumer_cpu_ms_per_message']} ms on the handler thread; relay {lat['relay_cpu_ms_per_message']} ms",
+        )
+    )
     print(
         "Bus benchmark (persistent, confirmed, ~1 KB)\n"
         + common.table(rows)

@@ -17,4 +17,9 @@ def sink(message: Message) -> None:
     """Nothing: the runner's transaction (recording the message id) is the whole effect."""
 
 
-bench_sink = register(EventHandler(queue="bench.sink", events=[BENCH_PING], handler=sink, prefetch=200))
+# The same sink twice: its handler on the connection's thread (``quick``), and handed to the
+# handler thread as a consumer that may wait long is; the trickle compares their CPU.
+bench_sink = register(EventHandler(queue="bench.sink", events=[BENCH_PING], handler=sink, prefetch=200, quick=True))
+bench_sink_threaded = register(
+    EventHandler(queue="bench.sink_threaded", events=[BENCH_PING], handler=sink, prefetch=200)
+)

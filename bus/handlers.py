@@ -87,6 +87,13 @@ class Handler:
     max_batch: int = 100
     # Seconds a handler may take before the process gives the message back and restarts.
     timeout: float = 300.0
+    # True: the handlers return within seconds (the database, Redis, an RPC with a time-out;
+    # nothing outside), so a batch runs on the connection's own thread, sparing the hand-off to
+    # the handler thread and back (a sixth of a bare handling's CPU: docs/performance.md). While
+    # it runs nothing answers the broker's heartbeats: one that blocked for two of them would
+    # cost the connection, and its unacked batch would come back and be deduplicated. False
+    # (providers, anything that may wait long): the handler thread, heartbeats kept flowing.
+    quick: bool = False
     # Called after the handler failed, in a transaction of its own (the handler's rolled
     # back): ``on_failure(message, reason, final)``, ``final`` when the message is now
     # dead-lettered rather than retried. For failures users must see (the notifier's log);

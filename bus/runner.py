@@ -30,7 +30,9 @@ committed.
 pika's BlockingConnection is single-threaded: while a handler works, nothing would answer the
 broker's heartbeats. So handlers run on one worker thread and the connection's thread keeps
 pumping I/O (heartbeats, new deliveries into a local inbox) until the handler is done; only
-the connection's thread touches the channel.
+the connection's thread touches the channel. A ``quick`` consumer's handlers (bounded well
+within a heartbeat) run on the connection's thread itself, without the hand-off; a watchdog
+thread enforces their time-out all the same.
 
 Four modules: ``bus/delivery.py`` checks and decodes a delivery, ``bus/handling.py`` runs the
 handlers in their transactions, ``bus/settling.py`` replies, retries, dead-letters and acks,
@@ -44,8 +46,9 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import pika
@@ -131,6 +134,7 @@ class WorkerRunner(Settling):
         self._reply_channel: BlockingChannel | None = None
         # One worker thread: handlers run in order, each with the thread's own DB connection.
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="handler")
+        self._watchdog = _Watchdog()
 
     @property
     def name(self) -> str:
@@ -149,8 +153,9 @@ class WorkerRunner(Settling):
         if self.role is None and roles.enforced():
             self.role = roles.role_of_queues(c.queue for c in self.consumers)
         self._user = roles.user(self.role or "")
-        # Its handlers' RPC calls go out as its role too.
+        # Its handlers' RPC calls go out as its role too (a quick consumer's run on this thread).
         self._worker.submit(roles.act_as, self.role).result()
+        roles.act_as(self.role)
         heartbeat = registry.runner_heartbeat(self)  # the worker registry (bus/registry.py)
         delay = 0.5
         while not self._stopping.is_set():
@@ -176,6 +181,7 @@ class WorkerRunner(Settling):
             self._stopping.wait(delay)
             delay = min(delay * 2, 10.0)
         self._worker.shutdown(wait=True)
+        self._watchdog.stop()
         heartbeat.stop()
         logger.info("consumer stopped", extra={"queues": self.name, "handled": self.handled})
 
@@ -358,22 +364,20 @@ class WorkerRunner(Settling):
             )
 
     def _run(self, consumer: Handler, items: list[tuple[Delivery, Message[Any] | None]]) -> list[Outcome]:
-        """Run the handlers on the worker thread while this thread keeps the connection alive."""
+        """Run the handlers on the worker thread while this thread keeps the connection alive
+        (a quick consumer's on this thread, watched for its time-out)."""
+        deadline = time.monotonic() + consumer.timeout * len(items)
+        if self._on_connection_thread(consumer):
+            with self._watchdog.watching(consumer, deadline):
+                return self._in_transactions(consumer, items)
         future: Future[list[Outcome]] = self._worker.submit(self._in_transactions, consumer, items)
         connection_ = self._live
         # Wake the pump below the moment the handler is done, instead of at its next tick.
         future.add_done_callback(lambda _: _wake(connection_))
-        deadline = time.monotonic() + consumer.timeout * len(items)
         try:
             while not future.done():
                 if time.monotonic() > deadline:
-                    logger.error(
-                        "handler of %s overran its %.0f s timeout; exiting so the message is handed out again",
-                        consumer.queue,
-                        consumer.timeout,
-                    )
-                    logging.shutdown()
-                    os._exit(EXIT_HANDLER_TIMEOUT)
+                    _overran(consumer)
                 # Keep heartbeats flowing (and take in new deliveries) while the handler works.
                 self._live.process_data_events(time_limit=1.0)
         except AMQPError:
@@ -381,6 +385,51 @@ class WorkerRunner(Settling):
             raise
         return future.result()
 
+    def _on_connection_thread(self, consumer: Handler) -> bool:
+        """Whether ``consumer``'s batches run on the connection's thread (a quick consumer's)."""
+        return consumer.quick
+
     def _in_transactions(self, consumer: Handler, items: list[tuple[Delivery, Message[Any] | None]]) -> list[Outcome]:
-        """On the handler thread (bus/handling.py)."""
+        """On the handler thread, or a quick consumer's on the connection's (bus/handling.py)."""
         return in_transactions(consumer, items)
+
+
+def _overran(consumer: Handler) -> None:
+    logger.error(
+        "handler of %s overran its %.0f s timeout; exiting so the message is handed out again",
+        consumer.queue,
+        consumer.timeout,
+    )
+    logging.shutdown()
+    os._exit(EXIT_HANDLER_TIMEOUT)
+
+
+class _Watchdog:
+    """Ends the process when a quick consumer's batch, run on the connection's thread, overruns
+    its time-out (as the connection's thread does for a batch on the handler thread). One
+    thread, started with the first quick batch, looking once a second."""
+
+    def __init__(self) -> None:
+        self._watched: tuple[Handler, float] | None = None
+        self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+
+    @contextmanager
+    def watching(self, consumer: Handler, deadline: float) -> Iterator[None]:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="handler-watchdog", daemon=True)
+            self._thread.start()
+        self._watched = (consumer, deadline)
+        try:
+            yield
+        finally:
+            self._watched = None
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(1.0):
+            watched = self._watched
+            if watched is not None and time.monotonic() > watched[1]:
+                _overran(watched[0])

@@ -279,5 +279,6 @@ analytics_events = register(
         # Dashboards are pushed at most twice a second anyway (ANALYTICS_PUSH_INTERVAL): gathering
         # for a quarter of a second makes a steady flow a few folds a second, not one per event.
         linger=0.25,
+        quick=True,
     )
 )

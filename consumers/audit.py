@@ -44,5 +44,6 @@ audit_events = register(
         # Nobody waits for the trail: gathering for up to a second makes each transaction (its
         # commit, inbox insert and ack) carry a second's worth of messages, ~7 per order.
         linger=1.0,
+        quick=True,
     )
 )

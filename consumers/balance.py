@@ -36,5 +36,6 @@ balance_commands = register(
         handler=serve,
         prefetch=50,
         max_batch=50,
+        quick=True,
     )
 )

@@ -95,6 +95,7 @@ billing_order_placed = register(
         batch_handler=charge_many,
         max_batch=20,
         prefetch=40,
+        quick=True,  # the database and the balance RPC (5 s time-out)
     )
 )
 # Refunds and acceptance time-outs are rare next to charges, but come in bursts (a kitchen
@@ -111,6 +112,7 @@ billing_refunds = register(
         prefetch=40,
         bind_events=False,
         bindings=[ORDER_STATUS_CHANGED.binding(status="rejected"), ORDER_STATUS_CHANGED.binding(status="cancelled")],
+        quick=True,
     )
 )
 billing_acceptance_timeout = register(
@@ -122,6 +124,7 @@ billing_acceptance_timeout = register(
         max_batch=50,
         prefetch=100,
         delay_seconds=settings.ORDER_ACCEPT_TIMEOUT_SECONDS,
+        quick=True,
     )
 )
 # One provider call per message (an effect outside the database: no batches), retried for

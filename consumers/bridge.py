@@ -161,5 +161,6 @@ bridge_notification = register(
         events=[ORDER_STATUS_CHANGED, KITCHEN_TICKET_CHANGED, *MENU_EVENTS],
         handler=forward,
         batch_handler=forward_batch,
+        quick=True,  # Redis, each send bounded (live/layer.py GroupSender)
     )
 )

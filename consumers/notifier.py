@@ -131,6 +131,7 @@ notifier_plan = register(
         batch_handler=plan_batch,
         max_batch=50,
         prefetch=100,
+        quick=True,  # the database and Redis
         # Only what reaches the customer exchange (notifications/events.py CUSTOMER_FEEDS), not
         # every status change of the notification exchange.
         bind_events=False,
@@ -147,6 +148,8 @@ def _delivery(channel: str) -> EventHandler:
     return register(
         EventHandler(
             queue=f"notifier.{channel}",
+            # A toast is Redis alone; an email or a text waits on its provider.
+            quick=channel == Notification.Channel.PUSH,
             events=[CUSTOMER_NOTIFY],
             handler=deliver,
             on_failure=failed,

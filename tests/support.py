@@ -218,6 +218,11 @@ class RecordingRunner(WorkerRunner):
         self.batches.append(list(deliveries))
         super()._handle(deliveries)
 
+    def _on_connection_thread(self, consumer: Handler) -> bool:
+        # A held batch waits on the handler thread, even a quick consumer's: the connection's
+        # thread goes on taking deliveries into the inbox meanwhile.
+        return self._permits is None and super()._on_connection_thread(consumer)
+
     def _in_transactions(self, consumer: Handler, items: list) -> list:  # type: ignore[override]
         # On the handler thread: the connection's thread keeps pumping meanwhile.
         if self._permits is not None and not self._permits.acquire(timeout=60):

@@ -6,6 +6,7 @@ failures before succeeding (``-1``: always), ``permanent`` to give up at once.
 
 from __future__ import annotations
 
+import threading
 import time
 
 from bus.catalog import EventType, Exchange, Payload
@@ -33,6 +34,7 @@ class Add(Payload):
 
 TEST_HAPPENED = EventType("test.happened", Exchange.CUSTOMER, "test.happened", Happened)
 TEST_ADD = EventType("test.add", Exchange.BALANCE, "test.add", Add)
+TEST_QUICK = EventType("test.quick", Exchange.CUSTOMER, "test.quick", Happened)
 
 
 def record(message: Message) -> None:
@@ -113,5 +115,32 @@ test_gathered = register(
         handler=lambda m: record_gathered([m]),
         batch_handler=record_gathered,
         linger=0.5,
+    )
+)
+
+
+def record_quick(message: Message) -> None:
+    """As :func:`record`, naming in ``aggregate`` the thread that ran it."""
+    payload = message.payload
+    if payload.sleep:
+        time.sleep(payload.sleep)
+    Effect.objects.create(
+        consumer="test.quick",
+        key=payload.key,
+        message_id=message.message_id,
+        seq=payload.seq,
+        aggregate=threading.current_thread().name,
+    )
+
+
+# A quick consumer (bus/handlers.py): its handlers run on the connection's thread.
+test_quick = register(
+    EventHandler(
+        queue="test.quick",
+        events=[TEST_QUICK],
+        handler=record_quick,
+        quick=True,
+        timeout=5.0,
+        retry_delays=(0.2,),
     )
 )
