@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from notifications.models import Notification
-from notifications.services import notification_resend
+from notifications.services import NotificationUnwritable, notification_resend
 from passline.readonly_admin import ReadOnlyAdmin
 
 _BY_SUBJECT = re.compile(r"^\s*(order|customer)\s*[:#]\s*(\d{1,19})\s*$", re.IGNORECASE)
@@ -47,8 +47,9 @@ class NotificationAdmin(ReadOnlyAdmin):
         "channel",
         "recipient",
         "subject",
-        "body",
+        "text",
         "link",
+        "event_values",
         "status",
         "reason",
         "attempts",
@@ -77,10 +78,29 @@ class NotificationAdmin(ReadOnlyAdmin):
             notification.order_id,
         )
 
+    @admin.display(description="body")
+    def text(self, notification: Notification) -> str:
+        """The text as sent; a notification not sent when it was planned was never written."""
+        if notification.body:
+            return notification.body
+        return (
+            f"Not written: it was not sent ({notification.reason or notification.get_status_display()}). "
+            "Resending it writes it from the order as it is now."
+        )
+
     @admin.action(description="Send the selected notifications again", permissions=["resend"])
     def resend(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
-        resent = [notification_resend(notification_id=n.pk) for n in queryset.order_by("pk")]
-        self.message_user(request, f"{len(resent)} notification(s) queued to be sent again.", messages.SUCCESS)
+        resent, unwritable = 0, []
+        for notification in queryset.order_by("pk"):
+            try:
+                notification_resend(notification_id=notification.pk)
+            except NotificationUnwritable as error:
+                unwritable.append(str(error))
+            else:
+                resent += 1
+        self.message_user(request, f"{resent} notification(s) queued to be sent again.", messages.SUCCESS)
+        for reason in unwritable:
+            self.message_user(request, reason, messages.ERROR)
 
     # The log is read-only, but resending acts: it needs the change permission, not only view.
     def has_resend_permission(self, request: HttpRequest) -> bool:

@@ -30,9 +30,14 @@ class Notification(models.Model):
     message = models.CharField(max_length=40)  # the template: "order_paid", "welcome", …
     channel = models.CharField(max_length=8, choices=Channel.choices)
     recipient = models.CharField(max_length=254, blank=True)  # address, number; blank for push
+    # The text as sent: written when it is planned, for a notification to be sent; blank for one
+    # not sent then (written if it is resent, from its order and ``event_values``).
     subject = models.CharField(max_length=200, blank=True)
-    body = models.TextField()
+    body = models.TextField(blank=True)
     link = models.CharField(max_length=200, blank=True)  # the page it is about, as a path
+    # Of a notification not written: what its text reads that came with the event rather than
+    # from the order ({"amount": "12.50", "reason": "…"}: a refund's amount, the reason given).
+    event_values = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     reason = models.CharField(max_length=500, blank=True)  # why not sent, or the last error
     attempts = models.PositiveSmallIntegerField(default=0)

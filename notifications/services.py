@@ -74,6 +74,7 @@ STEP_MESSAGES = {
     "payment_failed": "order_payment_failed",
 }
 REFUNDED = "order_refunded"
+ORDER_MESSAGES = frozenset([*STEP_MESSAGES.values(), REFUNDED])
 WELCOME = "welcome"
 VERIFY_EMAIL = "verify_email"
 VERIFY_PHONE = "verify_phone"
@@ -127,6 +128,9 @@ class _Plan:
     message: str
     key: str  # without the channel
     context: dict[str, Any]
+    # What the templates read that came with the event, not from the order (a refund's amount,
+    # the reason given): kept on a row not written now, to write it from if it is resent.
+    event_values: dict[str, str] = field(default_factory=dict)
     order: Order | None = None
     link: str = ""
     skip_email_sms: str = ""  # a reason not to email or text this step
@@ -209,15 +213,17 @@ def _plan_step(
         link=path,
         verified=verified.get(order.customer_id, {}),
         once=step.step in ONCE_STEPS,
-        # (lines read only by a template that shows them)
-        context={
-            "order": order,
-            "lines": order.lines.all(),
-            "amount": step.amount if step.amount is not None else order.total,
-            "reason": step.reason,
-            "link": _absolute(path),
-            "orders_link": orders_link,
-            "wallet_link": wallet_link,
+        context=_order_context(
+            order,
+            amount=step.amount,
+            reason=step.reason,
+            link=_absolute(path),
+            orders_link=orders_link,
+            wallet_link=wallet_link,
+        ),
+        event_values={
+            **({"amount": str(step.amount)} if step.amount is not None else {}),
+            **({"reason": step.reason} if step.reason else {}),
         },
     )
     if step.watching:
@@ -225,6 +231,22 @@ def _plan_step(
     if not step.online:
         plan.skip_push = NO_PAGE_OPEN
     return _candidates(plan)
+
+
+def _order_context(
+    order: Order, *, amount: Decimal | None, reason: str, link: str, orders_link: str, wallet_link: str
+) -> dict[str, Any]:
+    """What an order step's templates read: the order, its lines, the amount (a refund's, else
+    the order's total), the reason given and the links."""
+    return {
+        "order": order,
+        "lines": order.lines.all(),  # (a lazy query: read only by a template that shows them)
+        "amount": amount if amount is not None else order.total,
+        "reason": reason,
+        "link": link,
+        "orders_link": orders_link,
+        "wallet_link": wallet_link,
+    }
 
 
 def notifications_plan_welcome(*, customer_id: int) -> list[Notification]:
@@ -265,6 +287,9 @@ def _welcome_context(customer: Any) -> dict[str, Any]:
 
 
 def _candidates(plan: _Plan) -> list[Notification]:
+    """A row per channel the customer chose, to be sent or not (and why). Only those to be sent
+    are written (their subject and body rendered) now: a row not sent keeps them blank, with
+    what it takes to write it later (:func:`notification_resend`)."""
     try:
         profile = plan.customer.profile  # read with the customer
     except CustomerProfile.DoesNotExist:
@@ -288,7 +313,6 @@ def _candidates(plan: _Plan) -> list[Notification]:
                 skip = plan.skip_email_sms
             elif not address_verified and VERIFYING.get(plan.message) != channel:
                 skip = NOT_VERIFIED[channel]
-        rendered = render(plan.message, channel, {**context, "verify_link": "" if address_verified else WITHHELD})
         candidates.append(
             Notification(
                 key=f"{plan.key}:{channel}",
@@ -297,8 +321,6 @@ def _candidates(plan: _Plan) -> list[Notification]:
                 message=plan.message,
                 channel=channel,
                 recipient=addresses[channel],
-                subject=rendered.subject,
-                body=rendered.body,
                 link=plan.link,
                 status=Status.SKIPPED if skip else Status.PENDING,
                 reason=skip,
@@ -307,7 +329,23 @@ def _candidates(plan: _Plan) -> list[Notification]:
         )
     if plan.once and candidates:
         candidates = [_preferred(plan.key, candidates)]
+    for notification in candidates:
+        if notification.status == Status.PENDING:
+            _write(notification, context, verified)
+        else:
+            # Not rendered: most rows not sent are never read again (the paid email, with its
+            # lines and VAT table, is the planner's costliest render).
+            notification.event_values = plan.event_values
     return candidates
+
+
+def _write(notification: Notification, context: dict[str, Any], verified: dict[str, str]) -> None:
+    """Render the notification's subject and body into it."""
+    address_verified = is_verified(verified=verified, channel=notification.channel, address=notification.recipient)
+    rendered = render(
+        notification.message, notification.channel, {**context, "verify_link": "" if address_verified else WITHHELD}
+    )
+    notification.subject, notification.body = rendered.subject, rendered.body
 
 
 def _preferred(key: str, candidates: list[Notification]) -> Notification:
@@ -319,6 +357,30 @@ def _preferred(key: str, candidates: list[Notification]) -> Notification:
     chosen = next((n for n in ordered if n.status == Status.PENDING), ordered[0])
     chosen.key = key
     return chosen
+
+
+class NotificationUnwritable(Exception):
+    """A notification not written when it was planned can no longer be: its order is gone."""
+
+
+def _write_later(notification: Notification, *, customer: Any, event_values: dict[str, str]) -> None:
+    """Write a notification that was not written when it was planned, as it would have been
+    then: from its order as it is now (its lines and total do not change once it is paid) and
+    the values the event gave (:attr:`Notification.event_values`)."""
+    context: dict[str, Any] = {"customer": customer, **_message_context(notification.message, customer)}
+    if notification.message in ORDER_MESSAGES:
+        order = notification.order
+        if order is None:
+            raise NotificationUnwritable(f"Notification {notification.key}: its order is gone.")
+        context |= _order_context(
+            order,
+            amount=Decimal(event_values["amount"]) if "amount" in event_values else None,
+            reason=event_values.get("reason", ""),
+            link=_absolute(notification.link),
+            orders_link=_absolute(reverse("order_history")),
+            wallet_link=_absolute(reverse("wallet")),
+        )
+    _write(notification, context, verified_addresses([customer.pk]).get(customer.pk, {}))
 
 
 def _message_context(message: str, customer: Any) -> dict[str, Any]:
@@ -639,7 +701,9 @@ def notification_failed(*, notification_id: int, attempt: int, reason: str, fina
 @transaction.atomic
 def notification_resend(*, notification_id: int) -> Notification:
     """Send a notification again, as it was written, to the customer's address as it is now:
-    a new row of the log (the operator asked, so neither preferences nor watching apply)."""
+    a new row of the log (the operator asked, so neither preferences nor watching apply). One
+    not written when it was planned (it was not to be sent) is written now, from its order and
+    the event's values; :class:`NotificationUnwritable` if its order is gone."""
     original = Notification.objects.select_for_update().select_related("customer").get(pk=notification_id)
     profile = one_or_none(CustomerProfile.objects.filter(user=original.customer))
     recipient = {
@@ -648,7 +712,7 @@ def notification_resend(*, notification_id: int) -> Notification:
         Channel.PUSH: "",
     }[Channel(original.channel)]
     count = original.resends.count()
-    notification = Notification.objects.create(
+    notification = Notification(
         key=f"resend:{original.pk}:{count + 1}",
         customer=original.customer,
         order=original.order,
@@ -661,6 +725,9 @@ def notification_resend(*, notification_id: int) -> Notification:
         resend_of=original,
         correlation_id=get_correlation_id() or "",
     )
+    if not original.body:
+        _write_later(notification, customer=original.customer, event_values=original.event_values)
+    notification.save(force_insert=True)
     _enqueue(notification)
     logger.info("notification resent", extra={"notification_id": notification.pk, "resend_of": original.pk})
     return notification

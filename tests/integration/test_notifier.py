@@ -14,16 +14,26 @@ from decimal import Decimal
 import pytest
 from aiosmtpd.controller import Controller
 from asgiref.sync import async_to_sync, sync_to_async
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import Client
+from django.test.signals import template_rendered
+from django.test.utils import CaptureQueriesContext
 
 from bus.models import ProcessedMessage
 from bus.outbox import outbox_write
 from consumers.notifier import notifier_email, notifier_plan, notifier_push, notifier_sms
 from live.presence import is_watched
+from notifications.delivery import Sent
 from notifications.events import CUSTOMER_NOTIFY
 from notifications.models import Notification
-from notifications.services import STEP_MESSAGES, render
+from notifications.services import (
+    STEP_MESSAGES,
+    Step,
+    notification_deliver,
+    notification_resend,
+    notifications_plan_order_steps,
+    render,
+)
 from ordering.events import ORDER_STATUS_CHANGED
 from ordering.models import CustomerProfile, Order
 from ordering.services import api_token_issue, order_transition_by_staff
@@ -414,3 +424,111 @@ def test_the_admin_reads_a_customers_delivery_log_and_resends(workers, smtp, res
     # a customer's page has no such action
     client.force_login(user)
     assert client.get("/admin/notifications/notification/").status_code == 302
+
+
+# Only what is sent is written when it is planned ---------------------------------------------
+
+
+@pytest.fixture
+def renders():
+    """The names of the templates rendered while the test runs (Django's test instrumentation
+    sends ``template_rendered`` for each)."""
+    names: list[str] = []
+
+    def record(sender, template, context, **kwargs):
+        names.append(template.name)
+
+    template_rendered.connect(record)
+    yield names
+    template_rendered.disconnect(record)
+
+
+def plan(*steps: Step) -> list[Notification]:
+    """Plan the steps as the notifier's plan worker does: in the transaction of the message."""
+    with transaction.atomic():
+        return notifications_plan_order_steps(list(steps))
+
+
+def paid_and_watched(kitchen) -> tuple[object, Order]:
+    """A customer who chose every channel, with their paid order of two risottos."""
+    user = customer_with(email_=True, sms=True, push=True)
+    return user, OrderFactory(customer=user, dish=kitchen["dish"], quantity=2, paid=True, delivery_address="7 Elm St")
+
+
+def test_a_watched_step_writes_no_email_or_text_and_reads_no_lines(kitchen, renders):
+    # given: a customer watching their paid order live, with a page of the site open
+    user, order = paid_and_watched(kitchen)
+    renders.clear()
+    # when: the paid step is planned
+    with CaptureQueriesContext(connection) as queries:
+        planned = plan(Step(order.pk, "paid", watching=True, online=True))
+    # then: only the toast was rendered; the email and the text were not, nor were the order's
+    # lines read (only the paid email shows them)
+    assert renders == ["notifications/order_paid.push.txt"]
+    assert not any("ordering_orderline" in q["sql"] for q in queries.captured_queries)
+    rows = {n.channel: n for n in Notification.objects.filter(order=order)}
+    assert {c: (n.status, n.reason) for c, n in rows.items()} == {
+        "email": ("skipped", "watching the order live"),
+        "sms": ("skipped", "watching the order live"),
+        "push": ("pending", ""),
+    }
+    assert [(rows[c].subject, rows[c].body) for c in ("email", "sms")] == [("", ""), ("", "")]
+    assert rows["push"].subject == f"Order #{order.pk} is paid" and rows["push"].body
+    assert len(planned) == 3
+
+
+def test_a_skipped_paid_email_resent_is_written_in_full_and_the_admin_says_why_it_was_blank(kitchen, settings):
+    # given: a paid email not sent (and not written) because the customer watched the order
+    user, order = paid_and_watched(kitchen)
+    plan(Step(order.pk, "paid", watching=True, online=False))
+    skipped = Notification.objects.get(order=order, channel="email")
+    admin = UserFactory(is_staff=True, is_superuser=True)
+    client = Client()
+    client.force_login(admin)
+    # then: the admin shows it was not written, and why
+    page = client.get(f"/admin/notifications/notification/{skipped.pk}/change/").content.decode()
+    assert "Not written: it was not sent (watching the order live)." in page
+    # when: the operator resends it
+    response = client.post("/admin/notifications/notification/", {"action": "resend", "_selected_action": [skipped.pk]})
+    assert response.status_code == 302
+    # then: the new row is the whole paid email, its lines and total, as the plan would have
+    # written it
+    resent = Notification.objects.get(resend_of=skipped)
+    assert resent.status == "pending" and resent.recipient == user.email
+    assert resent.subject == f"Order #{order.pk} is paid — {order.restaurant.name} has it"
+    lines = [" ".join(line.split()) for line in resent.body.splitlines()]
+    assert "2 × Risotto €24.00 (VAT 7.00%)" in lines
+    assert "Total €24.00, VAT included:" in lines
+    assert f"we took 24.00 EUR from your wallet for order #{order.pk} at" in lines
+    assert f"Follow it live: {settings.SITE_URL}/orders/{order.pk}/" in lines
+    # and: it is sent as written
+    sent = []
+
+    def send(notification):
+        sent.append(notification.body)
+        return Sent(provider_id="test")
+
+    with transaction.atomic():
+        notification_deliver(notification_id=resent.pk, attempt=1, send=send)
+    assert sent == [resent.body]
+    # (the skipped row stays as it was logged)
+    assert Notification.objects.get(pk=skipped.pk).body == ""
+
+
+def test_a_skipped_refund_resent_carries_the_refunds_amount_and_reason(kitchen):
+    # given: a partial refund told while the customer watched: email and text not sent
+    user, order = paid_and_watched(kitchen)
+    plan(Step(order.pk, "refunded", watching=True, online=False, amount=Decimal("7.50"), reason="out of rice"))
+    skipped = {n.channel: n for n in Notification.objects.filter(order=order, message="order_refunded")}
+    assert {c: (n.status, n.body) for c, n in skipped.items() if c != "push"} == {
+        "email": ("skipped", ""),
+        "sms": ("skipped", ""),
+    }
+    assert skipped["email"].event_values == {"amount": "7.50", "reason": "out of rice"}
+    # when: both are resent
+    email_ = Notification.objects.get(pk=notification_resend(notification_id=skipped["email"].pk).pk)
+    text = Notification.objects.get(pk=notification_resend(notification_id=skipped["sms"].pk).pk)
+    # then: they tell the refund's amount (not the order's total) and its reason
+    assert email_.subject == f"Order #{order.pk}: 7.50 EUR refunded"
+    assert "cancelled: out of rice." in email_.body and "We refunded 7.50 EUR to your wallet." in email_.body
+    assert text.body == f"Passline: 7.50 EUR for order #{order.pk} is back in your wallet (out of rice)."
