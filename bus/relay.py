@@ -98,16 +98,14 @@ class Refusals:
     def refused(self, route: Route, row_ids: Iterable[int], *, now: float) -> float:
         """The broker refused these rows: the seconds they wait. Refusals within one pause are
         one round; a refusal after the pause ended (the broker still refuses) doubles it."""
-        if route not in self._level:
-            level = 0
-        elif now < self._until[route]:
-            level = self._level[route]
-        else:
-            level = self._level[route] + 1
-        level = min(level, self._top)
-        self._level[route] = level
+        level = self._level.get(route)
+        if level is None or now >= self._until[route]:
+            # A new round; its end is not pushed back by refusals within it (new messages
+            # refused one by one would otherwise keep the pause from ever growing).
+            level = 0 if level is None else min(level + 1, self._top)
+            self._level[route] = level
+            self._until[route] = now + min(self.base * 2.0**level, self.cap)
         pause = min(self.base * 2.0**level, self.cap)
-        self._until[route] = now + pause
         self._held.setdefault(route, set()).update(row_ids)
         return pause
 

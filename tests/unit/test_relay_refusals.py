@@ -33,6 +33,17 @@ def test_a_route_refused_again_after_its_pause_waits_twice_as_long_up_to_the_cap
     assert pauses == [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0, 30.0, 30.0]
 
 
+def test_new_messages_refused_during_a_pause_do_not_keep_it_from_growing():
+    # given: a route refused, new messages refused one by one every 0.1 s meanwhile
+    refusals = Refusals(base=0.25, cap=30.0)
+    refusals.refused(BILLING, [1], now=0.0)
+    for tick in range(1, 3):
+        assert refusals.refused(BILLING, [100 + tick], now=tick * 0.1) == 0.25
+    # when: the held row is tried again when its pause ended, and refused again
+    # then: it waits twice as long
+    assert refusals.refused(BILLING, [1], now=0.25) == 0.5
+
+
 def test_the_routes_first_confirm_ends_the_pause_and_hands_back_every_row_held_for_it():
     # given: a route refused for a while (a quorum queue without a leader), its rows held
     refusals = Refusals(base=0.25, cap=30.0)
