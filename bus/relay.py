@@ -23,9 +23,11 @@ same (only) thread, between I/O events, so Django's connection is used safely.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -47,18 +49,76 @@ from bus.topology import EXCHANGE_NAMES, declare_topology
 
 logger = logging.getLogger(__name__)
 
-# Between tries of a message the broker returned or refused: 2 s, 4 s, … up to 5 minutes.
+# Between tries of a message the broker returned (unroutable) or the relay kept back (an
+# unknown exchange): 2 s, 4 s, … up to 5 minutes. Only an operator's fix makes those go.
 RETRY_BASE_SECONDS = 2
 RETRY_MAX_SECONDS = 300
+# Between tries of messages the broker refused (nack): 0.25 s doubling to 30 s per route, and
+# over at the route's first confirm (see Refusals).
+REFUSED_BASE_SECONDS = 0.25
+REFUSED_MAX_SECONDS = 30.0
 # Seconds a connection whose broker stopped confirming may take to close before it is left.
 CLOSE_GRACE_SECONDS = 5.0
 # Rows with this many failed tries are shown to operators as stuck (admin filter).
 STUCK_AFTER_ATTEMPTS = 10
 TABLE = OutboxMessage._meta.db_table
+REFUSED = "refused by the broker (nack)"  # a refused row's last_error
 
 
 def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=min(RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), RETRY_MAX_SECONDS))
+
+
+Route = tuple[str, str]  # (exchange, routing key): the queues a message reaches
+
+
+class Refusals:
+    """How long messages the broker refused (nack) wait before they are tried again, per route.
+
+    A nack is the broker refusing for now — a quorum queue between leaders, a full queue — not a
+    fault of the message, and every message to the same route meets it alike. So the pause
+    belongs to the route, not to each row (a row's own growing back-off left rows refused during
+    a leader change waiting up to minutes after the new leader took publishes): it doubles with
+    each round the route is refused again after its pause, from ``base`` up to ``cap``, so a
+    broker that keeps refusing is asked every ``cap`` seconds at most; and the route's first
+    confirmed publish (a new message, or a refused one whose pause ended) ends it, handing back
+    the rows held for it to be tried at once.
+
+    Pure bookkeeping (the relay writes the rows' ``available_at``); ``now`` is monotonic seconds.
+    """
+
+    def __init__(self, *, base: float = REFUSED_BASE_SECONDS, cap: float = REFUSED_MAX_SECONDS) -> None:
+        self.base = base
+        self.cap = cap
+        self._top = max(0, math.ceil(math.log2(cap / base)))  # the first level whose pause is the cap
+        self._level: dict[Route, int] = {}
+        self._until: dict[Route, float] = {}  # when the route's current pause ends
+        self._held: dict[Route, set[int]] = {}
+
+    def refused(self, route: Route, row_ids: Iterable[int], *, now: float) -> float:
+        """The broker refused these rows: the seconds they wait. Refusals within one pause are
+        one round; a refusal after the pause ended (the broker still refuses) doubles it."""
+        level = self._level.get(route)
+        if level is None or now >= self._until[route]:
+            # A new round; its end is not pushed back by refusals within it (new messages
+            # refused one by one would otherwise keep the pause from ever growing).
+            level = 0 if level is None else min(level + 1, self._top)
+            self._level[route] = level
+            self._until[route] = now + min(self.base * 2.0**level, self.cap)
+        pause = min(self.base * 2.0**level, self.cap)
+        self._held.setdefault(route, set()).update(row_ids)
+        return pause
+
+    def accepted(self, route: Route) -> set[int]:
+        """The broker confirmed a publish to ``route``: its back-off starts over; the ids of the
+        rows held for it, to be tried now."""
+        self._level.pop(route, None)
+        self._until.pop(route, None)
+        return self._held.pop(route, set())
+
+    def any(self) -> bool:
+        """Whether some route is refused now (else a confirm has nothing to end)."""
+        return bool(self._level)
 
 
 class Row(NamedTuple):
@@ -83,6 +143,7 @@ class Batch:
     started: float = field(default_factory=time.monotonic)
     pending: set[int] = field(default_factory=set)  # delivery tags not yet confirmed
     sent: list[int] = field(default_factory=list)  # row ids confirmed
+    refused: list[int] = field(default_factory=list)  # row ids the broker nacked
     failed: dict[int, str] = field(default_factory=dict)  # row id -> reason
 
 
@@ -127,6 +188,7 @@ class OutboxRelay:
         confirm_timeout: float = 10.0,
         max_reconnect_delay: float = 10.0,
         nudge_delay: float = 0.01,
+        refused_pause: tuple[float, float] = (REFUSED_BASE_SECONDS, REFUSED_MAX_SECONDS),
     ):
         self.batch_size = batch_size
         # A nudge claims this much later, not at once: the commits of a few milliseconds (an
@@ -138,6 +200,8 @@ class OutboxRelay:
         self.confirm_timeout = confirm_timeout
         self.max_reconnect_delay = max_reconnect_delay
         self.published = 0  # confirmed and marked sent, since start
+        base, cap = refused_pause
+        self._refusals = Refusals(base=base, cap=cap)
         self._stopping = threading.Event()
         self._connection: pika.SelectConnection | None = None
         self._channel: Channel | None = None
@@ -416,12 +480,12 @@ class OutboxRelay:
             batch, row = entry
             batch.pending.discard(tag)
             reason = self._returned.pop(row.message_id, None)
-            if reason is None and not isinstance(method, Basic.Ack):
-                reason = "refused by the broker (nack)"
-            if reason is None:
+            if reason is not None:
+                batch.failed[row.id] = reason
+            elif isinstance(method, Basic.Ack):
                 batch.sent.append(row.id)
             else:
-                batch.failed[row.id] = reason
+                batch.refused.append(row.id)
         self._finish_confirmed()
 
     def _on_confirm_timeout(self) -> None:
@@ -467,9 +531,14 @@ class OutboxRelay:
     def _record(self, batch: Batch) -> None:
         """Mark a confirmed batch, inside the epoch's transaction."""
         now = timezone.now()
+        by_id = {row.id: row for row in batch.rows}
         if batch.sent:
             _execute_in(f"UPDATE {TABLE} SET sent_at = %s WHERE id IN ({{ids}})", [_naive(now)], batch.sent)
-        by_id = {row.id: row for row in batch.rows}
+            if self._refusals.any():
+                for route in {(by_id[row_id].exchange, by_id[row_id].routing_key) for row_id in batch.sent}:
+                    self._release(route, now)
+        if batch.refused:
+            self._hold_refused([by_id[row_id] for row_id in batch.refused], now)
         for row_id, reason in batch.failed.items():
             row = by_id[row_id]
             logger.error(
@@ -483,16 +552,65 @@ class OutboxRelay:
                 attempts=row.attempts + 1, last_error=reason[:2000], available_at=now + retry_delay(row.attempts + 1)
             )
         self.published += len(batch.sent)
-        bus_metrics.relayed(len(batch.sent), len(batch.failed), time.monotonic() - batch.started)
+        failed = len(batch.failed) + len(batch.refused)
+        bus_metrics.relayed(len(batch.sent), failed, time.monotonic() - batch.started)
         logger.info(
             "relay published %d messages",
             len(batch.sent),
             extra={
                 "published": len(batch.sent),
-                "failed": len(batch.failed),
+                "failed": failed,
                 "ms": round((time.monotonic() - batch.started) * 1000, 1),
             },
         )
+
+    def _hold_refused(self, rows: list[Row], now: datetime) -> None:
+        """Keep rows the broker refused (nack) for their route's pause, or its next confirm."""
+        by_route: dict[Route, list[Row]] = {}
+        for row in rows:
+            by_route.setdefault((row.exchange, row.routing_key), []).append(row)
+        for route, refused in by_route.items():
+            ids = [row.id for row in refused]
+            pause = self._refusals.refused(route, ids, now=time.monotonic())
+            # One line per route and batch: a leader change refuses hundreds at once.
+            logger.warning(
+                "relay: the broker refused %d messages to %r %r (nack); trying again in %.2f s or at"
+                " the route's next confirm",
+                len(ids),
+                *route,
+                pause,
+                extra={"refused": len(ids), "first_message_id": refused[0].message_id},
+            )
+            _execute_in(
+                f"UPDATE {TABLE} SET attempts = attempts + 1, last_error = %s, available_at = %s WHERE id IN ({{ids}})",
+                [REFUSED, _naive(now + timedelta(seconds=pause))],
+                ids,
+            )
+
+    def _release(self, route: Route, now: datetime) -> None:
+        """The broker confirmed a publish to ``route``: the rows held back for its refusals go now."""
+        held = sorted(self._refusals.accepted(route))
+        if not held:
+            return
+        # Rows another relay copy has claimed meanwhile are its to publish: skip them, never wait
+        # for its epoch on this (the only) thread.
+        released = 0
+        with connection.cursor() as cursor:
+            for start in range(0, len(held), 1000):
+                chunk = held[start : start + 1000]
+                cursor.execute(
+                    f"SELECT id FROM {TABLE} WHERE id IN ({', '.join(['%s'] * len(chunk))}) AND sent_at IS NULL"
+                    " FOR UPDATE SKIP LOCKED",
+                    chunk,
+                )
+                ids = [row_id for (row_id,) in cursor.fetchall()]
+                released += len(ids)
+                if ids:
+                    cursor.execute(
+                        f"UPDATE {TABLE} SET available_at = %s WHERE id IN ({', '.join(['%s'] * len(ids))})",
+                        [_naive(now), *ids],
+                    )
+        logger.info("relay: the broker takes %r %r again; %d refused messages go now", *route, released)
 
     def _end_epoch(self, *, commit: bool) -> None:
         if not self._epoch_batches:

@@ -23,6 +23,7 @@ import pytest
 from django.db import connection
 from django.db.models import Sum
 from django.test import Client
+from django.utils import timezone
 
 from billing.models import LedgerEntry, Payment, Wallet
 from billing.services.wallets import wallet_credit
@@ -212,8 +213,7 @@ def wait_paid(orders: list[int], what: str) -> float:
         wait_until(lambda: paid(orders), timeout=CONVERGENCE_TIMEOUT, interval=0.1, what=what)
     except AssertionError:
         statuses = Counter(Order.objects.filter(pk__in=orders).values_list("status", flat=True))
-        unsent = OutboxMessage.objects.filter(sent_at__isnull=True).count()
-        raise AssertionError(f"{what}: {dict(statuses)} of {len(orders)}, {unsent} outbox rows unsent") from None
+        raise AssertionError(f"{what}: {dict(statuses)} of {len(orders)}; {unsent_summary()}") from None
     return time.monotonic() - started
 
 
@@ -236,15 +236,32 @@ def assert_paid_exactly_once(cluster: RabbitCluster, orders: list[int]) -> None:
     charged = LedgerEntry.objects.filter(order_id__in=orders).aggregate(total=Sum("amount"))["total"]
     assert charged == -PRICE * len(orders)
     # the last orders' own messages (paid, their timers) may still be on their way to the broker
-    wait_until(
-        lambda: not OutboxMessage.objects.filter(sent_at__isnull=True).exists(),
-        timeout=60,
-        interval=0.2,
-        what="the outbox sent in full",
-    )
+    started = time.monotonic()
+    try:
+        wait_until(
+            lambda: not OutboxMessage.objects.filter(sent_at__isnull=True).exists(),
+            timeout=CONVERGENCE_TIMEOUT,
+            interval=0.2,
+            what="the outbox sent in full",
+        )
+    except AssertionError:
+        raise AssertionError(f"the outbox not sent in full: {unsent_summary()}") from None
+    report("outbox sent in full", after_all_paid_s=time.monotonic() - started)
     url = cluster.answering()[0].url
     for queue in CHAIN_QUEUES:
         assert queue_depth(url, f"{queue}.dead")[0] == 0, f"dead letters in {queue}.dead"
+
+
+def unsent_summary() -> str:
+    """What is left in the outbox: rows by type, the most tries, the last errors, how long the
+    latest one still waits."""
+    rows = OutboxMessage.objects.filter(sent_at__isnull=True)
+    types = Counter(rows.values_list("type", flat=True))
+    errors = Counter(rows.exclude(last_error="").values_list("last_error", flat=True))
+    latest = rows.order_by("-available_at").values_list("available_at", "attempts").first()
+    most = max(rows.values_list("attempts", flat=True), default=0)
+    waits = f", the latest due in {(latest[0] - timezone.now()).total_seconds():.1f} s" if latest else ""
+    return f"{sum(types.values())} unsent {dict(types)}, up to {most} tries, errors {dict(errors)}{waits}"
 
 
 def report(title: str, **numbers: Any) -> None:
@@ -269,8 +286,8 @@ def test_killing_the_billing_queues_leader_node_under_load_loses_and_doubles_no_
     # given: orders flowing through the whole payment chain, and being paid
     run_chain(worker_threads)
     placer = place(placers, shop, tag="kill")
-    wait_until(lambda: len(placer.placed) >= RATE * 5, timeout=60, what="five seconds of orders")
-    wait_until(lambda: Order.objects.filter(status=OrderStatus.PAID).count() >= RATE * 2, timeout=60, what="payments")
+    wait_until(lambda: len(placer.placed) >= RATE * 5, timeout=120, what="five seconds of orders")
+    wait_until(lambda: Order.objects.filter(status=OrderStatus.PAID).count() >= RATE * 2, timeout=120, what="payments")
     leader = cluster.leader_of(BILLING_QUEUE)
 
     # when: the node holding the billing queue's leader dies, orders still coming
@@ -310,7 +327,7 @@ def test_a_partitioned_minority_node_stops_nothing_and_after_the_heal_nothing_is
     # given: orders flowing and being paid
     run_chain(worker_threads)
     placer = place(placers, shop, tag="partition")
-    wait_until(lambda: Order.objects.filter(status=OrderStatus.PAID).count() >= RATE * 2, timeout=60, what="payments")
+    wait_until(lambda: Order.objects.filter(status=OrderStatus.PAID).count() >= RATE * 2, timeout=120, what="payments")
 
     # when: the node holding the billing queue's leader is cut off from the two others (its
     # clients can still reach it): pause_minority makes it stop serving them
@@ -320,7 +337,7 @@ def test_a_partitioned_minority_node_stops_nothing_and_after_the_heal_nothing_is
     try:
         during = len(placer.placed)
         wait_until(
-            lambda: len(placer.placed) >= during + RATE * 5, timeout=60, what="orders placed during the partition"
+            lambda: len(placer.placed) >= during + RATE * 5, timeout=120, what="orders placed during the partition"
         )
         # then: ordering goes on through the majority, the partition still there
         wait_paid(placer.placed[during:], "the orders placed during the partition paid by the majority")
@@ -356,7 +373,7 @@ def test_with_every_node_down_for_20_s_orders_are_still_accepted_and_all_paid_af
     # given: orders being paid
     run_chain(worker_threads)
     before = place(placers, shop, tag="before")
-    wait_until(lambda: Order.objects.filter(status=OrderStatus.PAID).count() >= RATE, timeout=60, what="payments")
+    wait_until(lambda: Order.objects.filter(status=OrderStatus.PAID).count() >= RATE, timeout=120, what="payments")
     orders = before.stop()
 
     # when: the whole cluster dies for 20 s, customers ordering through the API meanwhile
