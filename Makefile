@@ -43,6 +43,7 @@ bench:
 	@$(PY) -m bench.bus $(BENCH_ARGS)
 	@$(PY) -m bench.billing
 	@$(PY) -m bench.live $(LIVE_BENCH_ARGS)
+	@$(PY) -m bench.layer
 	@$(PY) -m bench.load $(LOAD_BENCH_ARGS)
 	@$(PY) -m bench.report
 

@@ -193,8 +193,20 @@ def main() -> None:
 
     declare_topology()
     if args.latency_only:
+        runs = []
         for queue in ("bench.sink", "bench.sink_threaded") * 3:  # interleaved: the machine drifts
-            print(json.dumps(latency(args.latency_rate, 10, args.idle_interval, queue)))
+            runs.append(latency(args.latency_rate, 10, args.idle_interval, queue))
+            print(json.dumps(runs[-1]))
+        by_queue = {
+            queue: sorted(run["consumer_cpu_ms_per_message"] for run in runs if run["consumer"] == queue)
+            for queue in ("bench.sink", "bench.sink_threaded")
+        }
+        path = common.save(
+            "bus-trickle",
+            {"runs": runs, "consumer_cpu_ms_per_message_median": {q: v[len(v) // 2] for q, v in by_queue.items()}},
+            {"rate": args.latency_rate, "seconds": 10, "payload_bytes": 1000},
+        )
+        print(f"quick sink, then on the handler thread (median CPU ms per message): {by_queue}; results: {path}")
         return
     figures: dict[str, Any] = {"relay_only": relay_only(args.messages, args.batch_size)}
     for count in args.consumers:
