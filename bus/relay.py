@@ -170,6 +170,10 @@ def _naive(moment: datetime) -> datetime:
     return moment.replace(tzinfo=None)  # the database keeps UTC without a zone
 
 
+# Which of the given rows are still unsent and not claimed by another relay copy (locked).
+UNCLAIMED_SQL = f"SELECT id FROM {TABLE} WHERE id IN ({{ids}}) AND sent_at IS NULL FOR UPDATE SKIP LOCKED"
+
+
 def _execute_in(sql: str, head: list[Any], ids: list[int]) -> None:
     # Plain SQL: the ORM's per-parameter preparation of a 500-id IN list shows in profiles.
     with connection.cursor() as cursor:
@@ -598,18 +602,11 @@ class OutboxRelay:
         with connection.cursor() as cursor:
             for start in range(0, len(held), 1000):
                 chunk = held[start : start + 1000]
-                cursor.execute(
-                    f"SELECT id FROM {TABLE} WHERE id IN ({', '.join(['%s'] * len(chunk))}) AND sent_at IS NULL"
-                    " FOR UPDATE SKIP LOCKED",
-                    chunk,
-                )
+                cursor.execute(UNCLAIMED_SQL.format(ids=", ".join(["%s"] * len(chunk))), chunk)
                 ids = [row_id for (row_id,) in cursor.fetchall()]
                 released += len(ids)
                 if ids:
-                    cursor.execute(
-                        f"UPDATE {TABLE} SET available_at = %s WHERE id IN ({', '.join(['%s'] * len(ids))})",
-                        [_naive(now), *ids],
-                    )
+                    _execute_in(f"UPDATE {TABLE} SET available_at = %s WHERE id IN ({{ids}})", [_naive(now)], ids)
         logger.info("relay: the broker takes %r %r again; %d refused messages go now", *route, released)
 
     def _end_epoch(self, *, commit: bool) -> None:
