@@ -69,6 +69,15 @@ def table(path: Path) -> str:
         f"{_number(summary.get('handlings_per_order'))} |",
         f"| orders lost or charged twice | {_number(summary.get('lost'))} |",
     ]
+    statements = summary.get("statements_per_order") or {}
+    if statements:
+        rows.append(
+            f"| MariaDB statements per order | {_number(statements.get('Questions'))}: "
+            + ", ".join(
+                f"{name} {value:g}" for name, value in statements.items() if name != "Questions" and value >= 0.05
+            )
+            + " |"
+        )
     by_process = summary.get("cpu_ms_per_order_by_process") or {}
     if by_process:
         rows.append(

@@ -11,6 +11,9 @@ measured window (it prints ``window`` lines as the window starts and ends) this 
   process and summed;
 * the bus's traffic: rows the outbox gained (messages published) and rows the processed-message
   table gained (messages handled), per order, by message type and by consumer;
+* MariaDB's statements per order, by kind (its global ``Com_*`` counters: selects, inserts,
+  commits, savepoints, ``SET`` and the rest; ``Questions`` is every one a client sent), the
+  server's own count, so like its CPU it holds whatever else the machine sent it meanwhile;
 * a flame graph of every Python process of the stack (py-spy, recording all of them in
   parallel), ``<flames>/<process>.svg``: in a second window at the same rate right after the
   measured one, since a dozen profilers on two cores would spoil its CPU and latency figures
@@ -56,6 +59,50 @@ def high_water() -> dict[str, int]:
             cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM `{table}`")  # nosec B608
             marks[table] = int(cursor.fetchone()[0])
     return marks
+
+
+# MariaDB's counters of statements by kind (SHOW GLOBAL STATUS), what the window reads.
+STATEMENT_COUNTERS = (
+    "Questions",
+    "Com_select",
+    "Com_insert",
+    "Com_insert_select",
+    "Com_update",
+    "Com_update_multi",
+    "Com_delete",
+    "Com_delete_multi",
+    "Com_replace",
+    "Com_begin",
+    "Com_commit",
+    "Com_rollback",
+    "Com_savepoint",
+    "Com_release_savepoint",
+    "Com_rollback_to_savepoint",
+    "Com_set_option",
+    "Com_admin_commands",
+)
+
+
+def statement_counts() -> dict[str, int]:
+    """MariaDB's statement counters now (the server's, every client's)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW GLOBAL STATUS WHERE Variable_name IN %s", [STATEMENT_COUNTERS])
+        return {name: int(value) for name, value in cursor.fetchall()}
+
+
+def statements_per_order(before: dict[str, int], after: dict[str, int], orders: int) -> dict[str, float]:
+    """Each counter's growth over the window per order, the largest first (``Questions``, every
+    statement, is the total)."""
+    if not orders:
+        return {}
+    grown = {name.removeprefix("Com_"): after.get(name, 0) - before.get(name, 0) for name in after}
+    return {
+        name: round(n / orders, 2)
+        for name, n in sorted(grown.items(), key=lambda kv: (kv[0] != "Questions", -kv[1]))
+        if n > 0
+    }
 
 
 def rows_between(before: dict[str, int], after: dict[str, int]) -> dict[str, Any]:
@@ -181,12 +228,18 @@ def measure(
     window: dict[str, Any] = {}
 
     def opened() -> None:
-        window.update(cpu_before=stack.cpu_seconds(), rows_before=high_water(), started=time.monotonic())
+        window.update(
+            cpu_before=stack.cpu_seconds(),
+            rows_before=high_water(),
+            statements_before=statement_counts(),
+            started=time.monotonic(),
+        )
 
     def closed() -> None:
         window.update(
             cpu_after=stack.cpu_seconds(),
             rows_after=high_water(),
+            statements_after=statement_counts(),
             seconds=round(time.monotonic() - window["started"], 2),
         )
 
@@ -207,6 +260,7 @@ def measure(
         "cpu_ms_per_order_by_process": by_process,
         "messages_per_order": round(messages / orders, 2) if orders else None,
         "handlings_per_order": round(handlings / orders, 2) if orders else None,
+        "statements_per_order": statements_per_order(window["statements_before"], window["statements_after"], orders),
         **added,
         **settled(run_id, result),
         "idle_cpu_ms_per_s": round(sum(idle.values()), 1),

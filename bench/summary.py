@@ -82,6 +82,8 @@ def build(figures: dict[str, Any]) -> dict[str, Any]:
         "idle_cpu_ms_per_s": steady.get("idle_cpu_ms_per_s"),
         "messages_per_order": steady.get("messages_per_order"),
         "handlings_per_order": steady.get("handlings_per_order"),
+        # MariaDB's statements per order by kind; "Questions" is all of them.
+        "statements_per_order": steady.get("statements_per_order") or {},
         "lost": lost(figures),
         "failed": sorted(name for name, block in figures.items() if isinstance(block, dict) and "failed" in block),
         "flamegraphs": steady.get("flamegraphs") or {},  # relative to the results file's folder

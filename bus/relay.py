@@ -219,6 +219,8 @@ class OutboxRelay:
         self._confirm_timer: Any = None
         self._was_open = False
         self._nudged = False  # a writer committed rows since the last claim (bus/nudge.py)
+        self._more = False  # the last claim read a full batch: more rows may wait
+        self.claims = 0  # claims so far (SELECT … FOR UPDATE SKIP LOCKED), found rows or not
         self._user = ""  # the RabbitMQ user the relay publishes as (every message's user_id)
         self._work_queues = frozenset(c.queue for c in registered().values() if c.consume_from is None)
 
@@ -280,7 +282,7 @@ class OutboxRelay:
             logger.warning("relay reconnecting in %.1f s", pause)
             self._stopping.wait(pause)
         heartbeat.stop()
-        logger.info("relay stopped", extra={"published": self.published})
+        logger.info("relay stopped", extra={"published": self.published, "claims": self.claims})
 
     def stop(self) -> None:
         """Finish the batches in flight, then close. Safe from a signal handler or another thread."""
@@ -302,15 +304,17 @@ class OutboxRelay:
         self._nudged = True
         self._wake_if_idle()
 
-    def _wake_if_idle(self) -> None:
-        """Claim now instead of at the poll timer, if rows were nudged in since the last claim.
-        Mid-epoch the confirms drive the cycle; this runs again when the epoch ends."""
+    def _wake_if_idle(self, delay: float | None = None) -> None:
+        """Claim ``delay`` from now (the nudge delay) instead of at the poll timer, if rows were
+        nudged in since the last claim. Mid-epoch the confirms drive the cycle; this runs again
+        when the epoch ends."""
+        delay = self.nudge_delay if delay is None else delay
         if self._nudged and self._timer is not None and not self._epoch_batches and self._connection is not None:
-            if self._timer_due <= time.monotonic() + self.nudge_delay:
+            if self._timer_due <= time.monotonic() + delay:
                 return  # the claim already due soon takes these rows: never push it back
             self._connection.ioloop.remove_timeout(self._timer)
             self._timer = None
-            self._schedule(self.nudge_delay)
+            self._schedule(delay)
 
     def _stop_if_idle(self) -> None:
         if not self._in_flight:
@@ -384,7 +388,7 @@ class OutboxRelay:
         if rows:
             self._publish(rows)
             # Claim the next batch while the broker confirms this one.
-            self._schedule(0 if len(rows) >= self.batch_size else self.idle_interval)
+            self._schedule(0 if self._more else self.idle_interval)
         elif not self._in_flight:
             self._end_epoch(commit=True)
             self._schedule(self.idle_interval)
@@ -407,7 +411,15 @@ class OutboxRelay:
         with connection.cursor() as cursor:
             cursor.execute(_CLAIM.format(after=after), [*params, self.batch_size])
             rows = [Row._make(_aware_created_at(values)) for values in cursor.fetchall()]
-        return self._in_aggregate_order(rows)
+        self.claims += 1
+        kept = self._in_aggregate_order(rows)
+        # Rows past a full batch wait: claim again as soon as this batch allows. Rows read and
+        # left for later (behind another copy's) go after this epoch, as if nudged (no nudge of
+        # theirs will come again).
+        self._more = len(rows) >= self.batch_size
+        if len(kept) < len(rows):
+            self._nudged = True
+        return kept
 
     def _in_aggregate_order(self, rows: list[Row]) -> list[Row]:
         """Keep, of each aggregate, only the rows before its first unsent row that is neither in
@@ -529,8 +541,11 @@ class OutboxRelay:
         if self._stopping.is_set():
             self._stop_if_idle()
         else:
-            self._schedule(0)
-            self._wake_if_idle()
+            # At once only when rows are known to wait: after a claim that found fewer than a
+            # batch, claiming again would find nothing but what a nudge announces. A nudge that
+            # came while the broker confirmed has waited its delay already: its rows go at once.
+            self._schedule(0 if self._more else self.idle_interval)
+            self._wake_if_idle(0)
 
     def _record(self, batch: Batch) -> None:
         """Mark a confirmed batch, inside the epoch's transaction."""

@@ -74,3 +74,19 @@ def test_a_steady_stream_of_nudges_does_not_hold_the_relay_back(run_relay):
     # claim that is already due (each one did, and nothing left until the writes stopped)
     assert first_published_while_writing
     wait_until(lambda: sent("stream-199"), timeout=5, what="the last rows to be sent")
+
+
+def test_a_nudged_transaction_costs_one_claim(run_relay):
+    # given an idle relay (its poll 30 s away)
+    relay = run_relay(idle_interval=SLOW_POLL).worker
+    wait_until(lambda: idle(relay), timeout=20, what="the relay to wait on its poll timer")
+    time.sleep(1.5)  # the nudge listener has subscribed by now
+    claims = relay.claims
+    # when a transaction's rows commit and are published
+    write("one-claim")
+    wait_until(lambda: sent("one-claim"), timeout=3, what="the nudged rows to be sent")
+    wait_until(lambda: idle(relay), timeout=5, what="the relay to be idle again")
+    time.sleep(0.3)
+    # then the relay read the outbox once: not again while the broker confirmed, nor after
+    # (a claim of fewer rows than a batch took every row committed before it)
+    assert relay.claims - claims == 1

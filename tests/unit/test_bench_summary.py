@@ -85,6 +85,14 @@ def test_cpu_per_order_is_each_process_over_the_window_divided_by_its_orders():
     assert steady.per_order(before, after, 0) == {}
 
 
+def test_statements_per_order_are_each_counters_growth_over_the_orders_all_of_them_first():
+    before = {"Questions": 1000, "Com_select": 400, "Com_commit": 100, "Com_savepoint": 7}
+    after = {"Questions": 7000, "Com_select": 2400, "Com_commit": 1300, "Com_savepoint": 7}
+
+    assert steady.statements_per_order(before, after, 100) == {"Questions": 60.0, "select": 20.0, "commit": 12.0}
+    assert steady.statements_per_order(before, after, 0) == {}
+
+
 def _steady(**overrides):
     figures = {
         "lost": 0,
