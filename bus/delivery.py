@@ -55,7 +55,7 @@ class MalformedDelivery(ValueError):
     """A header or property that no Passline producer writes: dead-lettered, never trusted."""
 
 
-def _attempt(delivery: Delivery) -> int:
+def attempt_of(delivery: Delivery) -> int:
     """The delivery's attempt (1 when first delivered); MalformedDelivery for a bad header."""
     value = delivery.headers.get(ATTEMPT_HEADER, 1)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ATTEMPT:
@@ -65,24 +65,24 @@ def _attempt(delivery: Delivery) -> int:
     return value
 
 
-def _attempt_or_first(delivery: Delivery) -> int:
+def attempt_or_first(delivery: Delivery) -> int:
     try:
-        return _attempt(delivery)
+        return attempt_of(delivery)
     except MalformedDelivery:
         return 1
 
 
-def _check_properties(delivery: Delivery) -> None:
+def check_properties(delivery: Delivery) -> None:
     """Refuse what the runner would otherwise trust: the headers table, the message id."""
     props = delivery.properties
     if props.headers is not None and not isinstance(props.headers, dict):
         raise MalformedDelivery(f"headers are not a table: {type(props.headers).__name__}")
     if not isinstance(props.message_id, str) or not props.message_id:
         raise MalformedDelivery("no message_id property")
-    _attempt(delivery)
+    attempt_of(delivery)
 
 
-def _correlation_id(delivery: Delivery) -> str:
+def delivery_correlation_id(delivery: Delivery) -> str:
     """The request the delivery belongs to: its AMQP correlation_id, but for an RPC command,
     whose correlation_id is the call id, the envelope's (read only then)."""
     value = delivery.properties.correlation_id

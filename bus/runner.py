@@ -66,11 +66,11 @@ from bus.delivery import (
     Delivery,
     MalformedDelivery,
     Outcome,
-    _attempt,
-    _attempt_or_first,
-    _check_properties,
-    _correlation_id,
+    attempt_of,
+    attempt_or_first,
+    check_properties,
     decode,
+    delivery_correlation_id,
 )
 from bus.envelope import EnvelopeError
 from bus.handlers import Handler, Message
@@ -305,8 +305,8 @@ class WorkerRunner(Settling):
                 items.append((delivery, None))  # raw consumers take the delivery as it is
                 continue
             try:
-                _check_properties(delivery)
-                message = decode(delivery, _attempt(delivery))
+                check_properties(delivery)
+                message = decode(delivery, attempt_of(delivery))
             except MalformedDelivery as error:
                 outcomes[index] = Outcome("dead", reason=f"malformed: {error}", error_code="invalid_command")
             except (EnvelopeError, InvalidPayload, LookupError) as error:
@@ -328,12 +328,12 @@ class WorkerRunner(Settling):
         if self._settle_clean_batch(deliveries, outcomes):
             if logger.isEnabledFor(logging.INFO):
                 for delivery in deliveries:
-                    self._log_handled(delivery, outcomes[0], _attempt_or_first(delivery), len(deliveries), elapsed)
+                    self._log_handled(delivery, outcomes[0], attempt_or_first(delivery), len(deliveries), elapsed)
             return
         for index, delivery in enumerate(deliveries):
             outcome = outcomes[index]
-            attempt = _attempt_or_first(delivery)
-            with correlation_context(_correlation_id(delivery)):
+            attempt = attempt_or_first(delivery)
+            with correlation_context(delivery_correlation_id(delivery)):
                 self._settle(delivery, outcome, attempt)
                 self.handled += 1
                 bus_metrics.settled(consumer.queue, outcome.status)
@@ -348,7 +348,7 @@ class WorkerRunner(Settling):
         if ok and not logger.isEnabledFor(logging.INFO):
             return  # the common case under load: no record to build
         message_type = delivery.properties.type or "-"
-        with correlation_context(_correlation_id(delivery)):
+        with correlation_context(delivery_correlation_id(delivery)):
             (logger.info if ok else logger.warning)(
                 "handled %s",
                 message_type,

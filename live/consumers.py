@@ -493,7 +493,7 @@ def _events_after(order_id: int, version: int) -> list[dict[str, Any]]:
     ]
 
 
-async def _unseen(order_id: int, last: int | None, frame: dict[str, Any]) -> list[dict[str, Any]]:
+async def unseen_frames(order_id: int, last: int | None, frame: dict[str, Any]) -> list[dict[str, Any]]:
     """What a socket that has shown ``last`` must send for ``frame``: nothing if it is not newer
     (a duplicate, or late), the database's steps up to it in order if there is a gap (a dropped
     group message), else the frame. ``last`` None: the socket has not seen the order yet."""
@@ -584,7 +584,7 @@ class OrderConsumer(LiveConsumer):
         await self._send_update(update_frame_of(event))
 
     async def _send_update(self, frame: dict[str, Any]) -> None:
-        for unseen in await _unseen(self.order_id, self.last_version, frame):
+        for unseen in await unseen_frames(self.order_id, self.last_version, frame):
             self._sent(unseen["version"])
             await self.send_json(unseen)
             log_push("order", unseen)

@@ -9,7 +9,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
-from live.consumers import CLOSE_NOT_FOUND, LiveConsumer, StaffScreen, _unseen, log_push, update_frame_of
+from live.consumers import CLOSE_NOT_FOUND, LiveConsumer, StaffScreen, log_push, unseen_frames, update_frame_of
 from live.groups import board_group, kitchen_group, menu_group
 from ordering.api_schemas import kitchen_ticket_out
 from ordering.exceptions import NotFound
@@ -87,7 +87,7 @@ class KitchenConsumer(StaffScreen):
 
     async def _send_updates(self, order_id: int, event: dict[str, Any]) -> None:
         frame = update_frame_of(event)
-        for unseen in await _unseen(order_id, self.versions.get(order_id), frame):
+        for unseen in await unseen_frames(order_id, self.versions.get(order_id), frame):
             self.versions[order_id] = unseen["version"]
             await self.send_json(unseen)
             log_push("kitchen", unseen)

@@ -110,3 +110,27 @@ def test_the_known_exceptions_still_exist():
 )
 def test_an_upward_import_is_refused(source, target):
     assert _package(target) not in LAYERS[_package(source)]
+
+
+def _private_imports() -> list[str]:
+    """Every ``from <project module> import _name`` in the project's packages: a name with a
+    leading underscore is its module's own, and another module that needs it needs it public."""
+    found = []
+    for top in sorted(set(LAYERS) - {KIT}):
+        for path in sorted((ROOT / top).rglob("*.py")):
+            relative = path.relative_to(ROOT)
+            if "migrations" in relative.parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in LAYERS:
+                    found += [
+                        f"{relative}:{node.lineno} imports {alias.name} from {node.module}"
+                        for alias in node.names
+                        if alias.name.startswith("_")
+                    ]
+    return found
+
+
+def test_no_module_imports_another_modules_private_name():
+    private = _private_imports()
+    assert not private, "private names imported across modules:\n" + "\n".join(private)
