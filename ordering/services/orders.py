@@ -7,7 +7,7 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from bus.correlation import Trace, current_trace, get_correlation_id, trace_of, traced
@@ -35,7 +35,7 @@ from ordering.exceptions import (
     TotalOutOfRange,
 )
 from ordering.hours import Reason, slot_problem
-from ordering.models import MenuItem, Order, OrderEvent, OrderLine, Restaurant, StaffMembership
+from ordering.models import MenuItem, OptionGroup, Order, OrderEvent, OrderLine, Restaurant, StaffMembership
 from ordering.options import choose, clean_note
 from ordering.selectors import dish_option_groups
 from ordering.services.stock import stock_release, stock_reserve
@@ -271,10 +271,12 @@ def order_place(*, customer: User, request: OrderRequest, idempotency_key: str |
 @transaction.atomic
 def _create(*, customer: User, request: OrderRequest, idempotency_key: str | None, fingerprint: str) -> Order:
     # The dishes with their restaurant in one query (the restaurant alone only when none of
-    # them is its); unordered: the menu's default ordering would join the categories to sort.
+    # them is its), and whether each has options (so that the options are read only for those
+    # that do); unordered: the menu's default ordering would join the categories to sort.
     items = (
         MenuItem.objects.order_by()
         .select_related("restaurant")
+        .annotate(has_options=Exists(OptionGroup.objects.order_by().filter(menu_item=OuterRef("pk"))))
         .in_bulk(list(dishes := request.dish_quantities), field_name="pk")
     )
     restaurant = next(
@@ -303,7 +305,7 @@ def _create(*, customer: User, request: OrderRequest, idempotency_key: str | Non
     if unavailable:
         raise ItemUnavailable(f"Not available right now: {', '.join(unavailable)}.", items=unavailable)
 
-    priced = _priced_lines(request, items)
+    priced = _priced_lines(request, items, with_options={pk for pk, item in items.items() if item.has_options})
     subtotal = sum((line.unit_price * line.quantity for line in priced), Decimal("0.00"))
     delivery_fee = _check_fulfilment(request, restaurant, subtotal)
     total = subtotal + delivery_fee + request.tip
@@ -372,10 +374,10 @@ def _create(*, customer: User, request: OrderRequest, idempotency_key: str | Non
     return order
 
 
-def _priced_lines(request: OrderRequest, items: dict[int, MenuItem]) -> list[OrderLine]:
+def _priced_lines(request: OrderRequest, items: Mapping[int, MenuItem], *, with_options: set[int]) -> list[OrderLine]:
     """The request's lines at the server's prices, their options checked against each dish's
-    groups (one query when none of the dishes has any, two otherwise)."""
-    groups = dish_option_groups(menu_item_ids=list(items))
+    groups (read only for ``with_options``, the dishes that have any: no query when none has)."""
+    groups = dish_option_groups(menu_item_ids=sorted(with_options))
     lines = []
     for (pk, option_ids, note), quantity in request.lines.items():
         item = items[pk]

@@ -363,6 +363,18 @@ def test_placing_an_order_reads_by_unique_keys_without_ordering_anything(custome
     assert len(statements) <= 12
 
 
+def test_placing_an_order_of_dishes_without_options_reads_no_options(customer, restaurant, menu):
+    client = bearer(customer)
+
+    with CaptureQueriesContext(connection) as queries:
+        response = place(client, restaurant, (menu["pizza"], 1), (menu["pasta"], 2))
+
+    # the dishes' query says whether each has options: none has, so none are read
+    assert response.status_code == 201
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert not [sql for sql in statements if sql.startswith("SELECT `ordering_optiongroup`")], statements
+
+
 def test_get_order_and_another_customers_order_is_404(customer, other_customer, restaurant, menu):
     mine = place(bearer(customer), restaurant, (menu["pizza"], 1)).json()
     theirs = bearer(other_customer)
