@@ -135,8 +135,27 @@ class _Plan:
     link: str = ""
     skip_email_sms: str = ""  # a reason not to email or text this step
     skip_push: str = ""  # a reason not to show it in the browser
-    verified: dict[str, str] | None = None  # the customer's verified addresses (read if None)
+    # The customer's verified addresses, asked for only when an email or text could go out.
+    verified: Callable[[], dict[str, str]] | None = None  # (read for this customer if None)
     once: bool = False  # by one channel only (ONCE_STEPS)
+
+
+class _VerifiedAddresses:
+    """Customers' verified addresses, read for all of them in one query the first time one is
+    needed: a batch of steps whose emails and texts are all skipped (the customers watch their
+    orders live) reads none."""
+
+    def __init__(self, user_ids: set[int]) -> None:
+        self._user_ids = user_ids
+        self._read: dict[int, dict[str, str]] | None = None
+
+    def of(self, user_id: int) -> Callable[[], dict[str, str]]:
+        return lambda: self._all().get(user_id, {})
+
+    def _all(self) -> dict[int, dict[str, str]]:
+        if self._read is None:
+            self._read = verified_addresses(self._user_ids)
+        return self._read
 
 
 @dataclass(frozen=True)
@@ -185,7 +204,7 @@ def notifications_plan_order_steps(steps: list[Step], *, toasts: Toasts | None =
     orders = Order.objects.select_related("restaurant", "customer", "customer__profile").in_bulk(
         {step.order_id for step in steps}
     )
-    verified = verified_addresses({order.customer_id for order in orders.values()})
+    verified = _VerifiedAddresses({order.customer_id for order in orders.values()})
     orders_link, wallet_link = _absolute(reverse("order_history")), _absolute(reverse("wallet"))
     candidates: list[Notification] = []
     traces: dict[int, Trace | None] = {}
@@ -198,7 +217,7 @@ def notifications_plan_order_steps(steps: list[Step], *, toasts: Toasts | None =
 
 
 def _plan_step(
-    step: Step, order: Order | None, verified: dict[int, dict[str, str]], orders_link: str, wallet_link: str
+    step: Step, order: Order | None, verified: _VerifiedAddresses, orders_link: str, wallet_link: str
 ) -> list[Notification]:
     """The candidate notifications of one step."""
     if order is None:
@@ -211,7 +230,7 @@ def _plan_step(
         key=f"order:{order.pk}:{step.step}",
         order=order,
         link=path,
-        verified=verified.get(order.customer_id, {}),
+        verified=verified.of(order.customer_id),
         once=step.step in ONCE_STEPS,
         context=_order_context(
             order,
@@ -262,7 +281,7 @@ def notifications_plan_welcome(*, customer_id: int) -> list[Notification]:
             key=f"welcome:{customer.pk}",
             context={},
             link=reverse("restaurant_list"),
-            verified=verified,
+            verified=lambda: verified,
         )
     )
     for notification in candidates:
@@ -296,22 +315,22 @@ def _candidates(plan: _Plan) -> list[Notification]:
         profile = CustomerProfile(user=plan.customer)
     chosen = {Channel.EMAIL: profile.notify_email, Channel.SMS: profile.notify_sms, Channel.PUSH: profile.notify_push}
     addresses = {**current_addresses(plan.customer, profile), Channel.PUSH: ""}
-    verified = plan.verified
-    if verified is None:
-        verified = verified_addresses([plan.customer.pk]).get(plan.customer.pk, {})
+    customer_id = plan.customer.pk
+    verified = plan.verified or (lambda: verified_addresses([customer_id]).get(customer_id, {}))
     context = {"customer": plan.customer, **_message_context(plan.message, plan.customer), **plan.context}
     candidates: list[Notification] = []
     for channel in CHANNELS[plan.message]:
         if not chosen[channel]:
             continue  # never by a channel the customer did not choose
         skip = plan.skip_push if channel == Channel.PUSH else ""
-        address_verified = is_verified(verified=verified, channel=channel, address=addresses[channel])
         if channel != Channel.PUSH:
             if not addresses[channel]:
                 skip = NO_ADDRESS[channel]
             elif plan.skip_email_sms and not profile.notify_while_watching:
                 skip = plan.skip_email_sms
-            elif not address_verified and VERIFYING.get(plan.message) != channel:
+            elif (
+                not _address_verified(channel, addresses[channel], verified) and VERIFYING.get(plan.message) != channel
+            ):
                 skip = NOT_VERIFIED[channel]
         candidates.append(
             Notification(
@@ -339,9 +358,14 @@ def _candidates(plan: _Plan) -> list[Notification]:
     return candidates
 
 
-def _write(notification: Notification, context: dict[str, Any], verified: dict[str, str]) -> None:
+def _address_verified(channel: str, address: str, verified: Callable[[], dict[str, str]]) -> bool:
+    """Whether ``address`` is the one verified on ``channel`` (no address: no, and nothing read)."""
+    return bool(normalize(channel, address)) and is_verified(verified=verified(), channel=channel, address=address)
+
+
+def _write(notification: Notification, context: dict[str, Any], verified: Callable[[], dict[str, str]]) -> None:
     """Render the notification's subject and body into it."""
-    address_verified = is_verified(verified=verified, channel=notification.channel, address=notification.recipient)
+    address_verified = _address_verified(notification.channel, notification.recipient, verified)
     rendered = render(
         notification.message, notification.channel, {**context, "verify_link": "" if address_verified else WITHHELD}
     )
@@ -380,7 +404,7 @@ def _write_later(notification: Notification, *, customer: Any, event_values: dic
             orders_link=_absolute(reverse("order_history")),
             wallet_link=_absolute(reverse("wallet")),
         )
-    _write(notification, context, verified_addresses([customer.pk]).get(customer.pk, {}))
+    _write(notification, context, lambda: verified_addresses([customer.pk]).get(customer.pk, {}))
 
 
 def _message_context(message: str, customer: Any) -> dict[str, Any]:

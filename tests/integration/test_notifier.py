@@ -466,6 +466,8 @@ def test_a_watched_step_writes_no_email_or_text_and_reads_no_lines(kitchen, rend
     # lines read (only the paid email shows them)
     assert renders == ["notifications/order_paid.push.txt"]
     assert not any("ordering_orderline" in q["sql"] for q in queries.captured_queries)
+    # nor the customer's verified addresses (only an email or text that could go out needs them)
+    assert not any("notifications_verifiedaddress" in q["sql"] for q in queries.captured_queries)
     rows = {n.channel: n for n in Notification.objects.filter(order=order)}
     assert {c: (n.status, n.reason) for c, n in rows.items()} == {
         "email": ("skipped", "watching the order live"),
