@@ -30,7 +30,7 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.template import Context, Template
 from django.template.loader import get_template
 from django.urls import reverse
@@ -434,20 +434,14 @@ def _create(
     if not candidates:
         return []
     # Written without first reading which keys exist: a step planned before is rare (a replayed
-    # event, a second notifier racing), and the keys' unique index finds it; only then is each
-    # row written on its own, those planned before left out.
+    # event, a second notifier racing), and the keys' unique index leaves it out.
     new = list(candidates)
     direct: set[int] = set()  # id() of the toasts sent by ``toasts`` once the plan commits
     if toasts is not None:
         pushes = [n for n in new if n.channel == Channel.PUSH and n.status == Status.PENDING]
         toast_road.mark_sent(pushes, toasts)
         direct = {id(notification) for notification in pushes}
-    try:
-        with transaction.atomic():
-            Notification.objects.bulk_create(new)
-    except IntegrityError:
-        # A second copy planned some of them in between: each on its own, skipping those.
-        new = [n for n in (_create_one(n) for n in new) if n is not None]
+    new = _insert_new(new)
     commands = []
     for notification in new:
         if notification.status == Status.PENDING:
@@ -475,14 +469,59 @@ def _create(
     return new
 
 
-def _create_one(notification: Notification) -> Notification | None:
-    notification.pk = None
-    try:
-        with transaction.atomic():
-            notification.save(force_insert=True)
-    except IntegrityError:
-        return None
-    return notification
+class NotificationsNotWritten(DatabaseError):
+    """The insert of planned notifications was refused for another reason than a key planned
+    before (which MariaDB's ``INSERT IGNORE`` would otherwise only warn of)."""
+
+
+def _insert_new(notifications: list[Notification]) -> list[Notification]:
+    """Insert the notifications whose key is not planned yet, in one statement, and return
+    them (their ids set); the others are left out.
+
+    ``INSERT IGNORE … RETURNING`` returns only the rows it wrote: no savepoint to recover from
+    a duplicate key (two statements more a plan). IGNORE also turns any other refusal (a missing
+    customer, a value too long) into a warning: there must be one warning per row left out, and
+    each row left out must be planned already (read only then), or the insert raises and the
+    plan's transaction rolls back.
+    """
+    fields = [field for field in Notification._meta.concrete_fields if not field.primary_key]
+    rows = []
+    for notification in notifications:
+        rows += [field.get_db_prep_save(field.pre_save(notification, True), connection) for field in fields]
+    pk, key = Notification._meta.pk, Notification._meta.get_field("key")
+    assert pk is not None
+    quote = connection.ops.quote_name
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    sql = (
+        f"INSERT IGNORE INTO {quote(Notification._meta.db_table)} ({', '.join(quote(str(f.column)) for f in fields)})"
+        f" VALUES {', '.join([row] * len(notifications))} RETURNING {quote(str(pk.column))}, {quote(str(key.column))}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, rows)
+        written = {k: i for i, k in cursor.fetchall()}
+        warnings = connection.connection.warning_count()
+    new: list[Notification] = []
+    for notification in notifications:
+        # A key twice in the batch (the same step announced twice) is written by its first row.
+        if (row_id := written.pop(notification.key, None)) is not None:
+            notification.pk = row_id
+            notification._state.adding, notification._state.db = False, connection.alias
+            new.append(notification)
+    left_out = {n.key for n in notifications} - {n.key for n in new}
+    if warnings != len(notifications) - len(new):
+        raise NotificationsNotWritten(f"notifications not written: {_warnings()}")
+    if left_out:
+        planned = set(Notification.objects.filter(key__in=left_out).values_list("key", flat=True))
+        if refused := sorted(left_out - planned):
+            # Left out with a warning, yet not planned before: refused (a foreign key, …).
+            raise NotificationsNotWritten(f"notifications not written: {refused}")
+    return new
+
+
+def _warnings() -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW WARNINGS")
+        return list(cursor.fetchall())
 
 
 def _command(notification: Notification) -> Pending:

@@ -534,3 +534,37 @@ def test_a_skipped_refund_resent_carries_the_refunds_amount_and_reason(kitchen):
     assert email_.subject == f"Order #{order.pk}: 7.50 EUR refunded"
     assert "cancelled: out of rice." in email_.body and "We refunded 7.50 EUR to your wallet." in email_.body
     assert text.body == f"Passline: 7.50 EUR for order #{order.pk} is back in your wallet (out of rice)."
+
+
+def test_a_plan_writes_each_key_once_in_one_statement_without_a_savepoint(kitchen):
+    # given: a customer's paid step, planned once
+    user, order = paid_and_watched(kitchen)
+    first = plan(Step(order.pk, "paid", watching=False, online=True))
+    # when: the same step is planned again (a replayed event, a second notifier)
+    with CaptureQueriesContext(connection) as queries:
+        again = plan(Step(order.pk, "paid", watching=False, online=True))
+    # then: nothing new was written or commanded, and no savepoint was needed to find that out
+    assert first and again == []
+    assert Notification.objects.filter(order=order).count() == len(first)
+    assert not any("SAVEPOINT" in q["sql"] for q in queries.captured_queries)
+    assert (
+        sum(q["sql"].startswith("INSERT IGNORE INTO `notifications_notification`") for q in queries.captured_queries)
+        == 1
+    )
+
+
+def test_a_plan_refused_for_another_reason_than_a_planned_key_writes_nothing(kitchen):
+    from notifications.services import NotificationsNotWritten, _insert_new
+
+    # given: two rows to write, one of them for a customer who does not exist (IGNORE would
+    # only warn of the foreign key and leave it out)
+    user, order = paid_and_watched(kitchen)
+    rows = [
+        Notification(key=f"test:{order.pk}:ok", customer=user, message="order_paid", channel="push"),
+        Notification(key=f"test:{order.pk}:gone", customer_id=987654321, message="order_paid", channel="push"),
+    ]
+    # when: they are written
+    with pytest.raises(NotificationsNotWritten, match=f"test:{order.pk}:gone"), transaction.atomic():
+        _insert_new(rows)
+    # then: the plan's transaction rolled back, with neither row
+    assert not Notification.objects.filter(key__startswith=f"test:{order.pk}:").exists()
