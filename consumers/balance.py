@@ -20,8 +20,16 @@ def serve(message: Message) -> dict[str, Any]:
     if message.event is BALANCE_GET:
         return {"user_id": p.user_id, "balance": str(wallet_balance(user_id=p.user_id))}
     move = wallet_debit if message.event is BALANCE_DEBIT else wallet_credit
+    # Not isolated: the runner gives each command its own transaction (or, in a batch, its own
+    # savepoint), so a refusal undoes the command alone without a savepoint of the wallet's.
     entry = move(
-        user_id=p.user_id, amount=p.amount, kind=p.kind, key=p.key, description=p.description, order_id=p.order_id
+        user_id=p.user_id,
+        amount=p.amount,
+        kind=p.kind,
+        key=p.key,
+        description=p.description,
+        order_id=p.order_id,
+        isolated=False,
     )
     return {"entry_id": entry.pk, "amount": str(entry.amount), "balance": str(entry.balance_after)}
 

@@ -3,7 +3,8 @@ compensation) when a paid order is rejected, cancelled or not accepted in time.
 
 Money moves through the balance worker over RPC, idempotently by a key derived from the
 order; the order's state changes in the caller's transaction (the consumer runner's, which
-also records the message), with the order row locked first so a customer's cancel and the
+also records the message; no savepoint of their own: whatever they raise rolls that
+transaction back, and a savepoint would cost two statements a handling), with the order row locked first so a customer's cancel and the
 charge never cross. A crash anywhere leaves the order to be charged (or refunded) again under
 the same key: never charged twice, never charged without being marked.
 
@@ -58,7 +59,7 @@ def order_charge(*, order_id: int) -> Payment | None:
     return order_charge_many(order_ids=[order_id]).get(order_id)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def order_charge_many(*, order_ids: Sequence[int]) -> dict[int, Payment]:
     """Charge several placed orders at once, each as :func:`order_charge` would, in the order
     given; the orders no longer waiting for payment (or named twice) are left alone.
@@ -143,7 +144,7 @@ def order_refund(*, order_id: int, reason: str) -> Payment | None:
     return order_refund_many(refunds=[(order_id, reason)]).get(order_id)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def order_refund_many(*, refunds: Sequence[tuple[int, str]]) -> dict[int, Payment]:
     """Refund several orders ``(order_id, reason)`` at once, each as :func:`order_refund`
     would (an order named twice once, with its first reason); the payments refunded, by order.
@@ -203,7 +204,7 @@ def order_expire_unaccepted(*, order_id: int, paid_version: int) -> Order | None
     return order_expire_unaccepted_many(timers=[(order_id, paid_version)]).get(order_id)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def order_expire_unaccepted_many(*, timers: Sequence[tuple[int, int]]) -> dict[int, Order]:
     """Several acceptance time-outs ``(order_id, paid_version)`` at once, each as
     :func:`order_expire_unaccepted` would decide it; the orders rejected, by id."""

@@ -9,8 +9,9 @@ from decimal import Decimal
 
 import pika
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Sum
+from django.test.utils import CaptureQueriesContext
 
 from billing.exceptions import InsufficientFunds, InvalidAmount, KeyReused
 from billing.models import LedgerEntry, Payment, Wallet
@@ -273,3 +274,31 @@ def test_a_billing_worker_killed_mid_charge_leaves_every_order_consistent(bus, r
 
 
 # --- batches: pipelined debits, batched wallet commands -------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_charge_in_the_workers_transaction_takes_no_savepoint(run_consumers, shop):
+    customer = UserFactory()
+    credit(customer, "30.00", "t-1")
+    order = place(customer, shop)
+    run_consumers(balance_commands)
+    # when: the billing worker's handling charges it, in the runner's transaction
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        payment = order_charge(order_id=order.pk)
+    # then: paid, without a savepoint (two statements) of the service's own
+    assert payment is not None and payment.status == "charged"
+    assert status(order) == "paid"
+    assert not [q["sql"] for q in queries.captured_queries if "SAVEPOINT" in q["sql"]]
+
+
+def test_a_movement_not_isolated_takes_no_savepoint_and_a_refusal_undoes_the_enclosing_block(customer):
+    credit(customer, "10.00", "t-1")
+    with transaction.atomic():  # the balance worker's transaction
+        with CaptureQueriesContext(connection) as queries:
+            wallet_debit(user_id=customer.pk, amount="4.00", kind="charge", key="c-1", description="x", isolated=False)
+        # a command refused in a batch: the runner's savepoint for it undoes it alone
+        with pytest.raises(InsufficientFunds), transaction.atomic():
+            wallet_debit(user_id=customer.pk, amount="7.00", kind="charge", key="c-2", description="x", isolated=False)
+        assert Wallet.objects.get(user=customer).balance == Decimal("6.00")
+    assert not [q["sql"] for q in queries.captured_queries if "SAVEPOINT" in q["sql"]]
+    assert LedgerEntry.objects.filter(idempotency_key="c-2").count() == 0
