@@ -56,7 +56,7 @@ from notifications.limits import Cap
 from notifications.models import Notification
 from notifications.toasts import NO_PAGE_OPEN, Toasts
 from ordering.models import CustomerProfile, Order
-from passline.db import one_or_none
+from passline.db import insert_rows, one_or_none
 
 logger = logging.getLogger(__name__)
 User = get_user_model()
@@ -484,22 +484,8 @@ def _insert_new(notifications: list[Notification]) -> list[Notification]:
     each row left out must be planned already (read only then), or the insert raises and the
     plan's transaction rolls back.
     """
-    fields = [field for field in Notification._meta.concrete_fields if not field.primary_key]
-    rows = []
-    for notification in notifications:
-        rows += [field.get_db_prep_save(field.pre_save(notification, True), connection) for field in fields]
-    pk, key = Notification._meta.pk, Notification._meta.get_field("key")
-    assert pk is not None
-    quote = connection.ops.quote_name
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    sql = (
-        f"INSERT IGNORE INTO {quote(Notification._meta.db_table)} ({', '.join(quote(str(f.column)) for f in fields)})"
-        f" VALUES {', '.join([row] * len(notifications))} RETURNING {quote(str(pk.column))}, {quote(str(key.column))}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, rows)
-        written = {k: i for i, k in cursor.fetchall()}
-        warnings = connection.connection.warning_count()
+    written = {key: row_id for row_id, key in insert_rows(notifications, returning=["key"], ignore=True)}
+    warnings = connection.connection.warning_count()
     new: list[Notification] = []
     for notification in notifications:
         # A key twice in the batch (the same step announced twice) is written by its first row.

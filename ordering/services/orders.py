@@ -40,7 +40,7 @@ from ordering.options import choose, clean_note
 from ordering.selectors import dish_option_groups
 from ordering.services.stock import stock_release, stock_reserve
 from ordering.status import RELEASES_STOCK, Actor, OrderStatus, check_transition
-from passline.db import one_or_none
+from passline.db import insert_rows, one_or_none
 
 logger = logging.getLogger(__name__)
 
@@ -319,7 +319,7 @@ def _create(*, customer: User, request: OrderRequest, idempotency_key: str | Non
         if items[pk].daily_stock is not None and not stock_reserve(menu_item_id=pk, quantity=quantity, day=day):
             raise OutOfStock(f"Not enough {items[pk].name} left today.", items=[items[pk].name])
 
-    order = Order.objects.create(
+    order = Order(
         customer=customer,
         restaurant=restaurant,
         status=OrderStatus.PENDING_PAYMENT.value,
@@ -337,10 +337,13 @@ def _create(*, customer: User, request: OrderRequest, idempotency_key: str | Non
         request_fingerprint=fingerprint,
         stock_date=day,
     )
+    # Written out, not compiled by the ORM: the three inserts were a fifth of the web's CPU
+    # per order placed (passline.db.insert_rows).
+    insert_rows([order])
     for line in priced:
         line.order = order
-    lines = OrderLine.objects.bulk_create(priced)
-    event = OrderEvent.objects.create(
+    insert_rows(lines := priced)
+    event = OrderEvent(
         order=order,
         version=1,
         status=order.status,
@@ -349,6 +352,7 @@ def _create(*, customer: User, request: OrderRequest, idempotency_key: str | Non
         correlation_id=get_correlation_id() or "",
         at=order.created_at,
     )
+    insert_rows([event])
     outbox_write(
         event=ORDER_PLACED,
         aggregate=f"order:{order.pk}",
