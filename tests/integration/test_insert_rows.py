@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
 
 from notifications.models import Notification
-from ordering.models import OrderEvent
+from ordering.models import Order, OrderEvent
 from passline.db import insert_rows
 from tests.factories import OrderFactory, UserFactory
 
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_rows_are_written_as_save_would_write_them_and_get_their_keys_in_order():
-    order = OrderFactory()
+    order = Order.objects.get(pk=OrderFactory().pk)
     events = [OrderEvent(order=order, version=v, status="paid", actor_kind="system") for v in (2, 3)]
 
     written = insert_rows(events)
@@ -27,7 +28,7 @@ def test_rows_are_written_as_save_would_write_them_and_get_their_keys_in_order()
 
 
 def test_a_duplicate_key_is_an_integrity_error_without_ignore_and_left_out_with_it():
-    user = UserFactory()
+    user = User.objects.get(pk=UserFactory().pk)
     first = Notification(key="k-1", customer=user, message="welcome", channel="email")
     insert_rows([first])
     again = [
