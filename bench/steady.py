@@ -94,15 +94,12 @@ def statement_counts() -> dict[str, int]:
 
 def statements_per_order(before: dict[str, int], after: dict[str, int], orders: int) -> dict[str, float]:
     """Each counter's growth over the window per order, the largest first (``Questions``, every
-    statement, is the total)."""
+    statement, is the total; a ping is an admin command, not a statement)."""
     if not orders:
         return {}
     grown = {name.removeprefix("Com_"): after.get(name, 0) - before.get(name, 0) for name in after}
-    return {
-        name: round(n / orders, 2)
-        for name, n in sorted(grown.items(), key=lambda kv: (kv[0] != "Questions", -kv[1]))
-        if n > 0
-    }
+    ordered = sorted(grown.items(), key=lambda kv: (kv[0] != "Questions", -kv[1]))
+    return {name: round(n / orders, 2) for name, n in ordered if round(n / orders, 2) > 0}
 
 
 def rows_between(before: dict[str, int], after: dict[str, int]) -> dict[str, Any]:
