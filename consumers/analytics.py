@@ -149,7 +149,8 @@ class DashboardPusher:
     def _push(self, due: dict[int | None, str]) -> None:
         started = time.monotonic()
         groups = {dashboard_group(scope): scope for scope in due}
-        watched = self.sender.groups_with_members(sorted(groups))
+        members = self.sender.members(groups)
+        watched = set(members)
         if not watched:
             return
         close_old_connections()
@@ -171,7 +172,9 @@ class DashboardPusher:
                     },
                 )
             )
-        self.sender.send(sends)
+        # To the members read before the figures were (a dashboard opened meanwhile reads its
+        # own figures as it opens).
+        self.sender.send(sends, members=members)
         for group, message in sends:
             with correlation_context(message["correlation_id"]):
                 logger.info(

@@ -59,10 +59,11 @@ sender = GroupSender()
 def forward_batch(messages: list[Message]) -> list[None]:
     """Send every change of the batch to every group that shows it and has a member now."""
     planned = [(message, _groups(message)) for message in messages]
-    # One round trip tells which groups have members. Nobody misses anything by it: a socket
-    # that joins later reads its snapshot after joining, and that already has these changes
-    # (they are committed). Tickets are read only for kitchens with a screen open.
-    watched = sender.groups_with_members(sorted({group for _, groups in planned for group in groups}))
+    # One round trip reads the groups' members; the sends go to them. Nobody misses anything by
+    # it: a socket that joins later reads its snapshot after joining, and that already has these
+    # changes (they are committed). Tickets are read only for kitchens with a screen open.
+    members = sender.members(group for _, groups in planned for group in groups)
+    watched = set(members)
     orders = [m for m in messages if m.event not in MENU_EVENTS]
     tickets = _tickets([m.payload.order_id for m in orders if kitchen_group(m.payload.restaurant_id) in watched])
     # Each order's ticket rides on its last change in the batch: it is the newest anyway.
@@ -111,7 +112,7 @@ def forward_batch(messages: list[Message]) -> list[None]:
                 p.order_id,
                 extra={"message_id": message.message_id, "groups": [group for group, _ in forwards]},
             )
-    sender.send(sends)
+    sender.send(sends, members=members)
     return [None] * len(messages)
 
 

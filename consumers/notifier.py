@@ -14,6 +14,8 @@ Two steps, both on the ``customer`` exchange:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.conf import settings
 
 from billing.events import PAYMENT_REFUNDED
@@ -41,16 +43,20 @@ sender = GroupSender()
 
 
 class LiveToasts:
-    """Toasts through each customer's group on the channel layer (notifications/toasts.py)."""
+    """Toasts through each customer's group on the channel layer (notifications/toasts.py):
+    to the group's ``members`` when they were read for the batch already (the plan's "who is
+    online"), else to those it has at the send."""
 
-    def __init__(self, group_sender: GroupSender) -> None:
+    def __init__(self, group_sender: GroupSender, members: Mapping[str, list[str]] | None = None) -> None:
         self.sender = group_sender
+        self.members = members
 
     def address(self, customer_id: int) -> str:
         return customer_group(customer_id)
 
     def send(self, toasts: list[Notification]) -> set[int]:
-        groups = self.sender.send_to_watched([(customer_group(n.customer_id), toast_frame(n)) for n in toasts])
+        pairs = [(customer_group(n.customer_id), toast_frame(n)) for n in toasts]
+        groups = self.sender.send(pairs, members=self.members)
         return {n.customer_id for n in toasts if customer_group(n.customer_id) in groups}
 
 
@@ -67,8 +73,9 @@ def plan_batch(messages: list[Message]) -> list[None]:
     planned under its own message's trace."""
     steps = [m for m in messages if m.event is not CUSTOMER_REGISTERED]
     # Whether a page of theirs is open now: a toast for nobody is not worth a command, a relay
-    # publish, an audit row and a delivery (the push worker checks again when it delivers).
-    online = sender.groups_with_members(sorted({customer_group(m.payload.customer_id) for m in steps}))
+    # publish, an audit row and a delivery (the push worker checks again when it delivers). The
+    # toasts read the groups again once the plan commits: a page closed meanwhile is not told.
+    online = set(sender.members(customer_group(m.payload.customer_id) for m in steps))
     watched = watched_orders(sorted({m.payload.order_id for m in steps}))
     notifications_plan_order_steps(
         toasts=LIVE_TOASTS,
@@ -98,7 +105,7 @@ def send_push(notification: Notification) -> Sent | Skipped:
     The planner sends a step's toasts itself (notifications/toasts.py); this road takes a
     resent toast, and one the planner could not send."""
     group = customer_group(notification.customer_id)
-    if not sender.send_to_watched([(group, toast_frame(notification))]):
+    if not sender.send([(group, toast_frame(notification))]):
         return Skipped(NO_PAGE_OPEN)
     return Sent(provider_id=group)
 

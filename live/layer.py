@@ -34,7 +34,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -268,19 +268,15 @@ class PasslineChannelLayer(RedisChannelLayer):
         live_metrics.dropped("inbox", dropped)
         await self._count(dropped)
 
-    async def group_send_many(self, messages: list[tuple[str, dict[str, Any]]]) -> set[str]:
-        """Send ``(group, message)`` pairs, each group's in the order given, and say which of the
-        groups had a member: the members of every group in one round trip per Redis shard, then
-        every message in one pipeline per shard of inboxes, by a stored script that also drops
-        expired messages and counts full inboxes (channels-redis's ``group_send`` takes four
-        round trips a group, and sends its script's whole text each time). Capacity, expiry and
-        drop accounting are the library's and :meth:`group_send`'s."""
-        groups = sorted({group for group, _ in messages})
-        members: dict[str, list[str]] = {}
+    async def group_members(self, groups: Iterable[str]) -> dict[str, list[str]]:
+        """The channels in each of ``groups`` now, for the groups that have any: one round trip
+        per Redis shard (members past the group expiry are dropped first, as channels-redis
+        drops them before a send)."""
         by_shard: dict[int, list[str]] = {}
-        for group in groups:
+        for group in sorted(set(groups)):
             by_shard.setdefault(self.consistent_hash(group), []).append(group)
         stale = int(time.time()) - self.group_expiry
+        members: dict[str, list[str]] = {}
         for index, shard_groups in by_shard.items():
             pipe = self.connection(index).pipeline(transaction=False)
             for group in shard_groups:
@@ -290,6 +286,24 @@ class PasslineChannelLayer(RedisChannelLayer):
             members.update(
                 (group, [name.decode() for name in names]) for group, names in zip(shard_groups, found) if names
             )
+        return members
+
+    async def group_send_many(
+        self, messages: list[tuple[str, dict[str, Any]]], members: Mapping[str, list[str]] | None = None
+    ) -> set[str]:
+        """Send ``(group, message)`` pairs, each group's in the order given, and say which of the
+        groups had a member: the members of every group in one round trip per Redis shard
+        (:meth:`group_members`; none when the caller read them already, ``members``), then every
+        message in one pipeline per shard of inboxes, by a stored script that also drops expired
+        messages and counts full inboxes (channels-redis's ``group_send`` takes four round trips
+        a group, and sends its script's whole text each time). Capacity, expiry and drop
+        accounting are the library's and :meth:`group_send`'s.
+
+        Members read before the send (by the caller, or here) is channels-redis's own race: a
+        socket that joins in between misses this message, and reads its snapshot after joining.
+        """
+        if members is None:
+            members = await self.group_members(group for group, _ in messages)
         pipes: dict[int, Any] = {}
         sent: dict[int, list[tuple[str, dict[str, Any]]]] = {}
         now = time.time()
@@ -310,25 +324,12 @@ class PasslineChannelLayer(RedisChannelLayer):
             for (group, message), over in zip(sent[index], await pipe.execute()):
                 if over:
                     await self._over_capacity(group, message, int(over))
-        return set(members)
+        return {group for group, _ in messages if group in members}
 
     @functools.cached_property
     def _group_send_script(self) -> Any:
         # Bound to no connection in particular: every call names its pipeline.
         return self.connection(0).register_script(GROUP_SEND_SCRIPT)
-
-    async def groups_with_members(self, groups: list[str]) -> set[str]:
-        """Which of ``groups`` have a member now (one round trip per Redis shard)."""
-        by_connection: dict[int, list[str]] = {}
-        for group in groups:
-            by_connection.setdefault(self.consistent_hash(group), []).append(group)
-        found: set[str] = set()
-        for index, shard_groups in by_connection.items():
-            pipe = self.connection(index).pipeline(transaction=False)
-            for group in shard_groups:
-                pipe.zcard(self._group_key(group))
-            found.update(group for group, size in zip(shard_groups, await pipe.execute()) if size)
-        return found
 
     def _dropped_in_process(self) -> None:
         logger.warning(
@@ -387,33 +388,33 @@ class GroupSender:
                 self._loop = loop
             return self._loop
 
-    def groups_with_members(self, groups: list[str], timeout: float = 10.0) -> set[str]:
-        """Which of ``groups`` have a member now."""
+    def members(self, groups: Iterable[str], timeout: float = 10.0) -> dict[str, list[str]]:
+        """The channels in each of ``groups`` now, for those that have any: for a caller that
+        decides what to send by who is there, and then sends with ``members=`` (one round trip
+        instead of two)."""
+        groups = list(groups)
         if not groups:
-            return set()
+            return {}
         return asyncio.run_coroutine_threadsafe(
-            passline_layer(self.alias).groups_with_members(groups), self._running_loop()
+            passline_layer(self.alias).group_members(groups), self._running_loop()
         ).result(timeout)
 
-    def send(self, messages: list[tuple[str, dict[str, Any]]], timeout: float = 30.0) -> None:
-        """Send ``(group, message)`` pairs; raises if any send fails (the caller retries them all).
+    def send(
+        self,
+        messages: list[tuple[str, dict[str, Any]]],
+        timeout: float = 30.0,
+        members: Mapping[str, list[str]] | None = None,
+    ) -> set[str]:
+        """Send ``(group, message)`` pairs, to the groups' ``members`` if read already (:meth:`members`),
+        else to those they have now; say which groups had a member. Raises if any send fails
+        (the caller retries them all).
 
         Groups without members are passed over (a socket that joins afterwards reads its
         snapshot after joining, which already holds what was committed before).
         """
-        if messages:
-            asyncio.run_coroutine_threadsafe(self._send(messages), self._running_loop()).result(timeout)
-
-    def send_to_watched(self, messages: list[tuple[str, dict[str, Any]]], timeout: float = 30.0) -> set[str]:
-        """Send the ``(group, message)`` pairs whose group has a member now, and say which groups
-        had one: the check and the sends in one hop to the sender's loop (for a caller that
-        needs nothing between them, as the notifier's toast does)."""
         if not messages:
             return set()
-        return asyncio.run_coroutine_threadsafe(self._send_to_watched(messages), self._running_loop()).result(timeout)
-
-    async def _send_to_watched(self, messages: list[tuple[str, dict[str, Any]]]) -> set[str]:
-        return await passline_layer(self.alias).group_send_many(messages)
-
-    async def _send(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
-        await passline_layer(self.alias).group_send_many(messages)
+        layer = passline_layer(self.alias)
+        return asyncio.run_coroutine_threadsafe(layer.group_send_many(messages, members), self._running_loop()).result(
+            timeout
+        )

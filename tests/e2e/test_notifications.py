@@ -66,7 +66,7 @@ def _online(customer_id: int) -> bool:
     from live.groups import customer_group
 
     group = customer_group(customer_id)
-    return group in sender.groups_with_members([group])
+    return group in sender.members([group])
 
 
 def _watched(order_id: int) -> bool:

@@ -12,6 +12,7 @@ import uuid
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from redis.asyncio.client import Pipeline
 
 from live.layer import GroupSender, PasslineChannelLayer, dropped_total
 
@@ -116,3 +117,46 @@ def test_a_batch_send_to_a_full_inbox_drops_and_counts_what_does_not_fit():
 
     assert asyncio.run(scenario()) == layer.capacity
     assert dropped_total() - before == 3
+
+
+def test_a_send_to_members_read_before_goes_to_those_alone_in_one_round_trip():
+    layer = get_channel_layer()
+    assert isinstance(layer, PasslineChannelLayer)
+
+    async def scenario() -> tuple[dict[str, list[str]], set[str], list[int], list[list[str]], bool]:
+        run = uuid.uuid4().hex
+        early, late = await layer.new_channel(), await layer.new_channel()
+        await layer.group_add(f"order-{run}", early)
+        # given: the members read (as the bridge reads them to decide what to send)
+        members = await layer.group_members([f"order-{run}", f"nobody-{run}"])
+        await layer.group_add(f"order-{run}", late)  # a socket that joins after the read
+        sent: list[list[str]] = []  # each round trip's commands
+        original = Pipeline.execute
+
+        async def recording(pipe, *args, **kwargs):
+            sent.append([str(command[0]).upper() for command, _ in pipe.command_stack])
+            return await original(pipe, *args, **kwargs)
+
+        Pipeline.execute = recording  # type: ignore[assignment]
+        try:
+            # when: the batch is sent to them
+            batch = [(f"order-{run}", {"type": "x", "n": n}) for n in range(3)] + [(f"nobody-{run}", {"type": "x"})]
+            had = await layer.group_send_many(batch, members)
+        finally:
+            Pipeline.execute = original  # type: ignore[method-assign]
+        frames = [await asyncio.wait_for(layer.receive(early), timeout=5) for _ in range(3)]
+        try:
+            await asyncio.wait_for(layer.receive(late), timeout=0.5)
+            late_got_one = True
+        except TimeoutError:
+            late_got_one = False
+        stripped = {group.removesuffix(f"-{run}"): channels for group, channels in members.items()}
+        return stripped, {g.removesuffix(f"-{run}") for g in had}, [f["n"] for f in frames], sent, late_got_one
+
+    members, had, frames, sent, late_got_one = asyncio.run(scenario())
+    # then: only the group with a member was read as having one, and only its members got the
+    # messages, in order: one round trip of sends, the members not read again
+    assert list(members) == ["order"] and len(members["order"]) == 1
+    assert had == {"order"} and frames == [0, 1, 2]
+    assert not late_got_one
+    assert sent == [["EVALSHA"] * 3]

@@ -61,9 +61,7 @@ def test_a_toast_reaches_the_open_page_without_a_delivery_command():
         try:
             # when: the step is planned and its transaction commits
             await sync_to_async(wait_until, thread_sensitive=False)(
-                lambda: (
-                    customer_group(customer.pk) in LIVE_TOASTS.sender.groups_with_members([customer_group(customer.pk)])
-                ),
+                lambda: customer_group(customer.pk) in LIVE_TOASTS.sender.members([customer_group(customer.pk)]),
                 what="the page's socket in its group",
             )
             notification = await sync_to_async(plan_accepted, thread_sensitive=False)(order)
