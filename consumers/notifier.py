@@ -14,8 +14,6 @@ Two steps, both on the ``customer`` exchange:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from django.conf import settings
 
 from billing.events import PAYMENT_REFUNDED
@@ -43,20 +41,19 @@ sender = GroupSender()
 
 
 class LiveToasts:
-    """Toasts through each customer's group on the channel layer (notifications/toasts.py):
-    to the group's ``members`` when they were read for the batch already (the plan's "who is
-    online"), else to those it has at the send."""
+    """Toasts through each customer's group on the channel layer (notifications/toasts.py), to
+    the pages open at the send: the plan's own read of who is online is older than its commit,
+    and a page closed meanwhile must be recorded as not told."""
 
-    def __init__(self, group_sender: GroupSender, members: Mapping[str, list[str]] | None = None) -> None:
+    def __init__(self, group_sender: GroupSender) -> None:
         self.sender = group_sender
-        self.members = members
 
     def address(self, customer_id: int) -> str:
         return customer_group(customer_id)
 
     def send(self, toasts: list[Notification]) -> set[int]:
         pairs = [(customer_group(n.customer_id), toast_frame(n)) for n in toasts]
-        groups = self.sender.send(pairs, members=self.members)
+        groups = self.sender.send(pairs)
         return {n.customer_id for n in toasts if customer_group(n.customer_id) in groups}
 
 

@@ -86,79 +86,69 @@ def _move(
     # the caller's transaction usable. Not isolated: the caller's transaction is the movement's
     # own (an RPC command, which the runner isolates), and a refusal rolls all of it back.
     with transaction.atomic(savepoint=isolated):
-        return _move_now(
-            user_id=user_id,
-            amount=amount,
-            kind=kind,
-            key=key,
-            description=description,
-            order_id=order_id,
-            top_up_id=top_up_id,
-        )
-
-
-def _move_now(
-    *,
-    user_id: int,
-    amount: Decimal,
-    kind: str,
-    key: str,
-    description: str,
-    order_id: int | None,
-    top_up_id: int | None,
-) -> LedgerEntry:
-    if not key or len(key) > 200:
-        raise InvalidAmount("A movement needs an idempotency key of 1 to 200 characters.")
-    at = timezone.now()
-    now = LedgerEntry._meta.get_field("created_at").get_db_prep_value(at, connection)
-    with connection.cursor() as cursor:
-        wallet_id, held = _locked_wallet(cursor, user_id, now)
-        # Looked up under the wallet's lock: a concurrent retry of the same key waits here and
-        # then finds the first one's entry.
-        cursor.execute(_FIND_ENTRY, [wallet_id, key])
-        found = cursor.fetchone()
-        if found is not None:
-            if Decimal(found[1]) != amount or found[2] != kind:
-                raise KeyReused(f"The key {key!r} was already used for another movement.")
-            return LedgerEntry.objects.get(pk=found[0])
-        balance = held + amount
-        if balance < 0:
-            raise InsufficientFunds(
-                f"The wallet holds {held}, {-amount} is needed.", balance=str(held), needed=str(-amount)
+        if not key or len(key) > 200:
+            raise InvalidAmount("A movement needs an idempotency key of 1 to 200 characters.")
+        at = timezone.now()
+        now = LedgerEntry._meta.get_field("created_at").get_db_prep_value(at, connection)
+        with connection.cursor() as cursor:
+            wallet_id, held = _locked_wallet(cursor, user_id, now)
+            # Looked up under the wallet's lock: a concurrent retry of the same key waits here and
+            # then finds the first one's entry.
+            cursor.execute(_FIND_ENTRY, [wallet_id, key])
+            found = cursor.fetchone()
+            if found is not None:
+                if Decimal(found[1]) != amount or found[2] != kind:
+                    raise KeyReused(f"The key {key!r} was already used for another movement.")
+                return LedgerEntry.objects.get(pk=found[0])
+            balance = held + amount
+            if balance < 0:
+                raise InsufficientFunds(
+                    f"The wallet holds {held}, {-amount} is needed.", balance=str(held), needed=str(-amount)
+                )
+            entry = LedgerEntry(
+                wallet_id=wallet_id,
+                kind=kind,
+                amount=amount,
+                balance_after=balance,
+                idempotency_key=key,
+                order_id=order_id,
+                top_up_id=top_up_id,
+                description=description[:255],
+                correlation_id=get_correlation_id() or "",
+                created_at=at,
             )
-        entry = LedgerEntry(
-            wallet_id=wallet_id,
-            kind=kind,
-            amount=amount,
-            balance_after=balance,
-            idempotency_key=key,
-            order_id=order_id,
-            top_up_id=top_up_id,
-            description=description[:255],
-            correlation_id=get_correlation_id() or "",
-            created_at=at,
+            cursor.execute(
+                _INSERT_ENTRY,
+                [
+                    wallet_id,
+                    kind,
+                    amount,
+                    balance,
+                    key,
+                    order_id,
+                    top_up_id,
+                    entry.description,
+                    entry.correlation_id,
+                    now,
+                ],
+            )
+            entry.pk = cursor.lastrowid
+            entry._state.adding, entry._state.db = False, connection.alias
+            cursor.execute(_UPDATE_WALLET, [balance, now, wallet_id])
+        outbox_write(
+            event=BALANCE_CHANGED,
+            aggregate=f"wallet:{wallet_id}",
+            payload={
+                "user_id": user_id,
+                "entry_id": entry.pk,
+                "kind": kind,
+                "amount": amount,
+                "balance": balance,
+                "order_id": order_id,
+            },
         )
-        cursor.execute(
-            _INSERT_ENTRY,
-            [wallet_id, kind, amount, balance, key, order_id, top_up_id, entry.description, entry.correlation_id, now],
-        )
-        entry.pk = cursor.lastrowid
-        entry._state.adding, entry._state.db = False, connection.alias
-        cursor.execute(_UPDATE_WALLET, [balance, now, wallet_id])
-    outbox_write(
-        event=BALANCE_CHANGED,
-        aggregate=f"wallet:{wallet_id}",
-        payload={
-            "user_id": user_id,
-            "entry_id": entry.pk,
-            "kind": kind,
-            "amount": amount,
-            "balance": balance,
-            "order_id": order_id,
-        },
-    )
-    logger.info("wallet %s", kind, extra={"wallet_id": wallet_id, "entry_id": entry.pk, "amount": str(amount)})
-    return entry
+        logger.info("wallet %s", kind, extra={"wallet_id": wallet_id, "entry_id": entry.pk, "amount": str(amount)})
+        return entry
 
 
 def wallet_credit(
