@@ -15,8 +15,13 @@ that starts more than this after its slot is late, 10), ``wait_seconds`` (how lo
 outstanding paid updates after a rate's sending ends, 10), ``request_timeout`` (one POST, from
 its slot to its answer, 30), ``pause_seconds`` (between two rates, 1), ``run_id`` (the
 Idempotency-Keys are ``e2e-<run_id>-<phase>-<rate>-<n>``; random by default) and, in
-``search``, ``warmup_seconds`` (the plan's by default) and ``budget_seconds`` (no rate starts
-that would end the search later than this after its start; no limit by default).
+``search``, ``warmup_seconds`` (the plan's by default), ``drain_seconds`` (the pause after a
+rate that missed, for its backlog to drain, 10) and ``budget_seconds`` (no rate starts that
+would end the search later than this after its start; no limit by default).
+
+The search (``bench.e2e_stats.next_search_rate``) doubles the rate from ``start`` while each
+holds (every order paid, p99 within the limit, the schedule kept), then halves the gap between
+the highest that held and the lowest that did not until it is no wider than ``step``.
 
 One socket per customer is opened first; then each rate sends orders open-loop, one every
 1/rate s on a fixed schedule whatever the earlier ones are doing, round-robin over the
@@ -66,9 +71,9 @@ from websockets.typing import Origin
 from bench.e2e_stats import (
     Order,
     _number,
+    next_search_rate,
     record_frame,
     schedule,
-    search_rates,
     stop_reason,
     summarize,
     time_budget,
@@ -373,9 +378,9 @@ class Driver:
             budget = float(search.get("budget_seconds", math.inf))
             search_warmup, seconds = float(search.get("warmup_seconds", warmup)), float(search.get("seconds", 15))
             started = clock()
-            for rate in search_rates(
-                float(search["start"]), float(search.get("step", 50)), float(search.get("max", 1000))
-            ):
+            start, step, maximum = float(search["start"]), float(search.get("step", 50)), float(search.get("max", 1000))
+            missed: float | None = None
+            while (rate := next_search_rate(start, step, maximum, highest, missed)) is not None:
                 if clock() - started + search_warmup + seconds > budget:
                     stop = {"rate": _number(rate), "reason": f"the search's time budget ({budget:g} s) is spent"}
                     _log(f"search stops before {rate:g}/s: {stop['reason']}")
@@ -384,12 +389,15 @@ class Driver:
                 _say("result", result)
                 searched.append(result)
                 reason = stop_reason(result, limit)
-                if reason is not None:
-                    stop = {"rate": _number(rate), "reason": reason}
-                    _log(f"search stops at {rate:g}/s: {reason}")
-                    break
-                highest = _number(rate)
-                await asyncio.sleep(self.pause_seconds)
+                if reason is None:
+                    highest = _number(rate)
+                    await asyncio.sleep(self.pause_seconds)
+                    continue
+                missed = rate
+                stop = {"rate": _number(rate), "reason": reason}
+                _log(f"{rate:g}/s is not sustained: {reason}")
+                # An overloaded rate leaves a backlog in the queues: let it drain before the next.
+                await asyncio.sleep(max(self.pause_seconds, float(search.get("drain_seconds", 10))))
         return {"steady": steady, "highest_rate_p99_under_limit": highest, "search": searched, "search_stop": stop}
 
     async def close(self) -> None:

@@ -65,11 +65,37 @@ def stop_reason(result: dict[str, Any], p99_limit_ms: float) -> str | None:
     return None
 
 
-def search_rates(start: float, step: float, maximum: float) -> list[float]:
-    if step <= 0:
-        return [start] if start <= maximum else []
-    count = int(math.floor((maximum - start) / step + 1e-9)) + 1
-    return [start + i * step for i in range(max(0, count))]
+def next_search_rate(
+    start: float, step: float, maximum: float, sustained: float | None, missed: float | None
+) -> float | None:
+    """The search's next rate, or None when it is done.
+
+    ``sustained`` is the highest rate measured so far that held (None: none yet), ``missed``
+    the lowest that did not. While every rate holds, the rate doubles from ``start`` (up to
+    ``maximum``); after the first miss, the gap between the two is halved, on a grid of
+    ``step``, until it is no wider than ``step``. So the limit is found to within ``step`` in
+    about log2(limit / start) + log2(limit / step) rates, however far it is from ``start``."""
+    if missed is None:
+        if sustained is None:
+            return start if start <= maximum else None
+        if sustained >= maximum:
+            return None
+        return min(maximum, sustained * 2)
+    low = sustained if sustained is not None else 0.0
+    if step <= 0 or missed - low <= step:
+        return None
+    half = math.floor((missed - low) / 2 / step + 1e-9) * step
+    rate = low + max(step, half)
+    return rate if rate < missed else None
+
+
+def search_rate_bound(start: float, step: float, maximum: float) -> int:
+    """The most rates :func:`next_search_rate` can ask for, for a time budget."""
+    if start > maximum:
+        return 0
+    doublings = math.ceil(math.log2(maximum / start)) + 1 if start > 0 else 1
+    halvings = math.ceil(math.log2(max(maximum, step) / step)) + 1 if step > 0 else 0
+    return doublings + halvings
 
 
 def record_frame(raw: str | bytes, at: float, paid: dict[int, float], failed: dict[int, float]) -> None:
@@ -186,9 +212,12 @@ def time_budget(plan: dict[str, Any]) -> float:
     total = 120.0 + len(plan.get("rates", [])) * (warmup + float(plan.get("seconds", 30)) + per_rate_slack)
     search = plan.get("search")
     if search:
-        rates = search_rates(float(search["start"]), float(search.get("step", 50)), float(search.get("max", 1000)))
-        total += len(rates) * (
-            float(search.get("warmup_seconds", warmup)) + float(search.get("seconds", 15)) + per_rate_slack
+        rates = search_rate_bound(float(search["start"]), float(search.get("step", 50)), float(search.get("max", 1000)))
+        total += rates * (
+            float(search.get("warmup_seconds", warmup))
+            + float(search.get("seconds", 15))
+            + float(search.get("drain_seconds", 10))
+            + per_rate_slack
         )
     return total
 

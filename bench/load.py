@@ -14,8 +14,8 @@ driven by wrk (Debian's package; ``bench/wrk/orders.lua``) and by the end-to-end
   CPU per order of every process and server, messages published and handled per order, a
   flame graph of every Python process, and every order paid exactly once;
 * end to end, from the POST to the ``paid`` update on the customer's WebSocket: the highest
-  rate with p99 under 1 s (the search stops at the first rate that misses it, or when its time
-  budget is spent);
+  rate with p99 under 1 s (the rate doubles from ``--search-start`` until one misses it, then
+  the gap is halved until it is no wider than ``--search-step``, or the time budget is spent);
 * the same placement under uvicorn (one process) and under N daphnes behind nginx;
 * the web tier alone (one daphne, N daphnes behind nginx, one uvicorn): the workers stopped
   while wrk runs at 64 clients, then every order must still be charged once they go on;
@@ -167,7 +167,7 @@ def placement(
 
 
 def e2e(processes: Processes, url: str, data: dict[str, Any], search: dict[str, Any]) -> dict[str, Any]:
-    """The search for the highest rate with p99 under the limit, from a low rate up."""
+    """The search for the highest rate with p99 under the limit (doubling, then halving the gap)."""
     customers = [{"token": t, "id": u.pk} for t, u in list(zip(data["tokens"], data["users"]))[:200]]
     plan = {
         "http": url,
@@ -232,7 +232,7 @@ def main() -> None:
     )
     parser.add_argument("--flame-rate", type=int, default=100, help="py-spy's samples a second, each process")
     parser.add_argument("--search-start", type=float, default=5, help="first rate of the search (orders/s)")
-    parser.add_argument("--search-step", type=float, default=5)
+    parser.add_argument("--search-step", type=float, default=5, help="the search's resolution (orders/s)")
     parser.add_argument("--search-max", type=float, default=1000)
     parser.add_argument(
         "--search-seconds",

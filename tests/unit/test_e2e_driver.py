@@ -11,11 +11,12 @@ from bench.e2e_stats import (
     achieved_rate,
     distribution_ms,
     is_late,
+    next_search_rate,
     parse_head,
     percentile,
     record_frame,
     schedule,
-    search_rates,
+    search_rate_bound,
     stop_reason,
     summarize,
     time_budget,
@@ -125,11 +126,52 @@ def test_the_search_stops_when_nothing_was_measured():
     )
 
 
-def test_the_searched_rates_go_up_by_step_to_the_maximum():
-    assert search_rates(100, 50, 300) == [100, 150, 200, 250, 300]
-    assert search_rates(100, 50, 320) == [100, 150, 200, 250, 300]
-    assert search_rates(100, 0.1, 100.3) == pytest.approx([100, 100.1, 100.2, 100.3])
-    assert search_rates(400, 50, 300) == []
+def search(limit, start=5, step=5, maximum=1000):
+    """The rates the search measures against a stack that holds every rate up to ``limit``."""
+    measured, sustained, missed = [], None, None
+    while (rate := next_search_rate(start, step, maximum, sustained, missed)) is not None:
+        measured.append(rate)
+        if rate <= limit:
+            sustained = rate
+        else:
+            missed = rate
+        assert len(measured) < 50
+    return measured, sustained
+
+
+def test_the_search_doubles_the_rate_then_halves_the_gap_to_within_a_step():
+    measured, found = search(limit=137)
+    assert measured[:6] == [5, 10, 20, 40, 80, 160]
+    assert found == 135  # within one step of the limit, on the step's grid
+    assert len(measured) <= 11
+
+
+def test_the_search_finds_a_limit_far_above_its_start_within_few_rates():
+    # The linear search from 5 by 5 needed 60 rates to reach 300/s.
+    measured, found = search(limit=300)
+    assert found == 300
+    assert len(measured) <= search_rate_bound(5, 5, 1000)
+    assert len(measured) <= 13
+
+
+def test_the_search_ends_at_its_maximum():
+    measured, found = search(limit=5000, maximum=200)
+    assert found == 200
+    assert measured == [5, 10, 20, 40, 80, 160, 200]
+
+
+def test_a_first_rate_that_misses_is_searched_below():
+    measured, found = search(limit=30, start=100, step=10)
+    assert measured[0] == 100
+    assert found == 30
+    measured, found = search(limit=2, start=5, step=5)
+    assert (measured, found) == ([5], None)
+
+
+def test_the_search_never_measures_a_rate_twice():
+    for limit in (7, 33, 99, 101, 480, 999):
+        measured, _ = search(limit=limit)
+        assert len(measured) == len(set(measured))
 
 
 def test_the_time_budget_covers_every_phase():
