@@ -10,7 +10,8 @@ driven by wrk (Debian's package; ``bench/wrk/orders.lua``) and by the end-to-end
   at 16, 64 and 256 concurrent clients; after each level, every order the API answered 201
   for must be in the database and be charged — the time the workers take to catch up is
   reported, and an order lost or left unpaid fails the run;
-* at a steady rate (``--steady-rate``, below what the stack sustains; ``bench/steady.py``):
+* at a steady rate (``--steady-rate``, below what the stack sustains; ``bench/steady.py``; the
+  median of ``--steady-windows`` windows):
   CPU per order of every process and server, messages published and handled per order, a
   flame graph of every Python process, and every order paid exactly once;
 * end to end, from the POST to the ``paid`` update on the customer's WebSocket: the highest
@@ -226,6 +227,12 @@ def main() -> None:
     parser.add_argument("--steady-rate", type=float, default=20, help="orders/s of the steady-rate measure")
     parser.add_argument("--steady-seconds", type=float, default=30, help="its measured window")
     parser.add_argument("--steady-warmup", type=float, default=5, help="its orders before the window")
+    parser.add_argument(
+        "--steady-windows",
+        type=int,
+        default=3,
+        help="measured windows at the steady rate; the CPU figures are the median window's",
+    )
     parser.add_argument("--no-flames", action="store_true", help="no py-spy flame graphs in the steady window")
     parser.add_argument(
         "--flame-seconds", type=float, default=15, help="the flame graphs' window, after the measured one"
@@ -338,6 +345,7 @@ def main() -> None:
                         rate=args.steady_rate,
                         seconds=args.steady_seconds,
                         warmup=args.steady_warmup,
+                        windows=args.steady_windows,
                         flames=flames,
                         flame_seconds=args.flame_seconds,
                         flame_rate=args.flame_rate,
@@ -392,6 +400,7 @@ def main() -> None:
             "rate": args.steady_rate,
             "seconds": args.steady_seconds,
             "warmup": args.steady_warmup,
+            "windows": args.steady_windows,
             "flames": not args.no_flames,
             "flame_seconds": args.flame_seconds,
             "flame_rate": args.flame_rate,

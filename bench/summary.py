@@ -79,6 +79,8 @@ def build(figures: dict[str, Any]) -> dict[str, Any]:
         "steady_rate_sustained": steady.get("sustained"),
         "cpu_ms_per_order": steady.get("cpu_ms_per_order"),
         "cpu_ms_per_order_by_process": steady.get("cpu_ms_per_order_by_process"),
+        # Each steady window's CPU per order (cpu_ms_per_order is their median): the run's spread.
+        "cpu_ms_per_order_windows": steady.get("cpu_ms_per_order_windows") or [],
         "idle_cpu_ms_per_s": steady.get("idle_cpu_ms_per_s"),
         "messages_per_order": steady.get("messages_per_order"),
         "handlings_per_order": steady.get("handlings_per_order"),

@@ -127,3 +127,18 @@ def test_two_summaries_side_by_side():
     assert ("cpu_ms_per_order", "20", "10", "x0.50") in rows
     assert ("cpu_ratio", "5", "2.5", "MISSED -> met") in rows
     assert ("cpu_ms_per_order, relay", "4", "1", "x0.25") in rows
+
+
+def test_the_steady_figures_are_the_median_window_s():
+    assert steady.median_window([44.3, 36.0, 41.9]) == 2
+    assert steady.median_window([36.0, 44.3]) == 0  # the lower middle of an even count
+    assert steady.median_window([None, 50.0, 40.0]) == 1  # a window without orders ranks costliest
+    assert steady.median_window([12.0]) == 0
+
+
+def test_the_windows_counts_are_added():
+    assert steady.summed_counts([{"audit.events": 6, "billing": 1}, {"audit.events": 5, "bridge": 1}]) == {
+        "audit.events": 11,
+        "billing": 1,
+        "bridge": 1,
+    }
