@@ -56,7 +56,7 @@ from notifications.limits import Cap
 from notifications.models import Notification
 from notifications.toasts import NO_PAGE_OPEN, Toasts
 from ordering.models import CustomerProfile, Order
-from passline.db import insert_rows, one_or_none
+from passline.db import insert_rows, mark_saved, one_or_none
 
 logger = logging.getLogger(__name__)
 User = get_user_model()
@@ -490,8 +490,7 @@ def _insert_new(notifications: list[Notification]) -> list[Notification]:
     for notification in notifications:
         # A key twice in the batch (the same step announced twice) is written by its first row.
         if (row_id := written.pop(notification.key, None)) is not None:
-            notification.pk = row_id
-            notification._state.adding, notification._state.db = False, connection.alias
+            mark_saved(notification, row_id)
             new.append(notification)
     left_out = {n.key for n in notifications} - {n.key for n in new}
     if warnings != len(notifications) - len(new):

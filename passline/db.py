@@ -58,6 +58,12 @@ def insert_rows(objs: Sequence[M], *, returning: Sequence[str] = (), ignore: boo
         written = [tuple(columns) for columns in cursor.fetchall()]
     if not ignore:
         for obj, columns in zip(objs, written, strict=True):
-            obj.pk = columns[0]
-            obj._state.adding, obj._state.db = False, connection.alias
+            mark_saved(obj, columns[0])
     return written
+
+
+def mark_saved(obj: Model, pk: Any) -> None:
+    """An instance written by a statement of ours: its primary key set, and known as saved (a
+    later ``save()`` updates it rather than inserting it again)."""
+    obj.pk = pk
+    obj._state.adding, obj._state.db = False, connection.alias
