@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -103,7 +104,7 @@ def checked_out(revision: str, where: Path) -> Iterator[Path]:
     try:
         (where / ".venv").symlink_to(common.ROOT / ".venv")
         if (common.ROOT / ".env").exists():
-            (where / ".env").write_text((common.ROOT / ".env").read_text())
+            shutil.copyfile(common.ROOT / ".env", where / ".env")
         yield where
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(where)], cwd=common.ROOT, check=False)
@@ -130,9 +131,8 @@ def run_once(tree: Path, side: str, load_args: list[str]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    own, _, rest = (
-        (argv, None, []) if "--" not in argv else (argv[: argv.index("--")], "--", argv[argv.index("--") + 1 :])
-    )
+    cut = argv.index("--") if "--" in argv else len(argv)
+    own, rest = argv[:cut], argv[cut + 1 :]
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("a", help="revision A (a commit, branch or tag)")
     parser.add_argument("b", help="revision B")

@@ -37,6 +37,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -99,9 +100,14 @@ def statements_per_order(before: dict[str, int], after: dict[str, int], orders: 
     statement, is the total; a ping is an admin command, not a statement)."""
     if not orders:
         return {}
-    grown = {name.removeprefix("Com_"): after.get(name, 0) - before.get(name, 0) for name in after}
+    grown = {name.removeprefix("Com_"): n for name, n in growth(before, after).items()}
     ordered = sorted(grown.items(), key=lambda kv: (kv[0] != "Questions", -kv[1]))
     return {name: round(n / orders, 2) for name, n in ordered if round(n / orders, 2) > 0}
+
+
+def growth(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """Each counter's growth from ``before`` to ``after``."""
+    return {name: after.get(name, 0) - before.get(name, 0) for name in after}
 
 
 def rows_between(before: dict[str, int], after: dict[str, int]) -> dict[str, Any]:
@@ -236,7 +242,7 @@ def measure(
     orders = sum(m["orders"] for m in measured)
     messages_by_type = summed_counts([m["messages_by_type"] for m in measured])
     handlings_by_consumer = summed_counts([m["handlings_by_consumer"] for m in measured])
-    statements = {name: sum(m["statements"].get(name, 0) for m in measured) for name in measured[0]["statements"]}
+    statements = summed_counts([m["statements"] for m in measured])
     result = chosen["settled"]["driver"]
     figures = {
         "rate": result["rate"],
@@ -287,11 +293,7 @@ def median_window(cpu_ms_per_order: list[float | None]) -> int:
 
 def summed_counts(counts: list[dict[str, int]]) -> dict[str, int]:
     """Counts by name, added over the windows, the largest first."""
-    total: dict[str, int] = {}
-    for one in counts:
-        for name, n in one.items():
-            total[name] = total.get(name, 0) + n
-    return dict(sorted(total.items(), key=lambda kv: -kv[1]))
+    return dict(sum(map(Counter, counts), Counter()).most_common())
 
 
 def _window(
@@ -324,10 +326,7 @@ def _window(
     added = rows_between(window["rows_before"], window["rows_after"])
     orders = added["orders"]
     by_process = per_order(window["cpu_before"], window["cpu_after"], orders)
-    statements = {
-        name: window["statements_after"].get(name, 0) - window["statements_before"].get(name, 0)
-        for name in window["statements_after"]
-    }
+    statements = growth(window["statements_before"], window["statements_after"])
     return {
         "seconds": window["seconds"],
         "orders": orders,
